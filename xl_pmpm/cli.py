@@ -1,0 +1,418 @@
+"""`xl-pmpm`: the monthly PMPM workflow on files.
+
+Exit codes: 0 done (validate: valid, warnings allowed); 1 errors found or export
+refused; 2 unreadable input or bad usage; 3 an internal error (reported without
+a traceback and without member data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__, files
+from .errors import ExportRefused, PmpmError, PmpmInputError
+from .findings import ValidationReport
+from .layout import Layout
+from .rates import tier_for_hours
+from .review import restore_rows
+from .workflow import apply_actions, check_file, export_import_file, month_summary, suggest_review
+
+log = logging.getLogger("xl_pmpm")
+
+SAMPLE = "sample_tier_report.csv"
+SAMPLE_MONTH = "2026-10"
+
+
+class UsageError(PmpmError):
+    pass
+
+
+def _month(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return str(pd.Period(datetime.strptime(text, "%Y-%m"), freq="M"))
+    except ValueError:
+        raise UsageError(f"--month '{text}' is not a month: write it as YYYY-MM.") from None
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise UsageError(f"--as-of '{text}' is not a date: write it as YYYY-MM-DD.") from None
+
+
+def _settings(args: argparse.Namespace) -> tuple[Layout, object]:
+    layout = files.load_layout(getattr(args, "layout", None))
+    book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
+    return layout, book
+
+
+def _sensitive(layout: Layout) -> set[str]:
+    return {c.name for c in layout.columns if c.id or c.role == "patient_name"}
+
+
+def render_findings(report: ValidationReport, layout: Layout, limit: int = 50) -> str:
+    """A biller-readable text report. Member IDs and names are never printed."""
+    hidden = _sensitive(layout)
+    head = (
+        f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
+        f"in {report.rows} row(s)"
+    )
+    if report.month:
+        head += f"; billing month {report.month}"
+    if report.as_of:
+        head += f", as of {report.as_of}"
+    lines = [head]
+    if report.summary():
+        lines.append("  " + ", ".join(f"{code}: {n}" for code, n in report.summary().items()))
+    for _, f in report.findings.head(limit).iterrows():
+        where = "file" if pd.isna(f["row"]) else f"line {int(f['row'])}"
+        if isinstance(f["field"], str):
+            where += f", {f['field']}"
+        value = f["value"] if isinstance(f["value"], str) else ""
+        shown = "" if not value or f["field"] in hidden else f" [value: {value!r}]"
+        lines.append(f"  {f['severity'].upper():7} {where} ({f['code']}): {f['message']}{shown}")
+    if len(report.findings) > limit:
+        lines.append(f"  ... and {len(report.findings) - limit} more (use --format json for all)")
+    if report.valid:
+        lines.append("Valid: ready to export." if report.rows else "Valid.")
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, payload: dict, text: str) -> None:
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    checked = check_file(
+        args.file,
+        layout,
+        book,
+        month=_month(args.month),
+        as_of=_day(args.as_of),
+        original=args.original,
+    )
+    v = checked.validation
+    _emit(args, v.to_dict(), render_findings(v, layout))
+    if not checked.report.readable:
+        return 2
+    return 0 if v.valid else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    report = files.read_tier_report(args.file, layout)
+    if not report.readable:
+        v = ValidationReport(report.findings, 0, report.source)
+        _emit(args, v.to_dict(), render_findings(v, layout))
+        return 2
+    try:
+        done = export_import_file(
+            report.table,
+            args.out,
+            layout,
+            book,
+            month=_month(args.month),
+            as_of=_day(args.as_of),
+            at=datetime.now(),
+            source=report.source,
+            read_findings=report.findings,
+        )
+    except ExportRefused as refused:
+        v = refused.report
+        payload = {"files": [], "rows": 0, "refused": True, **v.to_dict()}
+        _emit(args, payload, render_findings(v, layout) + f"\n{refused}\nNo file was written.")
+        return 1
+    payload = {
+        "files": [str(p) for p in done.files],
+        "rows": done.rows,
+        "contracts": done.contracts,
+        "refused": False,
+        **done.validation.to_dict(),
+    }
+    text = "\n".join(
+        [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
+        + [f"  {p}" for p in done.files]
+    )
+    if len(done.validation.warnings):
+        text += f"\n({len(done.validation.warnings)} warning(s): run validate to see them.)"
+    _emit(args, payload, text)
+    return 0
+
+
+def cmd_tier(args: argparse.Namespace) -> int:
+    _, book = _settings(args)
+    hours = []
+    for h in args.hours:
+        try:
+            hours.append(float(h))
+        except ValueError:
+            raise UsageError(f"'{h}' is not a number of hours.") from None
+    month = _month(args.month) or str(pd.Period(date.today(), freq="M"))
+    out = tier_for_hours(hours, args.payer, month, book=book)
+    rows = [
+        {
+            "hours": h,
+            "tier": None if pd.isna(t) else int(t),
+            "rate_code": None if pd.isna(c) else str(c),
+            "rate": None if pd.isna(r) else float(r),
+        }
+        for h, t, c, r in zip(hours, out["tier"], out["rate_code"], out["rate"], strict=True)
+    ]
+    text = "\n".join(
+        f"{r['hours']:g} h: "
+        + (
+            f"Tier {r['tier']}, rate code {r['rate_code']}, ${r['rate']:,.2f}"
+            if r["tier"]
+            else "no tier (under the minimum hours)"
+        )
+        for r in rows
+    )
+    _emit(args, rows, text)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    checked = check_file(args.file, layout, book, month=_month(args.month), as_of=_day(args.as_of))
+    if not checked.report.readable:
+        print(render_findings(checked.validation, layout))
+        return 2
+    frames = []
+    if args.suggested:
+        frames.append(suggest_review(checked))
+    for action, lines in (("delete", args.delete), ("defer", args.defer)):
+        if lines:
+            frames.append(
+                pd.DataFrame({"line": _lines(lines), "action": action, "reason": args.reason})
+            )
+    if not frames:
+        raise UsageError("Say what to do: --delete LINES, --defer LINES or --suggested.")
+    actions = pd.concat(frames, ignore_index=True).drop_duplicates("line")
+    now = datetime.now()
+    table, archive = apply_actions(
+        checked.report.table,
+        actions,
+        layout,
+        at=now,
+        source=checked.report.source,
+        month=checked.validation.month,
+    )
+    out = Path(args.out)
+    stem = Path(args.file).stem
+    written = files.write_new_file(
+        out,
+        f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
+        table.to_csv(index=False, lineterminator="\r\n").encode(),
+    )
+    kept = files.write_archive(Path(args.archive or out / "archive"), archive, "review", now)
+    counts = actions["action"].value_counts().to_dict()
+    _emit(
+        args,
+        {"file": str(written), "archive": str(kept), "actions": counts},
+        f"Deleted {counts.get('delete', 0)} and deferred {counts.get('defer', 0)} row(s).\n"
+        f"  reviewed file: {written}\n  archive: {kept} (owner-only; `xl-pmpm restore` undoes)",
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    layout, _ = _settings(args)
+    report = files.read_tier_report(args.file, layout)
+    archive = files.read_archive(args.archive)
+    if archive.empty:
+        raise UsageError(f"No archive records in {args.archive}.")
+    lines = _lines(args.lines) if args.lines else None
+    table, _ = restore_rows(report.table, archive, lines)
+    now = datetime.now()
+    written = files.write_new_file(
+        args.out,
+        f"{Path(args.file).stem}_restored_{now:%Y%m%dT%H%M%S}.csv",
+        table.to_csv(index=False, lineterminator="\r\n").encode(),
+    )
+    _emit(
+        args,
+        {"file": str(written), "rows": len(table)},
+        f"Restored {len(table) - len(report.table)} deleted row(s) and the deferred values.\n"
+        f"  {written}",
+    )
+    return 0
+
+
+def _lines(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        try:
+            out.extend(range(int(a), int(b or a) + 1))
+        except ValueError:
+            raise UsageError(f"'{part}' is not a line number or range like 5-9.") from None
+    return out
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    out = files.ensure_private_dir(args.out)
+    sample = files.bundled(SAMPLE)
+    as_of = pd.Period(SAMPLE_MONTH, freq="M").end_time.date() + pd.Timedelta(days=5)
+    print(
+        f"xl-pmpm demo: the bundled sample extract ({sample.name}, invented data), "
+        f"billing month {SAMPLE_MONTH}, as of {as_of}."
+    )
+    checked = check_file(sample, layout, book, as_of=as_of)
+    print("\n1. Validate the extract as downloaded")
+    print(render_findings(checked.validation, layout, limit=12))
+    s = month_summary(checked.report.table, checked.flags)
+    print(
+        f"\n2. Tier flags: {s['members']} rows; {s['at_risk_members']} member(s) at risk, "
+        f"${s['at_risk_dollars']:,.2f} if their unbilled hours were billed first."
+    )
+    for tier, t in s["by_tier"].items():
+        print(
+            f"   Tier {tier}: {t['members']} member(s), {t['hours']:,.2f} h, ${t['dollars']:,.2f}"
+        )
+    actions = suggest_review(checked)
+    now = datetime.now()
+    table, archive = apply_actions(
+        checked.report.table,
+        actions,
+        layout,
+        at=now,
+        source=sample.name,
+        month=checked.validation.month,
+    )
+    kept = files.write_archive(out / "archive", archive, "review", now)
+    counts = actions["action"].value_counts().to_dict()
+    print(
+        f"\n3. Review: deleted {counts.get('delete', 0)} row(s) with errors and deferred "
+        f"{counts.get('defer', 0)} at-risk row(s); originals kept in {kept}"
+    )
+    done = export_import_file(
+        table, out / "export", layout, book, as_of=as_of, at=now, source=sample.name
+    )
+    print(
+        f"\n4. Export: {done.rows} row(s), {len(done.validation.warnings)} warning(s), "
+        f"{len(done.files)} file(s):"
+    )
+    for p in done.files:
+        print(f"   {p}")
+    print(
+        f"\nDone. Everything is in {out}. Your own extract: xl-pmpm validate FILE, "
+        "then xl-pmpm export FILE --out DIR."
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xl-pmpm", description="Review, validate and export NY CDPAP PMPM tier reports."
+    )
+    parser.add_argument("--version", action="version", version=f"xl-pmpm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, month: bool = True) -> None:
+        p.add_argument("--layout", help="import layout TOML (default: the bundled one)")
+        p.add_argument("--rates", help="rate table CSV (default: the bundled one)")
+        p.add_argument("--payers", help="payer settings CSV (default: the bundled one)")
+        p.add_argument("--format", choices=["text", "json"], default="text")
+        if month:
+            p.add_argument("--month", help="billing month YYYY-MM (default: from the file)")
+            p.add_argument("--as-of", help="submission date YYYY-MM-DD (default: today)")
+
+    p = sub.add_parser("demo", help="the whole workflow on the bundled sample")
+    p.add_argument("--out", default="xl-pmpm-demo", help="output folder (default: ./xl-pmpm-demo)")
+    common(p, month=False)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("validate", help="check a tier report against the import layout")
+    p.add_argument("file")
+    p.add_argument("--original", help="the extract as downloaded, to check locked fields")
+    common(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("export", help="write the import-ready CSV (refused while errors remain)")
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="folder for the import file(s)")
+    common(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("tier", help="tier, rate code and rate for hours")
+    p.add_argument("hours", nargs="+")
+    p.add_argument("--payer", default="*", help="payer name from the payer settings")
+    common(p)
+    p.set_defaults(func=cmd_tier)
+
+    p = sub.add_parser("review", help="delete or defer rows, keeping the originals in an archive")
+    p.add_argument("file")
+    p.add_argument("--delete", help="lines to delete, e.g. 5,9-12")
+    p.add_argument("--defer", help="lines to defer (clears Visit Start / Visit End)")
+    p.add_argument(
+        "--suggested", action="store_true", help="delete rows with errors and defer rows at risk"
+    )
+    p.add_argument("--reason", default="biller review")
+    p.add_argument("--out", required=True, help="folder for the reviewed file")
+    p.add_argument("--archive", help="archive folder (default: OUT/archive)")
+    common(p)
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("restore", help="undo delete/defer actions from an archive")
+    p.add_argument("file")
+    p.add_argument("--archive", required=True)
+    p.add_argument("--lines", help="only these lines (default: all)")
+    p.add_argument("--out", required=True)
+    common(p, month=False)
+    p.set_defaults(func=cmd_restore)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ExportRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except PmpmInputError as exc:
+        print(f"error: {exc.describe()}", file=sys.stderr)
+        return 2
+    except PmpmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted; files already written are complete, nothing half-written.",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
+        # The exception text may hold cell values; only its type is reported.
+        log.debug("internal error", exc_info=True)
+        print(
+            f"internal error ({type(exc).__name__}); no file was left half-written. "
+            "Please report this with the command you ran (not the file).",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Findings: every problem found in a file, with a stable code, a place and a fix.
+
+Conventions follow frictionless / pandera: one pass collects everything; each
+finding has a kebab-case code, a row (the file's line: header = 1, first data
+row = 2; none for file-level findings), a field, the offending value and a
+one-line message saying how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+ERROR = "error"
+WARNING = "warning"
+
+# code -> (severity, what a biller does about it). Messages add the specifics.
+CODES: dict[str, tuple[str, str]] = {
+    "not-csv": (ERROR, "Upload a CSV file: in Excel use File > Save As > CSV UTF-8."),
+    "file-too-large": (
+        ERROR,
+        "Export with xl-pmpm, which splits the upload into parts under the limit.",
+    ),
+    "encoding": (WARNING, "Nothing to do: export writes UTF-8."),
+    "delimiter": (WARNING, "Nothing to do: export writes commas."),
+    "empty-file": (ERROR, "Download the tier report again: this file holds no header."),
+    "missing-column": (
+        ERROR,
+        "Put the column back with this exact header (download the extract again if unsure).",
+    ),
+    "extra-column": (
+        WARNING,
+        "Export leaves it out; delete it before uploading this file as it is.",
+    ),
+    "duplicate-column": (ERROR, "Delete one of the two columns."),
+    "header-variant": (
+        WARNING,
+        "Export writes the exact header; fix it before uploading this file as it is.",
+    ),
+    "column-order": (
+        WARNING,
+        "Export writes the layout's order; reorder before uploading this file as it is.",
+    ),
+    "ragged-row": (ERROR, "Make the line hold exactly one value per column."),
+    "blank-row": (ERROR, "Delete the blank row: a blank row breaks the import."),
+    "required": (ERROR, "Fill in the cell."),
+    "type": (ERROR, "Correct the value."),
+    "max-length": (ERROR, "Shorten the value."),
+    "allowed-value": (ERROR, "Use one of the accepted values."),
+    "line-break": (ERROR, "Remove the line break inside the cell."),
+    "datetime-format": (
+        ERROR,
+        "Write the date and time as YYYY-MM-DD HH:MM, e.g. 2024-08-01 03:00.",
+    ),
+    "end-before-start": (ERROR, "Make the end time later than the start time."),
+    "outside-billing-month": (
+        ERROR,
+        "Use a date in the billing month (normally the 1st at 03:00).",
+    ),
+    "duplicate-member": (
+        ERROR,
+        "Keep one row per member for the month: delete or defer the others.",
+    ),
+    "tier-mismatch": (ERROR, "Correct the tier, or check the billed hours."),
+    "service-code-mismatch": (ERROR, "Use the service code of the member's tier."),
+    "below-minimum-hours": (
+        ERROR,
+        "Delete or defer the row: a PMPM needs at least one billed hour in the month.",
+    ),
+    "no-rate": (ERROR, "Add a rate for this payer and month to the Rates table."),
+    "tier-at-risk": (
+        WARNING,
+        "Defer or delete the row until the unbilled hours are billed, or bill it as is.",
+    ),
+    "formula-prefix": (
+        ERROR,
+        "Remove the leading character: the cell would run as a formula in Excel.",
+    ),
+    "id-mangled": (
+        ERROR,
+        "Re-enter the ID as text exactly as the extract had it (Excel turned it into a number).",
+    ),
+    "locked-modified": (ERROR, "Put back the extract's value: this field must not be modified."),
+    "too-early": (ERROR, "Wait until the 1st of the month after the service month to submit."),
+    "past-deadline": (
+        ERROR,
+        "The 90-day submission window has closed: contact the payer before submitting.",
+    ),
+    "no-month": (ERROR, "Give the billing month with --month YYYY-MM, or fix the schedule dates."),
+    "mixed-months": (
+        WARNING,
+        "Rows from more than one month: give the billing month with --month.",
+    ),
+}
+
+FINDING_COLUMNS = ["code", "severity", "row", "field", "value", "message"]
+
+
+def empty_findings() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "code": pd.Series(dtype="string"),
+            "severity": pd.Series(dtype="string"),
+            "row": pd.Series(dtype="Int64"),
+            "field": pd.Series(dtype="string"),
+            "value": pd.Series(dtype="string"),
+            "message": pd.Series(dtype="string"),
+        }
+    )
+
+
+def finding_rows(
+    code: str,
+    rows: pd.Index | list[int],
+    field: str | None,
+    values: pd.Series | list[str] | str,
+    message: pd.Series | str,
+    severity: str | None = None,
+) -> pd.DataFrame:
+    """Findings of one code for many rows at once (rows = file line numbers)."""
+    rows = pd.Index(rows)
+    n = len(rows)
+    if n == 0:
+        return empty_findings()
+    sev = severity or CODES[code][0]
+    fix = CODES[code][1]
+    if isinstance(message, pd.Series):
+        text = (message.astype(str) + " " + fix).to_numpy()
+    else:
+        text = [f"{message} {fix}"] * n
+    if isinstance(values, pd.Series):
+        vals = values.astype(str).to_numpy()
+    elif isinstance(values, str):
+        vals = [values] * n
+    else:
+        vals = list(values)
+    return pd.DataFrame(
+        {
+            "code": pd.array([code] * n, dtype="string"),
+            "severity": pd.array([sev] * n, dtype="string"),
+            "row": pd.array(rows.to_numpy(), dtype="Int64"),
+            "field": pd.array([field] * n, dtype="string"),
+            "value": pd.array(vals, dtype="string"),
+            "message": pd.array(text, dtype="string"),
+        }
+    )
+
+
+def file_finding(
+    code: str,
+    message: str,
+    field: str | None = None,
+    value: str = "",
+    row: int | None = None,
+    severity: str | None = None,
+) -> pd.DataFrame:
+    """One finding about the file as a whole (row None) or about its header (row 1)."""
+    frame = finding_rows(code, [0], field, value, message, severity)
+    frame["row"] = pd.array([row], dtype="Int64")
+    return frame
+
+
+def combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return empty_findings()
+    out = pd.concat(parts, ignore_index=True)
+    order = out["row"].fillna(0).astype("int64")
+    return (
+        out.assign(_o=order)
+        .sort_values(["_o", "code"], kind="stable")
+        .drop(columns="_o")
+        .reset_index(drop=True)
+    )
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating one table."""
+
+    findings: pd.DataFrame
+    rows: int
+    source: str = ""
+    month: str | None = None
+    as_of: str | None = None
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return self.findings[self.findings["severity"] == ERROR]
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        return self.findings[self.findings["severity"] == WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return self.errors.empty
+
+    def summary(self) -> dict[str, int]:
+        return {
+            str(k): int(v) for k, v in self.findings["code"].value_counts().sort_index().items()
+        }
+
+    def to_dict(self, limit: int | None = 1000) -> dict:
+        def records(frame: pd.DataFrame) -> list[dict]:
+            frame = frame if limit is None else frame.head(limit)
+            out = frame.astype(object).where(frame.notna(), None).to_dict("records")
+            for r in out:
+                if r["row"] is not None:
+                    r["row"] = int(r["row"])
+            return out
+
+        return {
+            "valid": self.valid,
+            "file": self.source,
+            "month": self.month,
+            "as_of": self.as_of,
+            "rows": self.rows,
+            "errors": records(self.errors),
+            "warnings": records(self.warnings),
+            "error_count": len(self.errors),
+            "warning_count": len(self.warnings),
+            "summary": self.summary(),
+            "truncated": limit is not None and len(self.findings) > limit,
+        }
