@@ -57,9 +57,13 @@ def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     for c in cols:
         values = out[c.name].str.strip()
         if c.type == "datetime":
-            stamps = parse_datetimes(values, c)
-            formatted = stamps.dt.strftime(c.export_format)
-            values = formatted.where(stamps.notna(), values)
+            other = ~values.str.fullmatch(c.format_patterns()[0][1:-1]) & (values != "")
+            if other.any():
+                stamps = parse_datetimes(values[other], c)
+                values = values.copy()
+                values[other] = stamps.dt.strftime(c.export_format).where(
+                    stamps.notna(), values[other]
+                )
         out[c.name] = values
     return out
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from .layout import Layout
 from .rates import RateBook
+from .values import per_value
 
 # Engine columns shown beside the layout's columns (workbook, summary, JSON).
 ENGINE_HEADERS = {
@@ -36,8 +39,12 @@ def text(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
 
 def reported_tier(values: pd.Series) -> pd.Series:
     """The Tier column as a number: accepts '2' and 'Tier 2'."""
-    digits = values.str.extract(r"^\s*(?:tier\s*)?(\d+)\s*$", flags=2)[0]  # re.IGNORECASE
-    return pd.to_numeric(digits, errors="coerce").astype("Int64")
+
+    def parse(u: pd.Series) -> pd.Series:
+        digits = u.str.extract(r"^\s*(?:tier\s*)?(\d+)\s*$", flags=re.IGNORECASE)[0]
+        return pd.to_numeric(digits, errors="coerce").astype("Int64")
+
+    return per_value(values, parse)
 
 
 def flag_tier_risk(

@@ -99,26 +99,37 @@ class RateBook:
         if isinstance(payers, str):
             payers = pd.Series(payers, index=hours.index)
         month = pd.Timestamp(month) if month is not None else pd.Timestamp.today()
-        out = pd.DataFrame(index=hours.index)
-        out["tier"] = pd.array([pd.NA] * len(hours), dtype="Int64")
-        out["rate_code"] = pd.Series(pd.NA, index=hours.index, dtype="string")
-        out["service_code"] = pd.Series(pd.NA, index=hours.index, dtype="string")
-        out["skilled_service_code"] = pd.Series(pd.NA, index=hours.index, dtype="string")
-        out["revenue_code"] = pd.Series(pd.NA, index=hours.index, dtype="string")
-        out["rate"] = np.nan
         values = hours.to_numpy()
-        for payer in pd.unique(payers):
+        payer_values = payers.to_numpy()
+        tables = []
+        chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
+        offset = 0
+        for payer in pd.unique(payer_values):
             table = self.tier_table(payer, month)
-            mask = (payers == payer).to_numpy()
+            mask = payer_values == payer
             lows = table["min_hours"].to_numpy()
             highs = table["max_hours"].to_numpy()
             pos = np.searchsorted(lows, values[mask], side="right") - 1
             safe = np.clip(pos, 0, len(table) - 1)
             inside = (pos >= 0) & (values[mask] < highs[safe])
-            idx = out.index[mask][inside]
-            chosen = table.iloc[safe[inside]]
-            for f in TIER_FIELDS:
-                out.loc[idx, f] = chosen[f].to_numpy()
+            chosen[mask] = np.where(inside, safe + offset, -1)
+            tables.append(table)
+            offset += len(table)
+        stacked = (
+            pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
+        )
+        hit = chosen >= 0
+        take = np.where(hit, chosen, 0)
+        out = pd.DataFrame(index=hours.index)
+        for f in TIER_FIELDS:
+            picked = stacked[f].to_numpy(dtype=object)[take] if len(stacked) else take
+            column = pd.Series(picked, index=hours.index).where(hit)
+            if f == "tier":
+                out[f] = column.astype("Int64")
+            elif f == "rate":
+                out[f] = column.astype("float64")
+            else:
+                out[f] = column.astype("string")
         return out
 
 

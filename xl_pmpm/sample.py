@@ -77,19 +77,22 @@ def generate_extract(
     *,
     seed: int = 2443,
     mangle: bool = True,
+    below_minimum: bool = True,
 ) -> pd.DataFrame:
     """A tier report of `members` rows (all text, layout columns in order).
 
     With `mangle`, a handful of rows carry what Excel and hand-editing do to such
     files: IDs in scientific notation, reformatted dates, a formula prefix, a
     blank row, a wrong tier, a wrong service code and a duplicated member.
+    With `below_minimum`, about 2 % of members have under one billed hour.
     """
     rng = np.random.default_rng(seed)
     period = pd.Period(month, freq="M")
     first = period.start_time
     n = members
     contract = np.array(CONTRACTS)[rng.choice(4, size=n, p=[0.4, 0.25, 0.2, 0.15])]
-    kind = rng.choice(5, size=n, p=[0.42, 0.33, 0.13, 0.10, 0.02])
+    mix = [0.42, 0.33, 0.13, 0.10, 0.02] if below_minimum else [0.43, 0.34, 0.13, 0.10, 0.0]
+    kind = rng.choice(5, size=n, p=mix)
     billed = np.select(
         [kind == 0, kind == 1, kind == 2, kind == 3],
         [

@@ -17,16 +17,18 @@ from .flags import flag_tier_risk
 from .layout import Column, Layout
 from .rates import RateBook
 from .report import TierReport
+from .values import per_value
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-_MANGLED_ID = r"^\s*\d+(?:\.\d+)?[eE][+-]?\d+\s*$|^\s*\d+\.0+\s*$"
+_MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+"
 
 
 def blank_rows(table: pd.DataFrame) -> pd.Series:
     """True where every cell of the row is empty or spaces."""
-    if table.shape[1] == 0:
-        return pd.Series(False, index=table.index)
-    return (table.fillna("").astype(str).apply(lambda s: s.str.strip()) == "").all(axis=1)
+    blank = pd.Series(True, index=table.index)
+    for name in table.columns:
+        blank &= per_value(table[name], lambda u: u.str.strip() == "").to_numpy()
+    return blank
 
 
 def parse_datetimes(values: pd.Series, column: Column) -> pd.Series:
@@ -51,62 +53,70 @@ def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None
     return months.mode().iloc[0], months.nunique()
 
 
+def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
+    """What is wrong with each value, regardless of the row it is on."""
+    values = raw.str.strip()
+    out = pd.DataFrame(index=raw.index)
+    out["blank"] = values == ""
+    out["line_break"] = raw.str.contains(r"[\r\n]", regex=True)
+    out["mangled"] = values.str.fullmatch(_MANGLED_ID) if col.id else False
+    numeric_like = values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
+    out["formula"] = raw.str.lstrip().str.startswith(FORMULA_PREFIXES) & ~numeric_like
+    ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]
+    out["type"] = False
+    if col.type == "number":
+        decimals = col.decimals or 0
+        pattern = r"\d+" if decimals == 0 else rf"\d+(?:\.\d{{1,{decimals}}})?"
+        out["type"] = ok & ~values.str.fullmatch(pattern)
+    if col.type == "datetime":
+        out["stamp"] = parse_datetimes(values, col)
+        out["datetime"] = ok & out["stamp"].isna()
+    out["too_long"] = raw.str.len() > col.max_length if col.max_length else False
+    out["not_allowed"] = ok & ~values.isin(col.allowed) if col.allowed else False
+    return out
+
+
 def _column_findings(
     table: pd.DataFrame, col: Column, live: pd.Series, parsed: dict[str, pd.Series]
 ) -> list[pd.DataFrame]:
     raw = table[col.name].fillna("").astype(str)
-    values = raw.str.strip()
-    filled = live & (values != "")
+    checks = per_value(raw, lambda u: _cell_checks(u, col))
+    filled = live & ~checks["blank"]
     out: list[pd.DataFrame] = []
     name = col.name
 
-    def add(code: str, mask: pd.Series, message: str | pd.Series, vals: pd.Series = raw) -> None:
+    def add(code: str, mask: pd.Series, message: str) -> None:
         if mask.any():
-            msg = message[mask] if isinstance(message, pd.Series) else message
-            out.append(finding_rows(code, table.index[mask], name, vals[mask], msg))
+            out.append(finding_rows(code, table.index[mask], name, raw[mask], message))
 
     if col.required == "yes":
-        add("required", live & (values == ""), f"{name} is blank.")
-    add(
-        "line-break",
-        filled & raw.str.contains(r"[\r\n]", regex=True),
-        f"{name} holds a line break.",
-    )
-    mangled = pd.Series(False, index=table.index)
-    if col.id:
-        mangled = filled & values.str.match(_MANGLED_ID)
-        add("id-mangled", mangled, f"{name} looks like a number Excel reformatted.")
-    numeric_like = values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
-    formula = filled & raw.str.lstrip().str.startswith(FORMULA_PREFIXES) & ~numeric_like
-    add("formula-prefix", formula, f"{name} starts with =, +, - or @.")
-    checkable = filled & ~mangled & ~formula
+        add("required", live & checks["blank"], f"{name} is blank.")
+    add("line-break", filled & checks["line_break"], f"{name} holds a line break.")
+    add("id-mangled", filled & checks["mangled"], f"{name} looks like a number Excel reformatted.")
+    add("formula-prefix", filled & checks["formula"], f"{name} starts with =, +, - or @.")
     if col.type == "number":
-        decimals = col.decimals or 0
-        pattern = r"\d+" if decimals == 0 else rf"\d+(?:\.\d{{1,{decimals}}})?"
-        kind = "a whole number" if decimals == 0 else f"a number with at most {decimals} decimals"
+        kind = (
+            "a whole number"
+            if not col.decimals
+            else f"a number with at most {col.decimals} decimals"
+        )
         add(
-            "type",
-            checkable & ~values.str.fullmatch(pattern),
-            f"{name} must be {kind} (no signs, spaces or letters).",
+            "type", filled & checks["type"], f"{name} must be {kind} (no signs, spaces or letters)."
         )
     if col.type == "datetime":
-        stamps = parse_datetimes(values, col)
-        parsed[name] = stamps.where(live)
-        add(
-            "datetime-format",
-            checkable & stamps.isna(),
-            f"{name} is not in the form {' or '.join(_human(f) for f in col.formats)}.",
-        )
+        parsed[name] = checks["stamp"].where(live)
+        forms = " or ".join(_human(f) for f in col.formats)
+        add("datetime-format", filled & checks["datetime"], f"{name} is not in the form {forms}.")
     if col.max_length:
         add(
             "max-length",
-            filled & (raw.str.len() > col.max_length),
+            filled & checks["too_long"],
             f"{name} is longer than {col.max_length} characters.",
         )
     if col.allowed:
         add(
             "allowed-value",
-            checkable & ~values.isin(col.allowed),
+            filled & checks["not_allowed"],
             f"{name} must be one of: {', '.join(col.allowed)}.",
         )
     return out

@@ -1,0 +1,20 @@
+"""Vectorized helpers over columns of text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+
+def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.Series]):
+    """Run `check` on the distinct values of `series` only, and spread the answer back.
+
+    Most columns of a tier report hold a handful of distinct values (IDs, dates,
+    codes), so this turns a pass over every cell into a pass over a few.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    result = check(pd.Series(uniques, dtype=object).fillna("").astype(str))
+    spread = result.take(codes)
+    spread.index = series.index
+    return spread
