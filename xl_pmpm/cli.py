@@ -19,7 +19,7 @@ import pandas as pd
 from . import __version__, files
 from .errors import ExportRefused, PmpmError, PmpmInputError
 from .findings import ValidationReport
-from .layout import Layout
+from .layout import Layout, layout_markdown
 from .rates import tier_for_hours
 from .review import restore_rows
 from .workflow import apply_actions, check_file, export_import_file, month_summary, suggest_review
@@ -220,7 +220,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
         table.to_csv(index=False, lineterminator="\r\n").encode(),
     )
-    kept = files.write_archive(Path(args.archive or out / "archive"), archive, "review", now)
+    archive_dir = Path(args.archive or out / "archive")
+    kept = files.write_archive(archive_dir, archive, "review", now)
+    files.write_line_manifest(archive_dir, written.name, table.index.tolist())
     counts = actions["action"].value_counts().to_dict()
     _emit(
         args,
@@ -237,8 +239,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     archive = files.read_archive(args.archive)
     if archive.empty:
         raise UsageError(f"No archive records in {args.archive}.")
+    table = report.table
+    table.index = pd.Index(
+        files.read_line_manifest(args.archive, Path(args.file).name, len(table)),
+        name=table.index.name,
+    )
     lines = _lines(args.lines) if args.lines else None
-    table, _ = restore_rows(report.table, archive, lines)
+    table, _ = restore_rows(table, archive, lines)
     now = datetime.now()
     written = files.write_new_file(
         args.out,
@@ -321,6 +328,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_layout(args: argparse.Namespace) -> int:
+    layout = files.load_layout(args.layout)
+    print(layout_markdown(layout))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xl-pmpm", description="Review, validate and export NY CDPAP PMPM tier reports."
@@ -372,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive", help="archive folder (default: OUT/archive)")
     common(p)
     p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("layout", help="print the import layout as a Markdown table")
+    p.add_argument("--layout", help="import layout TOML (default: the bundled one)")
+    p.set_defaults(func=cmd_layout)
 
     p = sub.add_parser("restore", help="undo delete/defer actions from an archive")
     p.add_argument("file")

@@ -7,6 +7,7 @@ fails rather than overwrite) and owner-only: billing data is health data.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tomllib
 from datetime import datetime
@@ -134,3 +135,27 @@ def read_archive(directory: str | Path) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["line"] = out["line"].astype("int64")
     return out
+
+
+def write_line_manifest(directory: str | Path, reviewed_name: str, lines: list[int]) -> Path:
+    """Which original line each row of a reviewed file came from (numbers only, no member data)."""
+    data = json.dumps({"file": reviewed_name, "lines": [int(n) for n in lines]}).encode()
+    return write_new_file(directory, f"manifest_{reviewed_name}.json", data)
+
+
+def read_line_manifest(directory: str | Path, reviewed_name: str, rows: int) -> list[int]:
+    """The original line numbers of a reviewed file's rows, as `write_line_manifest` kept them."""
+    path = Path(directory) / f"manifest_{reviewed_name}.json"
+    try:
+        lines = json.loads(path.read_text(encoding="utf-8"))["lines"]
+    except (FileNotFoundError, KeyError, ValueError):
+        raise PmpmInputError(
+            f"No line manifest for {reviewed_name} in {directory}.",
+            fix="Restore into the file `xl-pmpm review` wrote, with the archive folder it named.",
+        ) from None
+    if len(lines) != rows:
+        raise PmpmInputError(
+            f"{reviewed_name} has {rows} rows but was written with {len(lines)}.",
+            fix="Restore into the reviewed file as it was written (rows added or removed since).",
+        )
+    return lines

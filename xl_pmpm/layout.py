@@ -220,3 +220,22 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
         line_terminator=head.get("line_terminator", "\r\n"),
         source=source,
     )
+
+
+def layout_markdown(layout: Layout) -> str:
+    """The layout as a Markdown table (the README's copy is checked against this)."""
+    rows = [
+        "| # | Column | Type | Required | Max length | Formats | Locked | Exported |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    exported = {c.name for c in layout.export_columns}
+    for n, c in enumerate(layout.columns, start=1):
+        kind = c.type + (f" ({c.decimals} dp)" if c.type == "number" and c.decimals else "")
+        fmts = " or ".join(f"`{f}`" for f in c.formats) or (
+            " / ".join(c.allowed) if c.allowed else ""
+        )
+        rows.append(
+            f"| {n} | {c.name} | {kind} | {c.required} | {c.max_length or ''} | {fmts} "
+            f"| {'yes' if c.locked else ''} | {'yes' if c.name in exported else 'no'} |"
+        )
+    return "\n".join(rows)

@@ -207,7 +207,7 @@ def _check_no_overlap(rates: pd.DataFrame, path: str) -> None:
     """Two rows for the same payer and tier must not be in force on the same day."""
     for (payer, tier), group in rates.groupby(["payer", "tier"]):
         g = group.sort_values("effective_from")
-        ends = g["effective_to"].fillna(pd.Timestamp.max).to_numpy()
+        ends = g["effective_to"].fillna(pd.Timestamp("2262-04-11")).to_numpy()
         starts = g["effective_from"].to_numpy()
         clash = starts[1:] <= ends[:-1]
         if clash.any():
