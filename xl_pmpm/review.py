@@ -146,8 +146,9 @@ SET_ASIDE_CODES = (
 def suggest_actions(findings: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     """What a careful biller would do with each flagged row: (line, action, reason).
 
-    Rows with errors are deleted (kept in the archive for correction next time);
-    rows whose tier the unbilled hours would change are deferred.
+    Rows with errors are deleted (kept in the archive for correction next time),
+    except the first row of a duplicated member; rows whose tier the unbilled
+    hours would change are deferred.
     """
     row_errors = findings[
         (findings["severity"] == "error")
@@ -155,6 +156,11 @@ def suggest_actions(findings: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame
         & (findings["row"] > 1)
         & findings["code"].isin(SET_ASIDE_CODES)
     ]
+    dups = row_errors[row_errors["code"] == "duplicate-member"]
+    keep = set(dups.groupby("value")["row"].min().astype(int))  # the first line of each member
+    others = row_errors[row_errors["code"] != "duplicate-member"]
+    keep -= set(others["row"].astype(int))
+    row_errors = row_errors[~row_errors["row"].astype(int).isin(keep)]
     first = row_errors.drop_duplicates("row")
     deletes = pd.DataFrame(
         {
