@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import submission_window
+from .errors import PmpmInputError
 from .findings import ValidationReport, combine, file_finding, finding_rows
 from .flags import flag_tier_risk
 from .layout import Column, Layout
@@ -420,8 +421,12 @@ def validate_table(
     parts.extend(_duplicate_members(table, layout, live))
     if period is not None:
         if flags is None:
-            flags = flag_tier_risk(table, layout, book, period.to_timestamp())
-        parts.extend(_tier_findings(table, layout, flags, live))
+            try:
+                flags = flag_tier_risk(table, layout, book, period.to_timestamp())
+            except PmpmInputError as missing:  # no rate in force for a payer and month
+                parts.append(file_finding("no-rate", missing.message, value=str(period)))
+        if flags is not None:
+            parts.extend(_tier_findings(table, layout, flags, live))
         if as_of is not None:
             parts.extend(check_submission_window(period, as_of))
     if original is not None:
