@@ -322,11 +322,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     for p in done.files:
         print(f"   {p}")
+    from .template import workbook_bytes  # openpyxl and the VBA writer: only when needed
+
+    month_start = pd.Period(SAMPLE_MONTH, freq="M").start_time.date()
+    filled = files.write_new_file(
+        out,
+        f"PMPM_Tier_Report_{SAMPLE_MONTH}_{now:%Y%m%dT%H%M%S}.xlsm",
+        workbook_bytes(layout, book, rows=table, billing_month=month_start, as_of=as_of),
+    )
+    print(f"\n5. Workbook: the reviewed month, ready to open in Excel: {filled}")
     print(
         f"\nDone. Everything is in {out}. Your own extract: xl-pmpm validate FILE, "
         "then xl-pmpm export FILE --out DIR."
     )
     return 0
+
+
+def _build_template(args: argparse.Namespace) -> int:
+    from .template import cmd_build_template
+
+    return cmd_build_template(args)
 
 
 def cmd_layout(args: argparse.Namespace) -> int:
@@ -386,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive", help="archive folder (default: OUT/archive)")
     common(p)
     p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("build-template", help="build the macro-enabled billers' workbook")
+    p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
+    common(p, month=False)
+    p.set_defaults(func=_build_template)
 
     p = sub.add_parser("layout", help="print the import layout as a Markdown table")
     p.add_argument("--layout", help="import layout TOML (default: the bundled one)")

@@ -52,7 +52,9 @@ __all__ = [
     "engine_formulas",
     "main",
     "report_sheet_names",
+    "sanitize_sheet_name",
     "table_name",
+    "vba_modules",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -152,9 +154,9 @@ def _rate_lookup(field: str, hours: str) -> str:
     r = f"{RATES_TABLE}["
     return (
         f'SUMPRODUCT({r}{field}]*({r}payer]="{DEFAULT_PAYER}")*({r}min_hours]<={hours})'
-        f"*((({r}max_hours]=\"\")+({r}max_hours]>{hours}))>0)"
+        f'*((({r}max_hours]="")+({r}max_hours]>{hours}))>0)'
         f"*({r}effective_from]<=BillingMonth)"
-        f"*((({r}effective_to]=\"\")+({r}effective_to]>=BillingMonth))>0))"
+        f'*((({r}effective_to]="")+({r}effective_to]>=BillingMonth))>0))'
     )
 
 
@@ -177,9 +179,7 @@ def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
     return {
         ENGINE_HEADERS["tier"]: tier_of(billed),
         ENGINE_HEADERS["tier_if_billed"]: tier_of(total),
-        ENGINE_HEADERS["at_risk"]: (
-            f'=AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier}))'
-        ),
+        ENGINE_HEADERS["at_risk"]: f'=AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier}))',
         ENGINE_HEADERS["dollar_effect"]: (
             f"=IF({at_risk},ROUND({_rate_lookup('rate', total)}"
             f"-{_rate_lookup('rate', billed)},2),0)"
@@ -299,6 +299,12 @@ def _report_sheet(
     )
     dv.add(f"{col[ACTION]}2:{col[ACTION]}{_MAX_ROW}")
     ws.add_data_validation(dv)
+    # Printed (and rendered to PDF/PNG) landscape, all columns on one page width.
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.print_title_rows = "1:1"
 
 
 def _rates_sheet(wb: openpyxl.Workbook, book: RateBook) -> None:
@@ -328,9 +334,7 @@ def _rates_sheet(wb: openpyxl.Workbook, book: RateBook) -> None:
             cell.number_format = fmt
 
 
-def _settings_sheet(
-    wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None
-) -> None:
+def _settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
     ws = wb.create_sheet("Settings")
     ws.sheet_properties.codeName = "wsSettings"
     ws.append(["Setting", "Value", "Notes"])
@@ -626,8 +630,7 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def build_template(
-    out_path: str | Path,
+def workbook_bytes(
     layout: Layout,
     book: RateBook,
     *,
@@ -636,8 +639,8 @@ def build_template(
     billing_month: date | None = None,
     as_of: date | None = None,
     macros_dir: str | Path = MACROS_DIR,
-) -> Path:
-    """Write the macro-enabled Tier Report workbook to `out_path` (atomically); return it.
+) -> bytes:
+    """The macro-enabled Tier Report workbook, as the bytes of an .xlsm file.
 
     `contracts` defaults to the sample's. `rows` (an extract: layout column names, text
     values) fills a copy: every row goes on All, and each contract's rows on its sheet.
@@ -650,7 +653,30 @@ def build_template(
     wb.save(buffer)
     vba = build_vba_project(vba_modules(code_names, macros_dir))
     custom_ui = (macros_dir / "customUI14.xml").read_bytes()
-    data = _zip_bytes(_macro_parts(buffer.getvalue(), vba, custom_ui))
+    return _zip_bytes(_macro_parts(buffer.getvalue(), vba, custom_ui))
+
+
+def build_template(
+    out_path: str | Path,
+    layout: Layout,
+    book: RateBook,
+    *,
+    contracts: Sequence[str] | None = None,
+    rows: pd.DataFrame | None = None,
+    billing_month: date | None = None,
+    as_of: date | None = None,
+    macros_dir: str | Path = MACROS_DIR,
+) -> Path:
+    """Write the workbook to `out_path` atomically (a rebuilt template replaces the old one)."""
+    data = workbook_bytes(
+        layout,
+        book,
+        contracts=contracts,
+        rows=rows,
+        billing_month=billing_month,
+        as_of=as_of,
+        macros_dir=macros_dir,
+    )
     out = Path(out_path)
     # A filled copy holds billing data (health data): owner-only.
     _write_atomic(out, data, 0o600 if rows is not None else 0o644)

@@ -1,0 +1,479 @@
+"""Tests for the macro-enabled workbook template (xl_pmpm.template)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import warnings
+import xml.etree.ElementTree as ET
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+import xlwings
+
+from xl_pmpm import files, sample, template
+from xl_pmpm.flags import flag_tier_risk, risk_total
+from xl_pmpm.rates import RATE_COLUMNS
+from xl_pmpm.vba.project import module_from_file, normalize_module_source, read_vba_modules
+
+with warnings.catch_warnings():
+    # oletools 0.60 uses pyparsing APIs that warn on import.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from oletools.olevba import VBA_Parser
+
+LAYOUT = files.load_layout()
+BOOK = files.load_rate_book()
+MACROS = template.MACROS_DIR
+XLWINGS_DIR = Path(xlwings.__file__).parent
+SOURCE_MODULES = [
+    *sorted(MACROS.glob("*.bas")),
+    XLWINGS_DIR / "xlwings.bas",
+    XLWINGS_DIR / "addin" / "Dictionary.cls",
+]
+NS_UI = "{http://schemas.microsoft.com/office/2009/07/customui}"
+NS_CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+NS_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+FRONTEND_NAMES = {
+    "load_extract",
+    "refresh_flags",
+    "delete_rows",
+    "defer_rows",
+    "restore_rows",
+    "validate",
+    "export",
+    "show_help",
+}
+CALLBACK_RE = re.compile(
+    r"^Sub (\w+)\(control As IRibbonControl\)\n(.*?)\nEnd Sub$", re.MULTILINE | re.DOTALL
+)
+RUNPYTHON_RE = re.compile(
+    r'^    RunPython "import xl_pmpm\.excel\.frontend as f; f\.(\w+)\(xw\.Book\.caller\(\)\)"$'
+)
+# Billed hours at the tier edges; unbilled hours chosen to cross (or not cross) an edge.
+HOURS = [0, 0.99, 1, 159.5, 159.99, 160, 479.99, 480, 700]
+UNBILLED = [0.5, 0.01, 0, 0.5, 0.01, 20, 0.01, 0, 5]
+SOFFICE = shutil.which("soffice")
+needs_soffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) not on PATH")
+# Always recalculate OOXML files on load (0 = always), whatever the profile's default.
+RECALC_XCU = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode"
+ oor:op="fuse"><value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="ODFRecalcMode"
+ oor:op="fuse"><value>0</value></prop></item>
+</oor:items>
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _lines(text: str) -> list[str]:
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _code_lines(text: str) -> list[str]:
+    """Source lines without a .cls VERSION/BEGIN..END header and without Attribute lines."""
+    lines = _lines(text)
+    if lines and lines[0].startswith("VERSION "):
+        lines = lines[lines.index("END") + 1 :]
+    lines = [line for line in lines if not line.startswith("Attribute ")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _filled_rows() -> pd.DataFrame:
+    """An extract of len(HOURS) + 2 rows of one default-payer contract, as text."""
+    n = len(HOURS) + 2
+    rows = sample.generate_extract(n, "2025-03", LAYOUT, BOOK, mangle=False)
+    billed, unbilled = LAYOUT.name_of("billed_hours"), LAYOUT.name_of("unbilled_hours")
+    rows[billed] = [f"{h:g}" for h in HOURS] + ["", "12.5"]
+    rows[unbilled] = [f"{u:g}" for u in UNBILLED] + ["3", ""]
+    rows[LAYOUT.name_of("contract")] = sample.CONTRACTS[0]
+    return rows
+
+
+def _soffice_convert(source: Path, to: str, tmp_path: Path) -> Path:
+    """Convert with LibreOffice headless in a fresh profile; return the output file."""
+    profile = tmp_path / f"profile-{to}"
+    (profile / "user").mkdir(parents=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(RECALC_XCU)
+    out_dir = tmp_path / f"out-{to}"
+    result = subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--convert-to",
+            to,
+            "--outdir",
+            str(out_dir),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = out_dir / f"{source.stem}.{to}"
+    assert out.exists(), result.stdout + result.stderr
+    return out
+
+
+def _blank(value: object) -> object:
+    return None if value in ("", None) else value
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template.build_template(
+        tmp_path_factory.mktemp("template") / "PMPM_Tier_Report.xlsm", LAYOUT, BOOK
+    )
+
+
+# --------------------------------------------------------------------------- ribbon and VBA
+
+
+def test_ribbon_callbacks_are_one_line_subs() -> None:
+    root = ET.parse(MACROS / "customUI14.xml").getroot()
+    assert root.tag == f"{NS_UI}customUI"
+    buttons = list(root.iter(f"{NS_UI}button"))
+    assert [b.get("label") for b in buttons] == [
+        "Load Extract",
+        "Refresh Flags",
+        "Validate",
+        "Delete Rows",
+        "Defer Rows",
+        "Restore",
+        "Export",
+        "Help",
+    ]
+    for button in buttons:
+        assert button.get("imageMso") and button.get("screentip") and button.get("supertip")
+    subs: dict[str, str] = {}
+    for bas in MACROS.glob("*.bas"):
+        text = "\n".join(_lines(bas.read_text(encoding="cp1252")))
+        subs.update(dict(CALLBACK_RE.findall(text)))
+    called = set()
+    for button in buttons:
+        action = button.get("onAction")
+        assert action in subs, f"no Sub {action}(control As IRibbonControl)"
+        body = subs[action].split("\n")
+        assert len(body) == 1, f"{action} has more than one line"
+        match = RUNPYTHON_RE.match(body[0])
+        assert match, body[0]
+        called.add(match.group(1))
+    assert called == FRONTEND_NAMES
+
+
+def test_macros_hold_no_other_logic() -> None:
+    for bas in MACROS.glob("*.bas"):
+        text = "\n".join(_lines(bas.read_text(encoding="cp1252")))
+        rest = CALLBACK_RE.sub("", text)
+        for line in rest.split("\n"):
+            stripped = line.strip()
+            assert (
+                not stripped
+                or stripped.startswith(("'", "Attribute VB_"))
+                or stripped == "Option Explicit"
+            ), line
+
+
+def test_vba_read_back_by_olevba_equals_sources(built: Path) -> None:
+    parser = VBA_Parser(str(built))
+    assert parser.detect_vba_macros()
+    extracted = {
+        stream.split("/")[-1]: code for _file, stream, _name, code in parser.extract_macros()
+    }
+    parser.close()
+    for path in SOURCE_MODULES:
+        module = module_from_file(path)
+        assert _code_lines(extracted[module.name]) == _code_lines(module.source), module.name
+    # Licence headers of the bundled third-party modules survive.
+    assert "BSD 3-clause" in extracted["xlwings"]
+    assert "License: MIT" in extracted["Dictionary"]
+    wb = openpyxl.load_workbook(built)
+    document = {"ThisWorkbook", *(ws.sheet_properties.codeName for ws in wb.worksheets)}
+    assert None not in document
+    assert wb.code_name == "ThisWorkbook"
+    assert document <= set(extracted)
+    assert set(extracted) == document | {module_from_file(p).name for p in SOURCE_MODULES}
+    modules = read_vba_modules(_parts(built)["xl/vbaProject.bin"])
+    for path in SOURCE_MODULES:
+        module = module_from_file(path)
+        assert modules[module.name] == normalize_module_source(module)
+
+
+# --------------------------------------------------------------------------- package
+
+
+def test_package_parts(built: Path) -> None:
+    parts = _parts(built)
+    assert list(parts)[:2] == ["[Content_Types].xml", "_rels/.rels"]
+    types = ET.fromstring(parts["[Content_Types].xml"])
+    defaults = {d.get("Extension"): d.get("ContentType") for d in types.iter(f"{NS_CT}Default")}
+    overrides = {o.get("PartName"): o.get("ContentType") for o in types.iter(f"{NS_CT}Override")}
+    assert overrides["/xl/workbook.xml"] == "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+    assert defaults["bin"] == "application/vnd.ms-office.vbaProject"
+    assert defaults["xml"] == "application/xml"  # covers customUI/customUI14.xml
+    root_rels = ET.fromstring(parts["_rels/.rels"])
+    ui = [r for r in root_rels.iter(f"{NS_REL}Relationship") if r.get("Target").endswith(".xml")]
+    by_type = {r.get("Type"): r.get("Target") for r in ui}
+    ribbon = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
+    assert by_type[ribbon] == "customUI/customUI14.xml"
+    assert "customUI/customUI14.xml" in parts
+    assert parts["customUI/customUI14.xml"] == (MACROS / "customUI14.xml").read_bytes()
+    wb_rels = ET.fromstring(parts["xl/_rels/workbook.xml.rels"])
+    vba = [
+        r.get("Target")
+        for r in wb_rels.iter(f"{NS_REL}Relationship")
+        if r.get("Type") == "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
+    ]
+    assert vba == ["vbaProject.bin"]
+    ids = [r.get("Id") for r in wb_rels.iter(f"{NS_REL}Relationship")]
+    assert len(ids) == len(set(ids))
+    assert b'codeName="ThisWorkbook"' in parts["xl/workbook.xml"]
+
+
+def test_second_build_gives_same_parts(built: Path, tmp_path: Path) -> None:
+    again = template.build_template(tmp_path / "again.xlsm", LAYOUT, BOOK)
+    first, second = _parts(built), _parts(again)
+    assert list(first) == list(second)
+    for name in first:
+        assert first[name] == second[name], name
+    assert b"2024-01-01T00:00:00Z" in first["docProps/core.xml"]
+    with zipfile.ZipFile(again) as archive:
+        assert {info.date_time for info in archive.infolist()} == {template.ZIP_DATE}
+
+
+def test_build_is_atomic_and_replaces(tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "t.xlsm"
+    out.parent.mkdir()
+    out.write_bytes(b"old")
+    template.build_template(out, LAYOUT, BOOK, contracts=[])
+    assert zipfile.is_zipfile(out)
+    assert [p.name for p in out.parent.iterdir()] == ["t.xlsm"]
+
+
+# --------------------------------------------------------------------------- sheets
+
+
+def test_sheets_tables_and_headers(built: Path) -> None:
+    wb = openpyxl.load_workbook(built)
+    reports = ["All", *template.report_sheet_names(sample.CONTRACTS).values()]
+    assert wb.sheetnames == [
+        *reports,
+        "Rates",
+        "Settings",
+        "Deferred",
+        "Validation",
+        "Summary",
+        "Help",
+        "xlwings.conf",
+    ]
+    expected = [c.name for c in LAYOUT.export_columns] + template.ENGINE_COLUMNS
+    assert template.ENGINE_COLUMNS == [
+        "Tier (engine)",
+        "Tier if billed",
+        "At risk",
+        "Dollar effect",
+        "Findings",
+        "Action",
+    ]
+    for sheet in reports:
+        ws = wb[sheet]
+        (table,) = ws.tables.values()
+        assert table.name == template.table_name(sheet)
+        assert [c.name for c in table.tableColumns] == expected
+        assert [c.value for c in ws[1]] == expected
+        assert ws.freeze_panes == "A2"
+        for n, column in enumerate(LAYOUT.export_columns, start=1):
+            if column.id or column.type == "datetime":
+                assert ws.cell(2, n).number_format == "@", column.name
+        action = openpyxl.utils.get_column_letter(expected.index("Action") + 1)
+        (dv,) = ws.data_validations.dataValidation
+        assert dv.type == "list" and dv.formula1 == '"Keep,Delete,Defer"'
+        assert str(dv.sqref) == f"{action}2:{action}1048576"
+        rules = [r for cf in ws.conditional_formatting for r in cf.rules]
+        risk = openpyxl.utils.get_column_letter(expected.index("At risk") + 1)
+        findings = openpyxl.utils.get_column_letter(expected.index("Findings") + 1)
+        assert any(f"${risk}2" in r.formula[0] for r in rules)
+        assert any(f"${findings}2" in r.formula[0] for r in rules)
+    rates = wb["Rates"].tables["Rates"]
+    assert [c.name for c in rates.tableColumns] == RATE_COLUMNS
+    assert rates.ref == f"A1:K{len(BOOK.rates) + 1}"
+    assert wb["Validation"].tables["Validation"].ref.startswith("A1:G")
+    assert [c.value for c in wb["Validation"][1]] == [
+        "code",
+        "severity",
+        "row",
+        "field",
+        "value",
+        "message",
+        "link",
+    ]
+    for name in ("BillingMonth", "AsOfDate", "ExportFolder", "ArchiveFolder", "DefaultPayer"):
+        assert wb.defined_names[name].attr_text.startswith("Settings!$B$")
+    conf = {row[0]: row[1] for row in wb["xlwings.conf"].iter_rows(values_only=True)}
+    assert conf == {
+        "Interpreter_Win": None,
+        "Interpreter_Mac": None,
+        "PYTHONPATH": None,
+        "UDF Modules": "xl_pmpm.excel.udfs",
+        "Use UDF Server": False,
+    }
+    help_text = "\n".join(str(c.value) for row in wb["Help"].iter_rows() for c in row if c.value)
+    for function in (
+        "PMPM_TIER(",
+        "PMPM_RATE_CODE(",
+        "PMPM_RATE(",
+        "PMPM_TIER_IF_BILLED(",
+        "PMPM_AT_RISK(",
+        "PMPM_SUBMIT_WINDOW(",
+    ):
+        assert function in help_text
+    for label in (
+        "Load Extract",
+        "Refresh Flags",
+        "Delete Rows",
+        "Defer Rows",
+        "Restore",
+        "Validate",
+        "Export",
+    ):
+        assert label in help_text
+
+
+def test_sheet_names_are_sanitized() -> None:
+    contracts = [
+        "A/B:C*D?E[F]G\\H",
+        "x" * 40,
+        "x" * 40 + "y",
+        "Rates",
+        "'Quoted'",
+        "all",
+    ]
+    names = template.report_sheet_names(contracts)
+    assert len(set(n.casefold() for n in names.values())) == len(contracts)
+    for name in names.values():
+        assert len(name) <= 31
+        assert not set(name) & set("[]:*?/\\")
+        assert not name.startswith("'") and not name.endswith("'")
+        assert name.casefold() not in {"rates", "all"}
+        assert re.fullmatch(r"Report_\w+", template.table_name(name))
+
+
+def test_filled_copy_puts_rows_in_tables(tmp_path: Path) -> None:
+    rows = sample.generate_extract(40, "2025-03", LAYOUT, BOOK, mangle=False)
+    path = template.build_template(tmp_path / "filled.xlsm", LAYOUT, BOOK, rows=rows)
+    wb = openpyxl.load_workbook(path)
+    contract = LAYOUT.name_of("contract")
+    names = template.report_sheet_names(sample.CONTRACTS)
+    width = len(LAYOUT.export_columns) + len(template.ENGINE_COLUMNS)
+    last = openpyxl.utils.get_column_letter(width)
+    for sheet, subset in [("All", rows)] + [
+        (names[c], rows[rows[contract] == c]) for c in sample.CONTRACTS
+    ]:
+        ws = wb[sheet]
+        (table,) = ws.tables.values()
+        assert table.ref == f"A1:{last}{max(len(subset), 1) + 1}"
+        patient = [c.name for c in LAYOUT.export_columns].index(LAYOUT.name_of("patient_number"))
+        got = [ws.cell(r, patient + 1).value for r in range(2, len(subset) + 2)]
+        assert got == list(subset[LAYOUT.name_of("patient_number")])
+        tier_col = len(LAYOUT.export_columns) + 1
+        for r in range(2, len(subset) + 2):
+            assert str(ws.cell(r, tier_col).value).startswith("=IF(ISNUMBER(")
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_cmd_build_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.xlsm"
+    assert template.cmd_build_template(argparse.Namespace(out=str(out))) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert template.main(["--out", str(tmp_path / "main.xlsm")]) == 0
+    assert zipfile.is_zipfile(out) and zipfile.is_zipfile(tmp_path / "main.xlsm")
+
+
+def test_checked_in_template_is_current(built: Path) -> None:
+    assert template.TEMPLATE_PATH.exists(), "run `python -m xl_pmpm.template`"
+    assert _parts(template.TEMPLATE_PATH) == _parts(built)
+
+
+# --------------------------------------------------------------------------- LibreOffice
+
+
+def _libreoffice_module_lines(text: str) -> list[str]:
+    """Drop what LibreOffice prepends to imported VBA modules."""
+    lines = _lines(text)
+    while lines and (
+        lines[0].startswith("Rem Attribute VBA_ModuleType=")
+        or lines[0] in ("Option VBASupport 1", "Option ClassModule")
+    ):
+        lines.pop(0)
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+@needs_soffice
+def test_libreoffice_imports_the_modules(built: Path, tmp_path: Path) -> None:
+    ods = _soffice_convert(built, "ods", tmp_path)
+    namespace = "{http://openoffice.org/2000/script}"
+    with zipfile.ZipFile(ods) as archive:
+        library = archive.read("Basic/VBAProject/script-lb.xml").decode()
+        for path in SOURCE_MODULES:
+            module = module_from_file(path)
+            assert f'library:name="{module.name}"' in library
+            root = ET.fromstring(archive.read(f"Basic/VBAProject/{module.name}.xml"))
+            assert root.get(f"{namespace}name") == module.name
+            imported = _libreoffice_module_lines(root.text or "")
+            assert imported, f"{module.name} imported empty"
+            assert imported == _code_lines(module.source), module.name
+
+
+@needs_soffice
+@pytest.mark.parametrize("month", [date(2024, 7, 1), date(2025, 3, 1)])
+def test_libreoffice_formulas_match_the_engine(tmp_path: Path, month: date) -> None:
+    rows = _filled_rows()
+    path = template.build_template(
+        tmp_path / "filled.xlsm", LAYOUT, BOOK, rows=rows, billing_month=month
+    )
+    xlsx = _soffice_convert(path, "xlsx", tmp_path)
+    wb = openpyxl.load_workbook(xlsx, data_only=True)
+    flags = flag_tier_risk(rows, LAYOUT, BOOK, pd.Timestamp(month))
+    headers = [c.value for c in wb["All"][1]]
+    col = {h: headers.index(h) for h in template.ENGINE_COLUMNS}
+    for sheet in ("All", template.report_sheet_names(sample.CONTRACTS)[sample.CONTRACTS[0]]):
+        got = [row for row in wb[sheet].iter_rows(min_row=2, values_only=True)]
+        assert len(got) == len(rows)
+        for values, (_, expected) in zip(got, flags.iterrows(), strict=True):
+            where = f"{sheet}: billed {expected['billed_hours']}, {month}"
+            tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
+            after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
+            assert _blank(values[col["Tier (engine)"]]) == tier, where
+            assert _blank(values[col["Tier if billed"]]) == after, where
+            assert values[col["At risk"]] is bool(expected["at_risk"]), where
+            assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
+    assert flags["at_risk"].sum() >= 4  # the chosen hours cross tier edges
+    summary = {row[0]: row for row in wb["Summary"].iter_rows(min_row=2, values_only=True)}
+    assert summary["All"][1:4] == (
+        len(rows),
+        int(flags["at_risk"].sum()),
+        pytest.approx(risk_total(flags)),
+    )
