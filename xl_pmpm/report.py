@@ -83,8 +83,20 @@ def _records_with_lines(text: str, sep: str) -> tuple[list[list[str]], list[int]
 
 
 def _fast_parse(text: str, sep: str) -> pd.DataFrame | None:
-    """pandas' C parser when every record is one physical line; None otherwise."""
-    physical = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    """pandas' C parser, when every line is provably one record of the header's width.
+
+    That holds when the text has no quotes (so no quoted delimiters or line breaks)
+    and every non-blank line has as many delimiters as the header. Otherwise None:
+    the csv module then reads it, keeping each record's own length.
+    """
+    if '"' in text:
+        return None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    width = lines[0].count(sep) if lines else 0
+    if any(line.count(sep) != width for line in lines if line):
+        return None
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -94,12 +106,11 @@ def _fast_parse(text: str, sep: str) -> pd.DataFrame | None:
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=False,
-            quoting=csv.QUOTE_MINIMAL,
             engine="c",
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
         return None
-    if len(frame) != physical:
+    if len(frame) != len(lines):
         return None
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame
@@ -170,9 +181,10 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
             [r + [""] * (width - len(r)) for r in records], index=pd.Index(lines), dtype=str
         )
         lengths = pd.Series([len(r) for r in records], index=frame.index)
+        header = [h.strip("\ufeff") for h in records[0]]
     else:
         lengths = None
-    header = [h.strip("\ufeff") for h in frame.iloc[0].tolist()]
+        header = [h.strip("\ufeff") for h in frame.iloc[0].tolist()]
     body = frame.iloc[1:]
     body.index.name = "line"
     table, head_findings = _match_header(header, body, lengths, layout)
@@ -262,8 +274,9 @@ def _match_header(
         lost = (extra != "").any(axis=1) if extra.shape[1] else pd.Series(False, index=body.index)
         blank_line = (body == "").all(axis=1)
         short = (rows < width) & ~blank_line
-        long_ = (rows > width) & lost
-        trailing = (rows > width) & ~lost & ~blank_line
+        # Longer than the header itself (a header ending in delimiters trims `width` only).
+        long_ = (rows > len(header)) & lost
+        trailing = (rows > len(header)) & ~lost & ~blank_line
         if short.any():
             findings.append(
                 finding_rows(

@@ -105,6 +105,8 @@ def restore_rows(
     for _, batch in order.groupby(batches, sort=True):
         rows = batch.set_index("line")[columns]
         rows.index = rows.index.astype("int64")
+        # The same line twice in one batch: undo to its oldest record (the last, walking back).
+        rows = rows[~rows.index.duplicated(keep="last")]
         rows.index.name = table.index.name
         if batch["action"].iloc[0] == DELETE:
             present = rows.index.intersection(out.index)
