@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, files
+from .commands_month import add_commands as add_month_commands
+from .commands_rules import add_commands as add_rule_commands
 from .errors import ExportRefused, PmpmError, PmpmInputError
 from .findings import ValidationReport
 from .layout import Layout, layout_markdown
@@ -406,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
     common(p, month=False)
     p.set_defaults(func=_build_template)
+
+    add_rule_commands(sub)
+    add_month_commands(sub)
 
     p = sub.add_parser("layout", help="print the import layout as a Markdown table")
     p.add_argument("--layout", help="import layout TOML (default: the bundled one)")

@@ -1,0 +1,283 @@
+"""The workbook's scripts, run through the remote engine's real Book and replayed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import xlwings as xw
+from excel_harness import ExcelHarness
+
+from xl_pmpm import files, sample
+from xl_pmpm.excel import frontend as fe
+from xl_pmpm.validation import validate_table
+
+MONTH = "2026-10"
+AS_OF = date(2026, 11, 5)
+CHUNKS: dict[str, int] = {}
+STEPS = ("load", "refresh", "delete", "defer", "restore", "validate", "export")
+
+
+@dataclass
+class Flow:
+    """Payloads after each step, and the range calls each step made."""
+
+    payloads: dict[str, dict] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    extract: pd.DataFrame | None = None
+
+
+def workbook(excel: ExcelHarness, tmp_path: Path, rows: int, **kw: Any) -> tuple[dict, Path]:
+    layout, book = files.load_layout(), files.load_rate_book()
+    extract = sample.generate_extract(rows, MONTH, layout, book, **kw)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "extract.csv"
+    path.write_bytes(sample.extract_csv(extract))
+    settings = [
+        ["Setting", "Value", "Notes"],
+        ["Billing month", date(2026, 10, 1)],
+        ["As-of date", AS_OF],
+        ["Export folder", str(tmp_path / "exports")],
+        ["Archive folder", str(tmp_path / "archive")],
+        ["Default payer", "*"],
+        ["Layout file", None],
+        ["Extract file", str(path)],
+    ]
+    sheets = {
+        "All": [],
+        "Rates": [["payer", "tier"]],
+        "Settings": settings,
+        "Deferred": [],
+        "Validation": [],
+        "Summary": [],
+        "Help": [["PMPM Tier Report workbook"]],
+    }
+    return excel.payload(sheets), path
+
+
+def _engine_chunk(call: tuple[str, Any, Any]) -> bool:
+    """A Range xlwings builds itself to split one big write (> 100,000 cells) into chunks."""
+    return isinstance(call[1], tuple) and len(call[1]) == 4
+
+
+def step(excel: ExcelHarness, payload: dict, script: Callable[[xw.Book], None]) -> tuple[dict, int]:
+    """Run `script`, replay it; returns the payload and the range calls the script made.
+
+    The engine's own chunk ranges are left out: they come from xlwings splitting a single
+    ``.value = rows`` write (automatic above 100,000 cells), not from the script.
+    """
+    book = excel.open_book(payload)
+    with excel.count_range_calls() as calls:
+        script(book)
+    chunks = sum(map(_engine_chunk, calls.calls))
+    CHUNKS[script.__name__] = chunks
+    return excel.replay(payload, book.json()), calls.count - chunks
+
+
+def column(payload: dict, sheet: str, name: str) -> int:
+    values = next(s for s in payload["sheets"] if s["name"] == sheet)["values"]
+    return values[0].index(name)
+
+
+def mark(payload: dict, lines: dict[int, str]) -> dict:
+    """Type Delete/Defer into the Action cells of the given lines on All."""
+    values = next(s for s in payload["sheets"] if s["name"] == "All")["values"]
+    action = values[0].index("Action")
+    for row in values[1:]:
+        if row[0] in lines:
+            row[action] = lines[row[0]]
+    return payload
+
+
+def new_alerts(before: dict, after: dict) -> list[str]:
+    return [a["prompt"] for a in after["_alerts"][len(before.get("_alerts", [])) :]]
+
+
+def run_flow(excel: ExcelHarness, tmp_path: Path, rows: int) -> Flow:
+    flow = Flow()
+    p, _ = workbook(excel, tmp_path, rows)
+    for name, script in (("load", fe.load_extract), ("refresh", fe.refresh_flags)):
+        p, flow.calls[name] = step(excel, p, script)
+        flow.payloads[name] = p
+    p = mark(p, {4: "Delete", 6: "Delete", 9: "Delete", 12: "Defer", 13: "Defer"})
+    for name, script in (
+        ("delete", fe.delete_rows),
+        ("defer", fe.defer_rows),
+        ("restore", fe.restore_rows),
+        ("validate", fe.validate),
+        ("export", fe.export),
+    ):
+        p, flow.calls[name] = step(excel, p, script)
+        flow.payloads[name] = p
+    return flow
+
+
+def all_frame(excel: ExcelHarness, payload: dict) -> pd.DataFrame:
+    return excel.sheet_frame(payload, "All")
+
+
+@pytest.fixture(scope="module")
+def shared_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("flow")
+
+
+def test_load_writes_all_views_and_original_with_text_kept(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    p, _ = workbook(excel, tmp_path, 200)
+    p, _ = step(excel, p, fe.load_extract)
+    report = files.read_tier_report(tmp_path / "extract.csv", files.load_layout())
+    frame = all_frame(excel, p)
+    assert list(frame.columns[:2]) == ["Line", "Agency ID"]
+    assert list(frame.columns[-6:]) == fe.ENGINE_COLUMNS
+    assert frame["Line"].tolist() == list(report.table.index)
+    # IDs keep their leading zeros, times stay text
+    ids = frame["Patient Number"].dropna()
+    assert ids.map(type).eq(str).all()
+    assert (ids.str.len() == 10).sum() > 150
+    assert frame["Action"].eq("Keep").all()
+    assert not excel.open_book(p).sheets["_original"].visible
+    original = excel.sheet_frame(p, "_original")
+    assert original["Patient Number"].fillna("").tolist() == report.table["Patient Number"].tolist()
+    views = [s["name"] for s in p["sheets"] if s["name"] in set(sample.CONTRACTS)]
+    assert sorted(views) == sorted(sample.CONTRACTS)
+    view_rows = sum(len(excel.sheet_frame(p, v)) for v in views)
+    blank = (report.table == "").all(axis=1).sum()
+    assert view_rows == len(report.table) - blank
+    assert excel.formats(p, "All", "addConditionalFormat")
+    assert excel.format_at(p, "All", "D5", "setNumberFormat") == "@"
+    assert "Loaded 202 rows" in p["_alerts"][-1]["prompt"]
+
+
+def test_refresh_flags_matches_the_core_and_counts_at_risk(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    from xl_pmpm.flags import flag_tier_risk
+
+    p, path = workbook(excel, tmp_path, 200)
+    p, _ = step(excel, p, fe.load_extract)
+    p, _ = step(excel, p, fe.refresh_flags)
+    layout, book = files.load_layout(), files.load_rate_book()
+    table = files.read_tier_report(path, layout).table
+    flags = flag_tier_risk(table, layout, book, pd.Timestamp(f"{MONTH}-01"))
+    frame = all_frame(excel, p).set_index("Line")
+    assert frame["At risk"].astype(bool).tolist() == flags["at_risk"].tolist()
+    assert frame["Dollar effect"].tolist() == pytest.approx(flags["dollar_effect"].tolist())
+
+
+def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
+    flow = run_flow(excel, tmp_path, 1_000)
+    loaded = all_frame(excel, flow.payloads["refresh"])
+    # delete: rows gone, no blank row left, archive on Deferred and in the folder
+    after_delete = all_frame(excel, flow.payloads["delete"])
+    assert len(after_delete) == len(loaded) - 3
+    assert not {4, 6, 9} & set(after_delete["Line"])
+    assert not after_delete.drop(columns=["Findings"]).isna().all(axis=1).any()
+    assert len(excel.sheet_values(flow.payloads["delete"], "All")) == len(after_delete) + 1
+    deferred = excel.sheet_frame(flow.payloads["delete"], "Deferred")
+    assert deferred["line"].astype(int).tolist() == [4, 6, 9]
+    assert set(deferred["action"]) == {"delete"}
+    # defer: visit times blank, row kept, Action back to Keep
+    after_defer = all_frame(excel, flow.payloads["defer"]).set_index("Line")
+    assert after_defer.loc[[12, 13], ["Visit Start Time", "Visit End Time"]].isna().all().all()
+    assert after_defer.loc[[12, 13], "Action"].eq("Keep").all()
+    assert len(excel.sheet_frame(flow.payloads["defer"], "Deferred")) == 5
+    archive = files.read_archive(tmp_path / "archive")
+    kept = archive[archive["action"].isin(["delete", "defer"])]
+    assert sorted(kept["line"]) == [4, 6, 9, 12, 13]
+    assert sorted(archive.loc[archive["action"] == "restore", "line"]) == [4, 6, 9, 12, 13]
+    # restore: the table equals the loaded one again, Deferred empty
+    restored = all_frame(excel, flow.payloads["restore"])
+    data = [c for c in loaded.columns if c not in fe.ENGINE_COLUMNS]
+    pd.testing.assert_frame_equal(restored[data], loaded[data])
+    assert excel.sheet_values(flow.payloads["restore"], "Deferred")[1:] == []
+    # validate: the Validation sheet lists validate_table's findings, with links
+    layout, book = files.load_layout(), files.load_rate_book()
+    table = files.read_tier_report(tmp_path / "extract.csv", layout).table
+    report, _ = validate_table(table, layout, book, month=MONTH, as_of=AS_OF, original=table)
+    sheet = excel.sheet_frame(flow.payloads["validate"], "Validation")
+    assert sheet["code"].tolist() == report.findings["code"].tolist()
+    assert sheet["row"].fillna(0).astype(int).tolist() == (
+        report.findings["row"].fillna(0).astype(int).tolist()
+    )
+    first = sheet.dropna(subset=["field"]).iloc[-1]
+    assert first["link"].startswith("=HYPERLINK(\"#'All'!")
+    errors, warnings = len(report.errors), len(report.warnings)
+    assert new_alerts(flow.payloads["restore"], flow.payloads["validate"]) == [
+        f"{errors} errors, {warnings} warnings: see the Validation sheet"
+    ]
+    findings = all_frame(excel, flow.payloads["validate"])["Findings"]
+    assert findings.fillna(0).sum() == report.findings["row"].dropna().gt(1).sum()
+    # export: refused, nothing written
+    (alert,) = new_alerts(flow.payloads["validate"], flow.payloads["export"])
+    assert alert.startswith("Export refused")
+    assert not (tmp_path / "exports").exists()
+
+
+def test_export_after_deleting_the_error_rows_writes_files(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    p, _ = workbook(excel, tmp_path, 300)
+    p, _ = step(excel, p, fe.load_extract)
+    p, _ = step(excel, p, fe.validate)
+    sheet = excel.sheet_frame(p, "Validation")
+    bad = sheet[(sheet["severity"] == "error") & sheet["row"].notna()]["row"].astype(int)
+    p = mark(p, dict.fromkeys(set(bad), "Delete"))
+    p, _ = step(excel, p, fe.delete_rows)
+    p, _ = step(excel, p, fe.validate)
+    assert new_alerts({"_alerts": p["_alerts"][:-1]}, p)[0].startswith("0 errors")
+    p, _ = step(excel, p, fe.export)
+    written = sorted(f.name for f in (tmp_path / "exports").iterdir())
+    assert written and all(n.startswith("PMPM_") and n.endswith(".csv") for n in written)
+    assert all(n in p["_alerts"][-1]["prompt"] for n in written)
+    rows = sum(len(pd.read_csv(tmp_path / "exports" / n, dtype=str)) for n in written)
+    assert rows == len(all_frame(excel, p).dropna(subset=["Agency ID"]))
+
+
+def test_locked_edit_blocks_export(excel: ExcelHarness, tmp_path: Path) -> None:
+    p, _ = workbook(excel, tmp_path, 100, mangle=False, below_minimum=False)
+    p, _ = step(excel, p, fe.load_extract)
+    values = next(s for s in p["sheets"] if s["name"] == "All")["values"]
+    values[1][column(p, "All", "Patient Number")] = "9999999999"
+    p, _ = step(excel, p, fe.validate)
+    codes = set(excel.sheet_frame(p, "Validation")["code"])
+    assert "locked-modified" in codes
+    p, _ = step(excel, p, fe.export)
+    assert "locked" in p["_alerts"][-1]["prompt"]
+    assert not (tmp_path / "exports").exists()
+
+
+def test_missing_sheets_are_created_and_help_is_shown(excel: ExcelHarness) -> None:
+    p = excel.payload({"Sheet1": []})
+    p, _ = step(excel, p, fe.show_help)
+    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == "Help"
+    p, _ = step(excel, p, fe.load_extract)
+    assert "Extract file" in p["_alerts"][-1]["prompt"]
+
+
+def test_restore_only_the_selected_deferred_rows(excel: ExcelHarness, tmp_path: Path) -> None:
+    p, _ = workbook(excel, tmp_path, 100)
+    p, _ = step(excel, p, fe.load_extract)
+    p, _ = step(excel, mark(p, {5: "Delete", 7: "Delete"}), fe.delete_rows)
+    names = [s["name"] for s in p["sheets"]]
+    p["book"]["active_sheet_index"] = names.index("Deferred")
+    p["book"]["selection"] = "C3"  # the second record: line 7
+    p.pop("_selections", None)
+    p, _ = step(excel, p, fe.restore_rows)
+    lines = set(all_frame(excel, p)["Line"])
+    assert 7 in lines and 5 not in lines
+    assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [5]
+
+
+@pytest.mark.slow  # about 5 minutes: replaying 100,000-row writes in Python is the cost
+def test_range_calls_do_not_grow_with_rows(excel: ExcelHarness, tmp_path: Path) -> None:
+    small = run_flow(excel, tmp_path / "small", 1_000)
+    big = run_flow(excel, tmp_path / "big", 100_000)
+    assert len(all_frame(excel, big.payloads["restore"])) > 100_000
+    print({s: (small.calls[s], big.calls[s]) for s in STEPS}, CHUNKS)
+    assert big.calls == small.calls

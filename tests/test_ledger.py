@@ -1,0 +1,229 @@
+"""The export ledger: refusal of a second export, file modes, crash safety."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
+
+from xl_pmpm import files, ledger
+from xl_pmpm.commands_month import add_commands
+from xl_pmpm.errors import ExportRefused
+
+AT = datetime(2025, 4, 15, 9, 30)
+STAGES = ["temp-written", "pending-recorded", "linked", "confirmed"]
+
+
+def two_contract_table() -> pd.DataFrame:
+    table = valid_table(4)
+    table.loc[[4, 5], CONTRACT] = "UPR - Hudson Valley MLTC"
+    return table
+
+
+def export(table, tmp_path, at=AT, **kw):
+    return ledger.export_with_ledger(
+        table,
+        tmp_path / "out",
+        tmp_path / "private" / "ledger.sqlite3",
+        LAYOUT,
+        BOOK,
+        month=MONTH,
+        as_of=AS_OF,
+        at=at,
+        **kw,
+    )
+
+
+def db(tmp_path) -> Path:
+    return tmp_path / "private" / "ledger.sqlite3"
+
+
+def test_ledger_file_is_private(tmp_path):
+    export(valid_table(2), tmp_path)
+    assert stat.S_IMODE(os.stat(db(tmp_path)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(db(tmp_path).parent).st_mode) == 0o700
+
+
+def test_history_records_every_member_month(tmp_path):
+    table = two_contract_table()
+    done = export(table, tmp_path)
+    entries = ledger.history(db(tmp_path))
+    assert len(done.files) == 2 and len(entries) == 4
+    assert set(entries["status"]) == {"exported"} and set(entries["month"]) == {MONTH}
+    assert sorted(entries["line"]) == [2, 3, 4, 5]
+    assert list(entries["tier"]) == [1, 1, 1, 1] and set(entries["rate"]) == {146.45}
+    for path in done.files:
+        mine = entries[entries["file_name"] == path.name]
+        assert set(mine["sha256"]) == {ledger.sha256_hex(path.read_bytes())}
+        assert len(mine) == path.read_bytes().count(b"\r\n") - 1
+
+
+def test_same_member_month_twice_is_refused(tmp_path):
+    table = valid_table(3)
+    export(table, tmp_path)
+    again = valid_table(4)  # lines 2-4 are the same members; line 5 is new
+    with pytest.raises(ExportRefused) as refused:
+        export(again, tmp_path, at=datetime(2025, 4, 16))
+    errors = refused.value.report.errors
+    assert set(errors["code"]) == {"already-exported"}
+    assert sorted(errors["row"]) == [2, 3, 4]
+    assert len(ledger.history(db(tmp_path))) == 3  # nothing recorded
+    assert len(list((tmp_path / "out").glob("*.csv"))) == 1  # nothing written
+    # Findings without writing: the same answer.
+    found = ledger.already_exported(db(tmp_path), again, MONTH, LAYOUT)
+    assert sorted(found["row"]) == [2, 3, 4] and (found["severity"] == "error").all()
+    # Another month is not blocked.
+    assert ledger.already_exported(db(tmp_path), again, "2025-02", LAYOUT).empty
+
+
+def test_corrections_are_let_through(tmp_path):
+    export(valid_table(2), tmp_path)
+    done = export(valid_table(2), tmp_path, at=datetime(2025, 4, 16), corrections=[2, 3])
+    entries = ledger.history(db(tmp_path))
+    assert done.rows == 2 and len(entries) == 4
+    assert list(entries["correction"]) == [0, 0, 1, 1]
+
+
+def test_rejected_entries_do_not_block(tmp_path):
+    export(valid_table(2), tmp_path)
+    rows = pd.DataFrame(
+        {
+            "patient_number": ["0001000001"],
+            "contract": [valid_table(2).at[3, CONTRACT]],
+            "month": [MONTH],
+            "reason": ["Invalid Service Code"],
+        }
+    )
+    marked = ledger.mark_rejected(db(tmp_path), rows, at=datetime(2025, 4, 20))
+    assert marked["id"].notna().all()
+    entries = ledger.history(db(tmp_path))
+    assert list(entries["status"]) == ["exported", "rejected"]
+    assert entries.at[1, "reason"] == "Invalid Service Code"
+    found = ledger.already_exported(db(tmp_path), valid_table(2), MONTH, LAYOUT)
+    assert list(found["row"]) == [2]
+
+
+def _invariant(tmp_path) -> None:
+    """Every confirmed entry names a file that exists with its hash; no file lacks entries."""
+    entries = ledger.history(db(tmp_path))
+    out = tmp_path / "out"
+    for name, group in entries[entries["status"] == "exported"].groupby("file_name"):
+        data = (out / name).read_bytes()
+        assert set(group["sha256"]) == {ledger.sha256_hex(data)}
+        assert len(group) == data.count(b"\r\n") - 1  # the file's entries are complete
+    finals = [p for p in out.glob("*.csv")] if out.exists() else []
+    confirmed = set(entries.loc[entries["status"] == "exported", "file_name"])
+    pending = set(entries.loc[entries["status"] == "pending", "file_name"])
+    for p in finals:
+        assert p.name in confirmed | pending  # a file on disk is always in the ledger
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_crash_between_steps_is_consistent_and_rerun_finishes(tmp_path, monkeypatch, stage):
+    table = two_contract_table()
+
+    def crash(at: str) -> None:
+        if at == stage:
+            raise KeyboardInterrupt(f"killed at {at}")
+
+    monkeypatch.setattr(ledger, "_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export(table, tmp_path)
+    _invariant(tmp_path)
+    monkeypatch.setattr(ledger, "_checkpoint", lambda at: None)
+
+    done = ledger.reconcile_pending(db(tmp_path), tmp_path / "out")
+    entries = ledger.history(db(tmp_path))
+    assert "pending" not in set(entries["status"])
+    _invariant(tmp_path)
+    assert not list((tmp_path / "out").glob(".*"))  # no temp file left behind
+    if stage == "temp-written":  # nothing was recorded: the files never appear
+        assert entries.empty and not list((tmp_path / "out").glob("*.csv"))
+        assert done.temp_removed and not done.confirmed
+        rerun = export(table, tmp_path, at=datetime(2025, 4, 15, 10))
+        assert rerun.rows == 4
+    else:  # recorded as pending: the batch is finished (files linked, entries confirmed)
+        assert len(entries) == 4
+        assert done.rolled_forward or done.confirmed or stage == "confirmed"
+        with pytest.raises(ExportRefused):  # finished: the rows are already exported
+            export(table, tmp_path, at=datetime(2025, 4, 15, 10))
+    entries = ledger.history(db(tmp_path))
+    assert len(entries) == 4 and set(entries["status"]) == {"exported"}
+    assert len(list((tmp_path / "out").glob("*.csv"))) == 2
+    _invariant(tmp_path)
+
+
+def test_next_export_reconciles_first(tmp_path, monkeypatch):
+    def crash(at: str) -> None:
+        if at == "pending-recorded":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ledger, "_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export(valid_table(2), tmp_path)
+    monkeypatch.setattr(ledger, "_checkpoint", lambda at: None)
+    other = valid_table(4).loc[[4, 5]]  # different members
+    done = export(other, tmp_path, at=datetime(2025, 4, 15, 10))
+    assert len(done.recovered.rolled_forward) == 1
+    entries = ledger.history(db(tmp_path))
+    assert len(entries) == 4 and set(entries["status"]) == {"exported"}
+    _invariant(tmp_path)
+
+
+def test_pending_entry_without_any_file_is_dropped(tmp_path, monkeypatch):
+    def crash(at: str) -> None:
+        if at == "pending-recorded":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ledger, "_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export(valid_table(2), tmp_path)
+    for temp in (tmp_path / "out").glob(".*"):
+        temp.unlink()  # the temp file is lost too (e.g. the disk was cleaned)
+    done = ledger.reconcile_pending(db(tmp_path))
+    assert len(done.dropped) == 1 and ledger.history(db(tmp_path)).empty
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_history_command(tmp_path, capsys):
+    export(two_contract_table(), tmp_path)
+    assert _run(["history", "--ledger", str(db(tmp_path)), "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["entries"]) == 4 and len(payload["files"]) == 2
+    assert _run(["history", "--ledger", str(db(tmp_path))]) == 0
+    text = capsys.readouterr().out
+    assert "4 ledger entries" in text and "0001000000" not in text
+    assert _run(["history", "--ledger", str(tmp_path / "none.sqlite3")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite3").exists()
+
+
+def test_record_export_one_transaction(tmp_path):
+    """record_export on its own (files written by someone else): all rows or none."""
+    from xl_pmpm.export import build_import_parts
+    from xl_pmpm.validation import validate_table
+
+    table = valid_table(3)
+    report, flags = validate_table(table, LAYOUT, BOOK, month=MONTH, as_of=AS_OF)
+    parts = build_import_parts(table, LAYOUT, report, month=MONTH, stamp=AT)
+    for p in parts:
+        files.write_new_file(tmp_path / "out", p.name, p.data)
+    n = ledger.record_export(db(tmp_path), parts, table, flags, MONTH, AT, layout=LAYOUT)
+    assert n == 3 and len(ledger.history(db(tmp_path))) == 3
+    bad = table.drop(columns=[CONTRACT])
+    with pytest.raises(KeyError):
+        ledger.record_export(db(tmp_path), parts, bad, flags, MONTH, AT, layout=LAYOUT)
+    assert len(ledger.history(db(tmp_path))) == 3

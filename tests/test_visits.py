@@ -1,0 +1,235 @@
+"""Visits (one row per visit) -> tier report, against a hand-computed expectation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+import pytest
+from core_helpers import BOOK, HEADER, LAYOUT, MONTH, csv_text
+
+from xl_pmpm import files
+from xl_pmpm.commands_month import add_commands
+from xl_pmpm.errors import PmpmInputError
+from xl_pmpm.summary import visit_summary
+from xl_pmpm.validation import validate_table
+from xl_pmpm.visits import (
+    aggregate_visits,
+    load_mapping,
+    parse_mapping,
+    read_visits,
+    read_visits_bytes,
+)
+
+MAPPING = load_mapping()
+VISIT_HEADER = [
+    "Agency ID",
+    "Office ID",
+    "Patient Number",
+    "Patient Name",
+    "Contract",
+    "Visit Date",
+    "Hours",
+    "Status",
+    "Authorized Hours",
+]
+LINKED = "Linked - Metro MLTC CDPAP"
+SHP = "Sample Health Plan PMPM"
+AUTH = "Authorized Example Plan"
+
+
+def visit(pid, contract, day, hours, status, name="", auth=""):
+    return ["48213", "702", pid, name, contract, day, hours, status, auth]
+
+
+VISITS = [
+    # A: 100 + 59.99 billed = 159.99 -> Tier 1; 2 + 3 unbilled; April visit ignored.
+    visit("0000000001", LINKED, "2025-03-01", "100", "Billed", "Ana Smith"),
+    visit("0000000001", LINKED, "03/31/2025", "59.99", "billed", "Ana Smith"),
+    visit("0000000001", LINKED, "2025-03-05", "2", "Confirmed", "Ana Smith"),
+    visit("0000000001", LINKED, "2025-03-06", "3", "Scheduled", "Ana Smith"),
+    visit("0000000001", LINKED, "2025-04-01", "50", "Billed", "Ana Smith"),
+    # B: 53.33 + 53.33 + 53.34 = 160.00 (159.99999... in floating point) -> Tier 2.
+    visit("0000000002", LINKED, "2025-03-02", "53.33", "Billed", "Bo Kim"),
+    visit("0000000002", LINKED, "2025-03-03", "53.33", "Billed", "Bo Kim"),
+    visit("0000000002", LINKED, "2025-03-04", "53.34", "BILLED", "Bo Kim"),
+    # C: unbilled hours only -> no tier.
+    visit("0000000003", LINKED, "2025-03-10", "12.5", "Unconfirmed", "Cy Park"),
+    visit("0000000003", LINKED, "2025-03-11", "0.25", "Partially Confirmed", "Cy Park"),
+    # D: payer with its own codes: 480 -> Tier 3, SHP-T3.
+    visit("0000000004", SHP, "2025-03-15", "480", "Billed", "Di Rossi"),
+    # E: authorized-hours payer: 10 billed but 200 authorized -> Tier 2.
+    visit("0000000005", AUTH, "2025-03-20", "10", "Billed", "Ed Santos", "200"),
+    visit("0000000005", AUTH, "2025-03-21", "4", "Scheduled", "Ed Santos", "200"),
+]
+
+
+def expected() -> pd.DataFrame:
+    def row(pid, name, contract, code, billed, unbilled, tier, auth=""):
+        return {
+            "Agency ID": "48213",
+            "Office ID": "702",
+            "Patient Number": pid,
+            "Schedule Start Time": "2025-03-01 03:00",
+            "Schedule End Time": "2025-03-01 03:15",
+            "Visit Start Time": "2025-03-01 03:00",
+            "Visit End Time": "2025-03-01 03:15",
+            "Caregiver Code": "1000",
+            "Pay Rate": "Non Payable",
+            "Discipline": "PA",
+            "Primary Contract": contract,
+            "Primary Service code": code,
+            "Patient Name": name,
+            "Billed Hours": billed,
+            "Unbilled Hours": unbilled,
+            "Tier": tier,
+            "Authorized Hours": auth,
+        }
+
+    rows = [  # ordered by contract, then patient number
+        row("0000000005", "Ed Santos", AUTH, "2444", "10.00", "4.00", "2", "200.00"),
+        row("0000000001", "Ana Smith", LINKED, "2443", "159.99", "5.00", "1"),
+        row("0000000002", "Bo Kim", LINKED, "2444", "160.00", "0.00", "2"),
+        row("0000000003", "Cy Park", LINKED, "", "0.00", "12.75", ""),
+        row("0000000004", "Di Rossi", SHP, "SHP-T3", "480.00", "0.00", "3"),
+    ]
+    frame = pd.DataFrame(rows, columns=LAYOUT.names).astype(str)
+    frame.index = pd.RangeIndex(2, len(rows) + 2, name="line")
+    return frame
+
+
+@pytest.fixture
+def visits_file(tmp_path):
+    path = tmp_path / "visits.csv"
+    path.write_text(csv_text(VISIT_HEADER, VISITS), encoding="utf-8")
+    return path
+
+
+def test_tier_report_equals_hand_computed(visits_file):
+    table = aggregate_visits(
+        read_visits(visits_file, MAPPING), LAYOUT, BOOK, MONTH, mapping=MAPPING
+    )
+    pd.testing.assert_frame_equal(table, expected())
+    assert table.attrs["visits"] == {"visits": 13, "in_month": 12, "outside_month": 1, "rows": 5}
+
+
+def test_text_table_is_normalized_on_the_way(visits_file):
+    raw = pd.read_csv(visits_file, dtype=str, keep_default_na=False)
+    raw.index = pd.RangeIndex(2, len(raw) + 2)
+    table = aggregate_visits(raw, LAYOUT, BOOK, MONTH, mapping=MAPPING)
+    pd.testing.assert_frame_equal(table, expected())
+
+
+def test_generated_report_validates_except_the_member_without_billed_hours(visits_file):
+    table = aggregate_visits(
+        read_visits(visits_file, MAPPING), LAYOUT, BOOK, MONTH, mapping=MAPPING
+    )
+    report, flags = validate_table(table, LAYOUT, BOOK, month=MONTH)
+    errors = report.errors
+    assert set(errors["row"]) == {5}  # member C only
+    assert "below-minimum-hours" in set(errors["code"])
+    summary = visit_summary(table, flags, layout=LAYOUT)
+    assert summary["members"] == 5 and summary["billable_members"] == 4
+    assert summary["dollars"] == round(387.84 + 146.45 + 387.84 + 1060.00, 2)
+    # A: 159.99 billed + 5 unbilled would be Tier 2: at risk, holding the Tier 1 rate.
+    # C: no tier now, Tier 1 once billed: at risk, holding nothing.
+    assert summary["at_risk_members"] == 2 and summary["at_risk_dollars"] == 146.45
+    assert summary["at_risk_effect"] == round(387.84 - 146.45 + 146.45, 2)
+    assert summary["by_tier"].loc[2, "members"] == 2
+    assert summary["by_contract"].loc[LINKED, "billable_members"] == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "cell", "words"),
+    [
+        (3, "Visit Date", "2025-13-01", "not a date"),
+        (4, "Hours", "7:30", "not a number of hours"),
+        (5, "Hours", "-2", "not a number of hours"),
+        (6, "Status", "Cancelled", "not a known visit status"),
+        (7, "Patient Number", "", "blank"),
+    ],
+)
+def test_bad_cells_name_file_line_and_column(tmp_path, line, column, cell, words):
+    rows = [list(r) for r in VISITS[:6]]
+    rows[line - 2][VISIT_HEADER.index(column)] = cell
+    path = tmp_path / "bad.csv"
+    path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
+    with pytest.raises(PmpmInputError) as err:
+        read_visits(path, MAPPING)
+    assert (err.value.row, err.value.column, err.value.file) == (line, column, str(path))
+    assert words in err.value.message
+
+
+def test_blank_lines_keep_line_numbers():
+    data = csv_text(VISIT_HEADER, VISITS[:2]) + "\r\n,,,,,,,,\r\n"
+    data += csv_text(VISIT_HEADER, [visit("9", LINKED, "bad", "1", "Billed")]).split("\r\n", 1)[1]
+    with pytest.raises(PmpmInputError) as err:
+        read_visits_bytes(data.encode(), MAPPING, "v.csv")
+    assert err.value.row == 6  # header 1, rows 2-3, blank 4, blank 5, bad row 6
+
+
+def test_missing_column_and_custom_mapping():
+    raw = pd.DataFrame(
+        {
+            "Member": ["0007"],
+            "Plan": [LINKED],
+            "Date": ["2025-03-02"],
+            "Hrs": ["200"],
+            "State": ["Done"],
+        }
+    )
+    with pytest.raises(PmpmInputError, match="no column 'Patient Number'"):
+        aggregate_visits(raw, LAYOUT, BOOK, MONTH, mapping=MAPPING)
+    custom = parse_mapping(
+        {
+            "columns": {
+                "patient_number": "member",
+                "contract": "plan",
+                "visit_date": "date",
+                "hours": "hrs",
+                "status": "state",
+            },
+            "statuses": {"billed": ["done"]},
+            "defaults": {"agency_id": "48213", "office_id": "702"},
+        }
+    )
+    raw.index = pd.RangeIndex(2, 3)
+    table = aggregate_visits(raw, LAYOUT, BOOK, MONTH, mapping=custom)
+    row = table.iloc[0]
+    assert (row["Patient Number"], row["Tier"], row["Billed Hours"]) == ("0007", "2", "200.00")
+    assert (row["Agency ID"], row["Office ID"]) == ("48213", "702")
+    assert list(table.columns) == LAYOUT.names and set(HEADER) <= set(table.columns)
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_visits_and_summary_commands(visits_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["visits", str(visits_file), "--month", MONTH, "--out", str(out)]
+    code = _run([*argv, "--format", "json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 1  # member C is below the minimum: rows to review
+    assert payload["rows"] == 5 and payload["outside_month"] == 1
+    written = files.read_tier_report(payload["file"], LAYOUT)
+    assert written.table.reset_index(drop=True).equals(expected().reset_index(drop=True))
+    assert _run(["summary", payload["file"], "--format", "json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["members"] == 5 and summary["at_risk_members"] == 2
+    assert _run(["summary", payload["file"]]) == 1
+    text = capsys.readouterr().out
+    assert "0000000001" not in text and "Ana Smith" not in text  # no member data in text
+
+
+def test_visits_command_bad_input_exits_2(tmp_path, capsys):
+    path = tmp_path / "v.csv"
+    path.write_text(csv_text(VISIT_HEADER, [visit("1", LINKED, "x", "1", "Billed")]))
+    assert _run(["visits", str(path), "--month", MONTH, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "Visit Date" in err and "Traceback" not in err
+    assert _run(["visits", str(path), "--month", "March", "--out", str(tmp_path / "o")]) == 2

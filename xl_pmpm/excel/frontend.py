@@ -1,0 +1,710 @@
+"""The workbook's buttons: each script takes the ``xw.Book`` and moves data in and out.
+
+All business rules live in the core (``xl_pmpm``); this module only reads whole
+ranges, calls the core and writes whole ranges back, so every action costs a fixed
+number of range calls whatever the row count. Written against the xlwings API that
+desktop Excel and xlwings Lite share: no ``.api``, no COM, no reads of colours,
+formulas or the status bar.
+
+Sheets: "All" (every row: ``Line`` + the extract's columns + the engine columns),
+one view sheet per contract (rewritten from All after each action; edit on All),
+"Deferred" (archive records of deleted and deferred rows), "Validation",
+"Settings" (a key/value block from A1), "Help", and a hidden "_original" copy of
+the extract as loaded (for the locked-field check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xlwings as xw
+
+from .. import files, review
+from ..errors import ExportRefused, PmpmError
+from ..flags import ENGINE_HEADERS, flag_tier_risk
+from ..layout import Column, Layout
+from ..rates import RateBook
+from ..validation import billing_month, check_locked_fields, validate_table
+from ..workflow import export_import_file
+
+ALL = "All"
+ORIGINAL = "_original"
+DEFERRED = "Deferred"
+VALIDATION = "Validation"
+SETTINGS = "Settings"
+HELP = "Help"
+LINE = "Line"
+FINDINGS = "Findings"
+ACTION = "Action"
+KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
+FLAG_COLUMNS = [
+    ENGINE_HEADERS["tier"],
+    ENGINE_HEADERS["tier_if_billed"],
+    ENGINE_HEADERS["at_risk"],
+    ENGINE_HEADERS["dollar_effect"],
+]
+ENGINE_COLUMNS = [*FLAG_COLUMNS, FINDINGS, ACTION]
+VALIDATION_COLUMNS = ["code", "severity", "row", "field", "value", "message", "link"]
+RESERVED = (ALL, ORIGINAL, DEFERRED, VALIDATION, SETTINGS, HELP, "Rates", "Summary", "xlwings.conf")
+AT_RISK_FILL = "#F4B183"
+FINDINGS_FILL = "#FCE4D6"
+EXCEL_EPOCH = date(1899, 12, 30)
+_PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_MAX_ROW = 1_048_576
+_SHEET_STAMP = r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$"
+
+
+# --------------------------------------------------------------------------- guarded UI
+
+
+def alert(book: xw.Book, message: str, title: str = "PMPM") -> None:
+    """Show a message box; silently skipped where the runtime has none."""
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        book.app.alert(message, title=title)
+
+
+def status(book: xw.Book, message: str | None) -> None:
+    """Write the status bar where the runtime allows it (never read it)."""
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        book.app.status_bar = message
+
+
+def _hide(sheet: xw.Sheet) -> None:
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        sheet.visible = False
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def col_letter(n: int) -> str:
+    """1 -> A, 27 -> AA."""
+    out = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
+    """Contiguous (first, last) runs of 1-based column positions."""
+    runs: list[tuple[int, int]] = []
+    for p in sorted(positions):
+        if runs and p == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], p)
+        else:
+            runs.append((p, p))
+    return runs
+
+
+def sheet_names(contracts: Sequence[str]) -> dict[str, str]:
+    """{contract: view sheet name}: legal, unique, at most 31 characters."""
+    taken = {s.casefold() for s in RESERVED}
+    out = {}
+    for contract in contracts:
+        base = _BAD_SHEET_CHARS.sub("-", contract).strip().strip("'").strip()[:31] or "Sheet"
+        name, n = base, 2
+        while name.casefold() in taken or name.casefold() == "history":
+            suffix = f" ({n})"
+            name, n = base[: 31 - len(suffix)] + suffix, n + 1
+        taken.add(name.casefold())
+        out[contract] = name
+    return out
+
+
+# --------------------------------------------------------------------------- sheets
+
+
+def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
+    """The sheet `name`, added at the end when missing."""
+    for sheet in book.sheets:
+        if sheet.name.casefold() == name.casefold():
+            return sheet
+    sheet = book.sheets.add(name, after=book.sheets[len(book.sheets) - 1])
+    if hidden:
+        _hide(sheet)
+    return sheet
+
+
+def _has_sheet(book: xw.Book, name: str) -> bool:
+    return any(s.name.casefold() == name.casefold() for s in book.sheets)
+
+
+def read_block(sheet: xw.Sheet) -> list[list[Any]]:
+    """The sheet's used range as rows (one range call); [] when empty."""
+    values = sheet.used_range.options(ndim=2).value
+    if not values or all(v is None for v in values[0]):
+        return []
+    return values
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def read_settings(book: xw.Book) -> dict[str, Any]:
+    """Settings as {lower-case key: value} from the 2-column block at A1."""
+    if not _has_sheet(book, SETTINGS):
+        return {}
+    out: dict[str, Any] = {}
+    for row in read_block(book.sheets[SETTINGS]):
+        if row and isinstance(row[0], str) and row[0].strip():
+            out[row[0].strip().casefold()] = row[1] if len(row) > 1 else None
+    return out
+
+
+def excel_date(value: Any) -> date | None:
+    """A date from a cell: datetime, Excel serial number or ISO-like text; None if blank."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return EXCEL_EPOCH + timedelta(days=int(value))
+    text = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{1,2}", text):
+        text += "-01"
+    return pd.Timestamp(text).date()
+
+
+def settings_month(settings: dict[str, Any]) -> pd.Period | None:
+    day = excel_date(settings.get("billing month"))
+    return None if day is None else pd.Period(day, freq="M")
+
+
+def extract_path(book: xw.Book) -> Path:
+    """The extract to load: Settings "Extract file" (a desktop file picker could go here)."""
+    value = read_settings(book).get("extract file")
+    if not value:
+        raise PmpmError('Name the extract on the Settings sheet ("Extract file").')
+    return Path(str(value).strip())
+
+
+def _context(book: xw.Book) -> tuple[dict[str, Any], Layout, RateBook]:
+    settings = read_settings(book)
+    layout_file = settings.get("layout file")
+    layout = files.load_layout(str(layout_file).strip() if layout_file else None)
+    return settings, layout, files.load_rate_book()
+
+
+def _folder(settings: dict[str, Any], key: str) -> Path | None:
+    value = settings.get(key)
+    return Path(str(value).strip()) if value and str(value).strip() else None
+
+
+def _source(settings: dict[str, Any]) -> str:
+    value = settings.get("extract file")
+    return Path(str(value)).name if value else ""
+
+
+# --------------------------------------------------------------------------- cell <-> text
+
+
+def _number_text(value: float, column: Column | None) -> str:
+    """A number read from a cell as the extract writes it (decimals kept, 105.10)."""
+    decimals = (column.decimals or 0) if column is not None else 0
+    if decimals and round(value, decimals) == value:
+        return f"{value:.{decimals}f}"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _cell_text(value: Any, column: Column | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return "" if isinstance(value, float) and math.isnan(value) else _number_text(value, column)
+    if isinstance(value, datetime | date):
+        fmt = column.export_format if column is not None and column.export_format else "%Y-%m-%d"
+        return value.strftime(fmt)
+    return str(value)
+
+
+def _is_text_column(column: Column | None) -> bool:
+    return column is None or column.id or column.type != "number"
+
+
+def _cell_value(text: str, column: Column | None) -> Any:
+    """What goes into a cell: text in text columns, numbers in number columns."""
+    if text == "":
+        return None
+    if _is_text_column(column):
+        return text
+    if _PLAIN_NUMBER.match(text) and _number_text(float(text), column) == text:
+        return float(text)
+    return "'" + text  # keep it as typed: Excel would otherwise convert it
+
+
+def _column_of(layout: Layout, name: str) -> Column | None:
+    try:
+        return layout.get(name)
+    except KeyError:
+        return None
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def read_report(
+    book: xw.Book, layout: Layout, name: str = ALL
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(data table as text indexed by line, engine columns) from a report sheet: one read."""
+    rows = read_block(get_sheet(book, name))
+    if not rows:
+        empty = pd.DataFrame(index=pd.Index([], dtype="int64", name="line"))
+        return empty, pd.DataFrame(columns=ENGINE_COLUMNS, index=empty.index)
+    header = [str(h) if h is not None else f"Column{i + 1}" for i, h in enumerate(rows[0])]
+    frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
+    frame = frame[frame.notna().any(axis=1)]
+    lines = pd.to_numeric(frame.get(LINE, pd.Series(index=frame.index)), errors="coerce")
+    if lines.isna().any():  # rows added by hand: numbered after the last line
+        start = int(lines.max()) + 1 if lines.notna().any() else 2
+        lines[lines.isna()] = range(start, start + int(lines.isna().sum()))
+    index = pd.Index(lines.astype("int64").to_numpy(), name="line")
+    data_cols = [c for c in header if c != LINE and c not in ENGINE_COLUMNS]
+    table = pd.DataFrame(
+        {c: [_cell_text(v, _column_of(layout, c)) for v in frame[c]] for c in data_cols},
+        index=index,
+        dtype=object,
+    )
+    engine = pd.DataFrame(index=index)
+    for c in ENGINE_COLUMNS:
+        engine[c] = frame[c].to_numpy() if c in frame.columns else None
+    engine[ACTION] = engine[ACTION].fillna(KEEP)
+    return table, engine
+
+
+def _engine_values(flags: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The engine's four flag columns for the sheet."""
+    f = flags.reindex(index)
+    out = pd.DataFrame(index=index)
+    out[FLAG_COLUMNS[0]] = f["tier"].astype(object).where(f["tier"].notna(), None)
+    out[FLAG_COLUMNS[1]] = f["tier_if_billed"].astype(object).where(f["tier_if_billed"].notna())
+    out[FLAG_COLUMNS[2]] = f["at_risk"].fillna(False).astype(bool)
+    out[FLAG_COLUMNS[3]] = f["dollar_effect"].astype(float)
+    return out.astype(object).where(out.notna(), None)
+
+
+def compute_flags(
+    table: pd.DataFrame, layout: Layout, book: RateBook, month: pd.Period | None
+) -> pd.DataFrame:
+    """flag_tier_risk in the billing month (Settings, else the extract's, else this month)."""
+    if month is None:
+        month = billing_month(table, layout)[0] if len(table) else None
+    stamp = (month or pd.Period(date.today(), freq="M")).to_timestamp()
+    return flag_tier_risk(table, layout, book, stamp)
+
+
+def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout) -> list[list[Any]]:
+    """Header + rows as one 2D list."""
+    header = [LINE, *table.columns, *ENGINE_COLUMNS]
+    columns: list[list[Any]] = [[int(n) for n in table.index]]
+    for name in table.columns:
+        col = _column_of(layout, name)
+        columns.append([_cell_value(v, col) for v in table[name].fillna("").astype(str)])
+    eng = engine.reindex(columns=ENGINE_COLUMNS)
+    eng[ACTION] = eng[ACTION].fillna(KEEP)
+    for name in ENGINE_COLUMNS:
+        values = eng[name].astype(object)
+        columns.append(values.where(values.notna(), None).tolist())
+    return [header, *map(list, zip(*columns, strict=True))] if len(table) else [header]
+
+
+def _text_format(sheet: xw.Sheet, names: Sequence[str], layout: Layout, offset: int) -> None:
+    """Format the text columns as text (one call per contiguous run of columns)."""
+    text = [i + offset for i, n in enumerate(names) if _is_text_column(_column_of(layout, n))]
+    for first, last in _runs(text):
+        sheet.range(f"{col_letter(first)}:{col_letter(last)}").number_format = "@"
+
+
+def write_report(
+    book: xw.Book,
+    name: str,
+    table: pd.DataFrame,
+    engine: pd.DataFrame,
+    layout: Layout,
+    *,
+    old_rows: int | None = None,
+) -> None:
+    """Write a report sheet in one write; no blank row left behind.
+
+    `old_rows` (rows incl. header before) lets the tail be deleted with one
+    ``delete('up')``; without it the sheet's contents are cleared first.
+    """
+    sheet = get_sheet(book, name)
+    grid = _grid(table, engine, layout)
+    if old_rows is None:
+        sheet.clear_contents()
+    _text_format(sheet, list(table.columns), layout, offset=2)
+    sheet["A1"].value = grid
+    if old_rows is not None and old_rows > len(grid):
+        sheet.range(f"{len(grid) + 1}:{old_rows}").delete("up")
+
+
+def _highlight(sheet: xw.Sheet, width: int) -> None:
+    """Conditional formats: at-risk rows orange, rows with findings light red."""
+    risk = col_letter(2 + width + ENGINE_COLUMNS.index(FLAG_COLUMNS[2]))
+    found = col_letter(2 + width + ENGINE_COLUMNS.index(FINDINGS))
+    target = sheet.range(f"A2:{col_letter(1 + width + len(ENGINE_COLUMNS))}{_MAX_ROW}")
+    try:
+        formats = target.conditional_formats
+        formats.clear()
+        formats.add_custom(f'=AND(${found}2<>"",${found}2<>0)', fill_color=FINDINGS_FILL)
+        formats.add_custom(f"=${risk}2=TRUE", fill_color=AT_RISK_FILL, stop_if_true=True)
+    except (NotImplementedError, AttributeError):
+        pass
+
+
+def write_views(
+    book: xw.Book,
+    table: pd.DataFrame,
+    engine: pd.DataFrame,
+    layout: Layout,
+    extra: Iterable[str] = (),
+) -> list[str]:
+    """Rewrite one view sheet per contract (and for `extra` contracts now empty)."""
+    contract = layout.name_of("contract")
+    values = table[contract].fillna("").astype(str).str.strip() if contract in table else None
+    present = set() if values is None else set(values[values != ""])
+    names = sheet_names(sorted(present | {c for c in extra if c}))
+    for name_of_contract, sheet in names.items():
+        rows = values == name_of_contract if values is not None else []
+        write_report(book, sheet, table[rows], engine[rows], layout)
+    return list(names.values())
+
+
+def _save_all(
+    book: xw.Book,
+    table: pd.DataFrame,
+    engine: pd.DataFrame,
+    layout: Layout,
+    old_rows: int,
+    extra: Iterable[str] = (),
+) -> None:
+    write_report(book, ALL, table, engine, layout, old_rows=old_rows)
+    write_views(book, table, engine, layout, extra)
+
+
+# --------------------------------------------------------------------------- archive
+
+
+def read_deferred(book: xw.Book) -> pd.DataFrame:
+    """The Deferred sheet's archive records (all text, `line` as int): one read."""
+    rows = read_block(get_sheet(book, DEFERRED))
+    if len(rows) < 2:
+        return pd.DataFrame(columns=review.ARCHIVE_META)
+    header = [str(h) for h in rows[0]]
+    frame = pd.DataFrame(
+        {h: [_cell_text(r[i], None) for r in rows[1:]] for i, h in enumerate(header)}
+    )
+    frame = frame[(frame != "").any(axis=1)].reset_index(drop=True)
+    frame["line"] = pd.to_numeric(frame["line"]).astype("int64")
+    if "archived_at" in frame:
+        frame["archived_at"] = frame["archived_at"].str.replace(_SHEET_STAMP, r"\1T\2", regex=True)
+    return frame
+
+
+def write_deferred(book: xw.Book, records: pd.DataFrame, *, append: int | None) -> None:
+    """Write archive records: appended below `append` existing rows, or the whole sheet."""
+    sheet = get_sheet(book, DEFERRED)
+    columns = list(records.columns)
+    sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
+    records = records.astype(str)
+    if "archived_at" in records:  # an ISO "T" stamp in a cell breaks the Office.js engine
+        records["archived_at"] = records["archived_at"].str.replace("T", " ", n=1)
+    body = records.to_numpy().tolist()
+    if append:
+        sheet[f"A{append + 1}"].value = body
+        return
+    sheet.clear_contents()
+    sheet["A1"].value = [columns, *body]
+
+
+def _append_archive(
+    book: xw.Book, records: pd.DataFrame, existing: list[list[Any]], settings: dict[str, Any]
+) -> Path | None:
+    """Append records to the Deferred sheet (one write) and, if named, the archive folder."""
+    header = [str(h) for h in existing[0]] if existing else []
+    if header:
+        records = records.reindex(columns=header, fill_value="")
+    write_deferred(book, records, append=len(existing) if header else None)
+    folder = _folder(settings, "archive folder")
+    if folder is None or records.empty:
+        return None
+    return files.write_archive(folder, records, str(records["action"].iloc[0]), datetime.now())
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+def load_extract(book: xw.Book) -> None:
+    """Read the extract named on Settings into All, one sheet per contract and _original."""
+    try:
+        settings, layout, rates = _context(book)
+        path = extract_path(book)
+        report = files.read_tier_report(path, layout)
+    except PmpmError as exc:
+        alert(book, str(exc), "Load Extract")
+        return
+    if not report.readable:
+        alert(book, "; ".join(report.findings["message"].astype(str)), "Load Extract")
+        return
+    status(book, f"Loading {path.name}…")
+    table = report.table.fillna("").astype(str)
+    flags = compute_flags(table, layout, rates, settings_month(settings))
+    engine = _engine_values(flags, table.index)
+    engine[FINDINGS] = None
+    engine[ACTION] = KEEP
+    write_report(book, ALL, table, engine, layout)
+    original = get_sheet(book, ORIGINAL, hidden=True)
+    original.clear_contents()
+    original.range(f"B:{col_letter(1 + max(table.shape[1], 1))}").number_format = "@"
+    original["A1"].value = [[LINE, *table.columns]] + [
+        [int(n), *row] for n, row in zip(table.index, table.to_numpy().tolist(), strict=True)
+    ]
+    _highlight(get_sheet(book, ALL), table.shape[1])
+    for name in write_views(book, table, engine, layout):
+        _highlight(book.sheets[name], table.shape[1])
+    status(book, None)
+    notes = len(report.findings)
+    alert(
+        book,
+        f"Loaded {len(table):,} rows from {path.name}."
+        + (f" Reading found {notes} problem(s): run Validate." if notes else ""),
+        "Load Extract",
+    )
+
+
+def refresh_flags(book: xw.Book) -> None:
+    """Recompute the engine columns of All (one read, one write) and the views."""
+    settings, layout, rates = _context(book)
+    table, engine = read_report(book, layout)
+    if table.empty:
+        alert(book, "The All sheet holds no rows: run Load Extract first.", "Refresh Flags")
+        return
+    flags = compute_flags(table, layout, rates, settings_month(settings))
+    values = _engine_values(flags, table.index)
+    first = col_letter(2 + table.shape[1])
+    book.sheets[ALL][f"{first}2"].value = values.to_numpy().tolist()
+    engine[FLAG_COLUMNS] = values
+    write_views(book, table, engine, layout)
+
+
+def _marked(engine: pd.DataFrame, action: str) -> list[int]:
+    marks = engine[ACTION].fillna("").astype(str).str.strip().str.casefold()
+    return [int(n) for n in engine.index[marks == action.casefold()]]
+
+
+def _selected_lines(book: xw.Book, sheet: str, lines: Sequence[int]) -> list[int] | None:
+    """Lines of the selected rows when `sheet` is active and the selection is below row 1."""
+    try:
+        if book.sheets.active.name != sheet:
+            return None
+        selection = book.selection
+    except (NotImplementedError, AttributeError):
+        return None
+    if selection is None:
+        return None
+    first, count = selection.row, selection.shape[0]
+    rows = range(max(first, 2), first + count)
+    return [lines[r - 2] for r in rows if 0 <= r - 2 < len(lines)] or None
+
+
+def _act(book: xw.Book, action: str) -> None:
+    settings, layout, rates = _context(book)
+    title = f"{action} Rows"
+    table, engine = read_report(book, layout)
+    lines = _marked(engine, action) or (
+        _selected_lines(book, ALL, list(table.index)) if action == DELETE else None
+    )
+    if not lines:
+        alert(book, f'Mark rows "{action}" in the Action column of All first.', title)
+        return
+    month = settings_month(settings)
+    kwargs = {
+        "reason": f"marked {action} in the workbook",
+        "at": datetime.now(),
+        "source": _source(settings),
+        "month": None if month is None else str(month),
+    }
+    contract = layout.name_of("contract")
+    touched = set(table.loc[lines, contract].astype(str).str.strip()) if contract in table else ()
+    if action == DELETE:
+        new, records = review.delete_rows(table, lines, **kwargs)
+    else:
+        new, records = review.defer_rows(table, lines, layout, **kwargs)
+    engine = engine.loc[new.index].copy()
+    engine.loc[engine.index.isin(lines), ACTION] = KEEP
+    if action == DEFER:
+        flags = compute_flags(new, layout, rates, month)
+        engine[FLAG_COLUMNS] = _engine_values(flags, new.index)
+    existing = read_block(get_sheet(book, DEFERRED))
+    _save_all(book, new, engine, layout, old_rows=len(table) + 1, extra=touched)
+    saved = _append_archive(book, records, existing, settings)
+    where = f" and {saved.name}" if saved else ""
+    done = "deleted" if action == DELETE else "deferred"
+    alert(book, f"{len(lines)} row(s) {done}; kept on Deferred{where}.", title)
+
+
+def delete_rows(book: xw.Book) -> None:
+    """Remove the rows marked Delete (or the selected rows of All); the archive keeps them."""
+    _act(book, DELETE)
+
+
+def defer_rows(book: xw.Book) -> None:
+    """Clear the visit times of the rows marked Defer; the archive keeps the originals."""
+    _act(book, DEFER)
+
+
+def restore_rows(book: xw.Book) -> None:
+    """Restore the selected Deferred rows (all when Deferred isn't the active sheet)."""
+    settings, layout, rates = _context(book)
+    archive = read_deferred(book)
+    if archive.empty:
+        alert(book, "Nothing to restore: the Deferred sheet is empty.", "Restore")
+        return
+    table, engine = read_report(book, layout)
+    lines = _selected_lines(book, DEFERRED, archive["line"].tolist())
+    data = archive.reindex(columns=[*review.ARCHIVE_META, *table.columns], fill_value="")
+    try:
+        new, remaining = review.restore_rows(table, data, lines)
+    except PmpmError as exc:
+        alert(book, str(exc), "Restore")
+        return
+    restored = data.drop(index=data.index[data["line"].isin(remaining["line"])])
+    flags = compute_flags(new, layout, rates, settings_month(settings))
+    new_engine = _engine_values(flags, new.index)
+    kept = engine.reindex(new.index)
+    new_engine[FINDINGS] = kept[FINDINGS]
+    new_engine[ACTION] = kept[ACTION].fillna(KEEP)
+    _save_all(book, new, new_engine, layout, old_rows=len(table) + 1)
+    write_deferred(book, archive.drop(index=restored.index), append=None)
+    folder = _folder(settings, "archive folder")
+    if folder is not None and not restored.empty:
+        files.write_archive(folder, restored.assign(action="restore"), "restore", datetime.now())
+    alert(book, f"{len(restored)} row(s) restored.", "Restore")
+
+
+def _link(row: Any, field: Any, positions: dict[int, int], header: list[str]) -> str:
+    if row is None or pd.isna(row):
+        return ""
+    r = 1 if int(row) == 1 else positions.get(int(row))
+    if r is None:
+        return ""
+    c = header.index(field) + 1 if isinstance(field, str) and field in header else 1
+    cell = f"{col_letter(c)}{r}"
+    return f'=HYPERLINK("#\'{ALL}\'!{cell}","{cell}")'
+
+
+def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]]:
+    """The Validation sheet: header + one row per finding, with a link to its cell."""
+    header = [LINE, *table.columns]
+    positions = {int(n): i + 2 for i, n in enumerate(table.index)}
+    rows = [VALIDATION_COLUMNS]
+    frame = findings.astype(object).where(findings.notna(), None)
+    for code, severity, row, field, value, message in frame[VALIDATION_COLUMNS[:6]].itertuples(
+        index=False, name=None
+    ):
+        rows.append(
+            [
+                code,
+                severity,
+                None if row is None else int(row),
+                field,
+                value,
+                message,
+                _link(row, field, positions, header),
+            ]
+        )
+    return rows
+
+
+def validate(book: xw.Book) -> None:
+    """Validate All against the layout, rates, locked fields and dates; list findings."""
+    settings, layout, rates = _context(book)
+    table, _ = read_report(book, layout)
+    original, _ = read_report(book, layout, ORIGINAL) if _has_sheet(book, ORIGINAL) else (None, 0)
+    report, flags = validate_table(
+        table,
+        layout,
+        rates,
+        month=settings_month(settings),
+        as_of=excel_date(settings.get("as-of date")),
+        original=original,
+        source=_source(settings),
+    )
+    findings = report.findings
+    sheet = get_sheet(book, VALIDATION)
+    sheet.clear_contents()
+    sheet.range("A:F").number_format = "@"
+    sheet["A1"].value = findings_grid(findings, table)
+    if len(table):
+        counts = findings["row"].dropna().astype("int64").value_counts()
+        count = counts.reindex(table.index).fillna(0).astype("int64")
+        values = (
+            _engine_values(flags, table.index)
+            if len(flags.columns)
+            else pd.DataFrame(None, index=table.index, columns=FLAG_COLUMNS)
+        )
+        values[FINDINGS] = count.where(count > 0, None).astype(object)
+        first = col_letter(2 + table.shape[1])
+        book.sheets[ALL][f"{first}2"].value = values.to_numpy().tolist()
+    errors, warnings = len(report.errors), len(report.warnings)
+    alert(book, f"{errors} errors, {warnings} warnings: see the Validation sheet", "Validate")
+
+
+def export(book: xw.Book) -> None:
+    """Write the import file(s) to the export folder; refused while errors remain."""
+    settings, layout, rates = _context(book)
+    folder = _folder(settings, "export folder")
+    if folder is None:
+        alert(book, 'Name the export folder on the Settings sheet ("Export folder").', "Export")
+        return
+    table, _ = read_report(book, layout)
+    if _has_sheet(book, ORIGINAL):
+        original, _ = read_report(book, layout, ORIGINAL)
+        locked = check_locked_fields(original, table, layout)
+        if not locked.empty:
+            alert(
+                book,
+                f"Export refused: {len(locked)} locked cell(s) differ from the extract. "
+                "Run Validate and undo those edits.",
+                "Export",
+            )
+            return
+    month = settings_month(settings)
+    try:
+        done = export_import_file(
+            table,
+            folder,
+            layout,
+            rates,
+            month=None if month is None else str(month),
+            as_of=excel_date(settings.get("as-of date")),
+            at=datetime.now(),
+            source=_source(settings),
+        )
+    except (ExportRefused, PmpmError) as exc:
+        alert(book, str(exc), "Export")
+        return
+    names = "\n".join(p.name for p in done.files)
+    alert(book, f"{done.rows:,} rows exported to {folder}:\n{names}", "Export")
+
+
+def show_help(book: xw.Book) -> None:
+    """Show the Help sheet."""
+    get_sheet(book, HELP).activate()

@@ -1,0 +1,640 @@
+"""A local SQLite ledger of what was exported: one entry per member-month per import file.
+
+The ledger answers "was this member already billed for this month?" before an
+export, keeps the history (`xl-pmpm history`), and takes the import results back
+(`mark_rejected`). The database file is created owner-only (0600) in an
+owner-only folder (0700): it holds member IDs.
+
+Entry status: `pending` (recorded, file not yet confirmed in place), `exported`,
+`rejected` (HHAeXchange's import failed the row; `reason` says why). A member-month
+is *already exported* while it has a `pending` or `exported` entry; a `rejected`
+entry does not block a resubmission.
+
+Corrections: a row that must be exported again although its member-month is in
+the ledger (e.g. the visit was deleted in HHAeXchange to fix it) is named by its
+line in `corrections` (an iterable of table lines, `--correction 5,9` in a CLI).
+Its entry is recorded with `correction = 1`.
+
+Crash safety (`export_with_ledger`): the import files are first written to
+hidden temp files (`.NAME.pending`, fsync'd); then every entry is recorded as
+`pending` in ONE transaction; then each temp file is linked to its final name
+(atomic, never over an existing file); then the batch is confirmed in one
+transaction. `reconcile_pending` (run at the start of every export, or on its
+own) finishes an interrupted batch: a pending entry whose final file exists with
+the recorded sha256 is confirmed; one whose temp file survives with that hash is
+rolled forward (linked, then confirmed); one with neither is deleted. Temp files
+no entry refers to are removed. After it, every entry names a file that exists
+with its recorded hash, and every file written has all its entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PmpmInputError
+from .export import ExportPart, build_import_parts, import_frame
+from .findings import CODES, FINDING_COLUMNS, ValidationReport, combine, empty_findings
+from .layout import Layout
+from .rates import RateBook
+from .validation import validate_table
+
+FILE_MODE = 0o600
+PENDING, EXPORTED, REJECTED = "pending", "exported", "rejected"
+BLOCKING = (PENDING, EXPORTED)
+TEMP_SUFFIX = ".pending"
+
+# Finding codes this module adds; the owner folds them into findings.CODES.
+LEDGER_CODES: dict[str, tuple[str, str]] = {
+    "already-exported": (
+        "error",
+        "Delete the row (it was billed already), or export it as a correction "
+        "if the earlier visit was removed in HHAeXchange.",
+    ),
+    "still-rejected": (
+        "warning",
+        "Correct the row as the failed reason says; it is left out of the resubmission "
+        "and stays rejected until then.",
+    ),
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS exports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch TEXT NOT NULL,
+    patient_number TEXT NOT NULL,
+    contract TEXT NOT NULL,
+    month TEXT NOT NULL,
+    directory TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    exported_at TEXT NOT NULL,
+    line INTEGER,
+    tier INTEGER,
+    rate REAL,
+    sha256 TEXT NOT NULL,
+    row_hash TEXT NOT NULL DEFAULT '',
+    correction INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS exports_member ON exports (patient_number, month);
+CREATE INDEX IF NOT EXISTS exports_status ON exports (status);
+CREATE INDEX IF NOT EXISTS exports_file ON exports (directory, file_name);
+"""
+ENTRY_COLUMNS = [
+    "id",
+    "batch",
+    "patient_number",
+    "contract",
+    "month",
+    "directory",
+    "file_name",
+    "exported_at",
+    "line",
+    "tier",
+    "rate",
+    "sha256",
+    "row_hash",
+    "correction",
+    "status",
+    "reason",
+    "updated_at",
+]
+
+
+# --- findings ------------------------------------------------------------------------------
+
+
+def ledger_findings(
+    code: str, rows: pd.Index, field_name: str | None, values: pd.Series, message: pd.Series | str
+) -> pd.DataFrame:
+    """`findings.finding_rows` for codes that may not be in findings.CODES yet."""
+    n = len(rows)
+    if n == 0:
+        return empty_findings()
+    severity, fix = CODES.get(code) or LEDGER_CODES[code]
+    text = (
+        (message.astype(str) + " " + fix).to_numpy()
+        if isinstance(message, pd.Series)
+        else [f"{message} {fix}"] * n
+    )
+    return pd.DataFrame(
+        {
+            "code": pd.array([code] * n, dtype="string"),
+            "severity": pd.array([severity] * n, dtype="string"),
+            "row": pd.array(pd.Index(rows).to_numpy(), dtype="Int64"),
+            "field": pd.array([field_name] * n, dtype="string"),
+            "value": pd.array(values.astype(str).to_numpy(), dtype="string"),
+            "message": pd.array(text, dtype="string"),
+        }
+    )[FINDING_COLUMNS]
+
+
+# --- the database --------------------------------------------------------------------------
+
+
+def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open the ledger (created 0600 in a 0700 folder if `create`); autocommit mode.
+
+    Writes go through `with _transaction(conn):` (BEGIN IMMEDIATE ... COMMIT).
+    """
+    path = Path(db_path)
+    if not path.exists():
+        if not create:
+            raise PmpmInputError(
+                "No ledger here yet.", file=str(path), fix="Give the ledger of your exports."
+            )
+        from .files import ensure_private_dir
+
+        ensure_private_dir(path.parent if str(path.parent) else ".")
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise PmpmInputError(
+            f"Not a ledger database ({exc}).", file=str(path), fix="Give the ledger file itself."
+        ) from None
+    return conn
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection):
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _entries(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> pd.DataFrame:
+    sql = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM exports {where} ORDER BY id"
+    frame = pd.read_sql_query(sql, conn, params=params)
+    for c in ("patient_number", "contract", "month", "file_name", "status", "reason"):
+        frame[c] = frame[c].astype(str)
+    return frame
+
+
+def history(db_path: str | Path) -> pd.DataFrame:
+    """Every ledger entry, oldest first (columns: ENTRY_COLUMNS)."""
+    with contextlib.closing(connect(db_path, create=False)) as conn:
+        return _entries(conn)
+
+
+# --- recording -----------------------------------------------------------------------------
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def row_hashes(table: pd.DataFrame, layout: Layout) -> pd.Series:
+    """A fingerprint of each row as the import file holds it (to spot untouched rows)."""
+    frame = import_frame(table, layout)
+    return pd.util.hash_pandas_object(frame, index=False).astype(str)
+
+
+def _part_entries(
+    parts: list[ExportPart],
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
+    layout: Layout,
+    month: str,
+    at: datetime,
+    directory: str,
+    corrections: Iterable[int],
+) -> pd.DataFrame:
+    lines = [n for p in parts for n in p.lines]
+    counts = [len(p.lines) for p in parts]
+    rows = table.loc[lines]
+    entries = pd.DataFrame(
+        {
+            "patient_number": rows[layout.name_of("patient_number")].fillna("").str.strip(),
+            "contract": rows[layout.name_of("contract")].fillna("").str.strip(),
+            "file_name": pd.Series([p.name for p in parts]).repeat(counts).to_numpy(),
+            "sha256": pd.Series([sha256_hex(p.data) for p in parts]).repeat(counts).to_numpy(),
+            "line": pd.Index(lines).astype("int64"),
+            "row_hash": row_hashes(rows, layout).to_numpy(),
+        },
+        index=rows.index,
+    )
+    tier = flags["tier"].reindex(lines) if "tier" in flags else pd.Series(pd.NA, index=lines)
+    rate = flags["rate"].reindex(lines) if "rate" in flags else pd.Series(pd.NA, index=lines)
+    entries["tier"] = tier.astype("Int64").to_numpy()
+    entries["rate"] = rate.astype("Float64").to_numpy()
+    entries["correction"] = entries["line"].isin(set(corrections)).astype(int).to_numpy()
+    entries["month"] = month
+    entries["directory"] = directory
+    entries["exported_at"] = at.isoformat(timespec="seconds")
+    return entries
+
+
+def _insert(conn: sqlite3.Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
+    cols = [
+        "patient_number",
+        "contract",
+        "month",
+        "directory",
+        "file_name",
+        "exported_at",
+        "line",
+        "tier",
+        "rate",
+        "sha256",
+        "row_hash",
+        "correction",
+    ]
+    values = entries[cols].astype(object).where(entries[cols].notna(), None)
+    sql = (
+        f"INSERT INTO exports (batch, status, {', '.join(cols)}) "
+        f"VALUES (?, ?, {', '.join('?' * len(cols))})"
+    )
+    conn.executemany(sql, ((batch, status, *r) for r in values.itertuples(index=False)))
+
+
+def record_export(
+    db_path: str | Path,
+    parts: list[ExportPart],
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
+    month: str,
+    at: datetime,
+    *,
+    layout: Layout | None = None,
+    directory: str | Path = "",
+    corrections: Iterable[int] = (),
+    status: str = EXPORTED,
+    batch: str | None = None,
+) -> int:
+    """Record every row of `parts` (files already written) in ONE transaction; returns the count.
+
+    `flags` (from validation) supplies tier and rate; `layout` defaults to the bundled one.
+    """
+    if layout is None:
+        from .files import load_layout
+
+        layout = load_layout()
+    entries = _part_entries(
+        parts, table, flags, layout, str(month), at, str(directory), corrections
+    )
+    batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
+    with contextlib.closing(connect(db_path)) as conn, _transaction(conn):
+        _insert(conn, entries, batch, status)
+    return len(entries)
+
+
+def already_exported(
+    db_path: str | Path,
+    table: pd.DataFrame,
+    month: str | pd.Period,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Findings (`already-exported`, error) for rows whose member-month is in the ledger.
+
+    A member-month is the patient number and the month, whatever the contract (a
+    PMPM is billed once per member per month). Rows whose line is in `corrections`
+    are let through. A ledger that does not exist yet holds nothing.
+    """
+    if not Path(db_path).exists():
+        return empty_findings()
+    month = str(pd.Period(month, freq="M"))
+    with contextlib.closing(connect(db_path, create=False)) as conn:
+        done = _entries(
+            conn, "WHERE month = ? AND status IN (?, ?)", (month, *BLOCKING)
+        ).drop_duplicates("patient_number", keep="last")
+    if done.empty:
+        return empty_findings()
+    col = layout.name_of("patient_number")
+    ids = table[col].fillna("").astype(str).str.strip()
+    keep = ~table.index.isin(list(corrections or ()))
+    hit = pd.DataFrame({"patient_number": ids[keep], "line": table.index[keep]}).merge(
+        done[["patient_number", "file_name", "exported_at", "contract", "status"]],
+        on="patient_number",
+        how="inner",
+    )
+    if hit.empty:
+        return empty_findings()
+    message = (
+        f"Already exported for {month}: "
+        + hit["file_name"]
+        + " ("
+        + hit["contract"]
+        + ", "
+        + hit["exported_at"].str[:10]
+        + ", "
+        + hit["status"]
+        + ")."
+    )
+    return ledger_findings(
+        "already-exported", pd.Index(hit["line"]), col, table.loc[hit["line"], col], message
+    )
+
+
+def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (patient_number, contract, month [, reason] [, file_name]) with their entry's id.
+
+    For each row: the newest entry of the same member, contract and month (and
+    file, when `rows` names one) that is already rejected for the same reason
+    (so reading the same results twice changes nothing, even after a
+    resubmission), else the newest exported one, else the newest rejected one.
+    `id` is <NA> where none matches. Pure.
+    """
+    keys = ["patient_number", "contract", "month"]
+    if "file_name" in rows.columns and rows["file_name"].astype(str).str.strip().ne("").any():
+        keys = [*keys, "file_name"]
+    live = entries[entries["status"].isin([EXPORTED, REJECTED])]
+    right = live[[*keys, "id", "line", "tier", "rate", "status", "row_hash", "reason"]].rename(
+        columns={"line": "exported_line", "status": "ledger_status", "reason": "ledger_reason"}
+    )
+    drop = [c for c in right.columns if c in rows.columns and c not in keys]
+    left = rows.drop(columns=drop).reset_index(names="_at")
+    left["_row"] = range(len(left))
+    merged = left.merge(right, on=keys, how="left")
+    reason = merged["reason"] if "reason" in merged else pd.Series("", index=merged.index)
+    same = (merged["ledger_status"] == REJECTED) & (merged["ledger_reason"] == reason)
+    rejected = merged["ledger_status"] == REJECTED
+    exported = merged["ledger_status"] == EXPORTED
+    merged["_rank"] = np.select([same, exported, rejected], [3, 2, 1], default=0)
+    merged = merged[(merged["_rank"] > 0) | merged["id"].isna()]
+    best = merged.sort_values(["_row", "_rank", "id"]).drop_duplicates("_row", keep="last")
+    out = left[["_row"]].merge(best, on="_row", how="left", suffixes=("_x", ""))
+    out = out.drop(columns=[c for c in out.columns if c.endswith("_x")])
+    for c in left.columns:
+        if c not in out or out[c].isna().any():
+            out[c] = left[c].to_numpy()
+    out["id"] = out["id"].astype("Int64")
+    out = out.set_index("_at").drop(columns=["_row", "_rank", "ledger_reason"])
+    out.index.name = rows.index.name
+    return out
+
+
+def mark_rejected(
+    db_path: str | Path, rows: pd.DataFrame, at: datetime | None = None
+) -> pd.DataFrame:
+    """Mark the entries of failed import rows as rejected, with their reason; one transaction.
+
+    `rows`: patient_number, contract, month, reason (and optionally file_name or id).
+    Returns `rows` with the `id` of the entry marked (<NA> where none matched).
+    Marking an already rejected entry again just updates its reason.
+    """
+    at = at or datetime.now()
+    with contextlib.closing(connect(db_path, create=False)) as conn:
+        if "id" in rows.columns:
+            matched = rows.copy()
+        else:
+            months = tuple(sorted(set(rows["month"].astype(str))))
+            marks = ", ".join("?" * len(months))
+            entries = _entries(conn, f"WHERE month IN ({marks})", months) if months else None
+            matched = match_entries(rows, entries) if entries is not None else rows.assign(id=None)
+        hit = matched[matched["id"].notna()]
+        stamp = at.isoformat(timespec="seconds")
+        with _transaction(conn):
+            conn.executemany(
+                "UPDATE exports SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                (
+                    (REJECTED, str(r), stamp, int(i))
+                    for r, i in zip(hit["reason"], hit["id"], strict=True)
+                ),
+            )
+    return matched
+
+
+# --- crash-safe export ---------------------------------------------------------------------
+
+
+def _checkpoint(stage: str) -> None:
+    """Between the steps of `export_with_ledger`; tests replace it to simulate a crash."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _temp_path(directory: Path, name: str) -> Path:
+    return directory / f".{name}{TEMP_SUFFIX}"
+
+
+def _write_temp(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _file_sha(path: Path) -> str | None:
+    try:
+        return sha256_hex(path.read_bytes())
+    except OSError:
+        return None
+
+
+@dataclass
+class Reconciled:
+    """What `reconcile_pending` did, by file name."""
+
+    confirmed: list[str] = field(default_factory=list)
+    rolled_forward: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    temp_removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.confirmed or self.rolled_forward or self.dropped or self.temp_removed)
+
+
+def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) -> Reconciled:
+    """Finish interrupted exports (all folders, or only `out_dir`); see the module doc."""
+    done = Reconciled()
+    if not Path(db_path).exists():
+        return done
+    only = str(Path(out_dir).resolve()) if out_dir is not None else None
+    with contextlib.closing(connect(db_path, create=False)) as conn:
+        pending = _entries(conn, "WHERE status = ?", (PENDING,))
+        if only is not None:
+            pending = pending[pending["directory"] == only]
+        files = pending.drop_duplicates(["directory", "file_name"])
+        confirm: list[tuple[str, str]] = []
+        drop: list[tuple[str, str]] = []
+        for directory, name, sha in zip(
+            files["directory"], files["file_name"], files["sha256"], strict=True
+        ):
+            final, temp = Path(directory) / name, _temp_path(Path(directory), name)
+            if final.exists():
+                if _file_sha(final) == sha:
+                    confirm.append((directory, name))
+                    done.confirmed.append(name)
+                else:  # someone else's file under that name: ours never got there
+                    drop.append((directory, name))
+                    done.dropped.append(name)
+            elif _file_sha(temp) == sha:
+                os.link(temp, final)
+                _fsync_dir(Path(directory))
+                confirm.append((directory, name))
+                done.rolled_forward.append(name)
+            else:
+                drop.append((directory, name))
+                done.dropped.append(name)
+        with _transaction(conn):
+            conn.executemany(
+                "UPDATE exports SET status = ? "
+                "WHERE status = ? AND directory = ? AND file_name = ?",
+                ((EXPORTED, PENDING, d, n) for d, n in confirm),
+            )
+            conn.executemany(
+                "DELETE FROM exports WHERE status = ? AND directory = ? AND file_name = ?",
+                ((PENDING, d, n) for d, n in drop),
+            )
+    # Every pending entry of these folders is resolved: their temp files are leftovers
+    # (rolled forward, confirmed, or written before the crash and never recorded).
+    folders = {only} if only is not None else set(files["directory"])
+    for folder in folders:
+        d = Path(folder)
+        if not d.is_dir():
+            continue
+        for temp in d.glob(f".*{TEMP_SUFFIX}"):
+            temp.unlink(missing_ok=True)
+            done.temp_removed.append(temp.name)
+    return done
+
+
+@dataclass
+class LedgerExport:
+    """The outcome of `export_with_ledger`."""
+
+    files: list[Path]
+    rows: int
+    validation: ValidationReport
+    contracts: dict[str, int]
+    recovered: Reconciled
+
+
+def _free_name(directory: Path, name: str, taken: set[str]) -> str:
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    n = 1
+    while True:
+        candidate = name if n == 1 else f"{stem}-{n}{dot}{ext}"
+        if (
+            candidate not in taken
+            and not (directory / candidate).exists()
+            and not _temp_path(directory, candidate).exists()
+        ):
+            return candidate
+        n += 1
+
+
+def export_with_ledger(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    db_path: str | Path,
+    layout: Layout,
+    book: RateBook,
+    *,
+    month: str | None = None,
+    as_of: date | None = None,
+    at: datetime,
+    corrections: Iterable[int] | None = None,
+    source: str = "",
+    read_findings: pd.DataFrame | None = None,
+    prefix: str = "PMPM",
+) -> LedgerExport:
+    """Validate (ledger included), write the import file(s) and record them, crash-safely.
+
+    Raises ExportRefused (nothing written, nothing recorded) while errors remain,
+    `already-exported` included.
+    """
+    from .files import ensure_private_dir
+
+    directory = ensure_private_dir(out_dir).resolve()
+    recovered = reconcile_pending(db_path, directory)
+    corrections = list(corrections or ())
+    report, flags = validate_table(
+        table, layout, book, month=month, as_of=as_of, source=source, read_findings=read_findings
+    )
+    if report.month is not None:
+        seen = already_exported(db_path, table, report.month, layout, corrections=corrections)
+        if not seen.empty:
+            report = ValidationReport(
+                combine([report.findings, seen]),
+                report.rows,
+                report.source,
+                report.month,
+                report.as_of,
+            )
+    parts = build_import_parts(table, layout, report, month=report.month or "month", stamp=at)
+    taken: set[str] = set()
+    with contextlib.closing(connect(db_path)) as conn:
+        known = set(_entries(conn, "WHERE directory = ?", (str(directory),))["file_name"])
+    for p in parts:
+        p.name = _free_name(directory, p.name, taken | known)
+        taken.add(p.name)
+
+    temps = [_temp_path(directory, p.name) for p in parts]
+    try:
+        for p, temp in zip(parts, temps, strict=True):
+            _write_temp(temp, p.data)
+        _fsync_dir(directory)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    _checkpoint("temp-written")
+
+    batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{parts[0].name if parts else ''}"
+    record_export(
+        db_path,
+        parts,
+        table,
+        flags,
+        report.month or "",
+        at,
+        layout=layout,
+        directory=directory,
+        corrections=corrections,
+        status=PENDING,
+        batch=batch,
+    )
+    _checkpoint("pending-recorded")
+
+    written = []
+    for p, temp in zip(parts, temps, strict=True):
+        final = directory / p.name
+        os.link(temp, final)  # atomic; fails rather than replace
+        written.append(final)
+        _checkpoint("linked")
+    _fsync_dir(directory)
+    with contextlib.closing(connect(db_path)) as conn, _transaction(conn):
+        conn.execute(
+            "UPDATE exports SET status = ? WHERE batch = ? AND status = ?",
+            (EXPORTED, batch, PENDING),
+        )
+    _checkpoint("confirmed")
+    for temp in temps:
+        temp.unlink(missing_ok=True)
+    contracts: dict[str, int] = {}
+    for p in parts:
+        contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
+    return LedgerExport(written, sum(p.rows for p in parts), report, contracts, recovered)

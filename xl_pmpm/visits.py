@@ -1,0 +1,427 @@
+"""From visits to a tier report: one row per visit in, one row per member-contract-month out.
+
+A visits file (an EVV / scheduling export) has one row per visit: member (Patient
+Number), contract, visit date, hours and a status word. `VisitsMapping` (from
+`data/visits_columns.toml`, replaceable by the user) says which header holds which
+field and which status words mean billed / confirmed-unbilled / unconfirmed /
+scheduled.
+
+Core: `normalize_visits` (text table -> typed visits, PmpmInputError on bad cells)
+and `aggregate_visits` (typed or text visits -> tier report table in the layout's
+columns, all text). Both are plain functions over DataFrames, vectorized (per
+distinct value where parsing is involved; groupby for the sums). The thin readers
+`load_mapping` and `read_visits` do the file I/O.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PmpmInputError
+from .layout import Layout
+from .rates import RateBook
+from .report import decode_text, sniff_binary
+from .values import per_value
+
+STATUSES = ("billed", "confirmed_unbilled", "unconfirmed", "scheduled")
+REQUIRED_FIELDS = ("patient_number", "contract", "visit_date", "hours", "status")
+OPTIONAL_FIELDS = ("authorized_hours", "patient_name", "agency_id", "office_id")
+FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+# Canonical columns of a normalized visits frame (what `normalize_visits` returns).
+VISIT_COLUMNS = list(FIELDS)
+
+
+@dataclass(frozen=True)
+class VisitsMapping:
+    """Which header holds each field, the status words, the accepted date forms."""
+
+    columns: dict[str, str]
+    statuses: dict[str, str]  # casefolded status word -> one of STATUSES
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    defaults: dict[str, str] = field(default_factory=dict)
+    source: str = "bundled visits_columns.toml"
+
+
+def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
+    """Build and check a VisitsMapping from parsed TOML."""
+    cols = {k: str(v).strip() for k, v in raw.get("columns", {}).items() if str(v).strip()}
+    unknown = set(cols) - set(FIELDS)
+    if unknown:
+        raise PmpmInputError(
+            f"[columns] names unknown field(s): {', '.join(sorted(unknown))}.",
+            file=source,
+            fix=f"Use only: {', '.join(FIELDS)}.",
+        )
+    missing = [f for f in REQUIRED_FIELDS if f not in cols]
+    if missing:
+        raise PmpmInputError(
+            f"[columns] lacks the field(s) {', '.join(missing)}.",
+            file=source,
+            fix="Name the header of your file that holds each of them.",
+        )
+    statuses: dict[str, str] = {}
+    for status, words in raw.get("statuses", {}).items():
+        if status not in STATUSES:
+            raise PmpmInputError(
+                f"[statuses] has '{status}'.", file=source, fix=f"Use {', '.join(STATUSES)}."
+            )
+        for w in [words] if isinstance(words, str) else words:
+            key = _squash(str(w))
+            if key in statuses and statuses[key] != status:
+                raise PmpmInputError(
+                    f"The status word '{w}' is listed under two statuses.",
+                    file=source,
+                    fix="List each word under one status.",
+                )
+            statuses[key] = status
+    if "billed" not in statuses.values():
+        raise PmpmInputError(
+            "[statuses] gives no word for 'billed'.", file=source, fix='Add billed = ["Billed"].'
+        )
+    formats = tuple(raw.get("format", {}).get("date_formats", ["%Y-%m-%d"]))
+    defaults = {k: str(v).strip() for k, v in raw.get("defaults", {}).items()}
+    return VisitsMapping(cols, statuses, formats, defaults, source)
+
+
+def load_mapping(path: str | Path | None = None) -> VisitsMapping:
+    """The visits column mapping from a TOML file (the bundled one when `path` is None)."""
+    from . import files  # the shell; imported here so the core stays free of it
+
+    p = Path(path) if path else files.bundled("visits_columns.toml")
+    try:
+        raw = tomllib.loads(p.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise PmpmInputError(
+            "Mapping file not found.", file=str(p), fix="Check the name."
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PmpmInputError(
+            f"Not valid TOML: {exc}", file=str(p), fix="Compare it with visits_columns.toml."
+        ) from None
+    return parse_mapping(raw, source=str(p))
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+# --- normalizing ---------------------------------------------------------------------------
+
+
+def _first_bad(bad: pd.Series, raw: pd.Series, source: str, header: str, message: str, fix: str):
+    if bad.any():
+        line = int(bad.idxmax())
+        raise PmpmInputError(
+            message.format(value=raw.at[line]), file=source, row=line, column=header, fix=fix
+        )
+
+
+def _parse_dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
+    def parse(u: pd.Series) -> pd.Series:
+        out = pd.Series(pd.NaT, index=u.index, dtype="datetime64[ns]")
+        for fmt in formats:
+            todo = out.isna()
+            if not todo.any():
+                break
+            out[todo] = pd.to_datetime(u[todo].str.strip(), format=fmt, errors="coerce")
+        return out.dt.normalize()
+
+    return per_value(values, parse)
+
+
+def _parse_hours(values: pd.Series) -> pd.Series:
+    def parse(u: pd.Series) -> pd.Series:
+        text = u.str.strip()
+        ok = text.str.fullmatch(r"\d+(?:\.\d+)?|\.\d+")
+        return pd.to_numeric(text.where(ok, None), errors="coerce").astype("float64")
+
+    return per_value(values, parse)
+
+
+def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = "") -> pd.DataFrame:
+    """Typed visits from a text table whose headers are the file's (index = file line numbers).
+
+    Returns the columns of VISIT_COLUMNS: text IDs, `visit_date` (datetime, day),
+    `hours` (float), `status` (categorical of STATUSES), `authorized_hours` (float,
+    NaN where blank or absent). Raises PmpmInputError naming file, line and column
+    at the first bad cell of a column.
+    """
+    by_key = {_squash(str(c)): c for c in raw.columns}
+    header: dict[str, str] = {}
+    for f in FIELDS:
+        name = mapping.columns.get(f)
+        if name and _squash(name) in by_key:
+            header[f] = by_key[_squash(name)]
+        elif f in REQUIRED_FIELDS:
+            raise PmpmInputError(
+                f"The visits file has no column '{name}' (the {f.replace('_', ' ')}).",
+                file=source,
+                row=1,
+                fix=f"Rename the header, or map it in the mapping file ({mapping.source}).",
+            )
+    n = len(raw)
+    text = {f: raw[h].fillna("").astype(str) for f, h in header.items()}
+    out = pd.DataFrame(index=raw.index)
+
+    for f in ("patient_number", "contract"):
+        values = text[f].str.strip()
+        _first_bad(values == "", text[f], source, header[f], "The cell is blank.", "Fill it in.")
+        out[f] = values
+
+    dates = _parse_dates(text["visit_date"], mapping.date_formats)
+    forms = " or ".join(mapping.date_formats)
+    _first_bad(
+        dates.isna(),
+        text["visit_date"],
+        source,
+        header["visit_date"],
+        "'{value}' is not a date.",
+        f"Write the date in one of the forms {forms} (or add the form to the mapping).",
+    )
+    out["visit_date"] = dates
+
+    hours = _parse_hours(text["hours"])
+    _first_bad(
+        hours.isna(),
+        text["hours"],
+        source,
+        header["hours"],
+        "'{value}' is not a number of hours.",
+        "Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
+    )
+    out["hours"] = hours
+
+    words = mapping.statuses
+    status = per_value(
+        text["status"], lambda u: u.map(lambda w: words.get(_squash(w), "")).astype(object)
+    )
+    known = ", ".join(sorted({w for w in words}))
+    _first_bad(
+        status == "",
+        text["status"],
+        source,
+        header["status"],
+        "'{value}' is not a known visit status.",
+        f"Use one of: {known} (or add the word to the mapping's [statuses]).",
+    )
+    out["status"] = pd.Categorical(status, categories=list(STATUSES))
+
+    if "authorized_hours" in header:
+        raw_auth = text["authorized_hours"]
+        auth = _parse_hours(raw_auth)
+        _first_bad(
+            auth.isna() & (raw_auth.str.strip() != ""),
+            raw_auth,
+            source,
+            header["authorized_hours"],
+            "'{value}' is not a number of hours.",
+            "Write decimal hours such as 300, or leave the cell blank.",
+        )
+        out["authorized_hours"] = auth
+    else:
+        out["authorized_hours"] = np.full(n, np.nan)
+    for f in ("patient_name", "agency_id", "office_id"):
+        default = mapping.defaults.get(f, "")
+        if f in header:
+            values = text[f].str.strip()
+            out[f] = values.where(values != "", default) if default else values
+        else:
+            out[f] = default
+    return out[VISIT_COLUMNS]
+
+
+def _is_normalized(visits: pd.DataFrame) -> bool:
+    return set(VISIT_COLUMNS) <= set(visits.columns) and pd.api.types.is_datetime64_any_dtype(
+        visits["visit_date"]
+    )
+
+
+# --- aggregating ---------------------------------------------------------------------------
+
+
+def format_hours(values: pd.Series) -> pd.Series:
+    """Hours as text with two decimals ('' for NaN), without a Python loop per value."""
+    cents = np.rint(values.to_numpy(dtype="float64", na_value=np.nan) * 100)
+    ok = ~np.isnan(cents)
+    whole = pd.Series(np.where(ok, cents, 0).astype("int64"), index=values.index)
+    txt = (whole // 100).astype(str) + "." + (whole % 100).astype(str).str.zfill(2)
+    return txt.where(ok, "")
+
+
+def aggregate_visits(
+    visits: pd.DataFrame,
+    layout: Layout,
+    book: RateBook,
+    month: pd.Period | str,
+    *,
+    mapping: VisitsMapping,
+    source: str = "",
+) -> pd.DataFrame:
+    """The month's tier report (layout columns, all text) from one-row-per-visit data.
+
+    `visits` is either a normalized frame (from `read_visits` / `normalize_visits`)
+    or the file's text table (normalized here with `mapping`). One output row per
+    member (Patient Number) and contract with a visit in `month`:
+
+    - Billed Hours = sum of billed visits; Unbilled Hours = sum of the other three
+      statuses; both rounded to 2 decimals *before* the tier is taken, so the tier
+      always agrees with the hours the file shows.
+    - Authorized Hours (the layout's optional column) = the largest value given
+      for the member-month (blank if none).
+    - Tier / Primary Service code: the payer's tier (RateBook, on the payer's
+      hours basis: billed or authorized) and that tier's PA service code; blank
+      where the hours reach no tier (e.g. a member with unbilled hours only:
+      validation then reports it below the minimum).
+    - Schedule / visit times: the 1st of the month at the layout's defaults;
+      Caregiver Code, Pay Rate, Discipline: the layout's defaults.
+
+    Visits outside `month` are ignored. Counts go in `result.attrs["visits"]`:
+    {"visits", "in_month", "outside_month", "rows"}. Rows are ordered by
+    contract then patient number; the index is the line they will have in the
+    file (2, 3, ...).
+    """
+    if not _is_normalized(visits):
+        visits = normalize_visits(visits, mapping, source)
+    period = pd.Period(month, freq="M")
+    first = period.start_time
+    total = len(visits)
+    inside = (visits["visit_date"] >= first) & (visits["visit_date"] <= period.end_time)
+    v = visits[inside.to_numpy()]
+    billed = v["hours"].where(v["status"] == "billed", 0.0)
+    frame = pd.DataFrame(
+        {
+            "patient_number": v["patient_number"],
+            "contract": v["contract"],
+            "billed": billed,
+            "unbilled": v["hours"] - billed,
+            "authorized": v["authorized_hours"],
+            "name": v["patient_name"].where(v["patient_name"] != "", None),
+            "agency": v["agency_id"].where(v["agency_id"] != "", None),
+            "office": v["office_id"].where(v["office_id"] != "", None),
+        }
+    )
+    groups = frame.groupby(["contract", "patient_number"], sort=True, observed=True)
+    agg = groups.agg(
+        billed=("billed", "sum"),
+        unbilled=("unbilled", "sum"),
+        authorized=("authorized", "max"),
+        name=("name", "first"),
+        agency=("agency", "first"),
+        office=("office", "first"),
+    ).reset_index()
+    agg["billed"] = agg["billed"].round(2)
+    agg["unbilled"] = agg["unbilled"].round(2)
+    agg["authorized"] = agg["authorized"].round(2)
+
+    payers = book.payer_for_contracts(agg["contract"])
+    basis = book.hours_basis(payers)
+    basis_hours = agg["billed"].where(basis == "utilized", agg["authorized"])
+    tiers = book.assign(basis_hours, payers, first)
+
+    day = first.strftime("%Y-%m-%d")
+    by_role = {
+        "agency_id": agg["agency"].fillna("").astype(str),
+        "office_id": agg["office"].fillna("").astype(str),
+        "patient_number": agg["patient_number"].astype(str),
+        "contract": agg["contract"].astype(str),
+        "service_code": tiers["service_code"].fillna("").astype(str),
+        "patient_name": agg["name"].fillna("").astype(str),
+        "billed_hours": format_hours(agg["billed"]),
+        "unbilled_hours": format_hours(agg["unbilled"]),
+        "authorized_hours": format_hours(agg["authorized"]),
+        "tier": tiers["tier"].astype("string").fillna("").astype(str),
+    }
+    out = pd.DataFrame(index=agg.index)
+    for col in layout.columns:
+        if col.role in by_role:
+            out[col.name] = by_role[col.role].to_numpy()
+        elif col.type == "datetime" and col.default:
+            out[col.name] = f"{day} {col.default}"
+        else:
+            out[col.name] = col.default or ""
+    out = out.astype(str)
+    out.index = pd.RangeIndex(2, len(out) + 2, name="line")
+    out.attrs["visits"] = {
+        "visits": int(total),
+        "in_month": int(inside.sum()),
+        "outside_month": int(total - inside.sum()),
+        "rows": int(len(out)),
+    }
+    return out
+
+
+# --- reading (thin I/O wrapper) -----------------------------------------------------------
+
+
+def _read_slow(data: bytes, source: str) -> pd.DataFrame:
+    options = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+    try:
+        try:
+            return pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", **options)
+        except UnicodeDecodeError:
+            return pd.read_csv(io.StringIO(decode_text(data)[0]), **options)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise PmpmInputError(
+            f"The visits file cannot be read as CSV ({str(exc).splitlines()[0]}).",
+            file=source,
+            fix="Make every line hold one value per column.",
+        ) from None
+
+
+def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits") -> pd.DataFrame:
+    """Normalized visits from a CSV file's bytes (index = file line numbers)."""
+    binary = sniff_binary(data)
+    if binary:
+        raise PmpmInputError(
+            f"The visits file is {binary}, not a CSV file.",
+            file=source,
+            fix="In Excel use File > Save As > CSV UTF-8.",
+        )
+    if not data.strip():
+        raise PmpmInputError("The visits file is empty.", file=source, fix="Export it again.")
+    # Line numbers: header = 1. Exact unless a quoted cell holds a line break.
+    physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    raw = None
+    try:  # pyarrow's reader first (fast); it skips blank lines, so check the count
+        fast = pd.read_csv(io.BytesIO(data), engine="pyarrow", dtype=str, keep_default_na=False)
+        if physical == len(fast) + 1:
+            raw = fast
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        pass  # ragged rows, not UTF-8, ...: the C reader below says what is wrong
+    if raw is None:
+        raw = _read_slow(data, source)
+    raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
+    name = "line" if physical == len(raw) + 1 else "row"  # record numbers, not lines
+    raw.index = pd.RangeIndex(2, len(raw) + 2, name=name)
+    if len(raw.columns):
+        maybe = raw.iloc[:, 0].to_numpy() == ""  # a blank line has an empty first cell
+        if maybe.any():
+            blank = np.zeros(len(raw), dtype=bool)
+            blank[maybe] = (raw[maybe] == "").all(axis=1).to_numpy()
+            raw = raw[~blank]
+    return normalize_visits(raw, mapping, source)
+
+
+def read_visits(path: str | Path, mapping: VisitsMapping) -> pd.DataFrame:
+    """Read and normalize a visits CSV; PmpmInputError (file, line, column) on bad cells."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PmpmInputError(
+            "Visits file not found.", file=str(path), fix="Check the name."
+        ) from None
+    except OSError as exc:
+        raise PmpmInputError(
+            f"The visits file cannot be read ({exc.strerror}).",
+            file=str(path),
+            fix="Close it in Excel and check it is a file you may read.",
+        ) from None
+    return read_visits_bytes(data, mapping, source=str(path))
