@@ -31,9 +31,16 @@ def floor(src: Path, out: Path) -> None:
 
 def ours(src: Path, out: Path, layout, book) -> int:
     report = files.read_tier_report(src, layout)
-    done = export_import_file(report.table, out, layout, book, as_of=date(2026, 11, 5),
-                              at=datetime.now(), source=src.name,
-                              read_findings=report.findings)
+    done = export_import_file(
+        report.table,
+        out,
+        layout,
+        book,
+        as_of=date(2026, 11, 5),
+        at=datetime.now(),
+        source=src.name,
+        read_findings=report.findings,
+    )
     return done.rows
 
 

@@ -59,7 +59,7 @@ def _code_lines(text: str) -> list[str]:
     lines = _lines(text)
     if lines and lines[0].startswith("VERSION "):
         end = lines.index("END")
-        lines = lines[end + 1:]
+        lines = lines[end + 1 :]
     return [line for line in lines if not line.startswith("Attribute ")]
 
 
@@ -75,7 +75,7 @@ def _copy_tokens(container: bytes) -> list[tuple[int, int, int]]:
     tokens = []
     pos = 1
     while pos < len(container):
-        header = int.from_bytes(container[pos:pos + 2], "little")
+        header = int.from_bytes(container[pos : pos + 2], "little")
         end = pos + (header & 0x0FFF) + 3
         pos += 2
         if not header & 0x8000:
@@ -89,7 +89,7 @@ def _copy_tokens(container: bytes) -> list[tuple[int, int, int]]:
                 if pos >= end:
                     break
                 if flags >> bit & 1:
-                    token = int.from_bytes(container[pos:pos + 2], "little")
+                    token = int.from_bytes(container[pos : pos + 2], "little")
                     bits = _bit_count(produced)
                     length = (token & (0xFFFF >> bits)) + 3
                     offset = (token >> (16 - bits)) + 1
@@ -106,7 +106,7 @@ def _last_chunk_is_raw(container: bytes) -> bool:
     pos = 1
     raw = False
     while pos < len(container):
-        header = int.from_bytes(container[pos:pos + 2], "little")
+        header = int.from_bytes(container[pos : pos + 2], "little")
         raw = not header & 0x8000
         pos += 2 + (header & 0x0FFF) + 1
     return raw
@@ -132,8 +132,8 @@ def _decrypt(hex_text: str) -> tuple[int, int, bytes]:
         plain.append(byte)
         encrypted_2, encrypted_1, unencrypted_1 = encrypted_1, byte_enc, byte
     ignored = (seed & 6) // 2
-    length = struct.unpack("<I", plain[ignored:ignored + 4])[0]
-    data = bytes(plain[ignored + 4:])
+    length = struct.unpack("<I", plain[ignored : ignored + 4])[0]
+    data = bytes(plain[ignored + 4 :])
     assert len(data) == length
     return version, project_key, data
 
@@ -147,7 +147,7 @@ def _dir_records(project: bytes) -> list[tuple[int, bytes]]:
         record_id, size = struct.unpack_from("<HI", data, pos)
         if record_id == 0x0009:
             size = 6
-        records.append((record_id, data[pos + 6:pos + 6 + size]))
+        records.append((record_id, data[pos + 6 : pos + 6 + size]))
         pos += 6 + size
     return records
 
@@ -183,7 +183,7 @@ def _sample_modules() -> list[VbaModule]:
     return [
         VbaModule(
             "ThisWorkbook",
-            "Option Explicit\n\nPrivate Sub Workbook_Open()\n    Sheet1.Range(\"A1\").Value = 1\n"
+            'Option Explicit\n\nPrivate Sub Workbook_Open()\n    Sheet1.Range("A1").Value = 1\n'
             "End Sub\n",
             "document",
         ),
@@ -343,8 +343,10 @@ def test_matches_never_cross_chunk_boundaries() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(max_size=9000) | st.lists(st.sampled_from([b"ab", b"\r\n", b"    ", b"x"]),
-                                            max_size=3000).map(b"".join))
+@given(
+    st.binary(max_size=9000)
+    | st.lists(st.sampled_from([b"ab", b"\r\n", b"    ", b"x"]), max_size=3000).map(b"".join)
+)
 def test_compression_roundtrip_property(data: bytes) -> None:
     container = compress(data)
     assert decompress(container) == _expected_roundtrip(data, container)
@@ -362,7 +364,7 @@ def test_decompress_rejects_bad_signature() -> None:
 
 def test_compound_file_small_streams() -> None:
     streams = {
-        "PROJECT": b"ID=\"{x}\"\r\n",
+        "PROJECT": b'ID="{x}"\r\n',
         "PROJECTwm": b"\x00\x00",
         "VBA/_VBA_PROJECT": bytes.fromhex("CC61FFFF000100"),
         "VBA/dir": b"d" * 700,
@@ -548,7 +550,10 @@ def test_project_stream_and_metadata() -> None:
     project = build_vba_project(modules)
     streams = _ole_streams(project)
     assert set(streams) == {
-        "PROJECT", "PROJECTwm", "VBA/_VBA_PROJECT", "VBA/dir",
+        "PROJECT",
+        "PROJECTwm",
+        "VBA/_VBA_PROJECT",
+        "VBA/dir",
         *(f"VBA/{module.name}" for module in modules),
     }
     assert streams["VBA/_VBA_PROJECT"] == bytes.fromhex("CC61FFFF000100")
@@ -563,15 +568,19 @@ def test_project_stream_and_metadata() -> None:
         "Module=Helpers",
     ]
     assert lines[6:9] == [
-        'Name="VBAProject"', 'HelpContextID="0"', 'VersionCompatible32="393222000"'
+        'Name="VBAProject"',
+        'HelpContextID="0"',
+        'VersionCompatible32="393222000"',
     ]
     values = dict(line.split("=", 1) for line in lines[9:12])
     project_key = sum(DEFAULT_PROJECT_ID.encode()) & 0xFF
     assert _decrypt(values["CMG"].strip('"')) == (2, project_key, bytes(4))
     assert _decrypt(values["DPB"].strip('"')) == (2, project_key, b"\x00")
     assert _decrypt(values["GC"].strip('"')) == (2, project_key, b"\xff")
-    assert "\r\n\r\n[Host Extender Info]\r\n&H00000001={3832D640-CF90-11CF-8E43-00A0C911005A};"\
+    assert (
+        "\r\n\r\n[Host Extender Info]\r\n&H00000001={3832D640-CF90-11CF-8E43-00A0C911005A};"
         "VBE;&H00000000\r\n\r\n[Workspace]\r\n" in text
+    )
     assert "ThisWorkbook=0, 0, 0, 0, C\r\n" in text and text.endswith("Helpers=0, 0, 0, 0, C\r\n")
     wm = b"".join(
         m.name.encode() + b"\x00" + m.name.encode("utf-16-le") + b"\x00\x00" for m in modules

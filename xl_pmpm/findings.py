@@ -87,8 +87,14 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "The 90-day submission window has closed: contact the payer before submitting.",
     ),
-    "already-exported": (ERROR, "Delete the row (it was billed already), or export it as a correction if the earlier visit was removed in HHAeXchange."),
-    "still-rejected": (WARNING, "Correct the row as the failed reason says; it is left out of the resubmission and stays rejected until then."),
+    "already-exported": (
+        ERROR,
+        "Delete the row (it was billed already), or export it as a correction if the earlier visit was removed in HHAeXchange.",
+    ),
+    "still-rejected": (
+        WARNING,
+        "Correct the row as the failed reason says; it is left out of the resubmission and stays rejected until then.",
+    ),
     "no-month": (ERROR, "Give the billing month with --month YYYY-MM, or fix the schedule dates."),
     "mixed-months": (
         WARNING,

@@ -32,6 +32,7 @@ from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyl
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import files, sample
+from .excel.udfs import HELP_FUNCTIONS
 from .findings import FINDING_COLUMNS
 from .flags import ENGINE_HEADERS
 from .layout import Column, Layout
@@ -395,28 +396,6 @@ def _summary_sheet(wb: openpyxl.Workbook, sheets: list[str], layout: Layout) -> 
     for (cell,) in ws[f"D2:D{len(rows) + 1}"]:
         cell.number_format = "#,##0.00"
     ws.column_dimensions["A"].width = 34
-
-
-HELP_FUNCTIONS = (
-    ("PMPM_TIER(hours)", "=PMPM_TIER(159.5)", "1: the tier for these billed hours."),
-    ("PMPM_RATE_CODE(hours, [payer])", "=PMPM_RATE_CODE(200)", "2444: the rate code."),
-    ("PMPM_RATE(hours, [payer], [month])", '=PMPM_RATE(500,"*","2025-03")', "1046.36"),
-    (
-        "PMPM_TIER_IF_BILLED(billed, unbilled)",
-        "=PMPM_TIER_IF_BILLED(155, 10)",
-        "2: the tier if the unbilled hours were billed too.",
-    ),
-    (
-        "PMPM_AT_RISK(billed, unbilled)",
-        "=PMPM_AT_RISK(155, 10)",
-        "TRUE: billing the unbilled hours would change the tier.",
-    ),
-    (
-        "PMPM_SUBMIT_WINDOW(month)",
-        '=PMPM_SUBMIT_WINDOW("2025-03")',
-        "The dates between which the month's PMPM import can be submitted.",
-    ),
-)
 
 
 def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:

@@ -27,6 +27,28 @@ from ..rates import DEFAULT_PAYER, RateBook
 EXCEL_EPOCH = date(1899, 12, 30)
 Grid = list[list[Any]]
 
+# (signature, example, what it returns): the Help sheet lists these; every PMPM_* function has one.
+HELP_FUNCTIONS = (
+    ("PMPM_TIER(hours)", "=PMPM_TIER(159.5)", "1: the tier for these billed hours."),
+    ("PMPM_RATE_CODE(hours, [payer])", "=PMPM_RATE_CODE(200)", "2444: the rate code."),
+    ("PMPM_RATE(hours, [payer], [month])", '=PMPM_RATE(500,"*","2025-03")', "1046.36"),
+    (
+        "PMPM_TIER_IF_BILLED(billed, unbilled)",
+        "=PMPM_TIER_IF_BILLED(155, 10)",
+        "2: the tier if the unbilled hours were billed too.",
+    ),
+    (
+        "PMPM_AT_RISK(billed, unbilled)",
+        "=PMPM_AT_RISK(155, 10)",
+        "Dollars billing the unbilled hours would add (0 when the tier stays).",
+    ),
+    (
+        "PMPM_SUBMIT_WINDOW(month)",
+        '=PMPM_SUBMIT_WINDOW("2025-03")',
+        "The dates between which the month's PMPM import can be submitted.",
+    ),
+)
+
 
 @lru_cache(maxsize=1)
 def rate_book() -> RateBook:
@@ -216,6 +238,7 @@ def PMPM_SUBMIT_WINDOW(month: Any) -> Any:  # noqa: N802
 
 
 __all__ = [
+    "HELP_FUNCTIONS",
     "PMPM_AT_RISK",
     "PMPM_RATE",
     "PMPM_RATE_CODE",

@@ -133,13 +133,25 @@ def _sectors_for(length: int, unit: int) -> int:
 
 def _pack_entry(entry: _Entry | None) -> bytes:
     if entry is None:
-        return struct.pack("<64sHBBIII16sIQQIQ", b"", 0, 0, 0, _NOSTREAM, _NOSTREAM, _NOSTREAM,
-                           b"", 0, 0, 0, 0, 0)
+        return struct.pack(
+            "<64sHBBIII16sIQQIQ", b"", 0, 0, 0, _NOSTREAM, _NOSTREAM, _NOSTREAM, b"", 0, 0, 0, 0, 0
+        )
     name = entry.name.encode("utf-16-le") + b"\x00\x00"
     return struct.pack(
         "<64sHBBIII16sIQQIQ",
-        name, len(name), entry.kind, entry.color, entry.left, entry.right, entry.child,
-        b"", 0, 0, 0, entry.start, entry.size,
+        name,
+        len(name),
+        entry.kind,
+        entry.color,
+        entry.left,
+        entry.right,
+        entry.child,
+        b"",
+        0,
+        0,
+        0,
+        entry.start,
+        entry.size,
     )
 
 
@@ -215,10 +227,23 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
     header_difat += [_FREESECT] * (_HEADER_DIFAT - len(header_difat))
     header = struct.pack(
         "<8s16sHHHHH6sIIIIIIIII",
-        _SIGNATURE, b"", 0x003E, 0x0003, 0xFFFE, 9, 6, b"",
-        0, fat_sectors, dir_start, 0, _MINI_CUTOFF,
-        minifat_start, minifat_sectors,
-        difat_start if difat_sectors else _ENDOFCHAIN, difat_sectors,
+        _SIGNATURE,
+        b"",
+        0x003E,
+        0x0003,
+        0xFFFE,
+        9,
+        6,
+        b"",
+        0,
+        fat_sectors,
+        dir_start,
+        0,
+        _MINI_CUTOFF,
+        minifat_start,
+        minifat_sectors,
+        difat_start if difat_sectors else _ENDOFCHAIN,
+        difat_sectors,
     ) + struct.pack(f"<{_HEADER_DIFAT}I", *header_difat)
 
     out = bytearray(header)
@@ -227,7 +252,7 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
     remaining = fat_ids[_HEADER_DIFAT:]
     per_difat = _IDS_PER_SECTOR - 1
     for number in range(difat_sectors):
-        ids = remaining[number * per_difat:(number + 1) * per_difat]
+        ids = remaining[number * per_difat : (number + 1) * per_difat]
         ids += [_FREESECT] * (per_difat - len(ids))
         following = difat_start + number + 1 if number + 1 < difat_sectors else _ENDOFCHAIN
         out += struct.pack(f"<{_IDS_PER_SECTOR}I", *ids, following)

@@ -37,7 +37,7 @@ def _match_length(data: bytes, candidate: int, current: int, limit: int) -> int:
             break
     while low < high:
         mid = (low + high + 1) // 2
-        if data[candidate:candidate + mid] == data[current:current + mid]:
+        if data[candidate : candidate + mid] == data[current : current + mid]:
             low = mid
         else:
             high = mid - 1
@@ -56,7 +56,7 @@ def _find_match(data: bytes, chunk_start: int, current: int, chunk_end: int) -> 
     while want <= limit:
         # rfind returns the nearest candidate start < current whose match is >= want long;
         # matches may overlap the current position, hence the haystack end.
-        candidate = data.rfind(data[current:current + want], chunk_start, current + want - 1)
+        candidate = data.rfind(data[current : current + want], chunk_start, current + want - 1)
         if candidate < 0:
             break
         best_length = _match_length(data, candidate, current, limit)
@@ -115,14 +115,14 @@ def decompress(data: bytes) -> bytes:
     while pos < len(data):
         if pos + 2 > len(data):
             raise ValueError(f"truncated chunk header at offset {pos}")
-        header = int.from_bytes(data[pos:pos + 2], "little")
+        header = int.from_bytes(data[pos : pos + 2], "little")
         if header & 0x7000 != _HEADER_SIGNATURE:
             raise ValueError(f"bad chunk signature at offset {pos}")
         chunk_size = (header & 0x0FFF) + 3
         chunk_end = min(pos + chunk_size, len(data))
         pos += 2
         if not header & _HEADER_COMPRESSED:
-            out += data[pos:pos + _CHUNK_SIZE]
+            out += data[pos : pos + _CHUNK_SIZE]
             pos = chunk_end
             continue
         chunk_start = len(out)
@@ -138,7 +138,7 @@ def decompress(data: bytes) -> bytes:
                     continue
                 if pos + 2 > chunk_end:
                     raise ValueError(f"truncated copy token at offset {pos}")
-                token = int.from_bytes(data[pos:pos + 2], "little")
+                token = int.from_bytes(data[pos : pos + 2], "little")
                 pos += 2
                 bits = _bit_count(len(out) - chunk_start)
                 length = (token & (0xFFFF >> bits)) + 3
@@ -147,7 +147,7 @@ def decompress(data: bytes) -> bytes:
                 if source < chunk_start:
                     raise ValueError("copy token points before the start of its chunk")
                 if offset >= length:
-                    out += out[source:source + length]
+                    out += out[source : source + length]
                 else:
                     # Overlapping copy repeats the last ``offset`` bytes.
                     for index in range(length):

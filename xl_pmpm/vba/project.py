@@ -323,7 +323,7 @@ def _parse_dir(dir_data: bytes) -> tuple[int, list[tuple[str, str, int]]]:
         record_id, size = struct.unpack_from("<HI", dir_data, pos)
         if record_id == 0x0009:  # PROJECTVERSION: size field is reserved, 6 data bytes
             size = 6
-        payload = dir_data[pos + 6:pos + 6 + size]
+        payload = dir_data[pos + 6 : pos + 6 + size]
         pos += 6 + size
         if record_id == 0x0003:
             code_page = struct.unpack("<H", payload)[0]
