@@ -2,7 +2,9 @@
 
 The floor is `pandas.read_csv(dtype=str)` + `to_csv` of the same file, measured in
 the same run (machines here are noisy, so only ratios are reported). Each side
-runs `--repeat` times; the best time of each is compared.
+runs `--repeat` times; the best time of each is compared. Peak memory (RSS) of
+one read + validate + export, and of the floor, is measured in a fresh child
+process each (its VmHWM), so neither inherits the other's peak.
 
     python benchmarks/bench_validate_export.py [--rows 250000] [--repeat 3]
 """
@@ -11,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date, datetime
@@ -18,9 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm import files
-from xl_pmpm.sample import extract_csv, generate_extract
-from xl_pmpm.workflow import export_import_file
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from xl_pmpm import files  # noqa: E402
+from xl_pmpm.sample import extract_csv, generate_extract  # noqa: E402
+from xl_pmpm.workflow import export_import_file  # noqa: E402
 
 MONTH = "2026-10"
 
@@ -53,11 +61,47 @@ def best_of(repeat: int, fn) -> float:
     return min(times)
 
 
+def peak_rss_mb(which: str, src: Path, out: Path) -> float:
+    """Peak RSS (MB) of a fresh process doing one `which` run ("ours" or "floor") on `src`."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", which, str(src), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def child(which: str, src: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if which == "floor":
+        floor(src, out)
+    else:
+        ours(src, out, files.load_layout(), files.load_rate_book())
+    print(peak_rss_of_this_process_mb())
+
+
+def peak_rss_of_this_process_mb() -> float:
+    """VmHWM (this process image's own peak); ru_maxrss would carry the parent's over exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=250_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", nargs=3, metavar=("WHICH", "SRC", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        which, src, out = args.child
+        child(which, Path(src), Path(out))
+        return
     layout, book = files.load_layout(), files.load_rate_book()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -68,6 +112,9 @@ def main() -> None:
         t_floor = best_of(args.repeat, lambda: floor(src, tmp))
         n = iter(range(10**6))
         t_ours = best_of(args.repeat, lambda: ours(src, tmp / f"run{next(n)}", layout, book))
+        rss_ours = peak_rss_mb("ours", src, tmp / "rss_ours")
+        rss_floor = peak_rss_mb("floor", src, tmp / "rss_floor")
+        size_mb = src.stat().st_size / 1e6
     result = {
         "benchmark": "validate+export vs read_csv(dtype=str)+to_csv",
         "rows": args.rows,
@@ -75,6 +122,10 @@ def main() -> None:
         "floor_seconds": round(t_floor, 3),
         "validate_export_seconds": round(t_ours, 3),
         "ratio": round(t_ours / t_floor, 2),
+        "file_mb": round(size_mb, 1),
+        "peak_rss_mb": round(rss_ours),
+        "floor_peak_rss_mb": round(rss_floor),
+        "rss_ratio": round(rss_ours / rss_floor, 2),
     }
     print(json.dumps(result, indent=2))
 

@@ -44,6 +44,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -79,6 +80,7 @@ __all__ = [
     "sheet_frame",
     "sheet_values",
     "to_excel_datetime",
+    "workbook_payload",
 ]
 
 Rect = tuple[int, int, int, int]  # 0-based (row, column, row_count, column_count)
@@ -554,6 +556,80 @@ def make_payload(
         "names": [_name_entry(n, sheet_list) for n in names or []],
         "sheets": sheet_list,
     }
+
+
+def workbook_payload(
+    source: str | Path | bytes,
+    *,
+    formula_values: Mapping[str, Any] | None = None,
+    active: str | None = None,
+    selection: str = "A1",
+) -> dict[str, Any]:
+    """The payload the Office.js client would send for an .xlsx/.xlsm file.
+
+    Read with openpyxl: every sheet's values from A1 (hidden sheets ``"Hidden"``), its
+    Excel Tables (name, range, style, header/total rows, autofilter, stripes) and the
+    book's defined names. openpyxl holds no calculated results, so a formula cell gets
+    ``formula_values[header]`` (the header is the text in row 1 of its column, or of
+    its table's header row) and ``""`` otherwise: give there what Excel shows, e.g.
+    ``{"At risk": False, "Dollar effect": 0}`` for the blank row of an empty template.
+    """
+    import io
+
+    import openpyxl
+
+    formula_values = formula_values or {}
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    wb = openpyxl.load_workbook(io.BytesIO(data), keep_vba=False)
+    sheets: dict[str, Grid] = {}
+    tables: dict[str, list[dict[str, Any]]] = {}
+    hidden: list[str] = []
+    for ws in wb.worksheets:
+        specs, header_of = [], {}
+        for table in ws.tables.values():
+            r, c, nr, nc = _parse(table.ref)
+            header_row = [ws.cell(r + 1, c + 1 + i).value for i in range(nc)]
+            for i, h in enumerate(header_row):
+                for row in range(r + 1, r + nr):
+                    header_of[(row, c + i)] = h
+            style = table.tableStyleInfo
+            specs.append(
+                {
+                    "name": table.name,
+                    "range_address": table.ref,
+                    "show_headers": table.headerRowCount != 0,
+                    "show_totals": bool(table.totalsRowCount),
+                    "table_style": style.name if style is not None else "TableStyleMedium2",
+                    "show_autofilter": table.autoFilter is not None,
+                    "show_table_style_row_stripes": bool(style and style.showRowStripes),
+                    "show_table_style_column_stripes": bool(style and style.showColumnStripes),
+                    "show_table_style_first_column": bool(style and style.showFirstColumn),
+                    "show_table_style_last_column": bool(style and style.showLastColumn),
+                }
+            )
+        grid: Grid = []
+        for r, row in enumerate(ws.iter_rows(values_only=True)):
+            out = []
+            for c, value in enumerate(row):
+                if isinstance(value, str) and value.startswith("=") and len(value) > 1:
+                    header = header_of.get((r, c), ws.cell(1, c + 1).value if r else None)
+                    value = formula_values.get(header, "")
+                out.append(value)
+            grid.append(out)
+        sheets[ws.title] = grid or [[]]
+        if specs:
+            tables[ws.title] = specs
+        if ws.sheet_state != "visible":
+            hidden.append(ws.title)
+    names = [
+        {"name": name, "refers_to": "=" + str(defined.attr_text)}
+        for name, defined in wb.defined_names.items()
+    ]
+    payload = make_payload(sheets, active=active, selection=selection, names=names, tables=tables)
+    for sheet in payload["sheets"]:
+        if sheet["name"] in hidden:
+            sheet["visibility"] = "Hidden"
+    return payload
 
 
 def _copy_payload(payload: Mapping[str, Any], private: bool = True) -> dict[str, Any]:
@@ -1824,6 +1900,7 @@ class ExcelHarness:
     """What the ``excel`` fixture returns: the module's functions plus :meth:`run`."""
 
     make_payload = staticmethod(make_payload)
+    workbook_payload = staticmethod(workbook_payload)
     open_book = staticmethod(open_book)
     replay = staticmethod(replay)
     count_range_calls = staticmethod(count_range_calls)

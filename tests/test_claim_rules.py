@@ -12,8 +12,9 @@ from xl_pmpm import files
 from xl_pmpm.claims import claim_dates_for, export_code
 from xl_pmpm.commands_rules import add_commands
 from xl_pmpm.errors import PmpmInputError
+from xl_pmpm.findings import CODES
 from xl_pmpm.rates import parse_rate_book
-from xl_pmpm.service_setup import check_service_setup
+from xl_pmpm.service_setup import SETUP_CODES, check_service_setup
 
 BOOK = files.load_rate_book()
 
@@ -174,6 +175,19 @@ def test_tier_rate_codes_are_a_parameter() -> None:
     assert found["code"].tolist() == ["hcpcs-mismatch"]
 
 
+def test_setup_findings_take_severity_and_fix_from_the_one_code_table() -> None:
+    rows = (
+        DEFAULT_ROWS.replace("*,2,160,480,2444,", "*,2,160,480,2444.0,")
+        .replace("2444 Skilled", "2443 Skilled")
+        .replace("*,3,480,,2445,2445,", "*,3,480,,2445,,")
+    ) + "Plan A,1,1,160,2443,PA-T1,PA-T1 Skilled,,150,2025-01-01,\n"
+    found = check_service_setup(book_of(rows), "Plan A", ["2024-07", "2024-09", "2025-01"])
+    assert set(found["code"]) == set(SETUP_CODES)
+    for f in found.to_dict("records"):
+        severity, fix = CODES[f["code"]]
+        assert f["severity"] == severity and f["message"].endswith(" " + fix), f
+
+
 def test_setup_bad_month() -> None:
     with pytest.raises(PmpmInputError):
         check_service_setup(BOOK, "*", ["2024/09"])
@@ -216,7 +230,7 @@ def test_every_command_sets_func() -> None:
     parser = argparse.ArgumentParser(prog="xl-pmpm")
     sub = parser.add_subparsers(dest="command", required=True)
     add_commands(sub)
-    assert set(sub.choices) == {"prorate", "perdiem", "spans", "claim-dates"}
+    assert set(sub.choices) == {"prorate", "perdiem", "spans", "claim-dates", "kpi"}
     for p in sub.choices.values():
         assert callable(p.get_default("func"))
         assert p.get_default("format") == "text"

@@ -147,12 +147,14 @@ def test_export_writes_files_and_leaves_input_untouched(capsys, tmp_path, clean_
         assert Path(f).exists()
         assert oct(os.stat(f).st_mode & 0o777) == "0o600"
     assert hashlib.sha256(clean_extract.read_bytes()).hexdigest() == before
+    # Without the ledger the same file can be exported again: new names, nothing overwritten.
     code, out2, _ = run(
         capsys,
         "export",
         str(clean_extract),
         "--out",
         str(tmp_path),
+        "--no-ledger",
         "--as-of",
         AS_OF,
         "--format",

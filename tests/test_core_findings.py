@@ -261,6 +261,16 @@ CASES: dict[str, tuple[Callable[[Path], Checked], Places]] = {
     "no-month": (_no_month, [(ERROR, None, None)]),
     "mixed-months": (_mixed_months, [(WARNING, None, None)]),
     "no-rate": (_no_rate, [(ERROR, None, None)]),
+    # Added with issue 6 (hardening); tests/test_corpus.py has these on realistic files.
+    "no-rows": (lambda p: check_bytes(p, csv_bytes(HEADER, [])), [(ERROR, None, None)]),
+    "repeated-header": (
+        lambda p: check_rows(p, [*valid_rows(2), dict(zip(HEADER, HEADER, strict=True))]),
+        [(ERROR, 4, None)],
+    ),
+    "totals-row": (
+        lambda p: check_rows(p, [*valid_rows(2), {AGENCY: "Total", BILLED: "200.00"}]),
+        [(ERROR, 4, None)],
+    ),
 }
 
 
@@ -285,12 +295,17 @@ LEDGER_TESTED = {
     "already-exported": "tests/test_ledger.py",
     "still-rejected": "tests/test_reconcile.py",
 }
+# Codes of the payer's service-code and rate setup check (rows are rate-table lines).
+SETUP_TESTED = dict.fromkeys(
+    ["hcpcs-mismatch", "revenue-code-missing", "service-code-missing", "duplicate-service-code"],
+    "tests/test_claim_rules.py",
+)
 
 
 def test_every_finding_code_has_a_test() -> None:
-    assert set(CASES) | set(LEDGER_TESTED) == set(CODES)
+    assert set(CASES) | set(LEDGER_TESTED) | set(SETUP_TESTED) == set(CODES)
     root = Path(__file__).resolve().parents[1]
-    for code, test_file in LEDGER_TESTED.items():
+    for code, test_file in {**LEDGER_TESTED, **SETUP_TESTED}.items():
         assert f'"{code}"' in (root / test_file).read_text(encoding="utf-8")
 
 

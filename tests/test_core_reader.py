@@ -199,3 +199,143 @@ def test_bundled_sample_reads_with_its_line_numbers() -> None:
     assert report.table.index[0] == 2
     assert report.table.index[-1] == len(raw)
     assert report.table.at[2, PATIENT] == raw[1].decode().split(",")[2]
+
+
+# --- issue 6: Excel's delimiter hint, damaged UTF-16, a quote never closed, size limits ---
+
+
+def test_excel_sep_hint_line_is_skipped_and_reported(tmp_path: Path) -> None:
+    data = b"sep=;\r\n" + csv_bytes(HEADER, valid_rows(2), sep=";")
+    checked = check_bytes(tmp_path, data, month=MONTH, as_of=AS_OF)
+    assert checked.codes() == {"delimiter"}
+    assert "sep=;" in checked.of("delimiter")["message"].iloc[0]
+    assert list(checked.report.table.columns) == HEADER
+    assert list(checked.report.table.index) == [2, 3]  # as Excel numbers the rows
+
+
+def test_a_utf16_bom_on_damaged_bytes_is_read_not_a_crash(tmp_path: Path) -> None:
+    checked = check_bytes(tmp_path, b"\xff\xfe,")
+    assert "encoding" in checked.codes()
+    assert not checked.validation.valid
+
+
+def test_a_quote_never_closed_in_a_big_file_is_a_finding(tmp_path: Path) -> None:
+    rows = valid_rows(3)
+    rows[1][NAME] = "PLACEHOLDER"
+    data = csv_bytes(HEADER, rows).replace(b"PLACEHOLDER", b'"Nana' + b"x" * 200_000)
+    checked = check_bytes(tmp_path, data)
+    assert "line-break" in checked.codes() or "ragged-row" in checked.codes()
+
+
+def test_a_nul_byte_anywhere_makes_it_a_binary_file(tmp_path: Path) -> None:
+    data = csv_bytes(HEADER, valid_rows(400)) + b"\x00"
+    assert len(data) > 65536
+    checked = check_bytes(tmp_path, data)
+    assert checked.codes() == {"not-csv"}
+
+
+def test_an_oversized_file_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path, csv_bytes(HEADER, valid_rows(2)))
+    monkeypatch.setattr(files, "MAX_REPORT_BYTES", 100)
+    with pytest.raises(PmpmInputError, match="reads tier reports up to") as raised:
+        files.read_tier_report(path, LAYOUT)
+    assert raised.value.file == "report.csv"
+
+
+# --- workbooks in file mode ---------------------------------------------------------------
+
+
+def workbook_of(rows: list[list[object]], sheet: str = "All", at: str = "A1") -> bytes:
+    import io as _io
+
+    import openpyxl
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    letters, r0 = coordinate_from_string(at)
+    c0 = column_index_from_string(letters)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value not in (None, ""):
+                ws.cell(r0 + r, c0 + c, value)
+    buffer = _io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def test_workbook_cells_read_as_the_csv_reader_reads_them(tmp_path: Path) -> None:
+    rows = valid_rows(3)
+    csv_table = check_bytes(tmp_path, csv_bytes(HEADER, rows), name="r.csv").report.table
+    typed: list[list[object]] = [list(HEADER)]
+    for r in rows:
+        cells: list[object] = [r[h] for h in HEADER]
+        for h in ("Schedule Start Time", "Visit End Time"):
+            cells[HEADER.index(h)] = datetime.strptime(r[h], "%Y-%m-%d %H:%M")
+        cells[HEADER.index(BILLED)] = float(r[BILLED])  # 100.0 -> "100", as Excel writes it
+        typed.append(cells)
+    checked = check_bytes(tmp_path, workbook_of(typed), name="r.xlsx", month=MONTH)
+    table = checked.report.table
+    assert checked.codes() == {"not-csv"}  # the warning saying where it was read from
+    assert checked.of("not-csv")["severity"].tolist() == ["warning"]
+    want = csv_table.copy()
+    want[BILLED] = "100"
+    pd.testing.assert_frame_equal(table, want, check_index_type=False)
+
+
+def test_workbook_moved_table_keeps_excel_row_numbers(tmp_path: Path) -> None:
+    rows = valid_rows(2)
+    rows[1][TIER] = "3"
+    data = workbook_of([["title"], [], list(HEADER), *[[r[h] for h in HEADER] for r in rows]],
+                       sheet="Oct", at="B3")  # fmt: skip
+    checked = check_bytes(tmp_path, data, name="r.xlsx", month=MONTH)
+    assert list(checked.report.table.index) == [6, 7]
+    assert checked.places("tier-mismatch") == [("error", 7, TIER)]
+    assert "sheet 'Oct', header row at B5" in checked.of("not-csv")["message"].iloc[0]
+
+
+def test_workbook_without_the_table_names_the_file_and_what_was_looked_for(
+    tmp_path: Path,
+) -> None:
+    checked = check_bytes(tmp_path, workbook_of([["a", "b"], [1, 2]]), name="book.xlsx")
+    assert not checked.report.readable
+    (message,) = checked.of("empty-file")["message"]
+    assert "book.xlsx" in message and AGENCY in message and "'All'" in message
+
+
+def test_workbook_limits_refuse_before_parsing(tmp_path: Path, monkeypatch) -> None:
+    from xl_pmpm import workbook_file
+
+    data = workbook_of([list(HEADER)])
+    path = write(tmp_path, data, "r.xlsx")
+    monkeypatch.setattr(workbook_file, "MAX_UNCOMPRESSED_BYTES", 1000)
+    with pytest.raises(PmpmInputError, match="inflate"):
+        files.read_tier_report(path, LAYOUT)
+    monkeypatch.setattr(workbook_file, "MAX_WORKBOOK_BYTES", 100)
+    with pytest.raises(PmpmInputError, match="reads workbooks up to"):
+        files.read_tier_report(path, LAYOUT)
+
+
+def test_workbooks_are_read_only_through_defusedxml(tmp_path: Path, monkeypatch) -> None:
+    import openpyxl
+
+    assert openpyxl.DEFUSEDXML is True  # openpyxl found defusedxml and parses through it
+    path = write(tmp_path, workbook_of([list(HEADER)]), "r.xlsx")
+    monkeypatch.setattr(openpyxl, "DEFUSEDXML", False)
+    with pytest.raises(PmpmInputError, match="defusedxml"):
+        files.read_tier_report(path, LAYOUT)
+
+
+def test_billion_laughs_is_refused_without_memory_blowup() -> None:
+    import tracemalloc
+
+    path = Path(__file__).parent / "corpus" / "files" / "billion_laughs.xlsx"
+    tracemalloc.start()
+    try:
+        with pytest.raises(PmpmInputError, match="entities"):
+            files.read_tier_report(path, LAYOUT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000  # expanded, the entity would be 3 GB

@@ -306,3 +306,45 @@ def test_applying_the_suggestions_leaves_no_error() -> None:
     assert len(archive) == len(actions)
     restored, _ = restore_rows(table, archive)
     assert_same_table(restored, SAMPLE_TABLE)
+
+
+# --- any sequence, through the files on disk, on tables with awkward text (issue 6) ------
+
+AWKWARD = st.lists(st.sampled_from(list("ab ,;\"'é0Ł\t") + ["0012", "NA", "=x"]), max_size=8).map(
+    "".join
+)
+
+
+@st.composite
+def awkward_tables(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(1, 10))
+    rows = valid_rows(n)
+    for row in rows:
+        row["Patient Name"] = draw(AWKWARD)
+        row[PATIENT] = draw(st.sampled_from(["", "0012345", "1.2E+11", row[PATIENT]]))
+    frame = pd.DataFrame(rows, columns=HEADER, dtype=str)
+    frame.index = pd.RangeIndex(2, n + 2, name="line")
+    return frame
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=awkward_tables(), data=st.data())
+def test_any_actions_restore_exactly_through_the_archive_files(
+    tmp_path_factory: pytest.TempPathFactory, table: pd.DataFrame, data: st.DataObject
+) -> None:
+    folder = tmp_path_factory.mktemp("archive")
+    present, out = list(table.index), table
+    for n in range(data.draw(st.integers(1, 4), label="steps")):
+        if not present:
+            break
+        kind = data.draw(st.sampled_from([DELETE, DEFER]), label="kind")
+        chosen = data.draw(st.lists(st.sampled_from(present), min_size=1, unique=True))
+        if kind == DELETE:
+            out, rec = delete_rows(out, chosen, reason="r", at=later(n))
+            present = [p for p in present if p not in chosen]
+        else:
+            out, rec = defer_rows(out, chosen, LAYOUT, reason="r", at=later(n))
+        files.write_archive(folder, rec, kind, later(n))
+    restored, remaining = restore_rows(out, files.read_archive(folder))
+    assert_same_table(restored, table)
+    assert remaining.empty

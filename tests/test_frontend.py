@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,12 +15,15 @@ import pytest
 import xlwings as xw
 from excel_harness import ExcelHarness
 
-from xl_pmpm import files, sample
+from xl_pmpm import files, ledger, sample, sheets, template
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.validation import validate_table
 
 MONTH = "2026-10"
 AS_OF = date(2026, 11, 5)
+# What Excel shows in the formula cells of the empty template's one blank table row.
+BLANK_ROW = {"At risk": False, "Dollar effect": 0}
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 CHUNKS: dict[str, int] = {}
 STEPS = ("load", "refresh", "delete", "defer", "restore", "validate", "export")
 
@@ -32,32 +37,65 @@ class Flow:
     extract: pd.DataFrame | None = None
 
 
+@functools.cache
+def template_bytes() -> bytes:
+    """The real workbook, as `python -m xl_pmpm.template` builds it, for the test month."""
+    return template.workbook_bytes(
+        files.load_layout(), files.load_rate_book(), billing_month=date(2026, 10, 1), as_of=AS_OF
+    )
+
+
+def type_settings(payload: dict, values: dict[str, Any]) -> dict:
+    """Type values into the Settings sheet's Value column, by label, as a biller would."""
+    grid = next(s for s in payload["sheets"] if s["name"] == "Settings")["values"]
+    labels = [row[0] for row in grid]
+    for label, value in values.items():
+        grid[labels.index(label)][1] = value
+    return payload
+
+
 def workbook(excel: ExcelHarness, tmp_path: Path, rows: int, **kw: Any) -> tuple[dict, Path]:
+    """The real template's payload, its Settings naming an extract of `rows` rows."""
     layout, book = files.load_layout(), files.load_rate_book()
     extract = sample.generate_extract(rows, MONTH, layout, book, **kw)
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "extract.csv"
     path.write_bytes(sample.extract_csv(extract))
-    settings = [
-        ["Setting", "Value", "Notes"],
-        ["Billing month", date(2026, 10, 1)],
-        ["As-of date", AS_OF],
-        ["Export folder", str(tmp_path / "exports")],
-        ["Archive folder", str(tmp_path / "archive")],
-        ["Default payer", "*"],
-        ["Layout file", None],
-        ["Extract file", str(path)],
-    ]
-    sheets = {
-        "All": [],
-        "Rates": [["payer", "tier"]],
-        "Settings": settings,
-        "Deferred": [],
-        "Validation": [],
-        "Summary": [],
-        "Help": [["PMPM Tier Report workbook"]],
-    }
-    return excel.payload(sheets), path
+    payload = excel.workbook_payload(template_bytes(), formula_values=BLANK_ROW)
+    type_settings(
+        payload,
+        {
+            "Extract file": str(path),
+            "Export folder": str(tmp_path / "exports"),
+            "Archive folder": str(tmp_path / "archive"),
+        },
+    )
+    return payload, path
+
+
+def table_of(payload: dict, sheet: str) -> dict:
+    (table,) = next(s for s in payload["sheets"] if s["name"] == sheet)["tables"]
+    return table
+
+
+def assert_tables_fit(excel: ExcelHarness, payload: dict) -> None:
+    """Every table of a data sheet starts at A1 and covers exactly the sheet's rows.
+
+    Excel keeps one data row in a table: an empty sheet's table is header + a blank row.
+    No row inside a table is blank, and nothing lies below or beside it.
+    """
+    for sheet in payload["sheets"]:
+        if sheet["name"] == sheets.SUMMARY or not sheet["tables"]:
+            continue
+        (table,) = sheet["tables"]
+        values = excel.sheet_values(payload, sheet["name"])
+        width = len(table["columns"])
+        last = fe.col_letter(width)
+        assert table["range_address"] == f"A1:{last}{max(len(values), 2)}", sheet["name"]
+        assert values[0][:width] == table["columns"], sheet["name"]
+        assert all(len(row) == width for row in values), sheet["name"]
+        blank = [i + 2 for i, row in enumerate(values[1:]) if all(v is None for v in row)]
+        assert not blank, (sheet["name"], blank[:5])
 
 
 def _engine_chunk(call: tuple[str, Any, Any]) -> bool:
@@ -172,7 +210,14 @@ def test_refresh_flags_matches_the_core_and_counts_at_risk(
 
 def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     flow = run_flow(excel, tmp_path, 1_000)
+    for payload in flow.payloads.values():  # the template's tables follow every step
+        assert_tables_fit(excel, payload)
+    names = [s["name"] for s in flow.payloads["export"]["sheets"]]
+    assert names == [s["name"] for s in workbook(excel, tmp_path / "t", 1)[0]["sheets"]] + [
+        sheets.ORIGINAL
+    ]
     loaded = all_frame(excel, flow.payloads["refresh"])
+    assert table_of(flow.payloads["refresh"], "All")["range_address"] == (f"A1:W{len(loaded) + 1}")
     # delete: rows gone, no blank row left, archive on Deferred and in the folder
     after_delete = all_frame(excel, flow.payloads["delete"])
     assert len(after_delete) == len(loaded) - 3
@@ -181,6 +226,8 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     assert len(excel.sheet_values(flow.payloads["delete"], "All")) == len(after_delete) + 1
     deferred = excel.sheet_frame(flow.payloads["delete"], "Deferred")
     assert deferred["line"].astype(int).tolist() == [4, 6, 9]
+    assert deferred["archived_at"].map(lambda v: bool(STAMP.match(v))).all()
+    assert table_of(flow.payloads["delete"], "Deferred")["range_address"] == "A1:V4"
     assert set(deferred["action"]) == {"delete"}
     # defer: visit times blank, row kept, Action back to Keep
     after_defer = all_frame(excel, flow.payloads["defer"]).set_index("Line")
@@ -196,6 +243,8 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     data = [c for c in loaded.columns if c not in fe.ENGINE_COLUMNS]
     pd.testing.assert_frame_equal(restored[data], loaded[data])
     assert excel.sheet_values(flow.payloads["restore"], "Deferred")[1:] == []
+    assert table_of(flow.payloads["restore"], "Deferred")["range_address"] == "A1:V2"
+    assert kept["archived_at"].map(lambda v: bool(STAMP.match(v))).all()
     # validate: the Validation sheet lists validate_table's findings, with links
     layout, book = files.load_layout(), files.load_rate_book()
     table = files.read_tier_report(tmp_path / "extract.csv", layout).table
@@ -232,11 +281,39 @@ def test_export_after_deleting_the_error_rows_writes_files(
     p, _ = step(excel, p, fe.validate)
     assert new_alerts({"_alerts": p["_alerts"][:-1]}, p)[0].startswith("0 errors")
     p, _ = step(excel, p, fe.export)
-    written = sorted(f.name for f in (tmp_path / "exports").iterdir())
-    assert written and all(n.startswith("PMPM_") and n.endswith(".csv") for n in written)
+    written = sorted(f.name for f in (tmp_path / "exports").glob("*.csv"))
+    assert written and all(n.startswith("PMPM_") for n in written)
     assert all(n in p["_alerts"][-1]["prompt"] for n in written)
     rows = sum(len(pd.read_csv(tmp_path / "exports" / n, dtype=str)) for n in written)
     assert rows == len(all_frame(excel, p).dropna(subset=["Agency ID"]))
+    # The ledger (blank setting: beside the exports, as the CLI keeps it) holds the rows,
+    # and History lists them in the Export History table.
+    db = tmp_path / "exports" / "pmpm-ledger.sqlite3"
+    assert len(ledger.history(db)) == rows
+    p, _ = step(excel, p, fe.show_history)
+    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == sheets.HISTORY
+    history = excel.sheet_frame(p, sheets.HISTORY)
+    assert list(history.columns) == sheets.HISTORY_COLUMNS
+    assert len(history) == rows
+    assert history["exported_at"].map(lambda v: bool(STAMP.match(v))).all()
+    ids = history["patient_number"]
+    assert ids.map(type).eq(str).all() and ids.str.len().eq(10).all()  # leading zeros kept
+    assert table_of(p, sheets.HISTORY)["range_address"] == f"A1:Q{rows + 1}"
+    assert p["_alerts"][-1]["prompt"] == f"{rows:,} ledger entries."
+    assert_tables_fit(excel, p)
+    # Exporting the same member-months again is refused by the ledger.
+    p, _ = step(excel, p, fe.export)
+    assert p["_alerts"][-1]["prompt"].startswith("Export refused")
+    assert sorted(f.name for f in (tmp_path / "exports").glob("*.csv")) == written
+
+
+def test_history_without_a_ledger_says_so(excel: ExcelHarness, tmp_path: Path) -> None:
+    p, _ = workbook(excel, tmp_path, 50)
+    type_settings(p, {"Ledger file": str(tmp_path / "none.sqlite3")})
+    p, _ = step(excel, p, fe.show_history)
+    assert "No ledger here yet" in p["_alerts"][-1]["prompt"]
+    assert not (tmp_path / "none.sqlite3").exists()
+    assert excel.sheet_values(p, sheets.HISTORY)[1:] == []
 
 
 def test_locked_edit_blocks_export(excel: ExcelHarness, tmp_path: Path) -> None:

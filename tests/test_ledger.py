@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
 
-from xl_pmpm import files, ledger
+from xl_pmpm import files, ledger, workflow
 from xl_pmpm.commands_month import add_commands
 from xl_pmpm.errors import ExportRefused
 
@@ -28,15 +28,15 @@ def two_contract_table() -> pd.DataFrame:
 
 
 def export(table, tmp_path, at=AT, **kw):
-    return ledger.export_with_ledger(
+    return workflow.export_import_file(
         table,
         tmp_path / "out",
-        tmp_path / "private" / "ledger.sqlite3",
         LAYOUT,
         BOOK,
         month=MONTH,
         as_of=AS_OF,
         at=at,
+        ledger=tmp_path / "private" / "ledger.sqlite3",
         **kw,
     )
 

@@ -217,11 +217,44 @@ def test_perdiem_command_the_seeds_use_case(seed_files, capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     assert out["cutoff"] == "2016-07-31"
     assert out["occurrences"] == [
-        {"client": ALICE, "date": "2016-07-31", "code": "0905", "minutes": 180}
+        {"client": ALICE, "date": "2016-07-31", "code": "0905", "minutes": 180, "lines": [2]}
     ]
     assert out["alerts"] == []
     assert run(perdiem_args(u, "--run-date", "2016-08-02", "--auth", a)) == 0
-    assert f"{ALICE}  2016-07-31  0905  180 min" in capsys.readouterr().out
+    assert "units file line 2: 2016-07-31  0905  180 min" in capsys.readouterr().out
+
+
+def test_perdiem_text_output_names_lines_never_clients(tmp_path, capsys) -> None:
+    clients = ["0012345", "Alice AAA-Test Client", "CL-77"]
+    u = tmp_path / "units.csv"
+    u.write_text(
+        "client,date,code,units\n"
+        "0012345,2016-07-30,602,0.5\n"  # lines 2-3: one day, two notes reaching 1 unit
+        "0012345,2016-07-30,GROUP,0.5\n"
+        "Alice AAA-Test Client,2016-07-31,602,1\n"  # line 4: no authorization
+        "CL-77,2016-07-31,602,1\n",  # line 5: two billable codes the same day
+        encoding="utf-8",
+    )
+    a = tmp_path / "auth.csv"
+    a.write_text(
+        "client,code,start,end,units_authorized,units_used\n"
+        "0012345,0905,2016-07-01,2016-07-31,30,0\n"
+        "CL-77,0905,2016-07-01,2016-07-31,30,0\n"
+        "CL-77,0906,2016-07-01,2016-07-31,30,0\n",
+        encoding="utf-8",
+    )
+    argv = perdiem_args(str(u), "--run-date", "2016-08-02", "--auth", str(a))
+    assert run(argv) == 1
+    out = capsys.readouterr().out
+    for client in clients:
+        assert client not in out
+    assert "12345" not in out and "Alice" not in out and "CL-" not in out
+    assert "units file lines 2, 3: 2016-07-30  0905  180 min" in out
+    assert "units file line 4: No billable code (0905, 0906) is authorized on 2016-07-31" in out
+    assert "units file line 5: Billable codes 0905, 0906 are all authorized" in out
+    assert run([*argv, "--format", "json"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert [a["client"] for a in payload["alerts"]] == ["Alice AAA-Test Client", "CL-77"]
 
 
 def test_perdiem_command_alerts_exit_1(seed_files, capsys) -> None:

@@ -25,7 +25,7 @@ from core_helpers import (
     valid_table,
 )
 
-from xl_pmpm import files, ledger
+from xl_pmpm import files, ledger, workflow
 from xl_pmpm.commands_month import add_commands
 from xl_pmpm.errors import PmpmInputError
 from xl_pmpm.reconcile import (
@@ -45,9 +45,9 @@ FAILED_LINES = {3: "Caregiver is not active for the visit date", 5: "Invalid Ser
 @pytest.fixture
 def exported(tmp_path):
     table = valid_table(5)
-    done = ledger.export_with_ledger(
-        table, tmp_path / "out", tmp_path / "ledger.db", LAYOUT, BOOK,
-        month=MONTH, as_of=AS_OF, at=AT,
+    done = workflow.export_import_file(
+        table, tmp_path / "out", LAYOUT, BOOK,
+        month=MONTH, as_of=AS_OF, at=AT, ledger=tmp_path / "ledger.db",
     )  # fmt: skip
     return table, done
 

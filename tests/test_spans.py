@@ -311,7 +311,9 @@ def test_spans_command(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["spans", fi_file, pm_file, "--provider", ESFM, "--format", "json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert [(f["member"], f["code"]) for f in out["findings"]] == [("008", "pmpm-overlap")]
+    assert out["findings"][0]["pmpm_lines"] == [3, 4] and out["findings"][0]["fi_lines"] == [3]
     assert out["pmpm"][0] == {
+        "line": 2,
         "member": "007",
         "start": "2024-01-01",
         "end": "2024-06-30",
@@ -321,7 +323,41 @@ def test_spans_command(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     }
     ok_file = write(tmp_path, "ok.csv", "member,start,end\n007,2024-01-01,2024-06-30\n")
     assert run(["spans", fi_file, ok_file, "--provider", ESFM]) == 1  # 008 has no PMPM
-    assert "008: Add PMPM Service(s) to the plan [pmpm-missing]" in capsys.readouterr().out
+    assert (
+        "FI file line 3: Add PMPM Service(s) to the plan [pmpm-missing]" in capsys.readouterr().out
+    )
+
+
+def test_spans_text_output_names_lines_never_members(tmp_path, capsys) -> None:
+    members = ["0012345", "MBR-778", "Ana Smith"]  # IDs with zeros, codes, even names
+    fi_file = write(
+        tmp_path,
+        "fi.csv",
+        "member,provider,start,end\n"
+        + "".join(f"{m},{ESFM},2024-01-01,2024-06-30\n" for m in members)
+        + "MBR-900,Other FI,2024-01-01,2024-06-30\n",
+    )
+    pm_file = write(
+        tmp_path,
+        "pmpm.csv",
+        "member,start,end,monthly_rate\n"
+        "0012345,2023-12-01,2024-03-31,100\n"  # line 2: starts early
+        "0012345,2024-03-31,2024-06-30,100\n"  # line 3: overlaps line 2
+        "Ana Smith,2024-01-01,2024-05-31,\n"  # line 4: does not cover June
+        "MBR-900,2024-01-01,2024-06-30,100\n",  # line 5: no FI with ESFM
+    )
+    assert run(["spans", fi_file, pm_file, "--provider", ESFM]) == 1
+    out = capsys.readouterr().out
+    for member in [*members, "MBR-900"]:
+        assert member not in out
+    assert "MBR" not in out and "12345" not in out
+    assert "FI file line 3: Add PMPM Service(s) to the plan [pmpm-missing]" in out
+    assert "FI file line 2, PMPM file lines 2, 3: PMPM services dates are overlapping" in out
+    assert "FI file line 5, PMPM file line 5: Remove PMPM Service(s)" in out
+    assert "  line 4  2024-01-01 to 2024-05-31: no rate" in out
+    assert run(["spans", fi_file, pm_file, "--provider", ESFM, "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)["findings"]
+    assert {f["member"] for f in found} == {"0012345", "MBR-778", "Ana Smith", "MBR-900"}
 
 
 @pytest.mark.parametrize(

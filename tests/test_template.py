@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import shutil
 import subprocess
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -17,9 +18,12 @@ import pandas as pd
 import pytest
 import xlwings
 
-from xl_pmpm import files, sample, template
+from xl_pmpm import files, ledger, sample, sheets, template
+from xl_pmpm.excel import frontend as fe
 from xl_pmpm.flags import flag_tier_risk, risk_total
 from xl_pmpm.rates import RATE_COLUMNS
+from xl_pmpm.review import ARCHIVE_META
+from xl_pmpm.summary import visit_summary
 from xl_pmpm.vba.project import module_from_file, normalize_module_source, read_vba_modules
 
 with warnings.catch_warnings():
@@ -47,6 +51,7 @@ FRONTEND_NAMES = {
     "restore_rows",
     "validate",
     "export",
+    "show_history",
     "show_help",
 }
 CALLBACK_RE = re.compile(
@@ -162,6 +167,7 @@ def test_ribbon_callbacks_are_one_line_subs() -> None:
         "Defer Rows",
         "Restore",
         "Export",
+        "History",
         "Help",
     ]
     for button in buttons:
@@ -284,10 +290,11 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Deferred",
         "Validation",
         "Summary",
+        "Export History",
         "Help",
         "xlwings.conf",
     ]
-    expected = [c.name for c in LAYOUT.export_columns] + template.ENGINE_COLUMNS
+    expected = ["Line"] + [c.name for c in LAYOUT.export_columns] + template.ENGINE_COLUMNS
     assert template.ENGINE_COLUMNS == [
         "Tier (engine)",
         "Tier if billed",
@@ -303,7 +310,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         assert [c.name for c in table.tableColumns] == expected
         assert [c.value for c in ws[1]] == expected
         assert ws.freeze_panes == "A2"
-        for n, column in enumerate(LAYOUT.export_columns, start=1):
+        for n, column in enumerate(LAYOUT.export_columns, start=2):
             if column.id or column.type == "datetime":
                 assert ws.cell(2, n).number_format == "@", column.name
         action = openpyxl.utils.get_column_letter(expected.index("Action") + 1)
@@ -315,6 +322,11 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         findings = openpyxl.utils.get_column_letter(expected.index("Findings") + 1)
         assert any(f"${risk}2" in r.formula[0] for r in rules)
         assert any(f"${findings}2" in r.formula[0] for r in rules)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    for sheet in ("Rates", "Deferred", "Validation", "Export History"):
+        assert wb[sheet].freeze_panes == "A2", sheet
+        assert wb[sheet].column_dimensions["A"].width >= 10, sheet
     rates = wb["Rates"].tables["Rates"]
     assert [c.name for c in rates.tableColumns] == RATE_COLUMNS
     assert rates.ref == f"A1:K{len(BOOK.rates) + 1}"
@@ -328,8 +340,24 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "message",
         "link",
     ]
-    for name in ("BillingMonth", "AsOfDate", "ExportFolder", "ArchiveFolder", "DefaultPayer"):
-        assert wb.defined_names[name].attr_text.startswith("Settings!$B$")
+    for name, label, _ in template.SETTINGS:
+        row = int(wb.defined_names[name].attr_text.rsplit("$", 1)[1])
+        assert wb["Settings"].cell(row, 1).value == label
+    labels = {row[0] for row in wb["Settings"].iter_rows(values_only=True)}
+    # The labels the front end reads.
+    assert {"Extract file", "Export folder", "Archive folder", "Ledger file"} <= labels
+    history = wb["Export History"].tables["ExportHistory"]
+    assert [c.name for c in history.tableColumns] == ledger.ENTRY_COLUMNS
+    assert wb["Deferred"].tables["Deferred"].ref == "A1:V2"
+    assert [c.value for c in wb["Deferred"][1]][:6] == list(ARCHIVE_META)
+    summary = wb["Summary"]
+    assert set(summary.tables) == {"Summary", "ByTier"}
+    by_tier = [c.name for c in summary.tables["ByTier"].tableColumns]
+    assert by_tier == ["Contract"] + [f"Tier {t} members" for t in (1, 2, 3)] + [
+        f"Tier {t} dollars" for t in (1, 2, 3)
+    ]
+    titles = sorted("".join(r.t for p in c.title.tx.rich.p for r in p.r) for c in summary._charts)
+    assert titles == ["Dollars by tier and contract", "Members by tier and contract"]
     conf = {row[0]: row[1] for row in wb["xlwings.conf"].iter_rows(values_only=True)}
     assert conf == {
         "Interpreter_Win": None,
@@ -385,7 +413,7 @@ def test_filled_copy_puts_rows_in_tables(tmp_path: Path) -> None:
     wb = openpyxl.load_workbook(path)
     contract = LAYOUT.name_of("contract")
     names = template.report_sheet_names(sample.CONTRACTS)
-    width = len(LAYOUT.export_columns) + len(template.ENGINE_COLUMNS)
+    width = 1 + len(LAYOUT.export_columns) + len(template.ENGINE_COLUMNS)
     last = openpyxl.utils.get_column_letter(width)
     for sheet, subset in [("All", rows)] + [
         (names[c], rows[rows[contract] == c]) for c in sample.CONTRACTS
@@ -394,12 +422,52 @@ def test_filled_copy_puts_rows_in_tables(tmp_path: Path) -> None:
         (table,) = ws.tables.values()
         assert table.ref == f"A1:{last}{max(len(subset), 1) + 1}"
         patient = [c.name for c in LAYOUT.export_columns].index(LAYOUT.name_of("patient_number"))
-        got = [ws.cell(r, patient + 1).value for r in range(2, len(subset) + 2)]
+        got = [ws.cell(r, patient + 2).value for r in range(2, len(subset) + 2)]
         assert got == list(subset[LAYOUT.name_of("patient_number")])
-        tier_col = len(LAYOUT.export_columns) + 1
+        # Line: the extract's own line of each row, as the front end numbers them.
+        assert [ws.cell(r, 1).value for r in range(2, len(subset) + 2)] == list(subset.index)
+        hours = [ws.cell(r, patient + 2).number_format for r in range(2, len(subset) + 2)]
+        assert set(hours) == {"@"}
+        tier_col = len(LAYOUT.export_columns) + 2
         for r in range(2, len(subset) + 2):
             assert str(ws.cell(r, tier_col).value).startswith("=IF(ISNUMBER(")
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_names_and_stamps_come_from_one_place() -> None:
+    assert template.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS
+    assert template.report_sheet_names is sheets.report_sheet_names
+    assert not hasattr(fe, "sheet_names")
+    assert fe.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS and fe.LINE == sheets.LINE == "Line"
+    # Excel refuses a sheet named History; contracts never take a fixed sheet's name.
+    names = sheets.report_sheet_names(["History", "Export History", "_original"])
+    assert [n.casefold() for n in names.values()] == ["history (2)", "export history (2)"] + [
+        "_original (2)"
+    ]
+    assert sheets.HISTORY.casefold() != "history"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-05T09:30:07",
+        "2026-11-05 09:30:07",
+        "2026-11-05T09:30:07.000Z",
+        datetime(2026, 11, 5, 9, 30, 7),
+        46331 + (9 * 3600 + 30 * 60 + 7) / 86400,  # Excel's serial number of that moment
+    ],
+)
+def test_stamp_text_gives_one_form(value: object) -> None:
+    assert sheets.stamp_text(value) == "2026-11-05 09:30:07"
+
+
+def test_xlwings_config_sets_the_interpreter(tmp_path: Path) -> None:
+    data = template.workbook_bytes(LAYOUT, BOOK, xlwings_config={"Interpreter_Win": "C:\\py.exe"})
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    conf = {row[0]: row[1] for row in wb["xlwings.conf"].iter_rows(values_only=True)}
+    assert conf["Interpreter_Win"] == "C:\\py.exe" and conf["UDF Modules"] == template.UDF_MODULES
+    with pytest.raises(ValueError):
+        template.workbook_bytes(LAYOUT, BOOK, xlwings_config={"Interpreter": "x"})
 
 
 def test_cmd_build_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -477,3 +545,12 @@ def test_libreoffice_formulas_match_the_engine(tmp_path: Path, month: date) -> N
         int(flags["at_risk"].sum()),
         pytest.approx(risk_total(flags)),
     )
+    # Members and dollars by tier: the formulas agree with the core's visit summary.
+    core = visit_summary(rows, flags, layout=LAYOUT)["by_tier"]
+    total = summary["Total"]
+    for n, tier in enumerate((1, 2, 3)):
+        expected = core.loc[tier] if tier in core.index else None
+        assert total[1 + n] == (0 if expected is None else expected["members"]), tier
+        dollars = 0 if expected is None else expected["dollars"]
+        assert total[4 + n] == pytest.approx(dollars), tier
+    assert summary[sample.CONTRACTS[0]][1:] == total[1:]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -86,6 +88,129 @@ def test_submit_window_takes_serial_numbers_dates_and_text() -> None:
     assert udfs.excel_month(45566.0) == udfs.excel_month("2024-10")
 
 
+def serial(day: date) -> int:
+    return (day - date(1899, 12, 30)).days
+
+
+def test_prorate_and_units_columns_with_blanks_text_and_bad_spans() -> None:
+    starts = [[serial(date(2024, 1, 17))], [serial(date(2024, 2, 1))], [""], ["soon"], [None]]
+    ends = [[serial(date(2024, 3, 10))], [serial(date(2024, 2, 10))], [serial(date(2024, 2, 10))]]
+    ends += [[serial(date(2024, 2, 10))], [serial(date(2024, 2, 10))]]
+    # One rate for the whole column: 146.45 x (15/31 + 1 + 10/31) and 146.45 x 10/29.
+    assert udfs.prorate_cost_column(146.45, starts, ends) == [[264.55], [50.5], [""], [""], [""]]
+    assert udfs.units_column(starts, ends) == [[3], [1], [""], [""], [""]]
+    rates = [[290], ["290"], [True], [""], [290]]
+    feb = [[serial(date(2024, 2, 1))]] * 5
+    feb10 = [[serial(date(2024, 2, 10))]] * 4 + [[serial(date(2024, 1, 31))]]  # last: end < start
+    assert udfs.prorate_cost_column(rates, feb, feb10) == [[100.0], [""], [""], [""], [""]]
+    assert udfs.units_column(feb, feb10)[-1] == [""]
+    assert udfs.prorate_cost_column(290, "2024-02-01", "2024-02-10") == [[100.0]]
+    assert udfs.units_column(date(2024, 1, 31), date(2024, 2, 1)) == [[2]]
+    # Serials no calendar holds, infinity and NaN: a blank cell, not an error.
+    for bad in (1e12, float("inf"), float("nan")):
+        assert udfs.units_column(serial(date(2024, 1, 1)), bad) == [[""]]
+
+
+def test_prorate_cells_are_plain_python_numbers() -> None:
+    cost = udfs.prorate_cost_column(100, serial(date(2024, 1, 1)), serial(date(2024, 1, 31)))
+    units = udfs.units_column(serial(date(2024, 1, 1)), serial(date(2024, 1, 31)))
+    assert type(cost[0][0]) is float and type(units[0][0]) is int
+
+
+def test_claim_dates_rows_follow_the_payer_settings() -> None:
+    months = [[serial(date(2024, 11, 1))], ["2024-11"], ["2024-02"], [""], ["soon"], [True]]
+    payers = [["Elderplan"], [""], ["Not A Listed Payer"], ["Elderplan"], ["*"], ["*"]]
+    assert udfs.claim_dates_rows(months, payers) == [
+        [date(2024, 11, 1), date(2024, 11, 1)],
+        [date(2024, 11, 1), date(2024, 11, 30)],
+        [date(2024, 2, 1), date(2024, 2, 29)],
+        ["", ""],
+        ["", ""],
+        ["", ""],
+    ]
+    assert udfs.claim_dates_rows([[1e12], [float("inf")]]) == [["", ""], ["", ""]]
+    assert udfs.submit_window_rows([[1e12]]) == [["", ""]]
+    # One payer for the whole column.
+    assert udfs.claim_dates_rows([["2024-11"], ["2024-12"]], "Elderplan") == [
+        [date(2024, 11, 1), date(2024, 11, 1)],
+        [date(2024, 12, 1), date(2024, 12, 1)],
+    ]
+
+
+def test_export_code_column() -> None:
+    codes = [[2443], ["2444"], [" 2445 "], ["SHP-T1"], ["T2040"], ["T2040"], [""], [None], [2443]]
+    mods = [[None], [""], [None], [None], ["HI"], ["HI,22"], [None], [None], ["U1"]]
+    assert udfs.export_code_column(codes, "PMPM Tier", mods) == [
+        [""],
+        [""],
+        [""],
+        ["SHP-T1:::::PMPM Tier"],
+        ["T2040:HI::::PMPM Tier"],
+        ["T2040:HI:22:::PMPM Tier"],
+        [""],
+        [""],
+        ["2443:U1::::PMPM Tier"],
+    ]
+    assert udfs.export_code_column("T2040", "PMPM", "A,B,C,D,E") == [[""]]  # no colon left
+
+
+# --- the Help sheet: every function listed, every example true ----------------------------
+
+
+def pmpm_functions(module: object) -> set[str]:
+    return {n for n in dir(module) if n.startswith("PMPM_") and callable(getattr(module, n))}
+
+
+HELP_NAMES = [sig.split("(")[0] for sig, _, _ in udfs.HELP_FUNCTIONS]
+ARG = re.compile(r'\s*("[^"]*"|DATE\(\d+,\d+,\d+\)|-?\d+(?:\.\d+)?)\s*(?:,|$)')
+
+
+def example_call(formula: str) -> tuple[str, list[Any]]:
+    """`=PMPM_X(1.5,"text",DATE(2024,1,17))` as (name, args), dates as Excel serials."""
+    name, inner = re.fullmatch(r"=(PMPM_\w+)\((.*)\)", formula).groups()
+    args: list[Any] = []
+    for match in ARG.finditer(inner):
+        token = match.group(1)
+        if token.startswith('"'):
+            args.append(token[1:-1])
+        elif token.startswith("DATE("):
+            args.append(serial(date(*map(int, re.findall(r"\d+", token)))))
+        else:
+            args.append(float(token) if "." in token else int(token))
+    assert ARG.sub("", inner) == "", f"{formula}: an argument the test cannot read"
+    return name, args
+
+
+def shown(cells: list[list[Any]]) -> str:
+    """The cells as the Help sheet's result writes them: "a, b" for a 1x2 row."""
+
+    def one(v: Any) -> str:
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    return ", ".join(one(v) for row in cells for v in row)
+
+
+def test_every_function_has_help_and_only_once() -> None:
+    assert len(HELP_NAMES) == len(set(HELP_NAMES))
+    assert set(HELP_NAMES) == pmpm_functions(udfs) == pmpm_functions(lite_main)
+    for sig, example, result in udfs.HELP_FUNCTIONS:
+        assert example.startswith(f"={sig.split('(')[0]}("), sig
+        assert udfs.HELP_SEPARATOR in result, sig
+
+
+@pytest.mark.parametrize("module", [udfs, lite_main], ids=["udfs", "lite_main"])
+@pytest.mark.parametrize("entry", udfs.HELP_FUNCTIONS, ids=HELP_NAMES)
+def test_every_help_example_gives_its_stated_result(module: object, entry: tuple) -> None:
+    _, example, result = entry
+    name, args = example_call(example)
+    stated = result.split(udfs.HELP_SEPARATOR)[0]
+    assert shown(getattr(module, name)(*args)) == stated
+
+
 def test_lite_main_reexports_the_functions_and_scripts() -> None:
     assert lite_main.PMPM_TIER([[160]], "*", "2026-10") == [[2]]
     for name in ("load_extract", "refresh_flags", "delete_rows", "defer_rows", "restore_rows"):
@@ -96,7 +221,7 @@ def test_lite_main_reexports_the_functions_and_scripts() -> None:
 
 _ENTRY = textwrap.dedent(
     """
-    import asyncio, json, os
+    import asyncio, json, os, sys
     os.environ["XLWINGS_LICENSE_KEY"] = "noncommercial"  # test path only
     os.environ["XLWINGS_ON_SERVER"] = "true"
     import xlwings as xw
@@ -122,6 +247,27 @@ _ENTRY = textwrap.dedent(
         "if_billed": call("PMPM_TIER_IF_BILLED", [[155], [""]], [[10], [1]], month),
         "at_risk": call("PMPM_AT_RISK", [[155], [100], ["x"]], [[10], [""], [1]], month),
         "window": call("PMPM_SUBMIT_WINDOW", [[45717], [""]]),
+        "prorate": call(
+            "PMPM_PRORATE", [[146.45]], [[45308], [45323], [""], ["soon"], [45323]],
+            [[45361], [45332], [45332], [45332], [45322]],
+        ),
+        "units": call("PMPM_UNITS", [[45308], [45322], [""], ["x"]], [[45361], [45323], [1], [1]]),
+        "claim_dates": call(
+            "PMPM_CLAIM_DATES",
+            [[45597], [45597], [""], ["soon"]],
+            [["Elderplan"], [""], [""], [""]],
+        ),
+        "claim_default": call("PMPM_CLAIM_DATES", [[45597]]),
+        "export_code": call(
+            "PMPM_EXPORT_CODE",
+            [[2443], ["SHP-T1"], ["T2040"], [""]],
+            [["PMPM"]],
+            [[""], [""], ["HI"], [""]],
+        ),
+        "help": {
+            example: call(name, *[[[a]] for a in args])
+            for example, (name, args) in json.loads(sys.argv[1]).items()
+        },
     }, default=str))
     """
 )
@@ -130,8 +276,13 @@ _ENTRY = textwrap.dedent(
 @pytest.fixture(scope="module")
 def entry_point() -> dict:
     env = {k: v for k, v in os.environ.items() if k != "XLWINGS_ON_SERVER"}
+    examples = {example: example_call(example) for _, example, _ in udfs.HELP_FUNCTIONS}
     done = subprocess.run(
-        [sys.executable, "-c", _ENTRY], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", _ENTRY, json.dumps(examples)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -140,12 +291,17 @@ def entry_point() -> dict:
 def test_functions_register_through_the_office_js_decorators(entry_point: dict) -> None:
     assert entry_point["registered"] == [
         "PMPM_AT_RISK",
+        "PMPM_CLAIM_DATES",
+        "PMPM_EXPORT_CODE",
+        "PMPM_PRORATE",
         "PMPM_RATE",
         "PMPM_RATE_CODE",
         "PMPM_SUBMIT_WINDOW",
         "PMPM_TIER",
         "PMPM_TIER_IF_BILLED",
+        "PMPM_UNITS",
     ]
+    assert entry_point["registered"] == sorted(HELP_NAMES)
 
 
 def test_entry_point_columns_with_blanks_and_text(entry_point: dict) -> None:
@@ -164,3 +320,39 @@ def test_entry_point_submit_window_is_one_row_per_month(entry_point: dict) -> No
     serials = [(d - date(1899, 12, 30)).days for d in (date(2025, 4, 1), date(2025, 6, 29))]
     assert [cell["basicValue"] for cell in first] == serials  # dates go back as serials
     assert {cell["type"] for cell in first} == {"FormattedNumber"}
+
+
+def from_serials(cells: list[list[Any]]) -> list[list[Any]]:
+    """Date cells come back as {"type": "FormattedNumber", "basicValue": serial}."""
+    return [
+        [
+            date.fromordinal(date(1899, 12, 30).toordinal() + int(c["basicValue"]))
+            if isinstance(c, dict)
+            else c
+            for c in row
+        ]
+        for row in cells
+    ]
+
+
+def test_entry_point_prorate_and_units(entry_point: dict) -> None:
+    # 45308 = 2024-01-17, 45361 = 2024-03-10, 45323 = 2024-02-01, 45332 = 2024-02-10.
+    assert entry_point["prorate"] == [[264.55], [50.5], [""], [""], [""]]
+    assert entry_point["units"] == [[3], [2], [""], [""]]  # 45322 = 2024-01-31
+
+
+def test_entry_point_claim_dates_and_export_codes(entry_point: dict) -> None:
+    assert from_serials(entry_point["claim_dates"]) == [
+        [date(2024, 11, 1), date(2024, 11, 1)],
+        [date(2024, 11, 1), date(2024, 11, 30)],
+        ["", ""],
+        ["", ""],
+    ]
+    assert from_serials(entry_point["claim_default"]) == [[date(2024, 11, 1), date(2024, 11, 30)]]
+    assert entry_point["export_code"] == [[""], ["SHP-T1:::::PMPM"], ["T2040:HI::::PMPM"], [""]]
+
+
+def test_entry_point_gives_every_help_result(entry_point: dict) -> None:
+    for _, example, result in udfs.HELP_FUNCTIONS:
+        got = from_serials(entry_point["help"][example])
+        assert shown(got) == result.split(udfs.HELP_SEPARATOR)[0], example

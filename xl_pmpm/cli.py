@@ -18,11 +18,15 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, files
+from .carryover import RESTORE, outstanding_records
+from .commands_month import LEDGER_ENV, LEDGER_NAME, default_ledger, parse_lines
 from .commands_month import add_commands as add_month_commands
 from .commands_rules import add_commands as add_rule_commands
 from .errors import ExportRefused, PmpmError, PmpmInputError
 from .findings import ValidationReport
+from .install import add_commands as add_install_command
 from .layout import Layout, layout_markdown
+from .ledger import LOCK_TIMEOUT
 from .rates import tier_for_hours
 from .review import restore_rows
 from .workflow import apply_actions, check_file, export_import_file, month_summary, suggest_review
@@ -100,8 +104,15 @@ def _emit(args: argparse.Namespace, payload: dict, text: str) -> None:
         print(text)
 
 
+def _corrections(args: argparse.Namespace) -> list[int]:
+    return parse_lines(args.correction, "--correction") if args.correction else []
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
+    db = args.ledger or os.environ.get(LEDGER_ENV, "").strip() or None
+    if db is None and args.correction:
+        raise UsageError("--correction needs the ledger: give --ledger DB.")
     checked = check_file(
         args.file,
         layout,
@@ -109,9 +120,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         month=_month(args.month),
         as_of=_day(args.as_of),
         original=args.original,
+        ledger=db,
+        corrections=_corrections(args),
     )
     v = checked.validation
-    _emit(args, v.to_dict(), render_findings(v, layout))
+    text = render_findings(v, layout)
+    if db is not None:
+        text += f"\nChecked against the ledger {db}" + (
+            "" if Path(db).exists() else " (not there yet: nothing exported)"
+        )
+    _emit(args, {**v.to_dict(), "ledger": db}, text)
     if not checked.report.readable:
         return 2
     return 0 if v.valid else 1
@@ -124,6 +142,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         v = ValidationReport(report.findings, 0, report.source)
         _emit(args, v.to_dict(), render_findings(v, layout))
         return 2
+    if args.no_ledger and (args.ledger or args.correction):
+        raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
+    db = None if args.no_ledger else args.ledger or default_ledger(args.out)
     try:
         done = export_import_file(
             report.table,
@@ -135,23 +156,38 @@ def cmd_export(args: argparse.Namespace) -> int:
             at=datetime.now(),
             source=report.source,
             read_findings=report.findings,
+            ledger=db,
+            corrections=_corrections(args),
+            lock_timeout=args.wait,
         )
     except ExportRefused as refused:
         v = refused.report
-        payload = {"files": [], "rows": 0, "refused": True, **v.to_dict()}
-        _emit(args, payload, render_findings(v, layout) + f"\n{refused}\nNo file was written.")
+        payload = {"files": [], "rows": 0, "refused": True, "ledger": db, **v.to_dict()}
+        note = f"\n{refused}\nNo file was written" + (
+            f"; the ledger {db} is unchanged." if db else "."
+        )
+        _emit(args, payload, render_findings(v, layout) + note)
         return 1
     payload = {
         "files": [str(p) for p in done.files],
         "rows": done.rows,
         "contracts": done.contracts,
         "refused": False,
+        "ledger": None if db is None else str(db),
+        "corrections": _corrections(args),
         **done.validation.to_dict(),
     }
-    text = "\n".join(
-        [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
-        + [f"  {p}" for p in done.files]
-    )
+    lines = [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
+    lines += [f"  {p}" for p in done.files]
+    if db is not None:
+        lines.append(f"Recorded in the ledger {db}.")
+    if done.recovered is not None and done.recovered.changed:
+        r = done.recovered
+        lines.append(
+            f"An interrupted export was finished first: {len(r.confirmed + r.rolled_forward)} "
+            f"file(s) confirmed, {len(r.dropped)} dropped."
+        )
+    text = "\n".join(lines)
     if len(done.validation.warnings):
         text += f"\n({len(done.validation.warnings)} warning(s): run validate to see them.)"
     _emit(args, payload, text)
@@ -202,7 +238,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     for action, lines in (("delete", args.delete), ("defer", args.defer)):
         if lines:
             frames.append(
-                pd.DataFrame({"line": _lines(lines), "action": action, "reason": args.reason})
+                pd.DataFrame(
+                    {
+                        "line": parse_lines(lines, f"--{action}"),
+                        "action": action,
+                        "reason": args.reason,
+                    }
+                )
             )
     if not frames:
         raise UsageError("Say what to do: --delete LINES, --defer LINES or --suggested.")
@@ -218,14 +260,16 @@ def cmd_review(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     stem = Path(args.file).stem
-    written = files.write_new_file(
+    archive_dir = Path(args.archive or out / "archive")
+    written, kept = files.write_review(  # crash-safe: archive and manifest, then the file
         out,
         f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
         table.to_csv(index=False, lineterminator="\r\n").encode(),
+        archive_dir,
+        archive,
+        table.index.tolist(),
+        now,
     )
-    archive_dir = Path(args.archive or out / "archive")
-    kept = files.write_archive(archive_dir, archive, "review", now)
-    files.write_line_manifest(archive_dir, written.name, table.index.tolist())
     counts = actions["action"].value_counts().to_dict()
     _emit(
         args,
@@ -239,15 +283,15 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     layout, _ = _settings(args)
     report = files.read_tier_report(args.file, layout)
-    archive = files.read_archive(args.archive)
+    archive = outstanding_records(files.read_archive(args.archive))
     if archive.empty:
-        raise UsageError(f"No archive records in {args.archive}.")
+        raise UsageError(f"No archive records waiting to be restored in {args.archive}.")
     table = report.table
     table.index = pd.Index(
         files.read_line_manifest(args.archive, Path(args.file).name, len(table)),
         name=table.index.name,
     )
-    lines = _lines(args.lines) if args.lines else None
+    lines = parse_lines(args.lines) if args.lines else None
     table, _ = restore_rows(table, archive, lines)
     now = datetime.now()
     written = files.write_new_file(
@@ -255,27 +299,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
         f"{Path(args.file).stem}_restored_{now:%Y%m%dT%H%M%S}.csv",
         table.to_csv(index=False, lineterminator="\r\n").encode(),
     )
+    # Restores are archive records too: a restored row is not offered for carry-over.
+    restored = archive if lines is None else archive[archive["line"].isin(lines)]
+    files.write_archive(args.archive, restored.assign(action=RESTORE), RESTORE, now)
     _emit(
         args,
-        {"file": str(written), "rows": len(table)},
+        {"file": str(written), "rows": len(table), "restored_records": len(restored)},
         f"Restored {len(table) - len(report.table)} deleted row(s) and the deferred values.\n"
         f"  {written}",
     )
     return 0
-
-
-def _lines(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        a, _, b = part.partition("-")
-        try:
-            out.extend(range(int(a), int(b or a) + 1))
-        except ValueError:
-            raise UsageError(f"'{part}' is not a line number or range like 5-9.") from None
-    return out
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -376,12 +409,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a tier report against the import layout")
     p.add_argument("file")
     p.add_argument("--original", help="the extract as downloaded, to check locked fields")
+    p.add_argument(
+        "--ledger",
+        help=f"also report rows already exported (default: ${LEDGER_ENV} if set, else no check)",
+    )
+    p.add_argument("--correction", metavar="LINES", help="lines exported again as corrections")
     common(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("export", help="write the import-ready CSV (refused while errors remain)")
     p.add_argument("file")
     p.add_argument("--out", required=True, help="folder for the import file(s)")
+    p.add_argument(
+        "--ledger",
+        help=f"export ledger (default: ${LEDGER_ENV}, else OUT/{LEDGER_NAME}); refuses rows "
+        "already exported",
+    )
+    p.add_argument("--no-ledger", action="store_true", help="do not check or record the ledger")
+    p.add_argument(
+        "--correction",
+        metavar="LINES",
+        help="lines (e.g. 14,27-29) to export again although already in the ledger",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for another export using the ledger (default {LOCK_TIMEOUT:g})",
+    )
     common(p)
     p.set_defaults(func=cmd_export)
 
@@ -411,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rule_commands(sub)
     add_month_commands(sub)
+    add_install_command(sub)
 
     p = sub.add_parser("layout", help="print the import layout as a Markdown table")
     p.add_argument("--layout", help="import layout TOML (default: the bundled one)")

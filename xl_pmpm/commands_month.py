@@ -1,4 +1,4 @@
-"""Commands for the month's bookkeeping: visits, summary, history and reconcile.
+"""Commands for the month's bookkeeping: visits, summary, history, reconcile, carry-over.
 
 `add_commands(sub)` adds them to the `xl-pmpm` subparsers; each parser sets `func`,
 which returns the exit code: 0 done, 1 findings found (rows to review, rejections
@@ -6,7 +6,8 @@ outstanding, export refused), 2 bad input (PmpmInputError naming file, line and
 column; reported on one line, never a traceback). Text output never prints member
 IDs or names; `--format json` gives everything.
 
-The ledger defaults to $XL_PMPM_LEDGER, else ~/.xl-pmpm/ledger.sqlite3.
+The ledger defaults to $XL_PMPM_LEDGER, else `pmpm-ledger.sqlite3` in the export
+folder (`export --out DIR`) or, for `history`, in the current folder.
 """
 
 from __future__ import annotations
@@ -24,17 +25,59 @@ from pathlib import Path
 import pandas as pd
 
 from . import files, ledger
-from .errors import ExportRefused, PmpmInputError
+from .carryover import (
+    CARRY,
+    RESTORE,
+    carry_into,
+    carry_over_candidates,
+    choose_records,
+    outstanding_records,
+)
+from .errors import ExportRefused, PmpmError, PmpmInputError
 from .findings import ValidationReport
 from .reconcile import load_results_mapping, reconcile_results
 from .summary import summary_payload, summary_text, visit_summary
 from .validation import validate_report, validate_table
 from .visits import aggregate_visits, load_mapping, read_visits
 
+LEDGER_NAME = "pmpm-ledger.sqlite3"
+LEDGER_ENV = "XL_PMPM_LEDGER"
 
-def default_ledger() -> Path:
-    env = os.environ.get("XL_PMPM_LEDGER")
-    return Path(env) if env else Path.home() / ".xl-pmpm" / "ledger.sqlite3"
+
+def default_ledger(folder: str | Path | None = None) -> Path:
+    """Where the export ledger is when no --ledger is given.
+
+    $XL_PMPM_LEDGER if set (one ledger for every export folder), else
+    `pmpm-ledger.sqlite3` in `folder` (the export folder), else in the current folder.
+    """
+    env = os.environ.get(LEDGER_ENV, "").strip()
+    if env:
+        return Path(env)
+    return Path(folder if folder is not None else ".") / LEDGER_NAME
+
+
+def parse_lines(text: str, option: str = "--lines") -> list[int]:
+    """Line numbers from text like `5,9-12` (PmpmInputError naming the bad part)."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        try:
+            first, last = int(a), int(b or a)
+        except ValueError:
+            raise PmpmInputError(
+                f"{option} '{part}' is not a line number or a range.",
+                fix="Write line numbers like 14,27-29.",
+            ) from None
+        if first < 2 or last < first:
+            raise PmpmInputError(
+                f"{option} '{part}' is not a range of data lines.",
+                fix="Data lines start at 2 (the header is line 1); write ranges low-high.",
+            )
+        out.extend(range(first, last + 1))
+    return out
 
 
 def _month(text: str | None) -> str | None:
@@ -92,6 +135,9 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         except sqlite3.Error as exc:
             print(f"error: the ledger cannot be used ({exc}).", file=sys.stderr)
             return 2
+        except PmpmError as exc:  # e.g. another export holds the ledger's lock
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     return run
 
@@ -136,7 +182,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
         _emit(args, v.to_dict(), f"{report.source} cannot be read: see `xl-pmpm validate`.")
         return 2
     validation, flags = validate_report(report, layout, book, month=_month(args.month))
-    archive = files.read_archive(args.archive) if args.archive else None
+    archive = None
+    if args.archive:  # rows restored since are no longer set aside (carried ones still are)
+        archive = outstanding_records(files.read_archive(args.archive), settled_by=(RESTORE,))
     summary = visit_summary(report.table, flags, archive, layout=layout)
     payload = {"file": report.source, "month": validation.month, **summary_payload(summary)}
     payload["errors"] = len(validation.errors)
@@ -154,13 +202,20 @@ def cmd_history(args: argparse.Namespace) -> int:
         entries = entries[entries["month"] == _month(args.month)]
     by_file = (
         entries.groupby(["month", "file_name", "status"], sort=True)
-        .agg(rows=("id", "size"), exported_at=("exported_at", "first"))
+        .agg(
+            rows=("id", "size"),
+            corrections=("correction", "sum"),
+            exported_at=("exported_at", "first"),
+        )
         .reset_index()
     )
     payload = {"entries": _records(entries), "files": _records(by_file)}
     lines = [f"{len(entries)} ledger entr{'y' if len(entries) == 1 else 'ies'}."]
     for r in by_file.itertuples(index=False):
-        lines.append(f"  {r.month}  {r.exported_at[:16]}  {r.status:8} {r.rows:>6}  {r.file_name}")
+        fixes = f"  ({r.corrections} correction(s))" if r.corrections else ""
+        lines.append(
+            f"  {r.month}  {r.exported_at[:16]}  {r.status:8} {r.rows:>6}  {r.file_name}{fixes}"
+        )
     _emit(args, payload, "\n".join(lines))
     return 0
 
@@ -181,7 +236,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 "The corrected file cannot be read.", file=args.corrected, fix="Validate it."
             )
         corrected, source = report.table, report.source
-    db = args.ledger
+    db = args.ledger or default_ledger(args.out)
     if not Path(db).exists():
         raise PmpmInputError("No ledger here.", file=db, fix="Give the ledger of your exports.")
     outcome = reconcile_results(
@@ -235,11 +290,121 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0 if outcome.outstanding.empty and outcome.unmatched.empty else 1
 
 
+CARRY_COLUMNS = ("billed_hours", "unbilled_hours", "tier", "contract")
+
+
+def _carry_listing(rows: pd.DataFrame, layout) -> list[str]:
+    """One line per record: where it came from and its hours; no member ID or name."""
+    names = {r: layout.name_of(r) for r in CARRY_COLUMNS}
+    lines = []
+    for _, r in rows.iterrows():
+        cells = {k: str(r.get(n, "")) if pd.notna(r.get(n, "")) else "" for k, n in names.items()}
+        lines.append(
+            f"  line {int(r['line']):>5}  {r['month'] or '(month?)':8} {r['action']:6} "
+            f"{cells['contract'][:32]:32} billed {cells['billed_hours']:>7}  "
+            f"unbilled {cells['unbilled_hours']:>7}  tier {cells['tier'] or '-':2}  "
+            f"{r['reason']}  [{r['source']}]"
+        )
+    return lines
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+@_guarded
+def cmd_carry_over(args: argparse.Namespace) -> int:
+    if bool(args.into) != bool(args.out):
+        raise PmpmInputError(
+            "--into and --out go together.",
+            fix="Give both to write the new report with the carried rows, or neither to list.",
+        )
+    if args.lines and not args.into:
+        raise PmpmInputError("--lines chooses rows to carry.", fix="Give it with --into and --out.")
+    layout, book = _settings(args)
+    archive_dir = Path(args.archive)
+    if not archive_dir.is_dir():
+        raise PmpmInputError(
+            "No archive folder here.",
+            file=str(archive_dir),
+            fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
+        )
+    archive = files.read_archive(archive_dir)
+    month = _month(args.month)
+    report = None
+    if args.into:
+        report = files.read_tier_report(args.into, layout)
+        if not report.readable:
+            raise PmpmInputError(
+                "The new month's report cannot be read.",
+                file=args.into,
+                fix="Run `xl-pmpm validate` on it.",
+            )
+        if month is None:
+            found = validate_report(report, layout, book)[0].month
+            month = None if found is None else str(found)
+    candidates = carry_over_candidates(archive, month)
+    if report is None:
+        payload = {"archive": str(archive_dir), "month": month, "rows": _records(candidates)}
+        lines = [
+            f"{len(candidates)} row(s) set aside"
+            + (f" before {month}" if month else "")
+            + f" and not restored or carried yet ({archive_dir}):"
+        ]
+        lines += _carry_listing(candidates, layout)
+        if len(candidates):
+            lines.append(
+                "Carry them into the new month's report: xl-pmpm carry-over --archive "
+                f"{archive_dir} --into NEW_REPORT.csv --out DIR [--lines L]"
+            )
+        _emit(args, payload, "\n".join(lines))
+        return 0
+    chosen = choose_records(
+        candidates, parse_lines(args.lines) if args.lines else None, args.source
+    )
+    if chosen.empty:
+        _emit(
+            args,
+            {"file": None, "carried": 0, "month": month},
+            f"Nothing to carry: no row set aside before {month} is waiting in {archive_dir}.",
+        )
+        return 0
+    now = datetime.now()
+    name = f"{Path(args.into).stem}_carried_{now:%Y%m%dT%H%M%S}.csv"
+    table, records = carry_into(report.table, chosen, at=now, into=name)
+    written = files.write_new_file(
+        args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
+    )
+    # Recorded only once the new file exists: a failure in between offers the rows again
+    # rather than losing them.
+    kept = files.write_archive(archive_dir, records, CARRY, now)
+    first = len(report.table) + 2
+    payload = {
+        "file": str(written),
+        "archive": str(kept),
+        "month": month,
+        "carried": len(chosen),
+        "lines": list(range(first, first + len(chosen))),
+        "rows": _records(chosen),
+    }
+    _emit(
+        args,
+        payload,
+        f"Wrote {written}: the {len(report.table)} row(s) of {Path(args.into).name} and "
+        f"{len(chosen)} carried row(s) at line(s) {_span(first, first + len(chosen) - 1)}, "
+        "with their original values.\n"
+        f"  recorded as carried in {kept}\n"
+        f"Fix their dates and hours for {month or 'the new month'}, then run "
+        f"`xl-pmpm validate {written}`.",
+    )
+    return 0
+
+
 # --- parsers -------------------------------------------------------------------------------
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add visits, summary, history and reconcile to the `xl-pmpm` subparsers."""
+    """Add visits, summary, history, reconcile and carry-over to the `xl-pmpm` subparsers."""
 
     def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
         if settings:
@@ -264,14 +429,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("history", help="the export ledger: what was exported, when, in which file")
-    p.add_argument("--ledger", help="ledger database (default: $XL_PMPM_LEDGER or ~/.xl-pmpm)")
+    p.add_argument(
+        "--ledger",
+        help=f"ledger database (default: ${LEDGER_ENV}, else ./{LEDGER_NAME})",
+    )
     p.add_argument("--month", help="only this month YYYY-MM")
     common(p, settings=False)
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("reconcile", help="record the import's failed rows; resubmit corrections")
     p.add_argument("results", metavar="RESULTS_FILE", help="the failed-rows attachment (CSV)")
-    p.add_argument("--ledger", required=True, help="ledger database")
+    p.add_argument(
+        "--ledger", help=f"ledger database (default: ${LEDGER_ENV}, else OUT/{LEDGER_NAME})"
+    )
     p.add_argument("--corrected", help="tier report holding the corrected rows")
     p.add_argument("--out", help="folder for the resubmission file")
     p.add_argument("--month", help="billing month YYYY-MM (default: from the results)")
@@ -279,3 +449,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results-columns", help="TOML with a [results] table mapping the headers")
     common(p)
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser(
+        "carry-over", help="rows deferred or removed in earlier months, back into a new report"
+    )
+    p.add_argument("--archive", required=True, help="archive folder of `xl-pmpm review`")
+    p.add_argument("--month", help="the new month YYYY-MM (default: the --into report's month)")
+    p.add_argument("--into", metavar="NEW_REPORT", help="the new month's tier report CSV")
+    p.add_argument("--out", help="folder for the new report with the carried rows")
+    p.add_argument("--lines", help="only these original lines, e.g. 5,9-12 (default: all)")
+    p.add_argument("--source", help="only rows set aside from this report file name")
+    common(p)
+    p.set_defaults(func=cmd_carry_over)

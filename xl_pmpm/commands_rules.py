@@ -1,4 +1,4 @@
-"""Commands for the billing rules: prorate, perdiem, spans and claim-dates.
+"""Commands for the billing rules: prorate, perdiem, spans, claim-dates, and the KPIs.
 
 `add_commands(sub)` adds them to the `xl-pmpm` subparsers; each parser sets `func`,
 which returns the exit code: 0 done, 1 findings or alerts found, 2 bad input. Bad input
@@ -17,6 +17,7 @@ import csv
 import functools
 import io
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import files
+from . import files, ledger
 from .claims import claim_dates_for, submission_window
 from .errors import PmpmInputError
+from .kpi import KPI_TABLES, kpi_tables, status_counts
 from .perdiem import PerDiemSettings, billable_occurrences
 from .report import decode_text, sniff_binary
 from .spans import check_pmpm_spans, price_spans, prorate
@@ -187,6 +189,23 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out.astype(object).where(out.notna(), None).to_dict("records")
 
 
+def _file_lines(frame: pd.DataFrame, keys: list[str], found: pd.DataFrame) -> list[list[int]]:
+    """For each row of `found`, the file lines (index) of `frame` with the same `keys`."""
+    by = keys[0] if len(keys) == 1 else keys
+    groups = frame.groupby(by, sort=False).groups if len(frame) else {}
+    picked = found[by] if len(keys) == 1 else found[keys].itertuples(index=False, name=None)
+    return [sorted(int(n) for n in groups.get(k, [])) for k in picked]
+
+
+def _lines_text(what: str, lines: list[int], most: int = 8) -> str:
+    """ "FI file lines 2, 5" (text output names rows by line, never by member)."""
+    if not lines:
+        return ""
+    shown = ", ".join(str(n) for n in lines[:most])
+    more = f" and {len(lines) - most} more" if len(lines) > most else ""
+    return f"{what} line{'s' if len(lines) > 1 else ''} {shown}{more}"
+
+
 def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
     if getattr(args, "format", "text") == "json":
         print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
@@ -269,6 +288,10 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         run_date=_date(args.run_date, "--run-date"),
     )
     occurrences, alerts = billable_occurrences(units, auths, settings)
+    # The documented units behind each day: how text output names a client's day.
+    counted = units[units["code"].isin(settings.non_billable_codes)]
+    occurrences = occurrences.assign(lines=_file_lines(counted, ["client", "date"], occurrences))
+    alerts = alerts.assign(lines=_file_lines(counted, ["client", "date"], alerts))
     cutoff = f"{settings.cutoff:%Y-%m-%d}"
     payload = {
         "run_date": args.run_date,
@@ -281,12 +304,16 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         f"occurrence(s), {len(alerts)} alert(s)."
     ]
     lines += [
-        f"  {r['client']}  {r['date']:%Y-%m-%d}  {r['code']}  {r['minutes']} min"
+        f"  {_lines_text('units file', r['lines'])}: {r['date']:%Y-%m-%d}  {r['code']}  "
+        f"{r['minutes']} min"
         for _, r in occurrences.iterrows()
     ]
     if len(alerts):
         lines.append("Alerts:")
-        lines += [f"  {r['client']}: {r['message']}" for _, r in alerts.iterrows()]
+        lines += [
+            f"  {_lines_text('units file', r['lines'])}: {r['message']}"
+            for _, r in alerts.iterrows()
+        ]
     _emit(args, payload, "\n".join(lines))
     return 1 if len(alerts) else 0
 
@@ -308,20 +335,27 @@ def cmd_spans(args: argparse.Namespace) -> int:
         args.pmpm_file, "PMPM services file", ["member", "start", "end"], ("monthly_rate",)
     )
     findings = check_pmpm_spans(fi, pmpm, args.provider)
+    # A finding is about a member: text output names the member's lines in both files.
+    findings = findings.assign(
+        fi_lines=_file_lines(fi, ["member"], findings),
+        pmpm_lines=_file_lines(pmpm, ["member"], findings),
+    )
     payload: dict = {"provider": args.provider, "findings": _records(findings)}
     lines = [f"{len(findings)} finding(s) for the PMPM services with {args.provider} as the FI."]
-    lines += [f"  {r['member']}: {r['message']} [{r['code']}]" for _, r in findings.iterrows()]
+    for _, r in findings.iterrows():
+        where = [_lines_text("FI file", r["fi_lines"]), _lines_text("PMPM file", r["pmpm_lines"])]
+        lines.append(f"  {', '.join(w for w in where if w)}: {r['message']} [{r['code']}]")
     if "monthly_rate" in pmpm.columns:
         pmpm = pmpm.assign(
             monthly_rate=parse_numbers(pmpm, "monthly_rate", args.pmpm_file, blank_ok=True)
         )
         priced = price_spans(pmpm)[["member", "start", "end", "monthly_rate", "units", "cost"]]
-        payload["pmpm"] = _records(priced)
+        payload["pmpm"] = _records(priced.reset_index(names="line"))
         lines.append("PMPM services:")
         lines += [
-            f"  {r['member']}  {r['start']:%Y-%m-%d} to {r['end']:%Y-%m-%d}: "
+            f"  line {line}  {r['start']:%Y-%m-%d} to {r['end']:%Y-%m-%d}: "
             + ("no rate" if pd.isna(r["cost"]) else f"{r['units']} unit(s), ${r['cost']:,.2f}")
-            for _, r in priced.iterrows()
+            for line, r in priced.iterrows()
         ]
     _emit(args, payload, "\n".join(lines))
     return 1 if len(findings) else 0
@@ -351,8 +385,72 @@ def cmd_claim_dates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_history(path: str) -> pd.DataFrame:
+    ledger_fix = (
+        "Give --ledger the ledger file your exports were recorded in "
+        "(the one `xl-pmpm history --ledger` shows)."
+    )
+    if not Path(path).is_file():
+        problem = "is a folder, not a ledger file" if Path(path).is_dir() else "not found"
+        raise PmpmInputError(f"Ledger {problem}.", file=path, fix=ledger_fix)
+    try:
+        return ledger.history(path)
+    except PmpmInputError as exc:
+        raise PmpmInputError(exc.message, file=path, fix=ledger_fix) from None
+    except sqlite3.Error as exc:
+        raise PmpmInputError(f"Ledger cannot be read ({exc}).", file=path, fix=ledger_fix) from None
+
+
+def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
+    """The KPI tables as text: totals only, never a member."""
+    n = counts["exported"]
+    lines = [
+        f"KPIs of {path}: {n} exported entr{'y' if n == 1 else 'ies'} counted "
+        f"(not counted: {counts['pending']} pending, {counts['rejected']} rejected)."
+    ]
+    if tables["by_month"].empty:
+        lines.append("Nothing exported yet: no KPI to show.")
+        return "\n".join(lines)
+    titles = {
+        "by_month": "PMPM revenue per member per month",
+        "by_tier": "Members and revenue by tier",
+        "tier_mix": "Tier mix: share of the month's members, change from the month before",
+        "by_payer": "By payer",
+    }
+    money = "{:,.2f}".format
+    formats = {
+        "revenue": money,
+        "revenue_per_member": money,
+        "share": "{:.1%}".format,
+        "share_change": lambda v: "" if pd.isna(v) else f"{v * 100:+.1f} pts",
+    }
+    for name in KPI_TABLES:
+        frame = tables[name].astype(object).where(tables[name].notna(), "")
+        for col, fmt in formats.items():
+            if col in frame:
+                frame[col] = [fmt(v) if v != "" else "" for v in frame[col]]
+        lines += ["", f"{titles[name]}:", frame.to_string(index=False)]
+    return "\n".join(lines)
+
+
+@_guarded
+def cmd_kpi(args: argparse.Namespace) -> int:
+    history = _read_history(args.ledger)
+    book = files.load_rate_book(args.rates, args.payers)
+    tables = kpi_tables(history, book)
+    counts = status_counts(history)
+    payload = {
+        "ledger": args.ledger,
+        "counted": "exported entries only; pending and rejected entries are left out",
+        "entries": counts,
+        **{name: _records(tables[name]) for name in KPI_TABLES},
+    }
+    _emit(args, payload, _kpi_text(args.ledger, tables, counts))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add prorate, perdiem, spans and claim-dates to the `xl-pmpm` subparsers."""
+    """Add prorate, perdiem, spans, claim-dates and kpi to the `xl-pmpm` subparsers."""
 
     def fmt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=["text", "json"], default="text")
@@ -395,3 +493,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--payers", help="payer settings CSV (default: the bundled one)")
     fmt(p)
     p.set_defaults(func=cmd_claim_dates)
+
+    p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
+    p.add_argument("--ledger", required=True, help="the export ledger database")
+    p.add_argument("--rates", help="rate table CSV (default: the bundled one)")
+    p.add_argument("--payers", help="payer settings CSV: contracts to payers (default: bundled)")
+    fmt(p)
+    p.set_defaults(func=cmd_kpi)

@@ -72,9 +72,27 @@ def load_rate_book(rates: str | Path | None = None, payers: str | Path | None = 
     )
 
 
+# The largest tier report read at all (a month of 250,000 members is about 40 MB).
+MAX_REPORT_BYTES = 512_000_000
+
+
 def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
-    """Read a tier report file; the file itself is never modified."""
+    """Read a tier report file (CSV, or a workbook by its content); never modifies it.
+
+    Refused (PmpmInputError, nothing read) past MAX_REPORT_BYTES.
+    """
     path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # _read_bytes reports a missing file or a folder clearly
+    if size > MAX_REPORT_BYTES:
+        raise PmpmInputError(
+            f"The file is {size / 1e6:,.0f} MB; xl-pmpm reads tier reports up to "
+            f"{MAX_REPORT_BYTES / 1e6:,.0f} MB.",
+            fix="Check that this is the tier report, or split the extract by contract.",
+            file=path.name,
+        )
     return parse_tier_report(_read_bytes(path, "Tier report"), layout, source=path.name)
 
 
@@ -93,6 +111,7 @@ def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FI
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
+    _remove_stale_temps(directory, name)
     tmp = directory / f".{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -112,6 +131,30 @@ def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FI
         tmp.unlink(missing_ok=True)
 
 
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """Delete temp files of `name` left by a process that was killed mid-write."""
+    for tmp in directory.glob(f".{glob_escape(name)}.*.tmp"):
+        pid = tmp.name[len(name) + 2 : -4]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_archive(
     directory: str | Path, records: pd.DataFrame, action: str, at: datetime
 ) -> Path | None:
@@ -124,9 +167,19 @@ def write_archive(
 
 
 def read_archive(directory: str | Path) -> pd.DataFrame:
-    """Every archive record kept in `directory`, oldest first, all text."""
+    """Every archive record kept in `directory`, oldest first, all text.
+
+    Archives of a review still pending (its reviewed file never written: the
+    process was killed) are left out; `write_review` sets them aside.
+    """
     directory = Path(directory)
     files = sorted(directory.glob("archive_*.csv")) if directory.is_dir() else []
+    pending = {
+        j.get("archive")
+        for j in _pending_reviews(directory)
+        if not Path(str(j.get("reviewed", ""))).is_file()  # committed once the file is there
+    }
+    files = [f for f in files if f.name not in pending]
     frames = [
         pd.read_csv(io.BytesIO(f.read_bytes()), dtype=str, keep_default_na=False) for f in files
     ]
@@ -159,3 +212,109 @@ def read_line_manifest(directory: str | Path, reviewed_name: str, rows: int) -> 
             fix="Restore into the reviewed file as it was written (rows added or removed since).",
         )
     return lines
+
+
+# --- the review's files, written so that a kill at any point leaves them consistent --------
+
+PENDING = ".review_pending_{stamp}_{pid}.json"
+
+
+def _pending_reviews(directory: Path) -> list[dict]:
+    out = []
+    if not directory.is_dir():
+        return out
+    for journal in sorted(directory.glob(".review_pending_*.json")):
+        try:
+            entry = json.loads(journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(entry, dict):
+            out.append({**entry, "journal": journal.name})
+    return out
+
+
+def recover_reviews(archive_dir: str | Path) -> list[str]:
+    """Finish or roll back reviews a killed process left half-written; the files set aside.
+
+    A review is committed when its reviewed file exists: its journal is then
+    removed. Otherwise its archive and line manifest were never in use, and are
+    renamed `rolled-back_*` (kept, never deleted: they hold member rows).
+    """
+    archive_dir = Path(archive_dir)
+    set_aside = []
+    for entry in _pending_reviews(archive_dir):
+        if entry.get("pid") and _alive(int(entry["pid"])) and entry["pid"] != os.getpid():
+            continue  # another review is writing right now
+        reviewed = Path(str(entry.get("reviewed", "")))
+        if not reviewed.is_file():
+            for key in ("archive", "manifest"):
+                part = archive_dir / str(entry.get(key) or "")
+                if entry.get(key) and part.is_file():
+                    part.rename(archive_dir / f"rolled-back_{part.name}")
+                    set_aside.append(part.name)
+        (archive_dir / entry["journal"]).unlink(missing_ok=True)
+    return set_aside
+
+
+def write_review(
+    out_dir: str | Path,
+    name: str,
+    data: bytes,
+    archive_dir: str | Path,
+    records: pd.DataFrame,
+    lines: list[int],
+    at: datetime,
+) -> tuple[Path, Path | None]:
+    """Write a reviewed file with its archive and line manifest; returns (reviewed, archive).
+
+    Order: a journal naming what is about to be written, the archive, the line
+    manifest, then the reviewed file (the commit: it appears complete, under its
+    final name, or not at all), then the journal is removed. Killed before the
+    commit, the next review into the same archive folder rolls the rest back
+    (`recover_reviews`) and `read_archive` ignores it meanwhile; so re-running the
+    review finishes the job and the archive always matches the reviewed files.
+    """
+    out_dir = ensure_private_dir(out_dir)
+    archive_dir = ensure_private_dir(archive_dir)
+    recover_reviews(archive_dir)
+    final = _free_name(out_dir, name)
+    stamp = at.strftime("%Y%m%dT%H%M%S")
+    journal = archive_dir / PENDING.format(stamp=stamp, pid=os.getpid())
+    archive_name = ARCHIVE_NAME.format(stamp=stamp, action="review")
+    entry = {"reviewed": str(final.resolve()), "pid": os.getpid(), "archive": None}
+    entry["manifest"] = f"manifest_{final.name}.json"
+    # Reserve the archive's name in the journal before it exists.
+    entry["archive"] = _free_name(archive_dir, archive_name).name if not records.empty else None
+    journal = write_new_file(archive_dir, journal.name, json.dumps(entry).encode())
+    kept = write_archive(archive_dir, records, "review", at)
+    if kept is not None and kept.name != entry["archive"]:  # taken meanwhile: say so
+        entry["archive"] = kept.name
+        _rewrite_journal(journal, entry)
+    write_line_manifest(archive_dir, final.name, lines)
+    written = write_new_file(out_dir, final.name, data)
+    if written != final:  # the name was taken meanwhile: keep the manifest in step
+        write_line_manifest(archive_dir, written.name, lines)
+    journal.unlink(missing_ok=True)
+    return written, kept
+
+
+def _free_name(directory: Path, name: str) -> Path:
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    n = 1
+    while True:
+        candidate = directory / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+def _rewrite_journal(journal: Path, entry: dict) -> None:
+    tmp = journal.with_name(journal.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(json.dumps(entry).encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, journal)

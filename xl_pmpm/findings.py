@@ -44,6 +44,9 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "ragged-row": (ERROR, "Make the line hold exactly one value per column."),
     "blank-row": (ERROR, "Delete the blank row: a blank row breaks the import."),
+    "no-rows": (ERROR, "Download the tier report again: this file holds no member rows."),
+    "repeated-header": (ERROR, "Delete the line: the import would read it as a member."),
+    "totals-row": (ERROR, "Delete the totals line: the import would read it as a member."),
     "required": (ERROR, "Fill in the cell."),
     "type": (ERROR, "Correct the value."),
     "max-length": (ERROR, "Shorten the value."),
@@ -69,6 +72,11 @@ CODES: dict[str, tuple[str, str]] = {
         "Delete or defer the row: a PMPM needs at least one billed hour in the month.",
     ),
     "no-rate": (ERROR, "Add a rate for this payer and month to the Rates table."),
+    # The payer's service-code and rate setup (service_setup.py; rows = rate-table lines).
+    "hcpcs-mismatch": (ERROR, "Enter the tier's rate code exactly: no spaces, decimals or prefix."),
+    "revenue-code-missing": (WARNING, "Ask the payer for its revenue code and enter it."),
+    "service-code-missing": (ERROR, "Enter the tier's service code."),
+    "duplicate-service-code": (ERROR, "Give each tier service codes of its own."),
     "tier-at-risk": (
         WARNING,
         "Defer or delete the row until the unbilled hours are billed, or bill it as is.",

@@ -15,16 +15,22 @@ the ledger (e.g. the visit was deleted in HHAeXchange to fix it) is named by its
 line in `corrections` (an iterable of table lines, `--correction 5,9` in a CLI).
 Its entry is recorded with `correction = 1`.
 
-Crash safety (`export_with_ledger`): the import files are first written to
-hidden temp files (`.NAME.pending`, fsync'd); then every entry is recorded as
-`pending` in ONE transaction; then each temp file is linked to its final name
-(atomic, never over an existing file); then the batch is confirmed in one
-transaction. `reconcile_pending` (run at the start of every export, or on its
-own) finishes an interrupted batch: a pending entry whose final file exists with
-the recorded sha256 is confirmed; one whose temp file survives with that hash is
-rolled forward (linked, then confirmed); one with neither is deleted. Temp files
-no entry refers to are removed. After it, every entry names a file that exists
-with its recorded hash, and every file written has all its entries.
+Crash safety (`write_and_record`, which `workflow.export_import_file` calls when
+given a ledger): the import files are first written to hidden temp files
+(`.NAME.pending`, fsync'd); then every entry is recorded as `pending` in ONE
+transaction; then each temp file is linked to its final name (atomic, never over
+an existing file); then the batch is confirmed in one transaction.
+`reconcile_pending` (run at the start of every export, or on its own) finishes an
+interrupted batch: a pending entry whose final file exists with the recorded
+sha256 is confirmed; one whose temp file survives with that hash is rolled forward
+(linked, then confirmed); one with neither is deleted. Temp files no entry refers
+to are removed. After it, every entry names a file that exists with its recorded
+hash, and every file written has all its entries.
+
+One at a time (`locked`): an export, or a reconcile, holds an OS file lock on
+`<ledger>.lock` from its first look at the ledger to its last write, so two
+exports can never both find a member-month free and both bill it. A second one
+waits `LOCK_TIMEOUT` seconds, then gives up with ExportBusy, having done nothing.
 """
 
 from __future__ import annotations
@@ -33,25 +39,25 @@ import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock, Timeout
 
-from .errors import PmpmInputError
-from .export import ExportPart, build_import_parts, import_frame
+from .errors import PmpmError, PmpmInputError
+from .export import ExportPart, import_frame
 from .findings import CODES, FINDING_COLUMNS, ValidationReport, combine, empty_findings
 from .layout import Layout
-from .rates import RateBook
-from .validation import validate_table
 
 FILE_MODE = 0o600
 PENDING, EXPORTED, REJECTED = "pending", "exported", "rejected"
 BLOCKING = (PENDING, EXPORTED)
 TEMP_SUFFIX = ".pending"
+LOCK_TIMEOUT = 10.0  # seconds a second export waits for the first before giving up
 
 # Finding codes this module adds; the owner folds them into findings.CODES.
 LEDGER_CODES: dict[str, tuple[str, str]] = {
@@ -171,7 +177,7 @@ def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection):
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -179,6 +185,13 @@ def _transaction(conn: sqlite3.Connection):
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def _writing(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """The ledger opened for ONE transaction (all of it or none), closed afterwards."""
+    with contextlib.closing(connect(db_path, create=create)) as conn, _transaction(conn):
+        yield conn
 
 
 def _entries(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> pd.DataFrame:
@@ -292,7 +305,7 @@ def record_export(
         parts, table, flags, layout, str(month), at, str(directory), corrections
     )
     batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
-    with contextlib.closing(connect(db_path)) as conn, _transaction(conn):
+    with _writing(db_path) as conn:
         _insert(conn, entries, batch, status)
     return len(entries)
 
@@ -394,7 +407,7 @@ def mark_rejected(
     Marking an already rejected entry again just updates its reason.
     """
     at = at or datetime.now()
-    with contextlib.closing(connect(db_path, create=False)) as conn:
+    with _writing(db_path, create=False) as conn:  # read and mark in one transaction
         if "id" in rows.columns:
             matched = rows.copy()
         else:
@@ -404,14 +417,13 @@ def mark_rejected(
             matched = match_entries(rows, entries) if entries is not None else rows.assign(id=None)
         hit = matched[matched["id"].notna()]
         stamp = at.isoformat(timespec="seconds")
-        with _transaction(conn):
-            conn.executemany(
-                "UPDATE exports SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
-                (
-                    (REJECTED, str(r), stamp, int(i))
-                    for r, i in zip(hit["reason"], hit["id"], strict=True)
-                ),
-            )
+        conn.executemany(
+            "UPDATE exports SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+            (
+                (REJECTED, str(r), stamp, int(i))
+                for r, i in zip(hit["reason"], hit["id"], strict=True)
+            ),
+        )
     return matched
 
 
@@ -419,7 +431,7 @@ def mark_rejected(
 
 
 def _checkpoint(stage: str) -> None:
-    """Between the steps of `export_with_ledger`; tests replace it to simulate a crash."""
+    """Between the steps of `write_and_record`; tests replace it to simulate a crash."""
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -519,17 +531,6 @@ def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) ->
     return done
 
 
-@dataclass
-class LedgerExport:
-    """The outcome of `export_with_ledger`."""
-
-    files: list[Path]
-    rows: int
-    validation: ValidationReport
-    contracts: dict[str, int]
-    recovered: Reconciled
-
-
 def _free_name(directory: Path, name: str, taken: set[str]) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
@@ -546,48 +547,54 @@ def _free_name(directory: Path, name: str, taken: set[str]) -> str:
         n += 1
 
 
-def export_with_ledger(
+def check_against_ledger(
+    report: ValidationReport,
+    db_path: str | Path,
     table: pd.DataFrame,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] = (),
+) -> ValidationReport:
+    """`report` with `already-exported` errors added for member-months in the ledger.
+
+    Needs the report's billing month; without one (a `no-month` error is already
+    there) nothing is added.
+    """
+    if report.month is None:
+        return report
+    seen = already_exported(db_path, table, report.month, layout, corrections=corrections)
+    if seen.empty:
+        return report
+    return ValidationReport(
+        combine([report.findings, seen]), report.rows, report.source, report.month, report.as_of
+    )
+
+
+def write_and_record(
+    parts: list[ExportPart],
     out_dir: str | Path,
     db_path: str | Path,
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
     layout: Layout,
-    book: RateBook,
     *,
-    month: str | None = None,
-    as_of: date | None = None,
+    month: str,
     at: datetime,
-    corrections: Iterable[int] | None = None,
-    source: str = "",
-    read_findings: pd.DataFrame | None = None,
-    prefix: str = "PMPM",
-) -> LedgerExport:
-    """Validate (ledger included), write the import file(s) and record them, crash-safely.
+    corrections: Iterable[int] = (),
+) -> list[Path]:
+    """Write the import files and record their rows, crash-safely (see the module doc).
 
-    Raises ExportRefused (nothing written, nothing recorded) while errors remain,
-    `already-exported` included.
+    Temp files first, then every entry as `pending` in one transaction, then each
+    file linked to its final name (never over an existing file), then the batch
+    confirmed in one transaction. Call it holding `locked(db_path)`, after
+    `reconcile_pending`. Returns the files written, in the order of `parts`.
     """
     from .files import ensure_private_dir
 
     directory = ensure_private_dir(out_dir).resolve()
-    recovered = reconcile_pending(db_path, directory)
-    corrections = list(corrections or ())
-    report, flags = validate_table(
-        table, layout, book, month=month, as_of=as_of, source=source, read_findings=read_findings
-    )
-    if report.month is not None:
-        seen = already_exported(db_path, table, report.month, layout, corrections=corrections)
-        if not seen.empty:
-            report = ValidationReport(
-                combine([report.findings, seen]),
-                report.rows,
-                report.source,
-                report.month,
-                report.as_of,
-            )
-    parts = build_import_parts(table, layout, report, month=report.month or "month", stamp=at)
-    taken: set[str] = set()
     with contextlib.closing(connect(db_path)) as conn:
         known = set(_entries(conn, "WHERE directory = ?", (str(directory),))["file_name"])
+    taken: set[str] = set()
     for p in parts:
         p.name = _free_name(directory, p.name, taken | known)
         taken.add(p.name)
@@ -609,7 +616,7 @@ def export_with_ledger(
         parts,
         table,
         flags,
-        report.month or "",
+        month,
         at,
         layout=layout,
         directory=directory,
@@ -626,7 +633,7 @@ def export_with_ledger(
         written.append(final)
         _checkpoint("linked")
     _fsync_dir(directory)
-    with contextlib.closing(connect(db_path)) as conn, _transaction(conn):
+    with _writing(db_path) as conn:
         conn.execute(
             "UPDATE exports SET status = ? WHERE batch = ? AND status = ?",
             (EXPORTED, batch, PENDING),
@@ -634,7 +641,44 @@ def export_with_ledger(
     _checkpoint("confirmed")
     for temp in temps:
         temp.unlink(missing_ok=True)
-    contracts: dict[str, int] = {}
-    for p in parts:
-        contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
-    return LedgerExport(written, sum(p.rows for p in parts), report, contracts, recovered)
+    return written
+
+
+# --- one export at a time ------------------------------------------------------------------
+
+
+class ExportBusy(PmpmError):
+    """Another export (or reconcile) holds the ledger's lock; nothing was done."""
+
+
+def lock_path(db_path: str | Path) -> Path:
+    """The lock file of a ledger: beside it, named `<ledger>.lock`."""
+    path = Path(db_path).resolve()
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def locked(db_path: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the ledger's lock: one export or reconcile at a time per ledger.
+
+    Waits up to `timeout` seconds, then raises ExportBusy. The lock is an OS file
+    lock (the `filelock` package): a process that dies releases it, so a lock is
+    never left stale. Re-entrant within one thread (an export inside a reconcile).
+    """
+    from .files import ensure_private_dir
+
+    path = lock_path(db_path)
+    ensure_private_dir(path.parent)
+    lock = FileLock(path, mode=FILE_MODE, is_singleton=True)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise ExportBusy(
+            f"Another export or reconcile is using the ledger {db_path} (waited {timeout:g} s "
+            f"for its lock {path.name}). Wait for it to finish, then run this again; "
+            "nothing was written."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .cells import fail_at_first, parse_numbers
 from .errors import PmpmInputError
 
 DEFAULT_PAYER = "*"
@@ -149,33 +150,17 @@ def read_table_text(text: str, what: str, columns: list[str], source: str) -> pd
     return frame.apply(lambda s: s.str.strip())
 
 
-def _parse_numbers(frame: pd.DataFrame, col: str, path: str, *, blank_ok: bool) -> pd.Series:
-    values = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
-    bad = values.isna() & ~(blank_ok & (frame[col] == ""))
-    if bad.any():
-        line = int(bad.idxmax())
-        raise PmpmInputError(
-            f"'{frame.at[line, col]}' is not a number.",
-            file=path,
-            row=line,
-            column=col,
-            fix="Write a plain number such as 146.45.",
-        )
-    return values
-
-
 def _parse_dates(frame: pd.DataFrame, col: str, path: str, *, blank_ok: bool) -> pd.Series:
     values = pd.to_datetime(frame[col].replace("", None), format="%Y-%m-%d", errors="coerce")
     bad = values.isna() & ~(blank_ok & (frame[col] == ""))
-    if bad.any():
-        line = int(bad.idxmax())
-        raise PmpmInputError(
-            f"'{frame.at[line, col]}' is not a date.",
-            file=path,
-            row=line,
-            column=col,
-            fix="Write dates as YYYY-MM-DD.",
-        )
+    fail_at_first(
+        bad,
+        frame[col],
+        file=path,
+        column=col,
+        message="'{value}' is not a date.",
+        fix="Write dates as YYYY-MM-DD.",
+    )
     return values
 
 
@@ -183,10 +168,10 @@ def parse_rates(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     """Type and check a rate table read as text (index = file line numbers)."""
     rates = frame.copy()
     rates["payer"] = rates["payer"].replace("", DEFAULT_PAYER)
-    rates["tier"] = _parse_numbers(rates, "tier", path, blank_ok=False).astype("int64")
-    rates["min_hours"] = _parse_numbers(rates, "min_hours", path, blank_ok=False)
-    rates["max_hours"] = _parse_numbers(rates, "max_hours", path, blank_ok=True).fillna(np.inf)
-    rates["rate"] = _parse_numbers(rates, "rate", path, blank_ok=False)
+    rates["tier"] = parse_numbers(rates, "tier", path, blank_ok=False).astype("int64")
+    rates["min_hours"] = parse_numbers(rates, "min_hours", path, blank_ok=False)
+    rates["max_hours"] = parse_numbers(rates, "max_hours", path, blank_ok=True).fillna(np.inf)
+    rates["rate"] = parse_numbers(rates, "rate", path, blank_ok=False)
     rates["effective_from"] = _parse_dates(rates, "effective_from", path, blank_ok=False)
     rates["effective_to"] = _parse_dates(rates, "effective_to", path, blank_ok=True)
     bad = rates["min_hours"] >= rates["max_hours"]

@@ -16,7 +16,7 @@ ignoring case and spacing), so a real attachment can be mapped without code.
 Core (pure, over DataFrames): `parse_results`, `outstanding_rejections`,
 `select_resubmission`, `resubmission`. Shell: `read_results`,
 `reconcile_results` (reads the files, marks the ledger, exports through
-`ledger.export_with_ledger`).
+`workflow.export_import_file` with the ledger, all under the ledger's lock).
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ import numpy as np
 import pandas as pd
 
 from . import ledger
+from .cells import fail_at_first, parse_dates_in_formats
 from .errors import PmpmInputError
 from .findings import ValidationReport, combine
 from .layout import Layout
 from .rates import RateBook
 from .report import decode_text, sniff_binary
 from .validation import validate_table
-from .values import per_value
+from .workflow import Exported, export_import_file
 
 SUMMARY_LINE = re.compile(r"^\s*(\d[\d,]*)\s+of\s+(\d[\d,]*)\s+rows?\s+imported", re.IGNORECASE)
 DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %I:%M %p", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y")
@@ -117,34 +118,26 @@ def parse_results(
     text = {f: raw[c].fillna("").astype(str).str.strip() for f, c in cols.items()}
     out = pd.DataFrame(index=raw.index)
     for f in ("patient_number", "contract"):
-        blank = text[f] == ""
-        if blank.any():
-            line = int(blank.idxmax())
-            raise PmpmInputError(
-                "The cell is blank.", file=source, row=line, column=cols[f], fix="Fill it in."
-            )
+        fail_at_first(
+            text[f] == "",
+            text[f],
+            file=source,
+            column=cols[f],
+            message="The cell is blank.",
+            fix="Fill it in.",
+        )
         out[f] = text[f]
     date_col = _pick(raw, mapping.visit_date)
     if date_col is not None:
-
-        def parse(u: pd.Series) -> pd.Series:
-            got = pd.Series(pd.NaT, index=u.index, dtype="datetime64[ns]")
-            for fmt in mapping.date_formats:
-                todo = got.isna()
-                got[todo] = pd.to_datetime(u[todo].str.strip(), format=fmt, errors="coerce")
-            return got
-
-        stamps = per_value(raw[date_col].fillna("").astype(str), parse)
-        bad = stamps.isna()
-        if bad.any():
-            line = int(bad.idxmax())
-            raise PmpmInputError(
-                f"'{raw.at[line, date_col]}' is not a date.",
-                file=source,
-                row=line,
-                column=date_col,
-                fix="Write it as YYYY-MM-DD HH:MM, as the import file had it.",
-            )
+        stamps = parse_dates_in_formats(raw[date_col], mapping.date_formats)
+        fail_at_first(
+            stamps.isna(),
+            raw[date_col],
+            file=source,
+            column=date_col,
+            message="'{value}' is not a date.",
+            fix="Write it as YYYY-MM-DD HH:MM, as the import file had it.",
+        )
         out["month"] = stamps.dt.to_period("M").astype(str)
     elif month is not None:
         out["month"] = str(pd.Period(month, freq="M"))
@@ -325,7 +318,7 @@ class ReconcileOutcome:
     unmatched: pd.DataFrame
     outstanding: pd.DataFrame  # rejections still waiting for a correction (after resubmission)
     selection: Selection | None = None
-    exported: ledger.LedgerExport | None = None
+    exported: Exported | None = None
     summary: tuple[int, int] | None = None
 
 
@@ -348,8 +341,38 @@ def reconcile_results(
     Raises ExportRefused (nothing written) when the corrected rows still have errors;
     the rejections are recorded before that either way.
     """
-    ledger.reconcile_pending(db_path)
     failed = read_results(results_path, mapping, month=month)
+    with ledger.locked(db_path):  # no export may write into the ledger meanwhile
+        ledger.reconcile_pending(db_path)
+        return _reconcile_locked(
+            failed,
+            str(results_path),
+            db_path,
+            layout,
+            book,
+            at=at,
+            corrected=corrected,
+            out_dir=out_dir,
+            month=month,
+            as_of=as_of,
+            source=source,
+        )
+
+
+def _reconcile_locked(
+    failed: pd.DataFrame,
+    results_name: str,
+    db_path: str | Path,
+    layout: Layout,
+    book: RateBook,
+    *,
+    at: datetime,
+    corrected: pd.DataFrame | None,
+    out_dir: str | Path | None,
+    month: str | None,
+    as_of: date | None,
+    source: str,
+) -> ReconcileOutcome:
     marked = ledger.mark_rejected(db_path, failed, at=at)
     unmatched = marked[marked["id"].isna()]
     outcome = ReconcileOutcome(
@@ -365,7 +388,7 @@ def reconcile_results(
         if the_month is None:
             raise PmpmInputError(
                 f"The results span the months {', '.join(months)}.",
-                file=str(results_path),
+                file=results_name,
                 fix="Give the month of the corrected file with --month YYYY-MM.",
             )
         waiting = outstanding_rejections(ledger.history(db_path))
@@ -374,10 +397,9 @@ def reconcile_results(
         )
         outcome.selection = chosen
         if len(chosen.rows):
-            outcome.exported = ledger.export_with_ledger(
+            outcome.exported = export_import_file(
                 chosen.rows,
                 out_dir,
-                db_path,
                 layout,
                 book,
                 month=the_month,
@@ -385,6 +407,7 @@ def reconcile_results(
                 at=at,
                 source=source,
                 read_findings=chosen.findings,
+                ledger=db_path,
             )
     outcome.outstanding = outstanding_rejections(ledger.history(db_path))
     return outcome

@@ -38,14 +38,24 @@ class TierReport:
     readable: bool = True
 
 
+# A UTF-8 byte-order mark read as Windows-1252 text and saved again ("ï»¿Agency ID").
+_MOJIBAKE_BOM = "\u00ef\u00bb\u00bf"
+# Excel's first-line delimiter hint ("sep=;"), which Excel itself hides.
+_SEP_HINT = re.compile(r"sep=([,;\t|])")
+
+
 def _squash(name: str) -> str:
+    name = name.removeprefix(_MOJIBAKE_BOM).strip("\ufeff")
     return re.sub(r"\s+", " ", name).strip().casefold()
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Decode a CSV's bytes: UTF-16 by BOM, else UTF-8 (BOM or not), else Windows-1252."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass  # a BOM but no valid UTF-16 (a file cut short?): read it as bytes below
     try:
         enc = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
         return data.decode("utf-8-sig"), enc
@@ -64,13 +74,16 @@ def sniff_binary(data: bytes) -> str | None:
             return what
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
-    if b"\x00" in data[:65536]:
-        return "a binary file"
+    if b"\x00" in data:
+        return "a binary file (it holds NUL bytes)"
     return None
 
 
 def _records_with_lines(text: str, sep: str) -> tuple[list[list[str]], list[int]]:
     """Parse with the csv module, keeping the line each record starts on."""
+    # One cell may hold the rest of the file (a quote never closed): allow it, so that
+    # the line-break finding reports it instead of the csv module refusing.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     records: list[list[str]] = []
     lines: list[int] = []
@@ -129,6 +142,12 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
                 value=str(size),
             )
         )
+    if data.startswith(b"PK\x03\x04"):
+        from .workbook_file import parse_workbook_report  # openpyxl only when needed
+
+        report = parse_workbook_report(data, layout, source)
+        report.findings = combine([*findings, report.findings])
+        return report
     what = sniff_binary(data)
     if what:
         findings.append(file_finding("not-csv", f"This is {what}, not a CSV file."))
@@ -159,9 +178,23 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
             size,
             readable=False,
         )
-    first = text.split("\n", 1)[0]
-    sep = ","
+    first, _, rest = text.partition("\n")
+    hint = _SEP_HINT.fullmatch(first.strip().strip("\ufeff"))
+    if hint and rest.strip():
+        findings.append(
+            file_finding(
+                "delimiter",
+                f"The first line '{first.strip()}' is Excel's delimiter hint: it is skipped, "
+                "and lines are numbered from the header, as Excel shows them.",
+                value=hint.group(1),
+            )
+        )
+        text = rest
+        first = rest.split("\n", 1)[0]
+    sep = hint.group(1) if hint and rest.strip() else ","
     for cand in (";", "\t"):
+        if sep != ",":
+            break
         if cand in first and first.count(cand) > first.count(","):
             sep = cand
             findings.append(
@@ -187,14 +220,23 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
         header = [h.strip("\ufeff") for h in frame.iloc[0].tolist()]
     body = frame.iloc[1:]
     body.index.name = "line"
-    table, head_findings = _match_header(header, body, lengths, layout)
+    table, head_findings = match_header(header, body, lengths, layout)
     findings.extend(head_findings)
     return TierReport(table, source, combine(findings), encoding, size)
 
 
-def _match_header(
-    header: list[str], body: pd.DataFrame, lengths: pd.Series | None, layout: Layout
+def match_header(
+    header: list[str],
+    body: pd.DataFrame,
+    lengths: pd.Series | None,
+    layout: Layout,
+    header_row: int = 1,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Name `body`'s columns from `header` against the layout, with the header's findings.
+
+    `lengths` (each record's own length, for CSV) finds ragged rows; None for a
+    workbook, whose rows cannot be ragged. `header_row` is the header's line.
+    """
     findings: list[pd.DataFrame] = []
     exact = {c.name for c in layout.columns}
     squashed = {_squash(c.name): c.name for c in layout.columns}
@@ -217,7 +259,7 @@ def _match_header(
                     f"Header '{raw}' (column {pos}) should read '{name}'.",
                     field=name,
                     value=raw,
-                    row=1,
+                    row=header_row,
                 )
             )
         elif raw not in exact:
@@ -228,7 +270,7 @@ def _match_header(
                     f"Column {pos} '{label}' is not in the import layout.",
                     field=label,
                     value=raw,
-                    row=1,
+                    row=header_row,
                 )
             )
             name = label
@@ -239,7 +281,7 @@ def _match_header(
                     f"'{name}' appears as column {seen[name]} and again as column {pos}.",
                     field=name,
                     value=raw,
-                    row=1,
+                    row=header_row,
                 )
             )
             name = f"{name} (column {pos})"
@@ -251,19 +293,21 @@ def _match_header(
                 "ragged-row",
                 f"Every line ends with {len(header) - width} extra delimiter(s).",
                 value="",
-                row=1,
+                row=header_row,
                 severity=WARNING,
             )
         )
     missing = [n for n in layout.expected_names if n not in seen]
     for n in missing:
         findings.append(
-            file_finding("missing-column", f"The column '{n}' is missing.", field=n, row=1)
+            file_finding("missing-column", f"The column '{n}' is missing.", field=n, row=header_row)
         )
     present = [n for n in layout.names if n in seen]
     if [n for n in names if n in set(present)] != present:
         findings.append(
-            file_finding("column-order", "The columns are not in the import layout's order.", row=1)
+            file_finding(
+                "column-order", "The columns are not in the import layout's order.", row=header_row
+            )
         )
 
     table = body.iloc[:, :width].copy()

@@ -133,6 +133,8 @@ def restore_rows(
 # Errors a biller cannot fix by re-typing the cell from memory: the row is set aside.
 SET_ASIDE_CODES = (
     "blank-row",
+    "repeated-header",
+    "totals-row",
     "id-mangled",
     "formula-prefix",
     "datetime-format",

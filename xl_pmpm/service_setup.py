@@ -22,23 +22,24 @@ import numpy as np
 import pandas as pd
 
 from .errors import PmpmInputError
-from .findings import ERROR, WARNING, combine, empty_findings
+from .findings import CODES, combine, empty_findings
 from .rates import DEFAULT_PAYER, RateBook
 
 # The NY FI PMPM rate code of each tier (HHAeXchange billing page).
 DEFAULT_TIER_RATE_CODES: dict[int, str] = {1: "2443", 2: "2444", 3: "2445"}
 
-SETUP_CODES: dict[str, tuple[str, str]] = {
-    "hcpcs-mismatch": (ERROR, "Enter the tier's rate code exactly: no spaces, decimals or prefix."),
-    "revenue-code-missing": (WARNING, "Ask the payer for its revenue code and enter it."),
-    "no-rate": (ERROR, "Add a rate for this payer and month to the Rates table."),
-    "service-code-missing": (ERROR, "Enter the tier's service code."),
-    "duplicate-service-code": (ERROR, "Give each tier service codes of its own."),
-}
+# The codes this check reports; their severity and fix are in findings.CODES.
+SETUP_CODES = (
+    "hcpcs-mismatch",
+    "revenue-code-missing",
+    "no-rate",
+    "service-code-missing",
+    "duplicate-service-code",
+)
 
 
 def _finding(code: str, row: object, field: str, value: object, message: str) -> dict:
-    severity, fix = SETUP_CODES[code]
+    severity, fix = CODES[code]
     return {
         "code": code,
         "severity": severity,

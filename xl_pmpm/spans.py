@@ -211,25 +211,52 @@ def check_pmpm_spans(
     return out.drop(columns="_o").reset_index(drop=True).astype("string")
 
 
-def _round_cents(values: np.ndarray) -> np.ndarray:
+def round_cents(values: np.ndarray) -> np.ndarray:
     """Half up (away from zero) to cents, tolerant of binary floating-point error."""
     return np.sign(values) * np.floor(np.abs(values) * 100 + 0.5 + _CENT_TOLERANCE) / 100
+
+
+def _as_days(values: object) -> pd.Series:
+    return pd.to_datetime(pd.Series(np.asarray(values, dtype=object)), errors="coerce")
+
+
+def _month_count(s: pd.Series, e: pd.Series) -> np.ndarray:
+    return ((e.dt.year - s.dt.year) * 12 + (e.dt.month - s.dt.month) + 1).to_numpy(float)
+
+
+def calendar_months(starts: object, ends: object) -> pd.Series:
+    """Units of many PMPM spans: the calendar months each touches, both days included.
+
+    Jan 31 to Feb 1 is 2 units (seed 002: "Total Units are calculated based on the number
+    of calendar months"). <NA> for a missing date or an end before the start. Dates are
+    whole days: a time of day is ignored.
+    """
+    s, e = _as_days(starts).dt.normalize(), _as_days(ends).dt.normalize()
+    if len(s) != len(e):
+        raise PmpmInputError(
+            "Start dates and end dates are not the same length.",
+            fix="Give one start and one end per PMPM service.",
+        )
+    ok = (s.notna() & e.notna() & (e >= s)).to_numpy()
+    months = _month_count(s, e)
+    units = pd.array(np.where(ok, months, 0).astype("int64"), dtype="Int64")
+    units[~ok] = pd.NA
+    return pd.Series(units, name="units")
 
 
 def prorate_column(rates: object, starts: object, ends: object) -> pd.DataFrame:
     """Units and cost for many PMPM spans at once (one row per span), vectorized.
 
-    units: calendar months the span touches (seed 002: "Total Units are calculated based
-    on the number of calendar months"). cost: the monthly rate for each full calendar
-    month, plus rate x days covered / days in that month for a partial first or last
-    month (February 2024 counts 29 days), summed and rounded once, half up, to cents.
+    units: calendar months the span touches (see `calendar_months`). cost: the monthly
+    rate for each full calendar month, plus rate x days covered / days in that month for a
+    partial first or last month (February 2024 counts 29 days), summed and rounded once,
+    half up, to cents.
     Rows with a missing or non-numeric rate, a missing date, or an end before the start
     get <NA> in both columns (cell functions show a blank, never an error).
     The index is that of `starts` when it is a Series.
     """
     index = starts.index if isinstance(starts, pd.Series) else None
-    s = pd.to_datetime(pd.Series(np.asarray(starts, dtype=object)), errors="coerce")
-    e = pd.to_datetime(pd.Series(np.asarray(ends, dtype=object)), errors="coerce")
+    s, e = _as_days(starts), _as_days(ends)
     r = pd.to_numeric(pd.Series(np.asarray(rates, dtype=object)), errors="coerce")
     r = r.astype("float64")
     if not (len(s) == len(e) == len(r)):
@@ -239,14 +266,14 @@ def prorate_column(rates: object, starts: object, ends: object) -> pd.DataFrame:
         )
     s, e = s.dt.normalize(), e.dt.normalize()
     ok = (s.notna() & e.notna() & r.notna() & (e >= s)).to_numpy()
-    months = ((e.dt.year - s.dt.year) * 12 + (e.dt.month - s.dt.month) + 1).to_numpy(float)
+    months = _month_count(s, e)
     dim_s = s.dt.days_in_month.to_numpy(float)
     dim_e = e.dt.days_in_month.to_numpy(float)
     same_month = ((e - s).dt.days.to_numpy(float) + 1) / dim_s
     first = (dim_s - s.dt.day.to_numpy(float) + 1) / dim_s
     last = e.dt.day.to_numpy(float) / dim_e
     share = np.where(months == 1, same_month, first + last + (months - 2))
-    cost = _round_cents(r.to_numpy() * share)
+    cost = round_cents(r.to_numpy() * share)
     out = pd.DataFrame(
         {
             "units": pd.array(np.where(ok, months, 0).astype("int64"), dtype="Int64"),

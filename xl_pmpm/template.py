@@ -1,10 +1,15 @@
 """Build the macro-enabled workbook template (``PMPM_Tier_Report.xlsm``) without Excel.
 
-openpyxl writes the sheets; the result is then post-processed as a zip: the VBA project
-(``xl/vbaProject.bin``), the ribbon (``customUI/customUI14.xml``), their relationships and
-content types are added, and volatile values are pinned so that two builds give the same
-parts. The finished file is never passed back through openpyxl, which would drop the
-customUI14 relationship.
+openpyxl writes the sheets (in write-only mode, so a filled copy of a large extract
+streams to disk instead of holding every cell); the result is then post-processed
+as a zip: the VBA project (``xl/vbaProject.bin``), the ribbon
+(``customUI/customUI14.xml``), their relationships and content types are added, and
+volatile values are pinned so that two builds give the same parts. The finished
+file is never passed back through openpyxl, which would drop the customUI14
+relationship.
+
+Sheet and column names come from :mod:`xl_pmpm.sheets`, which the xlwings front
+end uses too.
 """
 
 from __future__ import annotations
@@ -13,15 +18,21 @@ import argparse
 import io
 import os
 import re
+import shutil
+import tempfile
+import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import openpyxl
 import pandas as pd
 import xlwings
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import BarChart, Reference
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -29,22 +40,45 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
-from openpyxl.worksheet.worksheet import Worksheet
 
 from . import files, sample
 from .excel.udfs import HELP_FUNCTIONS
-from .findings import FINDING_COLUMNS
 from .flags import ENGINE_HEADERS
 from .layout import Column, Layout
 from .rates import DEFAULT_PAYER, HOURS_BASES, RATE_COLUMNS, RateBook
-from .review import ARCHIVE_META
+from .sheets import (
+    ACTION,
+    ACTIONS,
+    ALL,
+    CONFIG,
+    DEFERRED,
+    DEFERRED_COLUMNS_META,
+    ENGINE_COLUMNS,
+    FINDINGS,
+    HELP,
+    HISTORY,
+    HISTORY_COLUMNS,
+    HISTORY_TABLE,
+    LINE,
+    RATES,
+    SUMMARY,
+    VALIDATION,
+    VALIDATION_COLUMNS,
+    report_columns,
+    report_sheet_names,
+    sanitize_sheet_name,
+    table_name,
+)
+from .sheets import (
+    SETTINGS as SETTINGS_SHEET,
+)
 from .vba.project import VbaModule, build_vba_project, module_from_file
 
 __all__ = [
+    "ACTION",
     "ACTIONS",
     "ENGINE_COLUMNS",
     "FINDINGS",
-    "ACTION",
     "MACROS_DIR",
     "SETTINGS",
     "TEMPLATE_PATH",
@@ -52,10 +86,12 @@ __all__ = [
     "cmd_build_template",
     "engine_formulas",
     "main",
+    "report_rows",
     "report_sheet_names",
     "sanitize_sheet_name",
     "table_name",
     "vba_modules",
+    "workbook_bytes",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -63,33 +99,44 @@ MACROS_DIR = REPO_ROOT / "macros"
 TEMPLATE_PATH = REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm"
 XLWINGS_DIR = Path(xlwings.__file__).parent
 
-FINDINGS = "Findings"
-ACTION = "Action"
-ACTIONS = ("Keep", "Delete", "Defer")
-ENGINE_COLUMNS = [
-    ENGINE_HEADERS["tier"],
-    ENGINE_HEADERS["tier_if_billed"],
-    ENGINE_HEADERS["at_risk"],
-    ENGINE_HEADERS["dollar_effect"],
-    FINDINGS,
-    ACTION,
-]
-ALL_SHEET = "All"
-RATES_TABLE = "Rates"
-VALIDATION_COLUMNS = [*FINDING_COLUMNS, "link"]
-CONFIG_SHEET = "xlwings.conf"
+ALL_SHEET = ALL
+RATES_TABLE = RATES
+CONFIG_SHEET = CONFIG
 UDF_MODULES = "xl_pmpm.excel.udfs"
-# (defined name, label, note); values come from build_template's arguments.
+XLWINGS_CONFIG_KEYS = (
+    "Interpreter_Win",
+    "Interpreter_Mac",
+    "PYTHONPATH",
+    "UDF Modules",
+    "Use UDF Server",
+)
+# (defined name, label, note); the front end reads the labels, the formulas the names.
 SETTINGS = (
     ("BillingMonth", "Billing month", "First day of the month you bill. Default: last month."),
     ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
     ("HoursBasis", "Hours basis default", "utilized or authorized; payers.csv can override."),
+    ("ExtractFile", "Extract file", "The month's Tier Report/Extract (CSV) Load Extract reads."),
     ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
     ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
+    (
+        "LedgerFile",
+        "Ledger file",
+        "Export ledger History shows. Blank = the command line's: $XL_PMPM_LEDGER, "
+        "else ~/.xl-pmpm/ledger.sqlite3.",
+    ),
     ("LayoutFile", "Layout file", "Blank = the layout bundled with xl_pmpm."),
     ("DefaultPayer", "Default payer", "Payer of the cell functions when none is given (* = DOH)."),
 )
-RESERVED_SHEETS = ("Rates", "Settings", "Deferred", "Validation", "Summary", "Help", CONFIG_SHEET)
+SUMMARY_HEADERS = [
+    "Sheet",
+    "Rows",
+    "At risk",
+    "Dollars at risk",
+    "Rows with findings",
+    "Delete",
+    "Defer",
+]
+BY_TIER_TABLE = "ByTier"
 
 # Fixed values for reproducible parts.
 FIXED_TIMESTAMP = "2024-01-01T00:00:00Z"
@@ -101,38 +148,10 @@ CONTENT_TYPE_VBA = "application/vnd.ms-office.vbaProject"
 REL_UI = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
 REL_VBA = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
 
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _HEADER_FONT = Font(bold=True)
 _AT_RISK_FILL = PatternFill("solid", start_color="FFF4B183", end_color="FFF4B183")
 _FINDINGS_FILL = PatternFill("solid", start_color="FFFCE4D6", end_color="FFFCE4D6")
 _MAX_ROW = 1048576
-
-
-# --------------------------------------------------------------------------- names
-
-
-def sanitize_sheet_name(name: str, taken: set[str]) -> str:
-    """A legal, unused sheet name: no []:*?/\\, no edge apostrophes, at most 31 characters."""
-    base = _BAD_SHEET_CHARS.sub("-", name).strip().strip("'").strip() or "Sheet"
-    base = base[:31]
-    candidate, n = base, 2
-    while candidate.casefold() in taken or candidate.casefold() == "history":
-        suffix = f" ({n})"
-        candidate = base[: 31 - len(suffix)] + suffix
-        n += 1
-    taken.add(candidate.casefold())
-    return candidate
-
-
-def report_sheet_names(contracts: Sequence[str]) -> dict[str, str]:
-    """{contract: sheet name} for the Tier Report sheets, "All" excluded."""
-    taken = {s.casefold() for s in (ALL_SHEET, *RESERVED_SHEETS)}
-    return {c: sanitize_sheet_name(c, taken) for c in contracts}
-
-
-def table_name(sheet: str) -> str:
-    """Excel Table name of a Tier Report sheet: ``Report_`` + the name's letters and digits."""
-    return "Report_" + (re.sub(r"[^0-9A-Za-z]+", "_", sheet).strip("_") or "Sheet")
 
 
 def _escape(column: str) -> str:
@@ -147,6 +166,13 @@ def _this_row(table: str, column: str) -> str:
 # --------------------------------------------------------------------------- formulas
 
 
+def _in_force(r: str) -> str:
+    return (
+        f"*({r}effective_from]<=BillingMonth)"
+        f'*((({r}effective_to]="")+({r}effective_to]>=BillingMonth))>0)'
+    )
+
+
 def _rate_lookup(field: str, hours: str) -> str:
     """SUMPRODUCT over the Rates table's default-payer rows in force in BillingMonth.
 
@@ -155,9 +181,15 @@ def _rate_lookup(field: str, hours: str) -> str:
     r = f"{RATES_TABLE}["
     return (
         f'SUMPRODUCT({r}{field}]*({r}payer]="{DEFAULT_PAYER}")*({r}min_hours]<={hours})'
-        f'*((({r}max_hours]="")+({r}max_hours]>{hours}))>0)'
-        f"*({r}effective_from]<=BillingMonth)"
-        f'*((({r}effective_to]="")+({r}effective_to]>=BillingMonth))>0))'
+        f'*((({r}max_hours]="")+({r}max_hours]>{hours}))>0)' + _in_force(r) + ")"
+    )
+
+
+def _tier_rate(tier: int) -> str:
+    """The default payer's rate of `tier` in BillingMonth, from the Rates table."""
+    r = f"{RATES_TABLE}["
+    return (
+        f'SUMPRODUCT({r}rate]*({r}payer]="{DEFAULT_PAYER}")*({r}tier]={tier})' + _in_force(r) + ")"
     )
 
 
@@ -188,49 +220,65 @@ def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
     }
 
 
-# --------------------------------------------------------------------------- sheets
+# --------------------------------------------------------------------------- cells
 
 
-def _cell_value(value: object, column: Column) -> object:
-    """A value from an extract (text) as it goes into a cell: numbers as numbers, IDs as text."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    text = str(value)
-    if text == "":
-        return None
+def _column_values(values: pd.Series, column: Column) -> list[object]:
+    """An extract's column (text) as cell values: numbers as numbers, IDs as text, "" blank."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    out = text.astype(object)
     if column.type == "number" and not column.id:
-        try:
-            return float(text.strip())
-        except ValueError:
-            return text
-    return text
+        numbers = pd.to_numeric(text.str.strip(), errors="coerce")
+        ok = numbers.notna() & ~np.isinf(numbers.to_numpy(dtype="float64", na_value=np.nan))
+        out = out.where(~ok, numbers.astype(object))
+    return out.where(text != "", None).tolist()
 
 
 def _is_text_column(column: Column) -> bool:
     return column.id or column.type in ("datetime", "text")
 
 
-def _write_table(
-    ws: Worksheet,
+class _Cells:
+    """Write-only cells with a fixed format, made fast: one style looked up per format."""
+
+    def __init__(self, ws: object) -> None:
+        self.ws = ws
+        self._styles: dict[tuple[str | None, bool], object] = {}
+
+    def __call__(self, value: object, number_format: str | None = None, bold: bool = False):
+        key = (number_format, bold)
+        style = self._styles.get(key)
+        cell = WriteOnlyCell(self.ws, value)
+        if style is None:
+            if number_format:
+                cell.number_format = number_format
+            if bold:
+                cell.font = _HEADER_FONT
+            self._styles[key] = cell._style
+        else:
+            cell._style = style
+        return cell
+
+
+def _widths(ws: object, headers: Sequence[str]) -> None:
+    for c, header in enumerate(headers, start=1):
+        ws.column_dimensions[get_column_letter(c)].width = max(10, min(40, len(header) + 4))
+
+
+def _add_table(
+    ws: object,
     name: str,
-    headers: list[str],
-    rows: list[list[object]],
+    headers: Sequence[str],
+    rows: int,
     *,
-    formulas: dict[str, str] | None = None,
+    first_row: int = 1,
+    formulas: Mapping[str, str] | None = None,
     style: str = "TableStyleMedium2",
-) -> None:
-    """Headers in row 1, rows below, as Excel Table `name` (one blank row if there are none)."""
+) -> str:
+    """Excel Table `name` over the header at `first_row` and `rows` rows (at least one)."""
     formulas = formulas or {}
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = _HEADER_FONT
-    data = rows or [[None] * len(headers)]
-    for r, values in enumerate(data, start=2):
-        for c, header in enumerate(headers, start=1):
-            value = formulas.get(header, values[c - 1])
-            if value is not None:
-                ws.cell(r, c, value)
-    ref = f"A1:{get_column_letter(len(headers))}{len(data) + 1}"
+    last = first_row + max(rows, 1)
+    ref = f"A{first_row}:{get_column_letter(len(headers))}{last}"
     table = Table(displayName=name, name=name, ref=ref)
     table.tableColumns = [
         TableColumn(
@@ -244,10 +292,67 @@ def _write_table(
     ]
     table.autoFilter = AutoFilter(ref=ref)
     table.tableStyleInfo = TableStyleInfo(name=style, showRowStripes=True)
-    ws.add_table(table)
+    with warnings.catch_warnings():
+        # The columns are set above; openpyxl warns about write-only tables regardless.
+        warnings.filterwarnings("ignore", "In write-only mode", UserWarning)
+        ws.add_table(table)
+    return ref
+
+
+def _write_table(
+    ws: object,
+    name: str,
+    headers: list[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    formats: Mapping[str, str] | None = None,
+    style: str = "TableStyleMedium2",
+) -> None:
+    """Headers in row 1, rows below, as Excel Table `name` (one blank row if there are none)."""
+    cells = _Cells(ws)
+    formats = formats or {}
+    # Write-only: sheet properties, views and columns go out with the first row.
     ws.freeze_panes = "A2"
-    for c, header in enumerate(headers, start=1):
-        ws.column_dimensions[get_column_letter(c)].width = max(10, min(40, len(header) + 4))
+    _widths(ws, headers)
+    ws.append([cells(h, bold=True) for h in headers])
+    for values in rows or [[None] * len(headers)]:
+        ws.append(
+            [
+                cells(v, formats[h]) if h in formats and v is not None else v
+                for h, v in zip(headers, values, strict=True)
+            ]
+        )
+    _add_table(ws, name, headers, len(rows), style=style)
+
+
+# --------------------------------------------------------------------------- sheets
+
+
+def report_rows(
+    layout: Layout, sheet: str, rows: pd.DataFrame | None
+) -> tuple[list[str], Iterator[list[object]], dict[str, str]]:
+    """(header, data rows, {column: number format}) of a Tier Report sheet's table.
+
+    Each data row is Line, the layout's export columns as cell values, then the engine
+    formulas (Findings and Action blank). With no rows: one blank row with the formulas.
+    """
+    columns = layout.export_columns
+    headers = report_columns([c.name for c in columns])
+    formulas = engine_formulas(layout, table_name(sheet))
+    tail = [formulas.get(h) for h in headers[1 + len(columns) :]]
+    formats = {c.name: "@" for c in columns if _is_text_column(c)}
+    formats[ENGINE_HEADERS["tier"]] = formats[ENGINE_HEADERS["tier_if_billed"]] = "0"
+    formats[ENGINE_HEADERS["dollar_effect"]] = "#,##0.00"
+    if rows is None or not len(rows):
+        return headers, iter([[None] * (1 + len(columns)) + tail]), formats
+    frame = rows.reindex(columns=[c.name for c in columns])
+    index = rows.index
+    if pd.api.types.is_integer_dtype(index.dtype):
+        lines = [int(n) for n in index]
+    else:  # not an extract's line index: number the rows as a file would
+        lines = list(range(2, len(rows) + 2))
+    values = [lines] + [_column_values(frame[c.name], c) for c in columns]
+    return headers, (list(r) + tail for r in zip(*values, strict=True)), formats
 
 
 def _report_sheet(
@@ -255,30 +360,28 @@ def _report_sheet(
 ) -> None:
     ws = wb.create_sheet(sheet)
     ws.sheet_properties.codeName = code_name
-    columns = layout.export_columns
-    headers = [c.name for c in columns] + ENGINE_COLUMNS
-    name = table_name(sheet)
-    values: list[list[object]] = []
-    if rows is not None and len(rows):
-        frame = rows.reindex(columns=[c.name for c in columns])
-        for record in frame.itertuples(index=False, name=None):
-            line = [_cell_value(v, c) for v, c in zip(record, columns, strict=True)]
-            values.append(line + [None] * len(ENGINE_COLUMNS))
-    _write_table(ws, name, headers, values, formulas=engine_formulas(layout, name))
-    last = max(len(values), 1) + 1
-    for c, column in enumerate(columns, start=1):
-        if _is_text_column(column):
-            letter = get_column_letter(c)
-            ws.column_dimensions[letter].number_format = "@"
-            for (cell,) in ws[f"{letter}2:{letter}{last}"]:
-                cell.number_format = "@"
+    headers, data, formats = report_rows(layout, sheet, rows)
+    cells = _Cells(ws)
     col = {h: get_column_letter(i) for i, h in enumerate(headers, start=1)}
-    for h in (ENGINE_HEADERS["tier"], ENGINE_HEADERS["tier_if_billed"]):
-        for (cell,) in ws[f"{col[h]}2:{col[h]}{last}"]:
-            cell.number_format = "0"
-    dollars = col[ENGINE_HEADERS["dollar_effect"]]
-    for (cell,) in ws[f"{dollars}2:{dollars}{last}"]:
-        cell.number_format = "#,##0.00"
+    for h, fmt in formats.items():
+        ws.column_dimensions[col[h]].number_format = fmt
+    # Write-only: sheet properties, views and columns go out with the first row.
+    _widths(ws, headers)
+    ws.freeze_panes = "A2"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True  # printed: all columns on one page width
+    ws.append([cells(h, bold=True) for h in headers])
+    styled = [(i, formats[h]) for i, h in enumerate(headers) if h in formats]
+    count = 0
+    for values in data:
+        for i, fmt in styled:  # blank cells too: what a biller types there stays text
+            values[i] = cells(values[i], fmt)
+        ws.append(values)
+        count += 1
+    # The blank row of an empty sheet counts as no data row.
+    n_rows = count if rows is not None and len(rows) else 0
+    _add_table(
+        ws, table_name(sheet), headers, n_rows, formulas=engine_formulas(layout, table_name(sheet))
+    )
     whole = f"A2:{col[ACTION]}{_MAX_ROW}"
     risk, findings = col[ENGINE_HEADERS["at_risk"]], col[FINDINGS]
     ws.conditional_formatting.add(
@@ -299,17 +402,15 @@ def _report_sheet(
         showInputMessage=True,
     )
     dv.add(f"{col[ACTION]}2:{col[ACTION]}{_MAX_ROW}")
-    ws.add_data_validation(dv)
-    # Printed (and rendered to PDF/PNG) landscape, all columns on one page width.
+    ws.data_validations.append(dv)
     ws.page_setup.orientation = "landscape"
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.print_title_rows = "1:1"
 
 
 def _rates_sheet(wb: openpyxl.Workbook, book: RateBook) -> None:
-    ws = wb.create_sheet("Rates")
+    ws = wb.create_sheet(RATES)
     ws.sheet_properties.codeName = "wsRates"
     rows: list[list[object]] = []
     for record in book.rates[RATE_COLUMNS].itertuples(index=False, name=None):
@@ -324,56 +425,69 @@ def _rates_sheet(wb: openpyxl.Workbook, book: RateBook) -> None:
             else:
                 line.append(str(value))
         rows.append(line)
-    _write_table(ws, RATES_TABLE, list(RATE_COLUMNS), rows)
-    for c, field in enumerate(RATE_COLUMNS, start=1):
-        letter = get_column_letter(c)
-        fmt = {"effective_from": "yyyy-mm-dd", "effective_to": "yyyy-mm-dd", "rate": "0.00"}.get(
+    formats = {
+        field: {"effective_from": "yyyy-mm-dd", "effective_to": "yyyy-mm-dd", "rate": "0.00"}.get(
             field, "@" if field.endswith("code") or field == "payer" else "General"
         )
-        ws.column_dimensions[letter].number_format = fmt
-        for (cell,) in ws[f"{letter}2:{letter}{len(rows) + 1}"]:
-            cell.number_format = fmt
+        for field in RATE_COLUMNS
+    }
+    for c, field in enumerate(RATE_COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(c)].number_format = formats[field]
+    _write_table(ws, RATES_TABLE, list(RATE_COLUMNS), rows, formats=formats)
 
 
 def _settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
-    ws = wb.create_sheet("Settings")
+    ws = wb.create_sheet(SETTINGS_SHEET)
     ws.sheet_properties.codeName = "wsSettings"
-    ws.append(["Setting", "Value", "Notes"])
-    for cell in ws[1]:
-        cell.font = _HEADER_FONT
+    cells = _Cells(ws)
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 40
+    ws.column_dimensions["C"].width = 60
+    ws.append([cells(h, bold=True) for h in ("Setting", "Value", "Notes")])
     values: dict[str, object] = {
         # Billers bill the month just ended.
         "BillingMonth": billing_month or "=DATE(YEAR(TODAY()),MONTH(TODAY())-1,1)",
         "AsOfDate": as_of or "=TODAY()",
         "HoursBasis": HOURS_BASES[0],
-        "ExportFolder": None,
-        "ArchiveFolder": None,
-        "LayoutFile": None,
         "DefaultPayer": DEFAULT_PAYER,
     }
     for r, (name, label, note) in enumerate(SETTINGS, start=2):
-        ws.cell(r, 1, label)
-        value = values[name]
+        value = values.get(name)
         if isinstance(value, date) and not isinstance(value, datetime):
             value = datetime(value.year, value.month, value.day)
-        cell = ws.cell(r, 2, value)
-        cell.number_format = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
-        ws.cell(r, 3, note)
-        wb.defined_names[name] = DefinedName(name, attr_text=f"Settings!$B${r}")
+        fmt = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
+        ws.append([label, cells(value, fmt), note])
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS_SHEET}!$B${r}")
     basis = DataValidation(type="list", formula1='"' + ",".join(HOURS_BASES) + '"')
     basis.add(f"B{2 + [s[0] for s in SETTINGS].index('HoursBasis')}")
-    ws.add_data_validation(basis)
-    ws.column_dimensions["A"].width = 22
-    ws.column_dimensions["B"].width = 40
-    ws.column_dimensions["C"].width = 60
+    ws.data_validations.append(basis)
 
 
-def _summary_sheet(wb: openpyxl.Workbook, sheets: list[str], layout: Layout) -> None:
-    ws = wb.create_sheet("Summary")
+def _default_tiers(book: RateBook) -> list[int]:
+    rates = book.rates
+    return sorted({int(t) for t in rates.loc[rates["payer"] == DEFAULT_PAYER, "tier"]})
+
+
+def _summary_sheet(
+    wb: openpyxl.Workbook,
+    sheets: list[str],
+    contracts: Sequence[str],
+    layout: Layout,
+    tiers: Sequence[int],
+) -> None:
+    """Per sheet counts, then members and dollars by tier and contract, with two charts.
+
+    Everything is a formula over the Tier Report tables (the default payer's rates),
+    so the sheet is right without Python and after every front-end action. Dollars
+    count what would be billed as the rows stand: a tier, and not deferred (blank
+    Visit Start), as xl_pmpm.summary.visit_summary does.
+    """
+    ws = wb.create_sheet(SUMMARY)
     ws.sheet_properties.codeName = "wsSummary"
     key = layout.column("patient_number") or layout.export_columns[0]
-    headers = ["Sheet", "Rows", "At risk", "Dollars at risk", "Rows with findings"]
-    headers += ["Delete", "Defer"]
+    ws.column_dimensions["A"].width = 34
+    for letter in "BCDEFGH":
+        ws.column_dimensions[letter].width = 16
     rows = []
     for sheet in sheets:
         t = table_name(sheet)
@@ -392,10 +506,51 @@ def _summary_sheet(wb: openpyxl.Workbook, sheets: list[str], layout: Layout) -> 
                 f'=COUNTIF({ref(ACTION)},"Defer")',
             ]
         )
-    _write_table(ws, "Summary", headers, rows, style="TableStyleLight9")
-    for (cell,) in ws[f"D2:D{len(rows) + 1}"]:
-        cell.number_format = "#,##0.00"
-    ws.column_dimensions["A"].width = 34
+    cells = _Cells(ws)
+    ws.append([cells(h, bold=True) for h in SUMMARY_HEADERS])
+    for row in rows:
+        ws.append([*row[:3], cells(row[3], "#,##0.00"), *row[4:]])
+    _add_table(ws, SUMMARY, SUMMARY_HEADERS, len(rows), style="TableStyleLight9")
+
+    # Members and dollars by tier (columns) and contract (rows), over the All table.
+    ws.append([])
+    top = len(rows) + 3
+    all_t = table_name(ALL)
+    tier_col = f"{all_t}[{_escape(ENGINE_HEADERS['tier'])}]"
+    contract_col = f"{all_t}[{_escape(layout.name_of('contract'))}]"
+    start = layout.column("visit_start")
+    billable = f',{all_t}[{_escape(start.name)}],"<>"' if start is not None else ""
+    headers = ["Contract"] + [f"Tier {t} members" for t in tiers]
+    headers += [f"Tier {t} dollars" for t in tiers]
+    ws.append([cells(h, bold=True) for h in headers])
+    labels = [*contracts, "Total"]
+    for label in labels:
+        where = f',{contract_col},"{label}"' if label != "Total" else ""
+        members = [f"=COUNTIFS({tier_col},{t}{where})" for t in tiers]
+        dollars = [
+            cells(f"=COUNTIFS({tier_col},{t}{where}{billable})*{_tier_rate(t)}", "#,##0.00")
+            for t in tiers
+        ]
+        ws.append([label, *members, *dollars])
+    _add_table(ws, BY_TIER_TABLE, headers, len(labels), first_row=top, style="TableStyleLight9")
+    n = len(tiers)
+    last = top + len(contracts)  # charts leave the Total row out
+    for title, first_col, anchor, axis in (
+        ("Members by tier and contract", 2, "J2", "Members"),
+        ("Dollars by tier and contract", 2 + n, "J20", "Dollars"),
+    ):
+        chart = BarChart()
+        chart.type = "col"
+        chart.title = title
+        chart.y_axis.title = axis
+        chart.x_axis.title = "Contract"
+        data = Reference(
+            ws, min_col=first_col, max_col=first_col + n - 1, min_row=top, max_row=last
+        )
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=last))
+        chart.width, chart.height = 18, 8.5
+        ws.add_chart(chart, anchor)
 
 
 def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
@@ -405,8 +560,8 @@ def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
         ("h", "PMPM Tier Report workbook", ""),
         ("", "Tiers, rates and the PMPM import file for NY CDPAP, month by month.", ""),
         ("h", "How the month goes", ""),
-        ("", "1. Settings: check the billing month and the export and archive folders.", ""),
-        ("", "2. Load Extract: pick the month's PMPM Tier Report/Extract (CSV).", ""),
+        ("", "1. Settings: check the billing month, the extract file and the folders.", ""),
+        ("", "2. Load Extract: reads the month's PMPM Tier Report/Extract (CSV).", ""),
         ("", "3. Refresh Flags: tiers, tiers if billed, members at risk, dollars at stake.", ""),
         ("", "4. Validate: fix or remove what the Validation sheet lists.", ""),
         ("", "5. Mark rows Keep, Delete or Defer in the Action column; press the button.", ""),
@@ -420,8 +575,15 @@ def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
         ("", "Restore", "Brings deleted or deferred rows back from the archive."),
         ("", "Validate", "Lists problems on the Validation sheet, with links to rows."),
         ("", "Export", "Writes the import CSV to the export folder."),
+        ("", "History", f"Lists the export ledger's entries on the {HISTORY} sheet."),
         ("", "Help", "Shows this sheet."),
         ("h", "Columns the workbook adds", ""),
+        (
+            "",
+            LINE,
+            "The row's line in the extract (header = 1). It stays with the row through "
+            "Delete, Defer and Restore; do not edit it.",
+        ),
         (
             "",
             ENGINE_HEADERS["tier"],
@@ -438,6 +600,12 @@ def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
             "Payer-specific rates",
             "The formulas use the default payer's rates only; Refresh Flags applies each "
             "payer's own rates (payers.csv) with Python.",
+        ),
+        (
+            "",
+            SUMMARY,
+            "Rows, members at risk and dollars per sheet; members and dollars by tier and "
+            "contract (default-payer rates, deferred rows left out), with charts.",
         ),
         ("h", "Cell functions (need Python via xlwings)", ""),
     ]
@@ -456,32 +624,54 @@ def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
 
 
 def _help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
-    ws = wb.create_sheet("Help")
+    ws = wb.create_sheet(HELP)
     ws.sheet_properties.codeName = "wsHelp"
-    for r, (kind, text, extra) in enumerate(_help_rows(layout), start=1):
-        cell = ws.cell(r, 1, text)
-        if kind == "h":
-            cell.font = Font(bold=True, size=13)
-        if extra:
-            ws.cell(r, 2, extra).alignment = Alignment(wrap_text=True)
     ws.column_dimensions["A"].width = 60
     ws.column_dimensions["B"].width = 80
+    heading = Font(bold=True, size=13)
+    for kind, text, extra in _help_rows(layout):
+        first = WriteOnlyCell(ws, text)
+        if kind == "h":
+            first.font = heading
+        row: list[object] = [first]
+        if extra:
+            second = WriteOnlyCell(ws, extra)
+            second.alignment = Alignment(wrap_text=True)
+            row.append(second)
+        ws.append(row)
 
 
-def _config_sheet(wb: openpyxl.Workbook) -> None:
+def _config_sheet(wb: openpyxl.Workbook, config: Mapping[str, object] | None) -> None:
     # xlwings reads column A from A1 down to the first blank: no header row, no gaps.
     ws = wb.create_sheet(CONFIG_SHEET)
     ws.sheet_properties.codeName = "wsXlwingsConf"
-    for row in (
-        ("Interpreter_Win", None),
-        ("Interpreter_Mac", None),
-        ("PYTHONPATH", None),
-        ("UDF Modules", UDF_MODULES),
-        ("Use UDF Server", False),
-    ):
-        ws.append(list(row))
     ws.column_dimensions["A"].width = 20
     ws.column_dimensions["B"].width = 60
+    values: dict[str, object] = dict.fromkeys(XLWINGS_CONFIG_KEYS)
+    values["UDF Modules"] = UDF_MODULES
+    values["Use UDF Server"] = False
+    values.update(config or {})
+    for key, value in values.items():
+        ws.append([key, value])
+
+
+def _empty_table_sheet(
+    wb: openpyxl.Workbook, sheet: str, code_name: str, table: str, headers: list[str], style: str
+) -> None:
+    ws = wb.create_sheet(sheet)
+    ws.sheet_properties.codeName = code_name
+    for c in range(1, len(headers) + 1):  # the front end writes text here
+        ws.column_dimensions[get_column_letter(c)].number_format = "@"
+    _write_table(ws, table, headers, [], style=style)
+
+
+def _contract_rows(
+    rows: pd.DataFrame | None, contract_col: str, contracts: Iterable[str]
+) -> dict[str, pd.DataFrame | None]:
+    if rows is None:
+        return dict.fromkeys(contracts)
+    key = rows[contract_col].fillna("").astype(str).str.strip()
+    return {c: rows[key == c] for c in contracts}
 
 
 def _workbook(
@@ -491,39 +681,49 @@ def _workbook(
     rows: pd.DataFrame | None,
     billing_month: date | None,
     as_of: date | None,
+    xlwings_config: Mapping[str, object] | None = None,
 ) -> tuple[openpyxl.Workbook, list[str]]:
-    """The openpyxl workbook and the code names of its sheets, in order."""
-    wb = openpyxl.Workbook()
+    """The openpyxl (write-only) workbook and the code names of its sheets, in order."""
+    wb = openpyxl.Workbook(write_only=True)
     wb.code_name = "ThisWorkbook"
-    wb.remove(wb.active)
     wb.properties.creator = "xl-pmpm"
     wb.properties.title = "PMPM Tier Report"
     names = report_sheet_names(contracts)
-    contract_col = layout.name_of("contract")
-    _report_sheet(wb, ALL_SHEET, "wsAll", layout, rows)
+    code_names = ["wsAll"]
+    _report_sheet(wb, ALL, "wsAll", layout, rows)
+    subsets = _contract_rows(rows, layout.name_of("contract"), names)
     for n, (contract, sheet) in enumerate(names.items(), start=1):
-        subset = None
-        if rows is not None:
-            subset = rows[rows[contract_col].fillna("").astype(str).str.strip() == contract]
-        _report_sheet(wb, sheet, f"wsReport{n}", layout, subset)
+        code_names.append(f"wsReport{n}")
+        _report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
     _rates_sheet(wb, book)
     _settings_sheet(wb, billing_month, as_of)
-    deferred = wb.create_sheet("Deferred")
-    deferred.sheet_properties.codeName = "wsDeferred"
-    _write_table(
-        deferred,
-        "Deferred",
-        [*ARCHIVE_META, *(c.name for c in layout.export_columns)],
-        [],
-        style="TableStyleLight1",
+    export_names = [c.name for c in layout.export_columns]
+    _empty_table_sheet(
+        wb,
+        DEFERRED,
+        "wsDeferred",
+        DEFERRED,
+        [*DEFERRED_COLUMNS_META, *export_names],
+        "TableStyleLight1",
     )
-    validation = wb.create_sheet("Validation")
-    validation.sheet_properties.codeName = "wsValidation"
-    _write_table(validation, "Validation", VALIDATION_COLUMNS, [], style="TableStyleLight10")
-    _summary_sheet(wb, [ALL_SHEET, *names.values()], layout)
+    _empty_table_sheet(
+        wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10"
+    )
+    _summary_sheet(wb, [ALL, *names.values()], list(contracts), layout, _default_tiers(book))
+    _empty_table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, HISTORY_COLUMNS, "TableStyleLight1")
     _help_sheet(wb, layout)
-    _config_sheet(wb)
-    return wb, [ws.sheet_properties.codeName for ws in wb.worksheets]
+    _config_sheet(wb, xlwings_config)
+    code_names += [
+        "wsRates",
+        "wsSettings",
+        "wsDeferred",
+        "wsValidation",
+        "wsSummary",
+        "wsHistory",
+        "wsHelp",
+        "wsXlwingsConf",
+    ]
+    return wb, code_names
 
 
 # --------------------------------------------------------------------------- VBA and zip
@@ -546,11 +746,16 @@ def _add_relationship(rels: bytes, rel_id: str, rel_type: str, target: str) -> b
     return rels.replace(b"</Relationships>", entry.encode() + b"</Relationships>")
 
 
-def _macro_parts(xlsx: bytes, vba_project: bytes, custom_ui: bytes) -> dict[str, bytes]:
-    """The parts of the openpyxl output turned into a macro-enabled workbook with a ribbon."""
-    with zipfile.ZipFile(io.BytesIO(xlsx)) as source:
-        parts = {name: source.read(name) for name in source.namelist()}
-    types = parts["[Content_Types].xml"].replace(CONTENT_TYPE_XLSX, CONTENT_TYPE_XLSM)
+_SMALL_PARTS = ("[Content_Types].xml", "_rels/.rels", "xl/_rels/workbook.xml.rels")
+
+
+def _macro_parts(small: dict[str, bytes]) -> dict[str, bytes]:
+    """The parts that turn openpyxl's output into a macro-enabled workbook with a ribbon.
+
+    `small` holds the content types, the root and workbook relationships and
+    docProps/core.xml as openpyxl wrote them; returns their new contents.
+    """
+    types = small["[Content_Types].xml"].replace(CONTENT_TYPE_XLSX, CONTENT_TYPE_XLSM)
     if b'Extension="bin"' not in types:
         types = types.replace(
             b"<Default ",
@@ -563,50 +768,72 @@ def _macro_parts(xlsx: bytes, vba_project: bytes, custom_ui: bytes) -> dict[str,
             b'<Override PartName="/customUI/customUI14.xml" ContentType="application/xml"/>'
             b"</Types>",
         )
-    parts["[Content_Types].xml"] = types
-    parts["_rels/.rels"] = _add_relationship(
-        parts["_rels/.rels"], "rIdPmpmRibbon", REL_UI, "customUI/customUI14.xml"
-    )
-    parts["xl/_rels/workbook.xml.rels"] = _add_relationship(
-        parts["xl/_rels/workbook.xml.rels"], "rIdPmpmVba", REL_VBA, "vbaProject.bin"
-    )
-    core = parts["docProps/core.xml"].decode("utf-8")
+    core = small["docProps/core.xml"].decode("utf-8")
     for tag in ("created", "modified"):
         core = re.sub(
             rf"(<dcterms:{tag}[^>]*>)[^<]*(</dcterms:{tag}>)", rf"\g<1>{FIXED_TIMESTAMP}\g<2>", core
         )
-    parts["docProps/core.xml"] = core.encode("utf-8")
-    parts["xl/vbaProject.bin"] = vba_project
-    parts["customUI/customUI14.xml"] = custom_ui
-    return parts
+    return {
+        "[Content_Types].xml": types,
+        "_rels/.rels": _add_relationship(
+            small["_rels/.rels"], "rIdPmpmRibbon", REL_UI, "customUI/customUI14.xml"
+        ),
+        "xl/_rels/workbook.xml.rels": _add_relationship(
+            small["xl/_rels/workbook.xml.rels"], "rIdPmpmVba", REL_VBA, "vbaProject.bin"
+        ),
+        "docProps/core.xml": core.encode("utf-8"),
+    }
 
 
-def _zip_bytes(parts: dict[str, bytes]) -> bytes:
-    """A zip with fixed entry order and timestamps: content types and root rels first."""
-    first = ["[Content_Types].xml", "_rels/.rels"]
-    order = first + sorted(n for n in parts if n not in first)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
-        for name in order:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            out.writestr(info, parts[name])
-    return buffer.getvalue()
+def _write_package(xlsx: IO[bytes], vba_project: bytes, custom_ui: bytes, out: IO[bytes]) -> None:
+    """Copy openpyxl's package `xlsx` into `out` as the .xlsm: fixed entry order and times.
+
+    Content types and root relationships come first; the sheets are streamed part by
+    part (a filled copy's sheet XML can be hundreds of megabytes), never held whole.
+    """
+    with zipfile.ZipFile(xlsx) as source:
+        names = source.namelist()
+        changed = _macro_parts({n: source.read(n) for n in (*_SMALL_PARTS, "docProps/core.xml")})
+        changed["xl/vbaProject.bin"] = vba_project
+        changed["customUI/customUI14.xml"] = custom_ui
+        first = ["[Content_Types].xml", "_rels/.rels"]
+        order = first + sorted(n for n in {*names, *changed} if n not in first)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+            for name in order:
+                info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                if name in changed:
+                    target.writestr(info, changed[name])
+                    continue
+                with source.open(name) as src, target.open(info, "w", force_zip64=True) as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _write_workbook(
+    out: IO[bytes],
+    layout: Layout,
+    book: RateBook,
+    *,
+    contracts: Sequence[str] | None,
+    rows: pd.DataFrame | None,
+    billing_month: date | None,
+    as_of: date | None,
+    macros_dir: str | Path,
+    xlwings_config: Mapping[str, object] | None,
+) -> None:
+    unknown = set(xlwings_config or {}) - set(XLWINGS_CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"not xlwings.conf settings: {sorted(unknown)}")
+    macros_dir = Path(macros_dir)
+    contracts = list(sample.CONTRACTS if contracts is None else contracts)
+    wb, code_names = _workbook(layout, book, contracts, rows, billing_month, as_of, xlwings_config)
+    vba = build_vba_project(vba_modules(code_names, macros_dir))
+    custom_ui = (macros_dir / "customUI14.xml").read_bytes()
+    with tempfile.TemporaryFile() as xlsx:
+        wb.save(xlsx)
+        xlsx.seek(0)
+        _write_package(xlsx, vba, custom_ui, out)
 
 
 def workbook_bytes(
@@ -618,21 +845,28 @@ def workbook_bytes(
     billing_month: date | None = None,
     as_of: date | None = None,
     macros_dir: str | Path = MACROS_DIR,
+    xlwings_config: Mapping[str, object] | None = None,
 ) -> bytes:
     """The macro-enabled Tier Report workbook, as the bytes of an .xlsm file.
 
     `contracts` defaults to the sample's. `rows` (an extract: layout column names, text
     values) fills a copy: every row goes on All, and each contract's rows on its sheet.
     `billing_month` / `as_of` fix those settings (default: formulas for last month / today).
+    `xlwings_config` sets entries of the xlwings.conf sheet (e.g. ``Interpreter_Win``).
     """
-    macros_dir = Path(macros_dir)
-    contracts = list(sample.CONTRACTS if contracts is None else contracts)
-    wb, code_names = _workbook(layout, book, contracts, rows, billing_month, as_of)
     buffer = io.BytesIO()
-    wb.save(buffer)
-    vba = build_vba_project(vba_modules(code_names, macros_dir))
-    custom_ui = (macros_dir / "customUI14.xml").read_bytes()
-    return _zip_bytes(_macro_parts(buffer.getvalue(), vba, custom_ui))
+    _write_workbook(
+        buffer,
+        layout,
+        book,
+        contracts=contracts,
+        rows=rows,
+        billing_month=billing_month,
+        as_of=as_of,
+        macros_dir=macros_dir,
+        xlwings_config=xlwings_config,
+    )
+    return buffer.getvalue()
 
 
 def build_template(
@@ -645,20 +879,36 @@ def build_template(
     billing_month: date | None = None,
     as_of: date | None = None,
     macros_dir: str | Path = MACROS_DIR,
+    xlwings_config: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write the workbook to `out_path` atomically (a rebuilt template replaces the old one)."""
-    data = workbook_bytes(
-        layout,
-        book,
-        contracts=contracts,
-        rows=rows,
-        billing_month=billing_month,
-        as_of=as_of,
-        macros_dir=macros_dir,
-    )
+    """Write the workbook to `out_path` atomically (a rebuilt template replaces the old one).
+
+    Streams to a temp file beside `out_path`: a filled copy of a large extract is never
+    held in memory whole.
+    """
     out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     # A filled copy holds billing data (health data): owner-only.
-    _write_atomic(out, data, 0o600 if rows is not None else 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if rows is not None else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write_workbook(
+                fh,
+                layout,
+                book,
+                contracts=contracts,
+                rows=rows,
+                billing_month=billing_month,
+                as_of=as_of,
+                macros_dir=macros_dir,
+                xlwings_config=xlwings_config,
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

@@ -6,6 +6,7 @@ finding; see findings.py for the codes.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 
 from .claims import submission_window
 from .errors import PmpmInputError
-from .findings import ValidationReport, combine, file_finding, finding_rows
+from .findings import WARNING, ValidationReport, combine, file_finding, finding_rows
 from .flags import flag_tier_risk
 from .layout import Column, Layout
 from .rates import RateBook
@@ -21,7 +22,53 @@ from .report import TierReport
 from .values import per_value
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-_MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+"
+_MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+|'.*"
+# Dates as Excel rewrites them: a serial number (46296.125), or a regional form
+# (10/1/2026 3:00, 01.10.2026, 2026/10/01, 1-Oct-26) where day and month may be swapped.
+_DATE_SERIAL = r"\d{5}(?:\.\d+)?"
+_DATE_REGIONAL = r"\d{1,4}[/.-](?:\d{1,2}|[A-Za-z]{3,9})[/.-]\d{1,4}(?:[ T].*)?"
+# A totals line a biller or Excel added under the report ("Total", "Grand Total:", "Sum").
+_TOTAL_LABEL = re.compile(r"(?i)\s*(?:grand\s+|sub\s*)?(?:totals?|sum)\s*:?\s*")
+# An ID column is expected to hold IDs of one width when this share of them has it.
+_ID_WIDTH_SHARE = 0.8
+_ID_WIDTH_MIN_ROWS = 5
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _marks(series: pd.Series, test) -> np.ndarray:
+    """`test` on each distinct value of `series` only, spread back to every row."""
+    codes, uniques = pd.factorize(series.fillna("").astype(str), use_na_sentinel=False)
+    found = np.fromiter((bool(test(str(v))) for v in uniques), dtype=bool, count=len(uniques))
+    return found[codes]
+
+
+def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
+    """True where a row repeats the header (two exports pasted together).
+
+    A row counts when at least half of the columns, and at least three, hold
+    their own column name (spacing and case aside).
+    """
+    hits = np.zeros(len(table), dtype=np.int64)
+    for name in table.columns:
+        want = _squash(str(name))
+        hits += _marks(table[name], lambda v, w=want: len(v) >= len(w) and _squash(v) == w)
+    return pd.Series(hits >= max(3, (len(table.columns) + 1) // 2), index=table.index)
+
+
+def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
+    """True where a row is a totals line: a 'Total' label and no member ID."""
+    label = np.zeros(len(table), dtype=bool)
+    col = layout.column("patient_number")
+    id_name = col.name if col is not None and col.name in table.columns else None
+    for name in table.columns:
+        if name != id_name:  # a label in the ID column is an ID, not a totals line
+            label |= _marks(table[name], _TOTAL_LABEL.fullmatch)
+    if id_name is not None:
+        label &= (table[id_name].fillna("").str.strip() == "").to_numpy()
+    return pd.Series(label, index=table.index)
 
 
 def blank_rows(table: pd.DataFrame) -> pd.Series:
@@ -61,7 +108,13 @@ def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
     out["blank"] = values == ""
     out["line_break"] = raw.str.contains(r"[\r\n]", regex=True)
     out["mangled"] = values.str.fullmatch(_MANGLED_ID) if col.id else False
-    numeric_like = values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
+    # A signed number in a number column is a type error, not a formula; in any other
+    # column a leading =, +, - or @ would be exported as it is, so it is a formula.
+    numeric_like = (
+        values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
+        if col.type == "number"
+        else pd.Series(False, index=raw.index)
+    )
     out["formula"] = raw.str.lstrip().str.startswith(FORMULA_PREFIXES) & ~numeric_like
     ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]
     out["type"] = False
@@ -72,6 +125,8 @@ def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
     if col.type == "datetime":
         out["stamp"] = parse_datetimes(values, col)
         out["datetime"] = ok & out["stamp"].isna()
+        out["serial"] = values.str.fullmatch(_DATE_SERIAL)
+        out["regional"] = values.str.fullmatch(_DATE_REGIONAL) & ~out["serial"]
     out["too_long"] = raw.str.len() > col.max_length if col.max_length else False
     out["not_allowed"] = ok & ~values.isin(col.allowed) if col.allowed else False
     return out
@@ -93,7 +148,13 @@ def _column_findings(
     if col.required == "yes":
         add("required", live & checks["blank"], f"{name} is blank.")
     add("line-break", filled & checks["line_break"], f"{name} holds a line break.")
-    add("id-mangled", filled & checks["mangled"], f"{name} looks like a number Excel reformatted.")
+    add(
+        "id-mangled",
+        filled & checks["mangled"],
+        f"{name} looks like a value Excel reformatted (a number, or its leading apostrophe).",
+    )
+    if col.id:
+        out.extend(_short_ids(table, col, filled & ~checks["mangled"] & ~checks["formula"]))
     add("formula-prefix", filled & checks["formula"], f"{name} starts with =, +, - or @.")
     if col.type == "number":
         kind = (
@@ -107,7 +168,18 @@ def _column_findings(
     if col.type == "datetime":
         parsed[name] = checks["stamp"].where(live)
         forms = " or ".join(_human(f) for f in col.formats)
-        add("datetime-format", filled & checks["datetime"], f"{name} is not in the form {forms}.")
+        bad = filled & checks["datetime"]
+        if bad.any():
+            why = pd.Series(f"{name} is not in the form {forms}.", index=table.index)
+            why[checks["regional"].astype(bool)] = (
+                f"{name} is in a regional form Excel writes (day and month may be swapped), "
+                f"not {forms}."
+            )
+            why[checks["serial"].astype(bool)] = (
+                f"{name} holds an Excel date serial number, not a date and time in the form "
+                f"{forms}."
+            )
+            out.append(finding_rows("datetime-format", table.index[bad], name, raw[bad], why[bad]))
     if col.max_length:
         add(
             "max-length",
@@ -121,6 +193,36 @@ def _column_findings(
             f"{name} must be one of: {', '.join(col.allowed)}.",
         )
     return out
+
+
+def _short_ids(table: pd.DataFrame, col: Column, filled: pd.Series) -> list[pd.DataFrame]:
+    """IDs of digits shorter than the column's usual width: Excel dropped leading zeros?
+
+    Only when most IDs of the column share one width (a warning: an agency may
+    mix widths; checking against the original extract with --original is exact).
+    """
+    values = table[col.name].fillna("").astype(str).str.strip().where(filled, "")
+    digits = values[values.str.fullmatch(r"\d+")]
+    if len(digits) < _ID_WIDTH_MIN_ROWS:
+        return []
+    widths = digits.str.len()
+    usual = int(widths.mode().iloc[0])
+    if (widths == usual).mean() < _ID_WIDTH_SHARE:
+        return []
+    short = widths[widths < usual].index
+    if not len(short):
+        return []
+    return [
+        finding_rows(
+            "id-mangled",
+            short,
+            col.name,
+            table.loc[short, col.name],
+            f"{col.name} is shorter than the column's other IDs ({usual} digits): "
+            "Excel may have dropped its leading zeros.",
+            severity=WARNING,
+        )
+    ]
 
 
 def _human(fmt: str) -> str:
@@ -389,10 +491,34 @@ def validate_table(
 ) -> tuple[ValidationReport, pd.DataFrame]:
     """Validate a tier-report table; returns the report and the rows' tier flags."""
     parts: list[pd.DataFrame] = [] if read_findings is None else [read_findings]
+    if table.empty:
+        parts.append(file_finding("no-rows", "The file holds a header but no member rows."))
     blank = blank_rows(table)
-    live = ~blank
     if blank.any():
         parts.append(finding_rows("blank-row", table.index[blank], None, "", "The row is blank."))
+    header = repeated_header_rows(table) & ~blank
+    if header.any():
+        parts.append(
+            finding_rows(
+                "repeated-header",
+                table.index[header],
+                None,
+                "",
+                "The line repeats the header (two files pasted together?).",
+            )
+        )
+    totals = totals_rows(table, layout) & ~blank & ~header
+    if totals.any():
+        parts.append(
+            finding_rows(
+                "totals-row",
+                table.index[totals],
+                None,
+                "",
+                "The line is a totals line, not a member.",
+            )
+        )
+    live = ~(blank | header | totals)  # lines that are not member rows get no cell findings
 
     parsed: dict[str, pd.Series] = {}
     for col in layout.columns:
@@ -431,8 +557,15 @@ def validate_table(
             parts.extend(check_submission_window(period, as_of))
     if original is not None:
         parts.append(check_locked_fields(original, table, layout))
+    findings = combine(parts)
+    # An ID the reader already proved mangled (a number in a workbook) is not also
+    # reported as merely suspicious.
+    mangled = findings["code"] == "id-mangled"
+    if mangled.any():
+        twice = findings[mangled].duplicated(["row", "field"], keep="first")
+        findings = findings.drop(index=twice[twice].index).reset_index(drop=True)
     report = ValidationReport(
-        findings=combine(parts),
+        findings=findings,
         rows=int(live.sum()),
         source=source,
         month=None if period is None else str(period),

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cells import fail_at_first, parse_dates_in_formats
 from .errors import PmpmInputError
 from .layout import Layout
 from .rates import RateBook
@@ -115,27 +116,6 @@ def _squash(text: str) -> str:
 # --- normalizing ---------------------------------------------------------------------------
 
 
-def _first_bad(bad: pd.Series, raw: pd.Series, source: str, header: str, message: str, fix: str):
-    if bad.any():
-        line = int(bad.idxmax())
-        raise PmpmInputError(
-            message.format(value=raw.at[line]), file=source, row=line, column=header, fix=fix
-        )
-
-
-def _parse_dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
-    def parse(u: pd.Series) -> pd.Series:
-        out = pd.Series(pd.NaT, index=u.index, dtype="datetime64[ns]")
-        for fmt in formats:
-            todo = out.isna()
-            if not todo.any():
-                break
-            out[todo] = pd.to_datetime(u[todo].str.strip(), format=fmt, errors="coerce")
-        return out.dt.normalize()
-
-    return per_value(values, parse)
-
-
 def _parse_hours(values: pd.Series) -> pd.Series:
     def parse(u: pd.Series) -> pd.Series:
         text = u.str.strip()
@@ -172,29 +152,36 @@ def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = ""
 
     for f in ("patient_number", "contract"):
         values = text[f].str.strip()
-        _first_bad(values == "", text[f], source, header[f], "The cell is blank.", "Fill it in.")
+        fail_at_first(
+            values == "",
+            text[f],
+            file=source,
+            column=header[f],
+            message="The cell is blank.",
+            fix="Fill it in.",
+        )
         out[f] = values
 
-    dates = _parse_dates(text["visit_date"], mapping.date_formats)
+    dates = parse_dates_in_formats(text["visit_date"], mapping.date_formats).dt.normalize()
     forms = " or ".join(mapping.date_formats)
-    _first_bad(
+    fail_at_first(
         dates.isna(),
         text["visit_date"],
-        source,
-        header["visit_date"],
-        "'{value}' is not a date.",
-        f"Write the date in one of the forms {forms} (or add the form to the mapping).",
+        file=source,
+        column=header["visit_date"],
+        message="'{value}' is not a date.",
+        fix=f"Write the date in one of the forms {forms} (or add the form to the mapping).",
     )
     out["visit_date"] = dates
 
     hours = _parse_hours(text["hours"])
-    _first_bad(
+    fail_at_first(
         hours.isna(),
         text["hours"],
-        source,
-        header["hours"],
-        "'{value}' is not a number of hours.",
-        "Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
+        file=source,
+        column=header["hours"],
+        message="'{value}' is not a number of hours.",
+        fix="Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
     )
     out["hours"] = hours
 
@@ -203,26 +190,26 @@ def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = ""
         text["status"], lambda u: u.map(lambda w: words.get(_squash(w), "")).astype(object)
     )
     known = ", ".join(sorted({w for w in words}))
-    _first_bad(
+    fail_at_first(
         status == "",
         text["status"],
-        source,
-        header["status"],
-        "'{value}' is not a known visit status.",
-        f"Use one of: {known} (or add the word to the mapping's [statuses]).",
+        file=source,
+        column=header["status"],
+        message="'{value}' is not a known visit status.",
+        fix=f"Use one of: {known} (or add the word to the mapping's [statuses]).",
     )
     out["status"] = pd.Categorical(status, categories=list(STATUSES))
 
     if "authorized_hours" in header:
         raw_auth = text["authorized_hours"]
         auth = _parse_hours(raw_auth)
-        _first_bad(
+        fail_at_first(
             auth.isna() & (raw_auth.str.strip() != ""),
             raw_auth,
-            source,
-            header["authorized_hours"],
-            "'{value}' is not a number of hours.",
-            "Write decimal hours such as 300, or leave the cell blank.",
+            file=source,
+            column=header["authorized_hours"],
+            message="'{value}' is not a number of hours.",
+            fix="Write decimal hours such as 300, or leave the cell blank.",
         )
         out["authorized_hours"] = auth
     else:

@@ -1,7 +1,13 @@
-"""The monthly workflow on files: read, validate, review, export. A shell over the core."""
+"""The monthly workflow on files: read, validate, review, export. A shell over the core.
+
+`export_import_file` is the one export path: the CLI, the workbook and the
+resubmission of corrected rows (reconcile.py) all go through it, with or without
+the export ledger.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -9,10 +15,19 @@ from pathlib import Path
 import pandas as pd
 
 from . import files
-from .export import build_import_parts
+from .errors import ExportRefused, PmpmInputError
+from .export import ExportPart, build_import_parts
 from .findings import ValidationReport
 from .flags import risk_total
 from .layout import Layout
+from .ledger import (
+    LOCK_TIMEOUT,
+    Reconciled,
+    check_against_ledger,
+    locked,
+    reconcile_pending,
+    write_and_record,
+)
 from .rates import RateBook
 from .report import TierReport
 from .review import DEFER, DELETE, defer_rows, delete_rows, suggest_actions
@@ -30,10 +45,14 @@ class Checked:
 
 @dataclass
 class Exported:
+    """What an export wrote: files, rows, the validation it passed, rows per contract."""
+
     files: list[Path]
     rows: int
     validation: ValidationReport
     contracts: dict[str, int] = field(default_factory=dict)
+    ledger: Path | None = None  # the ledger the rows were recorded in (None: not recorded)
+    recovered: Reconciled | None = None  # an interrupted earlier export finished first
 
 
 def check_file(
@@ -44,14 +63,36 @@ def check_file(
     month: str | None = None,
     as_of: date | None = None,
     original: str | Path | None = None,
+    ledger: str | Path | None = None,
+    corrections: Iterable[int] = (),
 ) -> Checked:
-    """Read and validate a tier report file."""
+    """Read and validate a tier report file (against the export ledger too, if given)."""
     report = files.read_tier_report(path, layout)
     before = files.read_tier_report(original, layout).table if original else None
     validation, flags = validate_report(
         report, layout, book, month=month, as_of=as_of, original=before
     )
+    if ledger is not None and report.readable:
+        validation = check_against_ledger(
+            validation,
+            ledger,
+            report.table,
+            layout,
+            corrections=correction_lines(report.table, corrections),
+        )
     return Checked(report, validation, flags)
+
+
+def correction_lines(table: pd.DataFrame, lines: Iterable[int]) -> list[int]:
+    """The correction lines, checked to be rows of `table` (PmpmInputError if not)."""
+    wanted = list(dict.fromkeys(int(n) for n in lines))
+    unknown = [n for n in wanted if n not in table.index]
+    if unknown:
+        raise PmpmInputError(
+            f"Correction line(s) {', '.join(map(str, unknown[:5]))} are not rows of this report.",
+            fix="Give the line numbers of the file (header = line 1, first row = line 2).",
+        )
+    return wanted
 
 
 def export_import_file(
@@ -65,22 +106,72 @@ def export_import_file(
     at: datetime,
     source: str = "",
     read_findings: pd.DataFrame | None = None,
+    ledger: str | Path | None = None,
+    corrections: Iterable[int] = (),
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> Exported:
     """Validate `table` and, if no error remains, write its import file(s) to `out_dir`.
 
-    Raises ExportRefused (nothing written) while errors remain.
+    Raises ExportRefused (nothing written, nothing recorded) while errors remain.
+
+    With `ledger` (a SQLite file, created if absent), one export at a time holds
+    its lock (ExportBusy after `lock_timeout` seconds); an interrupted earlier
+    export into `out_dir` is finished first; member-months already in the ledger
+    are `already-exported` errors, except the rows whose lines are in
+    `corrections`; the files are written and their rows recorded crash-safely
+    (pending, linked, confirmed: see ledger.py).
     """
-    validation, _ = validate_table(
+    if ledger is None and list(corrections):
+        raise PmpmInputError(
+            "Corrections are rows exported again: they need the export ledger.",
+            fix="Export with the ledger, or leave out the correction lines.",
+        )
+    validation, flags = validate_table(
         table, layout, book, month=month, as_of=as_of, source=source, read_findings=read_findings
     )
-    parts = build_import_parts(
-        table, layout, validation, month=validation.month or "month", stamp=at
-    )
-    written = [files.write_new_file(out_dir, p.name, p.data) for p in parts]
+    fixes = correction_lines(table, corrections)
+    name_month = validation.month or "month"
+    try:
+        parts: list[ExportPart] | None = build_import_parts(
+            table, layout, validation, month=name_month, stamp=at
+        )
+    except ExportRefused:
+        if ledger is None or not Path(ledger).exists():
+            raise  # nothing touched: no folder, no ledger, no lock file
+        parts = None  # refused below, with the ledger's findings in the report too
+    recovered = None
+    if ledger is None:
+        assert parts is not None
+        written = [files.write_new_file(out_dir, p.name, p.data) for p in parts]
+    else:
+        # From the ledger check to the last write, no other export may use the ledger.
+        with locked(ledger, lock_timeout):
+            recovered = reconcile_pending(ledger, out_dir)
+            checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
+            if parts is None or checked is not validation:  # refused: nothing written
+                parts = build_import_parts(table, layout, checked, month=name_month, stamp=at)
+            written = write_and_record(
+                parts,
+                out_dir,
+                ledger,
+                table,
+                flags,
+                layout,
+                month=validation.month or "",
+                at=at,
+                corrections=fixes,
+            )
     contracts: dict[str, int] = {}
     for p in parts:
         contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
-    return Exported(written, sum(p.rows for p in parts), validation, contracts)
+    return Exported(
+        written,
+        sum(p.rows for p in parts),
+        validation,
+        contracts,
+        Path(ledger) if ledger is not None else None,
+        recovered,
+    )
 
 
 def apply_actions(

@@ -6,17 +6,21 @@ number of range calls whatever the row count. Written against the xlwings API th
 desktop Excel and xlwings Lite share: no ``.api``, no COM, no reads of colours,
 formulas or the status bar.
 
+The workbook's shape is :mod:`xl_pmpm.sheets`, which the template builder uses too.
 Sheets: "All" (every row: ``Line`` + the extract's columns + the engine columns),
 one view sheet per contract (rewritten from All after each action; edit on All),
 "Deferred" (archive records of deleted and deferred rows), "Validation",
-"Settings" (a key/value block from A1), "Help", and a hidden "_original" copy of
-the extract as loaded (for the locked-field check).
+"Export History" (the export ledger), "Settings" (a key/value block from A1),
+"Help", and a hidden "_original" copy of the extract as loaded (for the
+locked-field check). Each of these data sheets except "_original" is one Excel
+Table from A1, resized to its rows after every write (created when missing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -26,40 +30,44 @@ from typing import Any
 import pandas as pd
 import xlwings as xw
 
-from .. import files, review
+from .. import files, ledger, review
 from ..errors import ExportRefused, PmpmError
-from ..flags import ENGINE_HEADERS, flag_tier_risk
+from ..flags import flag_tier_risk
 from ..layout import Column, Layout
 from ..rates import RateBook
+from ..sheets import (
+    ACTION,
+    ALL,
+    DEFER,
+    DEFERRED,
+    DELETE,
+    ENGINE_COLUMNS,
+    FINDINGS,
+    FLAG_COLUMNS,
+    HELP,
+    HISTORY,
+    HISTORY_COLUMNS,
+    HISTORY_TABLE,
+    KEEP,
+    LINE,
+    ORIGINAL,
+    SETTINGS,
+    VALIDATION,
+    VALIDATION_COLUMNS,
+    report_sheet_names,
+    stamp_text,
+    table_name,
+)
 from ..validation import billing_month, check_locked_fields, validate_table
 from ..workflow import export_import_file
 
-ALL = "All"
-ORIGINAL = "_original"
-DEFERRED = "Deferred"
-VALIDATION = "Validation"
-SETTINGS = "Settings"
-HELP = "Help"
-LINE = "Line"
-FINDINGS = "Findings"
-ACTION = "Action"
-KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
-FLAG_COLUMNS = [
-    ENGINE_HEADERS["tier"],
-    ENGINE_HEADERS["tier_if_billed"],
-    ENGINE_HEADERS["at_risk"],
-    ENGINE_HEADERS["dollar_effect"],
-]
-ENGINE_COLUMNS = [*FLAG_COLUMNS, FINDINGS, ACTION]
-VALIDATION_COLUMNS = ["code", "severity", "row", "field", "value", "message", "link"]
-RESERVED = (ALL, ORIGINAL, DEFERRED, VALIDATION, SETTINGS, HELP, "Rates", "Summary", "xlwings.conf")
 AT_RISK_FILL = "#F4B183"
 FINDINGS_FILL = "#FCE4D6"
 EXCEL_EPOCH = date(1899, 12, 30)
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _MAX_ROW = 1_048_576
-_SHEET_STAMP = r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$"
+STAMP_COLUMNS = ("archived_at", "exported_at", "updated_at")
+_BESIDE_WORKBOOK = {"export folder": "exports", "archive folder": "archive"}
 
 
 # --------------------------------------------------------------------------- guarded UI
@@ -105,21 +113,6 @@ def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def sheet_names(contracts: Sequence[str]) -> dict[str, str]:
-    """{contract: view sheet name}: legal, unique, at most 31 characters."""
-    taken = {s.casefold() for s in RESERVED}
-    out = {}
-    for contract in contracts:
-        base = _BAD_SHEET_CHARS.sub("-", contract).strip().strip("'").strip()[:31] or "Sheet"
-        name, n = base, 2
-        while name.casefold() in taken or name.casefold() == "history":
-            suffix = f" ({n})"
-            name, n = base[: 31 - len(suffix)] + suffix, n + 1
-        taken.add(name.casefold())
-        out[contract] = name
-    return out
-
-
 # --------------------------------------------------------------------------- sheets
 
 
@@ -144,6 +137,69 @@ def read_block(sheet: xw.Sheet) -> list[list[Any]]:
     if not values or all(v is None for v in values[0]):
         return []
     return values
+
+
+def sheet_table(sheet: xw.Sheet) -> Any | None:
+    """The sheet's (first) Excel Table, or None; no range call."""
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        for table in sheet.tables:
+            return table
+    return None
+
+
+def _table_names(book: xw.Book) -> set[str]:
+    names: set[str] = set()
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        for sheet in book.sheets:
+            names |= {t.name.casefold() for t in sheet.tables}
+    return names
+
+
+def _last_row(sheet: xw.Sheet) -> int:
+    """The last row of the used range (one range call); 0 when the sheet is empty."""
+    used = sheet.used_range
+    if used.row == 1 and used.shape == (1, 1) and used.value is None:
+        return 0
+    return used.row + used.shape[0] - 1
+
+
+def write_table(
+    sheet: xw.Sheet,
+    grid: list[list[Any]],
+    name: str,
+    *,
+    old_rows: int | None = None,
+    append: int | None = None,
+) -> None:
+    """Write header + rows at A1 (one write) as Excel Table `name`; no stale row left.
+
+    The sheet's table is resized to the rows (Excel keeps one data row: a blank one when
+    there are none), or added when the sheet has none. `old_rows` (rows incl. header
+    before) spares the read of the used range that finds the rows to delete below.
+    With `append` (rows incl. header already there), only grid's rows go below them.
+    """
+    if not grid:
+        return
+    table = sheet_table(sheet)
+    width = len(grid[0])
+    if append is not None:
+        sheet[f"A{append + 1}"].value = grid
+        rows = append + len(grid)
+    else:
+        if old_rows is None:
+            old_rows = _last_row(sheet)
+        sheet["A1"].value = grid
+        rows = len(grid)
+        if rows == 1 and old_rows > 1:  # the table's one data row: blank, not deleted
+            sheet.range(f"A2:{col_letter(width)}2").clear_contents()
+        keep = max(rows, 2)
+        if old_rows > keep:
+            sheet.range(f"{keep + 1}:{old_rows}").delete("up")
+    target = sheet.range(f"A1:{col_letter(width)}{max(rows, 2)}")
+    if table is not None:
+        table.resize(target)
+    elif name.casefold() not in _table_names(sheet.book):
+        sheet.tables.add(source=target, name=name, has_headers=True)
 
 
 # --------------------------------------------------------------------------- settings
@@ -196,9 +252,39 @@ def _context(book: xw.Book) -> tuple[dict[str, Any], Layout, RateBook]:
     return settings, layout, files.load_rate_book()
 
 
-def _folder(settings: dict[str, Any], key: str) -> Path | None:
+def _folder(settings: dict[str, Any], key: str, book: xw.Book | None = None) -> Path | None:
+    """The folder a setting names; blank = `key`'s default folder beside the workbook.
+
+    The default needs the workbook's full path, which only desktop Excel gives.
+    """
     value = settings.get(key)
-    return Path(str(value).strip()) if value and str(value).strip() else None
+    if value and str(value).strip():
+        return Path(str(value).strip())
+    beside = _BESIDE_WORKBOOK.get(key)
+    if book is None or beside is None:
+        return None
+    try:
+        path = Path(str(book.fullname))
+    except (NotImplementedError, AttributeError):
+        return None
+    return path.parent / beside if path.is_absolute() else None
+
+
+def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> Path | None:
+    """Settings "Ledger file"; blank = the command line's default for the export folder.
+
+    That is $XL_PMPM_LEDGER if set, else ``pmpm-ledger.sqlite3`` in the export folder;
+    None when neither is known.
+    """
+    from ..commands_month import LEDGER_ENV, default_ledger  # the CLI's rule, not a copy
+
+    value = settings.get("ledger file")
+    if value and str(value).strip():
+        return Path(str(value).strip())
+    folder = _folder(settings, "export folder", book)
+    if folder is None and not os.environ.get(LEDGER_ENV, "").strip():
+        return None
+    return default_ledger(folder)
 
 
 def _source(settings: dict[str, Any]) -> str:
@@ -269,7 +355,9 @@ def read_report(
         return empty, pd.DataFrame(columns=ENGINE_COLUMNS, index=empty.index)
     header = [str(h) if h is not None else f"Column{i + 1}" for i, h in enumerate(rows[0])]
     frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
-    frame = frame[frame.notna().any(axis=1)]
+    # A table's blank data row still shows its formulas' results (FALSE, 0): not a row.
+    data = [c for c in header if c not in ENGINE_COLUMNS]
+    frame = frame[frame[data].notna().any(axis=1)]
     lines = pd.to_numeric(frame.get(LINE, pd.Series(index=frame.index)), errors="coerce")
     if lines.isna().any():  # rows added by hand: numbered after the last line
         start = int(lines.max()) + 1 if lines.notna().any() else 2
@@ -340,19 +428,14 @@ def write_report(
     *,
     old_rows: int | None = None,
 ) -> None:
-    """Write a report sheet in one write; no blank row left behind.
+    """Write a Tier Report sheet's table in one write; no blank row left behind.
 
-    `old_rows` (rows incl. header before) lets the tail be deleted with one
-    ``delete('up')``; without it the sheet's contents are cleared first.
+    `old_rows` (rows incl. header before) lets the tail be deleted without reading the
+    sheet first.
     """
     sheet = get_sheet(book, name)
-    grid = _grid(table, engine, layout)
-    if old_rows is None:
-        sheet.clear_contents()
     _text_format(sheet, list(table.columns), layout, offset=2)
-    sheet["A1"].value = grid
-    if old_rows is not None and old_rows > len(grid):
-        sheet.range(f"{len(grid) + 1}:{old_rows}").delete("up")
+    write_table(sheet, _grid(table, engine, layout), table_name(name), old_rows=old_rows)
 
 
 def _highlight(sheet: xw.Sheet, width: int) -> None:
@@ -380,7 +463,7 @@ def write_views(
     contract = layout.name_of("contract")
     values = table[contract].fillna("").astype(str).str.strip() if contract in table else None
     present = set() if values is None else set(values[values != ""])
-    names = sheet_names(sorted(present | {c for c in extra if c}))
+    names = report_sheet_names(sorted(present | {c for c in extra if c}))
     for name_of_contract, sheet in names.items():
         rows = values == name_of_contract if values is not None else []
         write_report(book, sheet, table[rows], engine[rows], layout)
@@ -409,13 +492,31 @@ def read_deferred(book: xw.Book) -> pd.DataFrame:
         return pd.DataFrame(columns=review.ARCHIVE_META)
     header = [str(h) for h in rows[0]]
     frame = pd.DataFrame(
-        {h: [_cell_text(r[i], None) for r in rows[1:]] for i, h in enumerate(header)}
+        {
+            h: [(stamp_text if h in STAMP_COLUMNS else _text_of)(r[i]) for r in rows[1:]]
+            for i, h in enumerate(header)
+        }
     )
     frame = frame[(frame != "").any(axis=1)].reset_index(drop=True)
     frame["line"] = pd.to_numeric(frame["line"]).astype("int64")
-    if "archived_at" in frame:
-        frame["archived_at"] = frame["archived_at"].str.replace(_SHEET_STAMP, r"\1T\2", regex=True)
     return frame
+
+
+def _text_of(value: Any) -> str:
+    return _cell_text(value, None)
+
+
+def sheet_stamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as ``YYYY-MM-DD HH:MM:SS`` text, the one form the workbook holds.
+
+    The core writes ISO ``...T...`` stamps, which Excel may not read as a date and the
+    Office.js engine mistakes for one; they are only ever compared as text.
+    """
+    out = frame.copy()
+    for column in STAMP_COLUMNS:
+        if column in out:
+            out[column] = out[column].map(stamp_text)
+    return out
 
 
 def write_deferred(book: xw.Book, records: pd.DataFrame, *, append: int | None) -> None:
@@ -423,15 +524,11 @@ def write_deferred(book: xw.Book, records: pd.DataFrame, *, append: int | None) 
     sheet = get_sheet(book, DEFERRED)
     columns = list(records.columns)
     sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
-    records = records.astype(str)
-    if "archived_at" in records:  # an ISO "T" stamp in a cell breaks the Office.js engine
-        records["archived_at"] = records["archived_at"].str.replace("T", " ", n=1)
-    body = records.to_numpy().tolist()
+    body = sheet_stamps(records).astype(str).to_numpy().tolist()
     if append:
-        sheet[f"A{append + 1}"].value = body
-        return
-    sheet.clear_contents()
-    sheet["A1"].value = [columns, *body]
+        write_table(sheet, body, DEFERRED, append=append)
+    else:
+        write_table(sheet, [columns, *body], DEFERRED)
 
 
 def _append_archive(
@@ -442,7 +539,7 @@ def _append_archive(
     if header:
         records = records.reindex(columns=header, fill_value="")
     write_deferred(book, records, append=len(existing) if header else None)
-    folder = _folder(settings, "archive folder")
+    folder = _folder(settings, "archive folder", book)
     if folder is None or records.empty:
         return None
     return files.write_archive(folder, records, str(records["action"].iloc[0]), datetime.now())
@@ -547,6 +644,7 @@ def _act(book: xw.Book, action: str) -> None:
         new, records = review.delete_rows(table, lines, **kwargs)
     else:
         new, records = review.defer_rows(table, lines, layout, **kwargs)
+    records = sheet_stamps(records)
     engine = engine.loc[new.index].copy()
     engine.loc[engine.index.isin(lines), ACTION] = KEEP
     if action == DEFER:
@@ -593,7 +691,7 @@ def restore_rows(book: xw.Book) -> None:
     new_engine[ACTION] = kept[ACTION].fillna(KEEP)
     _save_all(book, new, new_engine, layout, old_rows=len(table) + 1)
     write_deferred(book, archive.drop(index=restored.index), append=None)
-    folder = _folder(settings, "archive folder")
+    folder = _folder(settings, "archive folder", book)
     if folder is not None and not restored.empty:
         files.write_archive(folder, restored.assign(action="restore"), "restore", datetime.now())
     alert(book, f"{len(restored)} row(s) restored.", "Restore")
@@ -649,9 +747,8 @@ def validate(book: xw.Book) -> None:
     )
     findings = report.findings
     sheet = get_sheet(book, VALIDATION)
-    sheet.clear_contents()
     sheet.range("A:F").number_format = "@"
-    sheet["A1"].value = findings_grid(findings, table)
+    write_table(sheet, findings_grid(findings, table), VALIDATION)
     if len(table):
         counts = findings["row"].dropna().astype("int64").value_counts()
         count = counts.reindex(table.index).fillna(0).astype("int64")
@@ -668,9 +765,12 @@ def validate(book: xw.Book) -> None:
 
 
 def export(book: xw.Book) -> None:
-    """Write the import file(s) to the export folder; refused while errors remain."""
+    """Write the import file(s) to the export folder and record them in the ledger.
+
+    Refused while errors remain, members already exported for the month included.
+    """
     settings, layout, rates = _context(book)
-    folder = _folder(settings, "export folder")
+    folder = _folder(settings, "export folder", book)
     if folder is None:
         alert(book, 'Name the export folder on the Settings sheet ("Export folder").', "Export")
         return
@@ -697,6 +797,7 @@ def export(book: xw.Book) -> None:
             as_of=excel_date(settings.get("as-of date")),
             at=datetime.now(),
             source=_source(settings),
+            ledger=ledger_path(settings, book),
         )
     except (ExportRefused, PmpmError) as exc:
         alert(book, str(exc), "Export")
@@ -708,3 +809,30 @@ def export(book: xw.Book) -> None:
 def show_help(book: xw.Book) -> None:
     """Show the Help sheet."""
     get_sheet(book, HELP).activate()
+
+
+def show_history(book: xw.Book) -> None:
+    """List the export ledger (Settings "Ledger file") on the Export History sheet."""
+    settings = read_settings(book)
+    path = ledger_path(settings, book)
+    if path is None:
+        alert(book, 'Name the ledger on the Settings sheet ("Ledger file").', "History")
+        return
+    try:
+        entries = ledger.history(path)
+    except PmpmError as exc:
+        alert(book, str(exc), "History")
+        return
+    entries = sheet_stamps(entries.reindex(columns=HISTORY_COLUMNS))
+    sheet = get_sheet(book, HISTORY)
+    text = [
+        i + 1
+        for i, c in enumerate(HISTORY_COLUMNS)
+        if not pd.api.types.is_numeric_dtype(entries[c])
+    ]
+    for first, last in _runs(text):
+        sheet.range(f"{col_letter(first)}:{col_letter(last)}").number_format = "@"
+    body = entries.astype(object).where(entries.notna(), None).to_numpy().tolist()
+    write_table(sheet, [HISTORY_COLUMNS, *body], HISTORY_TABLE)
+    sheet.activate()
+    alert(book, f"{len(entries):,} ledger entries.", "History")

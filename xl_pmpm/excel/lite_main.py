@@ -72,6 +72,40 @@ def PMPM_SUBMIT_WINDOW(month: Any) -> Any:  # noqa: N802
     return udfs.submit_window_rows(month)
 
 
+@func
+@arg("rate", ndim=2)
+@arg("start", ndim=2)
+@arg("end", ndim=2)
+def PMPM_PRORATE(rate: Any, start: Any, end: Any) -> Any:  # noqa: N802
+    """Cost of a PMPM service: full months at the rate, partial months prorated by days."""
+    return udfs.prorate_cost_column(rate, start, end)
+
+
+@func
+@arg("start", ndim=2)
+@arg("end", ndim=2)
+def PMPM_UNITS(start: Any, end: Any) -> Any:  # noqa: N802
+    """Units of a PMPM service: the calendar months it touches."""
+    return udfs.units_column(start, end)
+
+
+@func
+@arg("month", ndim=2)
+@arg("payer", ndim=2)
+def PMPM_CLAIM_DATES(month: Any, payer: Any = DEFAULT_PAYER) -> Any:  # noqa: N802
+    """Claim From and Through dates of the month for the payer (a 1x2 row per month)."""
+    return udfs.claim_dates_rows(month, payer)
+
+
+@func
+@arg("code", ndim=2)
+@arg("description", ndim=2)
+@arg("modifier", ndim=2)
+def PMPM_EXPORT_CODE(code: Any, description: Any = "", modifier: Any = None) -> Any:  # noqa: N802
+    """The service's Export Code, CODE:::::DESCRIPTION; blank for 2443, 2444 and 2445."""
+    return udfs.export_code_column(code, description, modifier)
+
+
 @script
 def load_extract(book: xw.Book) -> None:
     """Load Extract (Lite has no local files: the Settings path must be reachable)."""
@@ -112,6 +146,12 @@ def validate(book: xw.Book) -> None:
 def export(book: xw.Book) -> None:
     """Export."""
     frontend.export(book)
+
+
+@script
+def show_history(book: xw.Book) -> None:
+    """History (the ledger file on Settings must be reachable)."""
+    frontend.show_history(book)
 
 
 @script

@@ -1,4 +1,4 @@
-"""Cell functions over the core: tiers, rate codes, rates, at-risk dollars, submission dates.
+"""Cell functions over the core: tiers, rates, at-risk dollars, dates, proration, export codes.
 
 Each takes a scalar or a whole column (a 2D list, as Excel passes a range) and
 returns a column in one call; blanks and text give "" rather than an error.
@@ -19,33 +19,72 @@ import pandas as pd
 import xlwings as xw
 
 from .. import files
-from ..claims import submission_window
+from ..claims import claim_dates_for, export_code, submission_window
+from ..errors import PmpmInputError
 from ..flags import flag_tier_risk
 from ..layout import Layout
 from ..rates import DEFAULT_PAYER, RateBook
+from ..spans import calendar_months, prorate_column
 
 EXCEL_EPOCH = date(1899, 12, 30)
 Grid = list[list[Any]]
 
-# (signature, example, what it returns): the Help sheet lists these; every PMPM_* function has one.
+# The Help sheet lists these: (signature, example formula, result). Every PMPM_* function
+# has one. A result is what the example shows in the cell ("a, b" when it fills two cells),
+# then HELP_SEPARATOR and what it means; a test evaluates every example against its result.
+HELP_SEPARATOR = " — "
 HELP_FUNCTIONS = (
-    ("PMPM_TIER(hours)", "=PMPM_TIER(159.5)", "1: the tier for these billed hours."),
-    ("PMPM_RATE_CODE(hours, [payer])", "=PMPM_RATE_CODE(200)", "2444: the rate code."),
-    ("PMPM_RATE(hours, [payer], [month])", '=PMPM_RATE(500,"*","2025-03")', "1046.36"),
     (
-        "PMPM_TIER_IF_BILLED(billed, unbilled)",
-        "=PMPM_TIER_IF_BILLED(155, 10)",
-        "2: the tier if the unbilled hours were billed too.",
+        "PMPM_TIER(hours, [payer], [month])",
+        "=PMPM_TIER(159.5)",
+        "1 — the tier for these billed hours (Tier 2 starts at 160).",
     ),
     (
-        "PMPM_AT_RISK(billed, unbilled)",
-        "=PMPM_AT_RISK(155, 10)",
-        "Dollars billing the unbilled hours would add (0 when the tier stays).",
+        "PMPM_RATE_CODE(hours, [payer], [month])",
+        "=PMPM_RATE_CODE(200)",
+        "2444 — the rate code of the tier.",
+    ),
+    (
+        "PMPM_RATE(hours, [payer], [month])",
+        '=PMPM_RATE(500,"*","2025-03")',
+        "1046.36 — the monthly PMPM rate in force for the payer in that month.",
+    ),
+    (
+        "PMPM_TIER_IF_BILLED(billed, unbilled, [month])",
+        "=PMPM_TIER_IF_BILLED(155,10)",
+        "2 — the tier if the unbilled hours were billed too.",
+    ),
+    (
+        "PMPM_AT_RISK(billed, unbilled, [month])",
+        '=PMPM_AT_RISK(155,10,"2025-03")',
+        "241.39 — dollars billing the unbilled hours would add (0 when the tier stays).",
     ),
     (
         "PMPM_SUBMIT_WINDOW(month)",
         '=PMPM_SUBMIT_WINDOW("2025-03")',
-        "The dates between which the month's PMPM import can be submitted.",
+        "2025-04-01, 2025-06-29 — the first and last day the month's PMPM may be submitted.",
+    ),
+    (
+        "PMPM_PRORATE(rate, start, end)",
+        "=PMPM_PRORATE(146.45,DATE(2024,1,17),DATE(2024,3,10))",
+        "264.55 — full months at the rate, partial months by days: 146.45 x (15/31 + 1 + 10/31).",
+    ),
+    (
+        "PMPM_UNITS(start, end)",
+        "=PMPM_UNITS(DATE(2024,1,17),DATE(2024,3,10))",
+        "3 — the calendar months the PMPM service touches.",
+    ),
+    (
+        "PMPM_CLAIM_DATES(month, [payer])",
+        '=PMPM_CLAIM_DATES("2024-11","Elderplan")',
+        "2024-11-01, 2024-11-01 — Claim From and Through: the payer settings give Elderplan "
+        "the 1st for both, other payers the first and last day of the month.",
+    ),
+    (
+        "PMPM_EXPORT_CODE(code, [description], [modifier])",
+        '=PMPM_EXPORT_CODE("T2040","PMPM","HI")',
+        "T2040:HI::::PMPM — the Export Code (five colons, a modifier's counting); "
+        "blank for 2443, 2444 and 2445.",
     ),
 )
 
@@ -91,6 +130,45 @@ def _scalar(value: Any) -> Any:
     while isinstance(value, list | tuple) and len(value) == 1:
         value = value[0]
     return value
+
+
+def _aligned(*values: Any) -> tuple[list[list[Any]], int]:
+    """Arguments as flat columns of one length; a single cell applies to every row.
+
+    The result takes the shape (width) of the longest argument; shorter ones are padded
+    with blanks.
+    """
+    flats = [_flat(v) for v in values]
+    n = max(len(f) for f, _ in flats)
+    width = next(w for f, w in flats if len(f) == n)
+    return [f * n if len(f) == 1 else (f + [None] * n)[:n] for f, _ in flats], width
+
+
+def excel_date(value: Any) -> pd.Timestamp | None:
+    """The day of a cell value: serial number, date or YYYY-MM-DD text; None otherwise."""
+    value = _scalar(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, int | float):
+            return pd.Timestamp(EXCEL_EPOCH + timedelta(days=int(value)))
+        if isinstance(value, datetime | date):
+            return pd.Timestamp(value).normalize()
+        return pd.Timestamp(datetime.strptime(str(value).strip(), "%Y-%m-%d"))
+    except (ValueError, OverflowError):  # not a date, or a serial no calendar holds
+        return None
+
+
+def _text(value: Any) -> str:
+    """A cell as text; whole numbers without ".0" (a code typed as 2443 arrives as 2443.0)."""
+    value = _scalar(value)
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value).strip()
 
 
 def excel_month(value: Any) -> pd.Timestamp | None:
@@ -184,10 +262,62 @@ def submit_window_rows(month: Any) -> Grid:
     for value in flat:
         try:
             stamp = excel_month(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             stamp = None
         rows.append(["", ""] if stamp is None else list(submission_window(stamp.to_period("M"))))
     return rows or [["", ""]]
+
+
+def prorate_cost_column(rate: Any, start: Any, end: Any) -> Grid:
+    """Prorated cost of each PMPM service from `start` to `end` (both days included)."""
+    (rates, starts, ends), width = _aligned(rate, start, end)
+    priced = prorate_column(
+        [_number(v) for v in rates], [excel_date(v) for v in starts], [excel_date(v) for v in ends]
+    )
+    return _shape(_out(priced["cost"]), width)
+
+
+def units_column(start: Any, end: Any) -> Grid:
+    """Units (calendar months) of each PMPM service from `start` to `end`."""
+    (starts, ends), width = _aligned(start, end)
+    units = calendar_months([excel_date(v) for v in starts], [excel_date(v) for v in ends])
+    return _shape([v if v == "" else int(v) for v in _out(units)], width)
+
+
+def claim_dates_rows(month: Any, payer: Any = DEFAULT_PAYER) -> Grid:
+    """Claim From and Through per month (and payer): one [from, through] row per value."""
+    (months, payers), _ = _aligned(month, payer)
+    found: dict[tuple[pd.Period, str], list[Any]] = {}
+    rows: Grid = []
+    for m, p in zip(months, payers, strict=True):
+        try:
+            stamp = excel_month(m)
+        except (ValueError, OverflowError):
+            stamp = None
+        if stamp is None:
+            rows.append(["", ""])
+            continue
+        key = (stamp.to_period("M"), _payer(p))
+        if key not in found:
+            found[key] = list(claim_dates_for(key[0], key[1], rate_book()))
+        rows.append(found[key])
+    return rows or [["", ""]]
+
+
+def export_code_column(code: Any, description: Any = "", modifier: Any = None) -> Grid:
+    """The Export Code of each service code ("" for 2443 / 2444 / 2445 and blank codes).
+
+    `modifier` may hold several modifiers separated by commas or colons ("HI,22").
+    """
+    (codes, texts, mods), width = _aligned(code, description, modifier)
+    out: list[Any] = []
+    for c, d, m in zip(codes, texts, mods, strict=True):
+        given = [x for x in _text(m).replace(":", ",").split(",") if x.strip()]
+        try:
+            out.append(export_code(_text(c), _text(d), given))
+        except PmpmInputError:  # a blank code, or too many modifiers: a blank cell
+            out.append("")
+    return _shape(out, width)
 
 
 # --------------------------------------------------------------------------- cell functions
@@ -237,19 +367,63 @@ def PMPM_SUBMIT_WINDOW(month: Any) -> Any:  # noqa: N802
     return submit_window_rows(month)
 
 
+@xw.func
+@xw.arg("rate", ndim=2)
+@xw.arg("start", ndim=2)
+@xw.arg("end", ndim=2)
+def PMPM_PRORATE(rate: Any, start: Any, end: Any) -> Any:  # noqa: N802
+    """Cost of a PMPM service: full months at the rate, partial months prorated by days."""
+    return prorate_cost_column(rate, start, end)
+
+
+@xw.func
+@xw.arg("start", ndim=2)
+@xw.arg("end", ndim=2)
+def PMPM_UNITS(start: Any, end: Any) -> Any:  # noqa: N802
+    """Units of a PMPM service: the calendar months it touches."""
+    return units_column(start, end)
+
+
+@xw.func
+@xw.arg("month", ndim=2)
+@xw.arg("payer", ndim=2)
+def PMPM_CLAIM_DATES(month: Any, payer: Any = DEFAULT_PAYER) -> Any:  # noqa: N802
+    """Claim From and Through dates of the month for the payer (a 1x2 row per month)."""
+    return claim_dates_rows(month, payer)
+
+
+@xw.func
+@xw.arg("code", ndim=2)
+@xw.arg("description", ndim=2)
+@xw.arg("modifier", ndim=2)
+def PMPM_EXPORT_CODE(code: Any, description: Any = "", modifier: Any = None) -> Any:  # noqa: N802
+    """The service's Export Code, CODE:::::DESCRIPTION; blank for 2443, 2444 and 2445."""
+    return export_code_column(code, description, modifier)
+
+
 __all__ = [
     "HELP_FUNCTIONS",
+    "HELP_SEPARATOR",
     "PMPM_AT_RISK",
+    "PMPM_CLAIM_DATES",
+    "PMPM_EXPORT_CODE",
+    "PMPM_PRORATE",
     "PMPM_RATE",
     "PMPM_RATE_CODE",
     "PMPM_SUBMIT_WINDOW",
     "PMPM_TIER",
     "PMPM_TIER_IF_BILLED",
+    "PMPM_UNITS",
     "at_risk_column",
+    "claim_dates_rows",
+    "excel_date",
     "excel_month",
+    "export_code_column",
+    "prorate_cost_column",
     "rate_code_column",
     "rate_column",
     "submit_window_rows",
     "tier_column",
     "tier_if_billed_column",
+    "units_column",
 ]

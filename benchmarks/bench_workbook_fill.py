@@ -1,0 +1,135 @@
+"""Filling the workbook with an extract, as a ratio to XlsxWriter writing the same cells.
+
+Generates an extract (`xl_pmpm.sample.generate_extract`, invented data) and fills the
+macro-enabled workbook with it through `template.build_template` (the public
+function; All plus one sheet per contract, each an Excel Table with formats, data
+validation, conditional formats and frozen panes, plus the VBA project). The
+baseline writes the same report cells (values, engine formulas, number formats) of
+the same sheets with XlsxWriter in its `constant_memory` mode. Each runs in its own
+subprocess, so each one's peak RSS (ru_maxrss) is its own; the extract is generated
+in both and not timed.
+
+    python benchmarks/bench_workbook_fill.py [--rows 250000]
+
+Targets: the fill within 1.5x XlsxWriter's time, and under 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MONTH = "2026-10"
+
+
+def _extract(rows: int):
+    from xl_pmpm import files, sample
+
+    layout, book = files.load_layout(), files.load_rate_book()
+    return layout, book, sample.generate_extract(rows, MONTH, layout, book)
+
+
+def fill_workbook(rows: int, out: Path) -> float:
+    """Seconds `template.build_template` takes to write the filled workbook."""
+    from xl_pmpm import template
+
+    layout, book, extract = _extract(rows)
+    start = time.perf_counter()
+    template.build_template(out, layout, book, rows=extract)
+    return time.perf_counter() - start
+
+
+def write_with_xlsxwriter(rows: int, out: Path) -> float:
+    """Seconds XlsxWriter (constant_memory) takes to write the same report cells."""
+    import xlsxwriter
+
+    from xl_pmpm import sample, template
+
+    layout, _, extract = _extract(rows)
+    contract = extract[layout.name_of("contract")].fillna("").astype(str).str.strip()
+    names = template.report_sheet_names(sample.CONTRACTS)
+    start = time.perf_counter()
+    wb = xlsxwriter.Workbook(str(out), {"constant_memory": True})
+    formats: dict[str, object] = {}
+    for sheet, subset in [("All", extract)] + [(names[c], extract[contract == c]) for c in names]:
+        ws = wb.add_worksheet(sheet)
+        header, data, number_formats = template.report_rows(layout, sheet, subset)
+        cell_formats = [
+            formats.setdefault(f, wb.add_format({"num_format": f}))
+            if (f := number_formats.get(h))
+            else None
+            for h in header
+        ]
+        ws.write_row(0, 0, header)
+        for r, values in enumerate(data, start=1):
+            for c, value in enumerate(values):
+                fmt = cell_formats[c]
+                if value is None:
+                    if fmt is not None:
+                        ws.write_blank(r, c, None, fmt)
+                elif isinstance(value, str) and value.startswith("="):
+                    ws.write_formula(r, c, value, fmt)
+                elif isinstance(value, str):
+                    ws.write_string(r, c, value, fmt)
+                else:
+                    ws.write_number(r, c, value, fmt)
+    wb.close()
+    return time.perf_counter() - start
+
+
+def _child(which: str, rows: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / ("filled.xlsm" if which == "fill" else "same_cells.xlsx")
+        seconds = (fill_workbook if which == "fill" else write_with_xlsxwriter)(rows, out)
+        size = out.stat().st_size
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "peak_mib": peak, "bytes": size}))
+
+
+def _run(which: str, rows: int) -> dict:
+    # The child imports xl_pmpm from this checkout, installed or not.
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", which, "--rows", str(rows)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=250_000)
+    parser.add_argument("--child", choices=["fill", "xlsxwriter"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.rows)
+        return 0
+    fill = _run("fill", args.rows)
+    base = _run("xlsxwriter", args.rows)
+    ratio = fill["seconds"] / base["seconds"]
+    print(f"rows: {args.rows:,}")
+    print(
+        f"fill (template.build_template): {fill['seconds']:.1f} s, "
+        f"peak RSS {fill['peak_mib']:.0f} MiB, {fill['bytes'] / 2**20:.1f} MiB file"
+    )
+    print(
+        f"XlsxWriter constant_memory:     {base['seconds']:.1f} s, "
+        f"peak RSS {base['peak_mib']:.0f} MiB, {base['bytes'] / 2**20:.1f} MiB file"
+    )
+    print(f"ratio (fill / XlsxWriter): {ratio:.2f}x  (target <= 1.5x, peak < 1024 MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1009 @@
+"""Build the bad-input corpus: what Excel, e-mail and hand-editing really do to a tier report.
+
+    python tests/corpus/make_corpus.py      # rewrites tests/corpus/files/ and expected.toml
+
+Every file starts from the bundled sample generator (xl_pmpm.sample, invented
+members) and carries one kind of damage. `expected.toml` says, for each file,
+the finding code(s) reading + validating it must give (`codes`; with
+`exact = true`, nothing else), the lines they must point at (`rows`), or the
+clear error class it must raise instead (`error`). tests/test_corpus.py runs
+them all. Deterministic: running the script twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from xl_pmpm import files, sample  # noqa: E402
+
+FILES = HERE / "files"
+MANIFEST = HERE / "expected.toml"
+MONTH = "2026-10"
+AS_OF = "2026-11-05"  # inside the submission window of MONTH
+LAYOUT = files.load_layout()
+BOOK = files.load_rate_book()
+COL = {c.role: c.name for c in LAYOUT.columns if c.role}
+ZIP_DATE = (2026, 11, 1, 0, 0, 0)
+
+
+def base_frame() -> pd.DataFrame:
+    """12 valid members of MONTH (no unbilled hours, so no tier at risk)."""
+    frame = sample.generate_extract(12, MONTH, LAYOUT, BOOK, mangle=False, below_minimum=False)
+    frame[COL["unbilled_hours"]] = "0.00"
+    return frame.reset_index(drop=True)
+
+
+BASE = base_frame()
+
+
+def rows_of(frame: pd.DataFrame) -> list[list[str]]:
+    return frame.astype(str).values.tolist()
+
+
+def csv_bytes(
+    header: list[str] | None = None,
+    rows: list[list[str]] | None = None,
+    *,
+    sep: str = ",",
+    eol: str = "\r\n",
+    encoding: str = "utf-8",
+    quoting: int = csv.QUOTE_MINIMAL,
+) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=sep, lineterminator=eol, quoting=quoting)
+    writer.writerow(list(BASE.columns) if header is None else header)
+    writer.writerows(rows_of(BASE) if rows is None else rows)
+    return buf.getvalue().encode(encoding)
+
+
+def with_cell(line: int, role: str, value: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A copy of the base with one cell changed (line = file line, first data row = 2)."""
+    out = (BASE if frame is None else frame).copy()
+    out.at[line - 2, COL[role]] = value
+    return out
+
+
+def cell_csv(line: int, role: str, value: str) -> bytes:
+    return csv_bytes(rows=rows_of(with_cell(line, role, value)))
+
+
+def lines_of(data: bytes) -> list[str]:
+    return data.decode("utf-8").split("\r\n")
+
+
+# --------------------------------------------------------------------------- workbooks
+
+
+def workbook_bytes(
+    sheets: dict[str, list[list[object]]],
+    origin: dict[str, tuple[int, int]] | None = None,
+    text_ids: bool = True,
+) -> bytes:
+    """An .xlsx with `sheets` ({name: rows}); `origin` moves a sheet's rows to (row, col)."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        r0, c0 = (origin or {}).get(name, (1, 1))
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is not None and value != "":
+                    cell = ws.cell(r0 + r, c0 + c, value)
+                    if text_ids and isinstance(value, str):
+                        cell.number_format = "@"
+    wb.properties.created = datetime(2026, 11, 1)
+    wb.properties.modified = datetime(2026, 11, 1)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return normalised_zip(buffer.getvalue())
+
+
+def normalised_zip(data: bytes, override: dict[str, bytes] | None = None) -> bytes:
+    """The same zip with fixed timestamps (reproducible bytes), parts optionally replaced."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            part = (override or {}).get(info.filename, src.read(info.filename))
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the time of saving
+                part = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2026-11-01T00:00:00Z", part)
+            dst.writestr(zipfile.ZipInfo(info.filename, ZIP_DATE), part, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def report_rows(frame: pd.DataFrame | None = None) -> list[list[object]]:
+    frame = BASE if frame is None else frame
+    return [list(frame.columns), *rows_of(frame)]
+
+
+def typed_rows() -> list[list[object]]:
+    """Rows as a biller's Excel holds them: real dates and numbers where Excel converts."""
+    out: list[list[object]] = [list(BASE.columns)]
+    stamp_cols = {COL[r] for r in ("schedule_start", "schedule_end", "visit_start", "visit_end")}
+    number_cols = {COL[r] for r in ("billed_hours", "unbilled_hours")}
+    for record in BASE.to_dict("records"):
+        row: list[object] = []
+        for name, value in record.items():
+            if name in stamp_cols:
+                text = value.replace(" AM", "")
+                row.append(datetime.strptime(text, "%Y-%m-%d %H:%M"))
+            elif name in number_cols:
+                row.append(float(value))
+            else:
+                row.append(value)
+        out.append(row)
+    return out
+
+
+def numeric_id_rows() -> list[list[object]]:
+    rows = report_rows()
+    pn = rows[0].index(COL["patient_number"])
+    rows[3][pn] = int(rows[3][pn])  # typed in as a number: the leading zero is gone
+    return rows
+
+
+LAUGHS_DTD = (
+    b'<!DOCTYPE worksheet [<!ENTITY lol0 "lol">'
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">'.encode() for i in range(1, 10)
+    )
+    + b"]>"
+)
+
+
+def billion_laughs() -> bytes:
+    """The sheet part declares nested entities; one cell expands to 10^9 'lol's."""
+    plain = workbook_bytes({"All": report_rows()})
+    with zipfile.ZipFile(io.BytesIO(plain)) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    attacked = LAUGHS_DTD + sheet.replace(b">Non Payable<", b">&lol9;<", 1)
+    return normalised_zip(plain, {"xl/worksheets/sheet1.xml": attacked})
+
+
+def zip_bomb() -> bytes:
+    """A workbook whose sheet part inflates about a thousandfold (20 MB from ~20 kB)."""
+    plain = workbook_bytes({"All": report_rows()})
+    with zipfile.ZipFile(io.BytesIO(plain)) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    padded = sheet.replace(b"<sheetData>", b"<sheetData>" + b" " * 20_000_000, 1)
+    return normalised_zip(plain, {"xl/worksheets/sheet1.xml": padded})
+
+
+def plain_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("tier_report.csv", ZIP_DATE), csv_bytes())
+    return out.getvalue()
+
+
+def filled_template() -> bytes:
+    from xl_pmpm.template import workbook_bytes as template_bytes
+
+    data = template_bytes(
+        LAYOUT, BOOK, rows=BASE, billing_month=datetime(2026, 10, 1).date(), as_of=None
+    )
+    return normalised_zip(data)
+
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+OLE_XLS = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Case:
+    name: str
+    what: str
+    build: Callable[[], bytes]
+    codes: list[str] = field(default_factory=list)
+    exact: bool = False
+    rows: dict[str, list[int]] = field(default_factory=dict)
+    error: str | None = None
+    message: str | None = None  # text the error or a finding's message must contain
+    cli: bool = False
+
+
+def dated(value: str, role: str = "schedule_start", line: int = 3) -> Callable[[], bytes]:
+    return lambda: cell_csv(line, role, value)
+
+
+def add_lines(extra: list[str], at: int | None = None) -> Callable[[], bytes]:
+    def build() -> bytes:
+        lines = lines_of(csv_bytes())
+        lines.pop()  # the empty string after the last CRLF
+        if at is None:
+            lines.extend(extra)
+        else:
+            lines[at:at] = extra
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    return build
+
+
+def header_with(change: Callable[[list[str]], list[str]]) -> Callable[[], bytes]:
+    def build() -> bytes:
+        header = list(BASE.columns)
+        new = change(header)
+        rows = rows_of(BASE)
+        if len(new) != len(header):  # a column added or removed: the rows follow
+            rows = [change(list(r)) for r in rows]
+        return csv_bytes(new, rows)
+
+    return build
+
+
+def swapped(cells: list[str]) -> list[str]:
+    cells = list(cells)
+    cells[0], cells[1] = cells[1], cells[0]
+    return cells
+
+
+def sep_hint() -> bytes:
+    return b"sep=;\r\n" + csv_bytes(sep=";")
+
+
+def quoted_newline(role: str) -> Callable[[], bytes]:
+    def build() -> bytes:
+        frame = with_cell(4, role, BASE.at[2, COL[role]][:4] + "\n" + BASE.at[2, COL[role]][4:])
+        frame = with_cell(9, "tier", "3", frame)  # a later error must keep its own line
+        return csv_bytes(rows=rows_of(frame))
+
+    return build
+
+
+def ragged(delta: int) -> bytes:
+    rows = rows_of(BASE)
+    rows[3] = rows[3][:delta] if delta < 0 else rows[3] + ["x"] * delta
+    return csv_bytes(rows=rows)
+
+
+def trailing_everywhere() -> bytes:
+    return b"".join(line + b",\r\n" for line in csv_bytes().split(b"\r\n")[:-1])
+
+
+def trailing_some() -> bytes:
+    lines = csv_bytes().split(b"\r\n")
+    lines[3] += b","
+    lines[5] += b",,"
+    return b"\r\n".join(lines)
+
+
+def header_repeated() -> bytes:
+    lines = lines_of(csv_bytes())
+    lines.insert(7, lines[0])  # a second export pasted under the first
+    return "\r\n".join(lines).encode()
+
+
+def totals_row() -> bytes:
+    billed = BASE[COL["billed_hours"]].astype(float).sum()
+    total = [""] * len(BASE.columns)
+    total[0] = "Total"
+    total[list(BASE.columns).index(COL["billed_hours"])] = f"{billed:.2f}"
+    return csv_bytes(rows=[*rows_of(BASE), total])
+
+
+def totals_in_name_column() -> bytes:
+    total = [""] * len(BASE.columns)
+    total[list(BASE.columns).index(COL["patient_name"])] = "Grand Total"
+    total[list(BASE.columns).index(COL["billed_hours"])] = "3000.00"
+    return csv_bytes(rows=[*rows_of(BASE), ["" for _ in BASE.columns], total])
+
+
+def decimal_commas() -> bytes:
+    frame = BASE.copy()
+    for role in ("billed_hours", "unbilled_hours"):
+        frame[COL[role]] = frame[COL[role]].str.replace(".", ",", regex=False)
+    return csv_bytes(rows=rows_of(frame), sep=";")
+
+
+def cp1252() -> bytes:
+    """Excel writes '?' for what the code page lacks (Łukasz -> ?ukasz)."""
+    frame = with_cell(3, "patient_name", "Renée Lefèvre")
+    return csv_bytes(rows=rows_of(frame)).decode("utf-8").encode("cp1252", errors="replace")
+
+
+def mojibake_bom() -> bytes:
+    """A UTF-8 file with BOM opened as Windows-1252 and saved again: 'ï»¿Agency ID'."""
+    return b"\xef\xbb\xbf".decode("cp1252").encode("utf-8") + csv_bytes()
+
+
+def utf16(sep: str, encoding: str = "utf-16") -> Callable[[], bytes]:
+    return lambda: csv_bytes(sep=sep, encoding=encoding)
+
+
+def utf16_be() -> bytes:
+    return b"\xfe\xff" + csv_bytes(encoding="utf-16-be")
+
+
+def everything_quoted() -> bytes:
+    return csv_bytes(quoting=csv.QUOTE_ALL)
+
+
+def unclosed_quote() -> bytes:
+    rows = rows_of(BASE)
+    rows[4][list(BASE.columns).index(COL["patient_name"])] = "PLACEHOLDER"
+    data = csv_bytes(rows=rows).replace(b"PLACEHOLDER", b'"Nana, Ana')
+    return data
+
+
+def nul_bytes() -> bytes:
+    return csv_bytes().replace(b"Non Payable", b"Non\x00Payable", 1)
+
+
+def many_months() -> bytes:
+    frame = BASE.copy()
+    for role in ("schedule_start", "schedule_end", "visit_start", "visit_end"):
+        frame.loc[8:, COL[role]] = frame.loc[8:, COL[role]].str.replace("2026-10", "2026-09")
+    return csv_bytes(rows=rows_of(frame))
+
+
+def blank_padding_rows() -> bytes:
+    return csv_bytes(rows=[*rows_of(BASE), [""] * len(BASE.columns), [""] * len(BASE.columns)])
+
+
+def old_mac() -> bytes:
+    return csv_bytes(eol="\r")
+
+
+def mixed_eol() -> bytes:
+    lines = csv_bytes(eol="\n").split(b"\n")
+    return b"\r\n".join(lines[:5]) + b"\n" + b"\n".join(lines[5:])
+
+
+def tabs_utf8() -> bytes:
+    return csv_bytes(sep="\t")
+
+
+def duplicate_member() -> bytes:
+    rows = rows_of(BASE)
+    return csv_bytes(rows=[*rows, rows[2]])
+
+
+def workbook(build: Callable[[], dict], origin: dict | None = None) -> Callable[[], bytes]:
+    return lambda: workbook_bytes(build(), origin)
+
+
+def pid(line: int) -> str:
+    return str(BASE.at[line - 2, COL["patient_number"]])
+
+
+CASES: list[Case] = [
+    # --- the clean file, as downloaded and as Excel's CSV UTF-8 saves it
+    Case("clean.csv", "the extract as downloaded", csv_bytes, [], exact=True, cli=True),
+    Case(
+        "utf8_bom.csv",
+        "Excel 'CSV UTF-8': a byte-order mark before the header",
+        lambda: b"\xef\xbb\xbf" + csv_bytes(),
+        [],
+        exact=True,
+    ),
+    Case("quoted_everything.csv", "every value in quotes", everything_quoted, [], exact=True),
+    Case("old_mac_cr.csv", "CR-only line ends", old_mac, [], exact=True),
+    Case("mixed_line_ends.csv", "CRLF and LF mixed", mixed_eol, [], exact=True),
+    # --- dates Excel reformatted, in several locales
+    Case(
+        "date_us_slash.csv",
+        "Excel, US: 10/1/2026 3:00",
+        dated("10/1/2026 3:00"),
+        ["datetime-format"],
+        rows={"datetime-format": [3]},
+        cli=True,
+    ),
+    Case(
+        "date_us_two_digit_year.csv",
+        "Excel, US short: 10/1/26 3:00 AM",
+        dated("10/1/26 3:00 AM"),
+        ["datetime-format"],
+        rows={"datetime-format": [3]},
+    ),
+    Case(
+        "date_uk_slash.csv",
+        "Excel, UK: 01/10/2026 03:00",
+        dated("01/10/2026 03:00", "schedule_end", 5),
+        ["datetime-format"],
+        rows={"datetime-format": [5]},
+    ),
+    Case(
+        "date_de_dots.csv",
+        "Excel, German: 01.10.2026 03:00",
+        dated("01.10.2026 03:00", "visit_start", 6),
+        ["datetime-format"],
+        rows={"datetime-format": [6]},
+    ),
+    Case(
+        "date_ymd_slash.csv",
+        "Excel, Japanese: 2026/10/01 3:00",
+        dated("2026/10/01 3:00", "visit_end", 7),
+        ["datetime-format"],
+        rows={"datetime-format": [7]},
+    ),
+    Case(
+        "date_d_mon_yy.csv",
+        "Excel custom: 1-Oct-26",
+        dated("1-Oct-26"),
+        ["datetime-format"],
+        rows={"datetime-format": [3]},
+    ),
+    Case(
+        "date_serial.csv",
+        "a date cell saved as its serial number: 46296.125",
+        dated("46296.125"),
+        ["datetime-format"],
+        rows={"datetime-format": [3]},
+        message="serial number",
+    ),
+    Case(
+        "date_serial_whole.csv",
+        "a date cell saved as its serial number: 46296",
+        dated("46296", "visit_start", 4),
+        ["datetime-format"],
+        rows={"datetime-format": [4]},
+        message="serial number",
+    ),
+    Case(
+        "date_with_seconds.csv",
+        "seconds added: 2026-10-01 03:00:00",
+        dated("2026-10-01 03:00:00"),
+        ["datetime-format"],
+    ),
+    Case(
+        "date_without_time.csv",
+        "time dropped: 2026-10-01",
+        dated("2026-10-01"),
+        ["datetime-format"],
+    ),
+    Case(
+        "date_iso_t.csv",
+        "ISO with T: 2026-10-01T03:00",
+        dated("2026-10-01T03:00"),
+        ["datetime-format"],
+    ),
+    Case(
+        "visit_time_am_pm.csv",
+        "Visit Start in the 12-hour form only schedule times accept",
+        dated("2026-10-01 03:00 AM", "visit_start", 8),
+        ["datetime-format", "max-length"],
+        rows={"datetime-format": [8], "max-length": [8]},
+    ),
+    # --- IDs Excel turned into numbers
+    Case(
+        "id_scientific.csv",
+        "Patient Number in scientific notation: 1.23E+11",
+        lambda: cell_csv(4, "patient_number", "1.23E+11"),
+        ["id-mangled"],
+        rows={"id-mangled": [4]},
+        cli=True,
+    ),
+    Case(
+        "id_scientific_long.csv",
+        "Patient Number as Excel shows a long number: 7.44900E+08",
+        lambda: cell_csv(5, "patient_number", f"{int(pid(5)):.5E}"),
+        ["id-mangled"],
+        rows={"id-mangled": [5]},
+    ),
+    Case(
+        "id_float_agency.csv",
+        "Agency ID as a float: 48213.0",
+        lambda: cell_csv(6, "agency_id", "48213.0"),
+        ["id-mangled"],
+        rows={"id-mangled": [6]},
+    ),
+    Case(
+        "id_lost_leading_zero.csv",
+        "Patient Number lost its leading zero: 246745838 for 0246745838",
+        lambda: cell_csv(2, "patient_number", pid(2).lstrip("0")),
+        ["id-mangled"],
+        rows={"id-mangled": [2]},
+        cli=True,
+    ),
+    Case(
+        "id_lost_two_zeros.csv",
+        "Patient Number lost two leading zeros: 54987768 for 0054987768",
+        lambda: cell_csv(6, "patient_number", pid(6).lstrip("0")),
+        ["id-mangled"],
+        rows={"id-mangled": [6]},
+    ),
+    Case(
+        "id_apostrophe.csv",
+        "Excel's text marker kept as a character: '0184713216",
+        lambda: cell_csv(3, "patient_number", "'" + pid(3)),
+        ["id-mangled"],
+        rows={"id-mangled": [3]},
+    ),
+    # --- encodings
+    Case(
+        "windows_1252.csv",
+        "Excel 'CSV (Comma delimited)': Windows-1252",
+        cp1252,
+        ["encoding"],
+        exact=True,
+    ),
+    Case(
+        "utf16_tab.csv",
+        "Excel 'Unicode Text': UTF-16 LE, tabs",
+        utf16("\t"),
+        ["encoding", "delimiter"],
+        exact=True,
+    ),
+    Case("utf16_comma.csv", "UTF-16 with commas", utf16(","), ["encoding"], exact=True),
+    Case("utf16_be.csv", "UTF-16 big-endian with BOM", utf16_be, ["encoding"], exact=True),
+    Case(
+        "mojibake_bom.csv",
+        "a UTF-8 BOM saved again as text: 'ï»¿Agency ID'",
+        mojibake_bom,
+        ["header-variant"],
+        rows={"header-variant": [1]},
+    ),
+    # --- separators
+    Case(
+        "semicolons.csv",
+        "Excel in a European locale: semicolons",
+        lambda: csv_bytes(sep=";"),
+        ["delimiter"],
+        exact=True,
+        cli=True,
+    ),
+    Case(
+        "semicolons_decimal_comma.csv",
+        "semicolons and decimal commas: 692,39",
+        decimal_commas,
+        ["delimiter", "type"],
+    ),
+    Case(
+        "sep_hint_line.csv",
+        "Excel's 'sep=;' first line",
+        sep_hint,
+        ["delimiter"],
+        exact=True,
+    ),
+    Case("tabs_utf8.csv", "tab-separated UTF-8", tabs_utf8, ["delimiter"], exact=True),
+    # --- structure
+    Case(
+        "quoted_newline_name.csv",
+        "a line break inside a quoted Patient Name",
+        quoted_newline("patient_name"),
+        ["line-break", "tier-mismatch"],
+        rows={"line-break": [4], "tier-mismatch": [10]},
+    ),
+    Case(
+        "quoted_newline_contract.csv",
+        "a line break inside a quoted Primary Contract",
+        quoted_newline("contract"),
+        ["line-break"],
+        rows={"line-break": [4]},
+    ),
+    Case(
+        "ragged_short.csv",
+        "a line missing its last values",
+        lambda: ragged(-3),
+        ["ragged-row"],
+        rows={"ragged-row": [5]},
+        cli=True,
+    ),
+    Case(
+        "ragged_long.csv",
+        "a line with a value too many",
+        lambda: ragged(1),
+        ["ragged-row"],
+        rows={"ragged-row": [5]},
+    ),
+    Case(
+        "trailing_delimiter_every_line.csv",
+        "every line ends with a comma",
+        trailing_everywhere,
+        ["ragged-row"],
+        exact=True,
+    ),
+    Case(
+        "trailing_delimiter_some_lines.csv",
+        "a few lines end with commas",
+        trailing_some,
+        ["ragged-row"],
+        exact=True,
+        rows={"ragged-row": [4, 6]},
+    ),
+    Case(
+        "unclosed_quote.csv",
+        "a quote opened in a name and never closed",
+        unclosed_quote,
+        ["line-break"],
+    ),
+    Case(
+        "blank_line_middle.csv",
+        "an empty line in the middle",
+        add_lines([""], at=5),
+        ["blank-row"],
+        rows={"blank-row": [6]},
+    ),
+    Case(
+        "blank_padding_rows.csv",
+        "rows of bare commas at the end (formatted but empty rows)",
+        blank_padding_rows,
+        ["blank-row"],
+        rows={"blank-row": [14, 15]},
+    ),
+    Case(
+        "header_repeated.csv",
+        "the header again on line 8 (two files pasted together)",
+        header_repeated,
+        ["repeated-header"],
+        exact=True,
+        rows={"repeated-header": [8]},
+        cli=True,
+    ),
+    Case(
+        "totals_row.csv",
+        "a totals line at the bottom",
+        totals_row,
+        ["totals-row"],
+        exact=True,
+        rows={"totals-row": [14]},
+        cli=True,
+    ),
+    Case(
+        "totals_after_blank.csv",
+        "a blank line and 'Grand Total' under the names",
+        totals_in_name_column,
+        ["blank-row", "totals-row"],
+        exact=True,
+        rows={"blank-row": [14], "totals-row": [15]},
+    ),
+    Case(
+        "nul_byte.csv",
+        "a NUL byte in a cell",
+        nul_bytes,
+        ["not-csv"],
+        exact=True,
+        message="binary",
+    ),
+    # --- headers
+    Case(
+        "header_variant.csv",
+        "headers retyped: 'patient number', 'Billed  Hours'",
+        header_with(
+            lambda h: [
+                {"Patient Number": "patient number", "Billed Hours": "Billed  Hours"}.get(x, x)
+                for x in h
+            ]
+        ),
+        ["header-variant"],
+        exact=True,
+    ),
+    Case(
+        "missing_column.csv",
+        "Office ID column deleted",
+        header_with(lambda h: h[:1] + h[2:]),
+        ["missing-column"],
+        rows={"missing-column": [1]},
+    ),
+    Case(
+        "extra_column.csv",
+        "a notes column added",
+        header_with(lambda h: [*h, "Notes" if h[0] == "Agency ID" else ""]),
+        ["extra-column"],
+        exact=True,
+    ),
+    Case(
+        "duplicate_column.csv",
+        "Tier twice",
+        header_with(lambda h: [*h, h[-1]]),
+        ["duplicate-column"],
+    ),
+    Case(
+        "column_order.csv",
+        "Agency ID and Office ID swapped",
+        header_with(swapped),
+        ["column-order"],
+        exact=True,
+    ),
+    # --- cells
+    Case(
+        "formula_equals.csv",
+        "a formula: =1000",
+        lambda: cell_csv(4, "caregiver_code", "=1000"),
+        ["formula-prefix"],
+        rows={"formula-prefix": [4]},
+        cli=True,
+    ),
+    Case(
+        "formula_dde.csv",
+        "a DDE payload: =cmd|' /C calc'!A0",
+        lambda: cell_csv(5, "pay_rate", "=cmd|' /C calc'!A0"),
+        ["formula-prefix"],
+        rows={"formula-prefix": [5]},
+    ),
+    Case(
+        "formula_at.csv",
+        "@SUM(1+1)",
+        lambda: cell_csv(6, "patient_name", "@SUM(1+1)"),
+        ["formula-prefix"],
+        rows={"formula-prefix": [6]},
+    ),
+    Case(
+        "formula_plus_number.csv",
+        "a text cell starting with + and digits: +15551234",
+        lambda: cell_csv(7, "caregiver_code", "+15551234"),
+        ["formula-prefix"],
+        rows={"formula-prefix": [7]},
+    ),
+    Case(
+        "formula_minus_number.csv",
+        "a text cell starting with - and digits: -1000",
+        lambda: cell_csv(8, "caregiver_code", "-1000"),
+        ["formula-prefix"],
+        rows={"formula-prefix": [8]},
+    ),
+    Case(
+        "formula_after_space.csv",
+        "a formula behind a space and a tab: ' \\t=HYPERLINK(...)'",
+        lambda: cell_csv(9, "patient_name", ' \t=HYPERLINK("http://x","y")'),
+        ["formula-prefix"],
+        rows={"formula-prefix": [9]},
+    ),
+    Case(
+        "negative_hours.csv",
+        "negative billed hours: -5.00",
+        lambda: cell_csv(10, "billed_hours", "-5.00"),
+        ["type"],
+        rows={"type": [10]},
+    ),
+    Case(
+        "discipline_spelled_out.csv",
+        "Discipline 'Personal Assistant'",
+        lambda: cell_csv(11, "discipline", "Personal Assistant"),
+        ["allowed-value"],
+        rows={"allowed-value": [11]},
+    ),
+    Case(
+        "required_blank.csv",
+        "Primary Service code left blank",
+        lambda: cell_csv(12, "service_code", ""),
+        ["required"],
+        rows={"required": [12]},
+    ),
+    Case(
+        "end_before_start.csv",
+        "Schedule End before Schedule Start",
+        lambda: cell_csv(13, "schedule_end", "2026-10-01 02:00"),
+        ["end-before-start"],
+        rows={"end-before-start": [13]},
+    ),
+    Case(
+        "two_months.csv",
+        "rows of September among October's",
+        many_months,
+        ["mixed-months", "outside-billing-month"],
+    ),
+    Case(
+        "duplicate_member.csv",
+        "a member's row pasted twice",
+        duplicate_member,
+        ["duplicate-member"],
+        exact=True,
+        rows={"duplicate-member": [4, 14]},
+    ),
+    Case(
+        "tier_wrong.csv",
+        "tier typed over",
+        lambda: cell_csv(11, "tier", "1"),
+        ["tier-mismatch"],
+        exact=True,
+        rows={"tier-mismatch": [11]},
+    ),
+    # --- not a CSV at all
+    Case(
+        "empty.csv",
+        "zero bytes",
+        lambda: b"",
+        ["empty-file"],
+        exact=True,
+        cli=True,
+    ),
+    Case(
+        "whitespace_only.csv",
+        "only blank lines",
+        lambda: b"\r\n\r\n  \r\n",
+        ["empty-file"],
+        exact=True,
+    ),
+    Case(
+        "header_only.csv",
+        "the header and no member",
+        lambda: csv_bytes(rows=[]),
+        ["no-rows"],
+        exact=True,
+        cli=True,
+    ),
+    Case(
+        "pdf_renamed.csv",
+        "a PDF renamed .csv",
+        lambda: PDF,
+        ["not-csv"],
+        exact=True,
+        message="PDF",
+        cli=True,
+    ),
+    Case(
+        "xls_renamed.csv",
+        "an old .xls renamed .csv",
+        lambda: OLE_XLS,
+        ["not-csv"],
+        exact=True,
+        message=".xls",
+    ),
+    Case(
+        "plain_zip_renamed.csv",
+        "a zip of the CSV, renamed .csv",
+        plain_zip,
+        ["not-csv"],
+        exact=True,
+        message="not an Excel workbook",
+    ),
+    # --- workbooks (file mode reads them)
+    Case(
+        "xlsx_renamed.csv",
+        "an .xlsx saved from Excel and renamed .csv",
+        workbook(lambda: {"All": report_rows()}),
+        ["not-csv"],
+        exact=True,
+        message="sheet 'All'",
+        cli=True,
+    ),
+    Case(
+        "workbook_sheet_renamed.xlsx",
+        "the report on a sheet renamed 'Oct 2026', after a notes sheet",
+        workbook(lambda: {"Notes": [["to do"], ["call plan"]], "Oct 2026": report_rows()}),
+        ["not-csv"],
+        exact=True,
+        message="sheet 'Oct 2026'",
+    ),
+    Case(
+        "workbook_table_moved.xlsx",
+        "the table moved to C5 under a title",
+        lambda: workbook_bytes(
+            {"Tier Report": [["PMPM tier report, October 2026"], [], [], *report_rows()]},
+            {"Tier Report": (2, 3)},
+        ),
+        ["not-csv"],
+        exact=True,
+        message="C5",
+    ),
+    Case(
+        "workbook_table_moved_error.xlsx",
+        "a moved table with a wrong tier: the finding names the sheet's own row",
+        lambda: workbook_bytes(
+            {"Tier Report": [["title"], [], [], *report_rows(with_cell(4, "tier", "3"))]},
+            {"Tier Report": (2, 3)},
+        ),
+        ["not-csv", "tier-mismatch"],
+        exact=True,
+        rows={"tier-mismatch": [8]},
+    ),
+    Case(
+        "workbook_typed_cells.xlsx",
+        "dates and hours as Excel values, not text",
+        workbook(lambda: {"All": typed_rows()}),
+        ["not-csv"],
+        exact=True,
+    ),
+    Case(
+        "workbook_numeric_id.xlsx",
+        "a Patient Number typed in as a number",
+        workbook(lambda: {"All": numeric_id_rows()}),
+        ["not-csv", "id-mangled"],
+        exact=True,
+        rows={"id-mangled": [4]},
+    ),
+    Case(
+        "workbook_no_report.xlsx",
+        "a workbook without the tier report",
+        workbook(lambda: {"Sheet1": [["Name", "Hours"], ["x", 1]], "Sheet2": [["notes"]]}),
+        ["empty-file"],
+        exact=True,
+        message="Agency ID",
+        cli=True,
+    ),
+    Case(
+        "template_filled.xlsm",
+        "the billers' workbook, filled by xl-pmpm",
+        filled_template,
+        ["not-csv"],
+        exact=True,
+        message="sheet 'All'",
+    ),
+    Case(
+        "billion_laughs.xlsx",
+        "a workbook part declaring nested XML entities (billion laughs)",
+        billion_laughs,
+        error="PmpmInputError",
+        message="entities",
+        cli=True,
+    ),
+    Case(
+        "zip_bomb.xlsx",
+        "a workbook part that inflates a thousandfold",
+        zip_bomb,
+        error="PmpmInputError",
+        message="compress",
+    ),
+]
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {toml_value(v)}' for k, v in value.items()) + " }"
+    return str(value)
+
+
+def manifest() -> str:
+    out = [
+        "# Generated by tests/corpus/make_corpus.py: edit the script, not this file.",
+        "# file -> the finding codes it must give (exact = nothing else), the lines they",
+        "# point at, or the clear error class it must raise. Validated with",
+        f"# as_of = {AS_OF} (billing month from the file); cli = also run `xl-pmpm validate`.",
+        f'as_of = "{AS_OF}"',
+        "",
+    ]
+    for case in CASES:
+        out.append(f'[files."{case.name}"]')
+        out.append(f"what = {toml_value(case.what)}")
+        if case.error:
+            out.append(f"error = {toml_value(case.error)}")
+        else:
+            out.append(f"codes = {toml_value(case.codes)}")
+        if case.exact:
+            out.append("exact = true")
+        if case.rows:
+            out.append(f"rows = {toml_value(case.rows)}")
+        if case.message:
+            out.append(f"message = {toml_value(case.message)}")
+        if case.cli:
+            out.append("cli = true")
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    if FILES.exists():
+        shutil.rmtree(FILES)
+    FILES.mkdir(parents=True)
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names)), "duplicate corpus file names"
+    for case in CASES:
+        (FILES / case.name).write_bytes(case.build())
+    MANIFEST.write_text(manifest(), encoding="utf-8")
+    total = sum(p.stat().st_size for p in FILES.iterdir())
+    print(f"{len(CASES)} files, {total / 1e3:.0f} kB, in {FILES}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""`xl-pmpm export` and `validate` with the export ledger: refusal, corrections, the lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from xl_pmpm import cli, files, ledger
+from xl_pmpm.commands_month import LEDGER_ENV, LEDGER_NAME, default_ledger
+from xl_pmpm.sample import extract_csv, generate_extract
+
+AS_OF = "2026-11-05"
+ROWS = 40
+
+
+@pytest.fixture(autouse=True)
+def no_env_ledger(monkeypatch):
+    monkeypatch.delenv(LEDGER_ENV, raising=False)
+
+
+@pytest.fixture(scope="module")
+def extract(tmp_path_factory) -> Path:
+    layout, book = files.load_layout(), files.load_rate_book()
+    frame = generate_extract(ROWS, "2026-10", layout, book, mangle=False, below_minimum=False)
+    path = tmp_path_factory.mktemp("extract") / "october.csv"
+    path.write_bytes(extract_csv(frame))
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def export(capsys, file: Path, out: Path, *extra: str) -> tuple[int, dict, str]:
+    code, text, err = run(
+        capsys, "export", str(file), "--out", str(out), "--as-of", AS_OF, "--format", "json", *extra
+    )
+    return code, json.loads(text) if text.strip() else {}, err
+
+
+def csvs(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*.csv")}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_default_ledger_is_beside_the_exports_unless_the_env_names_one(tmp_path, monkeypatch):
+    assert default_ledger(tmp_path / "upload") == tmp_path / "upload" / LEDGER_NAME
+    monkeypatch.setenv(LEDGER_ENV, str(tmp_path / "one.sqlite3"))
+    assert default_ledger(tmp_path / "upload") == tmp_path / "one.sqlite3"
+
+
+def test_same_member_month_twice_is_refused_then_passes_as_correction(capsys, tmp_path, extract):
+    out = tmp_path / "upload"
+    code, first, _ = export(capsys, extract, out)
+    assert code == 0 and first["rows"] == ROWS
+    db = out / LEDGER_NAME
+    assert first["ledger"] == str(db)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert len(ledger.history(db)) == ROWS
+    written, before = csvs(out), digest(db)
+
+    code, again, _ = export(capsys, extract, out)
+    assert code == 1 and again["refused"] is True and again["files"] == []
+    assert {e["code"] for e in again["errors"]} == {"already-exported"}
+    assert sorted(e["row"] for e in again["errors"]) == list(range(2, ROWS + 2))
+    assert csvs(out) == written  # nothing written
+    assert digest(db) == before and len(ledger.history(db)) == ROWS  # ledger unchanged
+
+    # Some lines as corrections: the others still block, still nothing written.
+    code, partial, _ = export(capsys, extract, out, "--correction", "2,5-6")
+    assert code == 1 and len(partial["errors"]) == ROWS - 3
+    assert 2 not in {e["row"] for e in partial["errors"]}
+    assert csvs(out) == written and digest(db) == before
+
+    code, fixed, _ = export(capsys, extract, out, "--correction", f"2-{ROWS + 1}")
+    assert code == 0 and fixed["rows"] == ROWS and fixed["corrections"][:2] == [2, 3]
+    assert not set(map(lambda f: Path(f).name, fixed["files"])) & written
+    entries = ledger.history(db)
+    assert len(entries) == 2 * ROWS
+    assert list(entries["correction"]) == [0] * ROWS + [1] * ROWS
+
+
+def test_refusal_text_hides_member_ids(capsys, tmp_path, extract):
+    out = tmp_path / "upload"
+    assert export(capsys, extract, out)[0] == 0
+    code, text, _ = run(capsys, "export", str(extract), "--out", str(out), "--as-of", AS_OF)
+    assert code == 1 and "already-exported" in text and "No file was written" in text
+    table = files.read_tier_report(extract, files.load_layout()).table
+    for pid in table["Patient Number"]:
+        assert pid not in text
+
+
+def test_validate_with_the_ledger_reports_already_exported(capsys, tmp_path, extract):
+    out = tmp_path / "upload"
+    db = str(out / LEDGER_NAME)
+    code, text, _ = run(capsys, "validate", str(extract), "--as-of", AS_OF, "--ledger", db)
+    assert code == 0 and "not there yet" in text
+    assert export(capsys, extract, out)[0] == 0
+    code, text, _ = run(
+        capsys, "validate", str(extract), "--as-of", AS_OF, "--ledger", db, "--format", "json"
+    )
+    report = json.loads(text)
+    assert code == 1 and report["summary"]["already-exported"] == ROWS
+    assert {e["code"] for e in report["errors"]} == {"already-exported"}
+    code, text, _ = run(capsys, "validate", str(extract), "--as-of", AS_OF)
+    assert code == 0  # no ledger named, none in the environment: no ledger check
+    code, text, _ = run(
+        capsys,
+        "validate",
+        str(extract),
+        "--as-of",
+        AS_OF,
+        "--ledger",
+        db,
+        "--correction",
+        f"2-{ROWS + 1}",
+    )
+    assert code == 0 and "Valid" in text
+
+
+def test_bad_correction_lines_are_usage_errors(capsys, tmp_path, extract):
+    out = tmp_path / "upload"
+    code, _, err = export(capsys, extract, out, "--correction", "two")
+    assert code == 2 and "--correction 'two'" in err and "Traceback" not in err
+    code, _, err = export(capsys, extract, out, "--correction", "999")
+    assert code == 2 and "999" in err
+    code, _, err = export(capsys, extract, out, "--no-ledger", "--correction", "2")
+    assert code == 2 and "--no-ledger" in err
+    assert not csvs(out) if out.exists() else True
+
+
+def test_a_held_lock_makes_a_second_export_wait_then_fail(capsys, tmp_path, extract):
+    out = tmp_path / "upload"
+    db = out / LEDGER_NAME
+    out.mkdir()
+    with FileLock(ledger.lock_path(db)):  # the first export, still running
+        started = time.monotonic()
+        code, payload, err = export(capsys, extract, out, "--wait", "0.5")
+        waited = time.monotonic() - started
+    assert code == 2 and payload == {}
+    assert "Another export" in err and "nothing was written" in err and "Traceback" not in err
+    assert waited >= 0.5
+    assert not csvs(out) and not db.exists()
+    code, payload, _ = export(capsys, extract, out)  # lock released: goes through
+    assert code == 0 and payload["rows"] == ROWS
+
+
+HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from filelock import FileLock
+    with FileLock(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def test_another_process_holding_the_lock_is_waited_for(capsys, tmp_path, extract):
+    out = tmp_path / "upload"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(ledger.lock_path(out / LEDGER_NAME)), "1.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        code, payload, _ = export(capsys, extract, out, "--wait", "20")
+        assert time.monotonic() - started > 0.5  # it waited for the other process
+    finally:
+        holder.wait(timeout=30)
+    assert code == 0 and payload["rows"] == ROWS
+
+
+def test_two_exports_at_once_bill_each_member_once(tmp_path, extract):
+    out = tmp_path / "upload"
+    env = {k: v for k, v in os.environ.items() if k != LEDGER_ENV}
+    argv = [sys.executable, "-m", "xl_pmpm.cli", "export", str(extract), "--out", str(out)]
+    procs = [
+        subprocess.Popen(
+            [*argv, "--as-of", AS_OF, "--wait", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results  # one exported; the other found the rows already exported
+    assert all("Traceback" not in err for _, _, err in results)
+    entries = ledger.history(out / LEDGER_NAME)
+    assert len(entries) == ROWS and set(entries["status"]) == {"exported"}
+    assert entries["patient_number"].is_unique
+    exported = sum(len(f.read_bytes().splitlines()) - 1 for f in out.glob("*.csv"))
+    assert exported == ROWS
