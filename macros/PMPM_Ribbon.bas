@@ -35,6 +35,10 @@ Sub PMPM_History(control As IRibbonControl)
     RunPython "import xl_pmpm.excel.frontend as f; f.show_history(xw.Book.caller())"
 End Sub
 
+Sub PMPM_Kpis(control As IRibbonControl)
+    RunPython "import xl_pmpm.excel.frontend as f; f.show_kpis(xw.Book.caller())"
+End Sub
+
 Sub PMPM_Help(control As IRibbonControl)
     RunPython "import xl_pmpm.excel.frontend as f; f.show_help(xw.Book.caller())"
 End Sub

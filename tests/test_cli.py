@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +286,39 @@ def test_bundled_sample_is_the_generators_output():
     layout, book = files.load_layout(), files.load_rate_book()
     frame = generate_extract(300, "2026-10", layout, book)
     assert extract_csv(frame) == SAMPLE.read_bytes()
+
+
+# --- help ----------------------------------------------------------------------------------
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def _helps() -> dict[str, str]:
+    parser = cli.build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {c.dest: c.help or "" for c in action._choices_actions}
+
+
+def test_top_level_help_lists_every_command_with_a_one_line_help(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    helps = _helps()
+    assert set(helps) == set(_subcommands())
+    for name, text in helps.items():
+        assert text.strip() and "\n" not in text, name
+        assert re.search(rf"^\s+{re.escape(name)}\s", out, re.M), name
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_command_has_help(capsys, command: str) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"usage: xl-pmpm {command}") and err == ""

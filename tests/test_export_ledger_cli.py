@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -212,3 +213,149 @@ def test_two_exports_at_once_bill_each_member_once(tmp_path, extract):
     assert entries["patient_number"].is_unique
     exported = sum(len(f.read_bytes().splitlines()) - 1 for f in out.glob("*.csv"))
     assert exported == ROWS
+
+
+# --- deferred placeholders ---------------------------------------------------------------
+
+
+def _rows(file: Path, out: Path, name: str, lines: list[int], *, defer: bool) -> Path:
+    """A report of some `lines` of `file` (as they are, or deferred: visit times cleared)."""
+    layout = files.load_layout()
+    table = files.read_tier_report(file, layout).table.loc[lines].copy()
+    if defer:
+        table[[layout.name_of("visit_start"), layout.name_of("visit_end")]] = ""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_bytes(table.to_csv(index=False, lineterminator="\r\n").encode())
+    return path
+
+
+def test_a_deferred_placeholder_does_not_block_the_confirmed_export_later(
+    capsys, tmp_path, extract
+):
+    work, out = tmp_path / "work", tmp_path / "upload"
+    db = out / LEDGER_NAME
+    deferred = _rows(extract, work, "deferred.csv", [2, 3, 4], defer=True)
+    code, first, _ = export(capsys, deferred, out)
+    assert code == 0 and first["rows"] == 3
+    assert ledger.history(db)["placeholder"].tolist() == [1, 1, 1]
+
+    # The same placeholders again: still in pre-billing, a second one is refused.
+    code, again, _ = export(capsys, deferred, out)
+    assert code == 1 and [e["row"] for e in again["errors"]] == [2, 3, 4]
+    assert all("exported placeholder" in e["message"] for e in again["errors"])
+
+    # The unbilled hours are billed: the confirmed rows of the same member-months go in.
+    confirmed = _rows(extract, work, "confirmed.csv", [2, 3], defer=False)
+    code, billed, _ = export(capsys, confirmed, out)
+    assert code == 0 and billed["rows"] == 2 and billed["errors"] == []
+    entries = ledger.history(db)
+    assert entries["placeholder"].tolist() == [1, 1, 1, 0, 0]
+    assert (entries["status"] == ledger.EXPORTED).all()
+
+    # A second confirmed export of a member-month is refused, ledger and folder unchanged.
+    written, before = csvs(out), digest(db)
+    code, twice, _ = export(capsys, confirmed, out)
+    assert code == 1 and twice["files"] == []
+    assert [(e["code"], e["row"]) for e in twice["errors"]] == [
+        ("already-exported", 2),
+        ("already-exported", 3),
+    ]
+    assert all("exported placeholder" not in e["message"] for e in twice["errors"])
+    assert csvs(out) == written and digest(db) == before
+
+    # Once billed, a placeholder of that member-month is refused too.
+    code, late, _ = export(capsys, _rows(extract, work, "late.csv", [3], defer=True), out)
+    assert code == 1 and [e["row"] for e in late["errors"]] == [2]
+
+    code, text, _ = run(capsys, "history", "--ledger", str(db))
+    shown = re.findall(r"(\d+) placeholder\(s\), not billed", text)
+    assert code == 0 and sum(int(n) for n in shown) == 3  # per import file (by contract)
+    code, text, _ = run(capsys, "kpi", "--ledger", str(db), "--format", "json")
+    payload = json.loads(text)
+    assert payload["entries"]["exported"] == 2 and payload["entries"]["placeholder"] == 3
+    assert sum(r["members"] for r in payload["by_month"]) == 2
+
+
+OLD_SCHEMA = """
+CREATE TABLE exports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL,
+    patient_number TEXT NOT NULL, contract TEXT NOT NULL, month TEXT NOT NULL,
+    directory TEXT NOT NULL, file_name TEXT NOT NULL, exported_at TEXT NOT NULL,
+    line INTEGER, tier INTEGER, rate REAL, sha256 TEXT NOT NULL,
+    row_hash TEXT NOT NULL DEFAULT '', correction INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
+    reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+def test_a_ledger_from_before_placeholders_is_read_as_is_and_migrated_on_write(
+    capsys, tmp_path, extract
+):
+    import sqlite3
+
+    out = tmp_path / "upload"
+    out.mkdir()
+    db = out / LEDGER_NAME
+    layout = files.load_layout()
+    first = files.read_tier_report(extract, layout).table.loc[2]
+    with sqlite3.connect(db) as conn:
+        conn.executescript(OLD_SCHEMA)
+        conn.execute(
+            "INSERT INTO exports (batch, patient_number, contract, month, directory, "
+            "file_name, exported_at, line, sha256, status) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                "old",
+                first[layout.name_of("patient_number")],
+                first[layout.name_of("contract")],
+                "2026-10",
+                str(out.resolve()),
+                "PMPM_old.csv",
+                "2026-11-01T10:00:00",
+                2,
+                "0" * 64,
+                "exported",
+            ),
+        )
+    conn.close()
+    before = digest(db)
+    code, text, _ = run(capsys, "history", "--ledger", str(db), "--format", "json")
+    assert code == 0 and digest(db) == before  # read-only: not migrated by reading
+    assert [e["placeholder"] for e in json.loads(text)["entries"]] == [0]
+
+    # The old entry stays confirmed: it blocks its member-month; the rest are exported.
+    code, refused, _ = export(capsys, extract, out)
+    assert code == 1 and [e["row"] for e in refused["errors"]] == [2]
+    code, done, _ = export(capsys, extract, out, "--correction", "2")
+    assert code == 0 and done["rows"] == ROWS
+    entries = ledger.history(db)
+    assert len(entries) == ROWS + 1 and entries.at[0, "file_name"] == "PMPM_old.csv"
+    assert entries["placeholder"].tolist() == [0] * (ROWS + 1)
+
+
+@pytest.mark.parametrize("command", ["history", "kpi", "validate", "export", "reconcile"])
+def test_another_programs_database_is_never_written_to(capsys, tmp_path, extract, command):
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (member TEXT)")
+    conn.close()
+    before = digest(other)
+    head, first = extract.read_text(encoding="utf-8-sig").splitlines()[:2]
+    results = tmp_path / "failed_rows.csv"
+    results.write_text(f"{head},Failed Reason\r\n{first},Invalid Service Code\r\n")
+    argv = {
+        "history": ["history"],
+        "kpi": ["kpi"],
+        "validate": ["validate", str(extract), "--as-of", AS_OF],
+        "export": ["export", str(extract), "--out", str(tmp_path / "up"), "--as-of", AS_OF],
+        "reconcile": ["reconcile", str(results)],
+    }[command]
+    code, out, err = run(capsys, *argv, "--ledger", str(other))
+    assert code == 2, (out, err)
+    assert f"{other}: Not an xl-pmpm ledger: the database has no exports table." in err
+    assert "Traceback" not in err
+    assert digest(other) == before
+    assert not list((tmp_path / "up").glob("*.csv")) if (tmp_path / "up").exists() else True

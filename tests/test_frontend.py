@@ -15,7 +15,7 @@ import pytest
 import xlwings as xw
 from excel_harness import ExcelHarness
 
-from xl_pmpm import files, ledger, sample, sheets, template
+from xl_pmpm import files, kpi, ledger, sample, sheets, template, workflow
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.validation import validate_table
 
@@ -85,7 +85,7 @@ def assert_tables_fit(excel: ExcelHarness, payload: dict) -> None:
     No row inside a table is blank, and nothing lies below or beside it.
     """
     for sheet in payload["sheets"]:
-        if sheet["name"] == sheets.SUMMARY or not sheet["tables"]:
+        if sheet["name"] in (sheets.SUMMARY, sheets.KPI) or not sheet["tables"]:
             continue
         (table,) = sheet["tables"]
         values = excel.sheet_values(payload, sheet["name"])
@@ -96,6 +96,37 @@ def assert_tables_fit(excel: ExcelHarness, payload: dict) -> None:
         assert all(len(row) == width for row in values), sheet["name"]
         blank = [i + 2 for i, row in enumerate(values[1:]) if all(v is None for v in row)]
         assert not blank, (sheet["name"], blank[:5])
+
+
+def kpi_sheet_tables(excel: ExcelHarness, payload: dict) -> dict[str, list[list[Any]]]:
+    """{KPI table key: its data rows}; asserts each table covers exactly its rows.
+
+    Every table starts in row 1 at its own column with kpi.py's header, and nothing
+    lies below its last row within its columns (Excel keeps one blank data row).
+    """
+    values = excel.sheet_values(payload, sheets.KPI)
+    by_name = {
+        t["name"]: t
+        for t in next(s for s in payload["sheets"] if s["name"] == sheets.KPI)["tables"]
+    }
+    out = {}
+    for key, first in sheets.kpi_first_columns().items():
+        columns = kpi.KPI_COLUMNS[key]
+        block = [list(row[first - 1 : first - 1 + len(columns)]) for row in values]
+        block = [row + [None] * (len(columns) - len(row)) for row in block]
+        assert block[0] == columns, key
+        while len(block) > 1 and all(v is None for v in block[-1]):
+            block.pop()
+        body = block[1:]
+        left, right = fe.col_letter(first), fe.col_letter(first + len(columns) - 1)
+        table = by_name[sheets.KPI_TABLE_NAMES[key]]
+        assert table["range_address"] == f"{left}1:{right}{max(len(block), 2)}", key
+        out[key] = body
+    return out
+
+
+def kpi_rows(frame: pd.DataFrame) -> list[list[Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
 
 
 def _engine_chunk(call: tuple[str, Any, Any]) -> bool:
@@ -298,9 +329,18 @@ def test_export_after_deleting_the_error_rows_writes_files(
     assert history["exported_at"].map(lambda v: bool(STAMP.match(v))).all()
     ids = history["patient_number"]
     assert ids.map(type).eq(str).all() and ids.str.len().eq(10).all()  # leading zeros kept
-    assert table_of(p, sheets.HISTORY)["range_address"] == f"A1:Q{rows + 1}"
+    last = fe.col_letter(len(sheets.HISTORY_COLUMNS))
+    assert table_of(p, sheets.HISTORY)["range_address"] == f"A1:{last}{rows + 1}"
     assert p["_alerts"][-1]["prompt"] == f"{rows:,} ledger entries."
     assert_tables_fit(excel, p)
+    # KPIs: the KPI sheet's tables hold kpi_tables of that ledger, exactly.
+    p, _ = step(excel, p, fe.show_kpis)
+    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == sheets.KPI
+    expected = kpi.kpi_tables(ledger.history(db), files.load_rate_book())
+    shown = kpi_sheet_tables(excel, p)
+    assert shown == {k: kpi_rows(f) for k, f in expected.items()}
+    assert shown["by_month"][0][:2] == [MONTH, rows]
+    assert p["_alerts"][-1]["prompt"] == f"KPIs of 1 month(s), {rows:,} member-months billed."
     # Exporting the same member-months again is refused by the ledger.
     p, _ = step(excel, p, fe.export)
     assert p["_alerts"][-1]["prompt"].startswith("Export refused")
@@ -314,6 +354,54 @@ def test_history_without_a_ledger_says_so(excel: ExcelHarness, tmp_path: Path) -
     assert "No ledger here yet" in p["_alerts"][-1]["prompt"]
     assert not (tmp_path / "none.sqlite3").exists()
     assert excel.sheet_values(p, sheets.HISTORY)[1:] == []
+
+
+def export_months(db: Path, out: Path, members: dict[str, int]) -> None:
+    """Export a clean generated extract of `members[month]` rows for each month."""
+    layout, book = files.load_layout(), files.load_rate_book()
+    for month, n in members.items():
+        extract = sample.generate_extract(n, month, layout, book, mangle=False, below_minimum=False)
+        extract.index = pd.RangeIndex(2, n + 2, name="line")
+        at = pd.Period(month, freq="M").end_time.normalize() + pd.Timedelta(days=5)
+        workflow.export_import_file(
+            extract,
+            out,
+            layout,
+            book,
+            month=month,
+            as_of=at.date(),
+            at=at.to_pydatetime(),
+            ledger=db,
+        )
+
+
+def test_kpis_follow_the_ledger_and_shrink_with_it(excel: ExcelHarness, tmp_path: Path) -> None:
+    big, small = tmp_path / "big.sqlite3", tmp_path / "small.sqlite3"
+    export_months(big, tmp_path / "out", {"2026-07": 40, "2026-08": 60, "2026-09": 50})
+    export_months(small, tmp_path / "out2", {"2026-09": 30})
+    p, _ = workbook(excel, tmp_path, 1)
+    counts = {}
+    for db in (big, small):
+        type_settings(p, {"Ledger file": str(db)})
+        p, counts[db] = step(excel, p, fe.show_kpis)
+        expected = kpi.kpi_tables(ledger.history(db), files.load_rate_book())
+        shown = kpi_sheet_tables(excel, p)
+        assert shown == {k: kpi_rows(f) for k, f in expected.items()}, db.name
+        assert all(shown.values())
+        assert_tables_fit(excel, p)
+    assert len(shown["by_month"]) == 1 and shown["by_month"][0][0] == "2026-09"
+    # The same range calls for three months of 150 members as for one of 30.
+    assert counts[big] == counts[small]
+    # Months stay text: a General cell would turn "2026-09" into a date.
+    assert excel.format_at(p, sheets.KPI, "A2", "setNumberFormat") == "@"
+
+
+def test_kpis_without_a_ledger_say_so(excel: ExcelHarness, tmp_path: Path) -> None:
+    p, _ = workbook(excel, tmp_path, 1)
+    type_settings(p, {"Ledger file": str(tmp_path / "none.sqlite3")})
+    p, _ = step(excel, p, fe.show_kpis)
+    assert "No ledger here yet" in p["_alerts"][-1]["prompt"]
+    assert not (tmp_path / "none.sqlite3").exists()
 
 
 def test_locked_edit_blocks_export(excel: ExcelHarness, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ The ledger, member by member (rates: the bundled table, in force in 2025):
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date, datetime
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def member(i: int, tier: int, month: str, contract: str | None = None) -> dict[s
     }
     extra = {CONTRACT: contract} if contract else {}
     return valid_row(i, **{BILLED: hours, TIER: str(tier), SERVICE: code, **stamps, **extra})
+
+
+def deferred(row: dict[str, str]) -> dict[str, str]:
+    return {**row, VISIT_START: "", VISIT_END: ""}
 
 
 def table_of(rows: list[dict[str, str]]) -> pd.DataFrame:
@@ -114,6 +119,8 @@ def ledger_db(tmp_path_factory) -> Path:
     )
 
     export(db, out, [member(0, 1, "2025-06")], "2025-06", date(2025, 7, 15))
+    # A deferred row: exported as a placeholder (visit times blank), not billed.
+    export(db, out, [deferred(member(7, 3, "2025-06"))], "2025-06", date(2025, 7, 16))
     assert corrected.at[2, PATIENT] == april[3][PATIENT]
     return db
 
@@ -122,10 +129,13 @@ def ledger_db(tmp_path_factory) -> Path:
 def history(ledger_db: Path) -> pd.DataFrame:
     entries = ledger.history(ledger_db)
     assert entries["status"].value_counts().to_dict() == {
-        "exported": 10,
+        "exported": 11,
         "rejected": 1,
         "pending": 1,
     }
+    assert entries.loc[entries["placeholder"] == 1, "patient_number"].tolist() == [
+        valid_row(7)[PATIENT]
+    ]
     return entries
 
 
@@ -211,7 +221,8 @@ def test_only_the_latest_exported_entry_of_a_member_month_counts(history) -> Non
     assert billed.loc[billed["patient_number"] == m5, ["tier", "rate"]].values.tolist() == [
         [2, 387.84]
     ]
-    left_out = {valid_row(1)[PATIENT], valid_row(6)[PATIENT]}  # rejected, pending
+    # rejected, pending, placeholder
+    left_out = {valid_row(1)[PATIENT], valid_row(6)[PATIENT], valid_row(7)[PATIENT]}
     assert not set(billed["patient_number"]) & left_out
 
 
@@ -236,7 +247,7 @@ def test_kpi_command_json(capsys, ledger_db: Path) -> None:
     code, out, _ = run(capsys, "kpi", "--ledger", str(ledger_db), "--format", "json")
     assert code == 0
     payload = json.loads(out)
-    assert payload["entries"] == {"pending": 1, "exported": 10, "rejected": 1}
+    assert payload["entries"] == {"pending": 1, "exported": 10, "rejected": 1, "placeholder": 1}
     assert payload["by_month"][0] == {
         "month": "2025-03",
         "members": 4,
@@ -256,7 +267,9 @@ def test_kpi_command_json(capsys, ledger_db: Path) -> None:
 def test_kpi_command_text_has_totals_and_no_member(capsys, ledger_db: Path, history) -> None:
     code, out, err = run(capsys, "kpi", "--ledger", str(ledger_db))
     assert code == 0 and err == ""
-    assert "10 exported entries counted (not counted: 1 pending, 1 rejected)." in out
+    assert (
+        "10 exported entries counted (not counted: 1 pending, 1 rejected, 1 placeholder(s))." in out
+    )
     for text in ("433.57", "1,734.26", "25.0%", "-25.0 pts", "Sample Health Plan"):
         assert text in out, text
     for patient in history["patient_number"]:
@@ -290,19 +303,29 @@ def test_kpi_command_on_an_empty_ledger(capsys, tmp_path: Path) -> None:
     assert "Nothing exported yet" in out
 
 
-@pytest.mark.parametrize("kind", ["missing", "folder", "not-a-database"])
+@pytest.mark.parametrize("kind", ["missing", "folder", "not-a-database", "other-program"])
 def test_kpi_command_unreadable_ledger_exits_2(capsys, tmp_path: Path, kind: str) -> None:
     path = tmp_path / "ledger.sqlite3"
     if kind == "folder":
         path.mkdir()
     elif kind == "not-a-database":
         path.write_bytes(b"member,month\n0001000001,2025-03\n" * 100)
+    elif kind == "other-program":  # another program's SQLite database: never written to
+        with sqlite3.connect(path) as other:
+            other.execute("CREATE TABLE notes (member TEXT)")
+        other.close()
+    before = path.read_bytes() if path.is_file() else None
     code, out, err = run(capsys, "kpi", "--ledger", str(path))
     assert code == 2 and out == ""
     assert err.startswith(f"error: {path}: ")
-    assert {"missing": "not found", "folder": "folder", "not-a-database": "Not a ledger"}[
-        kind
-    ] in err
+    expected = {
+        "missing": "not found",
+        "folder": "folder",
+        "not-a-database": "Not an xl-pmpm ledger",
+        "other-program": "Not an xl-pmpm ledger: the database has no exports table.",
+    }
+    assert expected[kind] in err
+    assert (path.read_bytes() if path.is_file() else None) == before
     assert "Give --ledger the ledger file" in err and "Traceback" not in err
     assert "0001000001" not in err
     assert not (kind == "missing" and path.exists())  # reading never creates a ledger

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
+import os
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -18,7 +21,7 @@ import pandas as pd
 import pytest
 import xlwings
 
-from xl_pmpm import files, ledger, sample, sheets, template
+from xl_pmpm import files, kpi, ledger, sample, sheets, template
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.flags import flag_tier_risk, risk_total
 from xl_pmpm.rates import RATE_COLUMNS
@@ -52,6 +55,7 @@ FRONTEND_NAMES = {
     "validate",
     "export",
     "show_history",
+    "show_kpis",
     "show_help",
 }
 CALLBACK_RE = re.compile(
@@ -168,6 +172,7 @@ def test_ribbon_callbacks_are_one_line_subs() -> None:
         "Restore",
         "Export",
         "History",
+        "KPIs",
         "Help",
     ]
     for button in buttons:
@@ -277,6 +282,77 @@ def test_build_is_atomic_and_replaces(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["t.xlsm"]
 
 
+# --------------------------------------------------------------------------- installed
+
+
+def _source_copy(tmp_path: Path) -> Path:
+    """What a source distribution holds, copied (xl_pmpm/macros stays a symlink)."""
+    root = Path(template.__file__).resolve().parent.parent
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copytree(root / "macros", src / "macros")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src)
+    shutil.copytree(
+        root / "xl_pmpm",
+        src / "xl_pmpm",
+        symlinks=True,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    assert (src / "xl_pmpm" / "macros").is_symlink()
+    return src
+
+
+def test_installed_package_carries_the_macros_and_needs_out(tmp_path: Path) -> None:
+    src = _source_copy(tmp_path)
+    lib = tmp_path / "lib"
+    subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py"]
+        + ["--build-lib", str(lib)],
+        cwd=src,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    installed = lib / "xl_pmpm" / "macros"
+    assert not installed.is_symlink()
+    assert {p.name: p.read_bytes() for p in installed.iterdir()} == {
+        p.name: p.read_bytes() for p in MACROS.iterdir()
+    }
+    run = functools.partial(
+        subprocess.run,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(lib)},
+        timeout=300,
+    )
+    done = run([sys.executable, "-m", "xl_pmpm.template"])
+    assert done.returncode == 2 and "needs --out" in done.stderr, done.stderr
+    assert not list(lib.rglob("*.xlsm"))
+    out = tmp_path / "PMPM.xlsm"
+    done = run([sys.executable, "-m", "xl_pmpm.template", "--out", str(out)])
+    assert done.returncode == 0, done.stderr
+    assert _parts(out)["customUI/customUI14.xml"] == (MACROS / "customUI14.xml").read_bytes()
+
+
+def test_wheel_lists_the_macros(tmp_path: Path) -> None:
+    src = _source_copy(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + [str(src), "-w", str(tmp_path / "wheel")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode and "bdist_wheel" in done.stdout + done.stderr:
+        pytest.skip("no bdist_wheel here (setuptools < 70.1 without the wheel package)")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"xl_pmpm/macros/PMPM_Ribbon.bas", "xl_pmpm/macros/customUI14.xml"} <= names
+
+
 # --------------------------------------------------------------------------- sheets
 
 
@@ -291,6 +367,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Validation",
         "Summary",
         "Export History",
+        "KPI",
         "Help",
         "xlwings.conf",
     ]
@@ -497,6 +574,91 @@ def _libreoffice_module_lines(text: str) -> list[str]:
     while lines and lines[-1] == "":
         lines.pop()
     return lines
+
+
+def _kpi_charts(ws: object) -> dict[str, list[tuple[str, ...]]]:
+    """{chart title: [(series title ref, values ref, categories ref)]} of a sheet."""
+    out = {}
+    for chart in ws._charts:
+        title = "".join(r.t for p in chart.title.tx.rich.p for r in (p.r or []))
+        out[title] = [
+            (s.tx.strRef.f, s.val.numRef.f, (s.cat.numRef or s.cat.strRef).f) for s in chart.series
+        ]
+    return out
+
+
+def test_kpi_sheet_has_the_kpi_tables_and_charts(built: Path) -> None:
+    wb = openpyxl.load_workbook(built)
+    ws = wb[sheets.KPI]
+    firsts = sheets.kpi_first_columns()
+    assert {t.name: t.ref for t in ws.tables.values()} == {
+        sheets.KPI_TABLE_NAMES[key]: (
+            f"{fe.col_letter(first)}1:{fe.col_letter(first + len(kpi.KPI_COLUMNS[key]) - 1)}2"
+        )
+        for key, first in firsts.items()
+    }
+    for key, first in firsts.items():
+        table = ws.tables[sheets.KPI_TABLE_NAMES[key]]
+        assert [c.name for c in table.tableColumns] == kpi.KPI_COLUMNS[key]
+        assert [ws.cell(1, first + i).value for i in range(len(table.tableColumns))] == (
+            kpi.KPI_COLUMNS[key]
+        )
+    assert ws.column_dimensions["A"].number_format == "@"  # months stay text
+    last = template.KPI_CHART_ROWS + 1
+    charts = _kpi_charts(ws)
+    assert charts["Revenue per member per month (PMPM)"] == [
+        ("'KPI'!D1", f"'KPI'!$D$2:$D${last}", f"'KPI'!$A$2:$A${last}")
+    ]
+    assert charts["Members billed per month"] == [
+        ("'KPI'!B1", f"'KPI'!$B$2:$B${last}", f"'KPI'!$A$2:$A${last}")
+    ]
+    (mix,) = [c for c in ws._charts if c.grouping == "percentStacked"]
+    series = charts["Tier mix (share of members)"]
+    assert [ws[ref.split("!")[1]].value for ref, _, _ in series] == [
+        "Tier 1 share",
+        "Tier 2 share",
+        "Tier 3 share",
+    ]
+    assert len(charts) == 3 and mix.type == "col"
+
+
+@needs_soffice
+def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Path) -> None:
+    """Fill the KPI tables as the KPI button would; LibreOffice recalculates the chart block."""
+    history = pd.DataFrame(
+        {
+            "id": range(1, 8),
+            "status": ["exported"] * 7,
+            "month": ["2025-03"] * 4 + ["2025-04"] * 3,
+            "patient_number": ["1", "2", "3", "4", "1", "2", "3"],
+            "contract": ["C"] * 7,
+            "tier": [1, 1, 2, 3, 2, 2, 2],
+            "rate": [146.45, 146.45, 387.84, 1046.36, 387.84, 387.84, 387.84],
+        }
+    )
+    tables = kpi.kpi_tables(history)
+    wb = openpyxl.load_workbook(built)
+    ws = wb[sheets.KPI]
+    for key, first in sheets.kpi_first_columns().items():
+        rows = tables[key].astype(object).where(tables[key].notna(), None).to_numpy().tolist()
+        for r, row in enumerate(rows, start=2):
+            for c, value in enumerate(row, start=first):
+                ws.cell(r, c).value = value
+        table = ws.tables[sheets.KPI_TABLE_NAMES[key]]
+        table.ref = table.autoFilter.ref = (
+            f"{table.ref.split(':')[0]}:{table.ref.split(':')[1][:-1]}{len(rows) + 1}"
+        )
+    path = tmp_path / "kpi.xlsx"
+    wb.save(path)
+    xlsx = _soffice_convert(path, "xlsx", tmp_path)
+    got = openpyxl.load_workbook(xlsx, data_only=True)[sheets.KPI]
+    header = [c.value for c in got[1]]
+    block = header.index("Tier mix: month") + 1
+    shown = [[got.cell(r, block + i).value for i in range(4)] for r in range(2, 5)]
+    mix = tables["tier_mix"].pivot(index="month", columns="tier", values="share")
+    assert shown[:2] == [[m, *mix.loc[m].tolist()] for m in ("2025-03", "2025-04")]
+    assert all(v in (None, "") for v in shown[2])  # no third month: blank formulas
+    assert len(openpyxl.load_workbook(xlsx)[sheets.KPI]._charts) == 3
 
 
 @needs_soffice

@@ -45,6 +45,14 @@ def parse_numbers(
     return values
 
 
+def unreadable_csv(exc: Exception, what: str, file: str, fix: str) -> PmpmInputError:
+    """The error for a CSV pandas could not parse: `what` ("The visits file") and the
+    first line of the parser's message, which names the line."""
+    return PmpmInputError(
+        f"{what} cannot be read as CSV ({str(exc).splitlines()[0]}).", file=file, fix=fix
+    )
+
+
 def parse_dates_in_formats(values: pd.Series, formats: Iterable[str]) -> pd.Series:
     """Text as datetimes, trying each strptime format in turn; NaT where none fits.
 

@@ -8,9 +8,9 @@ a traceback and without member data).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
+import sqlite3
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -22,14 +22,22 @@ from .carryover import RESTORE, outstanding_records
 from .commands_month import LEDGER_ENV, LEDGER_NAME, default_ledger, parse_lines
 from .commands_month import add_commands as add_month_commands
 from .commands_rules import add_commands as add_rule_commands
-from .errors import ExportRefused, PmpmError, PmpmInputError
+from .errors import ExportRefused, PmpmError
 from .findings import ValidationReport
 from .install import add_commands as add_install_command
 from .layout import Layout, layout_markdown
 from .ledger import LOCK_TIMEOUT
+from .options import add_settings, emit, report_error
 from .rates import tier_for_hours
 from .review import restore_rows
-from .workflow import apply_actions, check_file, export_import_file, month_summary, suggest_review
+from .workflow import (
+    Checked,
+    apply_actions,
+    check_file,
+    export_import_file,
+    month_summary,
+    suggest_review,
+)
 
 log = logging.getLogger("xl_pmpm")
 
@@ -97,13 +105,6 @@ def render_findings(report: ValidationReport, layout: Layout, limit: int = 50) -
     return "\n".join(lines)
 
 
-def _emit(args: argparse.Namespace, payload: dict, text: str) -> None:
-    if getattr(args, "format", "text") == "json":
-        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(text)
-
-
 def _corrections(args: argparse.Namespace) -> list[int]:
     return parse_lines(args.correction, "--correction") if args.correction else []
 
@@ -129,7 +130,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         text += f"\nChecked against the ledger {db}" + (
             "" if Path(db).exists() else " (not there yet: nothing exported)"
         )
-    _emit(args, {**v.to_dict(), "ledger": db}, text)
+    emit(args, {**v.to_dict(), "ledger": db}, text)
     if not checked.report.readable:
         return 2
     return 0 if v.valid else 1
@@ -140,7 +141,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     report = files.read_tier_report(args.file, layout)
     if not report.readable:
         v = ValidationReport(report.findings, 0, report.source)
-        _emit(args, v.to_dict(), render_findings(v, layout))
+        emit(args, v.to_dict(), render_findings(v, layout))
         return 2
     if args.no_ledger and (args.ledger or args.correction):
         raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
@@ -166,7 +167,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         note = f"\n{refused}\nNo file was written" + (
             f"; the ledger {db} is unchanged." if db else "."
         )
-        _emit(args, payload, render_findings(v, layout) + note)
+        emit(args, payload, render_findings(v, layout) + note)
         return 1
     payload = {
         "files": [str(p) for p in done.files],
@@ -190,7 +191,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     text = "\n".join(lines)
     if len(done.validation.warnings):
         text += f"\n({len(done.validation.warnings)} warning(s): run validate to see them.)"
-    _emit(args, payload, text)
+    emit(args, payload, text)
     return 0
 
 
@@ -222,8 +223,22 @@ def cmd_tier(args: argparse.Namespace) -> int:
         )
         for r in rows
     )
-    _emit(args, rows, text)
+    emit(args, rows, text)
     return 0
+
+
+def _apply(
+    checked: Checked, actions: pd.DataFrame, layout: Layout, at: datetime, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The review `actions` applied to a checked report: the new table and its archive."""
+    return apply_actions(
+        checked.report.table,
+        actions,
+        layout,
+        at=at,
+        source=source,
+        month=checked.validation.month,
+    )
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -250,14 +265,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise UsageError("Say what to do: --delete LINES, --defer LINES or --suggested.")
     actions = pd.concat(frames, ignore_index=True).drop_duplicates("line")
     now = datetime.now()
-    table, archive = apply_actions(
-        checked.report.table,
-        actions,
-        layout,
-        at=now,
-        source=checked.report.source,
-        month=checked.validation.month,
-    )
+    table, archive = _apply(checked, actions, layout, now, checked.report.source)
     out = Path(args.out)
     stem = Path(args.file).stem
     archive_dir = Path(args.archive or out / "archive")
@@ -271,7 +279,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         now,
     )
     counts = actions["action"].value_counts().to_dict()
-    _emit(
+    emit(
         args,
         {"file": str(written), "archive": str(kept), "actions": counts},
         f"Deleted {counts.get('delete', 0)} and deferred {counts.get('defer', 0)} row(s).\n"
@@ -302,7 +310,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     # Restores are archive records too: a restored row is not offered for carry-over.
     restored = archive if lines is None else archive[archive["line"].isin(lines)]
     files.write_archive(args.archive, restored.assign(action=RESTORE), RESTORE, now)
-    _emit(
+    emit(
         args,
         {"file": str(written), "rows": len(table), "restored_records": len(restored)},
         f"Restored {len(table) - len(report.table)} deleted row(s) and the deferred values.\n"
@@ -334,14 +342,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     actions = suggest_review(checked)
     now = datetime.now()
-    table, archive = apply_actions(
-        checked.report.table,
-        actions,
-        layout,
-        at=now,
-        source=sample.name,
-        month=checked.validation.month,
-    )
+    table, archive = _apply(checked, actions, layout, now, sample.name)
     kept = files.write_archive(out / "archive", archive, "review", now)
     counts = actions["action"].value_counts().to_dict()
     print(
@@ -393,10 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, month: bool = True) -> None:
-        p.add_argument("--layout", help="import layout TOML (default: the bundled one)")
-        p.add_argument("--rates", help="rate table CSV (default: the bundled one)")
-        p.add_argument("--payers", help="payer settings CSV (default: the bundled one)")
-        p.add_argument("--format", choices=["text", "json"], default="text")
+        add_settings(p)
         if month:
             p.add_argument("--month", help="billing month YYYY-MM (default: from the file)")
             p.add_argument("--as-of", help="submission date YYYY-MM-DD (default: today)")
@@ -470,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_install_command(sub)
 
     p = sub.add_parser("layout", help="print the import layout as a Markdown table")
-    p.add_argument("--layout", help="import layout TOML (default: the bundled one)")
+    add_settings(p, rates=False, output=False)
     p.set_defaults(func=cmd_layout)
 
     p = sub.add_parser("restore", help="undo delete/defer actions from an archive")
@@ -488,15 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ExportRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except PmpmInputError as exc:
-        print(f"error: {exc.describe()}", file=sys.stderr)
-        return 2
-    except PmpmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (PmpmError, sqlite3.Error) as exc:
+        return report_error(exc)
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as the Python docs advise.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -13,12 +13,7 @@ folder (`export --out DIR`) or, for `history`, in the current folder.
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import os
-import sqlite3
-import sys
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -33,8 +28,9 @@ from .carryover import (
     choose_records,
     outstanding_records,
 )
-from .errors import ExportRefused, PmpmError, PmpmInputError
+from .errors import PmpmInputError
 from .findings import ValidationReport
+from .options import add_settings, emit, guarded
 from .reconcile import load_results_mapping, reconcile_results
 from .summary import summary_payload, summary_text, visit_summary
 from .validation import validate_report, validate_table
@@ -112,40 +108,10 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
-def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
-    if getattr(args, "format", "text") == "json":
-        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(text)
-
-
-def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Bad input: one line on stderr and exit 2; a refused export: exit 1. No traceback."""
-
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except PmpmInputError as exc:
-            print(f"error: {exc.describe()}", file=sys.stderr)
-            return 2
-        except ExportRefused as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except sqlite3.Error as exc:
-            print(f"error: the ledger cannot be used ({exc}).", file=sys.stderr)
-            return 2
-        except PmpmError as exc:  # e.g. another export holds the ledger's lock
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 # --- commands ------------------------------------------------------------------------------
 
 
-@_guarded
+@guarded
 def cmd_visits(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
     month = _month(args.month)
@@ -169,17 +135,17 @@ def cmd_visits(args: argparse.Namespace) -> int:
             f"({', '.join(f'{k}: {v}' for k, v in report.summary().items())}): "
             f"run `xl-pmpm validate {path}`."
         )
-    _emit(args, payload, text)
+    emit(args, payload, text)
     return 0 if report.valid else 1
 
 
-@_guarded
+@guarded
 def cmd_summary(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
     report = files.read_tier_report(args.file, layout)
     if not report.readable:
         v = ValidationReport(report.findings, 0, report.source)
-        _emit(args, v.to_dict(), f"{report.source} cannot be read: see `xl-pmpm validate`.")
+        emit(args, v.to_dict(), f"{report.source} cannot be read: see `xl-pmpm validate`.")
         return 2
     validation, flags = validate_report(report, layout, book, month=_month(args.month))
     archive = None
@@ -191,11 +157,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     text = f"{report.source}, {validation.month}\n" + summary_text(summary)
     if not validation.valid:
         text += f"\n{len(validation.errors)} error(s): run `xl-pmpm validate` before exporting."
-    _emit(args, payload, text)
+    emit(args, payload, text)
     return 0 if validation.valid and not summary["at_risk_members"] else 1
 
 
-@_guarded
+@guarded
 def cmd_history(args: argparse.Namespace) -> int:
     entries = ledger.history(args.ledger or default_ledger())
     if args.month:
@@ -205,6 +171,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         .agg(
             rows=("id", "size"),
             corrections=("correction", "sum"),
+            placeholders=("placeholder", "sum"),
             exported_at=("exported_at", "first"),
         )
         .reset_index()
@@ -212,15 +179,18 @@ def cmd_history(args: argparse.Namespace) -> int:
     payload = {"entries": _records(entries), "files": _records(by_file)}
     lines = [f"{len(entries)} ledger entr{'y' if len(entries) == 1 else 'ies'}."]
     for r in by_file.itertuples(index=False):
-        fixes = f"  ({r.corrections} correction(s))" if r.corrections else ""
+        notes = [f"{r.corrections} correction(s)"] if r.corrections else []
+        if r.placeholders:
+            notes.append(f"{r.placeholders} placeholder(s), not billed")
+        fixes = f"  ({'; '.join(notes)})" if notes else ""
         lines.append(
             f"  {r.month}  {r.exported_at[:16]}  {r.status:8} {r.rows:>6}  {r.file_name}{fixes}"
         )
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
     return 0
 
 
-@_guarded
+@guarded
 def cmd_reconcile(args: argparse.Namespace) -> int:
     if bool(args.corrected) != bool(args.out):
         raise PmpmInputError(
@@ -286,7 +256,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             f"{len(sel.missing)} rejection(s) without a row in the file."
         )
     lines.append(f"{len(outcome.outstanding)} rejection(s) still waiting for a correction.")
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
     return 0 if outcome.outstanding.empty and outcome.unmatched.empty else 1
 
 
@@ -312,7 +282,7 @@ def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
 
-@_guarded
+@guarded
 def cmd_carry_over(args: argparse.Namespace) -> int:
     if bool(args.into) != bool(args.out):
         raise PmpmInputError(
@@ -357,13 +327,13 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
                 "Carry them into the new month's report: xl-pmpm carry-over --archive "
                 f"{archive_dir} --into NEW_REPORT.csv --out DIR [--lines L]"
             )
-        _emit(args, payload, "\n".join(lines))
+        emit(args, payload, "\n".join(lines))
         return 0
     chosen = choose_records(
         candidates, parse_lines(args.lines) if args.lines else None, args.source
     )
     if chosen.empty:
-        _emit(
+        emit(
             args,
             {"file": None, "carried": 0, "month": month},
             f"Nothing to carry: no row set aside before {month} is waiting in {archive_dir}.",
@@ -387,7 +357,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         "lines": list(range(first, first + len(chosen))),
         "rows": _records(chosen),
     }
-    _emit(
+    emit(
         args,
         payload,
         f"Wrote {written}: the {len(report.table)} row(s) of {Path(args.into).name} and "
@@ -407,11 +377,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add visits, summary, history, reconcile and carry-over to the `xl-pmpm` subparsers."""
 
     def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
-        if settings:
-            p.add_argument("--layout", help="import layout TOML (default: the bundled one)")
-            p.add_argument("--rates", help="rate table CSV (default: the bundled one)")
-            p.add_argument("--payers", help="payer settings CSV (default: the bundled one)")
-        p.add_argument("--format", choices=["text", "json"], default="text")
+        add_settings(p, layout=settings, rates=settings)
 
     p = sub.add_parser("visits", help="build the month's tier report from a visits file")
     p.add_argument("file", metavar="FILE", help="visits CSV, one row per visit")

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import io
-import json
 import sqlite3
-import sys
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from . import files, ledger
+from . import cells, files, ledger
+from .cells import fail_at_first
 from .claims import claim_dates_for, submission_window
 from .errors import PmpmInputError
 from .kpi import KPI_TABLES, kpi_tables, status_counts
+from .options import add_settings, emit, guarded
 from .perdiem import PerDiemSettings, billable_occurrences
 from .report import decode_text, sniff_binary
 from .spans import check_pmpm_spans, price_spans, prorate
@@ -101,16 +99,10 @@ def read_csv_text(
     return frame.loc[:, ~frame.columns.duplicated()][keep]
 
 
-def _fail(frame: pd.DataFrame, bad: pd.Series, col: str, source: str, message: str, fix: str):
-    if bad.any():
-        line = int(bad.idxmax())
-        raise PmpmInputError(
-            message.format(value=frame.at[line, col]),
-            file=source,
-            row=line,
-            column=col,
-            fix=fix,
-        )
+def _fail(
+    frame: pd.DataFrame, bad: pd.Series, col: str, source: str, message: str, fix: str
+) -> None:
+    fail_at_first(bad, frame[col], file=source, column=col, message=message, fix=fix)
 
 
 def parse_dates(frame: pd.DataFrame, col: str, source: str, blank_ok: bool = False) -> pd.Series:
@@ -121,10 +113,8 @@ def parse_dates(frame: pd.DataFrame, col: str, source: str, blank_ok: bool = Fal
 
 
 def parse_numbers(frame: pd.DataFrame, col: str, source: str, blank_ok: bool = False) -> pd.Series:
-    values = pd.to_numeric(frame[col].replace("", None), errors="coerce").astype("float64")
-    bad = values.isna() & ~(blank_ok & (frame[col] == ""))
-    _fail(frame, bad, col, source, "'{value}' is not a number.", NUMBER_FIX)
-    return values
+    """`cells.parse_numbers` with this module's fix text."""
+    return cells.parse_numbers(frame, col, str(source), blank_ok=blank_ok, fix=NUMBER_FIX)
 
 
 def require_text(frame: pd.DataFrame, col: str, source: str) -> pd.Series:
@@ -206,37 +196,16 @@ def _lines_text(what: str, lines: list[int], most: int = 8) -> str:
     return f"{what} line{'s' if len(lines) > 1 else ''} {shown}{more}"
 
 
-def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
-    if getattr(args, "format", "text") == "json":
-        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(text)
-
-
-def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report bad input as one line on stderr and exit code 2, never a traceback."""
-
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except PmpmInputError as exc:
-            print(f"error: {exc.describe()}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 # --- commands ----------------------------------------------------------------------------
 
 
-@_guarded
+@guarded
 def cmd_prorate(args: argparse.Namespace) -> int:
     rate = _number(args.rate, "RATE")
     start, end = _date(args.start, "START"), _date(args.end, "END")
     units, cost = prorate(rate, start, end)
     payload = {"rate": rate, "start": str(start), "end": str(end), "units": units, "cost": cost}
-    _emit(args, payload, f"{start} to {end} at ${rate:,.2f} a month: {units} unit(s), ${cost:,.2f}")
+    emit(args, payload, f"{start} to {end} at ${rate:,.2f} a month: {units} unit(s), ${cost:,.2f}")
     return 0
 
 
@@ -262,7 +231,7 @@ def _read_auths(path: str) -> pd.DataFrame:
     return frame
 
 
-@_guarded
+@guarded
 def cmd_perdiem(args: argparse.Namespace) -> int:
     units = _read_units(args.file)
     if args.auth:
@@ -314,7 +283,7 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
             f"  {_lines_text('units file', r['lines'])}: {r['message']}"
             for _, r in alerts.iterrows()
         ]
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
     return 1 if len(alerts) else 0
 
 
@@ -328,7 +297,7 @@ def _read_spans(path: str, what: str, columns: list[str], optional=()) -> pd.Dat
     return frame
 
 
-@_guarded
+@guarded
 def cmd_spans(args: argparse.Namespace) -> int:
     fi = _read_spans(args.fi_file, "FI services file", ["member", "provider", "start", "end"])
     pmpm = _read_spans(
@@ -357,11 +326,11 @@ def cmd_spans(args: argparse.Namespace) -> int:
             + ("no rate" if pd.isna(r["cost"]) else f"{r['units']} unit(s), ${r['cost']:,.2f}")
             for line, r in priced.iterrows()
         ]
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
     return 1 if len(findings) else 0
 
 
-@_guarded
+@guarded
 def cmd_claim_dates(args: argparse.Namespace) -> int:
     month = _month(args.month)
     book = files.load_rate_book(args.rates, args.payers)
@@ -381,7 +350,7 @@ def cmd_claim_dates(args: argparse.Namespace) -> int:
         f"{month}, payer {args.payer}: claim From {first}, Through {through} (rule {rule}); "
         f"submit from {opens} to {closes}."
     )
-    _emit(args, payload, text)
+    emit(args, payload, text)
     return 0
 
 
@@ -406,7 +375,8 @@ def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]
     n = counts["exported"]
     lines = [
         f"KPIs of {path}: {n} exported entr{'y' if n == 1 else 'ies'} counted "
-        f"(not counted: {counts['pending']} pending, {counts['rejected']} rejected)."
+        f"(not counted: {counts['pending']} pending, {counts['rejected']} rejected, "
+        f"{counts['placeholder']} placeholder(s))."
     ]
     if tables["by_month"].empty:
         lines.append("Nothing exported yet: no KPI to show.")
@@ -433,7 +403,7 @@ def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]
     return "\n".join(lines)
 
 
-@_guarded
+@guarded
 def cmd_kpi(args: argparse.Namespace) -> int:
     history = _read_history(args.ledger)
     book = files.load_rate_book(args.rates, args.payers)
@@ -441,11 +411,14 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     counts = status_counts(history)
     payload = {
         "ledger": args.ledger,
-        "counted": "exported entries only; pending and rejected entries are left out",
+        "counted": (
+            "confirmed exported entries only; pending, rejected and placeholder entries "
+            "are left out"
+        ),
         "entries": counts,
         **{name: _records(tables[name]) for name in KPI_TABLES},
     }
-    _emit(args, payload, _kpi_text(args.ledger, tables, counts))
+    emit(args, payload, _kpi_text(args.ledger, tables, counts))
     return 0
 
 
@@ -453,7 +426,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add prorate, perdiem, spans, claim-dates and kpi to the `xl-pmpm` subparsers."""
 
     def fmt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", choices=["text", "json"], default="text")
+        add_settings(p, layout=False, rates=False)
 
     p = sub.add_parser("prorate", help="units and prorated cost of a PMPM service")
     p.add_argument("rate", metavar="RATE", help="monthly rate, e.g. 146.45")
@@ -489,14 +462,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("claim-dates", help="claim From/Through dates and submission window")
     p.add_argument("month", metavar="MONTH", help="service month YYYY-MM")
     p.add_argument("--payer", default="*", help="payer name from the payer settings")
-    p.add_argument("--rates", help="rate table CSV (default: the bundled one)")
-    p.add_argument("--payers", help="payer settings CSV (default: the bundled one)")
-    fmt(p)
+    add_settings(p, layout=False)
     p.set_defaults(func=cmd_claim_dates)
 
     p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
     p.add_argument("--ledger", required=True, help="the export ledger database")
-    p.add_argument("--rates", help="rate table CSV (default: the bundled one)")
-    p.add_argument("--payers", help="payer settings CSV: contracts to payers (default: bundled)")
-    fmt(p)
+    add_settings(p, layout=False)
     p.set_defaults(func=cmd_kpi)

@@ -110,6 +110,14 @@ CODES: dict[str, tuple[str, str]] = {
     ),
 }
 
+
+def findings_markdown() -> str:
+    """The finding codes as the README's Markdown table (a test keeps the two equal)."""
+    lines = ["| code | severity | what to do |", "|---|---|---|"]
+    lines += [f"| `{code}` | {severity} | {fix} |" for code, (severity, fix) in CODES.items()]
+    return "\n".join(lines)
+
+
 FINDING_COLUMNS = ["code", "severity", "row", "field", "value", "message"]
 
 

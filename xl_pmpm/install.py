@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import files, template
 from .errors import PmpmInputError
+from .options import add_settings
 
 WORKBOOK_NAME = "PMPM_Tier_Report.xlsm"
 PLATFORMS = ("windows", "mac")
@@ -131,7 +132,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", default=".", help="folder for the workbook (default: here)")
     p.add_argument("--platform", choices=PLATFORMS, help="default: this computer's")
     p.add_argument("--python", help="interpreter the workbook runs (default: this one)")
-    p.add_argument("--layout", help="import layout TOML (default: bundled)")
-    p.add_argument("--rates", help="rate table CSV (default: bundled)")
-    p.add_argument("--payers", help="payer settings CSV (default: bundled)")
+    add_settings(p, output=False, bundled="bundled")
     p.set_defaults(func=cmd_install)

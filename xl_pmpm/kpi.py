@@ -1,7 +1,9 @@
 """KPIs of the PMPM model (OpenLoop article, seed 003) from the export ledger's history.
 
-What counts: only `exported` ledger entries. A `pending` entry is an export not yet
-confirmed in place and a `rejected` one is a row the import failed: neither is revenue.
+What counts: only confirmed `exported` ledger entries. A `pending` entry is an export
+not yet confirmed in place, a `rejected` one is a row the import failed, and a
+placeholder (`placeholder = 1`: a deferred row, its visit left unconfirmed in
+pre-billing) was not billed: none of them is revenue.
 A member is counted once per month: when a correction exported the member-month again,
 the latest exported entry (highest id) gives its tier, rate and contract. Revenue is the
 rate recorded at export (the rate in force for the member's payer and tier that month);
@@ -57,14 +59,21 @@ def _typed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame[columns].astype({c: _DTYPES[c] for c in columns}).reset_index(drop=True)
 
 
+def _placeholders(history: pd.DataFrame) -> pd.Series:
+    """True for placeholder entries (a history without the column has none)."""
+    if "placeholder" not in history:
+        return pd.Series(False, index=history.index)
+    return pd.to_numeric(history["placeholder"], errors="coerce").fillna(0).astype(int).eq(1)
+
+
 def billed_member_months(history: pd.DataFrame, book: RateBook | None = None) -> pd.DataFrame:
-    """One row per member and month billed: the latest `exported` entry of each.
+    """One row per member and month billed: the latest confirmed `exported` entry of each.
 
     Columns: month, patient_number, contract, payer, tier, rate. The payer is the
     contract's, by the payer settings' contract patterns; without a rate book every
     contract is the default payer's ("*").
     """
-    done = history[history["status"] == EXPORTED]
+    done = history[(history["status"] == EXPORTED) & ~_placeholders(history)]
     done = done.sort_values("id", kind="stable").drop_duplicates(
         ["patient_number", "month"], keep="last"
     )
@@ -154,7 +163,17 @@ def kpi_tables(history: pd.DataFrame, book: RateBook | None = None) -> dict[str,
     }
 
 
+PLACEHOLDER = "placeholder"
+
+
 def status_counts(history: pd.DataFrame) -> dict[str, int]:
-    """Ledger entries per status (pending, exported, rejected), to say what was left out."""
-    counts = history["status"].value_counts()
-    return {s: int(counts.get(s, 0)) for s in (PENDING, EXPORTED, REJECTED)}
+    """Ledger entries by kind, to say what was counted and what was left out.
+
+    `exported` counts confirmed exported entries (the ones the KPIs count);
+    `placeholder` the exported placeholders; `pending` and `rejected` the rest.
+    """
+    kind = history["status"].where(
+        ~(_placeholders(history) & (history["status"] == EXPORTED)), PLACEHOLDER
+    )
+    counts = kind.value_counts()
+    return {s: int(counts.get(s, 0)) for s in (PENDING, EXPORTED, REJECTED, PLACEHOLDER)}

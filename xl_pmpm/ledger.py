@@ -10,6 +10,19 @@ Entry status: `pending` (recorded, file not yet confirmed in place), `exported`,
 is *already exported* while it has a `pending` or `exported` entry; a `rejected`
 entry does not block a resubmission.
 
+Placeholders: a deferred row (its visit start and end blank, `review.placeholder_rows`
+by the layout's roles) is exported as an unconfirmed placeholder, not billed. Its
+entry has `placeholder = 1`. A placeholder entry does not block the confirmed export
+of the same member-month later (its unbilled hours billed); it blocks only another
+placeholder (the first one is still in pre-billing). A confirmed entry blocks both.
+KPIs count confirmed entries only.
+
+Reading (`history`, the ledger check, `kpi`) opens the database read-only and never
+changes it; a file without the `exports` table is refused as "not an xl-pmpm ledger"
+(it may be another program's database), when reading and when writing. A ledger
+written before placeholders existed gets the `placeholder` column (0 for its entries:
+they stay confirmed) the next time it is written to, in one transaction.
+
 Corrections: a row that must be exported again although its member-month is in
 the ledger (e.g. the visit was deleted in HHAeXchange to fix it) is named by its
 line in `corrections` (an iterable of table lines, `--correction 5,9` in a CLI).
@@ -52,6 +65,7 @@ from .errors import PmpmError, PmpmInputError
 from .export import ExportPart, import_frame
 from .findings import CODES, FINDING_COLUMNS, ValidationReport, combine, empty_findings
 from .layout import Layout
+from .review import placeholder_rows
 
 FILE_MODE = 0o600
 PENDING, EXPORTED, REJECTED = "pending", "exported", "rejected"
@@ -91,7 +105,8 @@ CREATE TABLE IF NOT EXISTS exports (
     correction INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
     reason TEXT NOT NULL DEFAULT '',
-    updated_at TEXT NOT NULL DEFAULT ''
+    updated_at TEXT NOT NULL DEFAULT '',
+    placeholder INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS exports_member ON exports (patient_number, month);
 CREATE INDEX IF NOT EXISTS exports_status ON exports (status);
@@ -115,7 +130,20 @@ ENTRY_COLUMNS = [
     "status",
     "reason",
     "updated_at",
+    "placeholder",
 ]
+# Entry columns `_insert` does not take from the entries: the id, batch and status it
+# is given, and what `mark_rejected` sets later.
+SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at")
+# Columns added after the first release: name -> its definition for ALTER TABLE and the
+# value old entries read as. An old ledger gains them when next written to.
+ADDED_COLUMNS: dict[str, tuple[str, str]] = {
+    "placeholder": ("INTEGER NOT NULL DEFAULT 0", "0"),
+}
+NOT_A_LEDGER_FIX = (
+    "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
+    "not another program's database."
+)
 
 
 # --- findings ------------------------------------------------------------------------------
@@ -149,12 +177,50 @@ def ledger_findings(
 # --- the database --------------------------------------------------------------------------
 
 
-def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
-    """Open the ledger (created 0600 in a 0700 folder if `create`); autocommit mode.
+def _table_columns(conn: sqlite3.Connection) -> set[str]:
+    return {r[1] for r in conn.execute("PRAGMA table_info(exports)")}
 
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1")
+    return found.fetchone() is not None
+
+
+def _check_ledger(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database without the ledger's table (another program's, or an empty one)."""
+    have = _table_columns(conn)
+    if not have or set(ENTRY_COLUMNS) - set(ADDED_COLUMNS) - have:
+        what = "has no exports table" if not have else "has an exports table of another kind"
+        raise PmpmInputError(
+            f"Not an xl-pmpm ledger: the database {what}.", file=str(path), fix=NOT_A_LEDGER_FIX
+        )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns an older ledger lacks, in one transaction; no entry is lost."""
+    if not set(ADDED_COLUMNS) - _table_columns(conn):
+        return
+    with _transaction(conn):
+        have = _table_columns(conn)  # again, under the write lock
+        for name, (definition, _) in ADDED_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE exports ADD COLUMN {name} {definition}")
+
+
+def connect(
+    db_path: str | Path, *, create: bool = True, read_only: bool = False
+) -> sqlite3.Connection:
+    """Open the ledger; autocommit mode.
+
+    `create`: a missing file is created (0600 in a 0700 folder) with the ledger's
+    table; else a missing file, or a database without the table, is a PmpmInputError.
+    `read_only`: opened with `mode=ro`, nothing is ever written (no table, no
+    migration). A database of another program is never changed: with `create`, the
+    table is only made in a database that holds no table yet.
     Writes go through `with _transaction(conn):` (BEGIN IMMEDIATE ... COMMIT).
     """
     path = Path(db_path)
+    create = create and not read_only
     if not path.exists():
         if not create:
             raise PmpmInputError(
@@ -165,14 +231,29 @@ def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
         ensure_private_dir(path.parent if str(path.parent) else ".")
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    conn = None
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.executescript(SCHEMA)
+        if read_only:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA synchronous = FULL")
+        if create and not _has_tables(conn):
+            conn.executescript(SCHEMA)
+        _check_ledger(conn, path)
+        if not read_only:
+            _migrate(conn)
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise PmpmInputError(
-            f"Not a ledger database ({exc}).", file=str(path), fix="Give the ledger file itself."
+            f"Not an xl-pmpm ledger ({exc}).", file=str(path), fix=NOT_A_LEDGER_FIX
         ) from None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
     return conn
 
 
@@ -195,7 +276,12 @@ def _writing(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Co
 
 
 def _entries(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> pd.DataFrame:
-    sql = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM exports {where} ORDER BY id"
+    have = _table_columns(conn)
+    columns = [
+        c if c in have or c not in ADDED_COLUMNS else f"{ADDED_COLUMNS[c][1]} AS {c}"
+        for c in ENTRY_COLUMNS
+    ]  # an old ledger opened read-only has not been migrated
+    sql = f"SELECT {', '.join(columns)} FROM exports {where} ORDER BY id"
     frame = pd.read_sql_query(sql, conn, params=params)
     for c in ("patient_number", "contract", "month", "file_name", "status", "reason"):
         frame[c] = frame[c].astype(str)
@@ -204,7 +290,7 @@ def _entries(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> p
 
 def history(db_path: str | Path) -> pd.DataFrame:
     """Every ledger entry, oldest first (columns: ENTRY_COLUMNS)."""
-    with contextlib.closing(connect(db_path, create=False)) as conn:
+    with contextlib.closing(connect(db_path, read_only=True)) as conn:
         return _entries(conn)
 
 
@@ -250,6 +336,7 @@ def _part_entries(
     entries["tier"] = tier.astype("Int64").to_numpy()
     entries["rate"] = rate.astype("Float64").to_numpy()
     entries["correction"] = entries["line"].isin(set(corrections)).astype(int).to_numpy()
+    entries["placeholder"] = placeholder_rows(rows, layout).astype(int).to_numpy()
     entries["month"] = month
     entries["directory"] = directory
     entries["exported_at"] = at.isoformat(timespec="seconds")
@@ -257,20 +344,7 @@ def _part_entries(
 
 
 def _insert(conn: sqlite3.Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
-    cols = [
-        "patient_number",
-        "contract",
-        "month",
-        "directory",
-        "file_name",
-        "exported_at",
-        "line",
-        "tier",
-        "rate",
-        "sha256",
-        "row_hash",
-        "correction",
-    ]
+    cols = [c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT]
     values = entries[cols].astype(object).where(entries[cols].notna(), None)
     sql = (
         f"INSERT INTO exports (batch, status, {', '.join(cols)}) "
@@ -321,28 +395,42 @@ def already_exported(
     """Findings (`already-exported`, error) for rows whose member-month is in the ledger.
 
     A member-month is the patient number and the month, whatever the contract (a
-    PMPM is billed once per member per month). Rows whose line is in `corrections`
-    are let through. A ledger that does not exist yet holds nothing.
+    PMPM is billed once per member per month). A confirmed entry blocks every row of
+    its member-month; a placeholder entry blocks only another placeholder row (see
+    the module doc). Rows whose line is in `corrections` are let through. A ledger
+    that does not exist yet holds nothing; the ledger is only read.
     """
     if not Path(db_path).exists():
         return empty_findings()
     month = str(pd.Period(month, freq="M"))
-    with contextlib.closing(connect(db_path, create=False)) as conn:
-        done = _entries(
-            conn, "WHERE month = ? AND status IN (?, ?)", (month, *BLOCKING)
-        ).drop_duplicates("patient_number", keep="last")
+    with contextlib.closing(connect(db_path, read_only=True)) as conn:
+        done = _entries(conn, "WHERE month = ? AND status IN (?, ?)", (month, *BLOCKING))
     if done.empty:
         return empty_findings()
     col = layout.name_of("patient_number")
     ids = table[col].fillna("").astype(str).str.strip()
     keep = ~table.index.isin(list(corrections or ()))
-    hit = pd.DataFrame({"patient_number": ids[keep], "line": table.index[keep]}).merge(
-        done[["patient_number", "file_name", "exported_at", "contract", "status"]],
+    rows = pd.DataFrame(
+        {
+            "patient_number": ids[keep],
+            "line": table.index[keep],
+            "row_placeholder": placeholder_rows(table, layout)[keep],
+        }
+    )
+    hit = rows.merge(
+        done[["id", "patient_number", "file_name", "exported_at", "contract", "status"]].assign(
+            entry_placeholder=done["placeholder"].astype(int).eq(1)
+        ),
         on="patient_number",
         how="inner",
     )
+    hit = hit[~hit["entry_placeholder"] | hit["row_placeholder"]]
+    # One finding per row: the newest confirmed entry if any, else the newest placeholder.
+    hit = hit.sort_values(["line", "entry_placeholder", "id"], ascending=[True, False, True])
+    hit = hit.drop_duplicates("line", keep="last").reset_index(drop=True)
     if hit.empty:
         return empty_findings()
+    kind = hit["status"].where(~hit["entry_placeholder"], hit["status"] + " placeholder")
     message = (
         f"Already exported for {month}: "
         + hit["file_name"]
@@ -351,7 +439,7 @@ def already_exported(
         + ", "
         + hit["exported_at"].str[:10]
         + ", "
-        + hit["status"]
+        + kind
         + ")."
     )
     return ledger_findings(

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import ledger
-from .cells import fail_at_first, parse_dates_in_formats
+from .cells import fail_at_first, parse_dates_in_formats, unreadable_csv
 from .errors import PmpmInputError
 from .findings import ValidationReport, combine
 from .layout import Layout
@@ -279,11 +279,8 @@ def read_results_bytes(
         try:
             raw = pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, ValueError) as exc:
-            raise PmpmInputError(
-                f"The results file cannot be read as CSV ({str(exc).splitlines()[0]}).",
-                file=source,
-                fix="Save the attachment as CSV.",
-            ) from None
+            fix = "Save the attachment as CSV."
+            raise unreadable_csv(exc, "The results file", source, fix) from None
         physical = body.count("\n") + (0 if body.endswith("\n") else 1)
         start = skip + 2  # header line = skip + 1
         if physical == len(raw) + 1:

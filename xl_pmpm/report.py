@@ -321,39 +321,22 @@ def match_header(
         # Longer than the header itself (a header ending in delimiters trims `width` only).
         long_ = (rows > len(header)) & lost
         trailing = (rows > len(header)) & ~lost & ~blank_line
-        if short.any():
-            findings.append(
-                finding_rows(
-                    "ragged-row",
-                    rows.index[short],
-                    None,
-                    rows[short].astype(str),
-                    f"The line has fewer values than the header's {width}.",
-                    severity=ERROR,
+        for bad, message, severity in (
+            (short, f"The line has fewer values than the header's {width}.", ERROR),
+            (long_, f"The line has more values than the header's {width}.", ERROR),
+            (trailing, "The line ends with extra delimiters.", WARNING),
+        ):
+            if bad.any():
+                findings.append(
+                    finding_rows(
+                        "ragged-row",
+                        rows.index[bad],
+                        None,
+                        rows[bad].astype(str),
+                        message,
+                        severity=severity,
+                    )
                 )
-            )
-        if long_.any():
-            findings.append(
-                finding_rows(
-                    "ragged-row",
-                    rows.index[long_],
-                    None,
-                    rows[long_].astype(str),
-                    f"The line has more values than the header's {width}.",
-                    severity=ERROR,
-                )
-            )
-        if trailing.any():
-            findings.append(
-                finding_rows(
-                    "ragged-row",
-                    rows.index[trailing],
-                    None,
-                    rows[trailing].astype(str),
-                    "The line ends with extra delimiters.",
-                    severity=WARNING,
-                )
-            )
         if long_.any():
             # keep the overflow so nothing is lost; export refuses while it is there
             for k in range(extra.shape[1]):

@@ -18,6 +18,23 @@ from .layout import Layout
 DELETE = "delete"
 DEFER = "defer"
 ARCHIVE_META = ["archived_at", "action", "reason", "line", "source", "month"]
+# A deferred row has these columns blank: the visit stays in pre-billing, unconfirmed.
+PLACEHOLDER_ROLES = ("visit_start", "visit_end")
+
+
+def placeholder_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
+    """True for the rows that are deferred placeholders (not billed), by the layout's roles.
+
+    A placeholder has every PLACEHOLDER_ROLES column blank. Where the layout lacks one
+    of those roles, or the table lacks its column, no row is a placeholder.
+    """
+    out = pd.Series(True, index=table.index)
+    for role in PLACEHOLDER_ROLES:
+        column = layout.column(role)
+        if column is None or column.name not in table.columns:
+            return pd.Series(False, index=table.index)
+        out &= table[column.name].fillna("").astype(str).str.strip().eq("")
+    return out
 
 
 def _lines(table: pd.DataFrame, lines: Iterable[int]) -> list[int]:
@@ -49,6 +66,20 @@ def _records(
     return pd.concat([meta, rows], axis=1).reset_index(drop=True)
 
 
+def _archived(
+    table: pd.DataFrame,
+    lines: Iterable[int],
+    action: str,
+    reason: str,
+    at: datetime,
+    source: str,
+    month: str | None,
+) -> tuple[list[int], pd.DataFrame]:
+    """The chosen lines (checked) and their archive records."""
+    chosen = _lines(table, lines)
+    return chosen, _records(table.loc[chosen], action, reason, at, source, month)
+
+
 def delete_rows(
     table: pd.DataFrame,
     lines: Iterable[int],
@@ -59,8 +90,7 @@ def delete_rows(
     month: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Remove whole rows (no blank row left behind); the archive keeps them."""
-    chosen = _lines(table, lines)
-    archive = _records(table.loc[chosen], DELETE, reason, at, source, month)
+    chosen, archive = _archived(table, lines, DELETE, reason, at, source, month)
     return table.drop(index=chosen), archive
 
 
@@ -75,9 +105,8 @@ def defer_rows(
     month: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clear Visit Start and Visit End so the rows stay in pre-billing as placeholders."""
-    chosen = _lines(table, lines)
-    cleared = [layout.name_of("visit_start"), layout.name_of("visit_end")]
-    archive = _records(table.loc[chosen], DEFER, reason, at, source, month)
+    cleared = [layout.name_of(role) for role in PLACEHOLDER_ROLES]
+    chosen, archive = _archived(table, lines, DEFER, reason, at, source, month)
     out = table.copy()
     out.loc[chosen, [c for c in cleared if c in out.columns]] = ""
     return out, archive

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from .findings import FINDING_COLUMNS
 from .flags import ENGINE_HEADERS
+from .kpi import KPI_COLUMNS, KPI_TABLES
 from .ledger import ENTRY_COLUMNS
 from .review import ARCHIVE_META
 
@@ -39,6 +40,8 @@ __all__ = [
     "HISTORY_TABLE",
     "KEEP",
     "KPI",
+    "KPI_TABLE_NAMES",
+    "KPI_TEXT_COLUMNS",
     "LINE",
     "ORIGINAL",
     "RATES",
@@ -48,6 +51,7 @@ __all__ = [
     "SUMMARY",
     "VALIDATION",
     "VALIDATION_COLUMNS",
+    "kpi_first_columns",
     "report_columns",
     "report_sheet_names",
     "sanitize_sheet_name",
@@ -86,6 +90,11 @@ ENGINE_COLUMNS = [*FLAG_COLUMNS, FINDINGS, ACTION]
 VALIDATION_COLUMNS = [*FINDING_COLUMNS, "link"]
 DEFERRED_COLUMNS_META = list(ARCHIVE_META)
 HISTORY_COLUMNS = list(ENTRY_COLUMNS)
+# The KPI sheet: one Excel Table per table of xl_pmpm.kpi, side by side from row 1
+# (a blank column between), so each grows downwards without touching the others.
+# Table names: "by_month" -> "KpiByMonth".
+KPI_TABLE_NAMES = {key: "Kpi" + key.title().replace("_", "") for key in KPI_TABLES}
+KPI_TEXT_COLUMNS = ("month", "payer")  # "2026-10" typed in a General cell becomes a date
 
 # Archive timestamps as written into cells: text Excel shows as is on every platform.
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -98,6 +107,15 @@ _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 def report_columns(data_columns: Sequence[str]) -> list[str]:
     """The header of a Tier Report table: Line, the data columns, the engine columns."""
     return [LINE, *data_columns, *ENGINE_COLUMNS]
+
+
+def kpi_first_columns() -> dict[str, int]:
+    """{KPI table key: its first column (1-based)} on the KPI sheet."""
+    out, column = {}, 1
+    for key in KPI_TABLES:
+        out[key] = column
+        column += len(KPI_COLUMNS[key]) + 1
+    return out
 
 
 def sanitize_sheet_name(name: str, taken: set[str]) -> str:

@@ -19,20 +19,22 @@ import io
 import os
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
+from importlib import resources
 from pathlib import Path
-from typing import IO
+from typing import IO, TypedDict, Unpack
 
 import numpy as np
 import openpyxl
 import pandas as pd
 import xlwings
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.chart import BarChart, Reference
+from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -42,8 +44,10 @@ from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
 
 from . import files, sample
+from .errors import PmpmError, PmpmInputError
 from .excel.udfs import HELP_FUNCTIONS
 from .flags import ENGINE_HEADERS
+from .kpi import KPI_COLUMNS
 from .layout import Column, Layout
 from .rates import DEFAULT_PAYER, HOURS_BASES, RATE_COLUMNS, RateBook
 from .sheets import (
@@ -59,11 +63,15 @@ from .sheets import (
     HISTORY,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
+    KPI,
+    KPI_TABLE_NAMES,
+    KPI_TEXT_COLUMNS,
     LINE,
     RATES,
     SUMMARY,
     VALIDATION,
     VALIDATION_COLUMNS,
+    kpi_first_columns,
     report_columns,
     report_sheet_names,
     sanitize_sheet_name,
@@ -82,6 +90,7 @@ __all__ = [
     "MACROS_DIR",
     "SETTINGS",
     "TEMPLATE_PATH",
+    "WorkbookOptions",
     "build_template",
     "cmd_build_template",
     "engine_formulas",
@@ -95,8 +104,15 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MACROS_DIR = REPO_ROOT / "macros"
-TEMPLATE_PATH = REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm"
+# In a checkout: the top-level macros/ and workbook_templates/. Installed from a wheel,
+# the macros are package data (xl_pmpm/macros) and there is no template folder to write.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "macros").is_dir()
+MACROS_DIR = (
+    REPO_ROOT / "macros" if IN_CHECKOUT else Path(str(resources.files("xl_pmpm") / "macros"))
+)
+TEMPLATE_PATH: Path | None = (
+    REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm" if IN_CHECKOUT else None
+)
 XLWINGS_DIR = Path(xlwings.__file__).parent
 
 ALL_SHEET = ALL
@@ -137,6 +153,15 @@ SUMMARY_HEADERS = [
     "Defer",
 ]
 BY_TIER_TABLE = "ByTier"
+# The KPI charts plot fixed ranges (a chart cannot follow a table that grows): this many
+# rows of each table, three years of months.
+KPI_CHART_ROWS = 36
+KPI_FORMATS = {
+    "revenue": "#,##0.00",
+    "revenue_per_member": "#,##0.00",
+    "share": "0.00%",
+    "share_change": "0.00%",
+}
 
 # Fixed values for reproducible parts.
 FIXED_TIMESTAMP = "2024-01-01T00:00:00Z"
@@ -272,13 +297,18 @@ def _add_table(
     rows: int,
     *,
     first_row: int = 1,
+    first_column: int = 1,
     formulas: Mapping[str, str] | None = None,
     style: str = "TableStyleMedium2",
 ) -> str:
-    """Excel Table `name` over the header at `first_row` and `rows` rows (at least one)."""
+    """Excel Table `name`: header at `first_row` / `first_column`, `rows` rows (at least one)."""
     formulas = formulas or {}
     last = first_row + max(rows, 1)
-    ref = f"A{first_row}:{get_column_letter(len(headers))}{last}"
+    left, right = (
+        get_column_letter(first_column),
+        get_column_letter(first_column + len(headers) - 1),
+    )
+    ref = f"{left}{first_row}:{right}{last}"
     table = Table(displayName=name, name=name, ref=ref)
     table.tableColumns = [
         TableColumn(
@@ -553,6 +583,82 @@ def _summary_sheet(
         ws.add_chart(chart, anchor)
 
 
+def _kpi_sheet(wb: openpyxl.Workbook, tiers: Sequence[int]) -> None:
+    """One empty table per KPI table (side by side, filled by the KPI button) and charts.
+
+    A stacked chart needs one series per tier: a block of formulas beside the charts
+    turns the tier mix table into one share column per (default-payer) tier.
+    """
+    ws = wb.create_sheet(KPI)
+    ws.sheet_properties.codeName = "wsKpi"
+    cells = _Cells(ws)
+    firsts = kpi_first_columns()
+    header: list[object] = []
+    for key, first in firsts.items():
+        columns = KPI_COLUMNS[key]
+        header += [None] * (first - 1 - len(header)) + [cells(h, bold=True) for h in columns]
+        for c, h in enumerate(columns, start=first):
+            dimension = ws.column_dimensions[get_column_letter(c)]
+            dimension.width = max(10, len(h) + 4)
+            dimension.number_format = (
+                "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h, "General")
+            )
+    charts_at = len(header) + 2
+    block = charts_at + 12  # right of the charts (18 cm wide)
+    month = get_column_letter(block)
+    header += [None] * (block - 1 - len(header))
+    header += [cells("Tier mix: month", bold=True)]
+    header += [cells(f"Tier {t} share", bold=True) for t in tiers]
+    ws.column_dimensions[month].width = 16
+    ws.freeze_panes = "A2"
+    ws.append(header)
+    mix = KPI_TABLE_NAMES["tier_mix"]
+    by_month = get_column_letter(firsts["by_month"] + KPI_COLUMNS["by_month"].index("month"))
+    for r in range(2, KPI_CHART_ROWS + 2):
+        shares = [
+            cells(
+                f'=IF(${month}{r}="","",SUMPRODUCT(--({mix}[month]=${month}{r}),'
+                f"--({mix}[tier]={t}),{mix}[share]))",
+                "0.0%",
+            )
+            for t in tiers
+        ]
+        ws.append([None] * (block - 1) + [f'=IF({by_month}{r}="","",{by_month}{r})', *shares])
+    for key, first in firsts.items():
+        _add_table(
+            ws,
+            KPI_TABLE_NAMES[key],
+            KPI_COLUMNS[key],
+            0,
+            first_column=first,
+            style="TableStyleLight9",
+        )
+
+    last = KPI_CHART_ROWS + 1
+    month_col = firsts["by_month"] + KPI_COLUMNS["by_month"].index("month")
+    pmpm, members, mix_chart = LineChart(), BarChart(), BarChart()
+    members.type = mix_chart.type = "col"
+    mix_chart.grouping, mix_chart.overlap = "percentStacked", 100
+    charts = (
+        # (chart, title, y axis, by_month column (None: the tier share block), anchor row)
+        (pmpm, "Revenue per member per month (PMPM)", "Dollars", "revenue_per_member", 2),
+        (members, "Members billed per month", "Members", "members", 20),
+        (mix_chart, "Tier mix (share of members)", "Share", None, 38),
+    )
+    for chart, title, axis, field, row in charts:
+        if field is None:  # the tier share block
+            first, final, categories = block + 1, block + len(tiers), block
+        else:
+            first = final = firsts["by_month"] + KPI_COLUMNS["by_month"].index(field)
+            categories = month_col
+        data = Reference(ws, min_col=first, max_col=final, min_row=1, max_row=last)
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=categories, min_row=2, max_row=last))
+        chart.title, chart.y_axis.title, chart.x_axis.title = title, axis, "Month"
+        chart.width, chart.height = 18, 8.5
+        ws.add_chart(chart, f"{get_column_letter(charts_at)}{row}")
+
+
 def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
     """(kind, text, extra) lines of the Help sheet: kind is "h" (heading) or "" (text)."""
     billed = layout.name_of("billed_hours")
@@ -576,6 +682,13 @@ def _help_rows(layout: Layout) -> list[tuple[str, str, str]]:
         ("", "Validate", "Lists problems on the Validation sheet, with links to rows."),
         ("", "Export", "Writes the import CSV to the export folder."),
         ("", "History", f"Lists the export ledger's entries on the {HISTORY} sheet."),
+        (
+            "",
+            "KPIs",
+            f"Fills the {KPI} sheet from the export ledger: revenue per member per month "
+            "(PMPM), members and revenue by tier, the tier mix month over month and each "
+            "payer's figures, with charts.",
+        ),
         ("", "Help", "Shows this sheet."),
         ("h", "Columns the workbook adds", ""),
         (
@@ -711,6 +824,7 @@ def _workbook(
     )
     _summary_sheet(wb, [ALL, *names.values()], list(contracts), layout, _default_tiers(book))
     _empty_table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, HISTORY_COLUMNS, "TableStyleLight1")
+    _kpi_sheet(wb, _default_tiers(book))
     _help_sheet(wb, layout)
     _config_sheet(wb, xlwings_config)
     code_names += [
@@ -720,6 +834,7 @@ def _workbook(
         "wsValidation",
         "wsSummary",
         "wsHistory",
+        "wsKpi",
         "wsHelp",
         "wsXlwingsConf",
     ]
@@ -810,17 +925,34 @@ def _write_package(xlsx: IO[bytes], vba_project: bytes, custom_ui: bytes, out: I
                     shutil.copyfileobj(src, dst, 1 << 20)
 
 
+class WorkbookOptions(TypedDict, total=False):
+    """What `workbook_bytes` and `build_template` take besides the layout and rates.
+
+    `contracts` defaults to the sample's. `rows` (an extract: layout column names, text
+    values) fills a copy: every row goes on All, and each contract's rows on its sheet.
+    `billing_month` / `as_of` fix those settings (default: formulas for last month / today).
+    `xlwings_config` sets entries of the xlwings.conf sheet (e.g. ``Interpreter_Win``).
+    """
+
+    contracts: Sequence[str] | None
+    rows: pd.DataFrame | None
+    billing_month: date | None
+    as_of: date | None
+    macros_dir: str | Path
+    xlwings_config: Mapping[str, object] | None
+
+
 def _write_workbook(
     out: IO[bytes],
     layout: Layout,
     book: RateBook,
     *,
-    contracts: Sequence[str] | None,
-    rows: pd.DataFrame | None,
-    billing_month: date | None,
-    as_of: date | None,
-    macros_dir: str | Path,
-    xlwings_config: Mapping[str, object] | None,
+    contracts: Sequence[str] | None = None,
+    rows: pd.DataFrame | None = None,
+    billing_month: date | None = None,
+    as_of: date | None = None,
+    macros_dir: str | Path = MACROS_DIR,
+    xlwings_config: Mapping[str, object] | None = None,
 ) -> None:
     unknown = set(xlwings_config or {}) - set(XLWINGS_CONFIG_KEYS)
     if unknown:
@@ -836,74 +968,33 @@ def _write_workbook(
         _write_package(xlsx, vba, custom_ui, out)
 
 
-def workbook_bytes(
-    layout: Layout,
-    book: RateBook,
-    *,
-    contracts: Sequence[str] | None = None,
-    rows: pd.DataFrame | None = None,
-    billing_month: date | None = None,
-    as_of: date | None = None,
-    macros_dir: str | Path = MACROS_DIR,
-    xlwings_config: Mapping[str, object] | None = None,
-) -> bytes:
+def workbook_bytes(layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]) -> bytes:
     """The macro-enabled Tier Report workbook, as the bytes of an .xlsm file.
 
-    `contracts` defaults to the sample's. `rows` (an extract: layout column names, text
-    values) fills a copy: every row goes on All, and each contract's rows on its sheet.
-    `billing_month` / `as_of` fix those settings (default: formulas for last month / today).
-    `xlwings_config` sets entries of the xlwings.conf sheet (e.g. ``Interpreter_Win``).
+    `options`: see `WorkbookOptions`.
     """
     buffer = io.BytesIO()
-    _write_workbook(
-        buffer,
-        layout,
-        book,
-        contracts=contracts,
-        rows=rows,
-        billing_month=billing_month,
-        as_of=as_of,
-        macros_dir=macros_dir,
-        xlwings_config=xlwings_config,
-    )
+    _write_workbook(buffer, layout, book, **options)
     return buffer.getvalue()
 
 
 def build_template(
-    out_path: str | Path,
-    layout: Layout,
-    book: RateBook,
-    *,
-    contracts: Sequence[str] | None = None,
-    rows: pd.DataFrame | None = None,
-    billing_month: date | None = None,
-    as_of: date | None = None,
-    macros_dir: str | Path = MACROS_DIR,
-    xlwings_config: Mapping[str, object] | None = None,
+    out_path: str | Path, layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]
 ) -> Path:
     """Write the workbook to `out_path` atomically (a rebuilt template replaces the old one).
 
     Streams to a temp file beside `out_path`: a filled copy of a large extract is never
-    held in memory whole.
+    held in memory whole. `options`: see `WorkbookOptions`.
     """
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     # A filled copy holds billing data (health data): owner-only.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if rows is not None else 0o644)
+    private = options.get("rows") is not None
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write_workbook(
-                fh,
-                layout,
-                book,
-                contracts=contracts,
-                rows=rows,
-                billing_month=billing_month,
-                as_of=as_of,
-                macros_dir=macros_dir,
-                xlwings_config=xlwings_config,
-            )
+            _write_workbook(fh, layout, book, **options)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)
@@ -916,17 +1007,28 @@ def cmd_build_template(args: argparse.Namespace) -> int:
     """CLI: ``xl-pmpm build-template [--out PATH] [--layout FILE]``; prints the path written."""
     layout = files.load_layout(getattr(args, "layout", None))
     book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
-    out = build_template(getattr(args, "out", None) or TEMPLATE_PATH, layout, book)
-    print(out)
+    out = getattr(args, "out", None) or TEMPLATE_PATH
+    if out is None:
+        raise PmpmInputError(
+            "build-template needs --out: xl_pmpm is installed, not run from its checkout, "
+            "and the workbook is not written into the installed package.",
+            fix="Give the file to write, e.g. --out PMPM_Tier_Report.xlsm.",
+        )
+    print(build_template(out, layout, book))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m xl_pmpm.template [--out PATH]``."""
     parser = argparse.ArgumentParser(prog="xl-pmpm build-template", description=__doc__)
-    parser.add_argument("--out", help=f"where to write the workbook (default: {TEMPLATE_PATH})")
+    default = TEMPLATE_PATH or "none: required when xl_pmpm is installed"
+    parser.add_argument("--out", help=f"where to write the workbook (default: {default})")
     parser.add_argument("--layout", help="import layout TOML (default: the bundled one)")
-    return cmd_build_template(parser.parse_args(argv))
+    try:
+        return cmd_build_template(parser.parse_args(argv))
+    except PmpmError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cells import fail_at_first, parse_dates_in_formats
+from .cells import fail_at_first, parse_dates_in_formats, unreadable_csv
 from .errors import PmpmInputError
 from .layout import Layout
 from .rates import RateBook
@@ -355,11 +355,8 @@ def _read_slow(data: bytes, source: str) -> pd.DataFrame:
         except UnicodeDecodeError:
             return pd.read_csv(io.StringIO(decode_text(data)[0]), **options)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise PmpmInputError(
-            f"The visits file cannot be read as CSV ({str(exc).splitlines()[0]}).",
-            file=source,
-            fix="Make every line hold one value per column.",
-        ) from None
+        fix = "Make every line hold one value per column."
+        raise unreadable_csv(exc, "The visits file", source, fix) from None
 
 
 def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits") -> pd.DataFrame:

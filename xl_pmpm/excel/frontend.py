@@ -33,6 +33,7 @@ import xlwings as xw
 from .. import files, ledger, review
 from ..errors import ExportRefused, PmpmError
 from ..flags import flag_tier_risk
+from ..kpi import KPI_COLUMNS, kpi_tables
 from ..layout import Column, Layout
 from ..rates import RateBook
 from ..sheets import (
@@ -49,11 +50,15 @@ from ..sheets import (
     HISTORY_COLUMNS,
     HISTORY_TABLE,
     KEEP,
+    KPI,
+    KPI_TABLE_NAMES,
+    KPI_TEXT_COLUMNS,
     LINE,
     ORIGINAL,
     SETTINGS,
     VALIDATION,
     VALIDATION_COLUMNS,
+    kpi_first_columns,
     report_sheet_names,
     stamp_text,
     table_name,
@@ -163,6 +168,15 @@ def _last_row(sheet: xw.Sheet) -> int:
     return used.row + used.shape[0] - 1
 
 
+def _named_table(sheet: xw.Sheet, name: str) -> Any | None:
+    """The sheet's Excel Table called `name`, or None; no range call."""
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        for table in sheet.tables:
+            if table.name.casefold() == name.casefold():
+                return table
+    return None
+
+
 def write_table(
     sheet: xw.Sheet,
     grid: list[list[Any]],
@@ -170,6 +184,7 @@ def write_table(
     *,
     old_rows: int | None = None,
     append: int | None = None,
+    first_column: int | None = None,
 ) -> None:
     """Write header + rows at A1 (one write) as Excel Table `name`; no stale row left.
 
@@ -177,25 +192,31 @@ def write_table(
     there are none), or added when the sheet has none. `old_rows` (rows incl. header
     before) spares the read of the used range that finds the rows to delete below.
     With `append` (rows incl. header already there), only grid's rows go below them.
+    With `first_column` (1-based) the table is one of several side by side, found by its
+    name: its old rows are cleared within its columns (never deleted) before the write.
     """
     if not grid:
         return
-    table = sheet_table(sheet)
+    beside = first_column is not None
+    table = _named_table(sheet, name) if beside else sheet_table(sheet)
     width = len(grid[0])
+    left, right = col_letter(first_column or 1), col_letter((first_column or 1) + width - 1)
     if append is not None:
-        sheet[f"A{append + 1}"].value = grid
+        sheet[f"{left}{append + 1}"].value = grid
         rows = append + len(grid)
     else:
         if old_rows is None:
             old_rows = _last_row(sheet)
-        sheet["A1"].value = grid
+        if beside:  # always one call, so the count does not depend on the rows
+            sheet.range(f"{left}2:{right}{max(old_rows, 2)}").clear_contents()
+        sheet[f"{left}1"].value = grid
         rows = len(grid)
-        if rows == 1 and old_rows > 1:  # the table's one data row: blank, not deleted
-            sheet.range(f"A2:{col_letter(width)}2").clear_contents()
+        if rows == 1 and old_rows > 1 and not beside:  # the one data row: blank, not deleted
+            sheet.range(f"{left}2:{right}2").clear_contents()
         keep = max(rows, 2)
-        if old_rows > keep:
+        if old_rows > keep and not beside:
             sheet.range(f"{keep + 1}:{old_rows}").delete("up")
-    target = sheet.range(f"A1:{col_letter(width)}{max(rows, 2)}")
+    target = sheet.range(f"{left}1:{right}{max(rows, 2)}")
     if table is not None:
         table.resize(target)
     elif name.casefold() not in _table_names(sheet.book):
@@ -811,17 +832,23 @@ def show_help(book: xw.Book) -> None:
     get_sheet(book, HELP).activate()
 
 
+def _ledger_history(book: xw.Book, title: str) -> pd.DataFrame | None:
+    """The export ledger's entries (Settings "Ledger file"); None, after an alert, if none."""
+    path = ledger_path(read_settings(book), book)
+    if path is None:
+        alert(book, 'Name the ledger on the Settings sheet ("Ledger file").', title)
+        return None
+    try:
+        return ledger.history(path)
+    except PmpmError as exc:
+        alert(book, str(exc), title)
+        return None
+
+
 def show_history(book: xw.Book) -> None:
     """List the export ledger (Settings "Ledger file") on the Export History sheet."""
-    settings = read_settings(book)
-    path = ledger_path(settings, book)
-    if path is None:
-        alert(book, 'Name the ledger on the Settings sheet ("Ledger file").', "History")
-        return
-    try:
-        entries = ledger.history(path)
-    except PmpmError as exc:
-        alert(book, str(exc), "History")
+    entries = _ledger_history(book, "History")
+    if entries is None:
         return
     entries = sheet_stamps(entries.reindex(columns=HISTORY_COLUMNS))
     sheet = get_sheet(book, HISTORY)
@@ -836,3 +863,30 @@ def show_history(book: xw.Book) -> None:
     write_table(sheet, [HISTORY_COLUMNS, *body], HISTORY_TABLE)
     sheet.activate()
     alert(book, f"{len(entries):,} ledger entries.", "History")
+
+
+def show_kpis(book: xw.Book) -> None:
+    """Fill the KPI sheet's tables from the export ledger (Settings "Ledger file").
+
+    One write, at most one clear and one resize per table, whatever the ledger's size.
+    """
+    history = _ledger_history(book, "KPIs")
+    if history is None:
+        return
+    tables = kpi_tables(history, files.load_rate_book())
+    sheet = get_sheet(book, KPI)
+    old_rows = _last_row(sheet)
+    for key, first in kpi_first_columns().items():
+        columns = KPI_COLUMNS[key]
+        for i, name in enumerate(columns, start=first):
+            if name in KPI_TEXT_COLUMNS:
+                sheet.range(f"{col_letter(i)}:{col_letter(i)}").number_format = "@"
+        frame = tables[key].astype(object)
+        body = frame.where(frame.notna(), None).to_numpy().tolist()
+        write_table(
+            sheet, [columns, *body], KPI_TABLE_NAMES[key], old_rows=old_rows, first_column=first
+        )
+    sheet.activate()
+    months = len(tables["by_month"])
+    members = int(tables["by_month"]["members"].sum())
+    alert(book, f"KPIs of {months:,} month(s), {members:,} member-months billed.", "KPIs")

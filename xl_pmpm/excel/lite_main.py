@@ -27,6 +27,10 @@ except ImportError:  # pragma: no cover - very old xlwings: plain functions
 from xl_pmpm.excel import frontend, udfs  # noqa: E402
 from xl_pmpm.rates import DEFAULT_PAYER  # noqa: E402
 
+# Written out, not generated or re-exported from udfs: Lite registers the functions it
+# finds decorated with its own ``func`` in main.py, reading each one's name, signature
+# and docstring there, and udfs' functions carry the desktop ``xw.func`` instead.
+
 
 @func
 @arg("hours", ndim=2)
@@ -152,6 +156,12 @@ def export(book: xw.Book) -> None:
 def show_history(book: xw.Book) -> None:
     """History (the ledger file on Settings must be reachable)."""
     frontend.show_history(book)
+
+
+@script
+def show_kpis(book: xw.Book) -> None:
+    """KPIs (the ledger file on Settings must be reachable)."""
+    frontend.show_kpis(book)
 
 
 @script
