@@ -39,6 +39,7 @@ from .layout import Layout
 from .rates import RateBook
 from .report import decode_text, sniff_binary
 from .validation import validate_table
+from .values import squash
 from .workflow import Exported, export_import_file
 
 SUMMARY_LINE = re.compile(r"^\s*(\d[\d,]*)\s+of\s+(\d[\d,]*)\s+rows?\s+imported", re.IGNORECASE)
@@ -77,15 +78,11 @@ def load_results_mapping(path: str | Path | None) -> ResultsMapping:
     return ResultsMapping(**values)
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip().strip("\ufeff").casefold()
-
-
 def _pick(raw: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
-    by_key = {_squash(c): c for c in raw.columns}
+    by_key = {squash(c): c for c in raw.columns}
     for c in candidates:
-        if _squash(c) in by_key:
-            return by_key[_squash(c)]
+        if squash(c) in by_key:
+            return by_key[squash(c)]
     return None
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .findings import ERROR, WARNING, combine, empty_findings, file_finding, finding_rows
 from .layout import Layout
+from .values import squash
 
 _BINARY_MAGIC = {
     b"PK\x03\x04": "a zip file (an .xlsx or .xlsm workbook?)",
@@ -45,8 +46,7 @@ _SEP_HINT = re.compile(r"sep=([,;\t|])")
 
 
 def _squash(name: str) -> str:
-    name = name.removeprefix(_MOJIBAKE_BOM).strip("\ufeff")
-    return re.sub(r"\s+", " ", name).strip().casefold()
+    return squash(name.removeprefix(_MOJIBAKE_BOM))
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

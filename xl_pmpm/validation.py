@@ -19,7 +19,7 @@ from .flags import flag_tier_risk
 from .layout import Column, Layout
 from .rates import RateBook
 from .report import TierReport
-from .values import per_value
+from .values import per_value, squash, squash_values
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 _MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+|'.*"
@@ -34,15 +34,13 @@ _ID_WIDTH_SHARE = 0.8
 _ID_WIDTH_MIN_ROWS = 5
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-def _marks(series: pd.Series, test) -> np.ndarray:
-    """`test` on each distinct value of `series` only, spread back to every row."""
-    codes, uniques = pd.factorize(series.fillna("").astype(str), use_na_sentinel=False)
-    found = np.fromiter((bool(test(str(v))) for v in uniques), dtype=bool, count=len(uniques))
-    return found[codes]
+def _is_text(values: pd.Series, want: str) -> pd.Series:
+    """Where `values` squash to `want`; only values starting with its letter are squashed."""
+    out = pd.Series(False, index=values.index)
+    maybe = values.str.lstrip().str[:1].str.casefold() == want[:1]
+    if maybe.any():
+        out[maybe] = squash_values(values[maybe]) == want
+    return out
 
 
 def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
@@ -53,8 +51,8 @@ def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
     """
     hits = np.zeros(len(table), dtype=np.int64)
     for name in table.columns:
-        want = _squash(str(name))
-        hits += _marks(table[name], lambda v, w=want: len(v) >= len(w) and _squash(v) == w)
+        want = squash(name)
+        hits += per_value(table[name], lambda u, w=want: _is_text(u, w)).to_numpy(int)
     return pd.Series(hits >= max(3, (len(table.columns) + 1) // 2), index=table.index)
 
 
@@ -65,7 +63,9 @@ def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
     id_name = col.name if col is not None and col.name in table.columns else None
     for name in table.columns:
         if name != id_name:  # a label in the ID column is an ID, not a totals line
-            label |= _marks(table[name], _TOTAL_LABEL.fullmatch)
+            label |= per_value(
+                table[name], lambda u: u.str.fullmatch(_TOTAL_LABEL.pattern)
+            ).to_numpy(bool)
     if id_name is not None:
         label &= (table[id_name].fillna("").str.strip() == "").to_numpy()
     return pd.Series(label, index=table.index)

@@ -7,6 +7,19 @@ from collections.abc import Callable
 import pandas as pd
 
 
+def squash(text: object) -> str:
+    """Text compared loosely (headers, labels): BOMs, runs of whitespace and case aside."""
+    if text is None:
+        return ""
+    return " ".join(str(text).replace("\ufeff", " ").split()).casefold()
+
+
+def squash_values(values: pd.Series) -> pd.Series:
+    """`squash` over a column of text at once."""
+    text = values.str.replace("\ufeff", " ", regex=False)
+    return text.str.replace(r"\s+", " ", regex=True).str.strip().str.casefold()
+
+
 def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.Series]):
     """Run `check` on the distinct values of `series` only, and spread the answer back.
 

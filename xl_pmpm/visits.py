@@ -16,7 +16,6 @@ distinct value where parsing is involved; groupby for the sums). The thin reader
 from __future__ import annotations
 
 import io
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from .errors import PmpmInputError
 from .layout import Layout
 from .rates import RateBook
 from .report import decode_text, sniff_binary
-from .values import per_value
+from .values import per_value, squash
 
 STATUSES = ("billed", "confirmed_unbilled", "unconfirmed", "scheduled")
 REQUIRED_FIELDS = ("patient_number", "contract", "visit_date", "hours", "status")
@@ -74,7 +73,7 @@ def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
                 f"[statuses] has '{status}'.", file=source, fix=f"Use {', '.join(STATUSES)}."
             )
         for w in [words] if isinstance(words, str) else words:
-            key = _squash(str(w))
+            key = squash(str(w))
             if key in statuses and statuses[key] != status:
                 raise PmpmInputError(
                     f"The status word '{w}' is listed under two statuses.",
@@ -109,10 +108,6 @@ def load_mapping(path: str | Path | None = None) -> VisitsMapping:
     return parse_mapping(raw, source=str(p))
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
-
-
 # --- normalizing ---------------------------------------------------------------------------
 
 
@@ -133,12 +128,12 @@ def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = ""
     NaN where blank or absent). Raises PmpmInputError naming file, line and column
     at the first bad cell of a column.
     """
-    by_key = {_squash(str(c)): c for c in raw.columns}
+    by_key = {squash(str(c)): c for c in raw.columns}
     header: dict[str, str] = {}
     for f in FIELDS:
         name = mapping.columns.get(f)
-        if name and _squash(name) in by_key:
-            header[f] = by_key[_squash(name)]
+        if name and squash(name) in by_key:
+            header[f] = by_key[squash(name)]
         elif f in REQUIRED_FIELDS:
             raise PmpmInputError(
                 f"The visits file has no column '{name}' (the {f.replace('_', ' ')}).",
@@ -187,7 +182,7 @@ def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = ""
 
     words = mapping.statuses
     status = per_value(
-        text["status"], lambda u: u.map(lambda w: words.get(_squash(w), "")).astype(object)
+        text["status"], lambda u: u.map(lambda w: words.get(squash(w), "")).astype(object)
     )
     known = ", ".join(sorted({w for w in words}))
     fail_at_first(

@@ -26,6 +26,7 @@ from .findings import WARNING, combine, file_finding, finding_rows
 from .flags import ENGINE_HEADERS
 from .layout import Column, Layout
 from .report import TierReport, match_header
+from .values import squash
 
 # Limits, checked on the zip directory before any XML is parsed.
 MAX_WORKBOOK_BYTES = 100_000_000  # the file itself
@@ -103,10 +104,6 @@ def _require_defusedxml(source: str) -> None:
         )
 
 
-def _squash(text: object) -> str:
-    return " ".join(str(text).split()).casefold() if text is not None else ""
-
-
 def cell_text(value: object, column: Column | None) -> str:
     """A cell's value as the CSV reader would give it: text, dates in the column's format."""
     if value is None:
@@ -137,11 +134,11 @@ def _sheet_rows(ws, min_row: int = 1, max_row: int | None = None) -> Iterator[tu
 
 def find_header(ws, layout: Layout) -> tuple[int, int, int] | None:
     """(row, first column, matching names) of the best header row in a sheet's top rows."""
-    wanted = {_squash(n) for n in layout.expected_names}
+    wanted = {squash(n) for n in layout.expected_names}
     need = max(3, (len(wanted) + 1) // 2)
     best: tuple[int, int, int] | None = None
     for r, row in enumerate(_sheet_rows(ws, 1, SCAN_ROWS), start=1):
-        cells = [_squash(v) for v in row[:SCAN_COLUMNS]]
+        cells = [squash(v) for v in row[:SCAN_COLUMNS]]
         hits = [c for c, v in enumerate(cells) if v in wanted]
         if len(set(cells[c] for c in hits)) >= need and (best is None or len(hits) > best[2]):
             best = (r, hits[0], len(hits))
@@ -165,8 +162,8 @@ def _read_table(
         header.pop()
     keep = [i for i, h in enumerate(header) if h not in WORKBOOK_COLUMNS]
     header = [header[i] for i in keep]
-    columns = {_squash(c.name): c for c in layout.columns}
-    specs = [columns.get(_squash(h)) for h in header]
+    columns = {squash(c.name): c for c in layout.columns}
+    specs = [columns.get(squash(h)) for h in header]
     records: list[list[str]] = []
     lines: list[int] = []
     numeric_ids: list[tuple[int, str, str]] = []
