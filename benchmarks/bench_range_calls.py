@@ -35,7 +35,7 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from excel_harness import ExcelHarness  # noqa: E402
+from excel_harness import ExcelHarness, mark_actions  # noqa: E402
 
 from xl_pmpm import files, sample  # noqa: E402
 from xl_pmpm.excel import frontend as fe  # noqa: E402
@@ -82,16 +82,6 @@ def starting_payload(excel: ExcelHarness, folder: Path, rows: int) -> dict:
             "Help": [["PMPM Tier Report workbook"]],
         }
     )
-
-
-def mark_actions(payload: dict, lines: dict[int, str]) -> dict:
-    """Type Delete / Defer into the Action cells of the given lines on All."""
-    values = next(s for s in payload["sheets"] if s["name"] == "All")["values"]
-    action = values[0].index("Action")
-    for row in values[1:]:
-        if row[0] in lines:
-            row[action] = lines[row[0]]
-    return payload
 
 
 def count_flow(excel: ExcelHarness, folder: Path, rows: int) -> dict[str, dict[str, float]]:

@@ -1896,6 +1896,16 @@ class ScriptRun:
         return [a["func"] for a in self.actions]
 
 
+def mark_actions(payload: dict, lines: dict[int, str]) -> dict:
+    """Type Delete / Defer into the Action cells of the given lines on All."""
+    values = next(s for s in payload["sheets"] if s["name"] == "All")["values"]
+    action = values[0].index("Action")
+    for row in values[1:]:
+        if row[0] in lines:
+            row[action] = lines[row[0]]
+    return payload
+
+
 class ExcelHarness:
     """What the ``excel`` fixture returns: the module's functions plus :meth:`run`."""
 

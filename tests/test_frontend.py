@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import xlwings as xw
-from excel_harness import ExcelHarness
+from excel_harness import ExcelHarness, mark_actions
 
 from xl_pmpm import files, kpi, ledger, sample, sheets, template, workflow
 from xl_pmpm.excel import frontend as fe
@@ -153,16 +153,6 @@ def column(payload: dict, sheet: str, name: str) -> int:
     return values[0].index(name)
 
 
-def mark(payload: dict, lines: dict[int, str]) -> dict:
-    """Type Delete/Defer into the Action cells of the given lines on All."""
-    values = next(s for s in payload["sheets"] if s["name"] == "All")["values"]
-    action = values[0].index("Action")
-    for row in values[1:]:
-        if row[0] in lines:
-            row[action] = lines[row[0]]
-    return payload
-
-
 def new_alerts(before: dict, after: dict) -> list[str]:
     return [a["prompt"] for a in after["_alerts"][len(before.get("_alerts", [])) :]]
 
@@ -173,7 +163,7 @@ def run_flow(excel: ExcelHarness, tmp_path: Path, rows: int) -> Flow:
     for name, script in (("load", fe.load_extract), ("refresh", fe.refresh_flags)):
         p, flow.calls[name] = step(excel, p, script)
         flow.payloads[name] = p
-    p = mark(p, {4: "Delete", 6: "Delete", 9: "Delete", 12: "Defer", 13: "Defer"})
+    p = mark_actions(p, {4: "Delete", 6: "Delete", 9: "Delete", 12: "Defer", 13: "Defer"})
     for name, script in (
         ("delete", fe.delete_rows),
         ("defer", fe.defer_rows),
@@ -307,7 +297,7 @@ def test_export_after_deleting_the_error_rows_writes_files(
     p, _ = step(excel, p, fe.validate)
     sheet = excel.sheet_frame(p, "Validation")
     bad = sheet[(sheet["severity"] == "error") & sheet["row"].notna()]["row"].astype(int)
-    p = mark(p, dict.fromkeys(set(bad), "Delete"))
+    p = mark_actions(p, dict.fromkeys(set(bad), "Delete"))
     p, _ = step(excel, p, fe.delete_rows)
     p, _ = step(excel, p, fe.validate)
     assert new_alerts({"_alerts": p["_alerts"][:-1]}, p)[0].startswith("0 errors")
@@ -428,7 +418,7 @@ def test_missing_sheets_are_created_and_help_is_shown(excel: ExcelHarness) -> No
 def test_restore_only_the_selected_deferred_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     p, _ = workbook(excel, tmp_path, 100)
     p, _ = step(excel, p, fe.load_extract)
-    p, _ = step(excel, mark(p, {5: "Delete", 7: "Delete"}), fe.delete_rows)
+    p, _ = step(excel, mark_actions(p, {5: "Delete", 7: "Delete"}), fe.delete_rows)
     names = [s["name"] for s in p["sheets"]]
     p["book"]["active_sheet_index"] = names.index("Deferred")
     p["book"]["selection"] = "C3"  # the second record: line 7

@@ -464,13 +464,11 @@ def _highlight(sheet: xw.Sheet, width: int) -> None:
     risk = col_letter(2 + width + ENGINE_COLUMNS.index(FLAG_COLUMNS[2]))
     found = col_letter(2 + width + ENGINE_COLUMNS.index(FINDINGS))
     target = sheet.range(f"A2:{col_letter(1 + width + len(ENGINE_COLUMNS))}{_MAX_ROW}")
-    try:
+    with contextlib.suppress(NotImplementedError, AttributeError):
         formats = target.conditional_formats
         formats.clear()
         formats.add_custom(f'=AND(${found}2<>"",${found}2<>0)', fill_color=FINDINGS_FILL)
         formats.add_custom(f"=${risk}2=TRUE", fill_color=AT_RISK_FILL, stop_if_true=True)
-    except (NotImplementedError, AttributeError):
-        pass
 
 
 def write_views(
