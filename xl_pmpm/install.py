@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import files, template
+from . import files
 from .errors import PmpmInputError
 from .options import add_settings
 
@@ -88,6 +88,8 @@ def install_workbook(
     """Write a configured copy of the workbook into `directory` (never over an existing file)."""
     layout = files.load_layout(layout_path)
     book = files.load_rate_book(rates_path, payers_path)
+    from . import template  # openpyxl, xlwings and the VBA writer: only for this command
+
     data = template.workbook_bytes(
         layout, book, xlwings_config=interpreter_settings(platform, python)
     )

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import olefile
-
 from xl_pmpm.vba.compound_file import write_compound_file
 from xl_pmpm.vba.compression import compress, decompress
 
@@ -344,6 +342,8 @@ def _parse_dir(dir_data: bytes) -> tuple[int, list[tuple[str, str, int]]]:
 
 def read_vba_modules(data: bytes) -> dict[str, str]:
     """Return {module name: source text} of a vbaProject.bin, text as stored (CRLF)."""
+    import olefile  # a reader for checks: the plain install builds, it need not read
+
     ole = olefile.OleFileIO(io.BytesIO(data))
     try:
         code_page, modules = _parse_dir(decompress(ole.openstream("VBA/dir").read()))
