@@ -37,8 +37,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from excel_harness import ExcelHarness, mark_actions  # noqa: E402
 
-from xl_pmpm import files, sample  # noqa: E402
+from xl_pmpm.core import sample  # noqa: E402
 from xl_pmpm.excel import frontend as fe  # noqa: E402
+from xl_pmpm.io import files  # noqa: E402
 
 MONTH = "2026-10"
 AS_OF = date(2026, 11, 5)

@@ -26,9 +26,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xl_pmpm import files  # noqa: E402
-from xl_pmpm.sample import extract_csv, generate_extract  # noqa: E402
-from xl_pmpm.workflow import export_import_file  # noqa: E402
+from xl_pmpm.core.sample import extract_csv, generate_extract  # noqa: E402
+from xl_pmpm.io import files  # noqa: E402
+from xl_pmpm.io.workflow import export_import_file  # noqa: E402
 
 MONTH = "2026-10"
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xl_pmpm import files
-from xl_pmpm.sample import AGENCY_ID, CONTRACTS, FAMILY, GIVEN, OFFICE_ID
-from xl_pmpm.visits import aggregate_visits, load_mapping, read_visits
+from xl_pmpm.core.sample import AGENCY_ID, CONTRACTS, FAMILY, GIVEN, OFFICE_ID
+from xl_pmpm.core.visits import aggregate_visits
+from xl_pmpm.io import files
+from xl_pmpm.io.visits_reader import load_mapping, read_visits
 
 MONTH = "2026-10"
 STATUS_WORDS = np.array(["Billed", "Confirmed", "Unconfirmed", "Scheduled"])

@@ -1,6 +1,6 @@
 """Filling the workbook with an extract, as a ratio to XlsxWriter writing the same cells.
 
-Generates an extract (`xl_pmpm.sample.generate_extract`, invented data) and fills the
+Generates an extract (`xl_pmpm.core.sample.generate_extract`, invented data) and fills the
 macro-enabled workbook with it through `template.build_template` (the public
 function; All plus one sheet per contract, each an Excel Table with formats, data
 validation, conditional formats and frozen panes, plus the VBA project). The
@@ -30,7 +30,8 @@ MONTH = "2026-10"
 
 
 def _extract(rows: int):
-    from xl_pmpm import files, sample
+    from xl_pmpm.core import sample
+    from xl_pmpm.io import files
 
     layout, book = files.load_layout(), files.load_rate_book()
     return layout, book, sample.generate_extract(rows, MONTH, layout, book)
@@ -38,7 +39,7 @@ def _extract(rows: int):
 
 def fill_workbook(rows: int, out: Path) -> float:
     """Seconds `template.build_template` takes to write the filled workbook."""
-    from xl_pmpm import template
+    from xl_pmpm.workbook import template
 
     layout, book, extract = _extract(rows)
     start = time.perf_counter()
@@ -50,7 +51,8 @@ def write_with_xlsxwriter(rows: int, out: Path) -> float:
     """Seconds XlsxWriter (constant_memory) takes to write the same report cells."""
     import xlsxwriter
 
-    from xl_pmpm import sample, template
+    from xl_pmpm.core import sample
+    from xl_pmpm.workbook import template
 
     layout, _, extract = _extract(rows)
     contract = extract[layout.name_of("contract")].fillna("").astype(str).str.strip()

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm import files
-from xl_pmpm.findings import ValidationReport
-from xl_pmpm.layout import Layout
-from xl_pmpm.rates import RateBook
-from xl_pmpm.report import TierReport
-from xl_pmpm.validation import validate_report
+from xl_pmpm.core.findings import ValidationReport
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.report import TierReport
+from xl_pmpm.core.validation import validate_report
+from xl_pmpm.io import files
 
 LAYOUT: Layout = files.load_layout()
 BOOK: RateBook = files.load_rate_book()

@@ -23,8 +23,8 @@ from core_helpers import (
     valid_row,
 )
 
-from xl_pmpm import cli, files
-from xl_pmpm.carryover import (
+from xl_pmpm.cli import app as cli
+from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
     carry_into,
@@ -32,8 +32,9 @@ from xl_pmpm.carryover import (
     choose_records,
     outstanding_records,
 )
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.review import defer_rows, delete_rows
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.review import defer_rows, delete_rows
+from xl_pmpm.io import files
 
 MARCH, APRIL = "2025-03", "2025-04"
 AS_OF_MARCH = "2025-04-15"

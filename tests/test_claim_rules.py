@@ -8,13 +8,13 @@ from datetime import date
 
 import pytest
 
-from xl_pmpm import files
-from xl_pmpm.claims import claim_dates_for, export_code
-from xl_pmpm.commands_rules import add_commands
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.findings import CODES
-from xl_pmpm.rates import parse_rate_book
-from xl_pmpm.service_setup import SETUP_CODES, check_service_setup
+from xl_pmpm.cli.commands_rules import add_commands
+from xl_pmpm.core.claims import claim_dates_for, export_code
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.findings import CODES
+from xl_pmpm.core.rates import parse_rate_book
+from xl_pmpm.core.service_setup import SETUP_CODES, check_service_setup
+from xl_pmpm.io import files
 
 BOOK = files.load_rate_book()
 

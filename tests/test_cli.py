@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from xl_pmpm import cli, files
-from xl_pmpm.layout import layout_markdown
-from xl_pmpm.sample import extract_csv, generate_extract
+from xl_pmpm.cli import app as cli
+from xl_pmpm.core.layout import layout_markdown
+from xl_pmpm.core.sample import extract_csv, generate_extract
+from xl_pmpm.io import files
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = files.bundled("sample_tier_report.csv")

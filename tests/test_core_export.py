@@ -35,11 +35,12 @@ from core_helpers import (
     valid_table,
 )
 
-from xl_pmpm import files, sample, workflow
-from xl_pmpm.errors import ExportRefused, PmpmInputError
-from xl_pmpm.export import build_import_parts, import_frame
-from xl_pmpm.review import delete_rows
-from xl_pmpm.validation import validate_table
+from xl_pmpm.core import sample
+from xl_pmpm.core.errors import ExportRefused, PmpmInputError
+from xl_pmpm.core.export import build_import_parts, import_frame
+from xl_pmpm.core.review import delete_rows
+from xl_pmpm.core.validation import validate_table
+from xl_pmpm.io import files, workflow
 
 AT = datetime(2025, 4, 2, 10, 0, 0)
 

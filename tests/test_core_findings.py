@@ -43,9 +43,10 @@ from core_helpers import (
     write,
 )
 
-from xl_pmpm import sample, workflow
-from xl_pmpm.claims import submission_window
-from xl_pmpm.findings import CODES, ERROR, WARNING
+from xl_pmpm.core import sample
+from xl_pmpm.core.claims import submission_window
+from xl_pmpm.core.findings import CODES, ERROR, WARNING
+from xl_pmpm.io import workflow
 
 Places = list[tuple[str, int | None, str | None]]
 

@@ -25,10 +25,10 @@ from core_helpers import (
     valid_rows,
 )
 
-from xl_pmpm import files
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.flags import flag_tier_risk
-from xl_pmpm.rates import tier_for_hours
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.rates import tier_for_hours
+from xl_pmpm.io import files
 
 MONTH = "2025-03"
 RATES_TEXT = files.bundled("rates.csv").read_text(encoding="utf-8")

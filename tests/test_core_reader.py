@@ -27,9 +27,9 @@ from core_helpers import (
     write,
 )
 
-from xl_pmpm import files, workflow
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.report import decode_text, parse_tier_report
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io import files, workflow
+from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
 
 
 def rows_with_accents() -> list[dict[str, str]]:
@@ -305,7 +305,7 @@ def test_workbook_without_the_table_names_the_file_and_what_was_looked_for(
 
 
 def test_workbook_limits_refuse_before_parsing(tmp_path: Path, monkeypatch) -> None:
-    from xl_pmpm import workbook_file
+    from xl_pmpm.io import workbook_reader as workbook_file
 
     data = workbook_of([list(HEADER)])
     path = write(tmp_path, data, "r.xlsx")

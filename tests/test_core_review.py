@@ -21,10 +21,10 @@ from core_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xl_pmpm import files, workflow
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.review import DEFER, DELETE, defer_rows, delete_rows, restore_rows
-from xl_pmpm.validation import validate_table
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.review import DEFER, DELETE, defer_rows, delete_rows, restore_rows
+from xl_pmpm.core.validation import validate_table
+from xl_pmpm.io import files, workflow
 
 AT = datetime(2026, 11, 2, 9, 30, 0)
 SAMPLE = workflow.check_file(files.bundled("sample_tier_report.csv"), LAYOUT, BOOK)

@@ -19,8 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xl_pmpm import cli, errors, files, sample
-from xl_pmpm.validation import validate_report
+from xl_pmpm.cli import app as cli
+from xl_pmpm.core import errors, sample
+from xl_pmpm.core.validation import validate_report
+from xl_pmpm.io import files
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MANIFEST = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from xl_pmpm import cli, files, ledger
-from xl_pmpm.commands_month import LEDGER_ENV, LEDGER_NAME, default_ledger
-from xl_pmpm.sample import extract_csv, generate_extract
+from xl_pmpm.cli import app as cli
+from xl_pmpm.core.sample import extract_csv, generate_extract
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
 
 AS_OF = "2026-11-05"
 ROWS = 40

@@ -15,9 +15,11 @@ import pytest
 import xlwings as xw
 from excel_harness import ExcelHarness, mark_actions
 
-from xl_pmpm import files, kpi, ledger, sample, sheets, template, workflow
+from xl_pmpm.core import kpi, sample
+from xl_pmpm.core.validation import validate_table
 from xl_pmpm.excel import frontend as fe
-from xl_pmpm.validation import validate_table
+from xl_pmpm.io import files, ledger, workflow
+from xl_pmpm.workbook import sheets, template
 
 MONTH = "2026-10"
 AS_OF = date(2026, 11, 5)
@@ -39,7 +41,7 @@ class Flow:
 
 @functools.cache
 def template_bytes() -> bytes:
-    """The real workbook, as `python -m xl_pmpm.template` builds it, for the test month."""
+    """The real workbook, as `python -m xl_pmpm.workbook.template` builds it, for the test month."""
     return template.workbook_bytes(
         files.load_layout(), files.load_rate_book(), billing_month=date(2026, 10, 1), as_of=AS_OF
     )
@@ -216,7 +218,7 @@ def test_load_writes_all_views_and_original_with_text_kept(
 def test_refresh_flags_matches_the_core_and_counts_at_risk(
     excel: ExcelHarness, tmp_path: Path
 ) -> None:
-    from xl_pmpm.flags import flag_tier_risk
+    from xl_pmpm.core.flags import flag_tier_risk
 
     p, path = workbook(excel, tmp_path, 200)
     p, _ = step(excel, p, fe.load_extract)

@@ -35,11 +35,12 @@ from core_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xl_pmpm import files, workflow
-from xl_pmpm.errors import PmpmError
-from xl_pmpm.export import import_frame
-from xl_pmpm.report import TierReport, parse_tier_report
-from xl_pmpm.validation import FORMULA_PREFIXES, validate_report
+from xl_pmpm.core.errors import PmpmError
+from xl_pmpm.core.export import import_frame
+from xl_pmpm.core.report import TierReport
+from xl_pmpm.core.validation import FORMULA_PREFIXES, validate_report
+from xl_pmpm.io import files, workflow
+from xl_pmpm.io.csv_reader import parse_tier_report
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 AT = datetime(2025, 4, 2, 10, 0, 0)

@@ -26,9 +26,10 @@ from core_helpers import CAREGIVER, LAYOUT, MONTH, NAME, PATIENT, PAY_RATE, vali
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xl_pmpm import cli, files, workflow
-from xl_pmpm.errors import ExportRefused
-from xl_pmpm.validation import FORMULA_PREFIXES, validate_table
+from xl_pmpm.cli import app as cli
+from xl_pmpm.core.errors import ExportRefused
+from xl_pmpm.core.validation import FORMULA_PREFIXES, validate_table
+from xl_pmpm.io import files, workflow
 
 BOOK = files.load_rate_book()
 SAMPLE = files.bundled("sample_tier_report.csv")

@@ -9,7 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from xl_pmpm import cli, install
+from xl_pmpm.cli import app as cli
+from xl_pmpm.cli import install
 
 REL_UI = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
 

@@ -40,8 +40,10 @@ from core_helpers import (
     valid_row,
 )
 
-from xl_pmpm import cli, kpi, ledger, workflow
-from xl_pmpm.export import ExportPart
+from xl_pmpm.cli import app as cli
+from xl_pmpm.core import kpi
+from xl_pmpm.core.export import ExportPart
+from xl_pmpm.io import ledger, workflow
 
 ELDERPLAN = "Elderplan MLTC CDPAP"
 SAMPLE_PLAN = "Sample Health Plan MLTC"

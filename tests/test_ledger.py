@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
 
-from xl_pmpm import files, ledger, workflow
-from xl_pmpm.commands_month import add_commands
-from xl_pmpm.errors import ExportRefused
+from xl_pmpm.cli.commands_month import add_commands
+from xl_pmpm.core.errors import ExportRefused
+from xl_pmpm.io import files, ledger, workflow
 
 AT = datetime(2025, 4, 15, 9, 30)
 STAGES = ["temp-written", "pending-recorded", "linked", "confirmed"]
@@ -213,8 +213,8 @@ def test_history_command(tmp_path, capsys):
 
 def test_record_export_one_transaction(tmp_path):
     """record_export on its own (files written by someone else): all rows or none."""
-    from xl_pmpm.export import build_import_parts
-    from xl_pmpm.validation import validate_table
+    from xl_pmpm.core.export import build_import_parts
+    from xl_pmpm.core.validation import validate_table
 
     table = valid_table(3)
     report, flags = validate_table(table, LAYOUT, BOOK, month=MONTH, as_of=AS_OF)

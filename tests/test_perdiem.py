@@ -9,9 +9,9 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from xl_pmpm.commands_rules import add_commands
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.perdiem import PerDiemSettings, billable_occurrences
+from xl_pmpm.cli.commands_rules import add_commands
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
 
 ALICE = "Alice AAA-Test Client"
 NON_BILLABLE = ("602", "IND THPY", "GROUP")  # the seed's IOP Non Billable Group

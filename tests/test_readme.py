@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xl_pmpm.findings import CODES, findings_markdown
+from xl_pmpm.core.findings import CODES, findings_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

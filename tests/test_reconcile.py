@@ -25,17 +25,17 @@ from core_helpers import (
     valid_table,
 )
 
-from xl_pmpm import files, ledger, workflow
-from xl_pmpm.commands_month import add_commands
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.reconcile import (
+from xl_pmpm.cli.commands_month import add_commands
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.validation import validate_report
+from xl_pmpm.io import files, ledger, workflow
+from xl_pmpm.io.reconcile import (
     ResultsMapping,
     outstanding_rejections,
     read_results,
     read_results_bytes,
     reconcile_results,
 )
-from xl_pmpm.validation import validate_report
 
 AT = datetime(2025, 4, 15, 9, 0)
 LATER = datetime(2025, 4, 18, 9, 0)

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xl_pmpm.commands_rules import add_commands
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.spans import (
+from xl_pmpm.cli.commands_rules import add_commands
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.spans import (
     SPAN_FINDING_COLUMNS,
     check_pmpm_spans,
     price_spans,

@@ -1,4 +1,4 @@
-"""Tests for the macro-enabled workbook template (xl_pmpm.template)."""
+"""Tests for the macro-enabled workbook template (xl_pmpm.workbook.template)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ import pandas as pd
 import pytest
 import xlwings
 
-from xl_pmpm import files, kpi, ledger, sample, sheets, template
+from xl_pmpm.core import kpi, sample
+from xl_pmpm.core.flags import flag_tier_risk, risk_total
+from xl_pmpm.core.rates import RATE_COLUMNS
+from xl_pmpm.core.review import ARCHIVE_META
+from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.excel import frontend as fe
-from xl_pmpm.flags import flag_tier_risk, risk_total
-from xl_pmpm.rates import RATE_COLUMNS
-from xl_pmpm.review import ARCHIVE_META
-from xl_pmpm.summary import visit_summary
-from xl_pmpm.vba.project import module_from_file, normalize_module_source, read_vba_modules
+from xl_pmpm.io import files, ledger
+from xl_pmpm.workbook import sheets, template
+from xl_pmpm.workbook.vba.project import module_from_file, normalize_module_source, read_vba_modules
 
 with warnings.catch_warnings():
     # oletools 0.60 uses pyparsing APIs that warn on import.
@@ -327,11 +329,11 @@ def test_installed_package_carries_the_macros_and_needs_out(tmp_path: Path) -> N
         env={**os.environ, "PYTHONPATH": str(lib)},
         timeout=300,
     )
-    done = run([sys.executable, "-m", "xl_pmpm.template"])
+    done = run([sys.executable, "-m", "xl_pmpm.workbook.template"])
     assert done.returncode == 2 and "needs --out" in done.stderr, done.stderr
     assert not list(lib.rglob("*.xlsm"))
     out = tmp_path / "PMPM.xlsm"
-    done = run([sys.executable, "-m", "xl_pmpm.template", "--out", str(out)])
+    done = run([sys.executable, "-m", "xl_pmpm.workbook.template", "--out", str(out)])
     assert done.returncode == 0, done.stderr
     assert _parts(out)["customUI/customUI14.xml"] == (MACROS / "customUI14.xml").read_bytes()
 
@@ -556,7 +558,7 @@ def test_cmd_build_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_checked_in_template_is_current(built: Path) -> None:
-    assert template.TEMPLATE_PATH.exists(), "run `python -m xl_pmpm.template`"
+    assert template.TEMPLATE_PATH.exists(), "run `python -m xl_pmpm.workbook.template`"
     assert _parts(template.TEMPLATE_PATH) == _parts(built)
 
 

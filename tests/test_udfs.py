@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 from xl_pmpm.excel import lite_main, udfs
+from xl_pmpm.workbook.actions import CELL_FUNCTIONS, HELP_SEPARATOR
+
+HELP_FUNCTIONS = [(f.signature, f.example, f.result) for f in CELL_FUNCTIONS]
 
 BOUNDARIES = [0, 0.99, 1, 159.99, 160, 479.99, 480]
 
@@ -161,7 +164,7 @@ def pmpm_functions(module: object) -> set[str]:
     return {n for n in dir(module) if n.startswith("PMPM_") and callable(getattr(module, n))}
 
 
-HELP_NAMES = [sig.split("(")[0] for sig, _, _ in udfs.HELP_FUNCTIONS]
+HELP_NAMES = [sig.split("(")[0] for sig, _, _ in HELP_FUNCTIONS]
 ARG = re.compile(r'\s*("[^"]*"|DATE\(\d+,\d+,\d+\)|-?\d+(?:\.\d+)?)\s*(?:,|$)')
 
 
@@ -197,17 +200,17 @@ def shown(cells: list[list[Any]]) -> str:
 def test_every_function_has_help_and_only_once() -> None:
     assert len(HELP_NAMES) == len(set(HELP_NAMES))
     assert set(HELP_NAMES) == pmpm_functions(udfs) == pmpm_functions(lite_main)
-    for sig, example, result in udfs.HELP_FUNCTIONS:
+    for sig, example, result in HELP_FUNCTIONS:
         assert example.startswith(f"={sig.split('(')[0]}("), sig
-        assert udfs.HELP_SEPARATOR in result, sig
+        assert HELP_SEPARATOR in result, sig
 
 
 @pytest.mark.parametrize("module", [udfs, lite_main], ids=["udfs", "lite_main"])
-@pytest.mark.parametrize("entry", udfs.HELP_FUNCTIONS, ids=HELP_NAMES)
+@pytest.mark.parametrize("entry", HELP_FUNCTIONS, ids=HELP_NAMES)
 def test_every_help_example_gives_its_stated_result(module: object, entry: tuple) -> None:
     _, example, result = entry
     name, args = example_call(example)
-    stated = result.split(udfs.HELP_SEPARATOR)[0]
+    stated = result.split(HELP_SEPARATOR)[0]
     assert shown(getattr(module, name)(*args)) == stated
 
 
@@ -276,7 +279,7 @@ _ENTRY = textwrap.dedent(
 @pytest.fixture(scope="module")
 def entry_point() -> dict:
     env = {k: v for k, v in os.environ.items() if k != "XLWINGS_ON_SERVER"}
-    examples = {example: example_call(example) for _, example, _ in udfs.HELP_FUNCTIONS}
+    examples = {example: example_call(example) for _, example, _ in HELP_FUNCTIONS}
     done = subprocess.run(
         [sys.executable, "-c", _ENTRY, json.dumps(examples)],
         capture_output=True,
@@ -341,6 +344,6 @@ def test_entry_point_claim_dates_and_export_codes(entry_point: dict) -> None:
 
 
 def test_entry_point_gives_every_help_result(entry_point: dict) -> None:
-    for _, example, result in udfs.HELP_FUNCTIONS:
+    for _, example, result in HELP_FUNCTIONS:
         got = from_serials(entry_point["help"][example])
-        assert shown(got) == result.split(udfs.HELP_SEPARATOR)[0], example
+        assert shown(got) == result.split(HELP_SEPARATOR)[0], example

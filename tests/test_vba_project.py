@@ -1,4 +1,4 @@
-"""Tests for the source-only VBA project writer (xl_pmpm.vba)."""
+"""Tests for the source-only VBA project writer (xl_pmpm.workbook.vba)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import xlwings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xl_pmpm.vba.compound_file import write_compound_file
-from xl_pmpm.vba.compression import compress, decompress
-from xl_pmpm.vba.project import (
+from xl_pmpm.workbook.vba.compound_file import write_compound_file
+from xl_pmpm.workbook.vba.compression import compress, decompress
+from xl_pmpm.workbook.vba.project import (
     DEFAULT_PROJECT_ID,
     VbaModule,
     build_vba_project,

@@ -9,18 +9,13 @@ import pandas as pd
 import pytest
 from core_helpers import BOOK, HEADER, LAYOUT, MONTH, csv_text
 
-from xl_pmpm import files
-from xl_pmpm.commands_month import add_commands
-from xl_pmpm.errors import PmpmInputError
-from xl_pmpm.summary import visit_summary
-from xl_pmpm.validation import validate_table
-from xl_pmpm.visits import (
-    aggregate_visits,
-    load_mapping,
-    parse_mapping,
-    read_visits,
-    read_visits_bytes,
-)
+from xl_pmpm.cli.commands_month import add_commands
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.summary import visit_summary
+from xl_pmpm.core.validation import validate_table
+from xl_pmpm.core.visits import aggregate_visits, parse_mapping
+from xl_pmpm.io import files
+from xl_pmpm.io.visits_reader import load_mapping, read_visits, read_visits_bytes
 
 MAPPING = load_mapping()
 VISIT_HEADER = [

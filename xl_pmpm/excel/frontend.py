@@ -6,7 +6,7 @@ number of range calls whatever the row count. Written against the xlwings API th
 desktop Excel and xlwings Lite share: no ``.api``, no COM, no reads of colours,
 formulas or the status bar.
 
-The workbook's shape is :mod:`xl_pmpm.sheets`, which the template builder uses too.
+The workbook's shape is :mod:`xl_pmpm.workbook.sheets`, which the template builder uses too.
 Sheets: "All" (every row: ``Line`` + the extract's columns + the engine columns),
 one view sheet per contract (rewritten from All after each action; edit on All),
 "Deferred" (archive records of deleted and deferred rows), "Validation",
@@ -30,13 +30,17 @@ from typing import Any
 import pandas as pd
 import xlwings as xw
 
-from .. import files, ledger, review
-from ..errors import ExportRefused, PmpmError
-from ..flags import flag_tier_risk
-from ..kpi import KPI_COLUMNS, kpi_tables
-from ..layout import Column, Layout
-from ..rates import RateBook
-from ..sheets import (
+from xl_pmpm.core import review
+from xl_pmpm.core.errors import ExportRefused, PmpmError
+from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
+from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.validation import billing_month, check_locked_fields, validate_table
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
+from xl_pmpm.io.workflow import export_import_file
+from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
     DEFER,
@@ -63,8 +67,6 @@ from ..sheets import (
     stamp_text,
     table_name,
 )
-from ..validation import billing_month, check_locked_fields, validate_table
-from ..workflow import export_import_file
 
 AT_RISK_FILL = "#F4B183"
 FINDINGS_FILL = "#FCE4D6"
@@ -297,8 +299,6 @@ def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> Path |
     That is $XL_PMPM_LEDGER if set, else ``pmpm-ledger.sqlite3`` in the export folder;
     None when neither is known.
     """
-    from ..commands_month import LEDGER_ENV, default_ledger  # the CLI's rule, not a copy
-
     value = settings.get("ledger file")
     if value and str(value).strip():
         return Path(str(value).strip())

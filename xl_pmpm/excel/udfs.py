@@ -3,14 +3,17 @@
 Each takes a scalar or a whole column (a 2D list, as Excel passes a range) and
 returns a column in one call; blanks and text give "" rather than an error.
 Dates from Excel's custom-function runtime arrive as serial numbers (epoch
-1899-12-30) and are converted. The ``PMPM_*`` functions carry ``xw.func`` for
-desktop Excel (a pass-through on Linux); ``lite_main.py`` re-exports them for
-xlwings Lite. The plain ``*_column`` functions can be called from Python.
+1899-12-30) and are converted. The ``PMPM_*`` functions are made from the table
+in :mod:`xl_pmpm.workbook.actions` and carry ``xw.func`` for desktop Excel (a
+pass-through on Linux); ``lite_main.py`` registers the same rows for xlwings Lite.
+The plain ``*_column`` functions can be called from Python.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -18,75 +21,17 @@ from typing import Any
 import pandas as pd
 import xlwings as xw
 
-from .. import files
-from ..claims import claim_dates_for, export_code, submission_window
-from ..errors import PmpmInputError
-from ..flags import flag_tier_risk
-from ..layout import Layout
-from ..rates import DEFAULT_PAYER, RateBook
-from ..spans import calendar_months, prorate_column
+from xl_pmpm.core.claims import claim_dates_for, export_code, submission_window
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
+from xl_pmpm.core.spans import calendar_months, prorate_column
+from xl_pmpm.io import files
+from xl_pmpm.workbook.actions import CELL_FUNCTIONS, CellFunction
 
 EXCEL_EPOCH = date(1899, 12, 30)
 Grid = list[list[Any]]
-
-# The Help sheet lists these: (signature, example formula, result). Every PMPM_* function
-# has one. A result is what the example shows in the cell ("a, b" when it fills two cells),
-# then HELP_SEPARATOR and what it means; a test evaluates every example against its result.
-HELP_SEPARATOR = " — "
-HELP_FUNCTIONS = (
-    (
-        "PMPM_TIER(hours, [payer], [month])",
-        "=PMPM_TIER(159.5)",
-        "1 — the tier for these billed hours (Tier 2 starts at 160).",
-    ),
-    (
-        "PMPM_RATE_CODE(hours, [payer], [month])",
-        "=PMPM_RATE_CODE(200)",
-        "2444 — the rate code of the tier.",
-    ),
-    (
-        "PMPM_RATE(hours, [payer], [month])",
-        '=PMPM_RATE(500,"*","2025-03")',
-        "1046.36 — the monthly PMPM rate in force for the payer in that month.",
-    ),
-    (
-        "PMPM_TIER_IF_BILLED(billed, unbilled, [month])",
-        "=PMPM_TIER_IF_BILLED(155,10)",
-        "2 — the tier if the unbilled hours were billed too.",
-    ),
-    (
-        "PMPM_AT_RISK(billed, unbilled, [month])",
-        '=PMPM_AT_RISK(155,10,"2025-03")',
-        "241.39 — dollars billing the unbilled hours would add (0 when the tier stays).",
-    ),
-    (
-        "PMPM_SUBMIT_WINDOW(month)",
-        '=PMPM_SUBMIT_WINDOW("2025-03")',
-        "2025-04-01, 2025-06-29 — the first and last day the month's PMPM may be submitted.",
-    ),
-    (
-        "PMPM_PRORATE(rate, start, end)",
-        "=PMPM_PRORATE(146.45,DATE(2024,1,17),DATE(2024,3,10))",
-        "264.55 — full months at the rate, partial months by days: 146.45 x (15/31 + 1 + 10/31).",
-    ),
-    (
-        "PMPM_UNITS(start, end)",
-        "=PMPM_UNITS(DATE(2024,1,17),DATE(2024,3,10))",
-        "3 — the calendar months the PMPM service touches.",
-    ),
-    (
-        "PMPM_CLAIM_DATES(month, [payer])",
-        '=PMPM_CLAIM_DATES("2024-11","Elderplan")',
-        "2024-11-01, 2024-11-01 — Claim From and Through: the payer settings give Elderplan "
-        "the 1st for both, other payers the first and last day of the month.",
-    ),
-    (
-        "PMPM_EXPORT_CODE(code, [description], [modifier])",
-        '=PMPM_EXPORT_CODE("T2040","PMPM","HI")',
-        "T2040:HI::::PMPM — the Export Code (five colons, a modifier's counting); "
-        "blank for 2443, 2444 and 2445.",
-    ),
-)
 
 
 @lru_cache(maxsize=1)
@@ -323,97 +268,45 @@ def export_code_column(code: Any, description: Any = "", modifier: Any = None) -
 # --------------------------------------------------------------------------- cell functions
 
 
-@xw.func
-@xw.arg("hours", ndim=2)
-def PMPM_TIER(hours: Any, payer: Any = DEFAULT_PAYER, month: Any = None) -> Any:  # noqa: N802
-    """The PMPM tier for these billed hours."""
-    return tier_column(hours, payer, month)
+def cell_function(
+    spec: CellFunction, func: Callable[..., Any] = xw.func, arg: Callable[..., Any] = xw.arg
+) -> Callable[..., Any]:
+    """The cell function `spec` names, registered with `func` / `arg` (xlwings' decorators).
+
+    Its signature is the table's (xlwings reads it to write the VBA wrapper and the
+    Office.js registration); the work is the column function of the same arguments.
+    """
+    column = globals()[spec.column]
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return column(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = spec.name
+    call.__doc__ = spec.doc
+    call.__module__ = __name__
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                a.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=a.default if a.optional else inspect.Parameter.empty,
+            )
+            for a in spec.args
+        ]
+    )
+    registered = func(call)
+    for a in spec.args:
+        if a.ndim is not None:
+            registered = arg(a.name, ndim=a.ndim)(registered)
+    return registered
 
 
-@xw.func
-@xw.arg("hours", ndim=2)
-def PMPM_RATE_CODE(hours: Any, payer: Any = DEFAULT_PAYER, month: Any = None) -> Any:  # noqa: N802
-    """The rate code for these billed hours."""
-    return rate_code_column(hours, payer, month)
-
-
-@xw.func
-@xw.arg("hours", ndim=2)
-def PMPM_RATE(hours: Any, payer: Any = DEFAULT_PAYER, month: Any = None) -> Any:  # noqa: N802
-    """The PMPM rate for these billed hours (in force in `month`, default this month)."""
-    return rate_column(hours, payer, month)
-
-
-@xw.func
-@xw.arg("billed", ndim=2)
-@xw.arg("unbilled", ndim=2)
-def PMPM_TIER_IF_BILLED(billed: Any, unbilled: Any, month: Any = None) -> Any:  # noqa: N802
-    """The tier if the unbilled hours were billed too."""
-    return tier_if_billed_column(billed, unbilled, month)
-
-
-@xw.func
-@xw.arg("billed", ndim=2)
-@xw.arg("unbilled", ndim=2)
-def PMPM_AT_RISK(billed: Any, unbilled: Any, month: Any = None) -> Any:  # noqa: N802
-    """Dollars billing the unbilled hours would add (0 when the tier would not change)."""
-    return at_risk_column(billed, unbilled, month)
-
-
-@xw.func
-@xw.arg("month", ndim=2)
-def PMPM_SUBMIT_WINDOW(month: Any) -> Any:  # noqa: N802
-    """First and last day the month's PMPM import may be submitted (a 1x2 row per month)."""
-    return submit_window_rows(month)
-
-
-@xw.func
-@xw.arg("rate", ndim=2)
-@xw.arg("start", ndim=2)
-@xw.arg("end", ndim=2)
-def PMPM_PRORATE(rate: Any, start: Any, end: Any) -> Any:  # noqa: N802
-    """Cost of a PMPM service: full months at the rate, partial months prorated by days."""
-    return prorate_cost_column(rate, start, end)
-
-
-@xw.func
-@xw.arg("start", ndim=2)
-@xw.arg("end", ndim=2)
-def PMPM_UNITS(start: Any, end: Any) -> Any:  # noqa: N802
-    """Units of a PMPM service: the calendar months it touches."""
-    return units_column(start, end)
-
-
-@xw.func
-@xw.arg("month", ndim=2)
-@xw.arg("payer", ndim=2)
-def PMPM_CLAIM_DATES(month: Any, payer: Any = DEFAULT_PAYER) -> Any:  # noqa: N802
-    """Claim From and Through dates of the month for the payer (a 1x2 row per month)."""
-    return claim_dates_rows(month, payer)
-
-
-@xw.func
-@xw.arg("code", ndim=2)
-@xw.arg("description", ndim=2)
-@xw.arg("modifier", ndim=2)
-def PMPM_EXPORT_CODE(code: Any, description: Any = "", modifier: Any = None) -> Any:  # noqa: N802
-    """The service's Export Code, CODE:::::DESCRIPTION; blank for 2443, 2444 and 2445."""
-    return export_code_column(code, description, modifier)
+# PMPM_TIER, PMPM_RATE, ...: one per row of the table (desktop xlwings' decorators here).
+for _spec in CELL_FUNCTIONS:
+    globals()[_spec.name] = cell_function(_spec)
 
 
 __all__ = [
-    "HELP_FUNCTIONS",
-    "HELP_SEPARATOR",
-    "PMPM_AT_RISK",
-    "PMPM_CLAIM_DATES",
-    "PMPM_EXPORT_CODE",
-    "PMPM_PRORATE",
-    "PMPM_RATE",
-    "PMPM_RATE_CODE",
-    "PMPM_SUBMIT_WINDOW",
-    "PMPM_TIER",
-    "PMPM_TIER_IF_BILLED",
-    "PMPM_UNITS",
     "at_risk_column",
     "claim_dates_rows",
     "excel_date",
@@ -426,4 +319,5 @@ __all__ = [
     "tier_column",
     "tier_if_billed_column",
     "units_column",
+    "cell_function",
 ]

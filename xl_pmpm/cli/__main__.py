@@ -1,0 +1,3 @@
+from xl_pmpm.cli.app import main
+
+raise SystemExit(main())

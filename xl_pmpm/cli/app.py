@@ -1,0 +1,517 @@
+"""`xl-pmpm`: the monthly PMPM workflow on files.
+
+Exit codes: 0 done (validate: valid, warnings allowed); 1 errors found or export
+refused; 2 unreadable input or bad usage; 3 an internal error (reported without
+a traceback and without member data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sqlite3
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from xl_pmpm import __version__
+from xl_pmpm.cli.commands_month import add_commands as add_month_commands
+from xl_pmpm.cli.commands_month import parse_lines
+from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
+from xl_pmpm.cli.install import add_commands as add_install_command
+from xl_pmpm.cli.options import add_settings, emit, report_error
+from xl_pmpm.core.carryover import RESTORE, outstanding_records
+from xl_pmpm.core.errors import ExportRefused, PmpmError
+from xl_pmpm.core.findings import ValidationReport
+from xl_pmpm.core.layout import Layout, layout_markdown
+from xl_pmpm.core.rates import tier_for_hours
+from xl_pmpm.core.review import restore_rows
+from xl_pmpm.io import files
+from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
+from xl_pmpm.io.workflow import (
+    Checked,
+    apply_actions,
+    check_file,
+    export_import_file,
+    month_summary,
+    suggest_review,
+)
+
+log = logging.getLogger("xl_pmpm")
+
+SAMPLE = "sample_tier_report.csv"
+SAMPLE_MONTH = "2026-10"
+
+
+class UsageError(PmpmError):
+    pass
+
+
+def _month(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return str(pd.Period(datetime.strptime(text, "%Y-%m"), freq="M"))
+    except ValueError:
+        raise UsageError(f"--month '{text}' is not a month: write it as YYYY-MM.") from None
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise UsageError(f"--as-of '{text}' is not a date: write it as YYYY-MM-DD.") from None
+
+
+def _settings(args: argparse.Namespace) -> tuple[Layout, object]:
+    layout = files.load_layout(getattr(args, "layout", None))
+    book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
+    return layout, book
+
+
+def _sensitive(layout: Layout) -> set[str]:
+    return {c.name for c in layout.columns if c.id or c.role == "patient_name"}
+
+
+def render_findings(report: ValidationReport, layout: Layout, limit: int = 50) -> str:
+    """A biller-readable text report. Member IDs and names are never printed."""
+    hidden = _sensitive(layout)
+    head = (
+        f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
+        f"in {report.rows} row(s)"
+    )
+    if report.month:
+        head += f"; billing month {report.month}"
+    if report.as_of:
+        head += f", as of {report.as_of}"
+    lines = [head]
+    if report.summary():
+        lines.append("  " + ", ".join(f"{code}: {n}" for code, n in report.summary().items()))
+    for _, f in report.findings.head(limit).iterrows():
+        where = "file" if pd.isna(f["row"]) else f"line {int(f['row'])}"
+        if isinstance(f["field"], str):
+            where += f", {f['field']}"
+        value = f["value"] if isinstance(f["value"], str) else ""
+        shown = "" if not value or f["field"] in hidden else f" [value: {value!r}]"
+        lines.append(f"  {f['severity'].upper():7} {where} ({f['code']}): {f['message']}{shown}")
+    if len(report.findings) > limit:
+        lines.append(f"  ... and {len(report.findings) - limit} more (use --format json for all)")
+    if report.valid:
+        lines.append("Valid: ready to export." if report.rows else "Valid.")
+    return "\n".join(lines)
+
+
+def _corrections(args: argparse.Namespace) -> list[int]:
+    return parse_lines(args.correction, "--correction") if args.correction else []
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    db = args.ledger or os.environ.get(LEDGER_ENV, "").strip() or None
+    if db is None and args.correction:
+        raise UsageError("--correction needs the ledger: give --ledger DB.")
+    checked = check_file(
+        args.file,
+        layout,
+        book,
+        month=_month(args.month),
+        as_of=_day(args.as_of),
+        original=args.original,
+        ledger=db,
+        corrections=_corrections(args),
+    )
+    v = checked.validation
+    text = render_findings(v, layout)
+    if db is not None:
+        text += f"\nChecked against the ledger {db}" + (
+            "" if Path(db).exists() else " (not there yet: nothing exported)"
+        )
+    emit(args, {**v.to_dict(), "ledger": db}, text)
+    if not checked.report.readable:
+        return 2
+    return 0 if v.valid else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    report = files.read_tier_report(args.file, layout)
+    if not report.readable:
+        v = ValidationReport(report.findings, 0, report.source)
+        emit(args, v.to_dict(), render_findings(v, layout))
+        return 2
+    if args.no_ledger and (args.ledger or args.correction):
+        raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
+    db = None if args.no_ledger else args.ledger or default_ledger(args.out)
+    try:
+        done = export_import_file(
+            report.table,
+            args.out,
+            layout,
+            book,
+            month=_month(args.month),
+            as_of=_day(args.as_of),
+            at=datetime.now(),
+            source=report.source,
+            read_findings=report.findings,
+            ledger=db,
+            corrections=_corrections(args),
+            lock_timeout=args.wait,
+        )
+    except ExportRefused as refused:
+        v = refused.report
+        payload = {"files": [], "rows": 0, "refused": True, "ledger": db, **v.to_dict()}
+        note = f"\n{refused}\nNo file was written" + (
+            f"; the ledger {db} is unchanged." if db else "."
+        )
+        emit(args, payload, render_findings(v, layout) + note)
+        return 1
+    payload = {
+        "files": [str(p) for p in done.files],
+        "rows": done.rows,
+        "contracts": done.contracts,
+        "refused": False,
+        "ledger": None if db is None else str(db),
+        "corrections": _corrections(args),
+        **done.validation.to_dict(),
+    }
+    lines = [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
+    lines += [f"  {p}" for p in done.files]
+    if db is not None:
+        lines.append(f"Recorded in the ledger {db}.")
+    if done.recovered is not None and done.recovered.changed:
+        r = done.recovered
+        lines.append(
+            f"An interrupted export was finished first: {len(r.confirmed + r.rolled_forward)} "
+            f"file(s) confirmed, {len(r.dropped)} dropped."
+        )
+    text = "\n".join(lines)
+    if len(done.validation.warnings):
+        text += f"\n({len(done.validation.warnings)} warning(s): run validate to see them.)"
+    emit(args, payload, text)
+    return 0
+
+
+def cmd_tier(args: argparse.Namespace) -> int:
+    _, book = _settings(args)
+    hours = []
+    for h in args.hours:
+        try:
+            hours.append(float(h))
+        except ValueError:
+            raise UsageError(f"'{h}' is not a number of hours.") from None
+    month = _month(args.month) or str(pd.Period(date.today(), freq="M"))
+    out = tier_for_hours(hours, args.payer, month, book=book)
+    rows = [
+        {
+            "hours": h,
+            "tier": None if pd.isna(t) else int(t),
+            "rate_code": None if pd.isna(c) else str(c),
+            "rate": None if pd.isna(r) else float(r),
+        }
+        for h, t, c, r in zip(hours, out["tier"], out["rate_code"], out["rate"], strict=True)
+    ]
+    text = "\n".join(
+        f"{r['hours']:g} h: "
+        + (
+            f"Tier {r['tier']}, rate code {r['rate_code']}, ${r['rate']:,.2f}"
+            if r["tier"]
+            else "no tier (under the minimum hours)"
+        )
+        for r in rows
+    )
+    emit(args, rows, text)
+    return 0
+
+
+def _apply(
+    checked: Checked, actions: pd.DataFrame, layout: Layout, at: datetime, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The review `actions` applied to a checked report: the new table and its archive."""
+    return apply_actions(
+        checked.report.table,
+        actions,
+        layout,
+        at=at,
+        source=source,
+        month=checked.validation.month,
+    )
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    checked = check_file(args.file, layout, book, month=_month(args.month), as_of=_day(args.as_of))
+    if not checked.report.readable:
+        print(render_findings(checked.validation, layout))
+        return 2
+    frames = []
+    if args.suggested:
+        frames.append(suggest_review(checked))
+    for action, lines in (("delete", args.delete), ("defer", args.defer)):
+        if lines:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "line": parse_lines(lines, f"--{action}"),
+                        "action": action,
+                        "reason": args.reason,
+                    }
+                )
+            )
+    if not frames:
+        raise UsageError("Say what to do: --delete LINES, --defer LINES or --suggested.")
+    actions = pd.concat(frames, ignore_index=True).drop_duplicates("line")
+    now = datetime.now()
+    table, archive = _apply(checked, actions, layout, now, checked.report.source)
+    out = Path(args.out)
+    stem = Path(args.file).stem
+    archive_dir = Path(args.archive or out / "archive")
+    written, kept = files.write_review(  # crash-safe: archive and manifest, then the file
+        out,
+        f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
+        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        archive_dir,
+        archive,
+        table.index.tolist(),
+        now,
+    )
+    counts = actions["action"].value_counts().to_dict()
+    emit(
+        args,
+        {"file": str(written), "archive": str(kept), "actions": counts},
+        f"Deleted {counts.get('delete', 0)} and deferred {counts.get('defer', 0)} row(s).\n"
+        f"  reviewed file: {written}\n  archive: {kept} (owner-only; `xl-pmpm restore` undoes)",
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    layout, _ = _settings(args)
+    report = files.read_tier_report(args.file, layout)
+    archive = outstanding_records(files.read_archive(args.archive))
+    if archive.empty:
+        raise UsageError(f"No archive records waiting to be restored in {args.archive}.")
+    table = report.table
+    table.index = pd.Index(
+        files.read_line_manifest(args.archive, Path(args.file).name, len(table)),
+        name=table.index.name,
+    )
+    lines = parse_lines(args.lines) if args.lines else None
+    table, _ = restore_rows(table, archive, lines)
+    now = datetime.now()
+    written = files.write_new_file(
+        args.out,
+        f"{Path(args.file).stem}_restored_{now:%Y%m%dT%H%M%S}.csv",
+        table.to_csv(index=False, lineterminator="\r\n").encode(),
+    )
+    # Restores are archive records too: a restored row is not offered for carry-over.
+    restored = archive if lines is None else archive[archive["line"].isin(lines)]
+    files.write_archive(args.archive, restored.assign(action=RESTORE), RESTORE, now)
+    emit(
+        args,
+        {"file": str(written), "rows": len(table), "restored_records": len(restored)},
+        f"Restored {len(table) - len(report.table)} deleted row(s) and the deferred values.\n"
+        f"  {written}",
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    out = files.ensure_private_dir(args.out)
+    sample = files.bundled(SAMPLE)
+    as_of = pd.Period(SAMPLE_MONTH, freq="M").end_time.date() + pd.Timedelta(days=5)
+    print(
+        f"xl-pmpm demo: the bundled sample extract ({sample.name}, invented data), "
+        f"billing month {SAMPLE_MONTH}, as of {as_of}."
+    )
+    checked = check_file(sample, layout, book, as_of=as_of)
+    print("\n1. Validate the extract as downloaded")
+    print(render_findings(checked.validation, layout, limit=12))
+    s = month_summary(checked.report.table, checked.flags)
+    print(
+        f"\n2. Tier flags: {s['members']} rows; {s['at_risk_members']} member(s) at risk, "
+        f"${s['at_risk_dollars']:,.2f} if their unbilled hours were billed first."
+    )
+    for tier, t in s["by_tier"].items():
+        print(
+            f"   Tier {tier}: {t['members']} member(s), {t['hours']:,.2f} h, ${t['dollars']:,.2f}"
+        )
+    actions = suggest_review(checked)
+    now = datetime.now()
+    table, archive = _apply(checked, actions, layout, now, sample.name)
+    kept = files.write_archive(out / "archive", archive, "review", now)
+    counts = actions["action"].value_counts().to_dict()
+    print(
+        f"\n3. Review: deleted {counts.get('delete', 0)} row(s) with errors and deferred "
+        f"{counts.get('defer', 0)} at-risk row(s); originals kept in {kept}"
+    )
+    done = export_import_file(
+        table, out / "export", layout, book, as_of=as_of, at=now, source=sample.name
+    )
+    print(
+        f"\n4. Export: {done.rows} row(s), {len(done.validation.warnings)} warning(s), "
+        f"{len(done.files)} file(s):"
+    )
+    for p in done.files:
+        print(f"   {p}")
+    from xl_pmpm.workbook.template import (
+        workbook_bytes,  # openpyxl and the VBA writer: only when needed
+    )
+
+    month_start = pd.Period(SAMPLE_MONTH, freq="M").start_time.date()
+    filled = files.write_new_file(
+        out,
+        f"PMPM_Tier_Report_{SAMPLE_MONTH}_{now:%Y%m%dT%H%M%S}.xlsm",
+        workbook_bytes(layout, book, rows=table, billing_month=month_start, as_of=as_of),
+    )
+    print(f"\n5. Workbook: the reviewed month, ready to open in Excel: {filled}")
+    print(
+        f"\nDone. Everything is in {out}. Your own extract: xl-pmpm validate FILE, "
+        "then xl-pmpm export FILE --out DIR."
+    )
+    return 0
+
+
+def _build_template(args: argparse.Namespace) -> int:
+    from xl_pmpm.workbook.template import cmd_build_template
+
+    return cmd_build_template(args)
+
+
+def cmd_layout(args: argparse.Namespace) -> int:
+    layout = files.load_layout(args.layout)
+    print(layout_markdown(layout))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xl-pmpm", description="Review, validate and export NY CDPAP PMPM tier reports."
+    )
+    parser.add_argument("--version", action="version", version=f"xl-pmpm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, month: bool = True) -> None:
+        add_settings(p)
+        if month:
+            p.add_argument("--month", help="billing month YYYY-MM (default: from the file)")
+            p.add_argument("--as-of", help="submission date YYYY-MM-DD (default: today)")
+
+    p = sub.add_parser("demo", help="the whole workflow on the bundled sample")
+    p.add_argument("--out", default="xl-pmpm-demo", help="output folder (default: ./xl-pmpm-demo)")
+    common(p, month=False)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("validate", help="check a tier report against the import layout")
+    p.add_argument("file")
+    p.add_argument("--original", help="the extract as downloaded, to check locked fields")
+    p.add_argument(
+        "--ledger",
+        help=f"also report rows already exported (default: ${LEDGER_ENV} if set, else no check)",
+    )
+    p.add_argument("--correction", metavar="LINES", help="lines exported again as corrections")
+    common(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("export", help="write the import-ready CSV (refused while errors remain)")
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="folder for the import file(s)")
+    p.add_argument(
+        "--ledger",
+        help=f"export ledger (default: ${LEDGER_ENV}, else OUT/{LEDGER_NAME}); refuses rows "
+        "already exported",
+    )
+    p.add_argument("--no-ledger", action="store_true", help="do not check or record the ledger")
+    p.add_argument(
+        "--correction",
+        metavar="LINES",
+        help="lines (e.g. 14,27-29) to export again although already in the ledger",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for another export using the ledger (default {LOCK_TIMEOUT:g})",
+    )
+    common(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("tier", help="tier, rate code and rate for hours")
+    p.add_argument("hours", nargs="+")
+    p.add_argument("--payer", default="*", help="payer name from the payer settings")
+    common(p)
+    p.set_defaults(func=cmd_tier)
+
+    p = sub.add_parser("review", help="delete or defer rows, keeping the originals in an archive")
+    p.add_argument("file")
+    p.add_argument("--delete", help="lines to delete, e.g. 5,9-12")
+    p.add_argument("--defer", help="lines to defer (clears Visit Start / Visit End)")
+    p.add_argument(
+        "--suggested", action="store_true", help="delete rows with errors and defer rows at risk"
+    )
+    p.add_argument("--reason", default="biller review")
+    p.add_argument("--out", required=True, help="folder for the reviewed file")
+    p.add_argument("--archive", help="archive folder (default: OUT/archive)")
+    common(p)
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("build-template", help="build the macro-enabled billers' workbook")
+    p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
+    common(p, month=False)
+    p.set_defaults(func=_build_template)
+
+    add_rule_commands(sub)
+    add_month_commands(sub)
+    add_install_command(sub)
+
+    p = sub.add_parser("layout", help="print the import layout as a Markdown table")
+    add_settings(p, rates=False, output=False)
+    p.set_defaults(func=cmd_layout)
+
+    p = sub.add_parser("restore", help="undo delete/defer actions from an archive")
+    p.add_argument("file")
+    p.add_argument("--archive", required=True)
+    p.add_argument("--lines", help="only these lines (default: all)")
+    p.add_argument("--out", required=True)
+    common(p, month=False)
+    p.set_defaults(func=cmd_restore)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (PmpmError, sqlite3.Error) as exc:
+        return report_error(exc)
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(
+            "interrupted; files already written are complete, nothing half-written.",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
+        # The exception text may hold cell values; only its type is reported.
+        log.debug("internal error", exc_info=True)
+        print(
+            f"internal error ({type(exc).__name__}); no file was left half-written. "
+            "Please report this with the command you ran (not the file).",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

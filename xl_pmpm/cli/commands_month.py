@@ -1,0 +1,415 @@
+"""Commands for the month's bookkeeping: visits, summary, history, reconcile, carry-over.
+
+`add_commands(sub)` adds them to the `xl-pmpm` subparsers; each parser sets `func`,
+which returns the exit code: 0 done, 1 findings found (rows to review, rejections
+outstanding, export refused), 2 bad input (PmpmInputError naming file, line and
+column; reported on one line, never a traceback). Text output never prints member
+IDs or names; `--format json` gives everything.
+
+The ledger defaults to $XL_PMPM_LEDGER, else `pmpm-ledger.sqlite3` in the export
+folder (`export --out DIR`) or, for `history`, in the current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from xl_pmpm.cli.options import add_settings, emit, guarded
+from xl_pmpm.core.carryover import (
+    CARRY,
+    RESTORE,
+    carry_into,
+    carry_over_candidates,
+    choose_records,
+    outstanding_records,
+)
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.findings import ValidationReport
+from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
+from xl_pmpm.core.validation import validate_report, validate_table
+from xl_pmpm.core.visits import aggregate_visits
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
+from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
+from xl_pmpm.io.visits_reader import load_mapping, read_visits
+
+
+def parse_lines(text: str, option: str = "--lines") -> list[int]:
+    """Line numbers from text like `5,9-12` (PmpmInputError naming the bad part)."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        try:
+            first, last = int(a), int(b or a)
+        except ValueError:
+            raise PmpmInputError(
+                f"{option} '{part}' is not a line number or a range.",
+                fix="Write line numbers like 14,27-29.",
+            ) from None
+        if first < 2 or last < first:
+            raise PmpmInputError(
+                f"{option} '{part}' is not a range of data lines.",
+                fix="Data lines start at 2 (the header is line 1); write ranges low-high.",
+            )
+        out.extend(range(first, last + 1))
+    return out
+
+
+def _month(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
+    except ValueError:
+        raise PmpmInputError(
+            f"--month '{text}' is not a month.", fix="Write it as YYYY-MM."
+        ) from None
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise PmpmInputError(
+            f"--as-of '{text}' is not a date.", fix="Write it as YYYY-MM-DD."
+        ) from None
+
+
+def _settings(args: argparse.Namespace):
+    layout = files.load_layout(getattr(args, "layout", None))
+    book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
+    return layout, book
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@guarded
+def cmd_visits(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    month = _month(args.month)
+    mapping = load_mapping(args.mapping)
+    visits = read_visits(args.file, mapping)
+    table = aggregate_visits(visits, layout, book, month, mapping=mapping, source=args.file)
+    data = table.to_csv(index=False, lineterminator=layout.line_terminator).encode(layout.encoding)
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    path = files.write_new_file(args.out, f"tier_report_{month}_{stamp}.csv", data)
+    report, _ = validate_table(table, layout, book, month=month, source=path.name)
+    counts = table.attrs["visits"]
+    payload = {"file": str(path), "month": month, **counts, "validation": report.to_dict()}
+    text = (
+        f"Wrote {path} ({counts['rows']} member row(s) for {month}) from "
+        f"{counts['in_month']} visit(s); {counts['outside_month']} visit(s) outside "
+        f"{month} ignored."
+    )
+    if not report.valid:
+        text += (
+            f"\n{len(report.errors)} error(s) to review "
+            f"({', '.join(f'{k}: {v}' for k, v in report.summary().items())}): "
+            f"run `xl-pmpm validate {path}`."
+        )
+    emit(args, payload, text)
+    return 0 if report.valid else 1
+
+
+@guarded
+def cmd_summary(args: argparse.Namespace) -> int:
+    layout, book = _settings(args)
+    report = files.read_tier_report(args.file, layout)
+    if not report.readable:
+        v = ValidationReport(report.findings, 0, report.source)
+        emit(args, v.to_dict(), f"{report.source} cannot be read: see `xl-pmpm validate`.")
+        return 2
+    validation, flags = validate_report(report, layout, book, month=_month(args.month))
+    archive = None
+    if args.archive:  # rows restored since are no longer set aside (carried ones still are)
+        archive = outstanding_records(files.read_archive(args.archive), settled_by=(RESTORE,))
+    summary = visit_summary(report.table, flags, archive, layout=layout)
+    payload = {"file": report.source, "month": validation.month, **summary_payload(summary)}
+    payload["errors"] = len(validation.errors)
+    text = f"{report.source}, {validation.month}\n" + summary_text(summary)
+    if not validation.valid:
+        text += f"\n{len(validation.errors)} error(s): run `xl-pmpm validate` before exporting."
+    emit(args, payload, text)
+    return 0 if validation.valid and not summary["at_risk_members"] else 1
+
+
+@guarded
+def cmd_history(args: argparse.Namespace) -> int:
+    entries = ledger.history(args.ledger or default_ledger())
+    if args.month:
+        entries = entries[entries["month"] == _month(args.month)]
+    by_file = (
+        entries.groupby(["month", "file_name", "status"], sort=True)
+        .agg(
+            rows=("id", "size"),
+            corrections=("correction", "sum"),
+            placeholders=("placeholder", "sum"),
+            exported_at=("exported_at", "first"),
+        )
+        .reset_index()
+    )
+    payload = {"entries": _records(entries), "files": _records(by_file)}
+    lines = [f"{len(entries)} ledger entr{'y' if len(entries) == 1 else 'ies'}."]
+    for r in by_file.itertuples(index=False):
+        notes = [f"{r.corrections} correction(s)"] if r.corrections else []
+        if r.placeholders:
+            notes.append(f"{r.placeholders} placeholder(s), not billed")
+        fixes = f"  ({'; '.join(notes)})" if notes else ""
+        lines.append(
+            f"  {r.month}  {r.exported_at[:16]}  {r.status:8} {r.rows:>6}  {r.file_name}{fixes}"
+        )
+    emit(args, payload, "\n".join(lines))
+    return 0
+
+
+@guarded
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    if bool(args.corrected) != bool(args.out):
+        raise PmpmInputError(
+            "--corrected and --out go together.", fix="Give both, or neither to only record."
+        )
+    layout, book = _settings(args)
+    corrected = None
+    source = ""
+    if args.corrected:
+        report = files.read_tier_report(args.corrected, layout)
+        if not report.readable:
+            raise PmpmInputError(
+                "The corrected file cannot be read.", file=args.corrected, fix="Validate it."
+            )
+        corrected, source = report.table, report.source
+    db = args.ledger or default_ledger(args.out)
+    if not Path(db).exists():
+        raise PmpmInputError("No ledger here.", file=db, fix="Give the ledger of your exports.")
+    outcome = reconcile_results(
+        args.results,
+        db,
+        layout,
+        book,
+        at=datetime.now(),
+        corrected=corrected,
+        out_dir=args.out,
+        month=_month(args.month),
+        as_of=_day(args.as_of),
+        mapping=load_results_mapping(args.results_columns),
+        source=source,
+    )
+    failed = outcome.failed
+    lines = [
+        f"{len(failed)} failed row(s) in {args.results}; {outcome.marked} marked rejected "
+        f"in the ledger; {len(outcome.unmatched)} not found in the ledger."
+    ]
+    if outcome.summary:
+        lines.append(f"The import reported {outcome.summary[0]} of {outcome.summary[1]} imported.")
+    for reason, n in failed["reason"].value_counts().sort_index().items() if len(failed) else []:
+        lines.append(f"  {n:>5}  {reason}")
+    payload: dict = {
+        "failed": _records(failed.reset_index()),
+        "marked": outcome.marked,
+        "unmatched": _records(outcome.unmatched.reset_index()),
+        "outstanding": _records(outcome.outstanding),
+        "import_summary": outcome.summary,
+    }
+    if outcome.selection is not None:
+        sel = outcome.selection
+        done = outcome.exported
+        payload["resubmission"] = {
+            "files": [str(p) for p in done.files] if done else [],
+            "rows": done.rows if done else 0,
+            "unchanged_lines": [int(n) for n in sel.unchanged],
+            "not_rejected_lines": [int(n) for n in sel.not_rejected],
+            "missing": len(sel.missing),
+        }
+        lines.append(
+            f"Resubmission: {done.rows if done else 0} corrected row(s)"
+            + (f" in {', '.join(str(p) for p in done.files)}" if done else "")
+            + f"; {len(sel.unchanged)} unchanged (left out), "
+            f"{len(sel.not_rejected)} not rejected (left out), "
+            f"{len(sel.missing)} rejection(s) without a row in the file."
+        )
+    lines.append(f"{len(outcome.outstanding)} rejection(s) still waiting for a correction.")
+    emit(args, payload, "\n".join(lines))
+    return 0 if outcome.outstanding.empty and outcome.unmatched.empty else 1
+
+
+CARRY_COLUMNS = ("billed_hours", "unbilled_hours", "tier", "contract")
+
+
+def _carry_listing(rows: pd.DataFrame, layout) -> list[str]:
+    """One line per record: where it came from and its hours; no member ID or name."""
+    names = {r: layout.name_of(r) for r in CARRY_COLUMNS}
+    lines = []
+    for _, r in rows.iterrows():
+        cells = {k: str(r.get(n, "")) if pd.notna(r.get(n, "")) else "" for k, n in names.items()}
+        lines.append(
+            f"  line {int(r['line']):>5}  {r['month'] or '(month?)':8} {r['action']:6} "
+            f"{cells['contract'][:32]:32} billed {cells['billed_hours']:>7}  "
+            f"unbilled {cells['unbilled_hours']:>7}  tier {cells['tier'] or '-':2}  "
+            f"{r['reason']}  [{r['source']}]"
+        )
+    return lines
+
+
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+@guarded
+def cmd_carry_over(args: argparse.Namespace) -> int:
+    if bool(args.into) != bool(args.out):
+        raise PmpmInputError(
+            "--into and --out go together.",
+            fix="Give both to write the new report with the carried rows, or neither to list.",
+        )
+    if args.lines and not args.into:
+        raise PmpmInputError("--lines chooses rows to carry.", fix="Give it with --into and --out.")
+    layout, book = _settings(args)
+    archive_dir = Path(args.archive)
+    if not archive_dir.is_dir():
+        raise PmpmInputError(
+            "No archive folder here.",
+            file=str(archive_dir),
+            fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
+        )
+    archive = files.read_archive(archive_dir)
+    month = _month(args.month)
+    report = None
+    if args.into:
+        report = files.read_tier_report(args.into, layout)
+        if not report.readable:
+            raise PmpmInputError(
+                "The new month's report cannot be read.",
+                file=args.into,
+                fix="Run `xl-pmpm validate` on it.",
+            )
+        if month is None:
+            found = validate_report(report, layout, book)[0].month
+            month = None if found is None else str(found)
+    candidates = carry_over_candidates(archive, month)
+    if report is None:
+        payload = {"archive": str(archive_dir), "month": month, "rows": _records(candidates)}
+        lines = [
+            f"{len(candidates)} row(s) set aside"
+            + (f" before {month}" if month else "")
+            + f" and not restored or carried yet ({archive_dir}):"
+        ]
+        lines += _carry_listing(candidates, layout)
+        if len(candidates):
+            lines.append(
+                "Carry them into the new month's report: xl-pmpm carry-over --archive "
+                f"{archive_dir} --into NEW_REPORT.csv --out DIR [--lines L]"
+            )
+        emit(args, payload, "\n".join(lines))
+        return 0
+    chosen = choose_records(
+        candidates, parse_lines(args.lines) if args.lines else None, args.source
+    )
+    if chosen.empty:
+        emit(
+            args,
+            {"file": None, "carried": 0, "month": month},
+            f"Nothing to carry: no row set aside before {month} is waiting in {archive_dir}.",
+        )
+        return 0
+    now = datetime.now()
+    name = f"{Path(args.into).stem}_carried_{now:%Y%m%dT%H%M%S}.csv"
+    table, records = carry_into(report.table, chosen, at=now, into=name)
+    written = files.write_new_file(
+        args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
+    )
+    # Recorded only once the new file exists: a failure in between offers the rows again
+    # rather than losing them.
+    kept = files.write_archive(archive_dir, records, CARRY, now)
+    first = len(report.table) + 2
+    payload = {
+        "file": str(written),
+        "archive": str(kept),
+        "month": month,
+        "carried": len(chosen),
+        "lines": list(range(first, first + len(chosen))),
+        "rows": _records(chosen),
+    }
+    emit(
+        args,
+        payload,
+        f"Wrote {written}: the {len(report.table)} row(s) of {Path(args.into).name} and "
+        f"{len(chosen)} carried row(s) at line(s) {_span(first, first + len(chosen) - 1)}, "
+        "with their original values.\n"
+        f"  recorded as carried in {kept}\n"
+        f"Fix their dates and hours for {month or 'the new month'}, then run "
+        f"`xl-pmpm validate {written}`.",
+    )
+    return 0
+
+
+# --- parsers -------------------------------------------------------------------------------
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add visits, summary, history, reconcile and carry-over to the `xl-pmpm` subparsers."""
+
+    def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
+        add_settings(p, layout=settings, rates=settings)
+
+    p = sub.add_parser("visits", help="build the month's tier report from a visits file")
+    p.add_argument("file", metavar="FILE", help="visits CSV, one row per visit")
+    p.add_argument("--month", required=True, help="billing month YYYY-MM")
+    p.add_argument("--out", required=True, help="folder for the tier report")
+    p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
+    common(p)
+    p.set_defaults(func=cmd_visits)
+
+    p = sub.add_parser("summary", help="members, hours and dollars by tier and contract")
+    p.add_argument("file", metavar="FILE", help="tier report CSV")
+    p.add_argument("--month", help="billing month YYYY-MM (default: from the file)")
+    p.add_argument("--archive", help="archive folder of `xl-pmpm review` (deferred/removed rows)")
+    common(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("history", help="the export ledger: what was exported, when, in which file")
+    p.add_argument(
+        "--ledger",
+        help=f"ledger database (default: ${LEDGER_ENV}, else ./{LEDGER_NAME})",
+    )
+    p.add_argument("--month", help="only this month YYYY-MM")
+    common(p, settings=False)
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("reconcile", help="record the import's failed rows; resubmit corrections")
+    p.add_argument("results", metavar="RESULTS_FILE", help="the failed-rows attachment (CSV)")
+    p.add_argument(
+        "--ledger", help=f"ledger database (default: ${LEDGER_ENV}, else OUT/{LEDGER_NAME})"
+    )
+    p.add_argument("--corrected", help="tier report holding the corrected rows")
+    p.add_argument("--out", help="folder for the resubmission file")
+    p.add_argument("--month", help="billing month YYYY-MM (default: from the results)")
+    p.add_argument("--as-of", help="submission date YYYY-MM-DD (default: today)")
+    p.add_argument("--results-columns", help="TOML with a [results] table mapping the headers")
+    common(p)
+    p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser(
+        "carry-over", help="rows deferred or removed in earlier months, back into a new report"
+    )
+    p.add_argument("--archive", required=True, help="archive folder of `xl-pmpm review`")
+    p.add_argument("--month", help="the new month YYYY-MM (default: the --into report's month)")
+    p.add_argument("--into", metavar="NEW_REPORT", help="the new month's tier report CSV")
+    p.add_argument("--out", help="folder for the new report with the carried rows")
+    p.add_argument("--lines", help="only these original lines, e.g. 5,9-12 (default: all)")
+    p.add_argument("--source", help="only rows set aside from this report file name")
+    common(p)
+    p.set_defaults(func=cmd_carry_over)

@@ -1,0 +1,472 @@
+"""Commands for the billing rules: prorate, perdiem, spans, claim-dates, and the KPIs.
+
+`add_commands(sub)` adds them to the `xl-pmpm` subparsers; each parser sets `func`,
+which returns the exit code: 0 done, 1 findings or alerts found, 2 bad input. Bad input
+is raised as PmpmInputError (naming file, line and column) and reported without a
+traceback, here or by `cli.main`.
+
+Input CSVs are read as text (IDs and codes keep their leading zeros), headers are
+matched case-insensitively, blank lines are skipped, and rows are numbered by file line
+(the header is line 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sqlite3
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from xl_pmpm.cli.options import add_settings, emit, guarded
+from xl_pmpm.core import cells
+from xl_pmpm.core.cells import fail_at_first
+from xl_pmpm.core.claims import claim_dates_for, submission_window
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.kpi import KPI_TABLES, kpi_tables, status_counts
+from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
+from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.csv_reader import decode_text, sniff_binary
+
+DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
+NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator)."
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def read_csv_text(
+    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A CSV as stripped strings with lower-case headers, indexed by file line number."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PmpmInputError(f"{what} not found.", file=str(path), fix="Check the name.") from None
+    except OSError as exc:
+        raise PmpmInputError(
+            f"{what} cannot be read ({exc.strerror}).",
+            file=str(path),
+            fix="Close it in Excel and check it is a file you may read.",
+        ) from None
+    binary = sniff_binary(data)
+    if binary:
+        raise PmpmInputError(
+            f"{what} is {binary}, not a CSV file.",
+            file=str(path),
+            fix="In Excel use File > Save As > CSV UTF-8.",
+        )
+    reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    lines: list[int] = []
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in record]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise PmpmInputError(
+                    f"{what} lacks the column(s) {', '.join(missing)}.",
+                    file=str(path),
+                    row=line,
+                    fix=f"The header must name: {', '.join(columns)}.",
+                )
+            continue
+        extra = record[len(header) :]
+        if any(cell.strip() for cell in extra):
+            raise PmpmInputError(
+                f"The line has {len(record)} values for {len(header)} columns.",
+                file=str(path),
+                row=line,
+                fix="Make the line hold exactly one value per column.",
+            )
+        records.append(
+            [c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record))
+        )
+        lines.append(line)
+    if header is None:
+        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
+    keep = [c for c in header if c in columns or c in optional]
+    frame = pd.DataFrame(records, columns=header, index=pd.Index(lines, dtype="int64"), dtype=str)
+    return frame.loc[:, ~frame.columns.duplicated()][keep]
+
+
+def _fail(
+    frame: pd.DataFrame, bad: pd.Series, col: str, source: str, message: str, fix: str
+) -> None:
+    fail_at_first(bad, frame[col], file=source, column=col, message=message, fix=fix)
+
+
+def parse_dates(frame: pd.DataFrame, col: str, source: str, blank_ok: bool = False) -> pd.Series:
+    values = pd.to_datetime(frame[col].replace("", None), format="%Y-%m-%d", errors="coerce")
+    bad = values.isna() & ~(blank_ok & (frame[col] == ""))
+    _fail(frame, bad, col, source, "'{value}' is not a date.", DATE_FIX)
+    return values
+
+
+def parse_numbers(frame: pd.DataFrame, col: str, source: str, blank_ok: bool = False) -> pd.Series:
+    """`cells.parse_numbers` with this module's fix text."""
+    return cells.parse_numbers(frame, col, str(source), blank_ok=blank_ok, fix=NUMBER_FIX)
+
+
+def require_text(frame: pd.DataFrame, col: str, source: str) -> pd.Series:
+    _fail(frame, frame[col] == "", col, source, "The cell is blank.", "Fill it in.")
+    return frame[col]
+
+
+def check_order(frame: pd.DataFrame, start: str, end: str, source: str) -> None:
+    bad = frame[end].notna() & (frame[end] < frame[start])
+    _fail(frame, bad, end, source, "The end date {value} is before the start date.", DATE_FIX)
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise PmpmInputError(f"{name} '{text}' is not a number.", column=name, fix=NUMBER_FIX)
+    return value
+
+
+def _whole(text: str, name: str) -> int:
+    value = _number(text, name)
+    if value != int(value) or value < 0:
+        raise PmpmInputError(
+            f"{name} '{text}' is not a whole number of 0 or more.", column=name, fix="Write e.g. 2."
+        )
+    return int(value)
+
+
+def _date(text: str, name: str) -> date:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise PmpmInputError(f"{name} '{text}' is not a date.", column=name, fix=DATE_FIX) from None
+
+
+def _month(text: str) -> str:
+    try:
+        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
+    except ValueError:
+        raise PmpmInputError(
+            f"MONTH '{text}' is not a month.", column="MONTH", fix="Write it as YYYY-MM."
+        ) from None
+
+
+def _codes(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(c.strip() for c in text.split(",") if c.strip())
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+    return out.astype(object).where(out.notna(), None).to_dict("records")
+
+
+def _file_lines(frame: pd.DataFrame, keys: list[str], found: pd.DataFrame) -> list[list[int]]:
+    """For each row of `found`, the file lines (index) of `frame` with the same `keys`."""
+    by = keys[0] if len(keys) == 1 else keys
+    groups = frame.groupby(by, sort=False).groups if len(frame) else {}
+    picked = found[by] if len(keys) == 1 else found[keys].itertuples(index=False, name=None)
+    return [sorted(int(n) for n in groups.get(k, [])) for k in picked]
+
+
+def _lines_text(what: str, lines: list[int], most: int = 8) -> str:
+    """ "FI file lines 2, 5" (text output names rows by line, never by member)."""
+    if not lines:
+        return ""
+    shown = ", ".join(str(n) for n in lines[:most])
+    more = f" and {len(lines) - most} more" if len(lines) > most else ""
+    return f"{what} line{'s' if len(lines) > 1 else ''} {shown}{more}"
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+@guarded
+def cmd_prorate(args: argparse.Namespace) -> int:
+    rate = _number(args.rate, "RATE")
+    start, end = _date(args.start, "START"), _date(args.end, "END")
+    units, cost = prorate(rate, start, end)
+    payload = {"rate": rate, "start": str(start), "end": str(end), "units": units, "cost": cost}
+    emit(args, payload, f"{start} to {end} at ${rate:,.2f} a month: {units} unit(s), ${cost:,.2f}")
+    return 0
+
+
+def _read_units(path: str) -> pd.DataFrame:
+    frame = read_csv_text(path, "Units file", ["client", "date", "code", "units"])
+    require_text(frame, "client", path)
+    return frame.assign(
+        date=parse_dates(frame, "date", path), units=parse_numbers(frame, "units", path)
+    )
+
+
+def _read_auths(path: str) -> pd.DataFrame:
+    cols = ["client", "code", "start", "end", "units_authorized", "units_used"]
+    frame = read_csv_text(path, "Authorization file", cols)
+    require_text(frame, "client", path)
+    frame = frame.assign(
+        start=parse_dates(frame, "start", path),
+        end=parse_dates(frame, "end", path, blank_ok=True),
+        units_authorized=parse_numbers(frame, "units_authorized", path),
+        units_used=parse_numbers(frame, "units_used", path, blank_ok=True),
+    )
+    check_order(frame, "start", "end", path)
+    return frame
+
+
+@guarded
+def cmd_perdiem(args: argparse.Namespace) -> int:
+    units = _read_units(args.file)
+    if args.auth:
+        auths = _read_auths(args.auth)
+    else:
+        auths = pd.DataFrame(
+            columns=["client", "code", "start", "end", "units_authorized", "units_used"]
+        )
+    non_billable = _codes(args.non_billable) or tuple(sorted(set(units["code"]) - {""}))
+    billable = _codes(args.billable) or tuple(sorted(set(auths["code"]) - {""}))
+    if not billable:
+        raise PmpmInputError(
+            "No billable code is known.",
+            column="--billable",
+            fix="Give --billable CODES, or --auth with the client authorizations.",
+        )
+    settings = PerDiemSettings(
+        threshold=_number(args.threshold, "--threshold"),
+        non_billable_codes=non_billable,
+        billable_codes=billable,
+        note_minutes=_whole(args.minutes, "--minutes"),
+        days_in_arrears=_whole(args.arrears, "--arrears"),
+        run_date=_date(args.run_date, "--run-date"),
+    )
+    occurrences, alerts = billable_occurrences(units, auths, settings)
+    # The documented units behind each day: how text output names a client's day.
+    counted = units[units["code"].isin(settings.non_billable_codes)]
+    occurrences = occurrences.assign(lines=_file_lines(counted, ["client", "date"], occurrences))
+    alerts = alerts.assign(lines=_file_lines(counted, ["client", "date"], alerts))
+    cutoff = f"{settings.cutoff:%Y-%m-%d}"
+    payload = {
+        "run_date": args.run_date,
+        "cutoff": cutoff,
+        "occurrences": _records(occurrences),
+        "alerts": _records(alerts),
+    }
+    lines = [
+        f"Run of {args.run_date} (days up to {cutoff}): {len(occurrences)} billable "
+        f"occurrence(s), {len(alerts)} alert(s)."
+    ]
+    lines += [
+        f"  {_lines_text('units file', r['lines'])}: {r['date']:%Y-%m-%d}  {r['code']}  "
+        f"{r['minutes']} min"
+        for _, r in occurrences.iterrows()
+    ]
+    if len(alerts):
+        lines.append("Alerts:")
+        lines += [
+            f"  {_lines_text('units file', r['lines'])}: {r['message']}"
+            for _, r in alerts.iterrows()
+        ]
+    emit(args, payload, "\n".join(lines))
+    return 1 if len(alerts) else 0
+
+
+def _read_spans(path: str, what: str, columns: list[str], optional=()) -> pd.DataFrame:
+    frame = read_csv_text(path, what, columns, optional)
+    require_text(frame, "member", path)
+    frame = frame.assign(
+        start=parse_dates(frame, "start", path), end=parse_dates(frame, "end", path)
+    )
+    check_order(frame, "start", "end", path)
+    return frame
+
+
+@guarded
+def cmd_spans(args: argparse.Namespace) -> int:
+    fi = _read_spans(args.fi_file, "FI services file", ["member", "provider", "start", "end"])
+    pmpm = _read_spans(
+        args.pmpm_file, "PMPM services file", ["member", "start", "end"], ("monthly_rate",)
+    )
+    findings = check_pmpm_spans(fi, pmpm, args.provider)
+    # A finding is about a member: text output names the member's lines in both files.
+    findings = findings.assign(
+        fi_lines=_file_lines(fi, ["member"], findings),
+        pmpm_lines=_file_lines(pmpm, ["member"], findings),
+    )
+    payload: dict = {"provider": args.provider, "findings": _records(findings)}
+    lines = [f"{len(findings)} finding(s) for the PMPM services with {args.provider} as the FI."]
+    for _, r in findings.iterrows():
+        where = [_lines_text("FI file", r["fi_lines"]), _lines_text("PMPM file", r["pmpm_lines"])]
+        lines.append(f"  {', '.join(w for w in where if w)}: {r['message']} [{r['code']}]")
+    if "monthly_rate" in pmpm.columns:
+        pmpm = pmpm.assign(
+            monthly_rate=parse_numbers(pmpm, "monthly_rate", args.pmpm_file, blank_ok=True)
+        )
+        priced = price_spans(pmpm)[["member", "start", "end", "monthly_rate", "units", "cost"]]
+        payload["pmpm"] = _records(priced.reset_index(names="line"))
+        lines.append("PMPM services:")
+        lines += [
+            f"  line {line}  {r['start']:%Y-%m-%d} to {r['end']:%Y-%m-%d}: "
+            + ("no rate" if pd.isna(r["cost"]) else f"{r['units']} unit(s), ${r['cost']:,.2f}")
+            for line, r in priced.iterrows()
+        ]
+    emit(args, payload, "\n".join(lines))
+    return 1 if len(findings) else 0
+
+
+@guarded
+def cmd_claim_dates(args: argparse.Namespace) -> int:
+    month = _month(args.month)
+    book = files.load_rate_book(args.rates, args.payers)
+    first, through = claim_dates_for(month, args.payer, book)
+    opens, closes = submission_window(month)
+    rule = str(book.payer_settings(args.payer)["claim_dates"])
+    payload = {
+        "month": month,
+        "payer": args.payer,
+        "rule": rule,
+        "from": str(first),
+        "through": str(through),
+        "submit_from": str(opens),
+        "submit_until": str(closes),
+    }
+    text = (
+        f"{month}, payer {args.payer}: claim From {first}, Through {through} (rule {rule}); "
+        f"submit from {opens} to {closes}."
+    )
+    emit(args, payload, text)
+    return 0
+
+
+def _read_history(path: str) -> pd.DataFrame:
+    ledger_fix = (
+        "Give --ledger the ledger file your exports were recorded in "
+        "(the one `xl-pmpm history --ledger` shows)."
+    )
+    if not Path(path).is_file():
+        problem = "is a folder, not a ledger file" if Path(path).is_dir() else "not found"
+        raise PmpmInputError(f"Ledger {problem}.", file=path, fix=ledger_fix)
+    try:
+        return ledger.history(path)
+    except PmpmInputError as exc:
+        raise PmpmInputError(exc.message, file=path, fix=ledger_fix) from None
+    except sqlite3.Error as exc:
+        raise PmpmInputError(f"Ledger cannot be read ({exc}).", file=path, fix=ledger_fix) from None
+
+
+def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
+    """The KPI tables as text: totals only, never a member."""
+    n = counts["exported"]
+    lines = [
+        f"KPIs of {path}: {n} exported entr{'y' if n == 1 else 'ies'} counted "
+        f"(not counted: {counts['pending']} pending, {counts['rejected']} rejected, "
+        f"{counts['placeholder']} placeholder(s))."
+    ]
+    if tables["by_month"].empty:
+        lines.append("Nothing exported yet: no KPI to show.")
+        return "\n".join(lines)
+    titles = {
+        "by_month": "PMPM revenue per member per month",
+        "by_tier": "Members and revenue by tier",
+        "tier_mix": "Tier mix: share of the month's members, change from the month before",
+        "by_payer": "By payer",
+    }
+    money = "{:,.2f}".format
+    formats = {
+        "revenue": money,
+        "revenue_per_member": money,
+        "share": "{:.1%}".format,
+        "share_change": lambda v: "" if pd.isna(v) else f"{v * 100:+.1f} pts",
+    }
+    for name in KPI_TABLES:
+        frame = tables[name].astype(object).where(tables[name].notna(), "")
+        for col, fmt in formats.items():
+            if col in frame:
+                frame[col] = [fmt(v) if v != "" else "" for v in frame[col]]
+        lines += ["", f"{titles[name]}:", frame.to_string(index=False)]
+    return "\n".join(lines)
+
+
+@guarded
+def cmd_kpi(args: argparse.Namespace) -> int:
+    history = _read_history(args.ledger)
+    book = files.load_rate_book(args.rates, args.payers)
+    tables = kpi_tables(history, book)
+    counts = status_counts(history)
+    payload = {
+        "ledger": args.ledger,
+        "counted": (
+            "confirmed exported entries only; pending, rejected and placeholder entries "
+            "are left out"
+        ),
+        "entries": counts,
+        **{name: _records(tables[name]) for name in KPI_TABLES},
+    }
+    emit(args, payload, _kpi_text(args.ledger, tables, counts))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add prorate, perdiem, spans, claim-dates and kpi to the `xl-pmpm` subparsers."""
+
+    def fmt(p: argparse.ArgumentParser) -> None:
+        add_settings(p, layout=False, rates=False)
+
+    p = sub.add_parser("prorate", help="units and prorated cost of a PMPM service")
+    p.add_argument("rate", metavar="RATE", help="monthly rate, e.g. 146.45")
+    p.add_argument("start", metavar="START", help="first day YYYY-MM-DD")
+    p.add_argument("end", metavar="END", help="last day YYYY-MM-DD (included)")
+    fmt(p)
+    p.set_defaults(func=cmd_prorate)
+
+    p = sub.add_parser("perdiem", help="per-diem billable occurrences from documented units")
+    p.add_argument("file", metavar="FILE", help="documented units CSV: client,date,code,units")
+    p.add_argument("--threshold", required=True, help="units a day needs (met exactly counts)")
+    p.add_argument("--arrears", required=True, help="days in arrears")
+    p.add_argument("--run-date", required=True, help="day of the run YYYY-MM-DD")
+    p.add_argument(
+        "--auth",
+        help="authorizations CSV: client,code,start,end,units_authorized,units_used",
+    )
+    p.add_argument(
+        "--non-billable", help="codes that count, comma-separated (default: all in FILE)"
+    )
+    p.add_argument("--billable", help="billable codes, comma-separated (default: all in --auth)")
+    p.add_argument("--minutes", default="180", help="billable note minutes (default: 180)")
+    fmt(p)
+    p.set_defaults(func=cmd_perdiem)
+
+    p = sub.add_parser("spans", help="check PMPM services cover the FI services, no overlaps")
+    p.add_argument("fi_file", metavar="FI_FILE", help="CSV: member,provider,start,end")
+    p.add_argument("pmpm_file", metavar="PMPM_FILE", help="CSV: member,start,end[,monthly_rate]")
+    p.add_argument("--provider", required=True, help="the FI's provider name")
+    fmt(p)
+    p.set_defaults(func=cmd_spans)
+
+    p = sub.add_parser("claim-dates", help="claim From/Through dates and submission window")
+    p.add_argument("month", metavar="MONTH", help="service month YYYY-MM")
+    p.add_argument("--payer", default="*", help="payer name from the payer settings")
+    add_settings(p, layout=False)
+    p.set_defaults(func=cmd_claim_dates)
+
+    p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
+    p.add_argument("--ledger", required=True, help="the export ledger database")
+    add_settings(p, layout=False)
+    p.set_defaults(func=cmd_kpi)

@@ -1,0 +1,77 @@
+"""What every `xl-pmpm` command shares: the settings options, output, and error reporting.
+
+`add_settings` adds the `--layout/--rates/--payers/--format` block (each part only
+where the command uses it); `emit` prints the payload as JSON or the text; `guarded`
+wraps a command so a known error is one line on stderr and an exit code, never a
+traceback (`report_error` says which: 1 a refused export, 2 bad input, a ledger that
+cannot be used or another export holding it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+
+from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
+
+FORMATS = ("text", "json")
+
+
+def add_settings(
+    p: argparse.ArgumentParser,
+    *,
+    layout: bool = True,
+    rates: bool = True,
+    output: bool = True,
+    bundled: str = "the bundled one",
+) -> None:
+    """Add `--layout`, `--rates` and `--payers` (the settings files) and `--format`."""
+    if layout:
+        p.add_argument("--layout", help=f"import layout TOML (default: {bundled})")
+    if rates:
+        p.add_argument("--rates", help=f"rate table CSV (default: {bundled})")
+        p.add_argument(
+            "--payers", help=f"payer settings CSV: contracts to payers (default: {bundled})"
+        )
+    if output:
+        p.add_argument("--format", choices=FORMATS, default="text", help="text (default) or json")
+
+
+def emit(args: argparse.Namespace, payload: object, text: str) -> None:
+    """Print `payload` as JSON with `--format json`, else `text`."""
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+def report_error(exc: PmpmError | sqlite3.Error) -> int:
+    """Print a known error as one line on stderr; return its exit code."""
+    if isinstance(exc, ExportRefused):
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(exc, PmpmInputError):
+        print(f"error: {exc.describe()}", file=sys.stderr)
+        return 2
+    if isinstance(exc, sqlite3.Error):
+        print(f"error: the ledger cannot be used ({exc}).", file=sys.stderr)
+        return 2
+    print(f"error: {exc}", file=sys.stderr)  # e.g. another export holds the ledger's lock
+    return 2
+
+
+def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command whose known errors are reported by `report_error`, never as a traceback."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (PmpmError, sqlite3.Error) as exc:
+            return report_error(exc)
+
+    return run

@@ -1,0 +1,1 @@
+"""The rules over tables: no Excel, no files, no database, no globals."""

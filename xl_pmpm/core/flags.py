@@ -1,0 +1,100 @@
+"""Per-row tier flags: tier now, tier if the unbilled hours were billed, the dollars at stake."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.values import per_value
+
+# Engine columns shown beside the layout's columns (workbook, summary, JSON).
+ENGINE_HEADERS = {
+    "tier": "Tier (engine)",
+    "rate": "Rate",
+    "tier_if_billed": "Tier if billed",
+    "rate_if_billed": "Rate if billed",
+    "at_risk": "At risk",
+    "dollar_effect": "Dollar effect",
+}
+
+
+def numeric(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
+    """A role's column as numbers (NaN where blank, absent or not a number)."""
+    col = layout.column(role)
+    if col is None or col.name not in table.columns:
+        return pd.Series(np.nan, index=table.index, dtype="float64")
+    return pd.to_numeric(table[col.name].str.strip(), errors="coerce").astype("float64")
+
+
+def text(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
+    col = layout.column(role)
+    if col is None or col.name not in table.columns:
+        return pd.Series("", index=table.index, dtype="object")
+    return table[col.name].fillna("").astype(str).str.strip()
+
+
+def reported_tier(values: pd.Series) -> pd.Series:
+    """The Tier column as a number: accepts '2' and 'Tier 2'."""
+
+    def parse(u: pd.Series) -> pd.Series:
+        digits = u.str.extract(r"^\s*(?:tier\s*)?(\d+)\s*$", flags=re.IGNORECASE)[0]
+        return pd.to_numeric(digits, errors="coerce").astype("Int64")
+
+    return per_value(values, parse)
+
+
+def flag_tier_risk(
+    table: pd.DataFrame, layout: Layout, book: RateBook, month: pd.Timestamp
+) -> pd.DataFrame:
+    """Tier flags for every row of a tier report (same index as `table`).
+
+    Columns: payer, hours_basis, billed_hours, unbilled_hours, basis_hours, tier,
+    rate_code, rate, service_code, skilled_service_code, tier_if_billed,
+    rate_if_billed, at_risk, dollar_effect, below_minimum, tier_reported,
+    tier_ok, service_code_ok.
+    """
+    payers = book.payer_for_contracts(text(table, layout, "contract"))
+    basis = book.hours_basis(payers)
+    billed = numeric(table, layout, "billed_hours")
+    unbilled = numeric(table, layout, "unbilled_hours").fillna(0.0)
+    authorized = numeric(table, layout, "authorized_hours")
+    basis_hours = billed.where(basis == "utilized", authorized)
+
+    now = book.assign(basis_hours, payers, month)
+    # Authorized hours do not move when visits get billed: only utilized payers are at risk.
+    after_hours = (billed + unbilled).where(basis == "utilized", authorized)
+    after = book.assign(after_hours, payers, month)
+
+    out = pd.DataFrame(index=table.index)
+    out["payer"] = payers
+    out["hours_basis"] = basis
+    out["billed_hours"] = billed
+    out["unbilled_hours"] = unbilled
+    out["basis_hours"] = basis_hours
+    for f in ("tier", "rate_code", "rate", "service_code", "skilled_service_code"):
+        out[f] = now[f]
+    out["tier_if_billed"] = after["tier"]
+    out["rate_if_billed"] = after["rate"]
+    changes = out["tier_if_billed"].fillna(0) != out["tier"].fillna(0)
+    out["at_risk"] = (changes & out["tier_if_billed"].notna()).astype(bool)
+    effect = out["rate_if_billed"].fillna(0.0) - out["rate"].fillna(0.0)
+    out["dollar_effect"] = effect.where(out["at_risk"], 0.0).round(2)
+    lowest = {p: float(book.tier_table(p, month)["min_hours"].min()) for p in pd.unique(payers)}
+    tier1_min = payers.map(lowest)
+    out["below_minimum"] = (billed < tier1_min).fillna(False).astype(bool)
+    out["tier_reported"] = reported_tier(text(table, layout, "tier"))
+    out["tier_ok"] = (out["tier_reported"] == out["tier"]).fillna(False).astype(bool)
+    code = text(table, layout, "service_code")
+    out["service_code_ok"] = (
+        (code == out["service_code"].fillna("")) | (code == out["skilled_service_code"].fillna(""))
+    ) & out["tier"].notna()
+    return out
+
+
+def risk_total(flags: pd.DataFrame) -> float:
+    """Dollars the at-risk rows would gain (or lose) if their unbilled hours were billed."""
+    return float(np.round(flags.loc[flags["at_risk"], "dollar_effect"].sum(), 2))

@@ -1,0 +1,270 @@
+"""Rates, tiers and payers as data: effective-dated, per payer, vectorized over columns."""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xl_pmpm.core.cells import fail_at_first, parse_numbers
+from xl_pmpm.core.errors import PmpmInputError
+
+DEFAULT_PAYER = "*"
+HOURS_BASES = ("utilized", "authorized")
+CLAIM_DATES = ("month", "first_day")
+
+RATE_COLUMNS = [
+    "payer",
+    "tier",
+    "min_hours",
+    "max_hours",
+    "rate_code",
+    "service_code",
+    "skilled_service_code",
+    "revenue_code",
+    "rate",
+    "effective_from",
+    "effective_to",
+]
+PAYER_COLUMNS = ["payer", "contracts", "hours_basis", "claim_dates"]
+TIER_FIELDS = ["tier", "rate_code", "service_code", "skilled_service_code", "revenue_code", "rate"]
+
+
+@dataclass(frozen=True)
+class RateBook:
+    """The rate table and the payer settings, checked and typed."""
+
+    rates: pd.DataFrame
+    payers: pd.DataFrame
+    source: str = "bundled rates"
+
+    def payer_settings(self, payer: str) -> pd.Series:
+        rows = self.payers[self.payers["payer"] == payer]
+        if rows.empty:
+            rows = self.payers[self.payers["payer"] == DEFAULT_PAYER]
+        return rows.iloc[0]
+
+    def payer_for_contracts(self, contracts: pd.Series) -> pd.Series:
+        """The payer of each contract, by the payers table's contract patterns."""
+        contracts = contracts.fillna("").astype(str)
+        mapping = {c: self._payer_of(c) for c in contracts.unique()}
+        return contracts.map(mapping)
+
+    def _payer_of(self, contract: str) -> str:
+        for payer, patterns in zip(self.payers["payer"], self.payers["contracts"], strict=True):
+            if any(fnmatch.fnmatch(contract.casefold(), p.casefold()) for p in patterns):
+                return payer
+        return DEFAULT_PAYER
+
+    def hours_basis(self, payers: pd.Series) -> pd.Series:
+        basis = dict(zip(self.payers["payer"], self.payers["hours_basis"], strict=True))
+        default = basis.get(DEFAULT_PAYER, "utilized")
+        return payers.map(lambda p: basis.get(p, default))
+
+    def tier_table(self, payer: str, month: pd.Timestamp) -> pd.DataFrame:
+        """The tiers in force for `payer` on the first day of `month`, lowest first.
+
+        A payer's own rows override the default rows tier by tier.
+        """
+        day = pd.Timestamp(month).to_period("M").to_timestamp()
+        live = self.rates[
+            (self.rates["effective_from"] <= day)
+            & (self.rates["effective_to"].isna() | (self.rates["effective_to"] >= day))
+        ]
+        own = live[live["payer"] == payer]
+        base = live[(live["payer"] == DEFAULT_PAYER) & ~live["tier"].isin(own["tier"])]
+        table = pd.concat([own, base]).sort_values("min_hours").reset_index(drop=True)
+        if table.empty:
+            raise PmpmInputError(
+                f"No rate is in force for payer '{payer}' in {day:%Y-%m}.",
+                file=self.source,
+                fix="Add rows to the rate table whose effective dates cover that month.",
+            )
+        return table
+
+    def assign(
+        self,
+        hours: pd.Series,
+        payers: pd.Series | str = DEFAULT_PAYER,
+        month: pd.Timestamp | str | None = None,
+    ) -> pd.DataFrame:
+        """Tier, rate code, service codes and rate for each value of `hours`.
+
+        Rows under the lowest tier's minimum (or not a number) get no tier (<NA>).
+        Vectorized per row; loops only over the distinct payers.
+        """
+        hours = pd.to_numeric(pd.Series(hours), errors="coerce").astype("float64")
+        if isinstance(payers, str):
+            payers = pd.Series(payers, index=hours.index)
+        month = pd.Timestamp(month) if month is not None else pd.Timestamp.today()
+        values = hours.to_numpy()
+        payer_values = payers.to_numpy()
+        tables = []
+        chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
+        offset = 0
+        for payer in pd.unique(payer_values):
+            table = self.tier_table(payer, month)
+            mask = payer_values == payer
+            lows = table["min_hours"].to_numpy()
+            highs = table["max_hours"].to_numpy()
+            pos = np.searchsorted(lows, values[mask], side="right") - 1
+            safe = np.clip(pos, 0, len(table) - 1)
+            inside = (pos >= 0) & (values[mask] < highs[safe])
+            chosen[mask] = np.where(inside, safe + offset, -1)
+            tables.append(table)
+            offset += len(table)
+        stacked = (
+            pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
+        )
+        hit = chosen >= 0
+        take = np.where(hit, chosen, 0)
+        out = pd.DataFrame(index=hours.index)
+        for f in TIER_FIELDS:
+            picked = stacked[f].to_numpy(dtype=object)[take] if len(stacked) else take
+            column = pd.Series(picked, index=hours.index).where(hit)
+            if f == "tier":
+                out[f] = column.astype("Int64")
+            elif f == "rate":
+                out[f] = column.astype("float64")
+            else:
+                out[f] = column.astype("string")
+        return out
+
+
+def read_table_text(text: str, what: str, columns: list[str], source: str) -> pd.DataFrame:
+    """A settings table (CSV text) as stripped strings, indexed by file line number."""
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PmpmInputError(
+            f"The {what} lacks the column(s) {', '.join(missing)}.",
+            file=source,
+            row=1,
+            fix=f"The header must name: {', '.join(columns)}.",
+        )
+    frame.index = pd.RangeIndex(2, len(frame) + 2)  # file line numbers: header is line 1
+    return frame.apply(lambda s: s.str.strip())
+
+
+def _parse_dates(frame: pd.DataFrame, col: str, path: str, *, blank_ok: bool) -> pd.Series:
+    values = pd.to_datetime(frame[col].replace("", None), format="%Y-%m-%d", errors="coerce")
+    bad = values.isna() & ~(blank_ok & (frame[col] == ""))
+    fail_at_first(
+        bad,
+        frame[col],
+        file=path,
+        column=col,
+        message="'{value}' is not a date.",
+        fix="Write dates as YYYY-MM-DD.",
+    )
+    return values
+
+
+def parse_rates(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    """Type and check a rate table read as text (index = file line numbers)."""
+    rates = frame.copy()
+    rates["payer"] = rates["payer"].replace("", DEFAULT_PAYER)
+    rates["tier"] = parse_numbers(rates, "tier", path, blank_ok=False).astype("int64")
+    rates["min_hours"] = parse_numbers(rates, "min_hours", path, blank_ok=False)
+    rates["max_hours"] = parse_numbers(rates, "max_hours", path, blank_ok=True).fillna(np.inf)
+    rates["rate"] = parse_numbers(rates, "rate", path, blank_ok=False)
+    rates["effective_from"] = _parse_dates(rates, "effective_from", path, blank_ok=False)
+    rates["effective_to"] = _parse_dates(rates, "effective_to", path, blank_ok=True)
+    bad = rates["min_hours"] >= rates["max_hours"]
+    if bad.any():
+        line = int(bad.idxmax())
+        raise PmpmInputError(
+            "min_hours is not below max_hours.",
+            file=path,
+            row=line,
+            column="min_hours",
+            fix="A tier covers min_hours up to, not including, max_hours.",
+        )
+    _check_no_overlap(rates, path)
+    return rates
+
+
+def _check_no_overlap(rates: pd.DataFrame, path: str) -> None:
+    """Two rows for the same payer and tier must not be in force on the same day."""
+    for (payer, tier), group in rates.groupby(["payer", "tier"]):
+        g = group.sort_values("effective_from")
+        ends = g["effective_to"].fillna(pd.Timestamp("2262-04-11")).to_numpy()
+        starts = g["effective_from"].to_numpy()
+        clash = starts[1:] <= ends[:-1]
+        if clash.any():
+            line = int(g.index[1:][clash][0])
+            raise PmpmInputError(
+                f"Payer '{payer}' tier {tier} has two rates in force on the same days.",
+                file=path,
+                row=line,
+                column="effective_from",
+                fix="Give the older row an effective_to before this row's effective_from.",
+            )
+
+
+def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    payers = frame.copy()
+    payers["payer"] = payers["payer"].replace("", DEFAULT_PAYER)
+    payers["contracts"] = payers["contracts"].map(
+        lambda s: [p.strip() for p in s.split(";") if p.strip()]
+    )
+    payers["hours_basis"] = payers["hours_basis"].replace("", "utilized")
+    payers["claim_dates"] = payers["claim_dates"].replace("", "month")
+    for col, allowed in (("hours_basis", HOURS_BASES), ("claim_dates", CLAIM_DATES)):
+        bad = ~payers[col].isin(allowed)
+        if bad.any():
+            line = int(bad.idxmax())
+            raise PmpmInputError(
+                f"'{payers.at[line, col]}' is not a known setting.",
+                file=path,
+                row=line,
+                column=col,
+                fix=f"Use one of: {', '.join(allowed)}.",
+            )
+    if DEFAULT_PAYER not in set(payers["payer"]):
+        default = pd.DataFrame(
+            [
+                {
+                    "payer": DEFAULT_PAYER,
+                    "contracts": [],
+                    "hours_basis": "utilized",
+                    "claim_dates": "month",
+                }
+            ]
+        )
+        payers = pd.concat([payers, default], ignore_index=True)
+    return payers
+
+
+def parse_rate_book(
+    rates_text: str,
+    payers_text: str,
+    rates_source: str = "rates.csv",
+    payers_source: str = "payers.csv",
+) -> RateBook:
+    """Build a RateBook from the CSV text of the rate table and the payer settings."""
+    rates = parse_rates(
+        read_table_text(rates_text, "rate table", RATE_COLUMNS, rates_source), rates_source
+    )
+    payers = parse_payers(
+        read_table_text(payers_text, "payer settings", PAYER_COLUMNS, payers_source), payers_source
+    )
+    return RateBook(rates=rates, payers=payers, source=rates_source)
+
+
+def tier_for_hours(
+    hours: float | list[float] | pd.Series,
+    payer: str = DEFAULT_PAYER,
+    month: pd.Timestamp | str | None = None,
+    *,
+    book: RateBook,
+) -> pd.DataFrame:
+    """Tier, rate code and rate for some hours under one payer, hours first."""
+    series = pd.Series(hours if isinstance(hours, (list, pd.Series)) else [hours])
+    out = book.assign(series, payer, month)
+    out.insert(0, "hours", pd.to_numeric(series, errors="coerce"))
+    return out

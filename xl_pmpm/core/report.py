@@ -1,0 +1,161 @@
+"""A tier report as read (the all-text table and what reading found) and its header rule.
+
+Both readers (CSV in ``xl_pmpm.io.csv_reader``, workbooks in
+``xl_pmpm.io.workbook_reader``) name their columns with :func:`match_header`, so a
+header means the same whatever file it came in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from xl_pmpm.core.findings import (
+    ERROR,
+    WARNING,
+    empty_findings,
+    file_finding,
+    finding_rows,
+)
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.values import squash
+
+
+@dataclass
+class TierReport:
+    """A tier report as read: the text table, where it came from, and what reading found."""
+
+    table: pd.DataFrame
+    source: str
+    findings: pd.DataFrame = field(default_factory=empty_findings)
+    encoding: str = "utf-8"
+    size: int = 0
+    readable: bool = True
+
+
+# A UTF-8 byte-order mark read as Windows-1252 text and saved again ("ï»¿Agency ID").
+_MOJIBAKE_BOM = "\u00ef\u00bb\u00bf"
+
+
+def _squash(name: str) -> str:
+    return squash(name.removeprefix(_MOJIBAKE_BOM))
+
+
+def match_header(
+    header: list[str],
+    body: pd.DataFrame,
+    lengths: pd.Series | None,
+    layout: Layout,
+    header_row: int = 1,
+) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Name `body`'s columns from `header` against the layout, with the header's findings.
+
+    `lengths` (each record's own length, for CSV) finds ragged rows; None for a
+    workbook, whose rows cannot be ragged. `header_row` is the header's line.
+    """
+    findings: list[pd.DataFrame] = []
+    exact = {c.name for c in layout.columns}
+    squashed = {_squash(c.name): c.name for c in layout.columns}
+    width = len(header)
+    while (
+        width > 0
+        and header[width - 1].strip() == ""
+        and (body.empty or (body.iloc[:, width - 1] == "").all())
+    ):
+        width -= 1  # trailing delimiters on every line: empty unnamed columns
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for pos, raw in enumerate(header[:width], start=1):
+        name = raw
+        if raw not in exact and _squash(raw) in squashed:
+            name = squashed[_squash(raw)]
+            findings.append(
+                file_finding(
+                    "header-variant",
+                    f"Header '{raw}' (column {pos}) should read '{name}'.",
+                    field=name,
+                    value=raw,
+                    row=header_row,
+                )
+            )
+        elif raw not in exact:
+            label = raw if raw.strip() else f"(unnamed column {pos})"
+            findings.append(
+                file_finding(
+                    "extra-column",
+                    f"Column {pos} '{label}' is not in the import layout.",
+                    field=label,
+                    value=raw,
+                    row=header_row,
+                )
+            )
+            name = label
+        if name in seen:
+            findings.append(
+                file_finding(
+                    "duplicate-column",
+                    f"'{name}' appears as column {seen[name]} and again as column {pos}.",
+                    field=name,
+                    value=raw,
+                    row=header_row,
+                )
+            )
+            name = f"{name} (column {pos})"
+        seen.setdefault(name, pos)
+        names.append(name)
+    if width < len(header):
+        findings.append(
+            file_finding(
+                "ragged-row",
+                f"Every line ends with {len(header) - width} extra delimiter(s).",
+                value="",
+                row=header_row,
+                severity=WARNING,
+            )
+        )
+    missing = [n for n in layout.expected_names if n not in seen]
+    for n in missing:
+        findings.append(
+            file_finding("missing-column", f"The column '{n}' is missing.", field=n, row=header_row)
+        )
+    present = [n for n in layout.names if n in seen]
+    if [n for n in names if n in set(present)] != present:
+        findings.append(
+            file_finding(
+                "column-order", "The columns are not in the import layout's order.", row=header_row
+            )
+        )
+
+    table = body.iloc[:, :width].copy()
+    table.columns = names
+    if lengths is not None:
+        rows = lengths.iloc[1:]
+        extra = body.iloc[:, width:]
+        lost = (extra != "").any(axis=1) if extra.shape[1] else pd.Series(False, index=body.index)
+        blank_line = (body == "").all(axis=1)
+        short = (rows < width) & ~blank_line
+        # Longer than the header itself (a header ending in delimiters trims `width` only).
+        long_ = (rows > len(header)) & lost
+        trailing = (rows > len(header)) & ~lost & ~blank_line
+        for bad, message, severity in (
+            (short, f"The line has fewer values than the header's {width}.", ERROR),
+            (long_, f"The line has more values than the header's {width}.", ERROR),
+            (trailing, "The line ends with extra delimiters.", WARNING),
+        ):
+            if bad.any():
+                findings.append(
+                    finding_rows(
+                        "ragged-row",
+                        rows.index[bad],
+                        None,
+                        rows[bad].astype(str),
+                        message,
+                        severity=severity,
+                    )
+                )
+        if long_.any():
+            # keep the overflow so nothing is lost; export refuses while it is there
+            for k in range(extra.shape[1]):
+                table[f"(overflow {width + k + 1})"] = extra.iloc[:, k]
+    return table, findings

@@ -1,0 +1,181 @@
+"""A realistic, entirely invented CDPAP PMPM Tier Report/Extract.
+
+Deterministic for a seed. Used for the bundled sample (`xl-pmpm demo`), the
+tests and the benchmarks. No real person's data: names are drawn from short
+lists of common given and family names, IDs are random.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook
+
+AGENCY_ID = "48213"
+OFFICE_ID = "702"
+# The four kinds of contract a NY FI bills PMPM under: linked, UPR, internal,
+# and a separate PMPM-only contract with payer-specific codes.
+CONTRACTS = [
+    "Linked - Metro MLTC CDPAP",
+    "UPR - Hudson Valley MLTC",
+    "Elderplan CDPAP Internal",
+    "Sample Health Plan PMPM",
+]
+GIVEN = [
+    "María",
+    "José",
+    "Zoë",
+    "Nguyễn Thị",
+    "Aaliyah",
+    "Chen",
+    "Fatou",
+    "Dmitri",
+    "Siobhán",
+    "Ana",
+    "Kwame",
+    "Priya",
+    "Renée",
+    "Yusuf",
+    "Łukasz",
+    "Grace",
+    "Mohammed",
+    "Inés",
+    "Olga",
+    "Samuel",
+]
+FAMILY = [
+    "García",
+    "Smith",
+    "Ó Briain",
+    "Kowalski",
+    "Nguyễn",
+    "Cohen",
+    "Diallo",
+    "Rodríguez",
+    "Johnson",
+    "Petrov",
+    "Müller",
+    "Williams",
+    "Haddad",
+    "Santos",
+    "Brown",
+    "Kim",
+    "Lefèvre",
+    "Okafor",
+    "Rossi",
+    "Park",
+]
+
+
+def generate_extract(
+    members: int,
+    month: str,
+    layout: Layout,
+    book: RateBook,
+    *,
+    seed: int = 2443,
+    mangle: bool = True,
+    below_minimum: bool = True,
+) -> pd.DataFrame:
+    """A tier report of `members` rows (all text, layout columns in order).
+
+    With `mangle`, a handful of rows carry what Excel and hand-editing do to such
+    files: IDs in scientific notation, reformatted dates, a formula prefix, a
+    blank row, a wrong tier, a wrong service code and a duplicated member.
+    With `below_minimum`, about 2 % of members have under one billed hour.
+    """
+    rng = np.random.default_rng(seed)
+    period = pd.Period(month, freq="M")
+    first = period.start_time
+    n = members
+    contract = np.array(CONTRACTS)[rng.choice(4, size=n, p=[0.4, 0.25, 0.2, 0.15])]
+    mix = [0.42, 0.33, 0.13, 0.10, 0.02] if below_minimum else [0.43, 0.34, 0.13, 0.10, 0.0]
+    kind = rng.choice(5, size=n, p=mix)
+    billed = np.select(
+        [kind == 0, kind == 1, kind == 2, kind == 3],
+        [
+            rng.uniform(1, 159, n),
+            rng.uniform(160, 479, n),
+            rng.uniform(480, 744, n),
+            np.where(rng.random(n) < 0.5, rng.uniform(140, 159.75, n), rng.uniform(455, 479.75, n)),
+        ],
+        default=rng.uniform(0, 0.99, n),
+    ).round(2)
+    unbilled = np.where(
+        kind == 3, rng.uniform(5, 40, n), np.where(rng.random(n) < 0.3, rng.uniform(0, 12, n), 0.0)
+    ).round(2)
+    patient = rng.choice(10**9, size=n, replace=False)
+    patient_number = np.char.zfill(patient.astype(str), 10)
+    names = (
+        np.array(GIVEN)[rng.integers(0, len(GIVEN), n)].astype(object)
+        + " "
+        + np.array(FAMILY)[rng.integers(0, len(FAMILY), n)].astype(object)
+    )
+    skilled = rng.random(n) < 0.12
+
+    payers = book.payer_for_contracts(pd.Series(contract))
+    tiers = book.assign(pd.Series(billed), payers, first)
+    service = np.where(
+        skilled, tiers["skilled_service_code"].fillna(""), tiers["service_code"].fillna("")
+    )
+    # Rows under one billed hour show Tier 1 in the extract, as billed hours round up there.
+    service = np.where(tiers["tier"].isna(), "2443", service)
+    tier_text = tiers["tier"].astype("string").fillna("1")
+
+    day = first.strftime("%Y-%m-%d")
+    col = {c.role: c.name for c in layout.columns if c.role}
+    data = {
+        col["agency_id"]: AGENCY_ID,
+        col["office_id"]: OFFICE_ID,
+        col["patient_number"]: patient_number,
+        col["schedule_start"]: np.where(rng.random(n) < 0.2, f"{day} 03:00 AM", f"{day} 03:00"),
+        col["schedule_end"]: np.where(rng.random(n) < 0.2, f"{day} 03:15 AM", f"{day} 03:15"),
+        col["visit_start"]: f"{day} 03:00",
+        col["visit_end"]: f"{day} 03:15",
+        col["caregiver_code"]: "1000",
+        col["pay_rate"]: "Non Payable",
+        col["discipline"]: np.where(skilled, "Other (Skilled)", "PA"),
+        col["contract"]: contract,
+        col["service_code"]: service,
+        col["patient_name"]: names,
+        col["billed_hours"]: [f"{h:.2f}" for h in billed],
+        col["unbilled_hours"]: [f"{h:.2f}" for h in unbilled],
+        col["tier"]: tier_text.to_numpy(),
+    }
+    frame = pd.DataFrame(data)[[c.name for c in layout.columns if not c.optional]].astype(str)
+    if mangle and n >= 40:
+        frame = _mangle(frame, col, rng, day)
+    frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+    return frame
+
+
+def _mangle(
+    frame: pd.DataFrame, col: dict[str, str], rng: np.random.Generator, day: str
+) -> pd.DataFrame:
+    frame = frame.copy()
+    rows = rng.choice(np.arange(1, len(frame) - 1), size=9, replace=False)
+    pid = frame.at[rows[0], col["patient_number"]]
+    frame.at[rows[0], col["patient_number"]] = (
+        f"{int(pid):.5E}"  # as Excel shows a long number: 4.12346E+08
+    )
+    frame.at[rows[1], col["agency_id"]] = f"{float(frame.at[rows[1], col['agency_id']]):.1f}"
+    y, m, d = day.split("-")
+    frame.at[rows[2], col["visit_start"]] = f"{int(m)}/{int(d)}/{y} 3:00"
+    frame.at[rows[3], col["schedule_end"]] = f"{int(m)}/{int(d)}/{y} 3:15 AM"
+    frame.at[rows[4], col["caregiver_code"]] = "=1000"
+    wrong = {"1": "2", "2": "3", "3": "1", "": "1"}
+    frame.at[rows[5], col["tier"]] = wrong[frame.at[rows[5], col["tier"]]]
+    code = frame.at[rows[6], col["service_code"]]
+    frame.at[rows[6], col["service_code"]] = "2445" if code != "2445" else "2443"
+    dup = frame.iloc[[rows[7]]].copy()
+    dup[col["patient_number"]] = frame.at[rows[8], col["patient_number"]]
+    blank = pd.DataFrame([[""] * frame.shape[1]], columns=frame.columns)
+    cut = len(frame) // 2
+    return pd.concat([frame.iloc[:cut], blank, frame.iloc[cut:], dup], ignore_index=True)
+
+
+def extract_csv(frame: pd.DataFrame) -> bytes:
+    """The extract as HHAeXchange writes it: UTF-8, CRLF lines."""
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")

@@ -1,0 +1,605 @@
+"""Validation of a tier report against the import layout, the rates and the claim rules.
+
+One pass, vectorized per column (no Python loop per row), collecting every
+finding; see findings.py for the codes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from xl_pmpm.core.claims import submission_window
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.findings import WARNING, ValidationReport, combine, file_finding, finding_rows
+from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.report import TierReport
+from xl_pmpm.core.values import per_value, squash, squash_values
+
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+_MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+|'.*"
+# Dates as Excel rewrites them: a serial number (46296.125), or a regional form
+# (10/1/2026 3:00, 01.10.2026, 2026/10/01, 1-Oct-26) where day and month may be swapped.
+_DATE_SERIAL = r"\d{5}(?:\.\d+)?"
+_DATE_REGIONAL = r"\d{1,4}[/.-](?:\d{1,2}|[A-Za-z]{3,9})[/.-]\d{1,4}(?:[ T].*)?"
+# A totals line a biller or Excel added under the report ("Total", "Grand Total:", "Sum").
+_TOTAL_LABEL = re.compile(r"(?i)\s*(?:grand\s+|sub\s*)?(?:totals?|sum)\s*:?\s*")
+# An ID column is expected to hold IDs of one width when this share of them has it.
+_ID_WIDTH_SHARE = 0.8
+_ID_WIDTH_MIN_ROWS = 5
+
+
+def _is_text(values: pd.Series, want: str) -> pd.Series:
+    """Where `values` squash to `want`; only values starting with its letter are squashed."""
+    out = pd.Series(False, index=values.index)
+    maybe = values.str.lstrip().str[:1].str.casefold() == want[:1]
+    if maybe.any():
+        out[maybe] = squash_values(values[maybe]) == want
+    return out
+
+
+def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
+    """True where a row repeats the header (two exports pasted together).
+
+    A row counts when at least half of the columns, and at least three, hold
+    their own column name (spacing and case aside).
+    """
+    hits = np.zeros(len(table), dtype=np.int64)
+    for name in table.columns:
+        want = squash(name)
+        hits += per_value(table[name], lambda u, w=want: _is_text(u, w)).to_numpy(int)
+    return pd.Series(hits >= max(3, (len(table.columns) + 1) // 2), index=table.index)
+
+
+def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
+    """True where a row is a totals line: a 'Total' label and no member ID."""
+    label = np.zeros(len(table), dtype=bool)
+    col = layout.column("patient_number")
+    id_name = col.name if col is not None and col.name in table.columns else None
+    for name in table.columns:
+        if name != id_name:  # a label in the ID column is an ID, not a totals line
+            label |= per_value(
+                table[name], lambda u: u.str.fullmatch(_TOTAL_LABEL.pattern)
+            ).to_numpy(bool)
+    if id_name is not None:
+        label &= (table[id_name].fillna("").str.strip() == "").to_numpy()
+    return pd.Series(label, index=table.index)
+
+
+def blank_rows(table: pd.DataFrame) -> pd.Series:
+    """True where every cell of the row is empty or spaces."""
+    blank = pd.Series(True, index=table.index)
+    for name in table.columns:
+        blank &= per_value(table[name], lambda u: u.str.strip() == "").to_numpy()
+    return blank
+
+
+def parse_datetimes(values: pd.Series, column: Column) -> pd.Series:
+    """Timestamps where a value has one of the column's formats exactly, NaT elsewhere."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for fmt, pattern in zip(column.formats, column.format_patterns(), strict=True):
+        todo = out.isna() & values.str.fullmatch(pattern[1:-1])
+        if todo.any():
+            out[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+    return out
+
+
+def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None, int]:
+    """The month most schedule start dates fall in, and how many months appear."""
+    col = layout.column("schedule_start")
+    if col is None or col.name not in table.columns:
+        return None, 0
+    stamps = parse_datetimes(table[col.name].fillna("").str.strip(), col).dropna()
+    if stamps.empty:
+        return None, 0
+    months = stamps.dt.to_period("M")
+    return months.mode().iloc[0], months.nunique()
+
+
+def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
+    """What is wrong with each value, regardless of the row it is on."""
+    values = raw.str.strip()
+    out = pd.DataFrame(index=raw.index)
+    out["blank"] = values == ""
+    out["line_break"] = raw.str.contains(r"[\r\n]", regex=True)
+    out["mangled"] = values.str.fullmatch(_MANGLED_ID) if col.id else False
+    # A signed number in a number column is a type error, not a formula; in any other
+    # column a leading =, +, - or @ would be exported as it is, so it is a formula.
+    numeric_like = (
+        values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
+        if col.type == "number"
+        else pd.Series(False, index=raw.index)
+    )
+    out["formula"] = raw.str.lstrip().str.startswith(FORMULA_PREFIXES) & ~numeric_like
+    ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]
+    out["type"] = False
+    if col.type == "number":
+        decimals = col.decimals or 0
+        pattern = r"\d+" if decimals == 0 else rf"\d+(?:\.\d{{1,{decimals}}})?"
+        out["type"] = ok & ~values.str.fullmatch(pattern)
+    if col.type == "datetime":
+        out["stamp"] = parse_datetimes(values, col)
+        out["datetime"] = ok & out["stamp"].isna()
+        out["serial"] = values.str.fullmatch(_DATE_SERIAL)
+        out["regional"] = values.str.fullmatch(_DATE_REGIONAL) & ~out["serial"]
+    out["too_long"] = raw.str.len() > col.max_length if col.max_length else False
+    out["not_allowed"] = ok & ~values.isin(col.allowed) if col.allowed else False
+    return out
+
+
+def _column_findings(
+    table: pd.DataFrame, col: Column, live: pd.Series, parsed: dict[str, pd.Series]
+) -> list[pd.DataFrame]:
+    raw = table[col.name].fillna("").astype(str)
+    checks = per_value(raw, lambda u: _cell_checks(u, col))
+    filled = live & ~checks["blank"]
+    out: list[pd.DataFrame] = []
+    name = col.name
+
+    def add(code: str, mask: pd.Series, message: str) -> None:
+        if mask.any():
+            out.append(finding_rows(code, table.index[mask], name, raw[mask], message))
+
+    if col.required == "yes":
+        add("required", live & checks["blank"], f"{name} is blank.")
+    add("line-break", filled & checks["line_break"], f"{name} holds a line break.")
+    add(
+        "id-mangled",
+        filled & checks["mangled"],
+        f"{name} looks like a value Excel reformatted (a number, or its leading apostrophe).",
+    )
+    if col.id:
+        out.extend(_short_ids(table, col, filled & ~checks["mangled"] & ~checks["formula"]))
+    add("formula-prefix", filled & checks["formula"], f"{name} starts with =, +, - or @.")
+    if col.type == "number":
+        kind = (
+            "a whole number"
+            if not col.decimals
+            else f"a number with at most {col.decimals} decimals"
+        )
+        add(
+            "type", filled & checks["type"], f"{name} must be {kind} (no signs, spaces or letters)."
+        )
+    if col.type == "datetime":
+        parsed[name] = checks["stamp"].where(live)
+        forms = " or ".join(_human(f) for f in col.formats)
+        bad = filled & checks["datetime"]
+        if bad.any():
+            why = pd.Series(f"{name} is not in the form {forms}.", index=table.index)
+            why[checks["regional"].astype(bool)] = (
+                f"{name} is in a regional form Excel writes (day and month may be swapped), "
+                f"not {forms}."
+            )
+            why[checks["serial"].astype(bool)] = (
+                f"{name} holds an Excel date serial number, not a date and time in the form "
+                f"{forms}."
+            )
+            out.append(finding_rows("datetime-format", table.index[bad], name, raw[bad], why[bad]))
+    if col.max_length:
+        add(
+            "max-length",
+            filled & checks["too_long"],
+            f"{name} is longer than {col.max_length} characters.",
+        )
+    if col.allowed:
+        add(
+            "allowed-value",
+            filled & checks["not_allowed"],
+            f"{name} must be one of: {', '.join(col.allowed)}.",
+        )
+    return out
+
+
+def _short_ids(table: pd.DataFrame, col: Column, filled: pd.Series) -> list[pd.DataFrame]:
+    """IDs of digits shorter than the column's usual width: Excel dropped leading zeros?
+
+    Only when most IDs of the column share one width (a warning: an agency may
+    mix widths; checking against the original extract with --original is exact).
+    """
+    values = table[col.name].fillna("").astype(str).str.strip().where(filled, "")
+    digits = values[values.str.fullmatch(r"\d+")]
+    if len(digits) < _ID_WIDTH_MIN_ROWS:
+        return []
+    widths = digits.str.len()
+    usual = int(widths.mode().iloc[0])
+    if (widths == usual).mean() < _ID_WIDTH_SHARE:
+        return []
+    short = widths[widths < usual].index
+    if not len(short):
+        return []
+    return [
+        finding_rows(
+            "id-mangled",
+            short,
+            col.name,
+            table.loc[short, col.name],
+            f"{col.name} is shorter than the column's other IDs ({usual} digits): "
+            "Excel may have dropped its leading zeros.",
+            severity=WARNING,
+        )
+    ]
+
+
+def _human(fmt: str) -> str:
+    for d, h in (
+        ("%Y", "YYYY"),
+        ("%m", "MM"),
+        ("%d", "DD"),
+        ("%H", "HH"),
+        ("%I", "HH"),
+        ("%M", "MM"),
+        ("%S", "SS"),
+        ("%p", "AM/PM"),
+    ):
+        fmt = fmt.replace(d, h)
+    return fmt
+
+
+def _pair_findings(table: pd.DataFrame, layout: Layout, live: pd.Series) -> list[pd.DataFrame]:
+    """Situational columns come in pairs: both filled or both blank."""
+    out = []
+    pairs: dict[str, list[Column]] = {}
+    for c in layout.columns:
+        if c.required == "situational" and c.pair and c.name in table.columns:
+            pairs.setdefault(c.pair, []).append(c)
+    for cols in pairs.values():
+        blank = pd.DataFrame({c.name: table[c.name].fillna("").str.strip() == "" for c in cols})
+        some = live & blank.any(axis=1) & ~blank.all(axis=1)
+        for c in cols:
+            mask = some & blank[c.name]
+            others = ", ".join(o.name for o in cols if o is not c)
+            if mask.any():
+                out.append(
+                    finding_rows(
+                        "required",
+                        table.index[mask],
+                        c.name,
+                        "",
+                        f"{c.name} is blank while {others} is filled: "
+                        "fill both, or clear both to defer.",
+                    )
+                )
+    return out
+
+
+def _time_findings(
+    table: pd.DataFrame, layout: Layout, parsed: dict[str, pd.Series], month: pd.Period | None
+) -> list[pd.DataFrame]:
+    out = []
+    for start_role, end_role in (("schedule_start", "schedule_end"), ("visit_start", "visit_end")):
+        s, e = layout.column(start_role), layout.column(end_role)
+        if s and e and s.name in parsed and e.name in parsed:
+            bad = (parsed[e.name] < parsed[s.name]).fillna(False)
+            if bad.any():
+                out.append(
+                    finding_rows(
+                        "end-before-start",
+                        table.index[bad],
+                        e.name,
+                        table.loc[bad, e.name],
+                        f"{e.name} is before {s.name}.",
+                    )
+                )
+    if month is not None:
+        for name, stamps in parsed.items():
+            outside = stamps.notna() & (stamps.dt.to_period("M") != month)
+            if outside.any():
+                out.append(
+                    finding_rows(
+                        "outside-billing-month",
+                        table.index[outside],
+                        name,
+                        table.loc[outside, name],
+                        f"{name} is not in the billing month {month}.",
+                    )
+                )
+    return out
+
+
+def _duplicate_members(table: pd.DataFrame, layout: Layout, live: pd.Series) -> list[pd.DataFrame]:
+    col = layout.column("patient_number")
+    if col is None or col.name not in table.columns:
+        return []
+    ids = table[col.name].fillna("").str.strip().where(live, "")
+    dup = (ids != "") & ids.duplicated(keep=False)
+    if not dup.any():
+        return []
+    lines = pd.Series(table.index, index=table.index).astype(str)
+    listing = lines[dup].groupby(ids[dup]).transform(lambda s: ", ".join(s))
+    message = "The same member is on lines " + listing + "."
+    return [
+        finding_rows(
+            "duplicate-member", table.index[dup], col.name, table.loc[dup, col.name], message
+        )
+    ]
+
+
+def _tier_findings(
+    table: pd.DataFrame, layout: Layout, flags: pd.DataFrame, live: pd.Series
+) -> list[pd.DataFrame]:
+    out = []
+    billed_col = layout.column("billed_hours")
+    billed_name = billed_col.name if billed_col else "Billed Hours"
+    has_hours = live & flags["billed_hours"].notna()
+
+    below = has_hours & flags["below_minimum"]
+    if below.any():
+        out.append(
+            finding_rows(
+                "below-minimum-hours",
+                table.index[below],
+                billed_name,
+                table.loc[below, billed_name],
+                "Under the minimum billed hours for a PMPM: not billable this month.",
+            )
+        )
+
+    auth_col = layout.column("authorized_hours")
+    needs_auth = live & (flags["hours_basis"] == "authorized") & flags["basis_hours"].isna()
+    if needs_auth.any():
+        out.append(
+            finding_rows(
+                "required",
+                table.index[needs_auth],
+                auth_col.name if auth_col else "Authorized Hours",
+                "",
+                "This payer bills on authorized hours, but the row has none.",
+            )
+        )
+
+    tier_col = layout.column("tier")
+    if tier_col is not None and tier_col.name in table.columns:
+        known = has_hours & flags["tier"].notna() & ~below
+        wrong = known & ~flags["tier_ok"]
+        if wrong.any():
+            message = "The hours make it Tier " + flags.loc[wrong, "tier"].astype(str) + "."
+            out.append(
+                finding_rows(
+                    "tier-mismatch",
+                    table.index[wrong],
+                    tier_col.name,
+                    table.loc[wrong, tier_col.name],
+                    message,
+                )
+            )
+
+    code_col = layout.column("service_code")
+    if code_col is not None and code_col.name in table.columns:
+        known = has_hours & flags["tier"].notna() & ~below
+        values = table[code_col.name].fillna("").str.strip()
+        wrong = known & ~flags["service_code_ok"] & (values != "")
+        if wrong.any():
+            expected = flags.loc[wrong, "service_code"].astype(str)
+            skilled = flags.loc[wrong, "skilled_service_code"].fillna("").astype(str)
+            message = (
+                "Tier "
+                + flags.loc[wrong, "tier"].astype(str)
+                + " takes service code "
+                + expected
+                + np.where(skilled != "", " (or " + skilled + ")", "")
+                + "."
+            )
+            out.append(
+                finding_rows(
+                    "service-code-mismatch",
+                    table.index[wrong],
+                    code_col.name,
+                    table.loc[wrong, code_col.name],
+                    message,
+                )
+            )
+
+    deferred = pd.Series(True, index=table.index)
+    for role in ("visit_start", "visit_end"):
+        c = layout.column(role)
+        if c is None or c.name not in table.columns:
+            deferred[:] = False
+        else:
+            deferred &= table[c.name].fillna("").str.strip() == ""
+    risk = live & flags["at_risk"] & ~below & ~deferred  # a deferred row is already handled
+    if risk.any():
+        f = flags[risk]
+        sign = np.where(f["dollar_effect"] >= 0, "+$", "-$")
+        message = (
+            "Billed "
+            + f["billed_hours"].map("{:,.2f}".format)
+            + " h is Tier "
+            + f["tier"].astype(str).replace("<NA>", "none")
+            + "; with "
+            + f["unbilled_hours"].map("{:,.2f}".format)
+            + " unbilled h it would be Tier "
+            + f["tier_if_billed"].astype(str)
+            + " ("
+            + sign
+            + f["dollar_effect"].abs().map("{:,.2f}".format)
+            + ")."
+        )
+        out.append(
+            finding_rows(
+                "tier-at-risk",
+                table.index[risk],
+                billed_name,
+                table.loc[risk, billed_name],
+                message,
+            )
+        )
+    return out
+
+
+def check_locked_fields(
+    original: pd.DataFrame, edited: pd.DataFrame, layout: Layout
+) -> pd.DataFrame:
+    """Findings for locked ('do not modify') cells whose value differs from the original's."""
+    common = edited.index.intersection(original.index)
+    parts = []
+    for col in layout.columns:
+        if not col.locked or col.name not in edited.columns or col.name not in original.columns:
+            continue
+        before = original.loc[common, col.name].fillna("")
+        after = edited.loc[common, col.name].fillna("")
+        changed = before != after
+        if changed.any():
+            parts.append(
+                finding_rows(
+                    "locked-modified",
+                    common[changed],
+                    col.name,
+                    after[changed],
+                    f"{col.name} differs from the extract's value.",
+                )
+            )
+    return combine(parts)
+
+
+def check_submission_window(month: pd.Period, as_of: date) -> list[pd.DataFrame]:
+    first, last = submission_window(month)
+    if as_of < first:
+        return [
+            file_finding(
+                "too-early",
+                f"Claims for {month} can be submitted from {first}; the as-of date is {as_of}.",
+                value=str(as_of),
+            )
+        ]
+    if as_of > last:
+        return [
+            file_finding(
+                "past-deadline",
+                f"Claims for {month} had to be submitted by {last}; the as-of date is {as_of}.",
+                value=str(as_of),
+            )
+        ]
+    return []
+
+
+def validate_table(
+    table: pd.DataFrame,
+    layout: Layout,
+    book: RateBook,
+    *,
+    month: pd.Period | str | None = None,
+    as_of: date | None = None,
+    original: pd.DataFrame | None = None,
+    flags: pd.DataFrame | None = None,
+    source: str = "",
+    read_findings: pd.DataFrame | None = None,
+) -> tuple[ValidationReport, pd.DataFrame]:
+    """Validate a tier-report table; returns the report and the rows' tier flags."""
+    parts: list[pd.DataFrame] = [] if read_findings is None else [read_findings]
+    if table.empty:
+        parts.append(file_finding("no-rows", "The file holds a header but no member rows."))
+    blank = blank_rows(table)
+    if blank.any():
+        parts.append(finding_rows("blank-row", table.index[blank], None, "", "The row is blank."))
+    header = repeated_header_rows(table) & ~blank
+    if header.any():
+        parts.append(
+            finding_rows(
+                "repeated-header",
+                table.index[header],
+                None,
+                "",
+                "The line repeats the header (two files pasted together?).",
+            )
+        )
+    totals = totals_rows(table, layout) & ~blank & ~header
+    if totals.any():
+        parts.append(
+            finding_rows(
+                "totals-row",
+                table.index[totals],
+                None,
+                "",
+                "The line is a totals line, not a member.",
+            )
+        )
+    live = ~(blank | header | totals)  # lines that are not member rows get no cell findings
+
+    parsed: dict[str, pd.Series] = {}
+    for col in layout.columns:
+        if col.name in table.columns:
+            parts.extend(_column_findings(table, col, live, parsed))
+    parts.extend(_pair_findings(table, layout, live))
+
+    if month is None:
+        found, count = billing_month(table[live], layout)
+        if found is None:
+            if live.any():
+                parts.append(file_finding("no-month", "No schedule start date could be read."))
+        elif count > 1:
+            parts.append(
+                file_finding(
+                    "mixed-months",
+                    f"The schedule dates span {count} months; {found} is taken as "
+                    "the billing month.",
+                    value=str(found),
+                )
+            )
+        period = found
+    else:
+        period = pd.Period(month, freq="M")
+    parts.extend(_time_findings(table, layout, parsed, period))
+    parts.extend(_duplicate_members(table, layout, live))
+    if period is not None:
+        if flags is None:
+            try:
+                flags = flag_tier_risk(table, layout, book, period.to_timestamp())
+            except PmpmInputError as missing:  # no rate in force for a payer and month
+                parts.append(file_finding("no-rate", missing.message, value=str(period)))
+        if flags is not None:
+            parts.extend(_tier_findings(table, layout, flags, live))
+        if as_of is not None:
+            parts.extend(check_submission_window(period, as_of))
+    if original is not None:
+        parts.append(check_locked_fields(original, table, layout))
+    findings = combine(parts)
+    # An ID the reader already proved mangled (a number in a workbook) is not also
+    # reported as merely suspicious.
+    mangled = findings["code"] == "id-mangled"
+    if mangled.any():
+        twice = findings[mangled].duplicated(["row", "field"], keep="first")
+        findings = findings.drop(index=twice[twice].index).reset_index(drop=True)
+    report = ValidationReport(
+        findings=findings,
+        rows=int(live.sum()),
+        source=source,
+        month=None if period is None else str(period),
+        as_of=None if as_of is None else as_of.isoformat(),
+    )
+    return report, flags if flags is not None else pd.DataFrame(index=table.index)
+
+
+def validate_report(
+    report: TierReport,
+    layout: Layout,
+    book: RateBook,
+    *,
+    month: pd.Period | str | None = None,
+    as_of: date | None = None,
+    original: pd.DataFrame | None = None,
+) -> tuple[ValidationReport, pd.DataFrame]:
+    """Validate a tier report as read from a file (reading findings included)."""
+    if not report.readable:
+        result = ValidationReport(
+            report.findings,
+            0,
+            report.source,
+            None if month is None else str(month),
+            None if as_of is None else as_of.isoformat(),
+        )
+        return result, pd.DataFrame(index=report.table.index)
+    return validate_table(
+        report.table,
+        layout,
+        book,
+        month=month,
+        as_of=as_of,
+        original=original,
+        source=report.source,
+        read_findings=report.findings,
+    )

@@ -1,0 +1,317 @@
+"""From visits to a tier report: one row per visit in, one row per member-contract-month out.
+
+A visits file (an EVV / scheduling export) has one row per visit: member (Patient
+Number), contract, visit date, hours and a status word. `VisitsMapping` (from
+`data/visits_columns.toml`, replaceable by the user) says which header holds which
+field and which status words mean billed / confirmed-unbilled / unconfirmed /
+scheduled.
+
+Core: `normalize_visits` (text table -> typed visits, PmpmInputError on bad cells)
+and `aggregate_visits` (typed or text visits -> tier report table in the layout's
+columns, all text). Both are plain functions over DataFrames, vectorized (per
+distinct value where parsing is involved; groupby for the sums). The thin readers
+`load_mapping` and `read_visits` do the file I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.values import per_value, squash
+
+STATUSES = ("billed", "confirmed_unbilled", "unconfirmed", "scheduled")
+REQUIRED_FIELDS = ("patient_number", "contract", "visit_date", "hours", "status")
+OPTIONAL_FIELDS = ("authorized_hours", "patient_name", "agency_id", "office_id")
+FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+# Canonical columns of a normalized visits frame (what `normalize_visits` returns).
+VISIT_COLUMNS = list(FIELDS)
+
+
+@dataclass(frozen=True)
+class VisitsMapping:
+    """Which header holds each field, the status words, the accepted date forms."""
+
+    columns: dict[str, str]
+    statuses: dict[str, str]  # casefolded status word -> one of STATUSES
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    defaults: dict[str, str] = field(default_factory=dict)
+    source: str = "bundled visits_columns.toml"
+
+
+def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
+    """Build and check a VisitsMapping from parsed TOML."""
+    cols = {k: str(v).strip() for k, v in raw.get("columns", {}).items() if str(v).strip()}
+    unknown = set(cols) - set(FIELDS)
+    if unknown:
+        raise PmpmInputError(
+            f"[columns] names unknown field(s): {', '.join(sorted(unknown))}.",
+            file=source,
+            fix=f"Use only: {', '.join(FIELDS)}.",
+        )
+    missing = [f for f in REQUIRED_FIELDS if f not in cols]
+    if missing:
+        raise PmpmInputError(
+            f"[columns] lacks the field(s) {', '.join(missing)}.",
+            file=source,
+            fix="Name the header of your file that holds each of them.",
+        )
+    statuses: dict[str, str] = {}
+    for status, words in raw.get("statuses", {}).items():
+        if status not in STATUSES:
+            raise PmpmInputError(
+                f"[statuses] has '{status}'.", file=source, fix=f"Use {', '.join(STATUSES)}."
+            )
+        for w in [words] if isinstance(words, str) else words:
+            key = squash(str(w))
+            if key in statuses and statuses[key] != status:
+                raise PmpmInputError(
+                    f"The status word '{w}' is listed under two statuses.",
+                    file=source,
+                    fix="List each word under one status.",
+                )
+            statuses[key] = status
+    if "billed" not in statuses.values():
+        raise PmpmInputError(
+            "[statuses] gives no word for 'billed'.", file=source, fix='Add billed = ["Billed"].'
+        )
+    formats = tuple(raw.get("format", {}).get("date_formats", ["%Y-%m-%d"]))
+    defaults = {k: str(v).strip() for k, v in raw.get("defaults", {}).items()}
+    return VisitsMapping(cols, statuses, formats, defaults, source)
+
+
+# --- normalizing ---------------------------------------------------------------------------
+
+
+def _parse_hours(values: pd.Series) -> pd.Series:
+    def parse(u: pd.Series) -> pd.Series:
+        text = u.str.strip()
+        ok = text.str.fullmatch(r"\d+(?:\.\d+)?|\.\d+")
+        return pd.to_numeric(text.where(ok, None), errors="coerce").astype("float64")
+
+    return per_value(values, parse)
+
+
+def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = "") -> pd.DataFrame:
+    """Typed visits from a text table whose headers are the file's (index = file line numbers).
+
+    Returns the columns of VISIT_COLUMNS: text IDs, `visit_date` (datetime, day),
+    `hours` (float), `status` (categorical of STATUSES), `authorized_hours` (float,
+    NaN where blank or absent). Raises PmpmInputError naming file, line and column
+    at the first bad cell of a column.
+    """
+    by_key = {squash(str(c)): c for c in raw.columns}
+    header: dict[str, str] = {}
+    for f in FIELDS:
+        name = mapping.columns.get(f)
+        if name and squash(name) in by_key:
+            header[f] = by_key[squash(name)]
+        elif f in REQUIRED_FIELDS:
+            raise PmpmInputError(
+                f"The visits file has no column '{name}' (the {f.replace('_', ' ')}).",
+                file=source,
+                row=1,
+                fix=f"Rename the header, or map it in the mapping file ({mapping.source}).",
+            )
+    n = len(raw)
+    text = {f: raw[h].fillna("").astype(str) for f, h in header.items()}
+    out = pd.DataFrame(index=raw.index)
+
+    for f in ("patient_number", "contract"):
+        values = text[f].str.strip()
+        fail_at_first(
+            values == "",
+            text[f],
+            file=source,
+            column=header[f],
+            message="The cell is blank.",
+            fix="Fill it in.",
+        )
+        out[f] = values
+
+    dates = parse_dates_in_formats(text["visit_date"], mapping.date_formats).dt.normalize()
+    forms = " or ".join(mapping.date_formats)
+    fail_at_first(
+        dates.isna(),
+        text["visit_date"],
+        file=source,
+        column=header["visit_date"],
+        message="'{value}' is not a date.",
+        fix=f"Write the date in one of the forms {forms} (or add the form to the mapping).",
+    )
+    out["visit_date"] = dates
+
+    hours = _parse_hours(text["hours"])
+    fail_at_first(
+        hours.isna(),
+        text["hours"],
+        file=source,
+        column=header["hours"],
+        message="'{value}' is not a number of hours.",
+        fix="Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
+    )
+    out["hours"] = hours
+
+    words = mapping.statuses
+    status = per_value(
+        text["status"], lambda u: u.map(lambda w: words.get(squash(w), "")).astype(object)
+    )
+    known = ", ".join(sorted({w for w in words}))
+    fail_at_first(
+        status == "",
+        text["status"],
+        file=source,
+        column=header["status"],
+        message="'{value}' is not a known visit status.",
+        fix=f"Use one of: {known} (or add the word to the mapping's [statuses]).",
+    )
+    out["status"] = pd.Categorical(status, categories=list(STATUSES))
+
+    if "authorized_hours" in header:
+        raw_auth = text["authorized_hours"]
+        auth = _parse_hours(raw_auth)
+        fail_at_first(
+            auth.isna() & (raw_auth.str.strip() != ""),
+            raw_auth,
+            file=source,
+            column=header["authorized_hours"],
+            message="'{value}' is not a number of hours.",
+            fix="Write decimal hours such as 300, or leave the cell blank.",
+        )
+        out["authorized_hours"] = auth
+    else:
+        out["authorized_hours"] = np.full(n, np.nan)
+    for f in ("patient_name", "agency_id", "office_id"):
+        default = mapping.defaults.get(f, "")
+        if f in header:
+            values = text[f].str.strip()
+            out[f] = values.where(values != "", default) if default else values
+        else:
+            out[f] = default
+    return out[VISIT_COLUMNS]
+
+
+def _is_normalized(visits: pd.DataFrame) -> bool:
+    return set(VISIT_COLUMNS) <= set(visits.columns) and pd.api.types.is_datetime64_any_dtype(
+        visits["visit_date"]
+    )
+
+
+# --- aggregating ---------------------------------------------------------------------------
+
+
+def format_hours(values: pd.Series) -> pd.Series:
+    """Hours as text with two decimals ('' for NaN), without a Python loop per value."""
+    cents = np.rint(values.to_numpy(dtype="float64", na_value=np.nan) * 100)
+    ok = ~np.isnan(cents)
+    whole = pd.Series(np.where(ok, cents, 0).astype("int64"), index=values.index)
+    txt = (whole // 100).astype(str) + "." + (whole % 100).astype(str).str.zfill(2)
+    return txt.where(ok, "")
+
+
+def aggregate_visits(
+    visits: pd.DataFrame,
+    layout: Layout,
+    book: RateBook,
+    month: pd.Period | str,
+    *,
+    mapping: VisitsMapping,
+    source: str = "",
+) -> pd.DataFrame:
+    """The month's tier report (layout columns, all text) from one-row-per-visit data.
+
+    `visits` is either a normalized frame (from `read_visits` / `normalize_visits`)
+    or the file's text table (normalized here with `mapping`). One output row per
+    member (Patient Number) and contract with a visit in `month`:
+
+    - Billed Hours = sum of billed visits; Unbilled Hours = sum of the other three
+      statuses; both rounded to 2 decimals *before* the tier is taken, so the tier
+      always agrees with the hours the file shows.
+    - Authorized Hours (the layout's optional column) = the largest value given
+      for the member-month (blank if none).
+    - Tier / Primary Service code: the payer's tier (RateBook, on the payer's
+      hours basis: billed or authorized) and that tier's PA service code; blank
+      where the hours reach no tier (e.g. a member with unbilled hours only:
+      validation then reports it below the minimum).
+    - Schedule / visit times: the 1st of the month at the layout's defaults;
+      Caregiver Code, Pay Rate, Discipline: the layout's defaults.
+
+    Visits outside `month` are ignored. Counts go in `result.attrs["visits"]`:
+    {"visits", "in_month", "outside_month", "rows"}. Rows are ordered by
+    contract then patient number; the index is the line they will have in the
+    file (2, 3, ...).
+    """
+    if not _is_normalized(visits):
+        visits = normalize_visits(visits, mapping, source)
+    period = pd.Period(month, freq="M")
+    first = period.start_time
+    total = len(visits)
+    inside = (visits["visit_date"] >= first) & (visits["visit_date"] <= period.end_time)
+    v = visits[inside.to_numpy()]
+    billed = v["hours"].where(v["status"] == "billed", 0.0)
+    frame = pd.DataFrame(
+        {
+            "patient_number": v["patient_number"],
+            "contract": v["contract"],
+            "billed": billed,
+            "unbilled": v["hours"] - billed,
+            "authorized": v["authorized_hours"],
+            "name": v["patient_name"].where(v["patient_name"] != "", None),
+            "agency": v["agency_id"].where(v["agency_id"] != "", None),
+            "office": v["office_id"].where(v["office_id"] != "", None),
+        }
+    )
+    groups = frame.groupby(["contract", "patient_number"], sort=True, observed=True)
+    agg = groups.agg(
+        billed=("billed", "sum"),
+        unbilled=("unbilled", "sum"),
+        authorized=("authorized", "max"),
+        name=("name", "first"),
+        agency=("agency", "first"),
+        office=("office", "first"),
+    ).reset_index()
+    agg["billed"] = agg["billed"].round(2)
+    agg["unbilled"] = agg["unbilled"].round(2)
+    agg["authorized"] = agg["authorized"].round(2)
+
+    payers = book.payer_for_contracts(agg["contract"])
+    basis = book.hours_basis(payers)
+    basis_hours = agg["billed"].where(basis == "utilized", agg["authorized"])
+    tiers = book.assign(basis_hours, payers, first)
+
+    day = first.strftime("%Y-%m-%d")
+    by_role = {
+        "agency_id": agg["agency"].fillna("").astype(str),
+        "office_id": agg["office"].fillna("").astype(str),
+        "patient_number": agg["patient_number"].astype(str),
+        "contract": agg["contract"].astype(str),
+        "service_code": tiers["service_code"].fillna("").astype(str),
+        "patient_name": agg["name"].fillna("").astype(str),
+        "billed_hours": format_hours(agg["billed"]),
+        "unbilled_hours": format_hours(agg["unbilled"]),
+        "authorized_hours": format_hours(agg["authorized"]),
+        "tier": tiers["tier"].astype("string").fillna("").astype(str),
+    }
+    out = pd.DataFrame(index=agg.index)
+    for col in layout.columns:
+        if col.role in by_role:
+            out[col.name] = by_role[col.role].to_numpy()
+        elif col.type == "datetime" and col.default:
+            out[col.name] = f"{day} {col.default}"
+        else:
+            out[col.name] = col.default or ""
+    out = out.astype(str)
+    out.index = pd.RangeIndex(2, len(out) + 2, name="line")
+    out.attrs["visits"] = {
+        "visits": int(total),
+        "in_month": int(inside.sum()),
+        "outside_month": int(total - inside.sum()),
+        "rows": int(len(out)),
+    }
+    return out

@@ -1,0 +1,1 @@
+"""Bytes in and out: readers, export writing, archive, ledger, locks, bundled data."""

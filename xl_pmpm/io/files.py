@@ -1,0 +1,321 @@
+"""Everything that touches the disk: settings files, reports, exports and the archive.
+
+Files are written atomically (temp file, then a link to the final name that
+fails rather than overwrite) and owner-only: billing data is health data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tomllib
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.layout import Layout, parse_layout
+from xl_pmpm.core.rates import RateBook, parse_rate_book
+from xl_pmpm.core.report import TierReport
+from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+ARCHIVE_NAME = "archive_{stamp}_{action}.csv"
+
+
+def bundled(name: str) -> Path:
+    return Path(str(resources.files("xl_pmpm") / "data" / name))
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise PmpmInputError(
+            f"{what} not found: {path}", fix="Check the file name and folder."
+        ) from None
+    except IsADirectoryError:
+        raise PmpmInputError(
+            f"{path} is a folder, not a file.", fix="Name the file itself."
+        ) from None
+    except PermissionError:
+        raise PmpmInputError(
+            f"{path} cannot be read (permission denied).",
+            fix="Close it in Excel or check its permissions.",
+        ) from None
+
+
+def load_layout(path: str | Path | None = None) -> Layout:
+    """The import layout from a TOML file (the bundled one when `path` is None)."""
+    path = Path(path) if path else bundled("layout.toml")
+    try:
+        raw = tomllib.loads(_read_bytes(path, "Layout file").decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PmpmInputError(
+            f"{path} is not valid TOML: {exc}", fix="Compare it with the bundled layout.toml."
+        ) from None
+    return parse_layout(raw, source=str(path))
+
+
+def load_rate_book(rates: str | Path | None = None, payers: str | Path | None = None) -> RateBook:
+    """The rate table and payer settings (the bundled ones by default)."""
+    rp = Path(rates) if rates else bundled("rates.csv")
+    pp = Path(payers) if payers else bundled("payers.csv")
+    return parse_rate_book(
+        decode_text(_read_bytes(rp, "Rate table"))[0],
+        decode_text(_read_bytes(pp, "Payer settings"))[0],
+        str(rp),
+        str(pp),
+    )
+
+
+# The largest tier report read at all (a month of 250,000 members is about 40 MB).
+MAX_REPORT_BYTES = 512_000_000
+
+
+def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
+    """Read a tier report file (CSV, or a workbook by its content); never modifies it.
+
+    Refused (PmpmInputError, nothing read) past MAX_REPORT_BYTES.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # _read_bytes reports a missing file or a folder clearly
+    if size > MAX_REPORT_BYTES:
+        raise PmpmInputError(
+            f"The file is {size / 1e6:,.0f} MB; xl-pmpm reads tier reports up to "
+            f"{MAX_REPORT_BYTES / 1e6:,.0f} MB.",
+            fix="Check that this is the tier report, or split the extract by contract.",
+            file=path.name,
+        )
+    return parse_tier_report(_read_bytes(path, "Tier report"), layout, source=path.name)
+
+
+def ensure_private_dir(path: str | Path) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    return path
+
+
+def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FILE_MODE) -> Path:
+    """Write `data` atomically under a name that does not exist yet; never overwrites.
+
+    If `name` is taken, `-2`, `-3`, ... is added before the extension.
+    """
+    directory = ensure_private_dir(directory)
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    _remove_stale_temps(directory, name)
+    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        n = 1
+        while True:
+            final = directory / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+            try:
+                os.link(tmp, final)  # atomic, and fails instead of replacing
+                return final
+            except FileExistsError:
+                n += 1
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """Delete temp files of `name` left by a process that was killed mid-write."""
+    for tmp in directory.glob(f".{glob_escape(name)}.*.tmp"):
+        pid = tmp.name[len(name) + 2 : -4]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_archive(
+    directory: str | Path, records: pd.DataFrame, action: str, at: datetime
+) -> Path | None:
+    """Keep archive records (removed / deferred / restored rows) in a new owner-only file."""
+    if records.empty:
+        return None
+    data = records.to_csv(index=False).encode("utf-8")
+    name = ARCHIVE_NAME.format(stamp=at.strftime("%Y%m%dT%H%M%S"), action=action)
+    return write_new_file(directory, name, data)
+
+
+def read_archive(directory: str | Path) -> pd.DataFrame:
+    """Every archive record kept in `directory`, oldest first, all text.
+
+    Archives of a review still pending (its reviewed file never written: the
+    process was killed) are left out; `write_review` sets them aside.
+    """
+    directory = Path(directory)
+    files = sorted(directory.glob("archive_*.csv")) if directory.is_dir() else []
+    pending = {
+        j.get("archive")
+        for j in _pending_reviews(directory)
+        if not Path(str(j.get("reviewed", ""))).is_file()  # committed once the file is there
+    }
+    files = [f for f in files if f.name not in pending]
+    frames = [
+        pd.read_csv(io.BytesIO(f.read_bytes()), dtype=str, keep_default_na=False) for f in files
+    ]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out["line"] = out["line"].astype("int64")
+    return out
+
+
+def write_line_manifest(directory: str | Path, reviewed_name: str, lines: list[int]) -> Path:
+    """Which original line each row of a reviewed file came from (numbers only, no member data)."""
+    data = json.dumps({"file": reviewed_name, "lines": [int(n) for n in lines]}).encode()
+    return write_new_file(directory, f"manifest_{reviewed_name}.json", data)
+
+
+def read_line_manifest(directory: str | Path, reviewed_name: str, rows: int) -> list[int]:
+    """The original line numbers of a reviewed file's rows, as `write_line_manifest` kept them."""
+    path = Path(directory) / f"manifest_{reviewed_name}.json"
+    try:
+        lines = json.loads(path.read_text(encoding="utf-8"))["lines"]
+    except (FileNotFoundError, KeyError, ValueError):
+        raise PmpmInputError(
+            f"No line manifest for {reviewed_name} in {directory}.",
+            fix="Restore into the file `xl-pmpm review` wrote, with the archive folder it named.",
+        ) from None
+    if len(lines) != rows:
+        raise PmpmInputError(
+            f"{reviewed_name} has {rows} rows but was written with {len(lines)}.",
+            fix="Restore into the reviewed file as it was written (rows added or removed since).",
+        )
+    return lines
+
+
+# --- the review's files, written so that a kill at any point leaves them consistent --------
+
+PENDING = ".review_pending_{stamp}_{pid}.json"
+
+
+def _pending_reviews(directory: Path) -> list[dict]:
+    out = []
+    if not directory.is_dir():
+        return out
+    for journal in sorted(directory.glob(".review_pending_*.json")):
+        try:
+            entry = json.loads(journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(entry, dict):
+            out.append({**entry, "journal": journal.name})
+    return out
+
+
+def recover_reviews(archive_dir: str | Path) -> list[str]:
+    """Finish or roll back reviews a killed process left half-written; the files set aside.
+
+    A review is committed when its reviewed file exists: its journal is then
+    removed. Otherwise its archive and line manifest were never in use, and are
+    renamed `rolled-back_*` (kept, never deleted: they hold member rows).
+    """
+    archive_dir = Path(archive_dir)
+    set_aside = []
+    for entry in _pending_reviews(archive_dir):
+        if entry.get("pid") and _alive(int(entry["pid"])) and entry["pid"] != os.getpid():
+            continue  # another review is writing right now
+        reviewed = Path(str(entry.get("reviewed", "")))
+        if not reviewed.is_file():
+            for key in ("archive", "manifest"):
+                part = archive_dir / str(entry.get(key) or "")
+                if entry.get(key) and part.is_file():
+                    part.rename(archive_dir / f"rolled-back_{part.name}")
+                    set_aside.append(part.name)
+        (archive_dir / entry["journal"]).unlink(missing_ok=True)
+    return set_aside
+
+
+def write_review(
+    out_dir: str | Path,
+    name: str,
+    data: bytes,
+    archive_dir: str | Path,
+    records: pd.DataFrame,
+    lines: list[int],
+    at: datetime,
+) -> tuple[Path, Path | None]:
+    """Write a reviewed file with its archive and line manifest; returns (reviewed, archive).
+
+    Order: a journal naming what is about to be written, the archive, the line
+    manifest, then the reviewed file (the commit: it appears complete, under its
+    final name, or not at all), then the journal is removed. Killed before the
+    commit, the next review into the same archive folder rolls the rest back
+    (`recover_reviews`) and `read_archive` ignores it meanwhile; so re-running the
+    review finishes the job and the archive always matches the reviewed files.
+    """
+    out_dir = ensure_private_dir(out_dir)
+    archive_dir = ensure_private_dir(archive_dir)
+    recover_reviews(archive_dir)
+    final = _free_name(out_dir, name)
+    stamp = at.strftime("%Y%m%dT%H%M%S")
+    journal = archive_dir / PENDING.format(stamp=stamp, pid=os.getpid())
+    archive_name = ARCHIVE_NAME.format(stamp=stamp, action="review")
+    entry = {"reviewed": str(final.resolve()), "pid": os.getpid(), "archive": None}
+    entry["manifest"] = f"manifest_{final.name}.json"
+    # Reserve the archive's name in the journal before it exists.
+    entry["archive"] = _free_name(archive_dir, archive_name).name if not records.empty else None
+    journal = write_new_file(archive_dir, journal.name, json.dumps(entry).encode())
+    kept = write_archive(archive_dir, records, "review", at)
+    if kept is not None and kept.name != entry["archive"]:  # taken meanwhile: say so
+        entry["archive"] = kept.name
+        _rewrite_journal(journal, entry)
+    write_line_manifest(archive_dir, final.name, lines)
+    written = write_new_file(out_dir, final.name, data)
+    if written != final:  # the name was taken meanwhile: keep the manifest in step
+        write_line_manifest(archive_dir, written.name, lines)
+    journal.unlink(missing_ok=True)
+    return written, kept
+
+
+def _free_name(directory: Path, name: str) -> Path:
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    n = 1
+    while True:
+        candidate = directory / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+def _rewrite_journal(journal: Path, entry: dict) -> None:
+    tmp = journal.with_name(journal.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(json.dumps(entry).encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, journal)

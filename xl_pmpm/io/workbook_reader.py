@@ -1,0 +1,300 @@
+"""Reading the tier report from a workbook (.xlsx / .xlsm) handed to the command line.
+
+Billers keep the month in the workbook, so file mode reads it too: the table
+is found by its header row (any sheet, any position; the "All" sheet first),
+every cell becomes text as the CSV reader gives it (dates in the layout's
+format), and rows are numbered as Excel numbers them. What the workbook holds
+that a CSV cannot (a number typed into an ID column) becomes a finding.
+
+Defended: the XML is parsed by openpyxl through defusedxml (entity declarations
+are refused, so a "billion laughs" part cannot exhaust memory), and a workbook
+is refused before parsing when it is too big, inflates too much, or has too
+many parts. Refusals are PmpmInputError naming the file and the limit.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime, time
+
+import pandas as pd
+
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.findings import WARNING, combine, file_finding, finding_rows
+from xl_pmpm.core.flags import ENGINE_HEADERS
+from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.report import TierReport, match_header
+from xl_pmpm.core.values import squash
+
+# Limits, checked on the zip directory before any XML is parsed.
+MAX_WORKBOOK_BYTES = 100_000_000  # the file itself
+MAX_UNCOMPRESSED_BYTES = 1_000_000_000  # all parts together, inflated
+MAX_PART_RATIO = 100  # inflated / compressed, for any part over RATIO_FLOOR
+RATIO_FLOOR = 1_000_000  # small parts (styles, strings) may compress very well
+MAX_PARTS = 10_000
+# Where the header row is looked for.
+SCAN_ROWS = 200
+SCAN_COLUMNS = 100
+PREFERRED_SHEET = "All"
+# Columns the billers' workbook adds to the report: computed or workbook-only, never data.
+WORKBOOK_COLUMNS = frozenset(
+    ["Line", "Findings", "Action", *ENGINE_HEADERS.values()],
+)
+_NOT_A_WORKBOOK = "Upload a CSV file: in Excel use File > Save As > CSV UTF-8."
+
+
+def _refuse(source: str, message: str, fix: str) -> PmpmInputError:
+    return PmpmInputError(message, fix=fix, file=source)
+
+
+def check_workbook_limits(data: bytes, source: str) -> zipfile.ZipFile | None:
+    """The open zip if its size, part count and inflation are within limits; None if no zip.
+
+    Raises PmpmInputError (the workbook is refused) past a limit.
+    """
+    if len(data) > MAX_WORKBOOK_BYTES:
+        raise _refuse(
+            source,
+            f"The workbook is {len(data) / 1e6:.0f} MB; xl-pmpm reads workbooks up to "
+            f"{MAX_WORKBOOK_BYTES / 1e6:.0f} MB.",
+            "Save the tier report as CSV UTF-8 and read that file.",
+        )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        parts = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        return None
+    if len(parts) > MAX_PARTS:
+        raise _refuse(
+            source,
+            f"The workbook has {len(parts):,} parts; at most {MAX_PARTS:,} are read.",
+            "Save the tier report as CSV UTF-8 and read that file.",
+        )
+    total = sum(p.file_size for p in parts)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise _refuse(
+            source,
+            f"The workbook would inflate to {total / 1e6:,.0f} MB; at most "
+            f"{MAX_UNCOMPRESSED_BYTES / 1e6:,.0f} MB is read (refused unread).",
+            "Save the tier report as CSV UTF-8 and read that file.",
+        )
+    for p in parts:
+        ratio = p.file_size / max(p.compress_size, 1)
+        if p.file_size > RATIO_FLOOR and ratio > MAX_PART_RATIO:
+            raise _refuse(
+                source,
+                f"The workbook part {p.filename} would inflate {ratio:,.0f}-fold "
+                f"({p.compress_size:,} bytes compressed to {p.file_size:,}); at most "
+                f"{MAX_PART_RATIO}-fold is read (a zip bomb?). Refused unread.",
+                "Save the tier report as CSV UTF-8 and read that file.",
+            )
+    return archive
+
+
+def _require_defusedxml(source: str) -> None:
+    import openpyxl
+
+    if not getattr(openpyxl, "DEFUSEDXML", False):
+        raise _refuse(
+            source,
+            "Workbooks are read only with defusedxml installed (it guards the XML parser).",
+            "Install it (pip install defusedxml), or save the tier report as CSV UTF-8.",
+        )
+
+
+def cell_text(value: object, column: Column | None) -> str:
+    """A cell's value as the CSV reader would give it: text, dates in the column's format."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        fmt = column.export_format if column is not None and column.export_format else None
+        return value.strftime(fmt or "%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.15g}"
+    return str(value)
+
+
+def _sheet_rows(ws, min_row: int = 1, max_row: int | None = None) -> Iterator[tuple]:
+    return ws.iter_rows(min_row=min_row, max_row=max_row, values_only=True)
+
+
+def find_header(ws, layout: Layout) -> tuple[int, int, int] | None:
+    """(row, first column, matching names) of the best header row in a sheet's top rows."""
+    wanted = {squash(n) for n in layout.expected_names}
+    need = max(3, (len(wanted) + 1) // 2)
+    best: tuple[int, int, int] | None = None
+    for r, row in enumerate(_sheet_rows(ws, 1, SCAN_ROWS), start=1):
+        cells = [squash(v) for v in row[:SCAN_COLUMNS]]
+        hits = [c for c, v in enumerate(cells) if v in wanted]
+        if len(set(cells[c] for c in hits)) >= need and (best is None or len(hits) > best[2]):
+            best = (r, hits[0], len(hits))
+    return best
+
+
+def _cell_name(row: int, col: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return f"{get_column_letter(col + 1)}{row}"
+
+
+def _read_table(
+    ws, row: int, col: int, layout: Layout
+) -> tuple[list[str], pd.DataFrame, list[pd.DataFrame]]:
+    """The header, the data rows (indexed by Excel row) and the number-in-ID findings."""
+    rows = _sheet_rows(ws, row)
+    head_cells = list(next(rows, ()))[col:]
+    header = [cell_text(v, None).strip() for v in head_cells]
+    while header and header[-1] == "":
+        header.pop()
+    keep = [i for i, h in enumerate(header) if h not in WORKBOOK_COLUMNS]
+    header = [header[i] for i in keep]
+    columns = {squash(c.name): c for c in layout.columns}
+    specs = [columns.get(squash(h)) for h in header]
+    records: list[list[str]] = []
+    lines: list[int] = []
+    numeric_ids: list[tuple[int, str, str]] = []
+    for line, values in enumerate(rows, start=row + 1):
+        cells = list(values)[col:]
+        picked = [cells[i] if i < len(cells) else None for i in keep]
+        text = [cell_text(v, spec) for v, spec in zip(picked, specs, strict=True)]
+        for v, spec, t in zip(picked, specs, text, strict=True):
+            if (
+                spec is not None
+                and spec.id
+                and isinstance(v, int | float)
+                and not isinstance(v, bool)
+            ):
+                numeric_ids.append((line, spec.name, t))
+        records.append(text)
+        lines.append(line)
+    while records and all(t.strip() == "" for t in records[-1]):
+        records.pop()  # the formatted but empty rows below a table are no data
+        lines.pop()
+    body = pd.DataFrame(records, index=pd.Index(lines, name="line"), dtype=str)
+    body = body.reindex(columns=range(len(header)), fill_value="")
+    found = []
+    if numeric_ids:
+        frame = pd.DataFrame(numeric_ids, columns=["line", "field", "value"])
+        for field, group in frame.groupby("field", sort=False):
+            found.append(
+                finding_rows(
+                    "id-mangled",
+                    pd.Index(group["line"]),
+                    str(field),
+                    group["value"],
+                    f"{field} is stored as a number in the workbook: Excel drops leading "
+                    "zeros and rounds long numbers.",
+                )
+            )
+    return header, body, found
+
+
+def parse_workbook_report(data: bytes, layout: Layout, source: str = "workbook") -> TierReport:
+    """Read the tier report table from a workbook's bytes (the file is never modified)."""
+    empty = pd.DataFrame(columns=layout.expected_names)
+
+    def unreadable(code: str, message: str) -> TierReport:
+        return TierReport(
+            empty, source, combine([file_finding(code, message)]), "xlsx", len(data), False
+        )
+
+    archive = check_workbook_limits(data, source)
+    if archive is None:
+        return unreadable("not-csv", "This is a damaged zip file, not a CSV file.")
+    names = set(archive.namelist())
+    if "xl/workbook.xml" not in names:
+        return unreadable("not-csv", "This is a zip archive, not an Excel workbook or a CSV file.")
+    _require_defusedxml(source)
+    import openpyxl
+    from defusedxml import DefusedXmlException
+
+    try:
+        wb = openpyxl.load_workbook(
+            io.BytesIO(data), read_only=True, data_only=True, keep_links=False
+        )
+        try:
+            return _report_from_workbook(wb, data, layout, source)
+        finally:
+            wb.close()
+    except PmpmInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a damaged workbook
+        defused = _defused_cause(exc, DefusedXmlException)
+        if defused is not None:  # openpyxl wraps it in a ValueError
+            raise _refuse(
+                source,
+                f"The workbook's XML declares entities or a DTD ({type(defused).__name__}); "
+                "such parts are refused unread (a 'billion laughs' attack?).",
+                "Save the tier report as CSV UTF-8 from a trusted copy and read that file.",
+            ) from None
+        return unreadable(
+            "not-csv",
+            f"This workbook could not be read ({type(exc).__name__}): it is damaged or not "
+            "an Excel workbook.",
+        )
+
+
+def _defused_cause(exc: BaseException, kind: type) -> BaseException | None:
+    """`exc` or the exception it was raised from, if one is of `kind`."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def _report_from_workbook(wb, data: bytes, layout: Layout, source: str) -> TierReport:
+    sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
+    order = sorted(sheets, key=lambda ws: ws.title.strip().casefold() != PREFERRED_SHEET.casefold())
+    for ws in order:
+        found = find_header(ws, layout)
+        if found is None:
+            continue
+        row, col, _ = found
+        header, body, id_findings = _read_table(ws, row, col, layout)
+        table, head_findings = match_header(header, body, None, layout, header_row=row)
+        where = file_finding(
+            "not-csv",
+            f"This is an Excel workbook, not a CSV file: the tier report was read from "
+            f"sheet '{ws.title}', header row at {_cell_name(row, col)}; rows are numbered "
+            "as Excel numbers them.",
+            value=ws.title,
+            severity=WARNING,
+        )
+        findings = combine([where, *head_findings, *id_findings])
+        return TierReport(table, source, findings, "xlsx", len(data))
+    looked = ", ".join(f"'{n}'" for n in layout.expected_names[:4])
+    titles = ", ".join(f"'{ws.title}'" for ws in sheets) or "(none)"
+    return TierReport(
+        pd.DataFrame(columns=layout.expected_names),
+        source,
+        combine(
+            [
+                file_finding(
+                    "empty-file",
+                    f"{source}: no sheet holds the tier report's header row. Looked for "
+                    f"{looked}, ... ({len(layout.expected_names)} columns) in the first "
+                    f"{SCAN_ROWS} rows of sheet(s) {titles}.",
+                )
+            ]
+        ),
+        "xlsx",
+        len(data),
+        readable=False,
+    )

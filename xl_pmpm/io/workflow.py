@@ -1,0 +1,230 @@
+"""The monthly workflow on files: read, validate, review, export. A shell over the core.
+
+`export_import_file` is the one export path: the CLI, the workbook and the
+resubmission of corrected rows (reconcile.py) all go through it, with or without
+the export ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from xl_pmpm.core.errors import ExportRefused, PmpmInputError
+from xl_pmpm.core.export import ExportPart, build_import_parts
+from xl_pmpm.core.findings import ValidationReport
+from xl_pmpm.core.flags import risk_total
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.report import TierReport
+from xl_pmpm.core.review import DEFER, DELETE, defer_rows, delete_rows, suggest_actions
+from xl_pmpm.core.validation import validate_report, validate_table
+from xl_pmpm.io import files
+from xl_pmpm.io.ledger import (
+    LOCK_TIMEOUT,
+    Reconciled,
+    check_against_ledger,
+    locked,
+    reconcile_pending,
+    write_and_record,
+)
+
+
+@dataclass
+class Checked:
+    """A tier report read and validated, with its rows' tier flags."""
+
+    report: TierReport
+    validation: ValidationReport
+    flags: pd.DataFrame
+
+
+@dataclass
+class Exported:
+    """What an export wrote: files, rows, the validation it passed, rows per contract."""
+
+    files: list[Path]
+    rows: int
+    validation: ValidationReport
+    contracts: dict[str, int] = field(default_factory=dict)
+    ledger: Path | None = None  # the ledger the rows were recorded in (None: not recorded)
+    recovered: Reconciled | None = None  # an interrupted earlier export finished first
+
+
+def check_file(
+    path: str | Path,
+    layout: Layout,
+    book: RateBook,
+    *,
+    month: str | None = None,
+    as_of: date | None = None,
+    original: str | Path | None = None,
+    ledger: str | Path | None = None,
+    corrections: Iterable[int] = (),
+) -> Checked:
+    """Read and validate a tier report file (against the export ledger too, if given)."""
+    report = files.read_tier_report(path, layout)
+    before = files.read_tier_report(original, layout).table if original else None
+    validation, flags = validate_report(
+        report, layout, book, month=month, as_of=as_of, original=before
+    )
+    if ledger is not None and report.readable:
+        validation = check_against_ledger(
+            validation,
+            ledger,
+            report.table,
+            layout,
+            corrections=correction_lines(report.table, corrections),
+        )
+    return Checked(report, validation, flags)
+
+
+def correction_lines(table: pd.DataFrame, lines: Iterable[int]) -> list[int]:
+    """The correction lines, checked to be rows of `table` (PmpmInputError if not)."""
+    wanted = list(dict.fromkeys(int(n) for n in lines))
+    unknown = [n for n in wanted if n not in table.index]
+    if unknown:
+        raise PmpmInputError(
+            f"Correction line(s) {', '.join(map(str, unknown[:5]))} are not rows of this report.",
+            fix="Give the line numbers of the file (header = line 1, first row = line 2).",
+        )
+    return wanted
+
+
+def export_import_file(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    layout: Layout,
+    book: RateBook,
+    *,
+    month: str | None = None,
+    as_of: date | None = None,
+    at: datetime,
+    source: str = "",
+    read_findings: pd.DataFrame | None = None,
+    ledger: str | Path | None = None,
+    corrections: Iterable[int] = (),
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> Exported:
+    """Validate `table` and, if no error remains, write its import file(s) to `out_dir`.
+
+    Raises ExportRefused (nothing written, nothing recorded) while errors remain.
+
+    With `ledger` (a SQLite file, created if absent), one export at a time holds
+    its lock (ExportBusy after `lock_timeout` seconds); an interrupted earlier
+    export into `out_dir` is finished first; member-months already in the ledger
+    are `already-exported` errors, except the rows whose lines are in
+    `corrections`; the files are written and their rows recorded crash-safely
+    (pending, linked, confirmed: see ledger.py).
+    """
+    if ledger is None and list(corrections):
+        raise PmpmInputError(
+            "Corrections are rows exported again: they need the export ledger.",
+            fix="Export with the ledger, or leave out the correction lines.",
+        )
+    validation, flags = validate_table(
+        table, layout, book, month=month, as_of=as_of, source=source, read_findings=read_findings
+    )
+    fixes = correction_lines(table, corrections)
+    name_month = validation.month or "month"
+    try:
+        parts: list[ExportPart] | None = build_import_parts(
+            table, layout, validation, month=name_month, stamp=at
+        )
+    except ExportRefused:
+        if ledger is None or not Path(ledger).exists():
+            raise  # nothing touched: no folder, no ledger, no lock file
+        parts = None  # refused below, with the ledger's findings in the report too
+    recovered = None
+    if ledger is None:
+        assert parts is not None
+        written = [files.write_new_file(out_dir, p.name, p.data) for p in parts]
+    else:
+        # From the ledger check to the last write, no other export may use the ledger.
+        with locked(ledger, lock_timeout):
+            recovered = reconcile_pending(ledger, out_dir)
+            checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
+            if parts is None or checked is not validation:  # refused: nothing written
+                parts = build_import_parts(table, layout, checked, month=name_month, stamp=at)
+            written = write_and_record(
+                parts,
+                out_dir,
+                ledger,
+                table,
+                flags,
+                layout,
+                month=validation.month or "",
+                at=at,
+                corrections=fixes,
+            )
+    contracts: dict[str, int] = {}
+    for p in parts:
+        contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
+    return Exported(
+        written,
+        sum(p.rows for p in parts),
+        validation,
+        contracts,
+        Path(ledger) if ledger is not None else None,
+        recovered,
+    )
+
+
+def apply_actions(
+    table: pd.DataFrame,
+    actions: pd.DataFrame,
+    layout: Layout,
+    *,
+    at: datetime,
+    source: str = "",
+    month: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply (line, action, reason) rows; returns the new table and all archive records."""
+    records = []
+    for action, group in actions.groupby("action", sort=False):
+        for reason, rows in group.groupby("reason", sort=True):
+            if action == DELETE:
+                table, rec = delete_rows(
+                    table, rows["line"], reason=reason, at=at, source=source, month=month
+                )
+            elif action == DEFER:
+                table, rec = defer_rows(
+                    table, rows["line"], layout, reason=reason, at=at, source=source, month=month
+                )
+            else:
+                continue
+            records.append(rec)
+    archive = pd.concat(records, ignore_index=True) if records else pd.DataFrame()
+    return table, archive
+
+
+def month_summary(table: pd.DataFrame, flags: pd.DataFrame) -> dict:
+    """Members, hours and dollars by tier, and the dollars at risk."""
+    live = flags.loc[flags.index.intersection(table.index)]
+    by_tier = (
+        live.dropna(subset=["tier"])
+        .groupby("tier")
+        .agg(members=("tier", "size"), hours=("billed_hours", "sum"), dollars=("rate", "sum"))
+    )
+    return {
+        "members": int(len(live)),
+        "by_tier": {
+            int(t): {
+                "members": int(r.members),
+                "hours": round(float(r.hours), 2),
+                "dollars": round(float(r.dollars), 2),
+            }
+            for t, r in by_tier.iterrows()
+        },
+        "billable_dollars": round(float(live["rate"].sum()), 2),
+        "at_risk_members": int(live["at_risk"].sum()),
+        "at_risk_dollars": risk_total(live),
+    }
+
+
+def suggest_review(checked: Checked) -> pd.DataFrame:
+    return suggest_actions(checked.validation.findings, checked.flags)

@@ -1,0 +1,1 @@
+"""The billers' workbook: the template builder, the sheet structure, the VBA writer."""
