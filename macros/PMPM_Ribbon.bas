@@ -1,6 +1,7 @@
 Attribute VB_Name = "PMPM_Ribbon"
-' Ribbon callbacks of the PMPM tab (customUI/customUI14.xml).
-' Each one hands the workbook to Python: all logic lives in xl_pmpm.excel.frontend.
+' Ribbon callbacks of the PMPM tab (customUI/customUI14.xml), generated from
+' xl_pmpm/workbook/actions.py. Each one hands the workbook to Python: all logic
+' lives in xl_pmpm.excel.frontend.
 Option Explicit
 
 Sub PMPM_LoadExtract(control As IRibbonControl)
@@ -9,6 +10,10 @@ End Sub
 
 Sub PMPM_RefreshFlags(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.refresh_flags(xw.Book.caller())"
+End Sub
+
+Sub PMPM_Validate(control As IRibbonControl)
+    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.validate(xw.Book.caller())"
 End Sub
 
 Sub PMPM_DeleteRows(control As IRibbonControl)
@@ -21,10 +26,6 @@ End Sub
 
 Sub PMPM_Restore(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.restore_rows(xw.Book.caller())"
-End Sub
-
-Sub PMPM_Validate(control As IRibbonControl)
-    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.validate(xw.Book.caller())"
 End Sub
 
 Sub PMPM_Export(control As IRibbonControl)

@@ -24,7 +24,7 @@ from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
 from xl_pmpm.cli.options import add_settings, emit, report_error
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
-from xl_pmpm.core.errors import ExportRefused, PmpmError
+from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
 from xl_pmpm.core.rates import tier_for_hours
@@ -377,10 +377,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_template(args: argparse.Namespace) -> int:
-    from xl_pmpm.workbook.template import cmd_build_template
+def cmd_build_template(args: argparse.Namespace) -> int:
+    """Build the workbook (and, in a checkout, the macros/ copies); print the path."""
+    from xl_pmpm.workbook import template  # openpyxl and the VBA writer: only when needed
 
-    return cmd_build_template(args)
+    layout = files.load_layout(args.layout)
+    book = files.load_rate_book(args.rates, args.payers)
+    out = args.out or template.TEMPLATE_PATH
+    if out is None:
+        raise PmpmInputError(
+            "build-template needs --out: xl_pmpm is installed, not run from its checkout, "
+            "and the workbook is not written into the installed package.",
+            fix="Give the file to write, e.g. --out PMPM_Tier_Report.xlsm.",
+        )
+    if args.out is None and template.MACROS_DIR is not None:
+        template.write_macro_sources(template.MACROS_DIR)
+    print(template.build_template(out, layout, book))
+    return 0
 
 
 def cmd_layout(args: argparse.Namespace) -> int:
@@ -464,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-template", help="build the macro-enabled billers' workbook")
     p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
     common(p, month=False)
-    p.set_defaults(func=_build_template)
+    p.set_defaults(func=cmd_build_template)
 
     add_rule_commands(sub)
     add_month_commands(sub)
