@@ -101,7 +101,9 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # In a checkout: the top-level macros/ (copies to read) and workbook_templates/. Installed,
 # there is no template folder to write.
-IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "workbook_templates").is_dir()
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (
+    REPO_ROOT / "workbook_templates"
+).is_dir()
 MACROS_DIR: Path | None = REPO_ROOT / "macros" if IN_CHECKOUT else None
 TEMPLATE_PATH: Path | None = (
     REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm" if IN_CHECKOUT else None
