@@ -147,6 +147,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.no_ledger and (args.ledger or args.correction):
         raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
     db = None if args.no_ledger else args.ledger or default_ledger(args.out)
+    original = files.read_tier_report(args.original, layout).table if args.original else None
     try:
         done = export_import_file(
             report.table,
@@ -158,6 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             at=datetime.now(),
             source=report.source,
             read_findings=report.findings,
+            original=original if original is not None else report.original,
             ledger=db,
             corrections=_corrections(args),
             lock_timeout=args.wait,
@@ -440,6 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
         "already exported",
     )
     p.add_argument("--no-ledger", action="store_true", help="do not check or record the ledger")
+    p.add_argument(
+        "--original",
+        help="the extract as downloaded, to refuse changed locked fields (a billers' workbook "
+        "carries its own)",
+    )
     p.add_argument(
         "--correction",
         metavar="LINES",

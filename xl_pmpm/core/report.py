@@ -32,6 +32,9 @@ class TierReport:
     encoding: str = "utf-8"
     size: int = 0
     readable: bool = True
+    # The extract as first loaded (a billers' workbook keeps it), on the same rows: the
+    # locked fields are checked against it.
+    original: pd.DataFrame | None = None
 
 
 # A UTF-8 byte-order mark read as Windows-1252 text and saved again ("ï»¿Agency ID").

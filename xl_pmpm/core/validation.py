@@ -599,7 +599,7 @@ def validate_report(
         book,
         month=month,
         as_of=as_of,
-        original=original,
+        original=original if original is not None else report.original,
         source=report.source,
         read_findings=report.findings,
     )

@@ -19,11 +19,10 @@ Table from A1, resized to its rows after every write (created when missing).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,16 @@ import pandas as pd
 import xlwings as xw
 
 from xl_pmpm.core import review
+from xl_pmpm.core.cells import cell_text, excel_date
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.validation import billing_month, check_locked_fields, validate_table
+from xl_pmpm.core.validation import billing_month, validate_table
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
-from xl_pmpm.io.workflow import export_import_file
+from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
@@ -70,7 +70,6 @@ from xl_pmpm.workbook.sheets import (
 
 AT_RISK_FILL = "#F4B183"
 FINDINGS_FILL = "#FCE4D6"
-EXCEL_EPOCH = date(1899, 12, 30)
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _MAX_ROW = 1_048_576
 STAMP_COLUMNS = ("archived_at", "exported_at", "updated_at")
@@ -239,25 +238,23 @@ def read_settings(book: xw.Book) -> dict[str, Any]:
     return out
 
 
-def excel_date(value: Any) -> date | None:
-    """A date from a cell: datetime, Excel serial number or ISO-like text; None if blank."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return EXCEL_EPOCH + timedelta(days=int(value))
-    text = str(value).strip()
-    if re.fullmatch(r"\d{4}-\d{1,2}", text):
-        text += "-01"
-    return pd.Timestamp(text).date()
+def settings_date(settings: dict[str, Any], label: str) -> date | None:
+    """The date on the Settings row `label`; None when blank, an error when unreadable."""
+    value = settings.get(label.casefold())
+    day = excel_date(value)
+    if day is None and value not in (None, ""):
+        raise PmpmError(f'Settings "{label}" holds {value!r}, not a date: write it as YYYY-MM-DD.')
+    return day
 
 
 def settings_month(settings: dict[str, Any]) -> pd.Period | None:
-    day = excel_date(settings.get("billing month"))
+    day = settings_date(settings, "Billing month")
     return None if day is None else pd.Period(day, freq="M")
+
+
+def settings_as_of(settings: dict[str, Any]) -> date:
+    """The as-of date on Settings; blank = today, as on the command line."""
+    return as_of_date(settings_date(settings, "As-of date"))
 
 
 def extract_path(book: xw.Book) -> Path:
@@ -316,31 +313,6 @@ def _source(settings: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- cell <-> text
 
 
-def _number_text(value: float, column: Column | None) -> str:
-    """A number read from a cell as the extract writes it (decimals kept, 105.10)."""
-    decimals = (column.decimals or 0) if column is not None else 0
-    if decimals and round(value, decimals) == value:
-        return f"{value:.{decimals}f}"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-def _cell_text(value: Any, column: Column | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return "" if isinstance(value, float) and math.isnan(value) else _number_text(value, column)
-    if isinstance(value, datetime | date):
-        fmt = column.export_format if column is not None and column.export_format else "%Y-%m-%d"
-        return value.strftime(fmt)
-    return str(value)
-
-
 def _is_text_column(column: Column | None) -> bool:
     return column is None or column.id or column.type != "number"
 
@@ -351,7 +323,7 @@ def _cell_value(text: str, column: Column | None) -> Any:
         return None
     if _is_text_column(column):
         return text
-    if _PLAIN_NUMBER.match(text) and _number_text(float(text), column) == text:
+    if _PLAIN_NUMBER.match(text) and cell_text(float(text), column) == text:
         return float(text)
     return "'" + text  # keep it as typed: Excel would otherwise convert it
 
@@ -386,7 +358,7 @@ def read_report(
     index = pd.Index(lines.astype("int64").to_numpy(), name="line")
     data_cols = [c for c in header if c != LINE and c not in ENGINE_COLUMNS]
     table = pd.DataFrame(
-        {c: [_cell_text(v, _column_of(layout, c)) for v in frame[c]] for c in data_cols},
+        {c: [cell_text(v, _column_of(layout, c)) for v in frame[c]] for c in data_cols},
         index=index,
         dtype=object,
     )
@@ -522,7 +494,7 @@ def read_deferred(book: xw.Book) -> pd.DataFrame:
 
 
 def _text_of(value: Any) -> str:
-    return _cell_text(value, None)
+    return cell_text(value, None)
 
 
 def sheet_stamps(frame: pd.DataFrame) -> pd.DataFrame:
@@ -760,7 +732,7 @@ def validate(book: xw.Book) -> None:
         layout,
         rates,
         month=settings_month(settings),
-        as_of=excel_date(settings.get("as-of date")),
+        as_of=settings_as_of(settings),
         original=original,
         source=_source(settings),
     )
@@ -794,28 +766,19 @@ def export(book: xw.Book) -> None:
         alert(book, 'Name the export folder on the Settings sheet ("Export folder").', "Export")
         return
     table, _ = read_report(book, layout)
-    if _has_sheet(book, ORIGINAL):
-        original, _ = read_report(book, layout, ORIGINAL)
-        locked = check_locked_fields(original, table, layout)
-        if not locked.empty:
-            alert(
-                book,
-                f"Export refused: {len(locked)} locked cell(s) differ from the extract. "
-                "Run Validate and undo those edits.",
-                "Export",
-            )
-            return
-    month = settings_month(settings)
+    original = read_report(book, layout, ORIGINAL)[0] if _has_sheet(book, ORIGINAL) else None
     try:
+        month = settings_month(settings)
         done = export_import_file(
             table,
             folder,
             layout,
             rates,
             month=None if month is None else str(month),
-            as_of=excel_date(settings.get("as-of date")),
+            as_of=settings_as_of(settings),
             at=datetime.now(),
             source=_source(settings),
+            original=original,
             ledger=ledger_path(settings, book),
         )
     except (ExportRefused, PmpmError) as exc:

@@ -55,6 +55,11 @@ class Exported:
     recovered: Reconciled | None = None  # an interrupted earlier export finished first
 
 
+def as_of_date(given: date | None) -> date:
+    """The day the checks count from: the one given, else today (every shell alike)."""
+    return given if given is not None else date.today()
+
+
 def check_file(
     path: str | Path,
     layout: Layout,
@@ -70,7 +75,7 @@ def check_file(
     report = files.read_tier_report(path, layout)
     before = files.read_tier_report(original, layout).table if original else None
     validation, flags = validate_report(
-        report, layout, book, month=month, as_of=as_of, original=before
+        report, layout, book, month=month, as_of=as_of_date(as_of), original=before
     )
     if ledger is not None and report.readable:
         validation = check_against_ledger(
@@ -106,13 +111,16 @@ def export_import_file(
     at: datetime,
     source: str = "",
     read_findings: pd.DataFrame | None = None,
+    original: pd.DataFrame | None = None,
     ledger: str | Path | None = None,
     corrections: Iterable[int] = (),
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> Exported:
     """Validate `table` and, if no error remains, write its import file(s) to `out_dir`.
 
-    Raises ExportRefused (nothing written, nothing recorded) while errors remain.
+    Raises ExportRefused (nothing written, nothing recorded) while errors remain,
+    a locked field changed since `original` (the extract as loaded) among them. The
+    as-of date defaults to today, as everywhere.
 
     With `ledger` (a SQLite file, created if absent), one export at a time holds
     its lock (ExportBusy after `lock_timeout` seconds); an interrupted earlier
@@ -127,7 +135,14 @@ def export_import_file(
             fix="Export with the ledger, or leave out the correction lines.",
         )
     validation, flags = validate_table(
-        table, layout, book, month=month, as_of=as_of, source=source, read_findings=read_findings
+        table,
+        layout,
+        book,
+        month=month,
+        as_of=as_of_date(as_of),
+        original=original,
+        source=source,
+        read_findings=read_findings,
     )
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
