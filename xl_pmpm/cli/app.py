@@ -22,7 +22,13 @@ from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
-from xl_pmpm.cli.options import add_settings, emit, report_error
+from xl_pmpm.cli.options import (
+    add_settings,
+    emit,
+    parse_as_of,
+    parse_month,
+    report_error,
+)
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
@@ -48,24 +54,6 @@ SAMPLE_MONTH = "2026-10"
 
 class UsageError(PmpmError):
     pass
-
-
-def _month(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        return str(pd.Period(datetime.strptime(text, "%Y-%m"), freq="M"))
-    except ValueError:
-        raise UsageError(f"--month '{text}' is not a month: write it as YYYY-MM.") from None
-
-
-def _day(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise UsageError(f"--as-of '{text}' is not a date: write it as YYYY-MM-DD.") from None
 
 
 def _settings(args: argparse.Namespace) -> tuple[Layout, object]:
@@ -119,8 +107,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.file,
         layout,
         book,
-        month=_month(args.month),
-        as_of=_day(args.as_of),
+        month=parse_month(args.month),
+        as_of=parse_as_of(args.as_of),
         original=args.original,
         ledger=db,
         corrections=_corrections(args),
@@ -154,8 +142,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             args.out,
             layout,
             book,
-            month=_month(args.month),
-            as_of=_day(args.as_of),
+            month=parse_month(args.month),
+            as_of=parse_as_of(args.as_of),
             at=datetime.now(),
             source=report.source,
             read_findings=report.findings,
@@ -206,7 +194,7 @@ def cmd_tier(args: argparse.Namespace) -> int:
             hours.append(float(h))
         except ValueError:
             raise UsageError(f"'{h}' is not a number of hours.") from None
-    month = _month(args.month) or str(pd.Period(date.today(), freq="M"))
+    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
     out = tier_for_hours(hours, args.payer, month, book=book)
     rows = [
         {
@@ -246,7 +234,9 @@ def _apply(
 
 def cmd_review(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
-    checked = check_file(args.file, layout, book, month=_month(args.month), as_of=_day(args.as_of))
+    checked = check_file(
+        args.file, layout, book, month=parse_month(args.month), as_of=parse_as_of(args.as_of)
+    )
     if not checked.report.readable:
         print(render_findings(checked.validation, layout))
         return 2

@@ -13,12 +13,12 @@ folder (`export --out DIR`) or, for `history`, in the current folder.
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded
+from xl_pmpm.cli.options import add_settings, emit, guarded, parse_as_of, parse_month
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
@@ -62,28 +62,6 @@ def parse_lines(text: str, option: str = "--lines") -> list[int]:
     return out
 
 
-def _month(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
-    except ValueError:
-        raise PmpmInputError(
-            f"--month '{text}' is not a month.", fix="Write it as YYYY-MM."
-        ) from None
-
-
-def _day(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        raise PmpmInputError(
-            f"--as-of '{text}' is not a date.", fix="Write it as YYYY-MM-DD."
-        ) from None
-
-
 def _settings(args: argparse.Namespace):
     layout = files.load_layout(getattr(args, "layout", None))
     book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
@@ -100,7 +78,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 @guarded
 def cmd_visits(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
-    month = _month(args.month)
+    month = parse_month(args.month)
     mapping = load_mapping(args.mapping)
     visits = read_visits(args.file, mapping)
     table = aggregate_visits(visits, layout, book, month, mapping=mapping, source=args.file)
@@ -133,7 +111,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         v = ValidationReport(report.findings, 0, report.source)
         emit(args, v.to_dict(), f"{report.source} cannot be read: see `xl-pmpm validate`.")
         return 2
-    validation, flags = validate_report(report, layout, book, month=_month(args.month))
+    validation, flags = validate_report(report, layout, book, month=parse_month(args.month))
     archive = None
     if args.archive:  # rows restored since are no longer set aside (carried ones still are)
         archive = outstanding_records(files.read_archive(args.archive), settled_by=(RESTORE,))
@@ -151,7 +129,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     entries = ledger.history(args.ledger or default_ledger())
     if args.month:
-        entries = entries[entries["month"] == _month(args.month)]
+        entries = entries[entries["month"] == parse_month(args.month)]
     by_file = (
         entries.groupby(["month", "file_name", "status"], sort=True)
         .agg(
@@ -203,8 +181,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         at=datetime.now(),
         corrected=corrected,
         out_dir=args.out,
-        month=_month(args.month),
-        as_of=_day(args.as_of),
+        month=parse_month(args.month),
+        as_of=parse_as_of(args.as_of),
         mapping=load_results_mapping(args.results_columns),
         source=source,
     )
@@ -286,7 +264,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
             fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
         )
     archive = files.read_archive(archive_dir)
-    month = _month(args.month)
+    month = parse_month(args.month)
     report = None
     if args.into:
         report = files.read_tier_report(args.into, layout)

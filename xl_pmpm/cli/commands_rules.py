@@ -16,12 +16,11 @@ import argparse
 import csv
 import io
 import sqlite3
-from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded
+from xl_pmpm.cli.options import add_settings, emit, guarded, parse_day, parse_month
 from xl_pmpm.core import cells
 from xl_pmpm.core.cells import fail_at_first
 from xl_pmpm.core.claims import claim_dates_for, submission_window
@@ -44,16 +43,7 @@ def read_csv_text(
 ) -> pd.DataFrame:
     """A CSV as stripped strings with lower-case headers, indexed by file line number."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PmpmInputError(f"{what} not found.", file=str(path), fix="Check the name.") from None
-    except OSError as exc:
-        raise PmpmInputError(
-            f"{what} cannot be read ({exc.strerror}).",
-            file=str(path),
-            fix="Close it in Excel and check it is a file you may read.",
-        ) from None
+    data = files.read_input(path, what)
     binary = sniff_binary(data)
     if binary:
         raise PmpmInputError(
@@ -147,22 +137,6 @@ def _whole(text: str, name: str) -> int:
     return int(value)
 
 
-def _date(text: str, name: str) -> date:
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        raise PmpmInputError(f"{name} '{text}' is not a date.", column=name, fix=DATE_FIX) from None
-
-
-def _month(text: str) -> str:
-    try:
-        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
-    except ValueError:
-        raise PmpmInputError(
-            f"MONTH '{text}' is not a month.", column="MONTH", fix="Write it as YYYY-MM."
-        ) from None
-
-
 def _codes(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
@@ -203,7 +177,7 @@ def _lines_text(what: str, lines: list[int], most: int = 8) -> str:
 @guarded
 def cmd_prorate(args: argparse.Namespace) -> int:
     rate = _number(args.rate, "RATE")
-    start, end = _date(args.start, "START"), _date(args.end, "END")
+    start, end = parse_day(args.start, "START"), parse_day(args.end, "END")
     units, cost = prorate(rate, start, end)
     payload = {"rate": rate, "start": str(start), "end": str(end), "units": units, "cost": cost}
     emit(args, payload, f"{start} to {end} at ${rate:,.2f} a month: {units} unit(s), ${cost:,.2f}")
@@ -255,7 +229,7 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         billable_codes=billable,
         note_minutes=_whole(args.minutes, "--minutes"),
         days_in_arrears=_whole(args.arrears, "--arrears"),
-        run_date=_date(args.run_date, "--run-date"),
+        run_date=parse_day(args.run_date, "--run-date"),
     )
     occurrences, alerts = billable_occurrences(units, auths, settings)
     # The documented units behind each day: how text output names a client's day.
@@ -333,7 +307,7 @@ def cmd_spans(args: argparse.Namespace) -> int:
 
 @guarded
 def cmd_claim_dates(args: argparse.Namespace) -> int:
-    month = _month(args.month)
+    month = parse_month(args.month, "MONTH")
     book = files.load_rate_book(args.rates, args.payers)
     first, through = claim_dates_for(month, args.payer, book)
     opens, closes = submission_window(month)

@@ -15,6 +15,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 
@@ -75,3 +76,39 @@ def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             return report_error(exc)
 
     return run
+
+
+def _argument(option: str) -> str | None:
+    """A positional argument (MONTH, START) is named as the column; an option is not."""
+    return None if option.startswith("-") else option
+
+
+def parse_month(text: str | None, option: str = "--month") -> str | None:
+    """`YYYY-MM` as given on the command line (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
+    except ValueError:
+        raise PmpmInputError(
+            f"{option} '{text}' is not a month.",
+            column=_argument(option),
+            fix="Write it as YYYY-MM.",
+        ) from None
+
+
+def parse_day(text: str, option: str) -> date:
+    """`YYYY-MM-DD` as given on the command line."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise PmpmInputError(
+            f"{option} '{text}' is not a date.",
+            column=_argument(option),
+            fix="Write it as YYYY-MM-DD.",
+        ) from None
+
+
+def parse_as_of(text: str | None) -> date:
+    """`--as-of`: the day the checks count from; today when not given."""
+    return date.today() if text is None else parse_day(text, "--as-of")

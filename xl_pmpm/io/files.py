@@ -31,21 +31,25 @@ def bundled(name: str) -> Path:
     return Path(str(resources.files("xl_pmpm") / "data" / name))
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
+def read_input(path: str | Path, what: str) -> bytes:
+    """The bytes of an input file; a missing, unreadable or folder path is a PmpmInputError
+    naming the file (`what`: "Visits file", "Rate table", ...) and how to fix it."""
+    path = Path(path)
     try:
         return path.read_bytes()
     except FileNotFoundError:
         raise PmpmInputError(
-            f"{what} not found: {path}", fix="Check the file name and folder."
+            f"{what} not found.", file=str(path), fix="Check the file name and folder."
         ) from None
     except IsADirectoryError:
         raise PmpmInputError(
-            f"{path} is a folder, not a file.", fix="Name the file itself."
+            f"{what}: {path} is a folder, not a file.", file=str(path), fix="Name the file itself."
         ) from None
-    except PermissionError:
+    except OSError as exc:
         raise PmpmInputError(
-            f"{path} cannot be read (permission denied).",
-            fix="Close it in Excel or check its permissions.",
+            f"{what} cannot be read ({exc.strerror}).",
+            file=str(path),
+            fix="Close it in Excel and check it is a file you may read.",
         ) from None
 
 
@@ -53,7 +57,7 @@ def load_layout(path: str | Path | None = None) -> Layout:
     """The import layout from a TOML file (the bundled one when `path` is None)."""
     path = Path(path) if path else bundled("layout.toml")
     try:
-        raw = tomllib.loads(_read_bytes(path, "Layout file").decode("utf-8"))
+        raw = tomllib.loads(read_input(path, "Layout file").decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PmpmInputError(
             f"{path} is not valid TOML: {exc}", fix="Compare it with the bundled layout.toml."
@@ -66,8 +70,8 @@ def load_rate_book(rates: str | Path | None = None, payers: str | Path | None = 
     rp = Path(rates) if rates else bundled("rates.csv")
     pp = Path(payers) if payers else bundled("payers.csv")
     return parse_rate_book(
-        decode_text(_read_bytes(rp, "Rate table"))[0],
-        decode_text(_read_bytes(pp, "Payer settings"))[0],
+        decode_text(read_input(rp, "Rate table"))[0],
+        decode_text(read_input(pp, "Payer settings"))[0],
         str(rp),
         str(pp),
     )
@@ -94,7 +98,7 @@ def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
             fix="Check that this is the tier report, or split the extract by contract.",
             file=path.name,
         )
-    return parse_tier_report(_read_bytes(path, "Tier report"), layout, source=path.name)
+    return parse_tier_report(read_input(path, "Tier report"), layout, source=path.name)
 
 
 def ensure_private_dir(path: str | Path) -> Path:

@@ -83,17 +83,5 @@ def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits
 
 def read_visits(path: str | Path, mapping: VisitsMapping) -> pd.DataFrame:
     """Read and normalize a visits CSV; PmpmInputError (file, line, column) on bad cells."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PmpmInputError(
-            "Visits file not found.", file=str(path), fix="Check the name."
-        ) from None
-    except OSError as exc:
-        raise PmpmInputError(
-            f"The visits file cannot be read ({exc.strerror}).",
-            file=str(path),
-            fix="Close it in Excel and check it is a file you may read.",
-        ) from None
+    data = files.read_input(path, "The visits file")
     return read_visits_bytes(data, mapping, source=str(path))
