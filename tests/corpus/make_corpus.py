@@ -46,6 +46,12 @@ def base_frame() -> pd.DataFrame:
     """12 valid members of MONTH (no unbilled hours, so no tier at risk)."""
     frame = sample.generate_extract(12, MONTH, LAYOUT, BOOK, mangle=False, below_minimum=False)
     frame[COL["unbilled_hours"]] = "0.00"
+    # Payers whose codes seed 000 says to verify get `payer-codes-unset` (issue 13): the
+    # base bills only payers whose codes are set (Elderplan's rows go to a linked MLTC
+    # contract, which takes the same default codes).
+    frame[COL["contract"]] = frame[COL["contract"]].replace(
+        "Elderplan CDPAP Internal", "Linked - Metro MLTC CDPAP"
+    )
     return frame.reset_index(drop=True)
 
 

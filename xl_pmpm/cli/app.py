@@ -28,6 +28,7 @@ from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
 from xl_pmpm.core.rates import tier_for_hours
+from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
@@ -273,7 +274,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     written, kept = files.write_review(  # crash-safe: archive and manifest, then the file
         out,
         f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
-        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        as_written(table, layout).to_csv(index=False, lineterminator="\r\n").encode(),
         archive_dir,
         archive,
         table.index.tolist(),
@@ -306,7 +307,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     written = files.write_new_file(
         args.out,
         f"{Path(args.file).stem}_restored_{now:%Y%m%dT%H%M%S}.csv",
-        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        as_written(table, layout).to_csv(index=False, lineterminator="\r\n").encode(),
     )
     # Restores are archive records too: a restored row is not offered for carry-over.
     restored = archive if lines is None else archive[archive["line"].isin(lines)]
