@@ -214,6 +214,7 @@ def test_claim_dates_command(capsys) -> None:
         "through": "2024-11-01",
         "submit_from": "2024-12-01",
         "submit_until": "2025-02-28",
+        "warnings": [],
     }
     assert run(["claim-dates", "2024-11"]) == 0
     assert "claim From 2024-11-01, Through 2024-11-30" in capsys.readouterr().out

@@ -27,7 +27,7 @@ from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
-from xl_pmpm.core.rates import tier_for_hours
+from xl_pmpm.core.rates import tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
 from xl_pmpm.io import files
@@ -225,6 +225,9 @@ def cmd_tier(args: argparse.Namespace) -> int:
         )
         for r in rows
     )
+    unknown = unknown_payer(book, args.payer)
+    if unknown:  # the JSON stays a list of rows; the warning goes to stderr
+        print(f"warning (payer-unknown): {unknown['message']}", file=sys.stderr)
     emit(args, rows, text)
     return 0
 

@@ -28,6 +28,7 @@ from xl_pmpm.core.claims import claim_dates_for, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.kpi import KPI_TABLES, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
+from xl_pmpm.core.rates import unknown_payer
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
@@ -336,21 +337,26 @@ def cmd_claim_dates(args: argparse.Namespace) -> int:
     month = _month(args.month)
     book = files.load_rate_book(args.rates, args.payers)
     first, through = claim_dates_for(month, args.payer, book)
-    opens, closes = submission_window(month)
-    rule = str(book.payer_settings(args.payer)["claim_dates"])
+    settings = book.payer_settings(args.payer)
+    opens, closes = submission_window(month, int(settings["submission_days"]))
+    rule = str(settings["claim_dates"])
+    unknown = unknown_payer(book, args.payer)
     payload = {
         "month": month,
-        "payer": args.payer,
+        "payer": book.payer_named(args.payer) or args.payer,
         "rule": rule,
         "from": str(first),
         "through": str(through),
         "submit_from": str(opens),
         "submit_until": str(closes),
+        "warnings": [unknown] if unknown else [],
     }
     text = (
-        f"{month}, payer {args.payer}: claim From {first}, Through {through} (rule {rule}); "
-        f"submit from {opens} to {closes}."
+        f"{month}, payer {payload['payer']}: claim From {first}, Through {through} "
+        f"(rule {rule}); submit from {opens} to {closes}."
     )
+    if unknown:
+        text += f"\nWARNING (payer-unknown): {unknown['message']}"
     emit(args, payload, text)
     return 0
 

@@ -197,6 +197,21 @@ class RateBook:
         return out
 
 
+def unknown_payer(book: RateBook, name: str) -> dict[str, str] | None:
+    """The `payer-unknown` warning for a payer named on a command line, or None if known."""
+    if book.payer_named(name) is not None:
+        return None
+    from xl_pmpm.core.findings import CODES
+
+    severity, fix = CODES["payer-unknown"]
+    return {
+        "code": "payer-unknown",
+        "severity": severity,
+        "message": f"No payer named '{name}' in the payer settings or the rate table: "
+        f"the default payer's settings and rates are used. {fix}",
+    }
+
+
 def read_table_text(text: str, what: str, columns: list[str], source: str) -> pd.DataFrame:
     """A settings table (CSV text) as stripped strings, indexed by file line number."""
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
