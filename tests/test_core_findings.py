@@ -432,7 +432,10 @@ def test_spacing_and_case_header_variant(tmp_path: Path) -> None:
     assert checked.places("header-variant") == [(WARNING, 1, PATIENT)]
 
 
-@pytest.mark.parametrize("written", ["Total Billed", "Billed Hours", " TOTAL billed ", "billed hours"])
+BILLED_HEADERS = ["Total Billed", "Billed Hours", " TOTAL billed ", "billed hours"]
+
+
+@pytest.mark.parametrize("written", BILLED_HEADERS)
 def test_an_informational_header_is_read_as_the_extract_has_it(tmp_path: Path, written) -> None:
     # Not one of the import's fields: any spelling the layout accepts is the extract's own.
     header = [written if h == BILLED else h for h in HEADER]

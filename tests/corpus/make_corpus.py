@@ -1030,6 +1030,7 @@ CASES += [
     ),
 ]
 
+
 def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
