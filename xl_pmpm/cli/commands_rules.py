@@ -29,6 +29,12 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.kpi import KPI_TABLES, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
 from xl_pmpm.core.rates import unknown_payer
+from xl_pmpm.core.service_setup import (
+    SETUP_FIELDS,
+    SETUP_OPTIONAL,
+    check_service_setup,
+    check_setup_export,
+)
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
@@ -429,6 +435,62 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
+    """The findings of `service-setup` as lines (no member data: a setup holds none)."""
+    counts = {k: (f["severity"] == "error").sum() for k, f in found.items()}
+    lines = [
+        f"{path}: {counts['setup']} error(s) in the setup, {counts['rate_table']} in the "
+        f"rate table; month {month}"
+    ]
+    for where, frame in found.items():
+        for _, f in frame.iterrows():
+            place = "file" if pd.isna(f["row"]) else f"line {int(f['row'])}"
+            if where == "rate_table":
+                place = "rate table " + place
+            if isinstance(f["field"], str):
+                place += f", {f['field']}"
+            lines.append(f"  {f['severity'].upper():7} {place} ({f['code']}): {f['message']}")
+    if not any(counts.values()):
+        lines.append("The setup matches the rate table.")
+    return "\n".join(lines)
+
+
+def cmd_service_setup(args: argparse.Namespace) -> int:
+    """Check a service-code setup export against the rate book (and the rate book itself)."""
+    month = _month(args.month) if args.month else str(pd.Period(date.today(), freq="M"))
+    book = files.load_rate_book(args.rates, args.payers)
+    layout = files.load_layout(args.layout)
+    names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
+    by_header = {v.lower(): k for k, v in names.items()}
+    frame = read_csv_text(
+        args.file,
+        "The service-code setup",
+        [v.lower() for v in SETUP_FIELDS.values()],
+        optional=tuple(v.lower() for v in SETUP_OPTIONAL.values()),
+    ).rename(columns=by_header)
+    disc = layout.column("discipline")
+    skilled = disc.skilled if disc is not None and disc.skilled else ("Other (Skilled)",)
+    pa = next((a for a in (disc.allowed if disc else ()) if a not in skilled), "PA")
+    setup = check_setup_export(frame, book, month, skilled=skilled, pa=pa)
+    payers = sorted({book.payer_of_contract(c) for c in frame["contract"]})
+    table = pd.concat(
+        [check_service_setup(book, p, [month]) for p in payers] or [setup.iloc[0:0]],
+        ignore_index=True,
+    ).drop_duplicates()
+    found = {"setup": setup, "rate_table": table}
+    errors = sum(int((f["severity"] == "error").sum()) for f in found.values())
+    payload = {
+        "file": str(args.file),
+        "month": month,
+        "rows": len(frame),
+        "payers": payers,
+        "valid": errors == 0,
+        **{k: _records(f) for k, f in found.items()},
+    }
+    emit(args, payload, _setup_text(str(args.file), month, found))
+    return 0 if errors == 0 else 1
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add prorate, perdiem, spans, claim-dates and kpi to the `xl-pmpm` subparsers."""
 
@@ -471,6 +533,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--payer", default="*", help="payer name from the payer settings")
     add_settings(p, layout=False)
     p.set_defaults(func=cmd_claim_dates)
+
+    p = sub.add_parser(
+        "service-setup",
+        help="check a service-code setup export against the rate table (HCPCS, codes, export code)",
+    )
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="CSV: Contract, Discipline, Service Code, Description, Export Code, Revenue Code, "
+        "HCPCS Code[, Modifier]",
+    )
+    p.add_argument("--month", help="month whose rates apply YYYY-MM (default: this month)")
+    add_settings(p)
+    p.set_defaults(func=cmd_service_setup)
 
     p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
     p.add_argument("--ledger", required=True, help="the export ledger database")

@@ -141,6 +141,16 @@ CODES: dict[str, tuple[str, str]] = {
         "Verify the procedure and revenue codes with the payer: add its own rows to the rate "
         "table, or set own_codes = no in the payer settings if it takes the state defaults.",
     ),
+    # xl-pmpm service-setup: a service-code setup export (rows = the export's lines)
+    "setup-code-unknown": (
+        ERROR,
+        "Use a tier's service code from the rate table, or add the payer's code to it.",
+    ),
+    "revenue-code-mismatch": (ERROR, "Enter the revenue code the payer gave (the rate table's)."),
+    "export-code-format": (
+        ERROR,
+        "Enter 2443, 2444 or 2445, or the service code, five colons and the description.",
+    ),
 }
 
 

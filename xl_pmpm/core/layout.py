@@ -261,8 +261,9 @@ def layout_markdown(layout: Layout) -> str:
         fmts = " or ".join(f"`{f}`" for f in c.formats) or (
             " / ".join(c.allowed) if c.allowed else ""
         )
+        name = c.name + (f" (also read as: {', '.join(c.accepts)})" if c.accepts else "")
         rows.append(
-            f"| {n} | {c.name} | {kind} | {c.required} | {c.max_length or ''} | {fmts} "
+            f"| {n} | {name} | {kind} | {c.required} | {c.max_length or ''} | {fmts} "
             f"| {'yes' if c.locked else ''} | {'yes' if c.name in exported else 'no'} |"
         )
     return "\n".join(rows)
