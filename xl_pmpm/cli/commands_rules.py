@@ -239,6 +239,14 @@ def _read_auths(path: str) -> pd.DataFrame:
     return frame
 
 
+def _read_existing(path: str) -> pd.DataFrame:
+    """Occurrences created by earlier runs: client, date (other columns ignored)."""
+    frame = read_csv_text(path, "The existing occurrences file", ["client", "date"])
+    require_text(frame, "client", path)
+    frame["date"] = parse_dates(frame, "date", path)
+    return frame
+
+
 @guarded
 def cmd_perdiem(args: argparse.Namespace) -> int:
     units = _read_units(args.file)
@@ -263,8 +271,10 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         note_minutes=_whole(args.minutes, "--minutes"),
         days_in_arrears=_whole(args.arrears, "--arrears"),
         run_date=_date(args.run_date, "--run-date"),
+        look_back_days=None if args.look_back is None else _whole(args.look_back, "--look-back"),
     )
-    occurrences, alerts = billable_occurrences(units, auths, settings)
+    existing = _read_existing(args.existing) if args.existing else None
+    occurrences, alerts = billable_occurrences(units, auths, settings, existing)
     # The documented units behind each day: how text output names a client's day.
     counted = units[units["code"].isin(settings.non_billable_codes)]
     occurrences = occurrences.assign(lines=_file_lines(counted, ["client", "date"], occurrences))
@@ -276,10 +286,20 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         "occurrences": _records(occurrences),
         "alerts": _records(alerts),
     }
+    first = settings.first_day
+    days = f"days {first:%Y-%m-%d} to {cutoff}" if first is not None else f"days up to {cutoff}"
+    payload["first_day"] = None if first is None else f"{first:%Y-%m-%d}"
+    payload["existing"] = 0 if existing is None else len(existing)
     lines = [
-        f"Run of {args.run_date} (days up to {cutoff}): {len(occurrences)} billable "
+        f"Run of {args.run_date} ({days}): {len(occurrences)} billable "
         f"occurrence(s), {len(alerts)} alert(s)."
     ]
+    if first is None and existing is None:
+        lines.append(
+            "  (every day up to the cutoff was looked at: give --existing, the occurrences "
+            "already created, or --look-back 1 as the nightly run does, so no day is billed "
+            "twice)"
+        )
     lines += [
         f"  {_lines_text('units file', r['lines'])}: {r['date']:%Y-%m-%d}  {r['code']}  "
         f"{r['minutes']} min"
@@ -518,6 +538,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--billable", help="billable codes, comma-separated (default: all in --auth)")
     p.add_argument("--minutes", default="180", help="billable note minutes (default: 180)")
+    p.add_argument(
+        "--look-back",
+        metavar="DAYS",
+        help="service days a run looks at, ending at the cutoff (1 = the nightly run's one "
+        "day; default: every day up to the cutoff)",
+    )
+    p.add_argument(
+        "--existing",
+        metavar="FILE",
+        help="CSV client,date of the occurrences already created: those days are skipped",
+    )
     fmt(p)
     p.set_defaults(func=cmd_perdiem)
 
