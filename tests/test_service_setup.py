@@ -37,7 +37,7 @@ def run(capsys, tmp_path: Path, lines: list[str], *extra: str) -> tuple[int, dic
 def test_a_setup_as_seed_001_says_matches_the_rate_table(capsys, tmp_path):
     code, out = run(capsys, tmp_path, CLEAN)
     assert code == 0 and out["valid"] and out["setup"] == [] and out["rate_table"] == []
-    assert out["rows"] == 7 and out["payers"] == ["Metro MLTC", "Sample Health Plan"]
+    assert out["rows"] == 7 and out["payers"] == ["*", "Sample Health Plan"]
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,14 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         "alerts": _records(alerts),
     }
     first = settings.first_day
-    days = f"days {first:%Y-%m-%d} to {cutoff}" if first is not None else f"days up to {cutoff}"
+    if first is None:
+        days = f"days up to {cutoff}"
+    else:
+        days = (
+            f"day {cutoff}"
+            if f"{first:%Y-%m-%d}" == cutoff
+            else f"days {first:%Y-%m-%d} to {cutoff}"
+        )
     payload["first_day"] = None if first is None else f"{first:%Y-%m-%d}"
     payload["existing"] = 0 if existing is None else len(existing)
     lines = [

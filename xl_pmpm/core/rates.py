@@ -46,6 +46,10 @@ _NOT_NAME = re.compile(r"[^0-9a-z*?]+")
 _MIN_NAME_IN_CONTRACT = 4
 
 
+def _fits(text: str, patterns: list[str]) -> bool:
+    return any(p and fnmatch.fnmatchcase(text, loose_name(p)) for p in patterns)
+
+
 def loose_name(text: object) -> str:
     """`text` for matching payers and contracts: casefolded, only letters, digits, * and ?."""
     return _NOT_NAME.sub("", str(text).casefold())
@@ -94,23 +98,32 @@ class RateBook:
         return contracts.map(mapping)
 
     def payer_of_contract(self, contract: str) -> str:
-        """The first payer whose contract pattern, or failing that whose name, fits `contract`.
+        """The payer of `contract` (see `match_contract`); the default payer where none fits."""
+        return self.match_contract(contract) or DEFAULT_PAYER
+
+    def match_contract(self, contract: str) -> str | None:
+        """The payer whose contract pattern, or failing that whose name, fits `contract`.
 
         Case, spaces and punctuation are ignored on both sides, so "Linked - Elderplan
-        CDPAP" is Elderplan's even under the pattern "Elderplan*". The default payer
-        where nothing fits.
+        CDPAP" is Elderplan's even under the pattern "Elderplan*". The default payer's
+        own patterns (contracts known to take the defaults) are tried last. None where
+        nothing fits (the default payer applies, unknowingly: `payer-unknown`).
         """
         text = loose_name(contract)
         if not text:
-            return DEFAULT_PAYER
-        for payer, patterns in zip(self.payers["payer"], self.payers["contracts"], strict=True):
-            if any(p and fnmatch.fnmatchcase(text, loose_name(p)) for p in patterns):
+            return None
+        named = list(zip(self.payers["payer"], self.payers["contracts"], strict=True))
+        for payer, patterns in named:
+            if payer != DEFAULT_PAYER and _fits(text, patterns):
                 return str(payer)
-        for payer in self.payers["payer"]:
+        for payer, _ in named:
             name = loose_name(payer)
             if payer != DEFAULT_PAYER and len(name) >= _MIN_NAME_IN_CONTRACT and name in text:
                 return str(payer)
-        return DEFAULT_PAYER
+        for payer, patterns in named:
+            if payer == DEFAULT_PAYER and _fits(text, patterns):
+                return DEFAULT_PAYER
+        return None
 
     def has_own_rates(self, payer: str, month: pd.Timestamp) -> bool:
         """Whether `payer` has rate-table rows of its own in force in `month`."""

@@ -528,7 +528,9 @@ def skipped_checks(table: pd.DataFrame, layout: Layout) -> list[pd.DataFrame]:
     return [
         file_finding(
             "checks-skipped",
-            f"The file has no {listed} column: the {', '.join(checks)} checks are skipped.",
+            f"The file has no {listed} column: the "
+            f"{', '.join(checks[:-1]) + ' and ' + checks[-1] if len(checks) > 1 else checks[0]}"
+            " checks are skipped.",
             field=absent[0].name,
             row=1,
         )
@@ -626,9 +628,9 @@ def payer_findings(
         return []
     payers = book.payer_for_contracts(contracts)
     out = []
-    known_others = (book.payers["payer"] != DEFAULT_PAYER).any()
-    unknown = contracts[payers == DEFAULT_PAYER]
-    if known_others and not unknown.empty:
+    known = {c: book.match_contract(c) is not None for c in contracts.unique()}
+    unknown = contracts[~contracts.map(known).astype(bool)]
+    if not unknown.empty:
         for contract, lines in unknown.groupby(unknown, sort=True):
             out.append(
                 file_finding(

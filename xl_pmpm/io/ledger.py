@@ -268,6 +268,7 @@ def _entries(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> p
     frame = pd.read_sql_query(sql, conn, params=params)
     for c in ("patient_number", "contract", "month", "file_name", "status", "reason"):
         frame[c] = frame[c].astype(str)
+    frame["replaces"] = frame["replaces"].astype("Int64")  # an entry id, or <NA>
     return frame
 
 
