@@ -482,6 +482,7 @@ def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
+@guarded
 def cmd_service_setup(args: argparse.Namespace) -> int:
     """Check a service-code setup export against the rate book (and the rate book itself)."""
     month = _month(args.month) if args.month else str(pd.Period(date.today(), freq="M"))
