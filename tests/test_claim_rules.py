@@ -231,7 +231,14 @@ def test_every_command_sets_func() -> None:
     parser = argparse.ArgumentParser(prog="xl-pmpm")
     sub = parser.add_subparsers(dest="command", required=True)
     add_commands(sub)
-    assert set(sub.choices) == {"prorate", "perdiem", "spans", "claim-dates", "kpi", "service-setup"}
+    assert set(sub.choices) == {
+        "prorate",
+        "perdiem",
+        "spans",
+        "claim-dates",
+        "kpi",
+        "service-setup",
+    }
     for p in sub.choices.values():
         assert callable(p.get_default("func"))
         assert p.get_default("format") == "text"
