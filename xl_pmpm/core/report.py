@@ -111,7 +111,7 @@ def match_header(
         elif _squash(raw) in squashed and squashed[_squash(raw)] in informational:
             # Not in the import specification: any spelling of it is the extract's own.
             name = squashed[_squash(raw)]
-            as_read.setdefault(name, raw.strip())
+            as_read.setdefault(name, raw)
         elif _squash(raw) in squashed:
             name = squashed[_squash(raw)]
             findings.append(
