@@ -46,6 +46,12 @@ def base_frame() -> pd.DataFrame:
     """12 valid members of MONTH (no unbilled hours, so no tier at risk)."""
     frame = sample.generate_extract(12, MONTH, LAYOUT, BOOK, mangle=False, below_minimum=False)
     frame[COL["unbilled_hours"]] = "0.00"
+    # Payers whose codes seed 000 says to verify get `payer-codes-unset` (issue 13): the
+    # base bills only payers whose codes are set (Elderplan's rows go to a linked MLTC
+    # contract, which takes the same default codes).
+    frame[COL["contract"]] = frame[COL["contract"]].replace(
+        "Elderplan CDPAP Internal", "Linked - Metro MLTC CDPAP"
+    )
     return frame.reset_index(drop=True)
 
 
@@ -949,6 +955,78 @@ CASES: list[Case] = [
         zip_bomb,
         error="PmpmInputError",
         message="compress",
+    ),
+]
+
+
+# --- issue 13: true to the sources (seeds 000, 001) -------------------------------------
+
+
+def cells_csv(changes: dict[int, dict[str, str]]) -> Callable[[], bytes]:
+    """The base with several cells changed: {file line: {role: value}}."""
+
+    def build() -> bytes:
+        frame = BASE
+        for line, values in changes.items():
+            for role, value in values.items():
+                frame = with_cell(line, role, value, frame)
+        return csv_bytes(rows=rows_of(frame))
+
+    return build
+
+
+CASES += [
+    Case(
+        "header_total_billed.csv",
+        "the billed hours headed 'Total Billed', as seed 001 names the column",
+        header_with(lambda h: ["Total Billed" if x == COL["billed_hours"] else x for x in h]),
+        [],
+        exact=True,
+        cli=True,
+    ),
+    Case(
+        "import_fields_only.csv",
+        "only the 12 fields of the import layout (no report columns)",
+        header_with(lambda h: h[:12]),
+        ["checks-skipped"],
+        exact=True,
+        rows={"checks-skipped": [1]},
+        message="checks are skipped",
+        cli=True,
+    ),
+    Case(
+        "tier_raised.csv",
+        "seed 001: 'modify the tier' the unbilled hours reach",
+        cells_csv({7: {"unbilled_hours": "20.00", "tier": "2", "service_code": "2444"}}),
+        ["tier-raised"],
+        exact=True,
+        rows={"tier-raised": [7]},
+        message="(+$241.39)",
+    ),
+    Case(
+        "discipline_code_swapped.csv",
+        "PA with the skilled code, Other (Skilled) with the PA code",
+        cells_csv({3: {"service_code": "2443 Skilled"}, 8: {"service_code": "2443"}}),
+        ["discipline-code-mismatch"],
+        exact=True,
+        rows={"discipline-code-mismatch": [3, 8]},
+    ),
+    Case(
+        "payer_unknown.csv",
+        "a contract no payer of the payer settings fits",
+        cells_csv({4: {"contract": "Linked - Nowhere Health CDPAP"}}),
+        ["payer-unknown"],
+        exact=True,
+        message="Nowhere Health",
+    ),
+    Case(
+        "payer_codes_unset.csv",
+        "seed 000: Elderplan's codes are to be verified; the rate table has none of its own",
+        cells_csv({6: {"contract": "Linked - Elder Plan CDPAP"}}),
+        ["payer-codes-unset"],
+        exact=True,
+        message="Elderplan",
+        cli=True,
     ),
 ]
 

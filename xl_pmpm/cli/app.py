@@ -33,7 +33,8 @@ from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
-from xl_pmpm.core.rates import tier_for_hours
+from xl_pmpm.core.rates import tier_for_hours, unknown_payer
+from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
@@ -214,6 +215,9 @@ def cmd_tier(args: argparse.Namespace) -> int:
         )
         for r in rows
     )
+    unknown = unknown_payer(book, args.payer)
+    if unknown:  # the JSON stays a list of rows; the warning goes to stderr
+        print(f"warning (payer-unknown): {unknown['message']}", file=sys.stderr)
     emit(args, rows, text)
     return 0
 
@@ -265,7 +269,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     written, kept = files.write_review(  # crash-safe: archive and manifest, then the file
         out,
         f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
-        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        as_written(table, layout).to_csv(index=False, lineterminator="\r\n").encode(),
         archive_dir,
         archive,
         table.index.tolist(),
@@ -298,7 +302,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     written = files.write_new_file(
         args.out,
         f"{Path(args.file).stem}_restored_{now:%Y%m%dT%H%M%S}.csv",
-        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        as_written(table, layout).to_csv(index=False, lineterminator="\r\n").encode(),
     )
     # Restores are archive records too: a restored row is not offered for carry-over.
     restored = archive if lines is None else archive[archive["line"].isin(lines)]

@@ -12,12 +12,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.claims import submission_window
+from xl_pmpm.core.claims import SUBMISSION_DAYS, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import WARNING, ValidationReport, combine, file_finding, finding_rows
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.layout import Column, Layout
-from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.values import per_value, squash, squash_values
 
@@ -355,7 +355,32 @@ def _tier_findings(
     tier_col = layout.column("tier")
     if tier_col is not None and tier_col.name in table.columns:
         known = has_hours & flags["tier"].notna() & ~below
-        wrong = known & ~flags["tier_ok"]
+        raised = known & flags["tier_raised"] if "tier_raised" in flags else known & False
+        if raised.any():
+            f = flags[raised]
+            message = (
+                "Billed "
+                + f["billed_hours"].map("{:,.2f}".format)
+                + " h is Tier "
+                + f["hours_tier"].astype(str)
+                + "; the row bills Tier "
+                + f["tier"].astype(str)
+                + ", which its "
+                + f["unbilled_hours"].map("{:,.2f}".format)
+                + " unbilled h reach once billed (+$"
+                + f["dollar_effect"].abs().map("{:,.2f}".format)
+                + ")."
+            )
+            out.append(
+                finding_rows(
+                    "tier-raised",
+                    table.index[raised],
+                    tier_col.name,
+                    table.loc[raised, tier_col.name],
+                    message,
+                )
+            )
+        wrong = known & ~flags["tier_ok"] & ~raised
         if wrong.any():
             message = "The hours make it Tier " + flags.loc[wrong, "tier"].astype(str) + "."
             out.append(
@@ -393,6 +418,7 @@ def _tier_findings(
                     message,
                 )
             )
+        out.extend(_discipline_findings(table, layout, flags, known & ~wrong))
 
     deferred = pd.Series(True, index=table.index)
     for role in ("visit_start", "visit_end"):
@@ -431,6 +457,86 @@ def _tier_findings(
     return out
 
 
+def _discipline_findings(
+    table: pd.DataFrame, layout: Layout, flags: pd.DataFrame, rows: pd.Series
+) -> list[pd.DataFrame]:
+    """A PA row with the tier's skilled service code, or a skilled row with its PA code.
+
+    Seed 001 sets each tier up with a PA service code and a Skilled one ("2443 for
+    Tier 1, PA discipline"; "2443 Skilled for Tier 1, Other (Skilled) discipline").
+    Which discipline values are skilled is the layout's (`skilled`); the codes are
+    the rate book's. `rows`: rows whose code is one of the tier's two.
+    """
+    disc, code = layout.column("discipline"), layout.column("service_code")
+    if disc is None or code is None or disc.name not in table.columns or not disc.skilled:
+        return []
+    discipline = table[disc.name].fillna("").str.strip()
+    values = table[code.name].fillna("").str.strip()
+    pa_code = flags["service_code"].astype("string").fillna("")
+    skilled_code = flags["skilled_service_code"].astype("string").fillna("")
+    skilled = discipline.isin(disc.skilled)
+    known = discipline.isin(disc.allowed) if disc.allowed else discipline != ""
+    pa_with_skilled = ~skilled & (values == skilled_code) & (values != pa_code)
+    skilled_with_pa = skilled & (values == pa_code) & (values != skilled_code)
+    wrong = (rows & known & (pa_with_skilled | skilled_with_pa)).fillna(False).astype(bool)
+    if not wrong.any():
+        return []
+    expected = skilled_code.where(skilled, pa_code)[wrong]
+    message = (
+        disc.name
+        + " "
+        + discipline[wrong]
+        + " takes the Tier "
+        + flags.loc[wrong, "tier"].astype(str)
+        + " service code "
+        + expected.astype(str)
+        + ", not "
+        + values[wrong]
+        + "."
+    )
+    return [
+        finding_rows(
+            "discipline-code-mismatch",
+            table.index[wrong],
+            code.name,
+            table.loc[wrong, code.name],
+            message,
+        )
+    ]
+
+
+# What each informational column's checks are, for the warning when a file lacks it.
+CHECKS_NEEDING = {
+    "billed_hours": ("tier", "service code", "discipline code", "minimum-hours", "tier-at-risk"),
+    "unbilled_hours": ("tier-at-risk", "raised-tier"),
+    "tier": ("tier", "raised-tier"),
+}
+
+
+def skipped_checks(table: pd.DataFrame, layout: Layout) -> list[pd.DataFrame]:
+    """One warning naming the informational columns the file lacks and the checks skipped."""
+    absent = [
+        c
+        for c in layout.informational_columns
+        if c.name not in table.columns and c.role in CHECKS_NEEDING
+    ]
+    if not absent:
+        return []
+    names = [c.name + (f" (or {' / '.join(c.accepts)})" if c.accepts else "") for c in absent]
+    listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    checks = list(dict.fromkeys(k for c in absent if c.role for k in CHECKS_NEEDING[c.role]))
+    return [
+        file_finding(
+            "checks-skipped",
+            f"The file has no {listed} column: the "
+            f"{', '.join(checks[:-1]) + ' and ' + checks[-1] if len(checks) > 1 else checks[0]}"
+            " checks are skipped.",
+            field=absent[0].name,
+            row=1,
+        )
+    ]
+
+
 def check_locked_fields(
     original: pd.DataFrame, edited: pd.DataFrame, layout: Layout
 ) -> pd.DataFrame:
@@ -456,8 +562,20 @@ def check_locked_fields(
     return combine(parts)
 
 
-def check_submission_window(month: pd.Period, as_of: date) -> list[pd.DataFrame]:
-    first, last = submission_window(month)
+def check_submission_window(
+    month: pd.Period,
+    as_of: date,
+    book: RateBook | None = None,
+    payers: list[str] | None = None,
+) -> list[pd.DataFrame]:
+    """Too early (error) or past the payer's deadline (warning, or error per payer settings).
+
+    Seed 001 lists the window among "recommended practices": "no earlier than the
+    first day of the month immediately following ... and no later than 90 days
+    following the last day of the month". Each payer's days and severity are its
+    `submission_days` and `late` settings; without a book, 90 days and a warning.
+    """
+    first, _ = submission_window(month)
     if as_of < first:
         return [
             file_finding(
@@ -466,15 +584,79 @@ def check_submission_window(month: pd.Period, as_of: date) -> list[pd.DataFrame]
                 value=str(as_of),
             )
         ]
-    if as_of > last:
-        return [
+    late: dict[tuple[date, str], list[str]] = {}
+    for payer in payers or [DEFAULT_PAYER]:
+        if book is None:
+            days, severity = SUBMISSION_DAYS, WARNING
+        else:
+            settings = book.payer_settings(payer)
+            days, severity = int(settings["submission_days"]), str(settings["late"])
+        _, last = submission_window(month, days)
+        if as_of > last:
+            late.setdefault((last, severity), []).append(payer)
+    out = []
+    for (last, severity), names in sorted(late.items()):
+        who = "" if len(late) == 1 else " (" + ", ".join(sorted(names)) + ")"
+        out.append(
             file_finding(
                 "past-deadline",
-                f"Claims for {month} had to be submitted by {last}; the as-of date is {as_of}.",
+                f"Claims for {month}{who} had to be submitted by {last}; "
+                f"the as-of date is {as_of}.",
                 value=str(as_of),
+                severity=severity,
             )
-        ]
-    return []
+        )
+    return out
+
+
+def payer_findings(
+    table: pd.DataFrame, layout: Layout, book: RateBook, live: pd.Series, month: pd.Period
+) -> list[pd.DataFrame]:
+    """`payer-unknown` per contract no payer fits; `payer-codes-unset` per payer to verify.
+
+    Seed 000: "Some MLTCs are using the state defaults for procedure and revenue code,
+    while other MLTCs require different procedure codes. This step is critical"
+    (Anthem, Elderplan): a payer whose settings say `own_codes = yes` and that has
+    no rows of its own in the rate table is billed with the default codes.
+    """
+    col = layout.column("contract")
+    if col is None or col.name not in table.columns:
+        return []
+    contracts = table.loc[live, col.name].fillna("").str.strip()
+    contracts = contracts[contracts != ""]
+    if contracts.empty:
+        return []
+    payers = book.payer_for_contracts(contracts)
+    out = []
+    known = {c: book.match_contract(c) is not None for c in contracts.unique()}
+    unknown = contracts[~contracts.map(known).astype(bool)]
+    if not unknown.empty:
+        for contract, lines in unknown.groupby(unknown, sort=True):
+            out.append(
+                file_finding(
+                    "payer-unknown",
+                    f"No payer in the payer settings ({book.source}) fits contract "
+                    f"'{contract}' ({len(lines)} row(s), first on line {lines.index[0]}): "
+                    "the default payer's claim dates, codes and rates are used.",
+                    field=col.name,
+                    value=str(contract),
+                )
+            )
+    day = month.to_timestamp()
+    for payer in sorted(set(payers) - {DEFAULT_PAYER}):
+        settings = book.payer_settings(payer)
+        if settings["own_codes"] == "yes" and not book.has_own_rates(payer, day):
+            out.append(
+                file_finding(
+                    "payer-codes-unset",
+                    f"Payer '{payer}' may want its own procedure and revenue codes, but the "
+                    f"rate table has no rows of its own for {month}: its rows are checked "
+                    "against the default codes.",
+                    field=col.name,
+                    value=payer,
+                )
+            )
+    return out
 
 
 def validate_table(
@@ -525,6 +707,8 @@ def validate_table(
         if col.name in table.columns:
             parts.extend(_column_findings(table, col, live, parsed))
     parts.extend(_pair_findings(table, layout, live))
+    if live.any():
+        parts.extend(skipped_checks(table, layout))
 
     if month is None:
         found, count = billing_month(table[live], layout)
@@ -553,8 +737,10 @@ def validate_table(
                 parts.append(file_finding("no-rate", missing.message, value=str(period)))
         if flags is not None:
             parts.extend(_tier_findings(table, layout, flags, live))
+        parts.extend(payer_findings(table, layout, book, live, period))
         if as_of is not None:
-            parts.extend(check_submission_window(period, as_of))
+            present = sorted(set(flags.loc[live, "payer"])) if flags is not None else None
+            parts.extend(check_submission_window(period, as_of, book, present or None))
     if original is not None:
         parts.append(check_locked_fields(original, table, layout))
     findings = combine(parts)

@@ -12,10 +12,12 @@ entry does not block a resubmission.
 
 Placeholders: a deferred row (its visit start and end blank, `review.placeholder_rows`
 by the layout's roles) is exported as an unconfirmed placeholder, not billed. Its
-entry has `placeholder = 1`. A placeholder entry does not block the confirmed export
-of the same member-month later (its unbilled hours billed); it blocks only another
-placeholder (the first one is still in pre-billing). A confirmed entry blocks both.
-KPIs count confirmed entries only.
+entry has `placeholder = 1`. Another placeholder of the same member-month is
+`already-exported` (the first one is still in pre-billing); a confirmed row is
+`placeholder-open` (`open_placeholders`): the biller confirms the placeholder in
+HHAeXchange instead, or, once it was removed there, exports the row as a correction,
+whose entry then names the placeholder's id in `replaces`. A confirmed entry blocks
+both. KPIs count confirmed entries only.
 
 Reading (`history`, the ledger check, `kpi`) opens the database read-only and never
 changes it; a file without the `exports` table is refused as "not an xl-pmpm ledger"
@@ -105,7 +107,8 @@ CREATE TABLE IF NOT EXISTS exports (
     status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
     reason TEXT NOT NULL DEFAULT '',
     updated_at TEXT NOT NULL DEFAULT '',
-    placeholder INTEGER NOT NULL DEFAULT 0
+    placeholder INTEGER NOT NULL DEFAULT 0,
+    replaces INTEGER
 );
 CREATE INDEX IF NOT EXISTS exports_member ON exports (patient_number, month);
 CREATE INDEX IF NOT EXISTS exports_status ON exports (status);
@@ -113,11 +116,12 @@ CREATE INDEX IF NOT EXISTS exports_file ON exports (directory, file_name);
 """
 # Entry columns `_insert` does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
-SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at")
+SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at", "replaces")
 # Columns added after the first release: name -> its definition for ALTER TABLE and the
 # value old entries read as. An old ledger gains them when next written to.
 ADDED_COLUMNS: dict[str, tuple[str, str]] = {
     "placeholder": ("INTEGER NOT NULL DEFAULT 0", "0"),
+    "replaces": ("INTEGER", "NULL"),
 }
 NOT_A_LEDGER_FIX = (
     "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
@@ -264,6 +268,7 @@ def _entries(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> p
     frame = pd.read_sql_query(sql, conn, params=params)
     for c in ("patient_number", "contract", "month", "file_name", "status", "reason"):
         frame[c] = frame[c].astype(str)
+    frame["replaces"] = frame["replaces"].astype("Int64")  # an entry id, or <NA>
     return frame
 
 
@@ -360,6 +365,7 @@ def record_export(
     batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
     with _writing(db_path) as conn:
         _insert(conn, entries, batch, status)
+        link_placeholders(conn, batch)
     return len(entries)
 
 
@@ -423,6 +429,78 @@ def already_exported(
     )
     return ledger_findings(
         "already-exported", pd.Index(hit["line"]), col, table.loc[hit["line"], col], message
+    )
+
+
+# --- placeholders (issue 13) --------------------------------------------------------------
+
+
+def link_placeholders(conn: sqlite3.Connection, batch: str) -> None:
+    """Link each confirmed entry of `batch` to the open placeholder of its member-month.
+
+    `replaces` = the id of the newest placeholder entry (pending or exported) of
+    the same member and month recorded before it; NULL where there is none.
+    Runs inside the caller's transaction.
+    """
+    conn.execute(
+        "UPDATE exports SET replaces = ("
+        " SELECT MAX(p.id) FROM exports AS p"
+        " WHERE p.placeholder = 1 AND p.patient_number = exports.patient_number"
+        " AND p.month = exports.month AND p.status IN (?, ?) AND p.id < exports.id)"
+        " WHERE batch = ? AND placeholder = 0 AND replaces IS NULL",
+        (*BLOCKING, batch),
+    )
+
+
+def open_placeholders(
+    db_path: str | Path,
+    table: pd.DataFrame,
+    month: str | pd.Period,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Findings (`placeholder-open`, error) for confirmed rows over an exported placeholder.
+
+    A deferred row went out as a placeholder (an unconfirmed visit in HHAeXchange's
+    pre-billing, seed 001); a confirmed row for the same member-month now would make
+    a second PMPM visit for that month. Members with a confirmed entry already get
+    `already-exported` instead. Rows whose line is in `corrections` (the biller says
+    the placeholder was removed in HHAeXchange) are let through; the ledger then
+    links the new entry to the placeholder (`replaces`). The ledger is only read.
+    """
+    if not Path(db_path).exists():
+        return empty_findings()
+    month = str(pd.Period(month, freq="M"))
+    with contextlib.closing(connect(db_path, read_only=True)) as conn:
+        done = _entries(conn, "WHERE month = ? AND status IN (?, ?)", (month, *BLOCKING))
+    if done.empty:
+        return empty_findings()
+    is_placeholder = done["placeholder"].astype(int).eq(1)
+    confirmed = set(done.loc[~is_placeholder, "patient_number"])
+    open_ = done[is_placeholder & ~done["patient_number"].isin(confirmed)]
+    if open_.empty:
+        return empty_findings()
+    newest = open_.sort_values("id").drop_duplicates("patient_number", keep="last")
+    col = layout.name_of("patient_number")
+    ids = table[col].fillna("").astype(str).str.strip()
+    rows = ~placeholder_rows(table, layout) & ~table.index.isin(list(corrections or ()))
+    hit = (
+        pd.DataFrame({"patient_number": ids[rows], "line": table.index[rows]})
+        .merge(newest[["patient_number", "file_name", "exported_at"]], on="patient_number")
+        .sort_values("line")
+    )
+    if hit.empty:
+        return empty_findings()
+    message = (
+        f"A placeholder for {month} went out in "
+        + hit["file_name"]
+        + " ("
+        + hit["exported_at"].str[:10]
+        + "): importing this row would make a second PMPM visit for the month."
+    )
+    return ledger_findings(
+        "placeholder-open", pd.Index(hit["line"]), col, table.loc[hit["line"], col], message
     )
 
 
@@ -622,14 +700,19 @@ def check_against_ledger(
     *,
     corrections: Iterable[int] = (),
 ) -> ValidationReport:
-    """`report` with `already-exported` errors added for member-months in the ledger.
+    """`report` with `already-exported` (and `placeholder-open`) errors from the ledger.
 
     Needs the report's billing month; without one (a `no-month` error is already
     there) nothing is added.
     """
     if report.month is None:
         return report
-    seen = already_exported(db_path, table, report.month, layout, corrections=corrections)
+    seen = combine(
+        [
+            already_exported(db_path, table, report.month, layout, corrections=corrections),
+            open_placeholders(db_path, table, report.month, layout, corrections=corrections),
+        ]
+    )
     if seen.empty:
         return report
     return ValidationReport(

@@ -278,7 +278,8 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
         "export_code_column",
         (Arg("code"), Arg("description", ""), Arg("modifier", None)),
         "The Form Locator 43/44 text of a PMPM service: CODE:::::DESCRIPTION (five colons, a "
-        "modifier's counting); blank for 2443, 2444 and 2445, whose export code stays off.",
+        "modifier's counting); blank for 2443, 2444 and 2445, whose export code stays off. "
+        "Not the service setup's Export Code field: check that with xl-pmpm service-setup.",
         '=PMPM_EXPORT_CODE("T2040","PMPM","HI")',
         "T2040:HI::::PMPM — the Form Locator 43/44 text (five colons, a modifier's counting); "
         "blank for 2443, 2444 and 2445.",
