@@ -1,8 +1,9 @@
 """Reading the tier report from a workbook (.xlsx / .xlsm) handed to the command line.
 
 Billers keep the month in the workbook, so file mode reads it too: the table
-is found by its header row (any sheet, any position; the "All" sheet first),
-every cell becomes text as the CSV reader gives it (dates in the layout's
+is found by its header row (any visible sheet, any position; the "All" sheet
+first, else the active one; hidden sheets are never read, hidden and filtered
+rows are named), every cell becomes text as the CSV reader gives it (dates in the layout's
 format), and rows are numbered as Excel numbers them. What the workbook holds
 that a CSV cannot (a number typed into an ID column) becomes a finding.
 
@@ -315,7 +316,8 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
     """The visible sheets holding a report (the one to read first), and the hidden ones.
 
     Hidden sheets are never read (last month's report kept out of sight). Among
-    several visible ones: the active sheet, else the one named "All", else the first.
+    several visible ones: the sheet named "All" (the billers' workbook, whose contract
+    and Deferred sheets repeat its header), else the active sheet, else the first.
     """
     sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
     visible = [ws for ws in sheets if getattr(ws, "sheet_state", "visible") == "visible"]
@@ -325,7 +327,7 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
 
     def rank(item: tuple) -> tuple[bool, bool]:
         ws = item[0]
-        return (ws is not active, ws.title.strip().casefold() != PREFERRED_SHEET.casefold())
+        return (ws.title.strip().casefold() != PREFERRED_SHEET.casefold(), ws is not active)
 
     return sorted(found, key=rank), hidden
 
@@ -333,13 +335,15 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
 def _sheet_findings(ws, others: list, lines: pd.Index, data: bytes) -> list[pd.DataFrame]:
     """several-reports (the other sheets named) and hidden-row (the hidden lines named)."""
     out = []
-    if others:
+    if others and ws.title.strip().casefold() != PREFERRED_SHEET.casefold():
         names = ", ".join(f"'{o.title}'" for o, _ in others)
         out.append(
             file_finding(
                 "several-reports",
-                f"Sheets {names} hold a tier report too; sheet '{ws.title}' was read "
-                "(the active sheet, else 'All', else the first).",
+                f"{'Sheets' if len(others) > 1 else 'Sheet'} {names} "
+                f"{'hold' if len(others) > 1 else 'holds'} a tier report too; sheet "
+                f"'{ws.title}' was read "
+                "(the active sheet, else the first).",
                 value=ws.title,
             )
         )
