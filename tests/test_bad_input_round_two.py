@@ -212,3 +212,23 @@ def test_another_programs_database_is_still_not_a_ledger(capsys, tmp_path):
     text.write_text("not a database at all, " * 100)
     code, _, err = run(capsys, "history", "--ledger", str(text))
     assert code == 2 and "Not an xl-pmpm ledger" in err
+
+
+@pytest.mark.parametrize("name", ["tier_two_to_the_63.csv", "year_9999.csv", "year_0001.csv"])
+def test_impossible_numbers_leave_stderr_empty(name):
+    """No exit 3, and no pandas RuntimeWarning on stderr (warnings shown as by default)."""
+    import os
+    import subprocess
+    import sys
+
+    path = Path(__file__).resolve().parent / "corpus" / "files" / name
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    done = subprocess.run(
+        [sys.executable, "-m", "xl_pmpm.cli", "validate", str(path), "--as-of", AS_OF],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert done.stderr == ""
