@@ -39,7 +39,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 # A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
 # it computes nothing and calls nothing (a function needs "(", a DDE link "|").
 _SIGNED_PLAIN = (
-    r"[+-]\s*(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[^\W\d_]+(?:[ '’.-][^\W\d_]+)*\.?)"
+    r"[+-]\s*(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[^\W\d_]+(?:(?:, |[ '’.-])[^\W\d_]+)*\.?)"
 )
 _MANGLED_ID = r"[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|[0-9]+\.0+|'.*"
 # Dates as Excel rewrites them: a serial number (46296.125), or a regional form
