@@ -343,11 +343,25 @@ SETUP_TESTED = dict.fromkeys(
     "tests/test_service_setup.py",
 )
 
+# Issue 14's codes: each is given by corpus files (tests/test_corpus.py runs them).
+CORPUS_TESTED = dict.fromkeys(
+    [
+        "invisible-character",
+        "excel-error",
+        "hours-implausible",
+        "several-reports",
+        "hidden-row",
+        "lone-cr",
+    ],
+    "tests/corpus/expected.toml",
+)
+
 
 def test_every_finding_code_has_a_test() -> None:
-    assert set(CASES) | set(LEDGER_TESTED) | set(SETUP_TESTED) == set(CODES)
+    tested = set(CASES) | set(LEDGER_TESTED) | set(SETUP_TESTED) | set(CORPUS_TESTED)
+    assert tested == set(CODES)
     root = Path(__file__).resolve().parents[1]
-    for code, test_file in {**LEDGER_TESTED, **SETUP_TESTED}.items():
+    for code, test_file in {**LEDGER_TESTED, **SETUP_TESTED, **CORPUS_TESTED}.items():
         assert f'"{code}"' in (root / test_file).read_text(encoding="utf-8")
 
 
@@ -674,10 +688,18 @@ def test_tier_mismatch_message_names_the_right_tier(tmp_path: Path) -> None:
     assert messages.str.contains("Tier 1").all()
 
 
-@pytest.mark.parametrize("tier", ["Tier 2", "tier 2", " 2 "])
-def test_tier_written_as_text_is_read(tmp_path: Path, tier: str) -> None:
-    rows = rows_with(2, **{BILLED: "200.00", TIER: tier, SERVICE: "2444"})
+def test_tier_with_spaces_around_is_read(tmp_path: Path) -> None:
+    rows = rows_with(2, **{BILLED: "200.00", TIER: " 2 ", SERVICE: "2444"})
     assert check_rows(tmp_path, rows).findings.empty
+
+
+@pytest.mark.parametrize("tier", ["Tier 2", "tier 2", "02"])
+def test_tier_must_be_exactly_a_rate_book_label(tmp_path: Path, tier: str) -> None:
+    # issue 14: the upload carries the Tier as typed, so only the rate book's label passes
+    rows = rows_with(2, **{BILLED: "200.00", TIER: tier, SERVICE: "2444"})
+    found = check_rows(tmp_path, rows).findings
+    assert list(found["code"]) == ["allowed-value"], found.to_string()
+    assert found["message"].str.contains("tier labels: 1, 2, 3").all()
 
 
 def test_skilled_service_code_matches_its_tier(tmp_path: Path) -> None:

@@ -510,6 +510,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A disk or folder problem the commands did not foresee: the biller's to fix (exit 2).
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"error: cannot read or write{where} ({exc.strerror or type(exc).__name__}). "
+            "Check the folder, its permissions and the free disk space, then run it again.",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             "interrupted; files already written are complete, nothing half-written.",

@@ -22,6 +22,7 @@ from xl_pmpm.cli.options import add_settings, emit, guarded, parse_as_of, parse_
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
+    already_in_report,
     carry_into,
     carry_over_candidates,
     choose_records,
@@ -305,6 +306,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         return 0
     now = datetime.now()
     name = f"{Path(args.into).stem}_carried_{now:%Y%m%dT%H%M%S}.csv"
+    twice = already_in_report(report.table, chosen, layout.name_of("patient_number"))
     table, records = carry_into(report.table, chosen, at=now, into=name)
     written = files.write_new_file(
         args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
@@ -314,6 +316,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
     kept = files.write_archive(archive_dir, records, CARRY, now)
     first = len(report.table) + 2
     payload = {
+        "already_in_report": [first + i for i, hit in enumerate(twice) if hit],
         "file": str(written),
         "archive": str(kept),
         "month": month,
@@ -329,9 +332,19 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         "with their original values.\n"
         f"  recorded as carried in {kept}\n"
         f"Fix their dates and hours for {month or 'the new month'}, then run "
-        f"`xl-pmpm validate {written}`.",
+        f"`xl-pmpm validate {written}`." + _twice_note(twice, first),
     )
     return 0
+
+
+def _twice_note(twice: pd.Series, first: int) -> str:
+    lines = [first + i for i, hit in enumerate(twice) if hit]
+    if not lines:
+        return ""
+    return (
+        f"\nNote: the member of carried line(s) {', '.join(map(str, lines))} is already in the "
+        "report: keep one row per member (validate reports them as duplicate-member)."
+    )
 
 
 # --- parsers -------------------------------------------------------------------------------

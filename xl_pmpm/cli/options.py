@@ -58,6 +58,14 @@ def report_error(exc: PmpmError | sqlite3.Error) -> int:
     if isinstance(exc, PmpmInputError):
         print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
+    if type(exc) is sqlite3.DatabaseError:  # "malformed", "not a database": damage
+        print(
+            f"error: the xl-pmpm ledger is damaged ({exc}). Move it aside (keep it), then copy "
+            "its backup (the ledger's name + .backup, made before each export) in its place; "
+            "do not start a new ledger: it would forget what was already billed.",
+            file=sys.stderr,
+        )
+        return 2
     if isinstance(exc, sqlite3.Error):
         print(f"error: the ledger cannot be used ({exc}).", file=sys.stderr)
         return 2

@@ -151,6 +151,32 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "Enter 2443, 2444 or 2445, or the service code, five colons and the description.",
     ),
+    # Issue 14: bad input, round two.
+    "invisible-character": (
+        ERROR,
+        "Retype the cell in the source (delete it and type it again): the character "
+        "cannot be seen but makes the value another one.",
+    ),
+    "excel-error": (
+        ERROR,
+        "Fix the formula in the workbook (or type the value), then save the file again.",
+    ),
+    "hours-implausible": (ERROR, "Correct the hours: the month does not have that many."),
+    "several-reports": (
+        WARNING,
+        "Check that the sheet read is this month's; delete or hide the other sheets, "
+        "or make this month's sheet the active one before saving.",
+    ),
+    "hidden-row": (
+        WARNING,
+        "Hidden and filtered rows are uploaded too: unhide them (clear the filter) and "
+        "delete or defer the rows that must not be billed.",
+    ),
+    "lone-cr": (
+        WARNING,
+        "Remove the stray carriage return (an editor that shows line ends, or "
+        "re-save the file from Excel as CSV UTF-8).",
+    ),
 }
 
 

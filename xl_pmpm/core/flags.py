@@ -38,10 +38,12 @@ def text(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
 
 
 def reported_tier(values: pd.Series) -> pd.Series:
-    """The Tier column as a number: accepts '2' and 'Tier 2'."""
+    """The Tier column as a number: accepts '2' and 'Tier 2' (`hygiene.tier_not_a_label`
+    reports every form but the rate book's own label); NA for no tier a rate book can
+    have (a number of more than 9 digits, such as 2^63)."""
 
     def parse(u: pd.Series) -> pd.Series:
-        digits = u.str.extract(r"^\s*(?:tier\s*)?(\d+)\s*$", flags=re.IGNORECASE)[0]
+        digits = u.str.extract(r"^\s*(?:tier\s*)?([0-9]{1,9})\s*$", flags=re.IGNORECASE)[0]
         return pd.to_numeric(digits, errors="coerce").astype("Int64")
 
     return per_value(values, parse)

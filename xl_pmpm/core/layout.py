@@ -12,13 +12,13 @@ REQUIRED = ("yes", "no", "situational")
 
 # strftime directives the layout may use, and the exact text each one matches.
 _DIRECTIVE_PATTERNS = {
-    "%Y": r"\d{4}",
-    "%m": r"\d{2}",
-    "%d": r"\d{2}",
-    "%H": r"\d{2}",
-    "%I": r"\d{2}",
-    "%M": r"\d{2}",
-    "%S": r"\d{2}",
+    "%Y": r"[0-9]{4}",
+    "%m": r"[0-9]{2}",
+    "%d": r"[0-9]{2}",
+    "%H": r"[0-9]{2}",
+    "%I": r"[0-9]{2}",
+    "%M": r"[0-9]{2}",
+    "%S": r"[0-9]{2}",
     "%p": r"(?:AM|PM)",
 }
 

@@ -80,6 +80,22 @@ def _squash(name: str) -> str:
     return squash(name.removeprefix(_MOJIBAKE_BOM))
 
 
+def _trailing_message(extra: int, width: int, lengths: pd.Series | None) -> str:
+    """What is true of the trailing delimiters that were trimmed: every line's, or the header's."""
+    if lengths is None or len(lengths) < 2:
+        return f"Every line ends with {extra} extra delimiter(s)."
+    rows = lengths.iloc[1:]
+    longer = int((rows > width).sum())
+    if longer == len(rows):
+        return f"Every line ends with {extra} extra delimiter(s)."
+    if longer == 0:
+        return f"The header ends with {extra} extra delimiter(s); the lines below do not."
+    return (
+        f"The header ends with {extra} extra delimiter(s), and so do {longer} of the "
+        f"{len(rows)} lines below."
+    )
+
+
 def match_header(
     header: list[str],
     body: pd.DataFrame,
@@ -155,7 +171,7 @@ def match_header(
         findings.append(
             file_finding(
                 "ragged-row",
-                f"Every line ends with {len(header) - width} extra delimiter(s).",
+                _trailing_message(len(header) - width, width, lengths),
                 value="",
                 row=header_row,
                 severity=WARNING,

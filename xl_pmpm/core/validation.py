@@ -16,13 +16,32 @@ from xl_pmpm.core.claims import SUBMISSION_DAYS, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import WARNING, ValidationReport, combine, file_finding, finding_rows
 from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.hygiene import (
+    cell_findings,
+    hours_implausible,
+    is_excel_error,
+    tier_not_a_label,
+    without_tier_noise,
+)
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.core.report import TierReport
-from xl_pmpm.core.values import per_value, squash, squash_values
+from xl_pmpm.core.values import (
+    has_non_ascii_digit,
+    member_key,
+    per_value,
+    squash,
+    squash_values,
+    strip_invisible,
+)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-_MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+|'.*"
+# A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
+# it computes nothing and calls nothing (a function needs "(", a DDE link "|").
+_SIGNED_PLAIN = (
+    r"[+-]\s*(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[^\W\d_]+(?:(?:, |[ '’.-])[^\W\d_]+)*\.?)"
+)
+_MANGLED_ID = r"[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|[0-9]+\.0+|'.*"
 # Dates as Excel rewrites them: a serial number (46296.125), or a regional form
 # (10/1/2026 3:00, 01.10.2026, 2026/10/01, 1-Oct-26) where day and month may be swapped.
 _DATE_SERIAL = r"\d{5}(?:\.\d+)?"
@@ -85,8 +104,14 @@ def parse_datetimes(values: pd.Series, column: Column) -> pd.Series:
     for fmt, pattern in zip(column.formats, column.format_patterns(), strict=True):
         todo = out.isna() & values.str.fullmatch(pattern[1:-1])
         if todo.any():
-            out[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            out[todo] = _in_range(pd.to_datetime(values[todo], format=fmt, errors="coerce"))
     return out
+
+
+def _in_range(stamps: pd.Series) -> pd.Series:
+    """NaT for years a nanosecond timestamp cannot hold (outside 1677-2262: 0001, 3026)."""
+    inside = (stamps >= pd.Timestamp.min) & (stamps <= pd.Timestamp.max)
+    return stamps.where(inside).astype("datetime64[ns]")
 
 
 def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None, int]:
@@ -111,22 +136,31 @@ def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
     # A signed number in a number column is a type error, not a formula; in any other
     # column a leading =, +, - or @ would be exported as it is, so it is a formula.
     numeric_like = (
-        values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
+        values.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?")
         if col.type == "number"
         else pd.Series(False, index=raw.index)
     )
-    out["formula"] = raw.str.lstrip().str.startswith(FORMULA_PREFIXES) & ~numeric_like
+    # Seen through invisible prefixes (U+200B=HYPERLINK(...) is still a formula).
+    lead = strip_invisible(raw).str.lstrip()
+    out["formula"] = (
+        lead.str.startswith(FORMULA_PREFIXES) & ~numeric_like & ~lead.str.fullmatch(_SIGNED_PLAIN)
+    )
+    out["excel_error"] = is_excel_error(raw)
+    out["foreign_digits"] = has_non_ascii_digit(raw) if col.type == "number" or col.id else False
     ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]
+    ok &= ~out["excel_error"] & ~out["foreign_digits"]
     out["type"] = False
     if col.type == "number":
         decimals = col.decimals or 0
-        pattern = r"\d+" if decimals == 0 else rf"\d+(?:\.\d{{1,{decimals}}})?"
+        pattern = r"[0-9]+" if decimals == 0 else rf"[0-9]+(?:\.[0-9]{{1,{decimals}}})?"
         out["type"] = ok & ~values.str.fullmatch(pattern)
     if col.type == "datetime":
         out["stamp"] = parse_datetimes(values, col)
         out["datetime"] = ok & out["stamp"].isna()
         out["serial"] = values.str.fullmatch(_DATE_SERIAL)
         out["regional"] = values.str.fullmatch(_DATE_REGIONAL) & ~out["serial"]
+        year = pd.to_numeric(values.str.extract(r"^([0-9]{4})-", expand=False), errors="coerce")
+        out["bad_year"] = out["datetime"] & ((year < 1678) | (year > 2261)).fillna(False)
     out["too_long"] = raw.str.len() > col.max_length if col.max_length else False
     out["not_allowed"] = ok & ~values.isin(col.allowed) if col.allowed else False
     return out
@@ -148,6 +182,7 @@ def _column_findings(
     if col.required == "yes":
         add("required", live & checks["blank"], f"{name} is blank.")
     add("line-break", filled & checks["line_break"], f"{name} holds a line break.")
+    out.extend(cell_findings(table.index, col, raw, filled, checks))
     add(
         "id-mangled",
         filled & checks["mangled"],
@@ -179,6 +214,9 @@ def _column_findings(
                 f"{name} holds an Excel date serial number, not a date and time in the form "
                 f"{forms}."
             )
+            why[checks["bad_year"].astype(bool)] = (
+                f"{name} has a year no billing month can have (a typo?), in the form {forms}."
+            )
             out.append(finding_rows("datetime-format", table.index[bad], name, raw[bad], why[bad]))
     if col.max_length:
         add(
@@ -202,7 +240,7 @@ def _short_ids(table: pd.DataFrame, col: Column, filled: pd.Series) -> list[pd.D
     mix widths; checking against the original extract with --original is exact).
     """
     values = table[col.name].fillna("").astype(str).str.strip().where(filled, "")
-    digits = values[values.str.fullmatch(r"\d+")]
+    digits = values[values.str.fullmatch(r"[0-9]+")]
     if len(digits) < _ID_WIDTH_MIN_ROWS:
         return []
     widths = digits.str.len()
@@ -305,7 +343,7 @@ def _duplicate_members(table: pd.DataFrame, layout: Layout, live: pd.Series) -> 
     col = layout.column("patient_number")
     if col is None or col.name not in table.columns:
         return []
-    ids = table[col.name].fillna("").str.strip().where(live, "")
+    ids = member_key(table[col.name]).where(live, "")
     dup = (ids != "") & ids.duplicated(keep=False)
     if not dup.any():
         return []
@@ -729,6 +767,7 @@ def validate_table(
         period = pd.Period(month, freq="M")
     parts.extend(_time_findings(table, layout, parsed, period))
     parts.extend(_duplicate_members(table, layout, live))
+    parts.extend(tier_not_a_label(table, layout, book, live))
     if period is not None:
         if flags is None:
             try:
@@ -738,12 +777,13 @@ def validate_table(
         if flags is not None:
             parts.extend(_tier_findings(table, layout, flags, live))
         parts.extend(payer_findings(table, layout, book, live, period))
+        parts.extend(hours_implausible(table, layout, live, period))
         if as_of is not None:
             present = sorted(set(flags.loc[live, "payer"])) if flags is not None else None
             parts.extend(check_submission_window(period, as_of, book, present or None))
     if original is not None:
         parts.append(check_locked_fields(original, table, layout))
-    findings = combine(parts)
+    findings = without_tier_noise(combine(parts))
     # An ID the reader already proved mangled (a number in a workbook) is not also
     # reported as merely suspicious.
     mangled = findings["code"] == "id-mangled"

@@ -6,10 +6,13 @@ fails rather than overwrite) and owner-only: billing data is health data.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import os
 import tomllib
+from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -103,8 +106,50 @@ def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
 
 def ensure_private_dir(path: str | Path) -> Path:
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    with folder_errors(path):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     return path
+
+
+@contextlib.contextmanager
+def folder_errors(folder: str | Path) -> Iterator[None]:
+    """OSErrors of writing into `folder` as a PmpmInputError naming the folder (exit 2).
+
+    A full disk, a folder that cannot be written, a file where the folder should be:
+    the biller's to fix, never an internal error. Whoever writes cleans up first.
+    """
+    try:
+        yield
+    except PmpmInputError:
+        raise
+    except OSError as exc:
+        raise folder_error(folder, exc) from None
+
+
+def folder_error(folder: str | Path, exc: OSError) -> PmpmInputError:
+    where = str(folder)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PmpmInputError(
+            f"The disk holding the folder {where} is full; nothing was written.",
+            fix="Free some space (or choose a folder on another disk) and run it again.",
+        )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(exc, NotADirectoryError):
+        return PmpmInputError(
+            f"{where} is a file, not a folder; nothing was written.",
+            fix="Give a folder (a new one is created) rather than a file.",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PmpmInputError(
+            f"The folder {where} cannot be written ({exc.strerror}); nothing was written.",
+            fix="Choose a folder you can write to, or ask for write access to this one.",
+        )
+    return PmpmInputError(
+        f"The folder {where} cannot be written ({exc.strerror or type(exc).__name__}); "
+        "nothing was written.",
+        fix="Check the folder and the disk, then run it again.",
+    )
 
 
 def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FILE_MODE) -> Path:
@@ -113,6 +158,11 @@ def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FI
     If `name` is taken, `-2`, `-3`, ... is added before the extension.
     """
     directory = ensure_private_dir(directory)
+    with folder_errors(directory):
+        return _write_new_file(directory, name, data, mode)
+
+
+def _write_new_file(directory: Path, name: str, data: bytes, mode: int) -> Path:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""

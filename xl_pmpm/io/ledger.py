@@ -21,7 +21,10 @@ both. KPIs count confirmed entries only.
 
 Reading (`history`, the ledger check, `kpi`) opens the database read-only and never
 changes it; a file without the `exports` table is refused as "not an xl-pmpm ledger"
-(it may be another program's database), when reading and when writing. A ledger
+(it may be another program's database), when reading and when writing; a file
+SQLite cannot read is called a damaged ledger when it was one (SQLite's header, the
+ledger's name, or its backup beside it), with how to restore it. Before each export
+the ledger is copied to `<ledger>.backup` (`backup_ledger`, SQLite's online backup). A ledger
 written before placeholders existed gets the `placeholder` column (0 for its entries:
 they stay confirmed) the next time it is written to, in one transaction.
 
@@ -69,6 +72,7 @@ from xl_pmpm.core.export import ExportPart, import_frame
 from xl_pmpm.core.findings import CODES, FINDING_COLUMNS, ValidationReport, combine, empty_findings
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
+from xl_pmpm.core.values import member_key
 
 FILE_MODE = 0o600
 TEMP_SUFFIX = ".pending"
@@ -230,14 +234,94 @@ def connect(
     except sqlite3.DatabaseError as exc:
         if conn is not None:
             conn.close()
-        raise PmpmInputError(
-            f"Not an xl-pmpm ledger ({exc}).", file=str(path), fix=NOT_A_LEDGER_FIX
-        ) from None
+        raise unreadable_ledger(path, exc) from None
     except BaseException:
         if conn is not None:
             conn.close()
         raise
     return conn
+
+
+# --- damage and the backup kept before each export (issue 14) -------------------------------
+
+BACKUP_SUFFIX = ".backup"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def backup_path(db_path: str | Path) -> Path:
+    """Where the ledger's backup is kept: beside it, `<ledger>.backup`."""
+    path = Path(db_path)
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
+def restore_fix(db_path: str | Path) -> str:
+    """How to restore a damaged ledger (never: start a new one)."""
+    path, backup = Path(db_path), backup_path(db_path)
+    keep = f"Move the damaged {path.name} aside (keep it), then "
+    if backup.exists():
+        how = (
+            f"copy {backup.name} (the copy xl-pmpm made before the last export) to "
+            f"{path.name}. The rows of the import files that last export wrote are not in the "
+            "copy: see them in the export folder and do not export them again"
+        )
+    else:
+        how = f"copy {path.name} back from your own backup (file history, OneDrive, ...)"
+    return (
+        keep + how + ". Do not start a new ledger: it would forget every member-month "
+        "already billed, and the guard against billing twice with it."
+    )
+
+
+def unreadable_ledger(path: Path, exc: sqlite3.DatabaseError) -> PmpmInputError:
+    """The error for a ledger SQLite cannot read: damaged if it was ever one of ours."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError:
+        head = b""
+    if head == _SQLITE_MAGIC or path.name == LEDGER_NAME or backup_path(path).exists():
+        return PmpmInputError(
+            f"The xl-pmpm ledger is damaged: SQLite cannot read it ({exc}).",
+            file=str(path),
+            fix=restore_fix(path),
+        )
+    return PmpmInputError(
+        f"Not an xl-pmpm ledger: not an SQLite database ({exc}). If it is your ledger, it is "
+        "damaged beyond recognition.",
+        file=str(path),
+        fix=f"{NOT_A_LEDGER_FIX} If it is your ledger: {restore_fix(path)}",
+    )
+
+
+def backup_ledger(db_path: str | Path) -> Path | None:
+    """Copy the ledger to `<ledger>.backup` (SQLite's online backup), replacing the last copy.
+
+    Made before each export, so a ledger damaged later can be restored. The copy is
+    checked (`PRAGMA quick_check`) before it replaces the previous one: a damaged
+    ledger never overwrites a good backup. None when there is no ledger yet.
+    """
+    path = Path(db_path)
+    if not path.exists():
+        return None
+    target = backup_path(path)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        with contextlib.closing(connect(path, read_only=True)) as src:
+            with contextlib.closing(sqlite3.connect(temp)) as dst:
+                try:
+                    src.backup(dst)
+                    ok = dst.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                except sqlite3.DatabaseError as exc:
+                    raise unreadable_ledger(path, exc) from None
+            if not ok:
+                raise unreadable_ledger(path, sqlite3.DatabaseError("quick_check failed"))
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
 
 
 @contextlib.contextmanager
@@ -393,7 +477,8 @@ def already_exported(
     if done.empty:
         return empty_findings()
     col = layout.name_of("patient_number")
-    ids = table[col].fillna("").astype(str).str.strip()
+    ids = member_key(table[col])
+    done["patient_number"] = member_key(done["patient_number"])
     keep = ~table.index.isin(list(corrections or ()))
     rows = pd.DataFrame(
         {
@@ -739,9 +824,10 @@ def write_and_record(
     confirmed in one transaction. Call it holding `locked(db_path)`, after
     `reconcile_pending`. Returns the files written, in the order of `parts`.
     """
-    from xl_pmpm.io.files import ensure_private_dir
+    from xl_pmpm.io.files import ensure_private_dir, folder_errors
 
     directory = ensure_private_dir(out_dir).resolve()
+    backup_ledger(db_path)
     with contextlib.closing(connect(db_path)) as conn:
         known = set(_entries(conn, "WHERE directory = ?", (str(directory),))["file_name"])
     taken: set[str] = set()
@@ -751,9 +837,10 @@ def write_and_record(
 
     temps = [_temp_path(directory, p.name) for p in parts]
     try:
-        for p, temp in zip(parts, temps, strict=True):
-            _write_temp(temp, p.data)
-        _fsync_dir(directory)
+        with folder_errors(directory):  # a full disk, a folder not writable: exit 2
+            for p, temp in zip(parts, temps, strict=True):
+                _write_temp(temp, p.data)
+            _fsync_dir(directory)
     except BaseException:
         for temp in temps:
             temp.unlink(missing_ok=True)
@@ -761,19 +848,26 @@ def write_and_record(
     _checkpoint("temp-written")
 
     batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{parts[0].name if parts else ''}"
-    record_export(
-        db_path,
-        parts,
-        table,
-        flags,
-        month,
-        at,
-        layout=layout,
-        directory=directory,
-        corrections=corrections,
-        status=PENDING,
-        batch=batch,
-    )
+    try:
+        record_export(
+            db_path,
+            parts,
+            table,
+            flags,
+            month,
+            at,
+            layout=layout,
+            directory=directory,
+            corrections=corrections,
+            status=PENDING,
+            batch=batch,
+        )
+    except BaseException:
+        # Nothing was recorded (one transaction): no entry refers to the temp files, which
+        # hold member rows. A crash (no exception) leaves them for reconcile_pending.
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
     _checkpoint("pending-recorded")
 
     written = []

@@ -1,8 +1,9 @@
 """Reading the tier report from a workbook (.xlsx / .xlsm) handed to the command line.
 
 Billers keep the month in the workbook, so file mode reads it too: the table
-is found by its header row (any sheet, any position; the "All" sheet first),
-every cell becomes text as the CSV reader gives it (dates in the layout's
+is found by its header row (any visible sheet, any position; the "All" sheet
+first, else the active one; hidden sheets are never read, hidden and filtered
+rows are named), every cell becomes text as the CSV reader gives it (dates in the layout's
 format), and rows are numbered as Excel numbers them. What the workbook holds
 that a CSV cannot (a number typed into an ID column) becomes a finding.
 
@@ -177,17 +178,69 @@ def _read_table(
     if numeric_ids:
         frame = pd.DataFrame(numeric_ids, columns=["line", "field", "value"])
         for field, group in frame.groupby("field", sort=False):
-            found.append(
-                finding_rows(
-                    "id-mangled",
-                    pd.Index(group["line"]),
-                    str(field),
-                    group["value"],
-                    f"{field} is stored as a number in the workbook: Excel drops leading "
-                    "zeros and rounds long numbers.",
-                )
-            )
+            found.extend(_numeric_id_findings(str(field), group, body[header.index(field)]))
     return header, body, found, line_column
+
+
+def _numeric_id_findings(field: str, group: pd.DataFrame, column: pd.Series) -> list[pd.DataFrame]:
+    """IDs stored as numbers: an error, or a warning when the digits have the column's width.
+
+    A number as wide as the column's usual ID (the commonest width of its values)
+    cannot have lost a leading zero; a shorter one, or a rounded one, may have.
+    """
+    values = column.astype(str).str.strip()
+    widths = values[values.str.fullmatch(r"[0-9]+")].str.len()
+    usual = int(widths.mode().iloc[0]) if len(widths) else 0
+    full = group["value"].str.fullmatch(r"[0-9]+") & (group["value"].str.len() == usual)
+    out = []
+    if (~full).any():
+        out.append(
+            finding_rows(
+                "id-mangled",
+                pd.Index(group.loc[~full, "line"]),
+                field,
+                group.loc[~full, "value"],
+                f"{field} is stored as a number in the workbook: Excel drops leading "
+                "zeros and rounds long numbers.",
+            )
+        )
+    if full.any():
+        out.append(
+            finding_rows(
+                "id-mangled",
+                pd.Index(group.loc[full, "line"]),
+                field,
+                group.loc[full, "value"],
+                f"{field} is stored as a number in the workbook; its {usual} digits match the "
+                "column's other IDs, so no leading zero was lost. Format the column as Text "
+                "to keep it so.",
+                severity=WARNING,
+            )
+        )
+    return out
+
+
+def hidden_rows(data: bytes, ws) -> set[int]:
+    """The rows of a sheet hidden by hand or by a filter (both are `hidden` in the XML).
+
+    Read-only openpyxl does not keep row properties, so the sheet's part is read
+    again here, row elements only, through defusedxml.
+    """
+    from defusedxml.ElementTree import iterparse
+
+    path = getattr(ws, "_worksheet_path", None)
+    if not path:
+        return set()
+    out: set[int] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open(path) as part:
+        number = 0
+        for _, elem in iterparse(part, events=("end",)):
+            if elem.tag.endswith("}row") or elem.tag == "row":
+                number = int(elem.get("r") or number + 1)
+                if elem.get("hidden") in ("1", "true"):
+                    out.add(number)
+                elem.clear()
+    return out
 
 
 def parse_workbook_report(data: bytes, layout: Layout, source: str = "workbook") -> TierReport:
@@ -269,17 +322,69 @@ def _original_rows(wb, layout: Layout, lines: pd.Series) -> pd.DataFrame | None:
     return aligned
 
 
+def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list[str]]:
+    """The visible sheets holding a report (the one to read first), and the hidden ones.
+
+    Hidden sheets are never read (last month's report kept out of sight). Among
+    several visible ones: the sheet named "All" (the billers' workbook, whose contract
+    and Deferred sheets repeat its header), else the active sheet, else the first.
+    """
+    sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
+    visible = [ws for ws in sheets if getattr(ws, "sheet_state", "visible") == "visible"]
+    hidden = [
+        ws.title
+        for ws in sheets
+        if ws not in visible and ws.title != ORIGINAL_SHEET and find_header(ws, layout)
+    ]
+    found = [(ws, f) for ws in visible if (f := find_header(ws, layout)) is not None]
+    active = getattr(wb, "active", None)
+
+    def rank(item: tuple) -> tuple[bool, bool]:
+        ws = item[0]
+        return (ws.title.strip().casefold() != PREFERRED_SHEET.casefold(), ws is not active)
+
+    return sorted(found, key=rank), hidden
+
+
+def _sheet_findings(ws, others: list, lines: pd.Index, data: bytes) -> list[pd.DataFrame]:
+    """several-reports (the other sheets named) and hidden-row (the hidden lines named)."""
+    out = []
+    if others and ws.title.strip().casefold() != PREFERRED_SHEET.casefold():
+        names = ", ".join(f"'{o.title}'" for o, _ in others)
+        out.append(
+            file_finding(
+                "several-reports",
+                f"{'Sheets' if len(others) > 1 else 'Sheet'} {names} "
+                f"{'hold' if len(others) > 1 else 'holds'} a tier report too; sheet "
+                f"'{ws.title}' was read "
+                "(the active sheet, else the first).",
+                value=ws.title,
+            )
+        )
+    concealed = sorted(hidden_rows(data, ws) & set(lines))
+    if concealed:
+        out.append(
+            finding_rows(
+                "hidden-row",
+                pd.Index(concealed),
+                None,
+                "",
+                "The line is hidden in the workbook (by hand or by a filter) but is read "
+                "and would be uploaded.",
+            )
+        )
+    return out
+
+
 def _report_from_workbook(wb, data: bytes, layout: Layout, source: str) -> TierReport:
     sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
-    order = sorted(sheets, key=lambda ws: ws.title.strip().casefold() != PREFERRED_SHEET.casefold())
-    for ws in order:
-        found = find_header(ws, layout)
-        if found is None:
-            continue
+    order, hidden = _report_sheets(wb, layout)
+    for ws, found in order[:1]:
         row, col, _ = found
         header, body, id_findings, lines = _read_table(ws, row, col, layout)
         table, head_findings = match_header(header, body, None, layout, header_row=row)
         original = _original_rows(wb, layout, lines)
+        id_findings += _sheet_findings(ws, order[1:], body.index, data)
         where = file_finding(
             "not-csv",
             f"This is an Excel workbook, not a CSV file: the tier report was read from "
@@ -292,6 +397,11 @@ def _report_from_workbook(wb, data: bytes, layout: Layout, source: str) -> TierR
         return TierReport(table, source, findings, "xlsx", len(data), original=original)
     looked = ", ".join(f"'{n}'" for n in layout.expected_names[:4])
     titles = ", ".join(f"'{ws.title}'" for ws in sheets) or "(none)"
+    if hidden:
+        titles += (
+            f"; hidden sheet(s) {', '.join(repr(h) for h in hidden)} hold one, but hidden "
+            "sheets are never read: unhide the sheet if it is this month's report"
+        )
     return TierReport(
         pd.DataFrame(columns=layout.expected_names),
         source,

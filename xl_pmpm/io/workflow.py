@@ -157,7 +157,7 @@ def export_import_file(
     recovered = None
     if ledger is None:
         assert parts is not None
-        written = [files.write_new_file(out_dir, p.name, p.data) for p in parts]
+        written = write_all_or_none(out_dir, parts)
     else:
         # From the ledger check to the last write, no other export may use the ledger.
         with locked(ledger, lock_timeout):
@@ -187,6 +187,21 @@ def export_import_file(
         Path(ledger) if ledger is not None else None,
         recovered,
     )
+
+
+def write_all_or_none(out_dir: str | Path, parts: list[ExportPart]) -> list[Path]:
+    """Write every part (each atomically), or none: on a failure (a full disk, a folder that
+    cannot be written) the parts already written are removed again, so that an export is
+    never uploaded in part."""
+    written: list[Path] = []
+    try:
+        for p in parts:
+            written.append(files.write_new_file(out_dir, p.name, p.data))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
 
 
 def apply_actions(
