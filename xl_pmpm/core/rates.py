@@ -30,6 +30,10 @@ RATE_COLUMNS = [
     "effective_to",
 ]
 PAYER_COLUMNS = ["payer", "contracts", "hours_basis", "claim_dates"]
+# Optional payer setting (a payers.csv without the column, or a blank cell, gets the default):
+# days after the service month's last day within which its PMPM may be submitted.
+SUBMISSION_DAYS_COLUMN = "submission_days"
+DEFAULT_SUBMISSION_DAYS = 90  # HHAeXchange billing page (seed 001)
 TIER_FIELDS = ["tier", "rate_code", "service_code", "skilled_service_code", "revenue_code", "rate"]
 
 
@@ -63,6 +67,14 @@ class RateBook:
         basis = dict(zip(self.payers["payer"], self.payers["hours_basis"], strict=True))
         default = basis.get(DEFAULT_PAYER, "utilized")
         return payers.map(lambda p: basis.get(p, default))
+
+    def submission_days(self, payers: pd.Series) -> pd.Series:
+        """Days each payer allows after the month's last day to submit its PMPM (int)."""
+        if SUBMISSION_DAYS_COLUMN not in self.payers:
+            return pd.Series(DEFAULT_SUBMISSION_DAYS, index=payers.index, dtype="int64")
+        days = dict(zip(self.payers["payer"], self.payers[SUBMISSION_DAYS_COLUMN], strict=True))
+        default = days.get(DEFAULT_PAYER, DEFAULT_SUBMISSION_DAYS)
+        return payers.map(lambda p: days.get(p, default)).astype("int64")
 
     def tier_table(self, payer: str, month: pd.Timestamp) -> pd.DataFrame:
         """The tiers in force for `payer` on the first day of `month`, lowest first.
@@ -225,6 +237,7 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
                 column=col,
                 fix=f"Use one of: {', '.join(allowed)}.",
             )
+    payers[SUBMISSION_DAYS_COLUMN] = _submission_days(payers, path)
     if DEFAULT_PAYER not in set(payers["payer"]):
         default = pd.DataFrame(
             [
@@ -233,11 +246,29 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
                     "contracts": [],
                     "hours_basis": "utilized",
                     "claim_dates": "month",
+                    SUBMISSION_DAYS_COLUMN: DEFAULT_SUBMISSION_DAYS,
                 }
             ]
         )
         payers = pd.concat([payers, default], ignore_index=True)
     return payers
+
+
+def _submission_days(payers: pd.DataFrame, path: str) -> pd.Series:
+    """The optional `submission_days` column as whole days (blank or absent: the default)."""
+    if SUBMISSION_DAYS_COLUMN not in payers:
+        return pd.Series(DEFAULT_SUBMISSION_DAYS, index=payers.index, dtype="int64")
+    text = payers[SUBMISSION_DAYS_COLUMN].fillna("").astype(str).str.strip()
+    ok = text.str.fullmatch(r"\d{1,4}") | (text == "")
+    fail_at_first(
+        ~ok | (text.str.fullmatch(r"0+")),
+        text,
+        file=path,
+        column=SUBMISSION_DAYS_COLUMN,
+        message="'{value}' is not a number of days.",
+        fix=f"Write whole days such as {DEFAULT_SUBMISSION_DAYS}, or leave the cell blank.",
+    )
+    return text.replace("", str(DEFAULT_SUBMISSION_DAYS)).astype("int64")
 
 
 def parse_rate_book(
