@@ -31,7 +31,7 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
 from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, unbilled_lines
-from xl_pmpm.core.validation import validate_report, validate_table
+from xl_pmpm.core.validation import billing_month, validate_report, validate_table
 from xl_pmpm.core.visits import aggregate_visits
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
@@ -428,15 +428,20 @@ def _unbilled_into(args: argparse.Namespace, run, layout, book, month: str | Non
         raise PmpmInputError(
             "The tier report cannot be read.", file=args.into, fix="Run `xl-pmpm validate` on it."
         )
-    if month is None:
-        found = validate_report(report, layout, book)[0].month
-        if found is None:
-            raise PmpmInputError(
-                "The report's billing month cannot be told from its dates.",
-                file=args.into,
-                fix="Give it with --month YYYY-MM.",
-            )
-        month = str(found)
+    found = billing_month(report.table, layout)[0]
+    if found is None and month is None:
+        raise PmpmInputError(
+            "The report's billing month cannot be told from its dates.",
+            file=args.into,
+            fix="Give it with --month YYYY-MM.",
+        )
+    if month is not None and found is not None and str(found) != month:
+        raise PmpmInputError(
+            f"The report is for {found}, not {month}.",
+            file=args.into,
+            fix="Give the tier report of the month you bring rows back into.",
+        )
+    month = month or str(found)
     table = report.table
     db = run.ledger
     exported = (
