@@ -13,6 +13,7 @@ import pytest
 from xl_pmpm.cli.app import main
 from xl_pmpm.core.claims import submission_window
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.kpi import billed_vs_earned
 from xl_pmpm.core.unbilled import (
     DEFERRED,
     DELETED,
@@ -444,3 +445,63 @@ def test_bad_submission_days_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(PmpmInputError) as err:
         files.load_rate_book(None, path)
     assert err.value.row == 3 and err.value.column == "submission_days"
+
+
+# --- KPIs: billed vs earned ------------------------------------------------------------------
+
+
+def test_kpi_billed_vs_earned_per_month(history: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    code, payload = run_json(
+        capsys, "kpi", "--ledger", history["db"], "--visits", *history["visits"]
+    )
+    assert code == 0
+    by_month = {r["month"]: r for r in payload["billed_vs_earned_by_month"]}
+    sept = by_month[SEPT]
+    assert sept["earned_members"] == 5 and sept["billed_members"] == 1  # A only
+    assert sept["earned_revenue"] == round(387.84 + 146.45 * 3 + 1046.36, 2)
+    assert sept["billed_revenue"] == 387.84
+    assert sept["unbilled_revenue"] == round(sept["earned_revenue"] - 387.84, 2)
+    assert sept["billed_share"] == round(387.84 / sept["earned_revenue"], 4)
+    assert by_month[OCT]["billed_members"] == 0 and by_month[OCT]["billed_share"] == 0
+    assert [r["payer"] for r in payload["billed_vs_earned_by_payer"]] == ["*", "*"]
+    code, out = run(capsys, "kpi", "--ledger", history["db"], "--visits", *history["visits"])
+    assert "Billed vs earned PMPM by payer:" in out and "20.7%" in out
+    assert A not in out
+    # Without --visits the KPIs are the ledger's alone.
+    _, plain = run_json(capsys, "kpi", "--ledger", history["db"])
+    assert "billed_vs_earned_by_month" not in plain
+
+
+def test_billed_vs_earned_per_payer() -> None:
+    earned = pd.DataFrame(
+        {
+            "month": [SEPT, SEPT, SEPT, OCT],
+            "patient_number": [A, B, C, A],
+            "payer": ["X", "X", "Y", "X"],
+            "rate": [100.0, 200.0, 50.0, 100.0],
+        }
+    )
+    history = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "patient_number": [A, B, C, D],
+            "contract": ["c", "c", "c", "c"],
+            "month": [SEPT, SEPT, SEPT, SEPT],
+            "status": ["exported", "rejected", "exported", "exported"],
+            "placeholder": [0, 0, 1, 0],
+            "tier": [1, 2, 1, 1],
+            "rate": [101.0, 200.0, 50.0, 75.0],  # A billed at the rate of its export
+        }
+    )
+    tables = billed_vs_earned(earned, history)
+    payer = tables["billed_vs_earned_by_payer"].set_index(["month", "payer"])
+    assert payer.loc[(SEPT, "X"), "billed_members"] == 1
+    assert payer.loc[(SEPT, "X"), "billed_revenue"] == 101.0
+    assert payer.loc[(SEPT, "X"), "unbilled_revenue"] == 200.0
+    assert payer.loc[(SEPT, "Y"), "billed_members"] == 0  # a placeholder is not billed
+    month = tables["billed_vs_earned_by_month"].set_index("month")
+    assert month.loc[SEPT, "earned_members"] == 3  # D billed but not earned: not counted
+    assert month.loc[SEPT, "billed_share"] == round(101 / 350, 4)
+    assert month.loc[OCT, "billed_revenue"] == 0.0
+    empty = billed_vs_earned(earned, None)["billed_vs_earned_by_month"]
+    assert list(empty["billed_share"]) == [0.0, 0.0]
