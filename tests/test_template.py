@@ -58,6 +58,7 @@ FRONTEND_NAMES = {
     "export",
     "show_history",
     "show_kpis",
+    "show_unbilled",
     "show_help",
 }
 CALLBACK_RE = re.compile(
@@ -175,6 +176,7 @@ def test_ribbon_callbacks_are_one_line_subs() -> None:
         "Export",
         "History",
         "KPIs",
+        "Unbilled",
         "Help",
     ]
     for button in buttons:
