@@ -458,9 +458,8 @@ def _unbilled_into(args: argparse.Namespace, run, layout, book, month: str | Non
     if wanted.empty:
         payload.update(brought_back=0, kept_from_report=len(kept))
         return payload
-    ids = set(wanted["patient_number"])
-    visits = run.visits[run.visits["patient_number"].isin(ids)]
-    built = aggregate_visits(visits, layout, book, month, mapping=load_mapping(args.mapping))
+    visits = run.visits_of(set(wanted["patient_number"]))
+    built = aggregate_visits(visits, layout, book, month, mapping=run.mapping)
     lines = unbilled_lines(built, wanted, layout, month)
     lines = lines.reindex(columns=list(table.columns)).fillna("").astype(str)
     out = pd.concat([kept, lines], ignore_index=True)

@@ -29,10 +29,9 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.kpi import EARNED_TABLES, KPI_TABLES, billed_vs_earned, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
-from xl_pmpm.core.unbilled import earned_member_months
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
-from xl_pmpm.io.unbilled import read_visits_files
+from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
 
 DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
@@ -424,8 +423,8 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     }
     text = _kpi_text(args.ledger, tables, counts)
     if args.visits:
-        visits = read_visits_files(args.visits, load_mapping(args.mapping))
-        earned = billed_vs_earned(earned_member_months(visits, book), history, book)
+        earned_rows = earned_from_files(args.visits, load_mapping(args.mapping), book)
+        earned = billed_vs_earned(earned_rows, history, book)
         payload.update({name: _records(earned[name]) for name in EARNED_TABLES})
         text += "\n\n" + _earned_text(earned)
     emit(args, payload, text)

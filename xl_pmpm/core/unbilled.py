@@ -120,6 +120,51 @@ def _key_month(key: int) -> str:
     return f"{key // 12:04d}-{key % 12 + 1:02d}"
 
 
+HOURS_COLUMNS = ["key", "contract", "patient_number", "billed", "authorized", "name"]
+
+
+def member_month_hours(visits: pd.DataFrame, months: list[str] | None = None) -> pd.DataFrame:
+    """Billed hours (sum), authorized hours (max) and name per month, contract and member.
+
+    From normalized visits (`visits.normalize_visits`); `key` is year * 12 + month - 1.
+    Sums are not rounded yet, so the parts of several files add up exactly
+    (`combine_member_month_hours`). `months` (YYYY-MM) keeps only those months.
+    """
+    keys = _month_keys(visits["visit_date"])
+    keep = np.ones(len(visits), dtype=bool)
+    if months is not None:
+        wanted = {pd.Period(m, freq="M") for m in months}
+        keep &= np.isin(keys, [p.year * 12 + p.month - 1 for p in wanted])
+    v = visits[keep] if not keep.all() else visits
+    billed = (v["status"] == "billed").to_numpy()
+    frame = pd.DataFrame(
+        {
+            "key": keys[keep],
+            "contract": v["contract"].to_numpy(),
+            "patient_number": v["patient_number"].to_numpy(),
+            "billed": np.where(billed, v["hours"].to_numpy(), 0.0),
+            "authorized": v["authorized_hours"].to_numpy(),
+            "name": v["patient_name"].where(v["patient_name"] != "", None).to_numpy(),
+        }
+    )
+    return _sum_hours(frame)
+
+
+def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
+    return (
+        frame.groupby(["key", "contract", "patient_number"], sort=False, observed=True)
+        .agg(billed=("billed", "sum"), authorized=("authorized", "max"), name=("name", "first"))
+        .reset_index()[HOURS_COLUMNS]
+    )
+
+
+def combine_member_month_hours(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """`member_month_hours` of several files as one (a member-month may span files)."""
+    if len(parts) == 1:
+        return parts[0]
+    return _sum_hours(pd.concat(parts, ignore_index=True))
+
+
 def earned_member_months(
     visits: pd.DataFrame, book: RateBook, months: list[str] | None = None
 ) -> pd.DataFrame:
@@ -133,41 +178,20 @@ def earned_member_months(
     (billed or authorized), for the month. `months` (YYYY-MM) keeps only those months.
     Ordered by month, contract, patient_number.
     """
-    keys = _month_keys(visits["visit_date"])
-    keep = np.ones(len(visits), dtype=bool)
-    if months is not None:
-        wanted = {pd.Period(m, freq="M") for m in months}
-        keep &= np.isin(keys, [p.year * 12 + p.month - 1 for p in wanted])
-    billed_status = (visits["status"] == "billed").to_numpy()
-    # Only member-months with a billed visit can earn; their other visits still count
-    # for authorized hours.
-    v = visits[keep]
-    k = keys[keep]
-    frame = pd.DataFrame(
-        {
-            "key": k,
-            "contract": v["contract"].to_numpy(),
-            "patient_number": v["patient_number"].to_numpy(),
-            "billed": np.where(billed_status[keep], v["hours"].to_numpy(), 0.0),
-            "authorized": v["authorized_hours"].to_numpy(),
-            "name": v["patient_name"].where(v["patient_name"] != "", None).to_numpy(),
-        }
-    )
-    agg = (
-        frame.groupby(["key", "contract", "patient_number"], sort=True, observed=True)
-        .agg(
-            billed=("billed", "sum"),
-            authorized=("authorized", "max"),
-            name=("name", "first"),
-        )
-        .reset_index()
-    )
+    return earned_from_hours(member_month_hours(visits, months), book)
+
+
+def earned_from_hours(hours_table: pd.DataFrame, book: RateBook) -> pd.DataFrame:
+    """`earned_member_months` from `member_month_hours` (of one file or combined)."""
+    agg = hours_table.copy()
     agg["billed"] = agg["billed"].round(2)
     agg["authorized"] = agg["authorized"].round(2)
     agg = agg[agg["billed"] >= MIN_BILLED_HOURS]
     # One row per member-month: the contract with the most billed hours.
     agg["contracts"] = agg.groupby(["key", "patient_number"])["contract"].transform("size")
-    order = agg.sort_values(["key", "patient_number", "billed"], ascending=[True, True, False])
+    order = agg.sort_values(
+        ["key", "patient_number", "billed", "contract"], ascending=[True, True, False, True]
+    )
     agg = order.drop_duplicates(["key", "patient_number"], keep="first")
     agg = agg.sort_values(["key", "contract", "patient_number"]).reset_index(drop=True)
 

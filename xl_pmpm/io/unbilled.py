@@ -18,8 +18,10 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.unbilled import (
     Unbilled,
-    earned_member_months,
+    combine_member_month_hours,
+    earned_from_hours,
     find_unbilled,
+    member_month_hours,
     set_aside_member_months,
 )
 from xl_pmpm.core.visits import VisitsMapping
@@ -34,17 +36,43 @@ class UnbilledRun:
     """What was read and what was found."""
 
     unbilled: Unbilled
-    visits: pd.DataFrame  # the normalized visits of every file, for --into
+    visits_paths: list[Path]
+    mapping: VisitsMapping
     ledger: Path | None  # None: no ledger yet (nothing exported)
     archive: Path | None
 
+    def visits_of(self, members: set[str]) -> pd.DataFrame:
+        """The visits of these members, read again file by file (only they are kept)."""
+        frames = []
+        for path in self.visits_paths:
+            visits = read_visits(path, self.mapping)
+            frames.append(visits[visits["patient_number"].isin(members)])
+        return pd.concat(frames, ignore_index=True)
 
-def read_visits_files(paths: Sequence[str | Path], mapping: VisitsMapping) -> pd.DataFrame:
-    """The normalized visits of several files, one after the other."""
+
+def read_member_month_hours(
+    paths: Sequence[str | Path], mapping: VisitsMapping, months: list[str] | None = None
+) -> pd.DataFrame:
+    """`core.unbilled.member_month_hours` of several visits files, read one at a time.
+
+    Only each file's member-month sums are kept, so memory stays that of the largest
+    file, not of every file together.
+    """
     if not paths:
         raise PmpmInputError("No visits file given.", fix="Name one visits CSV or more.")
-    frames = [read_visits(p, mapping) for p in paths]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return combine_member_month_hours(
+        [member_month_hours(read_visits(p, mapping), months) for p in paths]
+    )
+
+
+def earned_from_files(
+    paths: Sequence[str | Path],
+    mapping: VisitsMapping,
+    book: RateBook,
+    months: list[str] | None = None,
+) -> pd.DataFrame:
+    """The member-months the visits files earned (`core.unbilled.earned_member_months`)."""
+    return earned_from_hours(read_member_month_hours(paths, mapping, months), book)
 
 
 def read_entries(
@@ -83,13 +111,13 @@ def unbilled_from_files(
             file=str(archive_dir),
             fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
         )
-    visits = read_visits_files(visits_paths, mapping)
+    earned = earned_from_files(visits_paths, mapping, book, months)
     entries, used = read_entries(ledger_path, required=ledger_required)
     aside = (
         set_aside_member_months(files.read_archive(archive_dir), layout)
         if archive_dir is not None
         else None
     )
-    earned = earned_member_months(visits, book, months)
     found = find_unbilled(earned, entries, book, as_of, set_aside=aside)
-    return UnbilledRun(found, visits, used, archive_dir)
+    paths = [Path(p) for p in visits_paths]
+    return UnbilledRun(found, paths, mapping, used, archive_dir)
