@@ -65,7 +65,8 @@ CALLBACK_RE = re.compile(
     r"^Sub (\w+)\(control As IRibbonControl\)\n(.*?)\nEnd Sub$", re.MULTILINE | re.DOTALL
 )
 RUNPYTHON_RE = re.compile(
-    r'^    RunPython "import xl_pmpm\.excel\.frontend as f; f\.(\w+)\(xw\.Book\.caller\(\)\)"$'
+    r'^    RunPython "import (?:xlwings as xw, )?xl_pmpm\.excel\.frontend as f; '
+    r'f\.(\w+)\(xw\.Book\.caller\(\)\)"$'
 )
 # Billed hours at the tier edges; unbilled hours chosen to cross (or not cross) an edge.
 HOURS = [0, 0.99, 1, 159.5, 159.99, 160, 479.99, 480, 700]

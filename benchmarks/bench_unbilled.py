@@ -1,0 +1,161 @@
+"""`xl-pmpm unbilled` on three months of visits, as a ratio to `xl-pmpm visits` on the same files.
+
+Generates three months of visits (`bench_visits.generate_visits`: invented data, the
+same members every month, about 30 visits per member-month, 2 % of each file's visits
+dated in the month before) and a ledger in which 97 % of the member-months are
+exported, 1 % rejected and 0.5 % placeholders (the rest never exported). Then, each
+command in a fresh process (`python -m xl_pmpm.cli ...`), best of `--repeat`:
+
+- baseline: `xl-pmpm visits FILE --month M --out DIR` on each of the three files
+  (the time of the three runs added up; peak RSS the largest of the three);
+- `xl-pmpm unbilled F1 F2 F3 --ledger DB --as-of D --format json`.
+
+Peak RSS is the child's ru_maxrss (os.wait4). Prints JSON with both and the ratios.
+
+    python benchmarks/bench_unbilled.py [--visits 1000000] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bench_visits import generate_visits
+
+from xl_pmpm.io.ledger import SCHEMA
+
+MONTHS = ("2026-07", "2026-08", "2026-09")
+AS_OF = "2026-11-20"  # July's window closed on 2026-10-29: lost; August and September open
+
+
+def run_child(argv: list[str]) -> tuple[float, int]:
+    """Seconds and peak RSS (bytes) of `python -m xl_pmpm.cli ARGV` in a fresh process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xl_pmpm.cli", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"xl-pmpm {argv[0]} failed ({proc.returncode}): {err}")
+    return elapsed, usage.ru_maxrss * 1024  # Linux: kilobytes
+
+
+def write_ledger(db: Path, files: list[Path], seed: int = 16) -> dict[str, int]:
+    """Ledger entries for most member-months of the files (the ledger as exports leave it)."""
+    rng = np.random.default_rng(seed)
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA)
+    counts = {"exported": 0, "rejected": 0, "placeholder": 0, "none": 0}
+    for month, path in zip(MONTHS, files, strict=True):
+        visits = pd.read_csv(path, dtype=str, usecols=["Patient Number", "Contract"])
+        members = visits.drop_duplicates("Patient Number")
+        pick = rng.random(len(members))
+        kind = np.select(
+            [pick < 0.97, pick < 0.98, pick < 0.985],
+            ["exported", "rejected", "placeholder"],
+            "none",
+        )
+        for k in counts:
+            counts[k] += int((kind == k).sum())
+        rows = members[kind != "none"]
+        kind = kind[kind != "none"]
+        conn.executemany(
+            "INSERT INTO exports (batch, patient_number, contract, month, directory, file_name, "
+            "exported_at, line, tier, rate, sha256, status, placeholder) "
+            "VALUES ('b', ?, ?, ?, '/x', 'f.csv', '2026-10-05T10:00:00', 2, 1, 146.45, 'h', ?, ?)",
+            (
+                (
+                    pid,
+                    contract,
+                    month,
+                    "rejected" if k == "rejected" else "exported",
+                    int(k == "placeholder"),
+                )
+                for pid, contract, k in zip(
+                    rows["Patient Number"], rows["Contract"], kind, strict=True
+                )
+            ),
+        )
+    conn.commit()
+    conn.close()
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--visits", type=int, default=1_000_000, help="visits per month")
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        t = time.perf_counter()
+        files = []
+        for month in MONTHS:
+            path = tmp_dir / f"visits_{month}.csv"
+            generate_visits(args.visits, month).to_csv(path, index=False)
+            files.append(path)
+        db = tmp_dir / "ledger.sqlite3"
+        ledger_counts = write_ledger(db, files)
+        made = time.perf_counter() - t
+
+        def baseline() -> tuple[float, int]:
+            runs = [
+                run_child(["visits", str(f), "--month", m, "--out", str(tmp_dir / "reports")])
+                for f, m in zip(files, MONTHS, strict=True)
+            ]
+            return sum(r[0] for r in runs), max(r[1] for r in runs)
+
+        def unbilled() -> tuple[float, int]:
+            argv = ["unbilled", *map(str, files), "--ledger", str(db), "--as-of", AS_OF]
+            return run_child([*argv, "--format", "json"])
+
+        base = [baseline() for _ in range(args.repeat)]
+        ours = [unbilled() for _ in range(args.repeat)]
+        base_s, base_rss = min(b[0] for b in base), max(b[1] for b in base)
+        our_s, our_rss = min(o[0] for o in ours), max(o[1] for o in ours)
+        out = subprocess.run(
+            [sys.executable, "-m", "xl_pmpm.cli", "unbilled", *map(str, files), "--ledger", str(db)]
+            + ["--as-of", AS_OF, "--format", "json"],
+            capture_output=True,
+            check=False,
+        )
+        totals = json.loads(out.stdout)["totals"]
+        print(
+            json.dumps(
+                {
+                    "visits_per_month": args.visits,
+                    "months": list(MONTHS),
+                    "file_mb_each": round(files[0].stat().st_size / 1e6, 1),
+                    "ledger_entries": ledger_counts,
+                    "generate_s": round(made, 1),
+                    "visits_x3_s": round(base_s, 2),
+                    "unbilled_s": round(our_s, 2),
+                    "time_ratio": round(our_s / base_s, 2),
+                    "visits_peak_rss_mib": round(base_rss / 2**20),
+                    "unbilled_peak_rss_mib": round(our_rss / 2**20),
+                    "rss_ratio": round(our_rss / base_rss, 2),
+                    "earned_member_months": totals["earned_member_months"],
+                    "recoverable_member_months": totals["recoverable_member_months"],
+                    "lost_member_months": totals["lost_member_months"],
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
