@@ -505,3 +505,15 @@ def test_billed_vs_earned_per_payer() -> None:
     assert month.loc[OCT, "billed_revenue"] == 0.0
     empty = billed_vs_earned(earned, None)["billed_vs_earned_by_month"]
     assert list(empty["billed_share"]) == [0.0, 0.0]
+
+
+def test_nothing_earned_lists_nothing() -> None:
+    earned = earned_member_months(normalized(visits_rows(A, SEPT, 1, 0.5)), BOOK)
+    entries = pd.DataFrame(
+        {"id": [1], "patient_number": [A], "contract": [PLAN], "month": [SEPT]}
+        | {"status": ["exported"], "placeholder": [0]}
+    )
+    found = find_unbilled(earned, entries, BOOK, date(2026, 10, 5))
+    assert found.recoverable.empty and found.lost.empty
+    assert found.totals()["nearest_deadline"] is None
+    assert found.totals()["recoverable_dollars"] == 0.0

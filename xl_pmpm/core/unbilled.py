@@ -212,7 +212,9 @@ def earned_from_hours(hours_table: pd.DataFrame, book: RateBook) -> pd.DataFrame
     )
     out = pd.DataFrame(
         {
-            "month": agg["key"].map(_key_month).astype(str),
+            "month": agg["key"]
+            .map({k: _key_month(int(k)) for k in pd.unique(agg["key"])})
+            .astype(str),
             "patient_number": agg["patient_number"].astype(str),
             "patient_name": agg["name"].fillna("").astype(str),
             "contract": agg["contract"].astype(str),
