@@ -517,3 +517,58 @@ def test_nothing_earned_lists_nothing() -> None:
     assert found.recoverable.empty and found.lost.empty
     assert found.totals()["nearest_deadline"] is None
     assert found.totals()["recoverable_dollars"] == 0.0
+
+
+# --- large visits files are read chunk by chunk ----------------------------------------------
+
+
+def test_streamed_visits_equal_the_whole_file(tmp_path: Path) -> None:
+    from xl_pmpm.io.visits_reader import iter_visits, read_visits
+
+    rows = visits_rows(A, SEPT, 30, 7.5) + visits_rows(B, OCT, 31, 2, OTHER) * 40
+    rows[5][3] = "Zoë Müller"
+    path = write_visits(tmp_path / "v.csv", rows)
+    text = path.read_text(encoding="utf-8").splitlines()
+    text.insert(700, ",,,,,,,")  # a blank row (Excel's trailing commas)
+    text.insert(900, "")  # a blank line
+    for encoding, bom in (("utf-8", "\ufeff"), ("cp1252", "")):
+        path.write_bytes((bom + "\r\n".join(text) + "\r\n").encode(encoding))
+        whole = read_visits(path, MAPPING)
+        parts = list(iter_visits(path, MAPPING, chunk_rows=250, stream_above=0))
+        assert len(parts) > 4
+        streamed = pd.concat(parts)
+        pd.testing.assert_frame_equal(streamed, whole, check_index_type=False)
+        assert streamed.loc[7, "patient_name"] == "Zoë Müller"
+
+
+def test_streamed_bad_cell_names_its_line(tmp_path: Path) -> None:
+    from xl_pmpm.io.visits_reader import iter_visits
+
+    rows = [list(r) for r in visits_rows(B, OCT, 31, 2) * 20]
+    rows[600][5] = "2026-13-01"
+    path = write_visits(tmp_path / "v.csv", rows)
+    with pytest.raises(PmpmInputError) as err:
+        list(iter_visits(path, MAPPING, chunk_rows=100, stream_above=0))
+    assert err.value.row == 602 and err.value.column == "Visit Date"
+    path.write_text(path.read_text() + "1,2,3,4,5,6,7,8,9\n", encoding="utf-8")
+    with pytest.raises(PmpmInputError) as err:
+        list(iter_visits(path, MAPPING, chunk_rows=100, stream_above=0))
+    assert "line 622" in str(err.value.describe())
+
+
+def test_unbilled_streamed_equals_unbilled_whole(
+    history: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xl_pmpm.io import visits_reader
+
+    _, whole = run_json(capsys, *unbilled_args(history, "--as-of", "2026-11-20"))
+    monkeypatch.setattr(visits_reader, "STREAM_BYTES", 0)
+    monkeypatch.setattr(visits_reader, "CHUNK_ROWS", 7)
+    _, streamed = run_json(capsys, *unbilled_args(history, "--as-of", "2026-11-20"))
+    assert streamed == whole
+    h = history
+    _, into = run_json(
+        capsys,
+        *unbilled_args(h, "--as-of", "2026-11-20", "--into", h["sept_report"], "--out", h["out"]),
+    )
+    assert Path(into["into"]["file"]).read_text().count("\n") == 5  # header + C, D, E, B

@@ -26,7 +26,7 @@ from xl_pmpm.core.unbilled import (
 )
 from xl_pmpm.core.visits import VisitsMapping
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.visits_reader import read_visits
+from xl_pmpm.io.visits_reader import iter_visits
 
 LEDGER_FIX = "Give the ledger your exports were recorded in (xl-pmpm history --ledger shows it)."
 
@@ -43,10 +43,11 @@ class UnbilledRun:
 
     def visits_of(self, members: set[str]) -> pd.DataFrame:
         """The visits of these members, read again file by file (only they are kept)."""
-        frames = []
-        for path in self.visits_paths:
-            visits = read_visits(path, self.mapping)
-            frames.append(visits[visits["patient_number"].isin(members)])
+        frames = [
+            chunk[chunk["patient_number"].isin(members)]
+            for path in self.visits_paths
+            for chunk in iter_visits(path, self.mapping)
+        ]
         return pd.concat(frames, ignore_index=True)
 
 
@@ -55,14 +56,20 @@ def read_member_month_hours(
 ) -> pd.DataFrame:
     """`core.unbilled.member_month_hours` of several visits files, read one at a time.
 
-    Only each file's member-month sums are kept, so memory stays that of the largest
-    file, not of every file together.
+    Large files are read a chunk at a time (`visits_reader.iter_visits`) and only the
+    member-month sums are kept, so memory is one chunk plus the sums, whatever the
+    number and size of the files.
     """
     if not paths:
         raise PmpmInputError("No visits file given.", fix="Name one visits CSV or more.")
-    return combine_member_month_hours(
-        [member_month_hours(read_visits(p, mapping), months) for p in paths]
-    )
+    total: pd.DataFrame | None = None
+    for path in paths:
+        for chunk in iter_visits(path, mapping):
+            part = member_month_hours(chunk, months)
+            del chunk
+            # Folded in as it comes: memory holds the sums, never every file's visits.
+            total = part if total is None else combine_member_month_hours([total, part])
+    return total
 
 
 def earned_from_files(
