@@ -12,7 +12,11 @@ command in a fresh process (`python -m xl_pmpm.cli ...`), best of `--repeat`:
 
 Peak RSS is the child's ru_maxrss (os.wait4). Prints JSON with both and the ratios.
 
-    python benchmarks/bench_unbilled.py [--visits 1000000] [--repeat 2]
+    python benchmarks/bench_unbilled.py [--visits 1000000] [--repeat 2] [--per-member 30]
+
+`--per-member 4` gives 250,000 members a month at 1,000,000 visits: a statewide FI's
+member count (its member-month sums are what `unbilled` keeps), with a file a
+fifteenth of a statewide month's.
 """
 
 from __future__ import annotations
@@ -99,6 +103,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--visits", type=int, default=1_000_000, help="visits per month")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument(
+        "--per-member",
+        type=int,
+        default=30,
+        help="visits per member-month (members = visits / this)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
@@ -106,7 +116,9 @@ def main() -> None:
         files = []
         for month in MONTHS:
             path = tmp_dir / f"visits_{month}.csv"
-            generate_visits(args.visits, month).to_csv(path, index=False)
+            generate_visits(args.visits, month, per_member=args.per_member).to_csv(
+                path, index=False
+            )
             files.append(path)
         db = tmp_dir / "ledger.sqlite3"
         ledger_counts = write_ledger(db, files)
@@ -138,6 +150,7 @@ def main() -> None:
             json.dumps(
                 {
                     "visits_per_month": args.visits,
+                    "members_per_month": args.visits // args.per_member,
                     "months": list(MONTHS),
                     "file_mb_each": round(files[0].stat().st_size / 1e6, 1),
                     "ledger_entries": ledger_counts,

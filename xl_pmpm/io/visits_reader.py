@@ -105,7 +105,7 @@ def read_visits(path: str | Path, mapping: VisitsMapping) -> pd.DataFrame:
 
 # Files above this size are read chunk by chunk by `iter_visits`; smaller ones at once.
 STREAM_BYTES = 64_000_000
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 200_000  # about 150 MiB of normalized visits at a time
 _BLOCK = 8 << 20
 
 
