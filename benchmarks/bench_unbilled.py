@@ -10,7 +10,8 @@ command in a fresh process (`python -m xl_pmpm.cli ...`), best of `--repeat`:
   (the time of the three runs added up; peak RSS the largest of the three);
 - `xl-pmpm unbilled F1 F2 F3 --ledger DB --as-of D --format json`.
 
-Peak RSS is the child's ru_maxrss (os.wait4). Prints JSON with both and the ratios.
+Peak RSS is the child's own VmHWM (ru_maxrss would carry this process's peak over
+exec). Prints JSON with both and the ratios.
 
     python benchmarks/bench_unbilled.py [--visits 1000000] [--repeat 2] [--per-member 30]
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -41,21 +41,35 @@ MONTHS = ("2026-07", "2026-08", "2026-09")
 AS_OF = "2026-11-20"  # July's window closed on 2026-10-29: lost; August and September open
 
 
+# The child runs the command, then prints its own VmHWM: the peak of its process image.
+# (ru_maxrss, from os.wait4 or getrusage, would carry the parent's peak over exec.)
+CHILD = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from xl_pmpm.cli.app import main\n"
+    "code = main(sys.argv[1:])\n"
+    "status = Path('/proc/self/status').read_text().splitlines()\n"
+    "hwm = [line for line in status if line.startswith('VmHWM:')]\n"
+    "sys.stderr.write('VmHWM ' + hwm[0].split()[1] + '\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
 def run_child(argv: list[str]) -> tuple[float, int]:
-    """Seconds and peak RSS (bytes) of `python -m xl_pmpm.cli ARGV` in a fresh process."""
+    """Seconds and peak RSS (bytes, VmHWM) of `xl-pmpm ARGV` in a fresh process."""
     t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xl_pmpm.cli", *argv],
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
+        check=False,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"xl-pmpm {argv[0]} failed ({proc.returncode}): {err}")
-    return elapsed, usage.ru_maxrss * 1024  # Linux: kilobytes
+        raise SystemExit(f"xl-pmpm {argv[0]} failed ({proc.returncode}): {proc.stderr}")
+    kib = int(proc.stderr.rsplit("VmHWM ", 1)[1].split()[0])
+    return elapsed, kib * 1024
 
 
 def write_ledger(db: Path, files: list[Path], seed: int = 16) -> dict[str, int]:
