@@ -40,6 +40,10 @@ Sub PMPM_Kpis(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_kpis(xw.Book.caller())"
 End Sub
 
+Sub PMPM_Unbilled(control As IRibbonControl)
+    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_unbilled(xw.Book.caller())"
+End Sub
+
 Sub PMPM_Help(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_help(xw.Book.caller())"
 End Sub

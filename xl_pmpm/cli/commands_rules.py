@@ -26,7 +26,7 @@ from xl_pmpm.core import cells
 from xl_pmpm.core.cells import fail_at_first
 from xl_pmpm.core.claims import claim_dates_for, submission_window
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.kpi import KPI_TABLES, kpi_tables, status_counts
+from xl_pmpm.core.kpi import EARNED_TABLES, KPI_TABLES, billed_vs_earned, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
 from xl_pmpm.core.rates import unknown_payer
 from xl_pmpm.core.service_setup import (
@@ -38,6 +38,8 @@ from xl_pmpm.core.service_setup import (
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
+from xl_pmpm.io.unbilled import earned_from_files
+from xl_pmpm.io.visits_reader import load_mapping
 
 DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
 NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator)."
@@ -433,7 +435,13 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "entries": counts,
         **{name: _records(tables[name]) for name in KPI_TABLES},
     }
-    emit(args, payload, _kpi_text(args.ledger, tables, counts))
+    text = _kpi_text(args.ledger, tables, counts)
+    if args.visits:
+        earned_rows = earned_from_files(args.visits, load_mapping(args.mapping), book)
+        earned = billed_vs_earned(earned_rows, history, book)
+        payload.update({name: _records(earned[name]) for name in EARNED_TABLES})
+        text += "\n\n" + _earned_text(earned)
+    emit(args, payload, text)
     return 0
 
 
@@ -492,6 +500,22 @@ def cmd_service_setup(args: argparse.Namespace) -> int:
     }
     emit(args, payload, _setup_text(str(args.file), month, found))
     return 0 if errors == 0 else 1
+
+
+def _earned_text(tables: dict[str, pd.DataFrame]) -> str:
+    """Billed vs earned PMPM, per month and per payer: totals only, never a member."""
+    titles = {
+        "billed_vs_earned_by_month": "Billed vs earned PMPM (earned: billed visits in the month)",
+        "billed_vs_earned_by_payer": "Billed vs earned PMPM by payer",
+    }
+    lines: list[str] = []
+    for name in EARNED_TABLES:
+        frame = tables[name].astype(object).where(tables[name].notna(), "")
+        for col in ("earned_revenue", "billed_revenue", "unbilled_revenue"):
+            frame[col] = [f"{v:,.2f}" for v in frame[col]]
+        frame["billed_share"] = ["" if v == "" else f"{v:.1%}" for v in frame["billed_share"]]
+        lines += ["" if lines else None, f"{titles[name]}:", frame.to_string(index=False)]
+    return "\n".join(x for x in lines if x is not None)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -564,5 +588,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
     p.add_argument("--ledger", required=True, help="the export ledger database")
+    p.add_argument(
+        "--visits",
+        nargs="+",
+        metavar="VISITS",
+        help="visits CSV(s): add billed vs earned PMPM per month and payer",
+    )
+    p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
     add_settings(p, layout=False)
     p.set_defaults(func=cmd_kpi)

@@ -140,6 +140,12 @@ class RateBook:
         default = basis.get(DEFAULT_PAYER, "utilized")
         return payers.map(lambda p: basis.get(p, default))
 
+    def submission_days(self, payers: pd.Series) -> pd.Series:
+        """Days each payer allows after the month's last day to submit its PMPM (int)."""
+        days = dict(zip(self.payers["payer"], self.payers["submission_days"], strict=True))
+        default = days.get(DEFAULT_PAYER, int(PAYER_OPTIONAL["submission_days"]))
+        return payers.map(lambda p: days.get(p, default)).astype("int64")
+
     def tier_table(self, payer: str, month: pd.Timestamp) -> pd.DataFrame:
         """The tiers in force for `payer` on the first day of `month`, lowest first.
 

@@ -851,3 +851,84 @@ def show_kpis(book: xw.Book) -> None:
     months = len(tables["by_month"])
     members = int(tables["by_month"]["members"].sum())
     alert(book, f"KPIs of {months:,} month(s), {members:,} member-months billed.", "KPIs")
+
+
+def show_unbilled(book: xw.Book) -> None:
+    """Fill the Unbilled sheet: member-months with billed care and no confirmed PMPM.
+
+    Reads Settings "Visits files" (one CSV or several separated by ";"), the ledger
+    (Settings "Ledger file"), the archive folder and the as-of date (blank: today).
+    Recoverable rows first, nearest deadline first, then the lost ones (window closed);
+    one write of the table, whatever the row count.
+    """
+    from xl_pmpm.core.unbilled import REASONS
+    from xl_pmpm.io.unbilled import unbilled_from_files
+    from xl_pmpm.io.visits_reader import load_mapping
+
+    sheet_name, table_name_, title = "Unbilled", "UnbilledRows", "Unbilled"
+    columns = ["Status", "Days left", "Last day", "Month", "Payer", "Contract"]
+    columns += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
+    columns += ["Dollars", "Reason", "What to do"]
+    text_columns = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Rate code")
+    settings, layout, rates = _context(book)
+    named = str(settings.get("visits files") or "").strip()
+    if not named:
+        alert(book, 'Name the visits file(s) on the Settings sheet ("Visits files").', title)
+        return
+    db = ledger_path(settings, book)
+    archive = _folder(settings, "archive folder", book)
+    try:
+        run = unbilled_from_files(
+            [p.strip() for p in named.split(";") if p.strip()],
+            load_mapping(),
+            layout,
+            rates,
+            excel_date(settings.get("as-of date")) or date.today(),
+            ledger_path=db,
+            ledger_required=False,
+            archive=archive if archive is not None and archive.is_dir() else None,
+        )
+    except (PmpmError, ValueError) as exc:
+        alert(book, str(exc), title)
+        return
+    found = run.unbilled
+    parts = [found.recoverable.assign(Status="recoverable"), found.lost.assign(Status="lost")]
+    rows = pd.concat(parts, ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "Status": rows["Status"],
+            "Days left": rows["days_left"].astype("int64"),
+            "Last day": rows["submit_until"].astype(str),
+            "Month": rows["month"],
+            "Payer": rows["payer"],
+            "Contract": rows["contract"],
+            "Patient Number": rows["patient_number"],
+            "Patient Name": rows["patient_name"],
+            "Billed hours": rows["billed_hours"].astype(float),
+            "Tier": rows["tier"].astype("Int64"),
+            "Rate code": rows["rate_code"],
+            "Dollars": rows["rate"].astype(float),
+            "Reason": rows["reason"],
+            "What to do": rows["reason"].map(lambda r: REASONS[r][1]),
+        },
+        columns=columns,
+    )
+    sheet = get_sheet(book, sheet_name)
+    for first, last in _runs([columns.index(c) + 1 for c in text_columns]):
+        sheet.range(f"{col_letter(first)}:{col_letter(last)}").number_format = "@"
+    body = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    write_table(sheet, [columns, *body], table_name_)
+    sheet.activate()
+    t = found.totals()
+    nearest = (
+        f", nearest deadline {t['nearest_deadline']} ({t['nearest_days_left']} days left)"
+        if t["nearest_deadline"]
+        else ""
+    )
+    source = "" if run.ledger is not None else " No ledger found: nothing counts as exported."
+    alert(
+        book,
+        f"${t['recoverable_dollars']:,.2f} recoverable in {t['recoverable_member_months']:,} "
+        f"member-month(s){nearest}; ${t['lost_dollars']:,.2f} lost.{source}",
+        title,
+    )

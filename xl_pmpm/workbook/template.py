@@ -126,6 +126,7 @@ SETTINGS = (
     ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
     ("HoursBasis", "Hours basis default", "utilized or authorized; payers.csv can override."),
     ("ExtractFile", "Extract file", "The month's Tier Report/Extract (CSV) Load Extract reads."),
+    ("VisitsFiles", "Visits files", "Visits CSV(s) Unbilled reads; separate several with ;"),
     ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
     ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
     (
