@@ -108,6 +108,11 @@ CODES: dict[str, tuple[str, str]] = {
         WARNING,
         "Rows from more than one month: give the billing month with --month.",
     ),
+    # issue 15 (item 7 of issue 14): a title above a CSV's header
+    "title-line": (
+        WARNING,
+        "Nothing to do: the title line(s) are left out of the upload. Delete them to be sure.",
+    ),
 }
 
 
