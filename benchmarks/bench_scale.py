@@ -40,17 +40,24 @@ FLOOR = (
 
 
 def make_extract(rows: int, folder: Path) -> Path:
-    """The generated extract of `rows` rows (made once, kept in `folder`)."""
+    """The generated extract of `rows` rows (made once, kept in `folder`).
+
+    Made in a child process: this one stays small, so no child inherits its pages.
+    """
     path = folder / f"extract_{rows}.csv"
     if not path.exists():
-        sys.path.insert(0, str(ROOT))
-        from xl_pmpm.core.sample import extract_csv, generate_extract
-        from xl_pmpm.io import files
-
-        layout, book = files.load_layout(), files.load_rate_book()
-        frame = generate_extract(rows, MONTH, layout, book, mangle=False, below_minimum=False)
+        make = (
+            "import sys; from pathlib import Path; "
+            "from xl_pmpm.core.sample import extract_csv, generate_extract; "
+            "from xl_pmpm.io import files; "
+            "layout, book = files.load_layout(), files.load_rate_book(); "
+            f"frame = generate_extract({rows}, '{MONTH}', layout, book, mangle=False, "
+            "below_minimum=False); "
+            "Path(sys.argv[1]).write_bytes(extract_csv(frame))"
+        )
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(extract_csv(frame))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-c", make, str(tmp)], env=env, check=True, cwd=folder)
         tmp.rename(path)
     return path
 

@@ -6,6 +6,7 @@ existing file) is the shell's job (files.py).
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -55,7 +56,10 @@ def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         )
     out = table[[c.name for c in cols]].fillna("").astype(str).copy()
     for c in cols:
-        values = out[c.name].str.strip()
+        values = out[c.name]
+        # Stripped only when some value needs it: a column of a million rows is not copied.
+        if (values.str[:1].str.isspace() | values.str[-1:].str.isspace()).any():
+            values = values.str.strip()
         if c.type == "datetime":
             other = ~values.str.fullmatch(c.format_patterns()[0][1:-1]) & (values != "")
             if other.any():
@@ -69,8 +73,16 @@ def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
 
 
 def _encode(frame: pd.DataFrame, layout: Layout, header: bool) -> bytes:
-    text = frame.to_csv(index=False, header=header, lineterminator=layout.line_terminator)
-    return text.encode(layout.encoding)
+    # Encoded as it is written, in chunks: no text copy of the whole file.
+    out = io.BytesIO()
+    frame.to_csv(
+        out,
+        index=False,
+        header=header,
+        lineterminator=layout.line_terminator,
+        encoding=layout.encoding,
+    )
+    return out.getvalue()
 
 
 def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> list[tuple[int, int]]:
@@ -102,10 +114,12 @@ def build_import_parts(
     month: str,
     stamp: datetime,
     prefix: str = "PMPM",
+    blank: pd.Series | None = None,
 ) -> list[ExportPart]:
     """The import files for a validated table, one set per contract.
 
-    Refused (ExportRefused, nothing built) while `report` holds errors.
+    Refused (ExportRefused, nothing built) while `report` holds errors. `blank`:
+    the blank rows validation found (found again when not given).
     """
     blocking = report.errors[~report.errors["code"].isin(CURED_BY_EXPORT)]
     if not blocking.empty:
@@ -114,7 +128,7 @@ def build_import_parts(
             f"Export refused: {len(blocking)} error(s) remain "
             f"({', '.join(sorted(set(blocking['code'])))}). Fix them and validate again.",
         )
-    live = table[~blank_rows(table)]
+    live = table[~(blank_rows(table) if blank is None else blank)]
     frame = import_frame(live, layout)
     contract_col = layout.name_of("contract")
     header = _encode(frame.iloc[0:0], layout, header=True)

@@ -246,7 +246,7 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
                 ignore_empty_lines=True,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                column_types=dict.fromkeys(names, pa.large_string()),  # pandas' own: no copy
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 null_values=[],
