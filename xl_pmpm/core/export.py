@@ -6,6 +6,7 @@ existing file) is the shell's job (files.py).
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import unicodedata
@@ -17,8 +18,9 @@ import pandas as pd
 
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
-from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.validation import blank_rows, parse_datetimes
+from xl_pmpm.core.values import per_value
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}
@@ -62,26 +64,43 @@ def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
             values = values.str.strip()
         if c.type == "datetime":
             other = ~values.str.fullmatch(c.format_patterns()[0][1:-1]) & (values != "")
-            if other.any():
-                stamps = parse_datetimes(values[other], c)
-                values = values.copy()
-                values[other] = stamps.dt.strftime(c.export_format).where(
-                    stamps.notna(), values[other]
-                )
+            if other.any():  # rewritten once per distinct value: a month has few
+                values = per_value(values, lambda u, c=c: _export_dates(u, c))
         out[c.name] = values
     return out
 
 
+def _export_dates(values: pd.Series, column: Column) -> pd.Series:
+    """Dates and times in the column's export format (values that parse; others as they are)."""
+    other = ~values.str.fullmatch(column.format_patterns()[0][1:-1]) & (values != "")
+    if not other.any():
+        return values
+    stamps = parse_datetimes(values[other], column)
+    values = values.copy()
+    values[other] = stamps.dt.strftime(column.export_format).where(stamps.notna(), values[other])
+    return values
+
+
 def _encode(frame: pd.DataFrame, layout: Layout, header: bool) -> bytes:
-    # Encoded as it is written, in chunks: no text copy of the whole file.
+    text = frame.to_csv(index=False, header=header, lineterminator=layout.line_terminator)
+    return text.encode(layout.encoding)
+
+
+# Rows taken and written at a time: a contract of a million rows is never copied whole.
+_ENCODE_ROWS = 50_000
+
+
+def _encode_rows(frame: pd.DataFrame, positions: np.ndarray, layout: Layout) -> bytes:
+    """The CSV lines (no header) of `frame`'s rows at `positions`, in that order."""
+    encoder = codecs.getincrementalencoder(layout.encoding)()
     out = io.BytesIO()
-    frame.to_csv(
-        out,
-        index=False,
-        header=header,
-        lineterminator=layout.line_terminator,
-        encoding=layout.encoding,
-    )
+    for a in range(0, len(positions), _ENCODE_ROWS):
+        rows = frame.iloc[positions[a : a + _ENCODE_ROWS]]
+        out.write(
+            encoder.encode(
+                rows.to_csv(index=False, header=False, lineterminator=layout.line_terminator)
+            )
+        )
     return out.getvalue()
 
 
@@ -89,7 +108,25 @@ def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> lis
     """Cut `body` (one record per line) into (first_row, end_row) spans under `limit` bytes each."""
     if not body:
         return []
-    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == terminator[-1]) + 1
+    return _spans(_line_ends(body, terminator), header, limit)
+
+
+# Bytes scanned at a time for line ends (bounded scratch memory on a large file).
+_SCAN_BYTES = 1 << 23
+
+
+def _line_ends(body: bytes, terminator: bytes) -> np.ndarray:
+    """The offset just past each line of `body`."""
+    buf = np.frombuffer(body, dtype=np.uint8)
+    last = terminator[-1]
+    found = [
+        np.flatnonzero(buf[a : a + _SCAN_BYTES] == last) + (a + 1)
+        for a in range(0, len(buf), _SCAN_BYTES)
+    ]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+
+def _spans(ends: np.ndarray, header: bytes, limit: int) -> list[tuple[int, int]]:
     budget = limit - len(header) - 1
     spans = []
     start_row, start_byte = 0, 0
@@ -104,6 +141,33 @@ def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> lis
         start_byte = int(ends[stop - 1])
         start_row = stop
     return spans
+
+
+def _contract_parts(
+    frame: pd.DataFrame,
+    positions: np.ndarray,
+    layout: Layout,
+    header: bytes,
+    name: str,
+    contract: str,
+) -> list[ExportPart]:
+    """The import files of one contract's rows (at `positions` of `frame`)."""
+    term = layout.line_terminator.encode(layout.encoding)
+    body = _encode_rows(frame, positions, layout)
+    if body.count(term) != len(positions):
+        raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
+    ends = _line_ends(body, term)
+    offsets = np.concatenate([[0], ends])
+    lines = frame.index[positions]
+    return [
+        ExportPart(
+            f"{name}_{seq:02d}.csv",
+            header + body[offsets[a] : offsets[b]],
+            contract,
+            lines[a:b].tolist(),
+        )
+        for seq, (a, b) in enumerate(_spans(ends, header, layout.max_upload_bytes), start=1)
+    ]
 
 
 def build_import_parts(
@@ -128,25 +192,19 @@ def build_import_parts(
             f"Export refused: {len(blocking)} error(s) remain "
             f"({', '.join(sorted(set(blocking['code'])))}). Fix them and validate again.",
         )
-    live = table[~(blank_rows(table) if blank is None else blank)]
+    blank = blank_rows(table) if blank is None else blank
+    live = table[~blank] if blank.any() else table  # a mask would copy the whole table
     frame = import_frame(live, layout)
     contract_col = layout.name_of("contract")
     header = _encode(frame.iloc[0:0], layout, header=True)
-    term = layout.line_terminator.encode(layout.encoding)
     parts: list[ExportPart] = []
     when = stamp.strftime("%Y%m%dT%H%M%S")
-    for contract, rows in frame.groupby(frame[contract_col], sort=True):
-        if rows.empty:
-            continue
-        body = _encode(rows, layout, header=False)
-        if body.count(term) != len(rows):
-            raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
-        offsets = np.concatenate(
-            [[0], np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == term[-1]) + 1]
-        )
-        spans = split_rows(body, header, layout.max_upload_bytes, term)
-        for seq, (a, b) in enumerate(spans, start=1):
-            data = header + body[offsets[a] : offsets[b]]
-            name = f"{prefix}_{slug(str(contract))}_{month}_{when}_{seq:02d}.csv"
-            parts.append(ExportPart(name, data, str(contract), rows.index[a:b].tolist()))
+    # One contract's rows at a time (iterating a groupby would sort a copy of the whole
+    # frame), each freed before the next is taken.
+    groups = frame.groupby(frame[contract_col], sort=True).indices
+    for contract in sorted(groups):
+        positions = groups.pop(contract)
+        if len(positions):
+            name = f"{prefix}_{slug(str(contract))}_{month}_{when}"
+            parts.extend(_contract_parts(frame, positions, layout, header, name, str(contract)))
     return parts

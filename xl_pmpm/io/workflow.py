@@ -32,6 +32,7 @@ from xl_pmpm.io.ledger import (
     reconcile_pending,
     write_and_record,
 )
+from xl_pmpm.io.memory import release_unused
 
 
 @dataclass
@@ -139,6 +140,7 @@ def export_import_file(
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
     blank = blank_lines(table, validation)
+    release_unused()  # validation's scratch: before the import files are built
     try:
         parts: list[ExportPart] | None = build_import_parts(
             table, layout, validation, month=name_month, stamp=at, blank=blank
