@@ -7,7 +7,6 @@ existing file) is the shell's job (files.py).
 from __future__ import annotations
 
 import codecs
-import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -58,16 +57,20 @@ def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         )
     out = table[[c.name for c in cols]].fillna("").astype(str).copy()
     for c in cols:
-        values = out[c.name]
-        # Stripped only when some value needs it: a column of a million rows is not copied.
-        if (values.str[:1].str.isspace() | values.str[-1:].str.isspace()).any():
-            values = values.str.strip()
-        if c.type == "datetime":
-            other = ~values.str.fullmatch(c.format_patterns()[0][1:-1]) & (values != "")
-            if other.any():  # rewritten once per distinct value: a month has few
-                values = per_value(values, lambda u, c=c: _export_dates(u, c))
-        out[c.name] = values
+        out[c.name] = _export_values(out[c.name], c)
     return out
+
+
+def _export_values(values: pd.Series, column: Column) -> pd.Series:
+    """One column's text as the import file holds it: stripped, dates in the export format."""
+    # Stripped only when some value needs it: a column of a million rows is not copied.
+    if (values.str[:1].str.isspace() | values.str[-1:].str.isspace()).any():
+        values = values.str.strip()
+    if column.type == "datetime":
+        other = ~values.str.fullmatch(column.format_patterns()[0][1:-1]) & (values != "")
+        if other.any():  # rewritten once per distinct value: a month has few
+            values = per_value(values, lambda u: _export_dates(u, column))
+    return values
 
 
 def _export_dates(values: pd.Series, column: Column) -> pd.Series:
@@ -88,20 +91,6 @@ def _encode(frame: pd.DataFrame, layout: Layout, header: bool) -> bytes:
 
 # Rows taken and written at a time: a contract of a million rows is never copied whole.
 _ENCODE_ROWS = 50_000
-
-
-def _encode_rows(frame: pd.DataFrame, positions: np.ndarray, layout: Layout) -> bytes:
-    """The CSV lines (no header) of `frame`'s rows at `positions`, in that order."""
-    encoder = codecs.getincrementalencoder(layout.encoding)()
-    out = io.BytesIO()
-    for a in range(0, len(positions), _ENCODE_ROWS):
-        rows = frame.iloc[positions[a : a + _ENCODE_ROWS]]
-        out.write(
-            encoder.encode(
-                rows.to_csv(index=False, header=False, lineterminator=layout.line_terminator)
-            )
-        )
-    return out.getvalue()
 
 
 def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> list[tuple[int, int]]:
@@ -144,30 +133,64 @@ def _spans(ends: np.ndarray, header: bytes, limit: int) -> list[tuple[int, int]]
 
 
 def _contract_parts(
-    frame: pd.DataFrame,
+    table: pd.DataFrame,
     positions: np.ndarray,
     layout: Layout,
     header: bytes,
     name: str,
     contract: str,
 ) -> list[ExportPart]:
-    """The import files of one contract's rows (at `positions` of `frame`)."""
+    """The import files of one contract's rows (at `positions` of `table`).
+
+    Written slice by slice straight into files under the upload limit, each
+    taking as many rows as fit: the contract's whole text is never held.
+    """
     term = layout.line_terminator.encode(layout.encoding)
-    body = _encode_rows(frame, positions, layout)
-    if body.count(term) != len(positions):
-        raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
-    ends = _line_ends(body, term)
-    offsets = np.concatenate([[0], ends])
-    lines = frame.index[positions]
-    return [
-        ExportPart(
-            f"{name}_{seq:02d}.csv",
-            header + body[offsets[a] : offsets[b]],
-            contract,
-            lines[a:b].tolist(),
+    budget = layout.max_upload_bytes - len(header) - 1
+    encoder = codecs.getincrementalencoder(layout.encoding)()
+    parts: list[ExportPart] = []
+    pieces: list[bytes] = []
+    lines: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal pieces, lines, size
+        data = header + b"".join(pieces)
+        parts.append(ExportPart(f"{name}_{len(parts) + 1:02d}.csv", data, contract, lines))
+        pieces, lines, size = [], [], 0
+
+    for first in range(0, len(positions), _ENCODE_ROWS):
+        chunk = positions[first : first + _ENCODE_ROWS]
+        rows = import_frame(table.iloc[chunk], layout)
+        data = encoder.encode(
+            rows.to_csv(index=False, header=False, lineterminator=layout.line_terminator)
         )
-        for seq, (a, b) in enumerate(_spans(ends, header, layout.max_upload_bytes), start=1)
-    ]
+        if data.count(term) != len(chunk):
+            raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
+        ends = _line_ends(data, term)
+        index = rows.index
+        done = 0
+        while done < len(ends):
+            start = int(ends[done - 1]) if done else 0
+            stop = int(np.searchsorted(ends, start + budget - size, side="right"))
+            if stop <= done:
+                if not size:
+                    raise PmpmInputError(
+                        f"Row {first + done + 1} alone is larger than the "
+                        f"{layout.max_upload_bytes:,}-byte upload limit.",
+                        fix="Shorten its values.",
+                    )
+                flush()
+                continue
+            pieces.append(data[start : int(ends[stop - 1])])
+            lines.extend(index[done:stop].tolist())
+            size += int(ends[stop - 1]) - start
+            done = stop
+            if done < len(ends):
+                flush()  # the next row does not fit
+    if size:
+        flush()
+    return parts
 
 
 def build_import_parts(
@@ -194,17 +217,19 @@ def build_import_parts(
         )
     blank = blank_rows(table) if blank is None else blank
     live = table[~blank] if blank.any() else table  # a mask would copy the whole table
-    frame = import_frame(live, layout)
     contract_col = layout.name_of("contract")
-    header = _encode(frame.iloc[0:0], layout, header=True)
+    header = _encode(import_frame(live.iloc[0:0], layout), layout, header=True)
+    contract = layout.column("contract")
+    keys = _export_values(live[contract_col].fillna("").astype(str), contract)
     parts: list[ExportPart] = []
     when = stamp.strftime("%Y%m%dT%H%M%S")
     # One contract's rows at a time (iterating a groupby would sort a copy of the whole
-    # frame), each freed before the next is taken.
-    groups = frame.groupby(frame[contract_col], sort=True).indices
-    for contract in sorted(groups):
-        positions = groups.pop(contract)
+    # table), each freed before the next is taken.
+    groups = keys.groupby(keys, sort=True).indices
+    del keys
+    for key in sorted(groups):
+        positions = groups.pop(key)
         if len(positions):
-            name = f"{prefix}_{slug(str(contract))}_{month}_{when}"
-            parts.extend(_contract_parts(frame, positions, layout, header, name, str(contract)))
+            name = f"{prefix}_{slug(str(key))}_{month}_{when}"
+            parts.extend(_contract_parts(live, positions, layout, header, name, str(key)))
     return parts
