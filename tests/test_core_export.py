@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from core_helpers import (
+    AS_OF,
     AUTHORIZED,
     BOOK,
     CONTRACT,
@@ -47,7 +48,8 @@ AT = datetime(2025, 4, 2, 10, 0, 0)
 
 
 def export(table: pd.DataFrame, out: Path, layout=LAYOUT, at: datetime = AT) -> workflow.Exported:
-    return workflow.export_import_file(table, out, layout, BOOK, month=MONTH, at=at)
+    # The as-of date defaults to today in every shell: give the test month's own.
+    return workflow.export_import_file(table, out, layout, BOOK, month=MONTH, as_of=AS_OF, at=at)
 
 
 def parts_of(table: pd.DataFrame, layout=LAYOUT):

@@ -174,3 +174,27 @@ def test_exported_valid_table_reads_back_valid_and_equal(table: pd.DataFrame) ->
     stripped = table[EXPORT_HEADER].apply(lambda c: c.str.strip())
     others = [c for c in EXPORT_HEADER if c not in (SCHED_START, SCHED_END)]
     assert back.table[others].astype(object).equals(stripped[others].astype(object))
+
+
+# --- issue 15: the byte reader (pyarrow) and the csv module read alike ------------------
+
+ROW_PIECES = st.sampled_from(
+    [",", ";", '"', '""', "\r\n", "\n", "\r", " ", "a", "é", "5'10\"", "O\"Brien", "x,y",
+     "Total", "=1", "\t", "sep=;", "My Title", *HEADER[:3]]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    top=st.sampled_from(["", "sep=,\n", "PMPM Tier Report\n", "Title,,\n\n"]),
+    body=st.lists(ROW_PIECES, max_size=80).map("".join),
+    end=st.sampled_from(["", "\n", "\r\n", "\n\n"]),
+)
+def test_the_byte_reader_and_the_csv_module_read_the_same(top: str, body: str, end: str) -> None:
+    """UTF-8 goes through pyarrow when it can; UTF-16 always through the csv module."""
+    text = top + ",".join(HEADER) + "\r\n" + body + end
+    fast = parse_tier_report(text.encode("utf-8"), LAYOUT)
+    exact = parse_tier_report(text.encode("utf-16"), LAYOUT)
+    pd.testing.assert_frame_equal(fast.table, exact.table, check_index_type=False)
+    found = exact.findings[exact.findings["code"] != "encoding"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fast.findings, found)

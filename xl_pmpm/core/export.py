@@ -6,6 +6,7 @@ existing file) is the shell's job (files.py).
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -16,9 +17,10 @@ import pandas as pd
 
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
-from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.validation import blank_rows, parse_datetimes
+from xl_pmpm.core.values import per_value
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}
@@ -60,17 +62,31 @@ def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         )
     out = table[[c.name for c in cols]].fillna("").astype(str).copy()
     for c in cols:
-        values = out[c.name].str.strip()
-        if c.type == "datetime":
-            other = ~values.str.fullmatch(c.format_patterns()[0][1:-1]) & (values != "")
-            if other.any():
-                stamps = parse_datetimes(values[other], c)
-                values = values.copy()
-                values[other] = stamps.dt.strftime(c.export_format).where(
-                    stamps.notna(), values[other]
-                )
-        out[c.name] = values
+        out[c.name] = _export_values(out[c.name], c)
     return out
+
+
+def _export_values(values: pd.Series, column: Column) -> pd.Series:
+    """One column's text as the import file holds it: stripped, dates in the export format."""
+    # Stripped only when some value needs it: a column of a million rows is not copied.
+    if (values.str[:1].str.isspace() | values.str[-1:].str.isspace()).any():
+        values = values.str.strip()
+    if column.type == "datetime":
+        other = ~values.str.fullmatch(column.format_patterns()[0][1:-1]) & (values != "")
+        if other.any():  # rewritten once per distinct value: a month has few
+            values = per_value(values, lambda u: _export_dates(u, column))
+    return values
+
+
+def _export_dates(values: pd.Series, column: Column) -> pd.Series:
+    """Dates and times in the column's export format (values that parse; others as they are)."""
+    other = ~values.str.fullmatch(column.format_patterns()[0][1:-1]) & (values != "")
+    if not other.any():
+        return values
+    stamps = parse_datetimes(values[other], column)
+    values = values.copy()
+    values[other] = stamps.dt.strftime(column.export_format).where(stamps.notna(), values[other])
+    return values
 
 
 def _encode(frame: pd.DataFrame, layout: Layout, header: bool) -> bytes:
@@ -78,11 +94,33 @@ def _encode(frame: pd.DataFrame, layout: Layout, header: bool) -> bytes:
     return text.encode(layout.encoding)
 
 
+# Rows taken and written at a time: a contract of a million rows is never copied whole.
+_ENCODE_ROWS = 50_000
+
+
 def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> list[tuple[int, int]]:
     """Cut `body` (one record per line) into (first_row, end_row) spans under `limit` bytes each."""
     if not body:
         return []
-    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == terminator[-1]) + 1
+    return _spans(_line_ends(body, terminator), header, limit)
+
+
+# Bytes scanned at a time for line ends (bounded scratch memory on a large file).
+_SCAN_BYTES = 1 << 23
+
+
+def _line_ends(body: bytes, terminator: bytes) -> np.ndarray:
+    """The offset just past each line of `body`."""
+    buf = np.frombuffer(body, dtype=np.uint8)
+    last = terminator[-1]
+    found = [
+        np.flatnonzero(buf[a : a + _SCAN_BYTES] == last) + (a + 1)
+        for a in range(0, len(buf), _SCAN_BYTES)
+    ]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+
+def _spans(ends: np.ndarray, header: bytes, limit: int) -> list[tuple[int, int]]:
     budget = limit - len(header) - 1
     spans = []
     start_row, start_byte = 0, 0
@@ -99,6 +137,67 @@ def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> lis
     return spans
 
 
+def _contract_parts(
+    table: pd.DataFrame,
+    positions: np.ndarray,
+    layout: Layout,
+    header: bytes,
+    name: str,
+    contract: str,
+) -> list[ExportPart]:
+    """The import files of one contract's rows (at `positions` of `table`).
+
+    Written slice by slice straight into files under the upload limit, each
+    taking as many rows as fit: the contract's whole text is never held.
+    """
+    term = layout.line_terminator.encode(layout.encoding)
+    budget = layout.max_upload_bytes - len(header) - 1
+    encoder = codecs.getincrementalencoder(layout.encoding)()
+    parts: list[ExportPart] = []
+    pieces: list[bytes] = []
+    lines: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal pieces, lines, size
+        data = header + b"".join(pieces)
+        parts.append(ExportPart(f"{name}_{len(parts) + 1:02d}.csv", data, contract, lines))
+        pieces, lines, size = [], [], 0
+
+    for first in range(0, len(positions), _ENCODE_ROWS):
+        chunk = positions[first : first + _ENCODE_ROWS]
+        rows = import_frame(table.iloc[chunk], layout)
+        data = encoder.encode(
+            rows.to_csv(index=False, header=False, lineterminator=layout.line_terminator)
+        )
+        if data.count(term) != len(chunk):
+            raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
+        ends = _line_ends(data, term)
+        index = rows.index
+        done = 0
+        while done < len(ends):
+            start = int(ends[done - 1]) if done else 0
+            stop = int(np.searchsorted(ends, start + budget - size, side="right"))
+            if stop <= done:
+                if not size:
+                    raise PmpmInputError(
+                        f"Row {first + done + 1} alone is larger than the "
+                        f"{layout.max_upload_bytes:,}-byte upload limit.",
+                        fix="Shorten its values.",
+                    )
+                flush()
+                continue
+            pieces.append(data[start : int(ends[stop - 1])])
+            lines.extend(index[done:stop].tolist())
+            size += int(ends[stop - 1]) - start
+            done = stop
+            if done < len(ends):
+                flush()  # the next row does not fit
+    if size:
+        flush()
+    return parts
+
+
 def build_import_parts(
     table: pd.DataFrame,
     layout: Layout,
@@ -107,10 +206,12 @@ def build_import_parts(
     month: str,
     stamp: datetime,
     prefix: str = "PMPM",
+    blank: pd.Series | None = None,
 ) -> list[ExportPart]:
     """The import files for a validated table, one set per contract.
 
-    Refused (ExportRefused, nothing built) while `report` holds errors.
+    Refused (ExportRefused, nothing built) while `report` holds errors. `blank`:
+    the blank rows validation found (found again when not given).
     """
     blocking = report.errors[~report.errors["code"].isin(CURED_BY_EXPORT)]
     if not blocking.empty:
@@ -119,27 +220,24 @@ def build_import_parts(
             f"Export refused: {len(blocking)} error(s) remain "
             f"({', '.join(sorted(set(blocking['code'])))}). Fix them and validate again.",
         )
-    live = table[~blank_rows(table)]
-    frame = import_frame(live, layout)
+    blank = blank_rows(table) if blank is None else blank
+    live = table[~blank] if blank.any() else table  # a mask would copy the whole table
     contract_col = layout.name_of("contract")
-    heading = frame.iloc[0:0].copy()
-    heading.columns = written_headers(table, layout, list(frame.columns))
+    # The header as the biller's file had it (the extract is itself the import).
+    heading = import_frame(live.iloc[0:0], layout)
+    heading.columns = written_headers(table, layout, list(heading.columns))
     header = _encode(heading, layout, header=True)
-    term = layout.line_terminator.encode(layout.encoding)
+    contract = layout.column("contract")
+    keys = _export_values(live[contract_col].fillna("").astype(str), contract)
     parts: list[ExportPart] = []
     when = stamp.strftime("%Y%m%dT%H%M%S")
-    for contract, rows in frame.groupby(frame[contract_col], sort=True):
-        if rows.empty:
-            continue
-        body = _encode(rows, layout, header=False)
-        if body.count(term) != len(rows):
-            raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
-        offsets = np.concatenate(
-            [[0], np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == term[-1]) + 1]
-        )
-        spans = split_rows(body, header, layout.max_upload_bytes, term)
-        for seq, (a, b) in enumerate(spans, start=1):
-            data = header + body[offsets[a] : offsets[b]]
-            name = f"{prefix}_{slug(str(contract))}_{month}_{when}_{seq:02d}.csv"
-            parts.append(ExportPart(name, data, str(contract), rows.index[a:b].tolist()))
+    # One contract's rows at a time (iterating a groupby would sort a copy of the whole
+    # table), each freed before the next is taken.
+    groups = keys.groupby(keys, sort=True).indices
+    del keys
+    for key in sorted(groups):
+        positions = groups.pop(key)
+        if len(positions):
+            name = f"{prefix}_{slug(str(key))}_{month}_{when}"
+            parts.extend(_contract_parts(live, positions, layout, header, name, str(key)))
     return parts

@@ -177,6 +177,11 @@ CODES: dict[str, tuple[str, str]] = {
         "Remove the stray carriage return (an editor that shows line ends, or "
         "re-save the file from Excel as CSV UTF-8).",
     ),
+    # issue 15 (item 7 of issue 14): a title above a CSV's header
+    "title-line": (
+        WARNING,
+        "Nothing to do: the title line(s) are left out of the upload. Delete them to be sure.",
+    ),
 }
 
 

@@ -96,6 +96,17 @@ def _trailing_message(extra: int, width: int, lengths: pd.Series | None) -> str:
     )
 
 
+def header_need(layout: Layout) -> int:
+    """How many of the layout's names a line must hold to be taken for the header."""
+    return max(3, (len(layout.expected_names) + 1) // 2)
+
+
+def header_hits(cells: list[str], layout: Layout) -> int:
+    """How many distinct layout names `cells` hold (spacing and case aside)."""
+    wanted = {_squash(n) for n in layout.expected_names}
+    return len({c for c in map(_squash, cells) if c in wanted})
+
+
 def match_header(
     header: list[str],
     body: pd.DataFrame,

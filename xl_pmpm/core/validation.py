@@ -749,7 +749,7 @@ def validate_table(
         parts.extend(skipped_checks(table, layout))
 
     if month is None:
-        found, count = billing_month(table[live], layout)
+        found, count = billing_month(table if live.all() else table[live], layout)
         if found is None:
             if live.any():
                 parts.append(file_finding("no-month", "No schedule start date could be read."))

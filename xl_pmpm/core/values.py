@@ -29,7 +29,9 @@ def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.
     codes), so this turns a pass over every cell into a pass over a few.
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=False)
-    result = check(pd.Series(uniques, dtype=object).fillna("").astype(str))
+    # Text stays Arrow text: a million distinct IDs never become Python objects.
+    distinct = pd.Series(uniques) if series.dtype == "str" else pd.Series(uniques, dtype=object)
+    result = check(distinct.fillna("").astype(str))
     spread = result.take(codes)
     spread.index = series.index
     return spread

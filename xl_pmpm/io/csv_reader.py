@@ -11,12 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pacsv
 
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.core.report import TierReport, match_header
+from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
 
 _BINARY_MAGIC = {
     b"PK\x03\x04": "a zip file (an .xlsx or .xlsm workbook?)",
@@ -75,6 +79,21 @@ def lone_cr_lines(text: str) -> list[int]:
     return out
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _lone_cr_in(data: bytes, encoding: str, plan: _Plan) -> list[int]:
+    """The lines a lone CR ends, numbered as the table's lines (decoded only if there is one)."""
+    if encoding == "utf-16":
+        text = data.decode("utf-16")
+    elif _LONE_CR.search(data) is None:
+        return []
+    else:
+        text = data.decode(encoding, errors="replace")
+    shift = plan.first_line - 1 - plan.skip
+    return [n + shift for n in lone_cr_lines(text) if n > plan.skip]
+
+
 def _lone_cr_findings(lines: list[int]) -> pd.DataFrame:
     after = pd.Series(lines, index=lines) + 1
     message = (
@@ -104,42 +123,199 @@ def _records_with_lines(text: str, sep: str) -> tuple[list[list[str]], list[int]
     return records, lines
 
 
-def _fast_parse(text: str, sep: str) -> pd.DataFrame | None:
-    """pandas' C parser, when every line is provably one record of the header's width.
+# How much of the file is decoded to find the header, the delimiter and title lines.
+_HEAD_BYTES = 1 << 16
+# Bytes scanned at a time for line ends, delimiters and quotes (bounded scratch memory).
+_SCAN_BYTES = 1 << 23
+# Lines searched for the header when the first line is a title.
+_TITLE_SCAN_LINES = 200
+# Windows-1252 leaves these bytes undefined: a file holding one is read as Latin-1.
+_CP1252_HOLES = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+_NL, _CR, _QUOTE = 10, 13, 34
 
-    That holds when the text has no quotes (so no quoted delimiters or line breaks)
-    and every non-blank line has as many delimiters as the header. Otherwise None:
-    the csv module then reads it, keeping each record's own length.
-    """
-    if '"' in text:
-        return None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    width = lines[0].count(sep) if lines else 0
-    if any(line.count(sep) != width for line in lines if line):
-        return None
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
+
+@dataclass
+class _Plan:
+    """Where the table starts, what separates its values, and what reading the top found."""
+
+    skip: int  # lines before the header (a delimiter hint, title lines)
+    first_line: int  # the line number the header gets
+    sep: str
+    header: str  # the header's line
+
+
+def _plan(text: str, layout: Layout, findings: list[pd.DataFrame]) -> _Plan:
+    """Read the top of the file (`text`, lines ended by '\\n'): hint, title, delimiter."""
+    first, _, rest = text.partition("\n")
+    skip, first_line = 0, 1
+    hint = _SEP_HINT.fullmatch(first.strip().strip("\ufeff"))
+    if hint and rest.strip():
+        findings.append(
+            file_finding(
+                "delimiter",
+                f"The first line '{first.strip()}' is Excel's delimiter hint: it is skipped, "
+                "and lines are numbered from the header, as Excel shows them.",
+                value=hint.group(1),
+            )
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        skip = 1
+        first = rest.split("\n", 1)[0]
+    sep = hint.group(1) if hint and rest.strip() else ","
+    lines = text.split("\n", skip + _TITLE_SCAN_LINES)[skip : skip + _TITLE_SCAN_LINES]
+    title = _title_lines(lines, sep, layout)
+    if title:
+        findings.append(
+            file_finding(
+                "title-line",
+                f"The header is on line {title + 1}: the line(s) above it are a title, "
+                "not rows, and are skipped; lines keep the file's numbering.",
+                row=title + 1,
+            )
+        )
+        first = lines[title]
+        skip += title
+        first_line = title + 1
+    for cand in (";", "\t"):
+        if sep != ",":
+            break
+        if cand in first and first.count(cand) > first.count(","):
+            sep = cand
+            findings.append(
+                file_finding(
+                    "delimiter",
+                    f"Values are separated by {'semicolons' if cand == ';' else 'tabs'}.",
+                    value=cand,
+                )
+            )
+            break
+    return _Plan(skip, first_line, sep, first)
+
+
+def _title_lines(lines: list[str], sep: str, layout: Layout) -> int:
+    """How many title lines stand above the header (0 when the first line is the header).
+
+    Only when the first line does not look like a header and a later line of the
+    top does (as a workbook's header is searched for).
+    """
+    if not lines or header_hits(_cells(lines[0], sep), layout) >= header_need(layout):
+        return 0
+    for k, line in enumerate(lines[1:], start=1):
+        cells = _cells(line, sep)
+        if any(header_hits(_cells(line, cand), layout) >= header_need(layout) for cand in ";\t"):
+            return k
+        if header_hits(cells, layout) >= header_need(layout):
+            return k
+    return 0
+
+
+def _cells(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def _byte_encoding(data: bytes) -> str:
+    """The encoding decode_text would find, without decoding a copy of the file."""
+    offsets = np.array([0, len(data)], dtype=np.int64)
+    whole = pa.Array.from_buffers(
+        pa.large_string(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    try:
+        whole.validate(full=True)  # UTF-8 checked in place
+    except pa.ArrowInvalid:
+        return "latin-1" if any(b in data for b in _CP1252_HOLES) else "cp1252"
+    return "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+
+
+def _line_ends(buf: np.ndarray, start: int, sep: int) -> np.ndarray | None:
+    """Positions of the line ends from `start`, or None where a quote is not at a field's edge.
+
+    A quote inside a value (5'10", O"Brien) is read differently by CSV readers:
+    such a file goes the exact way (the csv module). Scanned in slices, so scratch
+    memory stays bounded whatever the file's size.
+    """
+    ends: list[np.ndarray] = []
+    n = len(buf)
+    for a in range(start, n, _SCAN_BYTES):
+        chunk = buf[a : a + _SCAN_BYTES]
+        ends.append(np.flatnonzero(chunk == _NL) + a)
+        quotes = np.flatnonzero(chunk == _QUOTE) + a
+        if len(quotes):
+            edge = (quotes == start) | (quotes == n - 1)
+            prev = buf[np.maximum(quotes - 1, 0)]
+            nxt = buf[np.minimum(quotes + 1, n - 1)]
+            edge |= np.isin(prev, (_NL, _QUOTE, sep)) | np.isin(nxt, (_NL, _CR, _QUOTE, sep))
+            if not edge.all():
+                return None
+    out = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
+    if n > start and buf[-1] != _NL:
+        out = np.append(out, n)  # a last line without a line end
+    return out
+
+
+def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None:
+    """The table straight from the bytes (pyarrow), or None when only the csv module is exact.
+
+    Exact when each record is one line: no lone CR, every quote at a field's edge,
+    pyarrow finds every record as wide as the header, and as many records as
+    non-blank lines. Blank lines become rows of empty values, as the csv module
+    reads them. Index: each record's line.
+    """
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return None  # a lone CR ends a line for the csv module, not for pyarrow
+    start = 3 if encoding == "utf-8-sig" else 0
+    for _ in range(plan.skip):
+        start = data.index(b"\n", start) + 1
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = _line_ends(buf, start, ord(plan.sep))
+    if ends is None or not len(ends):
         return None
-    if len(frame) != len(lines):
+    starts = np.concatenate([[start], ends[:-1] + 1])
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (buf[np.minimum(starts, len(buf) - 1)] == _CR))
+    del buf, starts, length
+    lines = np.arange(plan.first_line, plan.first_line + len(ends))
+    if blank[0]:
         return None
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    quoted = b'"' in data
+    names = [f"c{k}" for k in range(len(_cells(plan.header, plan.sep)))]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data)[start:],
+            read_options=pacsv.ReadOptions(column_names=names, encoding=encoding),
+            parse_options=pacsv.ParseOptions(
+                delimiter=plan.sep,
+                quote_char='"' if quoted else False,
+                double_quote=True,
+                newlines_in_values=quoted,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.large_string()),  # pandas' own: no copy
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None  # rows of other widths, a quote never closed: the csv module reports them
+    if table.num_rows != int((~blank).sum()):
+        return None
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    frame.columns = range(frame.shape[1])
+    frame.index = pd.Index(lines[~blank])
+    if blank.any():
+        frame = frame.reindex(lines, fill_value="")
     return frame
 
 
 def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") -> TierReport:
-    """Read a tier report's bytes against `layout`."""
+    """Read a tier report's bytes against `layout`.
+
+    A file whose every record is one line is parsed from its bytes by pyarrow
+    (no decoded copy of the file); any other (quoted line breaks, rows of other
+    widths, a quote inside a value, UTF-16) by the csv module, which keeps each
+    record's own length and line. Both give the same table and findings.
+    """
     findings: list[pd.DataFrame] = []
     size = len(data)
     if size > layout.max_upload_bytes:
@@ -160,15 +336,16 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
     what = sniff_binary(data)
     if what:
         findings.append(file_finding("not-csv", f"This is {what}, not a CSV file."))
-        return TierReport(
-            pd.DataFrame(columns=layout.expected_names),
-            source,
-            combine(findings),
-            "",
-            size,
-            readable=False,
-        )
-    text, encoding = decode_text(data)
+        return _unreadable(layout, source, findings, "", size)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text, encoding = decode_text(data)
+        head, frame = text, None
+    else:
+        encoding = _byte_encoding(data)
+        head_bytes = data[:_HEAD_BYTES]
+        if len(data) > _HEAD_BYTES:  # whole lines only: a character may be cut at the end
+            head_bytes = head_bytes[: head_bytes.rfind(b"\n") + 1]
+        head, text = head_bytes.decode(encoding, errors="replace"), None
     if encoding not in ("utf-8", "utf-8-sig"):
         label = {
             "cp1252": "Windows-1252 (Excel's 'CSV (Comma delimited)')",
@@ -176,63 +353,50 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
             "utf-16": "UTF-16 (Excel's 'Unicode Text')",
         }[encoding]
         findings.append(file_finding("encoding", f"The file was saved as {label}.", value=encoding))
-    stray_cr = lone_cr_lines(text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    head = head.replace("\r\n", "\n").replace("\r", "\n")
+    if text is None and (not head.strip() or "\n" not in head.rstrip("\n")):
+        text, encoding = decode_text(data)  # nearly empty, or one long line: read it whole
+        head = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not head.strip():
         findings.append(file_finding("empty-file", "The file is empty."))
-        return TierReport(
-            pd.DataFrame(columns=layout.expected_names),
-            source,
-            combine(findings),
-            encoding,
-            size,
-            readable=False,
-        )
-    first, _, rest = text.partition("\n")
-    hint = _SEP_HINT.fullmatch(first.strip().strip("\ufeff"))
-    if hint and rest.strip():
-        findings.append(
-            file_finding(
-                "delimiter",
-                f"The first line '{first.strip()}' is Excel's delimiter hint: it is skipped, "
-                "and lines are numbered from the header, as Excel shows them.",
-                value=hint.group(1),
-            )
-        )
-        text = rest
-        first = rest.split("\n", 1)[0]
-        stray_cr = [n - 1 for n in stray_cr if n > 1]
-    sep = hint.group(1) if hint and rest.strip() else ","
-    for cand in (";", "\t"):
-        if sep != ",":
-            break
-        if cand in first and first.count(cand) > first.count(","):
-            sep = cand
-            findings.append(
-                file_finding(
-                    "delimiter",
-                    f"Values are separated by {'semicolons' if cand == ';' else 'tabs'}.",
-                    value=cand,
-                )
-            )
-            break
-
-    frame = _fast_parse(text, sep)
-    if frame is None:
-        records, lines = _records_with_lines(text, sep)
-        width = max(len(r) for r in records)
-        frame = pd.DataFrame(
-            [r + [""] * (width - len(r)) for r in records], index=pd.Index(lines), dtype=str
-        )
-        lengths = pd.Series([len(r) for r in records], index=frame.index)
-        header = [h.strip("\ufeff") for h in records[0]]
-    else:
+        return _unreadable(layout, source, findings, encoding, size)
+    plan = _plan(head, layout, findings)
+    frame = None if text is not None else _parse_bytes(data, encoding, plan)
+    if frame is not None:
         lengths = None
-        header = [h.strip("\ufeff") for h in frame.iloc[0].tolist()]
+        header = frame.iloc[0].tolist()
+    else:
+        if text is None:
+            text, _ = decode_text(data)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if plan.skip:
+            text = text.split("\n", plan.skip)[-1]
+        records, lines = _records_with_lines(text, plan.sep)
+        del text
+        width = max(len(r) for r in records)
+        index = pd.Index(lines) + (plan.first_line - 1)
+        frame = pd.DataFrame([r + [""] * (width - len(r)) for r in records], index=index, dtype=str)
+        lengths = pd.Series([len(r) for r in records], index=frame.index)
+        header = records[0]
+    header = [h.strip("\ufeff") for h in header]
     body = frame.iloc[1:]
     body.index.name = "line"
+    stray_cr = _lone_cr_in(data, encoding, plan)
     if stray_cr:
         findings.append(_lone_cr_findings(stray_cr))
-    table, head_findings = match_header(header, body, lengths, layout)
+    table, head_findings = match_header(header, body, lengths, layout, header_row=plan.first_line)
     findings.extend(head_findings)
     return TierReport(table, source, combine(findings), encoding, size)
+
+
+def _unreadable(
+    layout: Layout, source: str, findings: list[pd.DataFrame], encoding: str, size: int
+) -> TierReport:
+    return TierReport(
+        pd.DataFrame(columns=layout.expected_names),
+        source,
+        combine(findings),
+        encoding,
+        size,
+        readable=False,
+    )

@@ -24,6 +24,7 @@ from xl_pmpm.core.layout import Layout, parse_layout
 from xl_pmpm.core.rates import RateBook, parse_rate_book
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
+from xl_pmpm.io.memory import release_unused
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -101,7 +102,9 @@ def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
             fix="Check that this is the tier report, or split the extract by contract.",
             file=path.name,
         )
-    return parse_tier_report(read_input(path, "Tier report"), layout, source=path.name)
+    report = parse_tier_report(read_input(path, "Tier report"), layout, source=path.name)
+    release_unused()  # the file's bytes and the parser's buffers: before validation
+    return report
 
 
 def ensure_private_dir(path: str | Path) -> Path:

@@ -32,6 +32,7 @@ from xl_pmpm.io.ledger import (
     reconcile_pending,
     write_and_record,
 )
+from xl_pmpm.io.memory import release_unused
 
 
 @dataclass
@@ -100,6 +101,13 @@ def correction_lines(table: pd.DataFrame, lines: Iterable[int]) -> list[int]:
     return wanted
 
 
+def blank_lines(table: pd.DataFrame, validation: ValidationReport) -> pd.Series:
+    """The rows validation reported blank, so export does not look for them again."""
+    found = validation.findings
+    lines = found.loc[found["code"] == "blank-row", "row"]
+    return pd.Series(table.index.isin(lines.astype("int64")), index=table.index)
+
+
 def export_import_file(
     table: pd.DataFrame,
     out_dir: str | Path,
@@ -146,9 +154,11 @@ def export_import_file(
     )
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
+    blank = blank_lines(table, validation)
+    release_unused()  # validation's scratch: before the import files are built
     try:
         parts: list[ExportPart] | None = build_import_parts(
-            table, layout, validation, month=name_month, stamp=at
+            table, layout, validation, month=name_month, stamp=at, blank=blank
         )
     except ExportRefused:
         if ledger is None or not Path(ledger).exists():
@@ -164,7 +174,9 @@ def export_import_file(
             recovered = reconcile_pending(ledger, out_dir)
             checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
             if parts is None or checked is not validation:  # refused: nothing written
-                parts = build_import_parts(table, layout, checked, month=name_month, stamp=at)
+                parts = build_import_parts(
+                    table, layout, checked, month=name_month, stamp=at, blank=blank
+                )
             written = write_and_record(
                 parts,
                 out_dir,

@@ -1,0 +1,150 @@
+"""Validate and export at Excel's scale, whole process, against the pandas CSV floor.
+
+For each row count (default 10k, 100k, 250k and 1,048,575, Excel's sheet limit
+less the header) one extract is generated, then each of these runs as a fresh
+process, `--repeat` times, keeping the fastest wall time and the lowest peak RSS
+(the machine is shared: the minimum is the run least disturbed):
+
+- floor: ``python -c "pandas.read_csv(src, dtype=str).to_csv(out, index=False)"``,
+  the plainest way to read and write the same file with pandas;
+- ``xl-pmpm validate FILE``;
+- ``xl-pmpm export FILE --out DIR --no-ledger``.
+
+Peak RSS is the child's own ``ru_maxrss`` from ``wait4``, interpreter start-up
+included, for the floor as for xl-pmpm. Ratios are against the floor of the
+same size in the same run.
+
+    python benchmarks/bench_scale.py [--rows 10000 100000 250000 1048575] [--repeat 3]
+        [--code PATH]   # run another checkout's xl_pmpm (to measure before/after)
+        [--data DIR]    # keep the generated extracts there between runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MONTH = "2026-10"
+AS_OF = "2026-11-05"
+EXCEL_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
+FLOOR = (
+    "import sys, pandas as pd; pd.read_csv(sys.argv[1], dtype=str).to_csv(sys.argv[2], index=False)"
+)
+
+
+def make_extract(rows: int, folder: Path) -> Path:
+    """The generated extract of `rows` rows (made once, kept in `folder`).
+
+    Made in a child process: this one stays small, so no child inherits its pages.
+    """
+    path = folder / f"extract_{rows}.csv"
+    if not path.exists():
+        make = (
+            "import sys; from pathlib import Path; "
+            "from xl_pmpm.core.sample import extract_csv, generate_extract; "
+            "from xl_pmpm.io import files; "
+            "layout, book = files.load_layout(), files.load_rate_book(); "
+            f"frame = generate_extract({rows}, '{MONTH}', layout, book, mangle=False, "
+            "below_minimum=False); "
+            "Path(sys.argv[1]).write_bytes(extract_csv(frame))"
+        )
+        tmp = path.with_suffix(".part")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-c", make, str(tmp)], env=env, check=True, cwd=folder)
+        tmp.rename(path)
+    return path
+
+
+def run(
+    cmd: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one fresh process running `cmd` in `cwd`.
+
+    (`python -m` puts its folder first on sys.path: run away from any checkout.)
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024  # kB on Linux
+
+
+def measure(rows: int, src: Path, code: Path, repeat: int, work: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    cli = [sys.executable, "-m", "xl_pmpm.cli"]
+    best: dict[str, list[float]] = {}
+    for k in range(repeat):
+        # Interleaved, so a burst of load on the shared machine hits every side alike.
+        sides = {
+            "floor": [sys.executable, "-c", FLOOR, str(src), str(work / f"floor_{k}.csv")],
+            "validate": [*cli, "validate", str(src), "--month", MONTH, "--as-of", AS_OF],
+            "export": [
+                *cli,
+                "export",
+                str(src),
+                "--out",
+                str(work / f"export_{rows}_{k}"),
+                "--no-ledger",
+                "--month",
+                MONTH,
+                "--as-of",
+                AS_OF,
+            ],
+        }
+        for side, cmd in sides.items():
+            # validate exits 1 above 10 MB (file-too-large: an error the export cures)
+            wall, rss = run(cmd, env, work, ok=(0, 1) if side == "validate" else (0,))
+            old = best.setdefault(side, [wall, rss])
+            best[side] = [min(old[0], wall), min(old[1], rss)]
+        (work / f"floor_{k}.csv").unlink(missing_ok=True)
+    floor_s, floor_mib = best["floor"]
+    out = {"rows": rows, "file_mb": round(src.stat().st_size / 1e6, 1)}
+    for side in ("floor", "validate", "export"):
+        wall, mib = best[side]
+        out[f"{side}_s"] = round(wall, 2)
+        out[f"{side}_peak_mib"] = round(mib)
+        if side != "floor":
+            out[f"{side}_ratio"] = round(wall / floor_s, 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 250_000, EXCEL_ROWS])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--code", type=Path, default=ROOT, help="checkout whose xl_pmpm to run")
+    ap.add_argument("--data", type=Path, help="folder to keep generated extracts in")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or Path(tmp)
+        data.mkdir(parents=True, exist_ok=True)
+        results = []
+        for rows in args.rows:
+            src = make_extract(rows, data)
+            results.append(measure(rows, src, args.code.resolve(), args.repeat, Path(tmp)))
+            print(json.dumps(results[-1]), flush=True)
+    print("| rows | MB | floor s | floor MiB | validate | validate MiB | export | export MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['rows']:,} | {r['file_mb']} | {r['floor_s']} | {r['floor_peak_mib']} "
+            f"| {r['validate_ratio']}× ({r['validate_s']} s) | {r['validate_peak_mib']} "
+            f"| {r['export_ratio']}× ({r['export_s']} s) | {r['export_peak_mib']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
