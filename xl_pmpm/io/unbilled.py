@@ -6,6 +6,7 @@ Reads the visits files, the export ledger and the review archive, and hands them
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -82,10 +83,29 @@ def earned_from_files(
     return earned_from_hours(read_member_month_hours(paths, mapping, months), book)
 
 
+# The entry columns the unbilled rules read (core.unbilled.ledger_outcomes).
+OUTCOME_COLUMNS = ("patient_number", "month", "status", "placeholder")
+
+
+def _outcome_entries(path: Path, months: Sequence[str] | None) -> pd.DataFrame:
+    """Only the columns `ledger_outcomes` reads, of the given months: a statewide ledger
+    of every column would hold hundreds of MB of file names and hashes."""
+    with contextlib.closing(ledger.connect(path, read_only=True)) as conn:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(exports)")}
+        cols = [c if c in have else f"0 AS {c}" for c in OUTCOME_COLUMNS]  # an old ledger
+        sql = f"SELECT {', '.join(cols)} FROM exports"
+        params: tuple = ()
+        if months is not None:
+            sql += f" WHERE month IN ({', '.join('?' * len(months))})"
+            params = tuple(months)
+        return pd.read_sql_query(sql + " ORDER BY id", conn, params=params)
+
+
 def read_entries(
-    path: str | Path | None, *, required: bool
+    path: str | Path | None, *, required: bool, months: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame | None, Path | None]:
-    """The ledger's entries; (None, None) when `path` is missing and not `required`."""
+    """The ledger's entries (OUTCOME_COLUMNS, of `months` if given); (None, None) when
+    `path` is missing and not `required`."""
     if path is None:
         return None, None
     p = Path(path)
@@ -95,7 +115,7 @@ def read_entries(
         return None, None
     if p.is_dir():
         raise PmpmInputError("This is a folder, not a ledger file.", file=str(p), fix=LEDGER_FIX)
-    return ledger.history(p), p
+    return _outcome_entries(p, months), p
 
 
 def unbilled_from_files(
@@ -119,7 +139,8 @@ def unbilled_from_files(
             fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
         )
     earned = earned_from_files(visits_paths, mapping, book, months)
-    entries, used = read_entries(ledger_path, required=ledger_required)
+    months_seen = sorted(set(earned["month"]))
+    entries, used = read_entries(ledger_path, required=ledger_required, months=months_seen)
     aside = (
         set_aside_member_months(files.read_archive(archive_dir), layout)
         if archive_dir is not None
