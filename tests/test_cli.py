@@ -92,12 +92,13 @@ def test_validate_as_of_outside_window(capsys, clean_extract):
         capsys, "validate", str(clean_extract), "--as-of", "2027-01-30", "--format", "json"
     )
     late = json.loads(out)  # past the 90 days: a warning, the payer settings not saying error
-    assert late["errors"] == [] and [w["code"] for w in late["warnings"]] == ["past-deadline"]
+    assert late["errors"] == [] and "past-deadline" in {w["code"] for w in late["warnings"]}
     assert code == 0
     code, out, _ = run(
         capsys, "validate", str(clean_extract), "--as-of", "2027-01-29", "--format", "json"
     )
-    assert code == 0 and json.loads(out)["warnings"] == []  # 31 October + 90 days: last day
+    on_time = {w["code"] for w in json.loads(out)["warnings"]}
+    assert code == 0 and "past-deadline" not in on_time  # 31 October + 90 days: last day
 
 
 def test_validate_unreadable_exits_two(capsys, tmp_path):
