@@ -155,7 +155,7 @@ def export_import_file(
                 out_dir,
                 ledger,
                 table,
-                flags,
+                claimed(flags),
                 layout,
                 month=validation.month or "",
                 at=at,
@@ -172,6 +172,13 @@ def export_import_file(
         Path(ledger) if ledger is not None else None,
         recovered,
     )
+
+
+def claimed(flags: pd.DataFrame) -> pd.DataFrame:
+    """`flags` with the tier and rate each row is billed at (a raised tier's: tier-raised)."""
+    if "claim_tier" not in flags:
+        return flags
+    return flags.assign(tier=flags["claim_tier"], rate=flags["claim_rate"])
 
 
 def apply_actions(
