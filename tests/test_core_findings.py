@@ -727,9 +727,9 @@ def test_a_raised_tier_bills_the_raised_tier_and_says_what_it_adds(tmp_path: Pat
     assert message.startswith("Billed 150.00 h is Tier 1; the row bills Tier 2")
     assert "(+$241.39)" in message
     flags = checked.flags.loc[2]
-    assert (flags["tier"], flags["rate"], flags["hours_tier"]) == (2, 387.84, 1)
-    assert not flags["at_risk"]  # decided: no longer a tier at risk
-    assert set(checked.findings["code"]) == {"tier-raised"}
+    assert (flags["claim_tier"], flags["claim_rate"], flags["tier"]) == (2, 387.84, 1)
+    assert flags["tier_raised"] and flags["claim_service_code"] == "2444"
+    assert set(checked.findings["code"]) == {"tier-raised"}  # not also tier-at-risk
 
 
 def test_a_tier_the_unbilled_hours_do_not_reach_stays_a_mismatch(tmp_path: Path) -> None:

@@ -302,7 +302,8 @@ def test_applying_the_suggestions_leaves_no_error() -> None:
     table, archive = workflow.apply_actions(SAMPLE_TABLE, actions, LAYOUT, at=AT)
     report, _ = validate_table(table, LAYOUT, BOOK)
     assert report.valid, report.errors.to_string()
-    assert report.warnings.empty
+    # The sample bills Elderplan, whose own codes the bundled rate table leaves unset.
+    assert set(report.warnings["code"]) <= {"payer-codes-unset"}
     assert len(archive) == len(actions)
     restored, _ = restore_rows(table, archive)
     assert_same_table(restored, SAMPLE_TABLE)

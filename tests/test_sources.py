@@ -162,3 +162,19 @@ def test_too_early_stays_an_error_for_every_payer(tmp_path):
     early = date(2025, 3, 31)
     checked = check_rows(tmp_path, valid_rows(2), as_of=early, book=BOOK)
     assert checked.places("too-early") == [(ERROR, None, None)]
+
+
+def test_a_raised_tier_is_recorded_in_the_ledger_at_the_tier_billed(capsys, tmp_path):
+    source = CORPUS / "tier_raised.csv"  # line 7: 143.90 h billed, 20 unbilled, Tier 2
+    out = tmp_path / "upload"
+    code, done = run(capsys, "export", str(source), "--out", str(out), "--as-of", AS_OF)
+    assert code == 0 and [w["code"] for w in done["warnings"]] == ["tier-raised"]
+    entries = ledger_history(out)
+    raised = entries[entries["line"] == 7].iloc[0]
+    assert (raised["tier"], raised["rate"]) == (2, 387.84)
+
+
+def ledger_history(out: Path) -> pd.DataFrame:
+    from xl_pmpm.io import ledger
+
+    return ledger.history(ledger.default_ledger(out))

@@ -57,14 +57,15 @@ def flag_tier_risk(
     Columns: payer, hours_basis, billed_hours, unbilled_hours, basis_hours, tier,
     rate_code, rate, service_code, skilled_service_code, tier_if_billed,
     rate_if_billed, at_risk, dollar_effect, below_minimum, tier_reported,
-    tier_ok, service_code_ok, hours_tier, hours_rate, tier_raised.
+    tier_ok, service_code_ok, tier_raised, claim_tier, claim_rate,
+    claim_service_code, claim_skilled_service_code.
 
     A raised tier (seed 001: "does this affect the recommended tier if the
     unbilled hours become billed? If so, then modify the tier"): where the row's
-    Tier is the one its billed + unbilled hours reach, that is the tier billed.
-    Its `tier`, `rate` and codes are then the raised tier's (`hours_tier` and
-    `hours_rate` keep the billed hours' own), `tier_raised` is True, `at_risk`
-    False (the biller has decided) and `dollar_effect` what raising it adds.
+    Tier is the one its billed + unbilled hours reach, `tier_raised` is True and
+    the claim is for that tier: `claim_*` are the tier, rate and codes the row
+    bills (the raised tier's, else the billed hours'). `tier`, `rate`, `at_risk`
+    and `dollar_effect` stay the billed hours' (the workbook's formulas show those).
     """
     payers = book.payer_for_contracts(text(table, layout, "contract"))
     basis = book.hours_basis(payers)
@@ -96,23 +97,20 @@ def flag_tier_risk(
     tier1_min = payers.map(lowest)
     out["below_minimum"] = (billed < tier1_min).fillna(False).astype(bool)
     out["tier_reported"] = reported_tier(text(table, layout, "tier"))
-    out["hours_tier"] = out["tier"]
-    out["hours_rate"] = out["rate"]
     raised = (
         out["at_risk"]
         & ~out["below_minimum"]
         & (out["tier_reported"] == out["tier_if_billed"]).fillna(False)
     ).astype(bool)
     out["tier_raised"] = raised
-    if raised.any():
-        for f in ("tier", "rate_code", "rate", "service_code", "skilled_service_code"):
-            out.loc[raised, f] = after.loc[raised, f]
-        out.loc[raised, "at_risk"] = False
+    for f in ("tier", "rate", "service_code", "skilled_service_code"):
+        out[f"claim_{f}"] = out[f].where(~raised, after[f])
     out["tier_ok"] = (out["tier_reported"] == out["tier"]).fillna(False).astype(bool)
     code = text(table, layout, "service_code")
     out["service_code_ok"] = (
-        (code == out["service_code"].fillna("")) | (code == out["skilled_service_code"].fillna(""))
-    ) & out["tier"].notna()
+        (code == out["claim_service_code"].fillna(""))
+        | (code == out["claim_skilled_service_code"].fillna(""))
+    ) & out["claim_tier"].notna()
     return out
 
 

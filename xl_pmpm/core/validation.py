@@ -393,16 +393,16 @@ def _tier_findings(
     tier_col = layout.column("tier")
     if tier_col is not None and tier_col.name in table.columns:
         known = has_hours & flags["tier"].notna() & ~below
-        raised = known & flags["tier_raised"] if "tier_raised" in flags else known & False
+        raised = known & flags["tier_raised"].astype(bool)
         if raised.any():
             f = flags[raised]
             message = (
                 "Billed "
                 + f["billed_hours"].map("{:,.2f}".format)
                 + " h is Tier "
-                + f["hours_tier"].astype(str)
-                + "; the row bills Tier "
                 + f["tier"].astype(str)
+                + "; the row bills Tier "
+                + f["claim_tier"].astype(str)
                 + ", which its "
                 + f["unbilled_hours"].map("{:,.2f}".format)
                 + " unbilled h reach once billed (+$"
@@ -437,11 +437,11 @@ def _tier_findings(
         values = table[code_col.name].fillna("").str.strip()
         wrong = known & ~flags["service_code_ok"] & (values != "")
         if wrong.any():
-            expected = flags.loc[wrong, "service_code"].astype(str)
-            skilled = flags.loc[wrong, "skilled_service_code"].fillna("").astype(str)
+            expected = flags.loc[wrong, "claim_service_code"].astype(str)
+            skilled = flags.loc[wrong, "claim_skilled_service_code"].fillna("").astype(str)
             message = (
                 "Tier "
-                + flags.loc[wrong, "tier"].astype(str)
+                + flags.loc[wrong, "claim_tier"].astype(str)
                 + " takes service code "
                 + expected
                 + np.where(skilled != "", " (or " + skilled + ")", "")
@@ -465,7 +465,9 @@ def _tier_findings(
             deferred[:] = False
         else:
             deferred &= table[c.name].fillna("").str.strip() == ""
-    risk = live & flags["at_risk"] & ~below & ~deferred  # a deferred row is already handled
+    # A deferred row is already handled; a raised one is the biller's decision (tier-raised).
+    raised = flags["tier_raised"].astype(bool)
+    risk = live & flags["at_risk"] & ~below & ~deferred & ~raised
     if risk.any():
         f = flags[risk]
         sign = np.where(f["dollar_effect"] >= 0, "+$", "-$")
@@ -510,8 +512,8 @@ def _discipline_findings(
         return []
     discipline = table[disc.name].fillna("").str.strip()
     values = table[code.name].fillna("").str.strip()
-    pa_code = flags["service_code"].astype("string").fillna("")
-    skilled_code = flags["skilled_service_code"].astype("string").fillna("")
+    pa_code = flags["claim_service_code"].astype("string").fillna("")
+    skilled_code = flags["claim_skilled_service_code"].astype("string").fillna("")
     skilled = discipline.isin(disc.skilled)
     known = discipline.isin(disc.allowed) if disc.allowed else discipline != ""
     pa_with_skilled = ~skilled & (values == skilled_code) & (values != pa_code)
@@ -525,7 +527,7 @@ def _discipline_findings(
         + " "
         + discipline[wrong]
         + " takes the Tier "
-        + flags.loc[wrong, "tier"].astype(str)
+        + flags.loc[wrong, "claim_tier"].astype(str)
         + " service code "
         + expected.astype(str)
         + ", not "

@@ -182,7 +182,7 @@ def export_import_file(
                 out_dir,
                 ledger,
                 table,
-                flags,
+                claimed(flags),
                 layout,
                 month=validation.month or "",
                 at=at,
@@ -214,6 +214,13 @@ def write_all_or_none(out_dir: str | Path, parts: list[ExportPart]) -> list[Path
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def claimed(flags: pd.DataFrame) -> pd.DataFrame:
+    """`flags` with the tier and rate each row is billed at (a raised tier's: tier-raised)."""
+    if "claim_tier" not in flags:
+        return flags
+    return flags.assign(tier=flags["claim_tier"], rate=flags["claim_rate"])
 
 
 def apply_actions(
