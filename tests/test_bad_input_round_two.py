@@ -232,3 +232,25 @@ def test_impossible_numbers_leave_stderr_empty(name):
     )
     assert done.returncode == 1
     assert done.stderr == ""
+
+
+def test_a_numeric_id_under_a_retyped_header_is_read(tmp_path):
+    """The width rule finds its column by position, whatever the header's spelling."""
+    import openpyxl
+
+    from xl_pmpm.core.validation import validate_report
+
+    table = generate_extract(6, "2026-10", LAYOUT, BOOK, mangle=False, below_minimum=False)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "All"
+    ws.append(["agency id", *table.columns[1:]])
+    for row in table.itertuples(index=False):
+        ws.append([int(row[0]), *row[1:]])
+    path = tmp_path / "report.xlsx"
+    wb.save(path)
+    report = files.read_tier_report(path, LAYOUT)
+    validation, _ = validate_report(report, LAYOUT, BOOK)
+    mangled = validation.findings[validation.findings["code"] == "id-mangled"]
+    assert len(mangled) == len(table) and set(mangled["severity"]) == {"warning"}
+    assert "header-variant" in set(validation.findings["code"])

@@ -126,6 +126,16 @@ def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None
     return months.mode().iloc[0], months.nunique()
 
 
+def formula_cells(values: pd.Series) -> pd.Series:
+    """Where a text value would run as a formula when the file is opened in a spreadsheet.
+
+    Seen through whitespace and invisible prefixes (U+200B=HYPERLINK(...) is one); a
+    sign before a plain number or name (-1000, -Smith) is not.
+    """
+    lead = strip_invisible(values).str.lstrip()
+    return lead.str.startswith(FORMULA_PREFIXES) & ~lead.str.fullmatch(_SIGNED_PLAIN)
+
+
 def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
     """What is wrong with each value, regardless of the row it is on."""
     values = raw.str.strip()
@@ -140,11 +150,7 @@ def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
         if col.type == "number"
         else pd.Series(False, index=raw.index)
     )
-    # Seen through invisible prefixes (U+200B=HYPERLINK(...) is still a formula).
-    lead = strip_invisible(raw).str.lstrip()
-    out["formula"] = (
-        lead.str.startswith(FORMULA_PREFIXES) & ~numeric_like & ~lead.str.fullmatch(_SIGNED_PLAIN)
-    )
+    out["formula"] = formula_cells(raw) & ~numeric_like
     out["excel_error"] = is_excel_error(raw)
     out["foreign_digits"] = has_non_ascii_digit(raw) if col.type == "number" or col.id else False
     ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]

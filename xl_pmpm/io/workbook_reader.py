@@ -147,21 +147,21 @@ def _read_table(
     specs = [columns.get(squash(h)) for h in header]
     records: list[list[str]] = []
     lines: list[int] = []
-    numeric_ids: list[tuple[int, str, str]] = []
+    numeric_ids: list[tuple[int, str, str, int]] = []
     for line, values in enumerate(rows, start=row + 1):
         cells = list(values)[col:]
         picked = [cells[i] if i < len(cells) else None for i in keep]
         if line_at is not None:
             extract_lines.append(cells[line_at] if line_at < len(cells) else None)
         text = [cell_text(v, spec) for v, spec in zip(picked, specs, strict=True)]
-        for v, spec, t in zip(picked, specs, text, strict=True):
+        for at, (v, spec, t) in enumerate(zip(picked, specs, text, strict=True)):
             if (
                 spec is not None
                 and spec.id
                 and isinstance(v, int | float)
                 and not isinstance(v, bool)
             ):
-                numeric_ids.append((line, spec.name, t))
+                numeric_ids.append((line, spec.name, t, at))
         records.append(text)
         lines.append(line)
     while records and all(t.strip() == "" for t in records[-1]):
@@ -176,9 +176,10 @@ def _read_table(
     body = body.reindex(columns=range(len(header)), fill_value="")
     found = []
     if numeric_ids:
-        frame = pd.DataFrame(numeric_ids, columns=["line", "field", "value"])
+        frame = pd.DataFrame(numeric_ids, columns=["line", "field", "value", "at"])
         for field, group in frame.groupby("field", sort=False):
-            found.extend(_numeric_id_findings(str(field), group, body[header.index(field)]))
+            column = body[int(group["at"].iloc[0])]
+            found.extend(_numeric_id_findings(str(field), group, column))
     return header, body, found, line_column
 
 
