@@ -68,7 +68,6 @@ def starting_payload(excel: ExcelHarness, folder: Path, rows: int) -> dict:
         ["As-of date", AS_OF],
         ["Export folder", str(folder / "exports")],
         ["Archive folder", str(folder / "archive")],
-        ["Default payer", "*"],
         ["Layout file", None],
         ["Extract file", str(path)],
     ]

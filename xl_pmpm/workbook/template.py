@@ -40,11 +40,11 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
 
-from xl_pmpm.core import sample
+from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS
 from xl_pmpm.core.layout import Column, Layout
-from xl_pmpm.core.rates import DEFAULT_PAYER, HOURS_BASES, RATE_COLUMNS, RateBook
+from xl_pmpm.core.rates import DEFAULT_PAYER, RATE_COLUMNS, RateBook
 from xl_pmpm.workbook import macros
 from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.sheets import (
@@ -52,6 +52,10 @@ from xl_pmpm.workbook.sheets import (
     ACTIONS,
     ALL,
     CONFIG,
+    CONTRACT_COLUMNS,
+    CONTRACT_PLACES,
+    CONTRACTS_FIRST_COLUMN,
+    CONTRACTS_TABLE,
     DEFERRED,
     DEFERRED_COLUMNS_META,
     ENGINE_COLUMNS,
@@ -66,8 +70,15 @@ from xl_pmpm.workbook.sheets import (
     LINE,
     RATES,
     SUMMARY,
+    SUMMARY_CONTRACT_ROWS,
+    SUMMARY_TOTAL,
+    TIER_COLUMNS,
+    TIERS_FIRST_COLUMN,
+    TIERS_TABLE,
     VALIDATION,
     VALIDATION_COLUMNS,
+    contract_payers,
+    extract_contracts,
     kpi_first_columns,
     report_columns,
     report_sheet_names,
@@ -112,6 +123,7 @@ XLWINGS_DIR = Path(xlwings.__file__).parent
 
 ALL_SHEET = ALL
 RATES_TABLE = RATES
+
 CONFIG_SHEET = CONFIG
 XLWINGS_CONFIG_KEYS = (
     "Interpreter_Win",
@@ -124,7 +136,6 @@ XLWINGS_CONFIG_KEYS = (
 SETTINGS = (
     ("BillingMonth", "Billing month", "First day of the month you bill. Default: last month."),
     ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
-    ("HoursBasis", "Hours basis default", "utilized or authorized; payers.csv can override."),
     ("ExtractFile", "Extract file", "The month's Tier Report/Extract (CSV) Load Extract reads."),
     ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
     ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
@@ -135,10 +146,9 @@ SETTINGS = (
         "else ~/.xl-pmpm/ledger.sqlite3.",
     ),
     ("LayoutFile", "Layout file", "Blank = the layout bundled with xl_pmpm."),
-    ("DefaultPayer", "Default payer", "Payer of the cell functions when none is given (* = DOH)."),
 )
 SUMMARY_HEADERS = [
-    "Sheet",
+    "Contract",
     "Rows",
     "At risk",
     "Dollars at risk",
@@ -192,49 +202,99 @@ def _in_force(r: str) -> str:
     )
 
 
-def _rate_lookup(field: str, hours: str) -> str:
-    """SUMPRODUCT over the Rates table's default-payer rows in force in BillingMonth.
+def resolved_tiers(book: RateBook) -> pd.DataFrame:
+    """Each payer's tier table over time, as the engine resolves it (`RateBook.tier_table`).
+
+    One row per (payer, period, tier): the periods run between the rate book's effective
+    dates, and a payer's own rows override the default payer's tier by tier, exactly as
+    the engine does, so a formula only has to match the row's payer and month. Every
+    payer of the payers table (and the default) gets its rows, with its hours basis.
+    """
+    rates = book.rates
+    starts = set(rates["effective_from"].dropna())
+    starts |= {d + pd.Timedelta(days=1) for d in rates["effective_to"].dropna()}
+    bounds = sorted(pd.Timestamp(d) for d in starts)
+    payers = list(dict.fromkeys([DEFAULT_PAYER, *book.payers["payer"], *rates["payer"]]))
+    basis = dict(zip(book.payers["payer"], book.payers["hours_basis"], strict=True))
+    out = []
+    for i, start in enumerate(bounds):
+        end = bounds[i + 1] - pd.Timedelta(days=1) if i + 1 < len(bounds) else pd.NaT
+        for payer in payers:
+            try:
+                table = book.tier_table(payer, start)
+            except PmpmInputError:  # no rate in force then
+                continue
+            block = table.reindex(columns=TIER_COLUMNS[2:7])
+            block.insert(0, "hours_basis", basis.get(payer, basis.get(DEFAULT_PAYER, "utilized")))
+            block.insert(0, "payer", payer)
+            block["effective_from"], block["effective_to"] = start, end
+            out.append(block)
+    return pd.concat(out, ignore_index=True).reindex(columns=TIER_COLUMNS)
+
+
+def _payer_of_row(contract: str) -> str:
+    """The row's payer: its contract looked up in the Contracts table (else the default)."""
+    return (
+        f"IFERROR(INDEX({CONTRACTS_TABLE}[payer],MATCH(TRIM({contract}),"
+        f'{CONTRACTS_TABLE}[contract],0)),"{DEFAULT_PAYER}")'
+    )
+
+
+def _tier_lookup(field: str, hours: str, payer: str) -> str:
+    """SUMPRODUCT over the Tiers table's rows of `payer` in force in BillingMonth.
 
     Tiers do not overlap (rates.py checks), so at most one row matches.
     """
-    r = f"{RATES_TABLE}["
+    r = f"{TIERS_TABLE}["
     return (
-        f'SUMPRODUCT({r}{field}]*({r}payer]="{DEFAULT_PAYER}")*({r}min_hours]<={hours})'
+        f"SUMPRODUCT({r}{field}]*({r}payer]={payer})*({r}min_hours]<={hours})"
         f'*((({r}max_hours]="")+({r}max_hours]>{hours}))>0)' + _in_force(r) + ")"
     )
 
 
-def _tier_rate(tier: int) -> str:
-    """The default payer's rate of `tier` in BillingMonth, from the Rates table."""
-    r = f"{RATES_TABLE}["
-    return (
-        f'SUMPRODUCT({r}rate]*({r}payer]="{DEFAULT_PAYER}")*({r}tier]={tier})' + _in_force(r) + ")"
-    )
+def _tier_rate(tier: int, payer: str = f'"{DEFAULT_PAYER}"') -> str:
+    """`payer`'s rate of `tier` in BillingMonth, from the Tiers table."""
+    r = f"{TIERS_TABLE}["
+    return f"SUMPRODUCT({r}rate]*({r}payer]={payer})*({r}tier]={tier})" + _in_force(r) + ")"
 
 
 def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
     """{engine column: formula} for one row of Tier Report table `table` (no Python needed).
 
-    Uses the default payer's rates only; payer-specific rates need Refresh Flags.
+    The row's payer comes from its contract (the Contracts table, written from the rate
+    book's payers at the fill and at Load Extract), its hours from the payer's hours
+    basis, its tier and rate from the payer's rows in force in the billing month (the
+    Tiers table, `resolved_tiers`): the rule of xl_pmpm.core.flags.flag_tier_risk.
     """
     billed = _this_row(table, layout.name_of("billed_hours"))
     unbilled_col = layout.column("unbilled_hours")
     total = f"({billed}+N({_this_row(table, unbilled_col.name)}))" if unbilled_col else billed
+    payer = _payer_of_row(_this_row(table, layout.name_of("contract")))
+    authorized_col = layout.column("authorized_hours")
+    if authorized_col is not None:
+        authorized = _this_row(table, authorized_col.name)
+        basis = f"INDEX({TIERS_TABLE}[hours_basis],MATCH({payer},{TIERS_TABLE}[payer],0))"
+        by_basis = f'IFERROR({basis},"")="authorized"'
+        hours_cell = f"IF({by_basis},{authorized},{billed})"
+        now = f"IF({by_basis},N({authorized}),{billed})"
+        after = f"IF({by_basis},N({authorized}),{total})"
+    else:
+        hours_cell, now, after = billed, billed, total
     tier = _this_row(table, ENGINE_HEADERS["tier"])
     tier_if_billed = _this_row(table, ENGINE_HEADERS["tier_if_billed"])
     at_risk = _this_row(table, ENGINE_HEADERS["at_risk"])
 
     def tier_of(hours: str) -> str:
-        lookup = _rate_lookup("tier", hours)
-        return f'=IF(ISNUMBER({billed}),IF({lookup}=0,"",{lookup}),"")'
+        lookup = _tier_lookup("tier", hours, payer)
+        return f'=IF(ISNUMBER({hours_cell}),IF({lookup}=0,"",{lookup}),"")'
 
     return {
-        ENGINE_HEADERS["tier"]: tier_of(billed),
-        ENGINE_HEADERS["tier_if_billed"]: tier_of(total),
+        ENGINE_HEADERS["tier"]: tier_of(now),
+        ENGINE_HEADERS["tier_if_billed"]: tier_of(after),
         ENGINE_HEADERS["at_risk"]: f'=AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier}))',
         ENGINE_HEADERS["dollar_effect"]: (
-            f"=IF({at_risk},ROUND({_rate_lookup('rate', total)}"
-            f"-{_rate_lookup('rate', billed)},2),0)"
+            f"=IF({at_risk},ROUND({_tier_lookup('rate', after, payer)}"
+            f"-{_tier_lookup('rate', now, payer)},2),0)"
         ),
     }
 
@@ -433,31 +493,65 @@ def _report_sheet(
     ws.print_title_rows = "1:1"
 
 
-def _rates_sheet(wb: openpyxl.Workbook, book: RateBook) -> None:
+def _cell_value(field: str, value: object) -> object:
+    """A rate book value as a cell: blanks (and an open top) empty, dates as dates."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if field == "max_hours" and np.isinf(value):
+        return None
+    if field in ("effective_from", "effective_to"):
+        return pd.Timestamp(value).to_pydatetime()
+    if field in ("tier", "min_hours", "max_hours", "rate"):
+        return int(value) if field == "tier" else float(value)
+    return str(value)
+
+
+def _rate_format(field: str) -> str:
+    if field in ("effective_from", "effective_to"):
+        return "yyyy-mm-dd"
+    if field == "rate":
+        return "0.00"
+    return "@" if field.endswith("code") or field in ("payer", "contract") else "General"
+
+
+def _rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str]) -> None:
+    """The rate book, each payer's resolved tiers and the contracts' payers, side by side.
+
+    The formulas look up the last two; the first is the rate book as the engine reads it.
+    """
     ws = wb.create_sheet(RATES)
     ws.sheet_properties.codeName = "wsRates"
-    rows: list[list[object]] = []
-    for record in book.rates[RATE_COLUMNS].itertuples(index=False, name=None):
-        line: list[object] = []
-        for field, value in zip(RATE_COLUMNS, record, strict=True):
-            if pd.isna(value) or (field == "max_hours" and np.isinf(value)):
-                line.append(None)
-            elif field in ("effective_from", "effective_to"):
-                line.append(pd.Timestamp(value).to_pydatetime())
-            elif field in ("tier", "min_hours", "max_hours", "rate"):
-                line.append(int(value) if field == "tier" else float(value))
-            else:
-                line.append(str(value))
-        rows.append(line)
-    formats = {
-        field: {"effective_from": "yyyy-mm-dd", "effective_to": "yyyy-mm-dd", "rate": "0.00"}.get(
-            field, "@" if field.endswith("code") or field == "payer" else "General"
-        )
-        for field in RATE_COLUMNS
-    }
-    for c, field in enumerate(RATE_COLUMNS, start=1):
-        ws.column_dimensions[get_column_letter(c)].number_format = formats[field]
-    _write_table(ws, RATES_TABLE, list(RATE_COLUMNS), rows, formats=formats)
+    cells = _Cells(ws)
+    tiers = resolved_tiers(book)
+    blocks = [
+        (RATES_TABLE, list(RATE_COLUMNS), book.rates[RATE_COLUMNS], 1),
+        (TIERS_TABLE, TIER_COLUMNS, tiers, TIERS_FIRST_COLUMN),
+        (
+            CONTRACTS_TABLE,
+            CONTRACT_COLUMNS,
+            pd.DataFrame(contract_payers(book, contracts), columns=CONTRACT_COLUMNS),
+            CONTRACTS_FIRST_COLUMN,
+        ),
+    ]
+    places = {CONTRACTS_TABLE: CONTRACT_PLACES}
+    height = max(max(len(f), places.get(n, 0)) for n, _, f, _ in blocks)
+    grid: list[list[object]] = [[None] * (CONTRACTS_FIRST_COLUMN + 1) for _ in range(height + 1)]
+    for _, columns, frame, first in blocks:
+        for c, field in enumerate(columns):
+            letter = get_column_letter(first + c)
+            fmt = _rate_format(field)
+            ws.column_dimensions[letter].number_format = fmt
+            ws.column_dimensions[letter].width = max(10, len(field) + 4)
+            grid[0][first - 1 + c] = cells(field, bold=True)
+            for r, value in enumerate(frame[field].tolist(), start=1):
+                value = _cell_value(field, value)
+                grid[r][first - 1 + c] = value if value is None else cells(value, fmt)
+    ws.freeze_panes = "A2"
+    for row in grid:
+        ws.append(row)
+    for name, columns, frame, first in blocks:
+        rows = places.get(name, len(frame))
+        _add_table(ws, name, columns, rows, first_column=first, style="TableStyleMedium2")
 
 
 def _settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
@@ -472,8 +566,6 @@ def _settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: da
         # Billers bill the month just ended.
         "BillingMonth": billing_month or "=DATE(YEAR(TODAY()),MONTH(TODAY())-1,1)",
         "AsOfDate": as_of or "=TODAY()",
-        "HoursBasis": HOURS_BASES[0],
-        "DefaultPayer": DEFAULT_PAYER,
     }
     for r, (name, label, note) in enumerate(SETTINGS, start=2):
         value = values.get(name)
@@ -482,9 +574,6 @@ def _settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: da
         fmt = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
         ws.append([label, cells(value, fmt), note])
         wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS_SHEET}!$B${r}")
-    basis = DataValidation(type="list", formula1='"' + ",".join(HOURS_BASES) + '"')
-    basis.add(f"B{2 + [s[0] for s in SETTINGS].index('HoursBasis')}")
-    ws.data_validations.append(basis)
 
 
 def _default_tiers(book: RateBook) -> list[int]:
@@ -493,18 +582,17 @@ def _default_tiers(book: RateBook) -> list[int]:
 
 
 def _summary_sheet(
-    wb: openpyxl.Workbook,
-    sheets: list[str],
-    contracts: Sequence[str],
-    layout: Layout,
-    tiers: Sequence[int],
+    wb: openpyxl.Workbook, contracts: Sequence[str], layout: Layout, tiers: Sequence[int]
 ) -> None:
-    """Per sheet counts, then members and dollars by tier and contract, with two charts.
+    """Counts per contract, then members and dollars by tier and contract, with two charts.
 
-    Everything is a formula over the Tier Report tables (the default payer's rates),
-    so the sheet is right without Python and after every front-end action. Dollars
-    count what would be billed as the rows stand: a tier, and not deferred (blank
-    Visit Start), as xl_pmpm.core.summary.visit_summary does.
+    Everything is a formula over the All table (the default payer's rates), so the
+    sheet is right without Python and after every front-end action, whatever contracts
+    the extract holds: the first `SUMMARY_CONTRACT_ROWS` contracts of the Contracts table
+    (Rates sheet; written by the fill and by Load Extract), each priced at its payer's
+    rates. Dollars count what would be billed as the rows stand: a tier, and not
+    deferred (blank Visit Start), as xl_pmpm.core.summary.visit_summary does; the total
+    is the sum of the contracts shown.
     """
     ws = wb.create_sheet(SUMMARY)
     ws.sheet_properties.codeName = "wsSummary"
@@ -512,53 +600,85 @@ def _summary_sheet(
     ws.column_dimensions["A"].width = 34
     for letter in "BCDEFGH":
         ws.column_dimensions[letter].width = 16
-    rows = []
-    for sheet in sheets:
-        t = table_name(sheet)
+    all_t = table_name(ALL)
 
-        def ref(column: str, t: str = t) -> str:
-            return f"{t}[{_escape(column)}]"
+    def ref(column: str) -> str:
+        return f"{all_t}[{_escape(column)}]"
 
-        rows.append(
-            [
-                sheet,
-                f"=COUNTA({ref(key.name)})",
-                f"=COUNTIF({ref(ENGINE_HEADERS['at_risk'])},TRUE)",
-                f"=SUMIF({ref(ENGINE_HEADERS['at_risk'])},TRUE,{ref(ENGINE_HEADERS['dollar_effect'])})",
-                f'=COUNTIF({ref(FINDINGS)},">0")',
-                f'=COUNTIF({ref(ACTION)},"Delete")',
-                f'=COUNTIF({ref(ACTION)},"Defer")',
-            ]
-        )
+    contract_col = ref(layout.name_of("contract"))
+    at_risk, dollars = ref(ENGINE_HEADERS["at_risk"]), ref(ENGINE_HEADERS["dollar_effect"])
     cells = _Cells(ws)
     ws.append([cells(h, bold=True) for h in SUMMARY_HEADERS])
-    for row in rows:
-        ws.append([*row[:3], cells(row[3], "#,##0.00"), *row[4:]])
-    _add_table(ws, SUMMARY, SUMMARY_HEADERS, len(rows), style="TableStyleLight9")
+    ws.append(
+        [
+            SUMMARY_TOTAL,
+            f"=COUNTA({ref(key.name)})",
+            f"=COUNTIF({at_risk},TRUE)",
+            cells(f"=SUMIF({at_risk},TRUE,{dollars})", "#,##0.00"),
+            f'=COUNTIF({ref(FINDINGS)},">0")',
+            f'=COUNTIF({ref(ACTION)},"Delete")',
+            f'=COUNTIF({ref(ACTION)},"Defer")',
+        ]
+    )
+    for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
+        where = f"{contract_col},$A{r}"
+        name = f"INDEX({CONTRACTS_TABLE}[contract],{k})"
+
+        def count(more: str = "", r: int = r, where: str = where) -> str:
+            return f'=IF($A{r}="","",COUNTIFS({where}{more}))'
+
+        ws.append(
+            [
+                f'=IF({name}="","",{name})',
+                count(),
+                count(f",{at_risk},TRUE"),
+                cells(f'=IF($A{r}="","",SUMIFS({dollars},{where},{at_risk},TRUE))', "#,##0.00"),
+                count(f',{ref(FINDINGS)},">0"'),
+                count(f',{ref(ACTION)},"Delete"'),
+                count(f',{ref(ACTION)},"Defer"'),
+            ]
+        )
+    _add_table(ws, SUMMARY, SUMMARY_HEADERS, 1 + SUMMARY_CONTRACT_ROWS, style="TableStyleLight9")
 
     # Members and dollars by tier (columns) and contract (rows), over the All table.
     ws.append([])
-    top = len(rows) + 3
-    all_t = table_name(ALL)
-    tier_col = f"{all_t}[{_escape(ENGINE_HEADERS['tier'])}]"
-    contract_col = f"{all_t}[{_escape(layout.name_of('contract'))}]"
+    top = SUMMARY_CONTRACT_ROWS + 4
+    tier_col = ref(ENGINE_HEADERS["tier"])
     start = layout.column("visit_start")
-    billable = f',{all_t}[{_escape(start.name)}],"<>"' if start is not None else ""
+    billable = f',{ref(start.name)},"<>"' if start is not None else ""
     headers = ["Contract"] + [f"Tier {t} members" for t in tiers]
     headers += [f"Tier {t} dollars" for t in tiers]
     ws.append([cells(h, bold=True) for h in headers])
-    labels = [*contracts, "Total"]
-    for label in labels:
-        where = f',{contract_col},"{label}"' if label != "Total" else ""
-        members = [f"=COUNTIFS({tier_col},{t}{where})" for t in tiers]
-        dollars = [
-            cells(f"=COUNTIFS({tier_col},{t}{where}{billable})*{_tier_rate(t)}", "#,##0.00")
+    for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
+        where = f",{contract_col},$A{r}"
+        blank = f'$A{r}=""'
+        payer = f"INDEX({CONTRACTS_TABLE}[payer],{k})"  # each contract at its payer's rates
+        members = [f'=IF({blank},"",COUNTIFS({tier_col},{t}{where}))' for t in tiers]
+        money = [
+            cells(
+                f'=IF({blank},"",COUNTIFS({tier_col},{t}{where}{billable})*{_tier_rate(t, payer)})',
+                "#,##0.00",
+            )
             for t in tiers
         ]
-        ws.append([label, *members, *dollars])
-    _add_table(ws, BY_TIER_TABLE, headers, len(labels), first_row=top, style="TableStyleLight9")
+        ws.append([f'=IF({blank},"",$A{r})', *members, *money])
+    members = [f"=COUNTIFS({tier_col},{t})" for t in tiers]
+    first, last = top + 1, top + SUMMARY_CONTRACT_ROWS
+    money = [
+        cells(f"=SUM({get_column_letter(c)}{first}:{get_column_letter(c)}{last})", "#,##0.00")
+        for c in range(2 + len(tiers), 2 + 2 * len(tiers))
+    ]
+    ws.append(["Total", *members, *money])
+    _add_table(
+        ws,
+        BY_TIER_TABLE,
+        headers,
+        SUMMARY_CONTRACT_ROWS + 1,
+        first_row=top,
+        style="TableStyleLight9",
+    )
     n = len(tiers)
-    last = top + len(contracts)  # charts leave the Total row out
+    last = top + SUMMARY_CONTRACT_ROWS  # every contract place: blank ones stay empty
     for title, first_col, anchor, axis in (
         ("Members by tier and contract", 2, "J2", "Members"),
         ("Dollars by tier and contract", 2 + n, "J20", "Dollars"),
@@ -787,7 +907,7 @@ def _workbook(
     for n, (contract, sheet) in enumerate(names.items(), start=1):
         code_names.append(f"wsReport{n}")
         _report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
-    _rates_sheet(wb, book)
+    _rates_sheet(wb, book, contracts)
     _settings_sheet(wb, billing_month, as_of)
     export_names = [c.name for c in layout.export_columns]
     _empty_table_sheet(
@@ -801,7 +921,7 @@ def _workbook(
     _empty_table_sheet(
         wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10"
     )
-    _summary_sheet(wb, [ALL, *names.values()], list(contracts), layout, _default_tiers(book))
+    _summary_sheet(wb, list(contracts), layout, _default_tiers(book))
     _empty_table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, HISTORY_COLUMNS, "TableStyleLight1")
     _kpi_sheet(wb, _default_tiers(book))
     _help_sheet(wb, layout)
@@ -911,8 +1031,9 @@ def _write_package(xlsx: IO[bytes], vba_project: bytes, custom_ui: bytes, out: I
 class WorkbookOptions(TypedDict, total=False):
     """What `workbook_bytes` and `build_template` take besides the layout and rates.
 
-    `contracts` defaults to the sample's. `rows` (an extract: layout column names, text
-    values) fills a copy: every row goes on All, and each contract's rows on its sheet.
+    `contracts` defaults to those `rows` hold (none without rows). `rows` (an extract:
+    layout column names, text values) fills a copy: every row goes on All, and each
+    contract's rows on its sheet.
     `billing_month` / `as_of` fix those settings (default: formulas for last month / today).
     `xlwings_config` sets entries of the xlwings.conf sheet (e.g. ``Interpreter_Win``).
     """
@@ -938,7 +1059,8 @@ def _write_workbook(
     unknown = set(xlwings_config or {}) - set(XLWINGS_CONFIG_KEYS)
     if unknown:
         raise ValueError(f"not xlwings.conf settings: {sorted(unknown)}")
-    contracts = list(sample.CONTRACTS if contracts is None else contracts)
+    if contracts is None:
+        contracts = extract_contracts(rows, layout)
     wb, code_names = _workbook(layout, book, contracts, rows, billing_month, as_of, xlwings_config)
     vba = build_vba_project(vba_modules(code_names))
     custom_ui = macros.ribbon_xml().encode("utf-8")
