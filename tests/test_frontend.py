@@ -87,7 +87,7 @@ def assert_tables_fit(excel: ExcelHarness, payload: dict) -> None:
     No row inside a table is blank, and nothing lies below or beside it.
     """
     for sheet in payload["sheets"]:
-        if sheet["name"] in (sheets.SUMMARY, sheets.KPI) or not sheet["tables"]:
+        if sheet["name"] in (sheets.SUMMARY, sheets.KPI, sheets.RATES) or not sheet["tables"]:
             continue
         (table,) = sheet["tables"]
         values = excel.sheet_values(payload, sheet["name"])
@@ -492,3 +492,61 @@ def test_load_makes_a_sheet_per_own_contract_and_drops_stale_ones(
     assert contracts_table(excel, p)[:3] == [*contract_payers(sorted(own[:2])), [None, None]]
     assert_tables_fit(excel, p)
     assert calls <= 20
+
+
+def test_load_takes_the_picked_file_and_a_cancel_loads_nothing(
+    excel: ExcelHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the desktop has a file dialog, Load Extract asks; Settings remembers the pick."""
+    p, named = workbook(excel, tmp_path, 30)
+    picked = tmp_path / "picked" / "October extract.csv"
+    picked.parent.mkdir()
+    layout, book = files.load_layout(), files.load_rate_book()
+    picked.write_bytes(sample.extract_csv(sample.generate_extract(12, MONTH, layout, book)))
+    monkeypatch.setattr(fe, "pick_extract_file", lambda: "")
+    cancelled, _ = step(excel, p, fe.load_extract)
+    assert new_alerts(p, cancelled) == ["No file picked: nothing was loaded."]
+    assert excel.sheet_values(cancelled, "All")[1:] == excel.sheet_values(p, "All")[1:]
+    monkeypatch.setattr(fe, "pick_extract_file", lambda: str(picked))
+    p, _ = step(excel, p, fe.load_extract)
+    assert re.match(r"Loaded \d+ rows from October extract.csv.", p["_alerts"][-1]["prompt"])
+    settings = {row[0]: row[1] for row in excel.sheet_values(p, sheets.SETTINGS)}
+    assert settings["Extract file"] == str(picked) != str(named)
+    # No dialog in this runtime (Linux, Lite): Settings names the file.
+    monkeypatch.setattr(fe, "pick_extract_file", lambda: None)
+    type_settings(p, {"Extract file": str(named)})
+    p, _ = step(excel, p, fe.load_extract)
+    assert re.match(r"Loaded \d+ rows from extract.csv.", p["_alerts"][-1]["prompt"])
+
+
+def test_no_file_dialog_on_this_runtime() -> None:
+    assert fe.pick_extract_file() is None  # Linux: Settings names the extract
+
+
+def test_marks_on_a_contract_sheet_count_and_nothing_marked_does_nothing(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    p, _ = workbook(excel, tmp_path, 80)
+    p, _ = step(excel, p, fe.load_extract)
+    before = all_frame(excel, p)
+    # Nothing marked: Delete Rows deletes nothing (not even the selection) and says so.
+    names = [s["name"] for s in p["sheets"]]
+    p["book"]["active_sheet_index"] = names.index("All")
+    p["book"]["selection"] = "A2:A6"
+    p.pop("_selections", None)
+    after, _ = step(excel, p, fe.delete_rows)
+    (said,) = new_alerts(p, after)
+    assert said.startswith('Nothing is marked "Delete", so nothing changed.')
+    pd.testing.assert_frame_equal(all_frame(excel, after), before)
+    # A Delete mark typed on a contract's sheet is honoured like one on All.
+    view = sheets.report_sheet_names([sorted(sample.CONTRACTS)[1]])[sorted(sample.CONTRACTS)[1]]
+    values = next(s for s in p["sheets"] if s["name"] == view)["values"]
+    line = values[1][0]
+    values[1][values[0].index("Action")] = "Delete"
+    p, calls = step(excel, p, fe.delete_rows)
+    assert p["_alerts"][-1]["prompt"].startswith("1 row(s) deleted")
+    assert line not in set(all_frame(excel, p)["Line"])
+    assert line not in set(excel.sheet_frame(p, view)["Line"])
+    assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [line]
+    assert calls <= 20
+    assert_tables_fit(excel, p)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -276,15 +277,54 @@ def write_table(
 # --------------------------------------------------------------------------- settings
 
 
-def read_settings(book: xw.Book) -> dict[str, Any]:
-    """Settings as {lower-case key: value} from the 2-column block at A1."""
+class Settings(dict[str, Any]):
+    """{lower-case key: value} of the Settings sheet; `rows` gives each key's row."""
+
+    rows: dict[str, int]
+
+
+def read_settings(book: xw.Book) -> Settings:
+    """Settings as {lower-case key: value} from the 2-column block at A1 (one read)."""
+    out = Settings()
+    out.rows = {}
     if not _has_sheet(book, SETTINGS):
-        return {}
-    out: dict[str, Any] = {}
-    for row in read_block(book.sheets[SETTINGS]):
+        return out
+    for r, row in enumerate(read_block(book.sheets[SETTINGS]), start=1):
         if row and isinstance(row[0], str) and row[0].strip():
-            out[row[0].strip().casefold()] = row[1] if len(row) > 1 else None
+            key = row[0].strip().casefold()
+            out[key] = row[1] if len(row) > 1 else None
+            out.rows[key] = r
     return out
+
+
+def pick_extract_file() -> str | None:
+    """Ask for the extract with the desktop's own file dialog.
+
+    Returns the chosen path, "" when the biller cancels, or None where the runtime has no
+    dialog (xlwings Lite, Linux, a Python without tkinter): Settings then names the file.
+    """
+    if sys.platform not in ("win32", "darwin"):
+        return None
+    try:
+        import tkinter
+        from tkinter import filedialog
+    except ImportError:
+        return None
+    try:
+        root = tkinter.Tk()
+    except tkinter.TclError:  # no display
+        return None
+    try:
+        root.withdraw()
+        root.attributes("-topmost", True)  # in front of Excel, which started this process
+        chosen = filedialog.askopenfilename(
+            parent=root,
+            title="Load Extract: pick this month's PMPM Tier Report/Extract",
+            filetypes=[("CSV files", "*.csv"), ("All files", "*.*")],
+        )
+    finally:
+        root.destroy()
+    return str(chosen or "")
 
 
 def settings_date(settings: dict[str, Any], label: str) -> date | None:
@@ -314,7 +354,7 @@ def extract_path(settings: dict[str, Any]) -> Path:
     return Path(str(value).strip())
 
 
-def _context(book: xw.Book) -> tuple[dict[str, Any], Layout, RateBook]:
+def _context(book: xw.Book) -> tuple[Settings, Layout, RateBook]:
     settings = read_settings(book)
     layout_file = settings.get("layout file")
     layout = files.load_layout(str(layout_file).strip() if layout_file else None)
@@ -683,6 +723,12 @@ def load_extract(book: xw.Book) -> None:
     """
     try:
         settings, layout, rates = _context(book)
+        picked = pick_extract_file()
+        if picked == "":
+            alert(book, "No file picked: nothing was loaded.", "Load Extract")
+            return
+        if picked:
+            _remember_extract(book, settings, picked)
         path = extract_path(settings)
         report = files.read_tier_report(path, layout)
     except PmpmError as exc:
@@ -737,6 +783,14 @@ def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -
     put(book.sheets[RATES], places, row=2, column=CONTRACTS_FIRST_COLUMN)
 
 
+def _remember_extract(book: xw.Book, settings: Settings, picked: str) -> None:
+    """Put the picked file on Settings ("Extract file"): the archive names its source."""
+    settings["extract file"] = picked
+    row = settings.rows.get("extract file")
+    if row is not None:
+        put(book.sheets[SETTINGS], [[picked]], row=row, column=2)
+
+
 def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
     """Delete the contract sheets of contracts no longer in the extract (no range call)."""
     keep = {ALL.casefold(), *(v.casefold() for v in views)}
@@ -787,15 +841,43 @@ def _touched(table: pd.DataFrame, layout: Layout, lines: Iterable[int]) -> set[s
     return set(picked[picked != ""])
 
 
+def view_marks(book: xw.Book) -> dict[int, str]:
+    """{line: mark} of the Action cells marked on the contract sheets: one read each.
+
+    A biller may mark a row on its contract's sheet as well as on All; blank and Keep
+    marks are left out.
+    """
+    marks: dict[int, str] = {}
+    for name, sheet in _report_sheets(book).items():
+        if name == ALL.casefold():
+            continue
+        rows = read_block(sheet)
+        if not rows or LINE not in rows[0] or ACTION not in rows[0]:
+            continue
+        line_at, mark_at = rows[0].index(LINE), rows[0].index(ACTION)
+        for row in rows[1:]:
+            mark = str(row[mark_at] or "").strip()
+            if mark and mark.casefold() != KEEP.casefold() and row[line_at] is not None:
+                with contextlib.suppress(TypeError, ValueError):
+                    marks[int(row[line_at])] = mark
+    return marks
+
+
 def _act(book: xw.Book, action: str) -> None:
     settings, layout, rates = _context(book)
     title = f"{action} Rows"
     table, engine = read_report(book, layout)
-    lines = _marked(engine, action) or (
-        _selected_lines(book, ALL, list(table.index)) if action == DELETE else None
-    )
+    marks = pd.Series(view_marks(book), dtype=object)
+    marks = marks[marks.index.isin(engine.index)]
+    engine.loc[marks.index, ACTION] = marks
+    lines = _marked(engine, action)
     if not lines:
-        alert(book, f'Mark rows "{action}" in the Action column of All first.', title)
+        alert(
+            book,
+            f'Nothing is marked "{action}", so nothing changed. Choose {action} in the Action '
+            f"column of All or of a contract's sheet, then press {title} again.",
+            title,
+        )
         return
     month = settings_month(settings)
     kwargs = {
@@ -824,12 +906,16 @@ def _act(book: xw.Book, action: str) -> None:
 
 
 def delete_rows(book: xw.Book) -> None:
-    """Remove the rows marked Delete (or the selected rows of All); the archive keeps them."""
+    """Remove the rows marked Delete on any report sheet; the archive keeps them."""
     _act(book, DELETE)
 
 
 def defer_rows(book: xw.Book) -> None:
-    """Clear the visit times of the rows marked Defer; the archive keeps the originals."""
+    """Clear the visit times of the rows marked Defer on any report sheet.
+
+    They stay in the upload as placeholders (unconfirmed shifts in pre-billing); the
+    archive keeps the original times for Restore.
+    """
     _act(book, DEFER)
 
 
