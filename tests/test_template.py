@@ -771,3 +771,27 @@ def test_libreoffice_follows_each_payers_rates_and_hours_basis(tmp_path: Path) -
     n, payers = _engine_vs_libreoffice(path, "2025-03", tmp_path)
     assert n == len(rows)
     assert {"Sample Health Plan", "Authorized Example Plan", "*"} <= payers
+
+
+def test_the_demo_workbook_shows_the_month_after_review(tmp_path: Path) -> None:
+    """Deferred holds the review's archive, Export History the ledger, KPI its figures."""
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    (path,) = (tmp_path / "demo").glob("*.xlsm")
+    wb = openpyxl.load_workbook(path)
+    (archive,) = (tmp_path / "demo" / "archive").glob("*.csv")
+    kept = pd.read_csv(archive, dtype=str)
+    deferred = [r for r in wb["Deferred"].iter_rows(min_row=2, values_only=True) if any(r)]
+    assert len(deferred) == len(kept) > 0
+    assert {r[list(ARCHIVE_META).index("action")] for r in deferred} == {"delete", "defer"}
+    assert wb["Deferred"].tables["Deferred"].ref.endswith(str(len(kept) + 1))
+    db = tmp_path / "demo" / "export" / ledger.LEDGER_NAME
+    entries = ledger.history(db)
+    history = [r for r in wb["Export History"].iter_rows(min_row=2, values_only=True) if any(r)]
+    assert len(history) == len(entries) == 290
+    patient = ledger.ENTRY_COLUMNS.index("patient_number")
+    assert sorted(r[patient] for r in history) == sorted(entries["patient_number"])
+    by_month = kpi.kpi_tables(entries, BOOK)["by_month"]
+    first = sheets.kpi_first_columns()["by_month"]
+    row = [c.value for c in wb["KPI"][2]][first - 1 : first - 1 + len(by_month.columns)]
+    assert len(by_month) == 1 and row[0] == cli.SAMPLE_MONTH
+    assert row == pytest.approx(by_month.iloc[0].tolist())

@@ -217,14 +217,17 @@ def summary_sheet(
 
     contract_col = ref(layout.name_of("contract"))
     at_risk, dollars = ref(ENGINE_HEADERS["at_risk"]), ref(ENGINE_HEADERS["dollar_effect"])
+    start = layout.column("visit_start")
+    # A deferred row (Visit Start cleared) goes up as a placeholder: no longer at risk.
+    billable = f',{ref(start.name)},"<>"' if start is not None else ""
     cells = Cells(ws)
     ws.append([cells(h, bold=True) for h in SUMMARY_HEADERS])
     ws.append(
         [
             SUMMARY_TOTAL,
             f"=COUNTA({ref(key.name)})",
-            f"=COUNTIF({at_risk},TRUE)",
-            cells(f"=SUMIF({at_risk},TRUE,{dollars})", "#,##0.00"),
+            f"=COUNTIFS({at_risk},TRUE{billable})",
+            cells(f"=SUMIFS({dollars},{at_risk},TRUE{billable})", "#,##0.00"),
             f'=COUNTIF({ref(FINDINGS)},">0")',
             f'=COUNTIF({ref(ACTION)},"Delete")',
             f'=COUNTIF({ref(ACTION)},"Defer")',
@@ -241,8 +244,11 @@ def summary_sheet(
             [
                 f'=IF({name}="","",{name})',
                 count(),
-                count(f",{at_risk},TRUE"),
-                cells(f'=IF($A{r}="","",SUMIFS({dollars},{where},{at_risk},TRUE))', "#,##0.00"),
+                count(f",{at_risk},TRUE{billable}"),
+                cells(
+                    f'=IF($A{r}="","",SUMIFS({dollars},{where},{at_risk},TRUE{billable}))',
+                    "#,##0.00",
+                ),
                 count(f',{ref(FINDINGS)},">0"'),
                 count(f',{ref(ACTION)},"Delete"'),
                 count(f',{ref(ACTION)},"Defer"'),
@@ -254,8 +260,6 @@ def summary_sheet(
     ws.append([])
     top = SUMMARY_CONTRACT_ROWS + 4
     tier_col = ref(ENGINE_HEADERS["tier"])
-    start = layout.column("visit_start")
-    billable = f',{ref(start.name)},"<>"' if start is not None else ""
     headers = ["Contract"] + [f"Tier {t} members" for t in tiers]
     headers += [f"Tier {t} dollars" for t in tiers]
     ws.append([cells(h, bold=True) for h in headers])
@@ -307,12 +311,24 @@ def summary_sheet(
         ws.add_chart(chart, anchor)
 
 
-def kpi_sheet(wb: openpyxl.Workbook, tiers: Sequence[int]) -> None:
-    """One empty table per KPI table (side by side, filled by the KPI button) and charts.
+def kpi_sheet(
+    wb: openpyxl.Workbook, tiers: Sequence[int], tables: Mapping[str, pd.DataFrame] | None = None
+) -> None:
+    """One table per KPI table (side by side; `tables` as kpi.kpi_tables gives them, else
+    empty until the KPI button fills them) and charts.
 
     A stacked chart needs one series per tier: a block of formulas beside the charts
     turns the tier mix table into one share column per (default-payer) tier.
     """
+    tables = tables or {}
+    bodies = {
+        key: frame.reindex(columns=KPI_COLUMNS[key])
+        .astype(object)
+        .where(frame.reindex(columns=KPI_COLUMNS[key]).notna(), None)
+        .to_numpy()
+        .tolist()
+        for key, frame in tables.items()
+    }
     ws = wb.create_sheet(KPI)
     ws.sheet_properties.codeName = "wsKpi"
     cells = Cells(ws)
@@ -338,22 +354,32 @@ def kpi_sheet(wb: openpyxl.Workbook, tiers: Sequence[int]) -> None:
     ws.append(header)
     mix = KPI_TABLE_NAMES["tier_mix"]
     by_month = get_column_letter(firsts["by_month"] + KPI_COLUMNS["by_month"].index("month"))
-    for r in range(2, KPI_CHART_ROWS + 2):
-        shares = [
-            cells(
-                f'=IF(${month}{r}="","",SUMPRODUCT(--({mix}[month]=${month}{r}),'
-                f"--({mix}[tier]={t}),{mix}[share]))",
-                "0.0%",
-            )
-            for t in tiers
-        ]
-        ws.append([None] * (block - 1) + [f'=IF({by_month}{r}="","",{by_month}{r})', *shares])
+    height = max([KPI_CHART_ROWS, *(len(b) for b in bodies.values())])
+    for r in range(2, height + 2):
+        row: list[object] = [None] * (block - 1)
+        for key, body in bodies.items():
+            if r - 2 < len(body):
+                first = firsts[key]
+                for c, (h, v) in enumerate(zip(KPI_COLUMNS[key], body[r - 2], strict=True)):
+                    fmt = "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h)
+                    row[first - 1 + c] = v if v is None or fmt is None else cells(v, fmt)
+        if r <= KPI_CHART_ROWS + 1:
+            shares = [
+                cells(
+                    f'=IF(${month}{r}="","",SUMPRODUCT(--({mix}[month]=${month}{r}),'
+                    f"--({mix}[tier]={t}),{mix}[share]))",
+                    "0.0%",
+                )
+                for t in tiers
+            ]
+            row += [f'=IF({by_month}{r}="","",{by_month}{r})', *shares]
+        ws.append(row)
     for key, first in firsts.items():
         add_table(
             ws,
             KPI_TABLE_NAMES[key],
             KPI_COLUMNS[key],
-            0,
+            len(bodies.get(key, ())),
             first_column=first,
             style="TableStyleLight9",
         )
@@ -428,8 +454,9 @@ def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
         (
             "",
             SUMMARY,
-            "Rows, members at risk and dollars per contract; members and dollars by tier "
-            "and contract (each at its payer's rates, deferred rows left out), with charts.",
+            "Rows, members at risk and dollars per contract (deferred rows go up as "
+            "placeholders: not at risk); members and dollars by tier and contract (each at "
+            "its payer's rates, deferred rows left out), with charts.",
         ),
         ("h", "Cell functions (need Python via xlwings)", ""),
     ]
@@ -479,11 +506,30 @@ def config_sheet(wb: openpyxl.Workbook, config: Mapping[str, object] | None) -> 
             ws.append([key, value])
 
 
-def empty_table_sheet(
-    wb: openpyxl.Workbook, sheet: str, code_name: str, table: str, headers: list[str], style: str
+def table_sheet(
+    wb: openpyxl.Workbook,
+    sheet: str,
+    code_name: str,
+    table: str,
+    headers: list[str],
+    style: str,
+    rows: pd.DataFrame | None = None,
 ) -> None:
+    """A sheet holding one Excel Table: `rows` (columns `headers`), or one blank row.
+
+    Text columns stay text ("@"), as the front end writes them; numbers are numbers.
+    """
     ws = wb.create_sheet(sheet)
     ws.sheet_properties.codeName = code_name
-    for c in range(1, len(headers) + 1):  # the front end writes text here
-        ws.column_dimensions[get_column_letter(c)].number_format = "@"
-    write_table(ws, table, headers, [], style=style)
+    text = set(headers)
+    body: list[list[object]] = []
+    if rows is not None and len(rows):
+        frame = rows.reindex(columns=headers)
+        text = {h for h in headers if not pd.api.types.is_numeric_dtype(frame[h])}
+        frame = frame.astype(object).where(frame.notna(), None)
+        body = frame.to_numpy().tolist()
+    for c, header in enumerate(headers, start=1):  # the front end writes text here
+        if header in text:
+            ws.column_dimensions[get_column_letter(c)].number_format = "@"
+    formats = dict.fromkeys(text, "@")
+    write_table(ws, table, headers, body, formats=formats, style=style)

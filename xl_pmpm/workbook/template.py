@@ -30,6 +30,7 @@ from typing import IO, TypedDict, Unpack
 import openpyxl
 import pandas as pd
 
+from xl_pmpm.core.kpi import kpi_tables
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.workbook import macros
@@ -39,12 +40,12 @@ from xl_pmpm.workbook.book_sheets import (
     XLWINGS_CONFIG_KEYS,
     config_sheet,
     default_tiers,
-    empty_table_sheet,
     help_sheet,
     kpi_sheet,
     rates_sheet,
     settings_sheet,
     summary_sheet,
+    table_sheet,
 )
 from xl_pmpm.workbook.formulas import (
     engine_formulas,
@@ -71,6 +72,7 @@ from xl_pmpm.workbook.sheets import (
     extract_contracts,
     report_sheet_names,
     sanitize_sheet_name,
+    stamp_text,
     table_name,
 )
 from xl_pmpm.workbook.vba.project import build_vba_project
@@ -117,6 +119,8 @@ def _workbook(
     billing_month: date | None,
     as_of: date | None,
     xlwings_config: Mapping[str, object] | None = None,
+    deferred: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
 ) -> tuple[openpyxl.Workbook, list[str]]:
     """The openpyxl (write-only) workbook and the code names of its sheets, in order."""
     wb = openpyxl.Workbook(write_only=True)
@@ -133,20 +137,26 @@ def _workbook(
     rates_sheet(wb, book, contracts)
     settings_sheet(wb, billing_month, as_of)
     export_names = [c.name for c in layout.export_columns]
-    empty_table_sheet(
-        wb,
-        DEFERRED,
-        "wsDeferred",
-        DEFERRED,
-        [*DEFERRED_COLUMNS_META, *export_names],
-        "TableStyleLight1",
+    deferred_columns = [*DEFERRED_COLUMNS_META, *export_names]
+    if deferred is not None:  # all text on the sheet, as the front end writes it
+        deferred = deferred.reindex(columns=deferred_columns).fillna("").astype(str)
+        deferred["archived_at"] = deferred["archived_at"].map(stamp_text)
+        deferred = deferred.where(deferred != "", None)
+    table_sheet(
+        wb, DEFERRED, "wsDeferred", DEFERRED, deferred_columns, "TableStyleLight1", deferred
     )
-    empty_table_sheet(
-        wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10"
-    )
+    table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10")
     summary_sheet(wb, list(contracts), layout, default_tiers(book))
-    empty_table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, HISTORY_COLUMNS, "TableStyleLight1")
-    kpi_sheet(wb, default_tiers(book))
+    if history is not None:
+        history = history.copy()
+        for column in ("exported_at", "updated_at"):
+            if column in history:
+                history[column] = history[column].map(stamp_text)
+    table_sheet(
+        wb, HISTORY, "wsHistory", HISTORY_TABLE, HISTORY_COLUMNS, "TableStyleLight1", history
+    )
+    kpis = None if history is None or history.empty else kpi_tables(history, book)
+    kpi_sheet(wb, default_tiers(book), kpis)
     help_sheet(wb, layout)
     config_sheet(wb, xlwings_config)
     code_names += [
@@ -171,9 +181,13 @@ class WorkbookOptions(TypedDict, total=False):
     contract's rows on its sheet.
     `billing_month` / `as_of` fix those settings (default: formulas for last month / today).
     `xlwings_config` sets entries of the xlwings.conf sheet (e.g. ``Interpreter_Win``).
+    `deferred` (archive records: review.ARCHIVE_META + the extract's columns) fills the
+    Deferred sheet; `history` (export ledger entries) fills Export History and the KPIs.
     """
 
     contracts: Sequence[str] | None
+    deferred: pd.DataFrame | None
+    history: pd.DataFrame | None
     rows: pd.DataFrame | None
     billing_month: date | None
     as_of: date | None
@@ -190,13 +204,17 @@ def _write_workbook(
     billing_month: date | None = None,
     as_of: date | None = None,
     xlwings_config: Mapping[str, object] | None = None,
+    deferred: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
 ) -> None:
     unknown = set(xlwings_config or {}) - set(XLWINGS_CONFIG_KEYS)
     if unknown:
         raise ValueError(f"not xlwings.conf settings: {sorted(unknown)}")
     if contracts is None:
         contracts = extract_contracts(rows, layout)
-    wb, code_names = _workbook(layout, book, contracts, rows, billing_month, as_of, xlwings_config)
+    wb, code_names = _workbook(
+        layout, book, contracts, rows, billing_month, as_of, xlwings_config, deferred, history
+    )
     vba = build_vba_project(vba_modules(code_names))
     custom_ui = macros.ribbon_xml().encode("utf-8")
     with tempfile.TemporaryFile() as xlsx:
