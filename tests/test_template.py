@@ -334,7 +334,10 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         assert table.name == template.table_name(sheet)
         assert [c.name for c in table.tableColumns] == expected
         assert [c.value for c in ws[1]] == expected
-        assert ws.freeze_panes == "A2"
+        patient = expected.index(LAYOUT.name_of("patient_number"))
+        assert ws.freeze_panes == f"{openpyxl.utils.get_column_letter(patient + 2)}2"
+        billed = expected.index(LAYOUT.name_of("billed_hours")) + 1
+        assert ws.cell(2, billed).number_format == "#,##0.00"
         for n, column in enumerate(LAYOUT.export_columns, start=2):
             if column.id or column.type == "datetime":
                 assert ws.cell(2, n).number_format == "@", column.name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import openpyxl
 import pandas as pd
@@ -49,6 +49,9 @@ def report_rows(
     formulas = engine_formulas(layout, table_name(sheet))
     tail = [formulas.get(h) for h in headers[1 + len(columns) :]]
     formats = {c.name: "@" for c in columns if is_text_column(c)}
+    for c in columns:  # hours as 78.10, not 78.1
+        if c.type == "number" and not c.id and getattr(c, "decimals", None):
+            formats[c.name] = "#,##0." + "0" * int(c.decimals)
     formats[ENGINE_HEADERS["tier"]] = formats[ENGINE_HEADERS["tier_if_billed"]] = "0"
     formats[ENGINE_HEADERS["dollar_effect"]] = "#,##0.00"
     if rows is None or not len(rows):
@@ -63,6 +66,14 @@ def report_rows(
     return headers, (list(r) + tail for r in zip(*values, strict=True)), formats
 
 
+def freeze_cell(layout: Layout, headers: Sequence[str]) -> str:
+    """The header row and the columns through Patient Number stay in view when scrolling."""
+    patient = layout.column("patient_number")
+    if patient is None or patient.name not in headers:
+        return "A2"
+    return f"{get_column_letter(list(headers).index(patient.name) + 2)}2"
+
+
 def report_sheet(
     wb: openpyxl.Workbook, sheet: str, code_name: str, layout: Layout, rows: pd.DataFrame | None
 ) -> None:
@@ -75,7 +86,7 @@ def report_sheet(
         ws.column_dimensions[col[h]].number_format = fmt
     # Write-only: sheet properties, views and columns go out with the first row.
     set_widths(ws, headers)
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = freeze_cell(layout, headers)
     ws.sheet_properties.pageSetUpPr.fitToPage = True  # printed: all columns on one page width
     ws.append([cells(h, bold=True) for h in headers])
     styled = [(i, formats[h]) for i, h in enumerate(headers) if h in formats]
