@@ -550,3 +550,14 @@ def test_marks_on_a_contract_sheet_count_and_nothing_marked_does_nothing(
     assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [line]
     assert calls <= 20
     assert_tables_fit(excel, p)
+
+
+def test_load_fixes_the_billing_month_it_used(excel: ExcelHarness, tmp_path: Path) -> None:
+    """The template's month follows today; after Load it is a fixed date (one write)."""
+    p, _ = workbook(excel, tmp_path, 20)
+    type_settings(p, {"Billing month": None})  # blank: the extract's own month
+    p, _ = step(excel, p, fe.load_extract)
+    settings = fe.read_settings(excel.open_book(p))
+    assert fe.settings_month(settings) == pd.Period(MONTH, freq="M")
+    # A serial number, in the template's date-formatted cell: 2026-10-01, not a formula.
+    assert excel.sheet_values(p, sheets.SETTINGS, "B2")[0][0] == fe.excel_serial(date(2026, 10, 1))

@@ -32,7 +32,7 @@ import pandas as pd
 import xlwings as xw
 
 from xl_pmpm.core import review
-from xl_pmpm.core.cells import cell_text, excel_date
+from xl_pmpm.core.cells import EXCEL_EPOCH, cell_text, excel_date
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
@@ -334,6 +334,11 @@ def settings_date(settings: dict[str, Any], label: str) -> date | None:
     if day is None and value not in (None, ""):
         raise PmpmError(f'Settings "{label}" holds {value!r}, not a date: write it as YYYY-MM-DD.')
     return day
+
+
+def excel_serial(day: date) -> int:
+    """A day as Excel's serial number: what a raw write puts in a date-formatted cell."""
+    return (day - EXCEL_EPOCH).days
 
 
 def settings_month(settings: dict[str, Any]) -> pd.Period | None:
@@ -728,7 +733,7 @@ def load_extract(book: xw.Book) -> None:
             alert(book, "No file picked: nothing was loaded.", "Load Extract")
             return
         if picked:
-            _remember_extract(book, settings, picked)
+            settings["extract file"] = picked
         path = extract_path(settings)
         report = files.read_tier_report(path, layout)
     except PmpmError as exc:
@@ -739,7 +744,9 @@ def load_extract(book: xw.Book) -> None:
         return
     status(book, f"Loading {path.name}…")
     table = report.table.fillna("").astype(str)
-    flags = compute_flags(table, layout, rates, settings_month(settings))
+    month = settings_month(settings) or (billing_month(table, layout)[0] if len(table) else None)
+    _fix_month_and_extract(book, settings, month)
+    flags = compute_flags(table, layout, rates, month)
     engine = _engine_values(flags, table.index)
     engine[FINDINGS] = None
     engine[ACTION] = KEEP
@@ -783,12 +790,29 @@ def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -
     put(book.sheets[RATES], places, row=2, column=CONTRACTS_FIRST_COLUMN)
 
 
-def _remember_extract(book: xw.Book, settings: Settings, picked: str) -> None:
-    """Put the picked file on Settings ("Extract file"): the archive names its source."""
-    settings["extract file"] = picked
-    row = settings.rows.get("extract file")
-    if row is not None:
-        put(book.sheets[SETTINGS], [[picked]], row=row, column=2)
+def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period | None) -> None:
+    """Write the billing month Load used, and the extract it read, onto Settings.
+
+    The month becomes a fixed date (the template's default formula follows today, so it
+    would move next month), the extract names the file the archive cites. One write
+    when the two rows are adjacent, as the template has them.
+    """
+    rows = {key: settings.rows.get(key) for key in ("billing month", "extract file")}
+    values = {
+        "billing month": None if month is None else excel_serial(month.start_time.date()),
+        "extract file": settings.get("extract file"),
+    }
+    present = {k: r for k, r in rows.items() if r is not None and values[k] is not None}
+    if not present:
+        return
+    sheet = book.sheets[SETTINGS]
+    first, last = min(present.values()), max(present.values())
+    if last - first + 1 == len(present):
+        by_row = {r: values[k] for k, r in present.items()}
+        put(sheet, [[by_row[r]] for r in range(first, last + 1)], row=first, column=2)
+    else:
+        for key, row in present.items():
+            put(sheet, [[values[key]]], row=row, column=2)
 
 
 def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:

@@ -69,9 +69,17 @@ XLWINGS_CONFIG_KEYS = (
 )
 # (defined name, label, note); the front end reads the labels, the formulas the names.
 SETTINGS = (
-    ("BillingMonth", "Billing month", "First day of the month you bill. Default: last month."),
+    (
+        "BillingMonth",
+        "Billing month",
+        "First day of the month you bill. Default: last month; Load Extract fixes it.",
+    ),
+    (
+        "ExtractFile",
+        "Extract file",
+        "The month's Tier Report/Extract (CSV) Load Extract reads, or the file picked.",
+    ),
     ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
-    ("ExtractFile", "Extract file", "The month's Tier Report/Extract (CSV) Load Extract reads."),
     ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
     ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
     (
