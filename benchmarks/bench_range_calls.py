@@ -40,6 +40,7 @@ from excel_harness import ExcelHarness, mark_actions  # noqa: E402
 from xl_pmpm.core import sample  # noqa: E402
 from xl_pmpm.excel import frontend as fe  # noqa: E402
 from xl_pmpm.io import files  # noqa: E402
+from xl_pmpm.workbook import template  # noqa: E402
 
 MONTH = "2026-10"
 AS_OF = date(2026, 11, 5)
@@ -56,33 +57,23 @@ ACTIONS: list[tuple[str, Callable[[Any], None]]] = [
 
 
 def starting_payload(excel: ExcelHarness, folder: Path, rows: int) -> dict:
-    """The workbook as a biller opens it: settings filled, the extract on disk."""
+    """The real template as a biller opens it: settings filled, the extract on disk."""
     layout, book = files.load_layout(), files.load_rate_book()
     extract = sample.generate_extract(rows, MONTH, layout, book)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "extract.csv"
     path.write_bytes(sample.extract_csv(extract))
-    settings = [
-        ["Setting", "Value", "Notes"],
-        ["Billing month", date(2026, 10, 1)],
-        ["As-of date", AS_OF],
-        ["Export folder", str(folder / "exports")],
-        ["Archive folder", str(folder / "archive")],
-        ["Default payer", "*"],
-        ["Layout file", None],
-        ["Extract file", str(path)],
-    ]
-    return excel.payload(
-        {
-            "All": [],
-            "Rates": [["payer", "tier"]],
-            "Settings": settings,
-            "Deferred": [],
-            "Validation": [],
-            "Summary": [],
-            "Help": [["PMPM Tier Report workbook"]],
-        }
-    )
+    data = template.workbook_bytes(layout, book, billing_month=date(2026, 10, 1), as_of=AS_OF)
+    payload = excel.workbook_payload(data, formula_values={"At risk": False, "Dollar effect": 0})
+    settings = next(s for s in payload["sheets"] if s["name"] == "Settings")["values"]
+    labels = [row[0] for row in settings]
+    for label, value in (
+        ("Extract file", str(path)),
+        ("Export folder", str(folder / "exports")),
+        ("Archive folder", str(folder / "archive")),
+    ):
+        settings[labels.index(label)][1] = value
+    return payload
 
 
 def count_flow(excel: ExcelHarness, folder: Path, rows: int) -> dict[str, dict[str, float]]:

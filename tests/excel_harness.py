@@ -583,6 +583,7 @@ def workbook_payload(
     wb = openpyxl.load_workbook(io.BytesIO(data), keep_vba=False)
     sheets: dict[str, Grid] = {}
     tables: dict[str, list[dict[str, Any]]] = {}
+    column_formats: dict[str, list[FormatRecord]] = {}
     hidden: list[str] = []
     for ws in wb.worksheets:
         specs, header_of = [], {}
@@ -617,6 +618,13 @@ def workbook_payload(
                 out.append(value)
             grid.append(out)
         sheets[ws.title] = grid or [[]]
+        # Column number formats (text "@" above all): Excel keeps what a write puts there.
+        for letter, dimension in sorted(ws.column_dimensions.items()):
+            fmt = dimension.number_format
+            if fmt and fmt != "General":
+                column_formats.setdefault(ws.title, []).append(
+                    FormatRecord("setNumberFormat", f"{letter}:{letter}", [fmt])
+                )
         if specs:
             tables[ws.title] = specs
         if ws.sheet_state != "visible":
@@ -629,6 +637,8 @@ def workbook_payload(
     for sheet in payload["sheets"]:
         if sheet["name"] in hidden:
             sheet["visibility"] = "Hidden"
+    if column_formats:
+        payload.setdefault("_formats", {}).update(column_formats)
     return payload
 
 

@@ -87,7 +87,7 @@ def assert_tables_fit(excel: ExcelHarness, payload: dict) -> None:
     No row inside a table is blank, and nothing lies below or beside it.
     """
     for sheet in payload["sheets"]:
-        if sheet["name"] in (sheets.SUMMARY, sheets.KPI) or not sheet["tables"]:
+        if sheet["name"] in (sheets.SUMMARY, sheets.KPI, sheets.RATES) or not sheet["tables"]:
             continue
         (table,) = sheet["tables"]
         values = excel.sheet_values(payload, sheet["name"])
@@ -150,6 +150,18 @@ def step(excel: ExcelHarness, payload: dict, script: Callable[[xw.Book], None]) 
     return excel.replay(payload, book.json()), calls.count - chunks
 
 
+def contracts_table(excel: ExcelHarness, payload: dict) -> list[list[Any]]:
+    """The Rates sheet's Contracts places: [contract, payer] rows, as the formulas read them."""
+    first = fe.col_letter(sheets.CONTRACTS_FIRST_COLUMN)
+    last = fe.col_letter(sheets.CONTRACTS_FIRST_COLUMN + 1)
+    address = f"{first}2:{last}{sheets.CONTRACT_PLACES + 1}"
+    return excel.sheet_values(payload, sheets.RATES, address)
+
+
+def contract_payers(contracts: list[str]) -> list[list[str]]:
+    return sheets.contract_payers(files.load_rate_book(), contracts)
+
+
 def column(payload: dict, sheet: str, name: str) -> int:
     values = next(s for s in payload["sheets"] if s["name"] == sheet)["values"]
     return values[0].index(name)
@@ -210,8 +222,9 @@ def test_load_writes_all_views_and_original_with_text_kept(
     view_rows = sum(len(excel.sheet_frame(p, v)) for v in views)
     blank = (report.table == "").all(axis=1).sum()
     assert view_rows == len(report.table) - blank
-    assert excel.formats(p, "All", "addConditionalFormat")
     assert excel.format_at(p, "All", "D5", "setNumberFormat") == "@"
+    for view in views:  # formatted like All: its text columns stay text
+        assert excel.format_at(p, view, "D5", "setNumberFormat") == "@", view
     assert "Loaded 202 rows" in p["_alerts"][-1]["prompt"]
 
 
@@ -236,8 +249,12 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     for payload in flow.payloads.values():  # the template's tables follow every step
         assert_tables_fit(excel, payload)
     names = [s["name"] for s in flow.payloads["export"]["sheets"]]
-    assert names == [s["name"] for s in workbook(excel, tmp_path / "t", 1)[0]["sheets"]] + [
-        sheets.ORIGINAL
+    views = list(sheets.report_sheet_names(sorted(sample.CONTRACTS)).values())
+    shipped = [s["name"] for s in workbook(excel, tmp_path / "t", 1)[0]["sheets"]]
+    assert names == [shipped[0], *views, *shipped[1:], sheets.ORIGINAL]
+    assert contracts_table(excel, flow.payloads["load"])[:5] == [
+        *contract_payers(sorted(sample.CONTRACTS)),
+        [None, None],
     ]
     loaded = all_frame(excel, flow.payloads["refresh"])
     assert table_of(flow.payloads["refresh"], "All")["range_address"] == (f"A1:W{len(loaded) + 1}")
@@ -438,6 +455,112 @@ def test_range_calls_do_not_grow_with_rows(excel: ExcelHarness, tmp_path: Path) 
     assert len(all_frame(excel, big.payloads["restore"])) > 10_000
     print({s: (small.calls[s], big.calls[s]) for s in STEPS}, CHUNKS)
     assert big.calls == small.calls
+    assert max(small.calls.values()) <= 20, small.calls
+
+
+def test_load_makes_a_sheet_per_own_contract_and_drops_stale_ones(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    """An extract whose contracts are not the sample's gets its own sheets, copies of All;
+    a later extract without one of them drops that sheet, and the Summary follows."""
+    layout, book = files.load_layout(), files.load_rate_book()
+    p, path = workbook(excel, tmp_path, 60)
+    contract = layout.name_of("contract")
+    extract = sample.generate_extract(60, MONTH, layout, book, mangle=False)
+    own = ["Acme Care MLTC", "Borough/PACE Plan", "Hudson Choice"]
+    extract[contract] = [own[i % 3] for i in range(len(extract))]
+    path.write_bytes(sample.extract_csv(extract))
+    p, _ = step(excel, p, fe.load_extract)
+    names = sheets.report_sheet_names(sorted(own))
+    order = [s["name"] for s in p["sheets"]]
+    assert order[: 1 + len(own)] == ["All", *names.values()]
+    for name, sheet in names.items():
+        frame = excel.sheet_frame(p, sheet)
+        assert set(frame[contract]) == {name}
+        assert len(frame) == 20
+        assert table_of(p, sheet)["name"] == sheets.table_name(sheet)
+        assert excel.format_at(p, sheet, "D5", "setNumberFormat") == "@"
+    assert_tables_fit(excel, p)
+    assert contracts_table(excel, p)[:4] == [*contract_payers(sorted(own)), [None, None]]
+    # Next month's extract: one contract gone.
+    extract[contract] = [own[i % 2] for i in range(len(extract))]
+    path.write_bytes(sample.extract_csv(extract))
+    p, calls = step(excel, p, fe.load_extract)
+    order = [s["name"] for s in p["sheets"]]
+    assert names["Hudson Choice"] not in order
+    assert len(excel.sheet_frame(p, names[own[0]])) == 30
+    assert contracts_table(excel, p)[:3] == [*contract_payers(sorted(own[:2])), [None, None]]
+    assert_tables_fit(excel, p)
+    assert calls <= 20
+
+
+def test_load_takes_the_picked_file_and_a_cancel_loads_nothing(
+    excel: ExcelHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the desktop has a file dialog, Load Extract asks; Settings remembers the pick."""
+    p, named = workbook(excel, tmp_path, 30)
+    picked = tmp_path / "picked" / "October extract.csv"
+    picked.parent.mkdir()
+    layout, book = files.load_layout(), files.load_rate_book()
+    picked.write_bytes(sample.extract_csv(sample.generate_extract(12, MONTH, layout, book)))
+    monkeypatch.setattr(fe, "pick_extract_file", lambda: "")
+    cancelled, _ = step(excel, p, fe.load_extract)
+    assert new_alerts(p, cancelled) == ["No file picked: nothing was loaded."]
+    assert excel.sheet_values(cancelled, "All")[1:] == excel.sheet_values(p, "All")[1:]
+    monkeypatch.setattr(fe, "pick_extract_file", lambda: str(picked))
+    p, _ = step(excel, p, fe.load_extract)
+    assert re.match(r"Loaded \d+ rows from October extract.csv.", p["_alerts"][-1]["prompt"])
+    settings = {row[0]: row[1] for row in excel.sheet_values(p, sheets.SETTINGS)}
+    assert settings["Extract file"] == str(picked) != str(named)
+    # No dialog in this runtime (Linux, Lite): Settings names the file.
+    monkeypatch.setattr(fe, "pick_extract_file", lambda: None)
+    type_settings(p, {"Extract file": str(named)})
+    p, _ = step(excel, p, fe.load_extract)
+    assert re.match(r"Loaded \d+ rows from extract.csv.", p["_alerts"][-1]["prompt"])
+
+
+def test_no_file_dialog_on_this_runtime() -> None:
+    assert fe.pick_extract_file() is None  # Linux: Settings names the extract
+
+
+def test_marks_on_a_contract_sheet_count_and_nothing_marked_does_nothing(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    p, _ = workbook(excel, tmp_path, 80)
+    p, _ = step(excel, p, fe.load_extract)
+    before = all_frame(excel, p)
+    # Nothing marked: Delete Rows deletes nothing (not even the selection) and says so.
+    names = [s["name"] for s in p["sheets"]]
+    p["book"]["active_sheet_index"] = names.index("All")
+    p["book"]["selection"] = "A2:A6"
+    p.pop("_selections", None)
+    after, _ = step(excel, p, fe.delete_rows)
+    (said,) = new_alerts(p, after)
+    assert said.startswith('Nothing is marked "Delete", so nothing changed.')
+    pd.testing.assert_frame_equal(all_frame(excel, after), before)
+    # A Delete mark typed on a contract's sheet is honoured like one on All.
+    view = sheets.report_sheet_names([sorted(sample.CONTRACTS)[1]])[sorted(sample.CONTRACTS)[1]]
+    values = next(s for s in p["sheets"] if s["name"] == view)["values"]
+    line = values[1][0]
+    values[1][values[0].index("Action")] = "Delete"
+    p, calls = step(excel, p, fe.delete_rows)
+    assert p["_alerts"][-1]["prompt"].startswith("1 row(s) deleted")
+    assert line not in set(all_frame(excel, p)["Line"])
+    assert line not in set(excel.sheet_frame(p, view)["Line"])
+    assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [line]
+    assert calls <= 20
+    assert_tables_fit(excel, p)
+
+
+def test_load_fixes_the_billing_month_it_used(excel: ExcelHarness, tmp_path: Path) -> None:
+    """The template's month follows today; after Load it is a fixed date (one write)."""
+    p, _ = workbook(excel, tmp_path, 20)
+    type_settings(p, {"Billing month": None})  # blank: the extract's own month
+    p, _ = step(excel, p, fe.load_extract)
+    settings = fe.read_settings(excel.open_book(p))
+    assert fe.settings_month(settings) == pd.Period(MONTH, freq="M")
+    # A serial number, in the template's date-formatted cell: 2026-10-01, not a formula.
+    assert excel.sheet_values(p, sheets.SETTINGS, "B2")[0][0] == fe.excel_serial(date(2026, 10, 1))
 
 
 def _unbilled_visits(path: Path, members: int, month: str = "2026-09") -> Path:

@@ -306,7 +306,7 @@ def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> 
 
 def test_sheets_tables_and_headers(built: Path) -> None:
     wb = openpyxl.load_workbook(built)
-    reports = ["All", *template.report_sheet_names(sample.CONTRACTS).values()]
+    reports = ["All"]  # no contract's sheet: Load Extract makes the extract's own
     assert wb.sheetnames == [
         *reports,
         "Rates",
@@ -334,7 +334,10 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         assert table.name == template.table_name(sheet)
         assert [c.name for c in table.tableColumns] == expected
         assert [c.value for c in ws[1]] == expected
-        assert ws.freeze_panes == "A2"
+        patient = expected.index(LAYOUT.name_of("patient_number"))
+        assert ws.freeze_panes == f"{openpyxl.utils.get_column_letter(patient + 2)}2"
+        billed = expected.index(LAYOUT.name_of("billed_hours")) + 1
+        assert ws.cell(2, billed).number_format == "#,##0.00"
         for n, column in enumerate(LAYOUT.export_columns, start=2):
             if column.id or column.type == "datetime":
                 assert ws.cell(2, n).number_format == "@", column.name
@@ -424,6 +427,52 @@ def test_sheet_names_are_sanitized() -> None:
         assert not name.startswith("'") and not name.endswith("'")
         assert name.casefold() not in {"rates", "all"}
         assert re.fullmatch(r"Report_\w+", template.table_name(name))
+
+
+def test_the_template_names_no_sample_contract(built: Path) -> None:
+    parts = _parts(built)
+    text = b"".join(v for k, v in parts.items() if k.endswith(".xml"))
+    for contract in sample.CONTRACTS:
+        assert contract.encode() not in text, contract
+    assert _contract_places(openpyxl.load_workbook(built)) == []
+
+
+def _contract_places(wb: openpyxl.Workbook) -> list[list[object]]:
+    """The filled [contract, payer] places of the Rates sheet's Contracts table."""
+    (ref,) = [t.ref for t in wb["Rates"].tables.values() if t.name == sheets.CONTRACTS_TABLE]
+    assert ref.startswith(openpyxl.utils.get_column_letter(sheets.CONTRACTS_FIRST_COLUMN))
+    assert ref.endswith(str(sheets.CONTRACT_PLACES + 1))
+    first = sheets.CONTRACTS_FIRST_COLUMN
+    rows = wb["Rates"].iter_rows(
+        min_row=2, min_col=first, max_col=first + 1, max_row=sheets.CONTRACT_PLACES + 1
+    )
+    return [[c.value for c in row] for row in rows if row[0].value is not None]
+
+
+def test_a_filled_copy_has_a_formatted_sheet_and_summary_row_per_own_contract(
+    tmp_path: Path,
+) -> None:
+    rows = sample.generate_extract(30, "2025-03", LAYOUT, BOOK, mangle=False)
+    contract = LAYOUT.name_of("contract")
+    own = ["Acme Care MLTC", "Borough Health/PACE"]
+    rows[contract] = [own[i % 2] for i in range(len(rows))]
+    path = template.build_template(tmp_path / "own.xlsm", LAYOUT, BOOK, rows=rows)
+    wb = openpyxl.load_workbook(path)
+    names = template.report_sheet_names(own)
+    assert wb.sheetnames[: 1 + len(own)] == ["All", *names.values()]
+    for name, sheet in names.items():
+        ws = wb[sheet]
+        (table,) = ws.tables.values()
+        assert table.name == template.table_name(sheet)
+        assert ws.freeze_panes == wb["All"].freeze_panes
+        assert [str(dv.sqref) for dv in ws.data_validations.dataValidation] == [
+            str(dv.sqref) for dv in wb["All"].data_validations.dataValidation
+        ]
+        assert ws.print_title_rows == wb["All"].print_title_rows
+        first = [c.value for c in ws[2]]
+        assert first[[c.value for c in ws[1]].index(contract)] == name
+    assert _contract_places(wb) == [[c, "*"] for c in sorted(own)]
+    assert sample.CONTRACTS[0] not in wb.sheetnames
 
 
 def test_filled_copy_puts_rows_in_tables(tmp_path: Path) -> None:
@@ -663,3 +712,89 @@ def test_libreoffice_formulas_match_the_engine(tmp_path: Path, month: date) -> N
         dollars = 0 if expected is None else expected["dollars"]
         assert total[4 + n] == pytest.approx(dollars), tier
     assert summary[sample.CONTRACTS[0]][1:] == total[1:]
+
+
+def _engine_vs_libreoffice(path: Path, month: str, tmp_path: Path) -> tuple[int, set[str]]:
+    """Recalculate `path` in LibreOffice; compare every All row with flag_tier_risk.
+
+    Returns (rows compared, payers seen).
+    """
+    from xl_pmpm.io.workbook_reader import parse_workbook_report
+
+    table = parse_workbook_report(path.read_bytes(), LAYOUT).table
+    flags = flag_tier_risk(table, LAYOUT, BOOK, pd.Timestamp(f"{month}-01"))
+    wb = openpyxl.load_workbook(_soffice_convert(path, "xlsx", tmp_path), data_only=True)
+    headers = [c.value for c in wb["All"][1]]
+    col = {h: headers.index(h) for h in ["Line", *template.ENGINE_COLUMNS]}
+    got = [
+        row
+        for row in wb["All"].iter_rows(min_row=2, values_only=True)
+        if row[col["Line"]] is not None
+    ]
+    assert len(got) == len(flags)
+    for values, (_, expected) in zip(got, flags.iterrows(), strict=True):
+        line = values[col["Line"]]
+        where = f"line {line}, payer {expected['payer']}, billed {expected['billed_hours']}"
+        tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
+        after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
+        assert _blank(values[col["Tier (engine)"]]) == tier, where
+        assert _blank(values[col["Tier if billed"]]) == after, where
+        assert values[col["At risk"]] is bool(expected["at_risk"]), where
+        assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
+    return len(flags), set(flags["payer"])
+
+
+@needs_soffice
+def test_libreoffice_recalculates_the_demo_workbook_as_the_engine(tmp_path: Path) -> None:
+    """The demo's filled workbook, every row: tier, tier if billed, at risk, dollars."""
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    (path,) = (tmp_path / "demo").glob("*.xlsm")
+    rows, payers = _engine_vs_libreoffice(path, cli.SAMPLE_MONTH, tmp_path)
+    assert rows > 200
+    own = set(BOOK.rates["payer"]) - {"*"}
+    assert own & payers, "a payer with its own rates is in the demo"
+
+
+@needs_soffice
+def test_libreoffice_follows_each_payers_rates_and_hours_basis(tmp_path: Path) -> None:
+    """Own rates (Sample Health Plan), the authorized-hours basis and the default payer."""
+    rows = sample.generate_extract(36, "2025-03", LAYOUT, BOOK, mangle=False)
+    contract = LAYOUT.name_of("contract")
+    plans = ["Sample Health Plan PMPM", "Authorized Example Plan", "Metro MLTC"]
+    rows[contract] = [plans[i % 3] for i in range(len(rows))]
+    billed, unbilled = LAYOUT.name_of("billed_hours"), LAYOUT.name_of("unbilled_hours")
+    authorized = LAYOUT.name_of("authorized_hours")
+    hours = [150, 158, 165, 470, 478, 490, 12, 0.5, 159.99]
+    rows[billed] = [f"{hours[i % len(hours)]:g}" for i in range(len(rows))]
+    rows[unbilled] = [f"{(i % 4) * 3:g}" for i in range(len(rows))]
+    rows[authorized] = [f"{100 + 40 * (i % 13):g}" for i in range(len(rows))]
+    path = template.build_template(
+        tmp_path / "payers.xlsm", LAYOUT, BOOK, rows=rows, billing_month=date(2025, 3, 1)
+    )
+    n, payers = _engine_vs_libreoffice(path, "2025-03", tmp_path)
+    assert n == len(rows)
+    assert {"Sample Health Plan", "Authorized Example Plan", "*"} <= payers
+
+
+def test_the_demo_workbook_shows_the_month_after_review(tmp_path: Path) -> None:
+    """Deferred holds the review's archive, Export History the ledger, KPI its figures."""
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    (path,) = (tmp_path / "demo").glob("*.xlsm")
+    wb = openpyxl.load_workbook(path)
+    (archive,) = (tmp_path / "demo" / "archive").glob("*.csv")
+    kept = pd.read_csv(archive, dtype=str)
+    deferred = [r for r in wb["Deferred"].iter_rows(min_row=2, values_only=True) if any(r)]
+    assert len(deferred) == len(kept) > 0
+    assert {r[list(ARCHIVE_META).index("action")] for r in deferred} == {"delete", "defer"}
+    assert wb["Deferred"].tables["Deferred"].ref.endswith(str(len(kept) + 1))
+    db = tmp_path / "demo" / "export" / ledger.LEDGER_NAME
+    entries = ledger.history(db)
+    history = [r for r in wb["Export History"].iter_rows(min_row=2, values_only=True) if any(r)]
+    assert len(history) == len(entries) == 290
+    patient = ledger.ENTRY_COLUMNS.index("patient_number")
+    assert sorted(r[patient] for r in history) == sorted(entries["patient_number"])
+    by_month = kpi.kpi_tables(entries, BOOK)["by_month"]
+    first = sheets.kpi_first_columns()["by_month"]
+    row = [c.value for c in wb["KPI"][2]][first - 1 : first - 1 + len(by_month.columns)]
+    assert len(by_month) == 1 and row[0] == cli.SAMPLE_MONTH
+    assert row == pytest.approx(by_month.iloc[0].tolist())

@@ -36,7 +36,7 @@ from xl_pmpm.core.layout import Layout, layout_markdown
 from xl_pmpm.core.rates import tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
-from xl_pmpm.io import files
+from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
 from xl_pmpm.io.workflow import (
     Checked,
@@ -346,8 +346,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\n3. Review: deleted {counts.get('delete', 0)} row(s) with errors and deferred "
         f"{counts.get('defer', 0)} at-risk row(s); originals kept in {kept}"
     )
+    # The demo's own ledger, beside its exports (never $XL_PMPM_LEDGER: a real one).
+    demo_ledger = out / "export" / LEDGER_NAME
     done = export_import_file(
-        table, out / "export", layout, book, as_of=as_of, at=now, source=sample.name
+        table,
+        out / "export",
+        layout,
+        book,
+        as_of=as_of,
+        at=now,
+        source=sample.name,
+        ledger=demo_ledger,
     )
     print(
         f"\n4. Export: {done.rows} row(s), {len(done.validation.warnings)} warning(s), "
@@ -363,9 +372,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     filled = files.write_new_file(
         out,
         f"PMPM_Tier_Report_{SAMPLE_MONTH}_{now:%Y%m%dT%H%M%S}.xlsm",
-        workbook_bytes(layout, book, rows=table, billing_month=month_start, as_of=as_of),
+        workbook_bytes(
+            layout,
+            book,
+            rows=table,
+            billing_month=month_start,
+            as_of=as_of,
+            deferred=archive,
+            history=ledger.history(demo_ledger),
+        ),
     )
-    print(f"\n5. Workbook: the reviewed month, ready to open in Excel: {filled}")
+    print(
+        f"\n5. Workbook: the reviewed month (Deferred, Export History and KPIs included), "
+        f"ready to open in Excel: {filled}"
+    )
     print(
         f"\nDone. Everything is in {out}. Your own extract: xl-pmpm validate FILE, "
         "then xl-pmpm export FILE --out DIR."

@@ -21,16 +21,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xlwings as xw
 
 from xl_pmpm.core import review
-from xl_pmpm.core.cells import cell_text, excel_date
+from xl_pmpm.core.cells import EXCEL_EPOCH, cell_text, excel_date
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
@@ -43,6 +45,8 @@ from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
+    CONTRACT_PLACES,
+    CONTRACTS_FIRST_COLUMN,
     DEFER,
     DEFERRED,
     DELETE,
@@ -59,9 +63,13 @@ from xl_pmpm.workbook.sheets import (
     KPI_TEXT_COLUMNS,
     LINE,
     ORIGINAL,
+    RATES,
     SETTINGS,
+    SUMMARY_CONTRACT_ROWS,
     VALIDATION,
     VALIDATION_COLUMNS,
+    contract_payers,
+    extract_contracts,
     kpi_first_columns,
     report_sheet_names,
     stamp_text,
@@ -72,6 +80,7 @@ AT_RISK_FILL = "#F4B183"
 FINDINGS_FILL = "#FCE4D6"
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _MAX_ROW = 1_048_576
+_MAX_COLUMN = 16_384
 STAMP_COLUMNS = ("archived_at", "exported_at", "updated_at")
 _BESIDE_WORKBOOK = {"export folder": "exports", "archive folder": "archive"}
 
@@ -124,13 +133,18 @@ def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
 
 def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
     """The sheet `name`, added at the end when missing."""
+    return _sheet(book, name, hidden=hidden)[0]
+
+
+def _sheet(book: xw.Book, name: str, *, hidden: bool = False) -> tuple[xw.Sheet, bool]:
+    """(the sheet `name`, whether it was just added at the end); no range call."""
     for sheet in book.sheets:
         if sheet.name.casefold() == name.casefold():
-            return sheet
+            return sheet, False
     sheet = book.sheets.add(name, after=book.sheets[len(book.sheets) - 1])
     if hidden:
         _hide(sheet)
-    return sheet
+    return sheet, True
 
 
 def _has_sheet(book: xw.Book, name: str) -> bool:
@@ -178,6 +192,41 @@ def _named_table(sheet: xw.Sheet, name: str) -> Any | None:
     return None
 
 
+def _raw(value: Any) -> Any:
+    """A value as a raw write takes it: blank as "", numpy scalars as Python ones."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    if isinstance(value, np.generic):
+        return _raw(value.item())
+    return value
+
+
+def put(sheet: xw.Sheet, grid: Sequence[Sequence[Any]], row: int = 1, column: int = 1) -> None:
+    """Write `grid` with its top-left cell at (`row`, `column`): one range call.
+
+    The values go in raw, into a range of the grid's exact size: xlwings' value
+    conversion would build the target range twice more (a resize each time). Above the
+    engine's cell budget for one write (Office.js caps a request's size), the write is
+    split into row chunks the way xlwings splits its own writes; desktop Excel has no
+    budget and takes it whole.
+    """
+    if not grid:
+        return
+    height, width = len(grid), len(grid[0])
+    rows = [[_raw(v) for v in r] for r in grid]
+    left, right = col_letter(column), col_letter(column + width - 1)
+    target = sheet.range(f"{left}{row}:{right}{row + height - 1}")
+    budget = getattr(target.impl, "max_cells_per_write", None)
+    if not budget or height * width <= budget:
+        target.raw_value = rows if height > 1 or width > 1 else rows[0][0]
+        return
+    step = max(1, budget // width)
+    for start in range(0, height, step):
+        target[start : start + step, :].raw_value = rows[start : start + step]
+
+
 def write_table(
     sheet: xw.Sheet,
     grid: list[list[Any]],
@@ -191,32 +240,33 @@ def write_table(
 
     The sheet's table is resized to the rows (Excel keeps one data row: a blank one when
     there are none), or added when the sheet has none. `old_rows` (rows incl. header
-    before) spares the read of the used range that finds the rows to delete below.
-    With `append` (rows incl. header already there), only grid's rows go below them.
-    With `first_column` (1-based) the table is one of several side by side, found by its
-    name: its old rows are cleared within its columns (never deleted) before the write.
+    before, when known) lets the write itself blank the old rows below; unknown, one
+    clear empties everything below the new rows. With `append` (rows incl. header
+    already there), only grid's rows go below them. With `first_column` (1-based) the
+    table is one of several side by side, found by its name: only its own columns are
+    cleared. At most three range calls, whatever the row count.
     """
     if not grid:
         return
     beside = first_column is not None
     table = _named_table(sheet, name) if beside else sheet_table(sheet)
     width = len(grid[0])
-    left, right = col_letter(first_column or 1), col_letter((first_column or 1) + width - 1)
+    first = first_column or 1
+    left, right = col_letter(first), col_letter(first + width - 1)
     if append is not None:
-        sheet[f"{left}{append + 1}"].value = grid
-        rows = append + len(grid)
+        put(sheet, grid, row=append + 1, column=first)
+        rows, before = append + len(grid), append
     else:
+        rows, before = len(grid), old_rows
+        keep = max(rows, 2)  # the one data row of an empty table: blank, not deleted
+        height = keep if old_rows is None else max(keep, old_rows)
+        blank = [None] * width
+        put(sheet, [*grid, *([blank] * (height - rows))], column=first)
         if old_rows is None:
-            old_rows = _last_row(sheet)
-        if beside:  # always one call, so the count does not depend on the rows
-            sheet.range(f"{left}2:{right}{max(old_rows, 2)}").clear_contents()
-        sheet[f"{left}1"].value = grid
-        rows = len(grid)
-        if rows == 1 and old_rows > 1 and not beside:  # the one data row: blank, not deleted
-            sheet.range(f"{left}2:{right}2").clear_contents()
-        keep = max(rows, 2)
-        if old_rows > keep and not beside:
-            sheet.range(f"{keep + 1}:{old_rows}").delete("up")
+            below = f"{left}{keep + 1}:{right}{_MAX_ROW}" if beside else f"{keep + 1}:{_MAX_ROW}"
+            sheet.range(below).clear_contents()
+    if table is not None and rows == before:
+        return
     target = sheet.range(f"{left}1:{right}{max(rows, 2)}")
     if table is not None:
         table.resize(target)
@@ -227,15 +277,54 @@ def write_table(
 # --------------------------------------------------------------------------- settings
 
 
-def read_settings(book: xw.Book) -> dict[str, Any]:
-    """Settings as {lower-case key: value} from the 2-column block at A1."""
+class Settings(dict[str, Any]):
+    """{lower-case key: value} of the Settings sheet; `rows` gives each key's row."""
+
+    rows: dict[str, int]
+
+
+def read_settings(book: xw.Book) -> Settings:
+    """Settings as {lower-case key: value} from the 2-column block at A1 (one read)."""
+    out = Settings()
+    out.rows = {}
     if not _has_sheet(book, SETTINGS):
-        return {}
-    out: dict[str, Any] = {}
-    for row in read_block(book.sheets[SETTINGS]):
+        return out
+    for r, row in enumerate(read_block(book.sheets[SETTINGS]), start=1):
         if row and isinstance(row[0], str) and row[0].strip():
-            out[row[0].strip().casefold()] = row[1] if len(row) > 1 else None
+            key = row[0].strip().casefold()
+            out[key] = row[1] if len(row) > 1 else None
+            out.rows[key] = r
     return out
+
+
+def pick_extract_file() -> str | None:
+    """Ask for the extract with the desktop's own file dialog.
+
+    Returns the chosen path, "" when the biller cancels, or None where the runtime has no
+    dialog (xlwings Lite, Linux, a Python without tkinter): Settings then names the file.
+    """
+    if sys.platform not in ("win32", "darwin"):
+        return None
+    try:
+        import tkinter
+        from tkinter import filedialog
+    except ImportError:
+        return None
+    try:
+        root = tkinter.Tk()
+    except tkinter.TclError:  # no display
+        return None
+    try:
+        root.withdraw()
+        root.attributes("-topmost", True)  # in front of Excel, which started this process
+        chosen = filedialog.askopenfilename(
+            parent=root,
+            title="Load Extract: pick this month's PMPM Tier Report/Extract",
+            filetypes=[("CSV files", "*.csv"), ("All files", "*.*")],
+        )
+    finally:
+        root.destroy()
+    return str(chosen or "")
 
 
 def settings_date(settings: dict[str, Any], label: str) -> date | None:
@@ -245,6 +334,11 @@ def settings_date(settings: dict[str, Any], label: str) -> date | None:
     if day is None and value not in (None, ""):
         raise PmpmError(f'Settings "{label}" holds {value!r}, not a date: write it as YYYY-MM-DD.')
     return day
+
+
+def excel_serial(day: date) -> int:
+    """A day as Excel's serial number: what a raw write puts in a date-formatted cell."""
+    return (day - EXCEL_EPOCH).days
 
 
 def settings_month(settings: dict[str, Any]) -> pd.Period | None:
@@ -257,15 +351,15 @@ def settings_as_of(settings: dict[str, Any]) -> date:
     return as_of_date(settings_date(settings, "As-of date"))
 
 
-def extract_path(book: xw.Book) -> Path:
-    """The extract to load: Settings "Extract file" (a desktop file picker could go here)."""
-    value = read_settings(book).get("extract file")
+def extract_path(settings: dict[str, Any]) -> Path:
+    """The extract to load: Settings "Extract file"."""
+    value = settings.get("extract file")
     if not value:
         raise PmpmError('Name the extract on the Settings sheet ("Extract file").')
     return Path(str(value).strip())
 
 
-def _context(book: xw.Book) -> tuple[dict[str, Any], Layout, RateBook]:
+def _context(book: xw.Book) -> tuple[Settings, Layout, RateBook]:
     settings = read_settings(book)
     layout_file = settings.get("layout file")
     layout = files.load_layout(str(layout_file).strip() if layout_file else None)
@@ -406,10 +500,48 @@ def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout) -> list[lis
 
 
 def _text_format(sheet: xw.Sheet, names: Sequence[str], layout: Layout, offset: int) -> None:
-    """Format the text columns as text (one call per contiguous run of columns)."""
+    """Format the text columns as text: one call (the runs of columns as one address)."""
     text = [i + offset for i, n in enumerate(names) if _is_text_column(_column_of(layout, n))]
-    for first, last in _runs(text):
-        sheet.range(f"{col_letter(first)}:{col_letter(last)}").number_format = "@"
+    runs = ",".join(f"{col_letter(a)}:{col_letter(b)}" for a, b in _runs(text))
+    if runs:
+        sheet.range(runs).number_format = "@"
+
+
+def _report_sheets(book: xw.Book) -> dict[str, xw.Sheet]:
+    """{casefolded name: sheet} of the Tier Report sheets (a ``Report_`` table); no range call."""
+    out = {}
+    for sheet in book.sheets:
+        table = sheet_table(sheet)
+        if table is not None and table.name.casefold().startswith("report_"):
+            out[sheet.name.casefold()] = sheet
+    return out
+
+
+def _report_sheet(
+    book: xw.Book, name: str, layout: Layout, columns: Sequence[str], after: xw.Sheet | None
+) -> tuple[xw.Sheet, bool]:
+    """(the Tier Report sheet `name`, whether it was just made).
+
+    A contract's sheet is made as a copy of All, so it has All's drop-down, freeze,
+    widths, number formats, conditional formats, formulas and print titles; its table
+    is renamed after the sheet. Without All to copy, a bare sheet gets the text formats
+    and highlighting (two range calls).
+    """
+    for sheet in book.sheets:
+        if sheet.name.casefold() == name.casefold():
+            return sheet, False
+    if name != ALL and _has_sheet(book, ALL):
+        source = book.sheets[ALL]
+        sheet = source.copy(after=after or source, name=name)
+        table = sheet_table(sheet)
+        if table is not None:
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                table.name = table_name(name)
+        return sheet, True
+    sheet, _ = _sheet(book, name)
+    _text_format(sheet, list(columns), layout, offset=2)
+    _highlight(sheet, len(columns))
+    return sheet, True
 
 
 def write_report(
@@ -420,15 +552,18 @@ def write_report(
     layout: Layout,
     *,
     old_rows: int | None = None,
-) -> None:
+    after: xw.Sheet | None = None,
+) -> xw.Sheet:
     """Write a Tier Report sheet's table in one write; no blank row left behind.
 
-    `old_rows` (rows incl. header before) lets the tail be deleted without reading the
-    sheet first.
+    `old_rows` (rows incl. header before, when known) spares the clear below. A missing
+    sheet is made (see `_report_sheet`); a copy of All holds All's rows, cleared here.
     """
-    sheet = get_sheet(book, name)
-    _text_format(sheet, list(table.columns), layout, offset=2)
+    sheet, made = _report_sheet(book, name, layout, list(table.columns), after)
+    if made and name != ALL:
+        old_rows = None
     write_table(sheet, _grid(table, engine, layout), table_name(name), old_rows=old_rows)
+    return sheet
 
 
 def _highlight(sheet: xw.Sheet, width: int) -> None:
@@ -443,22 +578,65 @@ def _highlight(sheet: xw.Sheet, width: int) -> None:
         formats.add_custom(f"=${risk}2=TRUE", fill_color=AT_RISK_FILL, stop_if_true=True)
 
 
+def _contracts(table: pd.DataFrame, layout: Layout) -> pd.Series | None:
+    """Each row's contract (stripped text), or None when the layout has no contract."""
+    contract = layout.name_of("contract")
+    if contract not in table:
+        return None
+    return table[contract].fillna("").astype(str).str.strip()
+
+
+def contract_counts(table: pd.DataFrame, layout: Layout) -> dict[str, int]:
+    """{contract: rows incl. header} of each contract's sheet as the views write it."""
+    values = _contracts(table, layout)
+    if values is None:
+        return {}
+    return {str(c): int(n) + 1 for c, n in values[values != ""].value_counts().items()}
+
+
 def write_views(
     book: xw.Book,
     table: pd.DataFrame,
     engine: pd.DataFrame,
     layout: Layout,
-    extra: Iterable[str] = (),
+    *,
+    only: Iterable[str] | None = None,
+    old: dict[str, int] | None = None,
 ) -> list[str]:
-    """Rewrite one view sheet per contract (and for `extra` contracts now empty)."""
-    contract = layout.name_of("contract")
-    values = table[contract].fillna("").astype(str).str.strip() if contract in table else None
+    """Rewrite the contract sheets (views of All) of the contracts in `only` (all: None).
+
+    `old` ({contract: rows incl. header} before the action, from `contract_counts`) lets
+    each view be written and resized without a clear: two range calls per view, one
+    when its row count did not change. A contract now without rows keeps its sheet,
+    emptied.
+    """
+    values = _contracts(table, layout)
     present = set() if values is None else set(values[values != ""])
-    names = report_sheet_names(sorted(present | {c for c in extra if c}))
-    for name_of_contract, sheet in names.items():
-        rows = values == name_of_contract if values is not None else []
-        write_report(book, sheet, table[rows], engine[rows], layout)
+    wanted = present | set(old or ()) if only is None else {c for c in only if c}
+    names = report_sheet_names(sorted(wanted))
+    after = book.sheets[ALL] if _has_sheet(book, ALL) else None
+    for contract, name in names.items():
+        rows = (values == contract) if values is not None else []
+        known = None if old is None else old.get(contract, 1)
+        after = write_report(
+            book, name, table[rows], engine[rows], layout, old_rows=known, after=after
+        )
     return list(names.values())
+
+
+def _write_view_engines(
+    book: xw.Book, table: pd.DataFrame, values: pd.DataFrame, layout: Layout
+) -> None:
+    """Write the engine's flag columns of every contract sheet: one write per sheet."""
+    contracts = _contracts(table, layout)
+    if contracts is None:
+        return
+    first = 2 + table.shape[1]
+    present = sorted(set(contracts[contracts != ""]))
+    for contract, name in report_sheet_names(present).items():
+        if _has_sheet(book, name):
+            rows = values[(contracts == contract).to_numpy()]
+            put(book.sheets[name], rows.to_numpy().tolist(), row=2, column=first)
 
 
 def _save_all(
@@ -466,11 +644,13 @@ def _save_all(
     table: pd.DataFrame,
     engine: pd.DataFrame,
     layout: Layout,
-    old_rows: int,
-    extra: Iterable[str] = (),
+    *,
+    before: pd.DataFrame,
+    touched: Iterable[str],
 ) -> None:
-    write_report(book, ALL, table, engine, layout, old_rows=old_rows)
-    write_views(book, table, engine, layout, extra)
+    """Write All and the sheets of the `touched` contracts; `before` is All's old table."""
+    write_report(book, ALL, table, engine, layout, old_rows=len(before) + 1)
+    write_views(book, table, engine, layout, only=touched, old=contract_counts(before, layout))
 
 
 # --------------------------------------------------------------------------- archive
@@ -512,9 +692,10 @@ def sheet_stamps(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_deferred(book: xw.Book, records: pd.DataFrame, *, append: int | None) -> None:
     """Write archive records: appended below `append` existing rows, or the whole sheet."""
-    sheet = get_sheet(book, DEFERRED)
+    sheet, made = _sheet(book, DEFERRED)
     columns = list(records.columns)
-    sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
+    if made:
+        sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
     body = sheet_stamps(records).astype(str).to_numpy().tolist()
     if append:
         write_table(sheet, body, DEFERRED, append=append)
@@ -540,10 +721,20 @@ def _append_archive(
 
 
 def load_extract(book: xw.Book) -> None:
-    """Read the extract named on Settings into All, one sheet per contract and _original."""
+    """Read the extract named on Settings into All, one sheet per contract and _original.
+
+    The contract sheets are the extract's own: a missing one is made as a copy of All,
+    and the sheets of contracts the extract no longer holds are removed.
+    """
     try:
         settings, layout, rates = _context(book)
-        path = extract_path(book)
+        picked = pick_extract_file()
+        if picked == "":
+            alert(book, "No file picked: nothing was loaded.", "Load Extract")
+            return
+        if picked:
+            settings["extract file"] = picked
+        path = extract_path(settings)
         report = files.read_tier_report(path, layout)
     except PmpmError as exc:
         alert(book, str(exc), "Load Extract")
@@ -553,32 +744,87 @@ def load_extract(book: xw.Book) -> None:
         return
     status(book, f"Loading {path.name}…")
     table = report.table.fillna("").astype(str)
-    flags = compute_flags(table, layout, rates, settings_month(settings))
+    month = settings_month(settings) or (billing_month(table, layout)[0] if len(table) else None)
+    _fix_month_and_extract(book, settings, month)
+    flags = compute_flags(table, layout, rates, month)
     engine = _engine_values(flags, table.index)
     engine[FINDINGS] = None
     engine[ACTION] = KEEP
     write_report(book, ALL, table, engine, layout)
-    original = get_sheet(book, ORIGINAL, hidden=True)
+    original, made = _sheet(book, ORIGINAL, hidden=True)
     original.clear_contents()
-    original.range(f"B:{col_letter(1 + max(table.shape[1], 1))}").number_format = "@"
-    original["A1"].value = [[LINE, *table.columns]] + [
-        [int(n), *row] for n, row in zip(table.index, table.to_numpy().tolist(), strict=True)
-    ]
-    _highlight(get_sheet(book, ALL), table.shape[1])
-    for name in write_views(book, table, engine, layout):
-        _highlight(book.sheets[name], table.shape[1])
+    if made:  # every column past Line: the extract's text as is
+        original.range(f"B:{col_letter(_MAX_COLUMN)}").number_format = "@"
+    put(
+        original,
+        [[LINE, *table.columns]]
+        + [[int(n), *row] for n, row in zip(table.index, table.to_numpy().tolist(), strict=True)],
+    )
+    status(book, f"Loading {path.name}: one sheet per contract…")
+    views = write_views(book, table, engine, layout)
+    _drop_stale_views(book, views)
+    contracts = extract_contracts(table, layout)
+    _write_contracts(book, contracts, rates)
     status(book, None)
     notes = len(report.findings)
+    more = min(len(contracts), CONTRACT_PLACES) - SUMMARY_CONTRACT_ROWS
     alert(
         book,
         f"Loaded {len(table):,} rows from {path.name}."
-        + (f" Reading found {notes} problem(s): run Validate." if notes else ""),
+        + (f" Reading found {notes} problem(s): run Validate." if notes else "")
+        + (f" The Summary lists the first {SUMMARY_CONTRACT_ROWS} contracts." if more > 0 else ""),
         "Load Extract",
     )
 
 
+def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -> None:
+    """Write the extract's contracts and their payers into the Contracts table: one write.
+
+    The tier formulas look up each row's payer there, and the Summary lists the first
+    contracts from it.
+    """
+    if not _has_sheet(book, RATES):
+        return
+    places = contract_payers(rates, list(contracts)[:CONTRACT_PLACES])
+    places += [[None, None]] * (CONTRACT_PLACES - len(places))
+    put(book.sheets[RATES], places, row=2, column=CONTRACTS_FIRST_COLUMN)
+
+
+def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period | None) -> None:
+    """Write the billing month Load used, and the extract it read, onto Settings.
+
+    The month becomes a fixed date (the template's default formula follows today, so it
+    would move next month), the extract names the file the archive cites. One write
+    when the two rows are adjacent, as the template has them.
+    """
+    rows = {key: settings.rows.get(key) for key in ("billing month", "extract file")}
+    values = {
+        "billing month": None if month is None else excel_serial(month.start_time.date()),
+        "extract file": settings.get("extract file"),
+    }
+    present = {k: r for k, r in rows.items() if r is not None and values[k] is not None}
+    if not present:
+        return
+    sheet = book.sheets[SETTINGS]
+    first, last = min(present.values()), max(present.values())
+    if last - first + 1 == len(present):
+        by_row = {r: values[k] for k, r in present.items()}
+        put(sheet, [[by_row[r]] for r in range(first, last + 1)], row=first, column=2)
+    else:
+        for key, row in present.items():
+            put(sheet, [[values[key]]], row=row, column=2)
+
+
+def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
+    """Delete the contract sheets of contracts no longer in the extract (no range call)."""
+    keep = {ALL.casefold(), *(v.casefold() for v in views)}
+    for name, sheet in _report_sheets(book).items():
+        if name not in keep:
+            sheet.delete()
+
+
 def refresh_flags(book: xw.Book) -> None:
-    """Recompute the engine columns of All (one read, one write) and the views."""
+    """Recompute the engine columns of All and of each contract sheet: one write each."""
     settings, layout, rates = _context(book)
     table, engine = read_report(book, layout)
     if table.empty:
@@ -586,10 +832,8 @@ def refresh_flags(book: xw.Book) -> None:
         return
     flags = compute_flags(table, layout, rates, settings_month(settings))
     values = _engine_values(flags, table.index)
-    first = col_letter(2 + table.shape[1])
-    book.sheets[ALL][f"{first}2"].value = values.to_numpy().tolist()
-    engine[FLAG_COLUMNS] = values
-    write_views(book, table, engine, layout)
+    put(book.sheets[ALL], values.to_numpy().tolist(), row=2, column=2 + table.shape[1])
+    _write_view_engines(book, table, values, layout)
 
 
 def _marked(engine: pd.DataFrame, action: str) -> list[int]:
@@ -612,15 +856,52 @@ def _selected_lines(book: xw.Book, sheet: str, lines: Sequence[int]) -> list[int
     return [lines[r - 2] for r in rows if 0 <= r - 2 < len(lines)] or None
 
 
+def _touched(table: pd.DataFrame, layout: Layout, lines: Iterable[int]) -> set[str]:
+    """The contracts of `lines` (their sheets need rewriting)."""
+    contracts = _contracts(table, layout)
+    if contracts is None:
+        return set()
+    picked = contracts.loc[contracts.index.isin(list(lines))]
+    return set(picked[picked != ""])
+
+
+def view_marks(book: xw.Book) -> dict[int, str]:
+    """{line: mark} of the Action cells marked on the contract sheets: one read each.
+
+    A biller may mark a row on its contract's sheet as well as on All; blank and Keep
+    marks are left out.
+    """
+    marks: dict[int, str] = {}
+    for name, sheet in _report_sheets(book).items():
+        if name == ALL.casefold():
+            continue
+        rows = read_block(sheet)
+        if not rows or LINE not in rows[0] or ACTION not in rows[0]:
+            continue
+        line_at, mark_at = rows[0].index(LINE), rows[0].index(ACTION)
+        for row in rows[1:]:
+            mark = str(row[mark_at] or "").strip()
+            if mark and mark.casefold() != KEEP.casefold() and row[line_at] is not None:
+                with contextlib.suppress(TypeError, ValueError):
+                    marks[int(row[line_at])] = mark
+    return marks
+
+
 def _act(book: xw.Book, action: str) -> None:
     settings, layout, rates = _context(book)
     title = f"{action} Rows"
     table, engine = read_report(book, layout)
-    lines = _marked(engine, action) or (
-        _selected_lines(book, ALL, list(table.index)) if action == DELETE else None
-    )
+    marks = pd.Series(view_marks(book), dtype=object)
+    marks = marks[marks.index.isin(engine.index)]
+    engine.loc[marks.index, ACTION] = marks
+    lines = _marked(engine, action)
     if not lines:
-        alert(book, f'Mark rows "{action}" in the Action column of All first.', title)
+        alert(
+            book,
+            f'Nothing is marked "{action}", so nothing changed. Choose {action} in the Action '
+            f"column of All or of a contract's sheet, then press {title} again.",
+            title,
+        )
         return
     month = settings_month(settings)
     kwargs = {
@@ -629,20 +910,19 @@ def _act(book: xw.Book, action: str) -> None:
         "source": _source(settings),
         "month": None if month is None else str(month),
     }
-    contract = layout.name_of("contract")
-    touched = set(table.loc[lines, contract].astype(str).str.strip()) if contract in table else ()
+    touched = _touched(table, layout, lines)
     if action == DELETE:
         new, records = review.delete_rows(table, lines, **kwargs)
     else:
         new, records = review.defer_rows(table, lines, layout, **kwargs)
     records = sheet_stamps(records)
-    engine = engine.loc[new.index].copy()
-    engine.loc[engine.index.isin(lines), ACTION] = KEEP
+    new_engine = engine.loc[new.index].copy()
+    new_engine.loc[new_engine.index.isin(lines), ACTION] = KEEP
     if action == DEFER:
         flags = compute_flags(new, layout, rates, month)
-        engine[FLAG_COLUMNS] = _engine_values(flags, new.index)
+        new_engine[FLAG_COLUMNS] = _engine_values(flags, new.index)
     existing = read_block(get_sheet(book, DEFERRED))
-    _save_all(book, new, engine, layout, old_rows=len(table) + 1, extra=touched)
+    _save_all(book, new, new_engine, layout, before=table, touched=touched)
     saved = _append_archive(book, records, existing, settings)
     where = f" and {saved.name}" if saved else ""
     done = "deleted" if action == DELETE else "deferred"
@@ -650,12 +930,16 @@ def _act(book: xw.Book, action: str) -> None:
 
 
 def delete_rows(book: xw.Book) -> None:
-    """Remove the rows marked Delete (or the selected rows of All); the archive keeps them."""
+    """Remove the rows marked Delete on any report sheet; the archive keeps them."""
     _act(book, DELETE)
 
 
 def defer_rows(book: xw.Book) -> None:
-    """Clear the visit times of the rows marked Defer; the archive keeps the originals."""
+    """Clear the visit times of the rows marked Defer on any report sheet.
+
+    They stay in the upload as placeholders (unconfirmed shifts in pre-billing); the
+    archive keeps the original times for Restore.
+    """
     _act(book, DEFER)
 
 
@@ -680,7 +964,8 @@ def restore_rows(book: xw.Book) -> None:
     kept = engine.reindex(new.index)
     new_engine[FINDINGS] = kept[FINDINGS]
     new_engine[ACTION] = kept[ACTION].fillna(KEEP)
-    _save_all(book, new, new_engine, layout, old_rows=len(table) + 1)
+    touched = _touched(new, layout, restored["line"].astype("int64"))
+    _save_all(book, new, new_engine, layout, before=table, touched=touched)
     write_deferred(book, archive.drop(index=restored.index), append=None)
     folder = _folder(settings, "archive folder", book)
     if folder is not None and not restored.empty:
@@ -737,8 +1022,9 @@ def validate(book: xw.Book) -> None:
         source=_source(settings),
     )
     findings = report.findings
-    sheet = get_sheet(book, VALIDATION)
-    sheet.range("A:F").number_format = "@"
+    sheet, made = _sheet(book, VALIDATION)
+    if made:
+        sheet.range("A:F").number_format = "@"
     write_table(sheet, findings_grid(findings, table), VALIDATION)
     if len(table):
         counts = findings["row"].dropna().astype("int64").value_counts()
@@ -749,8 +1035,7 @@ def validate(book: xw.Book) -> None:
             else pd.DataFrame(None, index=table.index, columns=FLAG_COLUMNS)
         )
         values[FINDINGS] = count.where(count > 0, None).astype(object)
-        first = col_letter(2 + table.shape[1])
-        book.sheets[ALL][f"{first}2"].value = values.to_numpy().tolist()
+        put(book.sheets[ALL], values.to_numpy().tolist(), row=2, column=2 + table.shape[1])
     errors, warnings = len(report.errors), len(report.warnings)
     alert(book, f"{errors} errors, {warnings} warnings: see the Validation sheet", "Validate")
 

@@ -16,10 +16,14 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
+import pandas as pd
+
 from xl_pmpm.core.entries import ENTRY_COLUMNS
 from xl_pmpm.core.findings import FINDING_COLUMNS
 from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS, KPI_TABLES
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RATE_COLUMNS, RateBook
 from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.io.workbook_reader import ACTION, FINDINGS, LINE, ORIGINAL_SHEET
 
@@ -28,6 +32,10 @@ __all__ = [
     "ACTIONS",
     "ALL",
     "CONFIG",
+    "CONTRACTS_FIRST_COLUMN",
+    "CONTRACTS_TABLE",
+    "CONTRACT_COLUMNS",
+    "CONTRACT_PLACES",
     "DEFER",
     "DEFERRED",
     "DEFERRED_COLUMNS_META",
@@ -50,12 +58,19 @@ __all__ = [
     "SETTINGS",
     "STAMP_FORMAT",
     "SUMMARY",
+    "SUMMARY_CONTRACT_ROWS",
+    "SUMMARY_TOTAL",
+    "TIERS_FIRST_COLUMN",
+    "TIERS_TABLE",
+    "TIER_COLUMNS",
     "VALIDATION",
     "VALIDATION_COLUMNS",
     "kpi_first_columns",
     "report_columns",
     "report_sheet_names",
     "sanitize_sheet_name",
+    "contract_payers",
+    "extract_contracts",
     "stamp_text",
     "table_name",
 ]
@@ -65,6 +80,31 @@ DEFERRED = "Deferred"
 VALIDATION = "Validation"
 SETTINGS = "Settings"
 SUMMARY = "Summary"
+# The Summary's first table: a total row, then this many contract places (column A,
+# written by the fill and by Load Extract); every count is a formula over the All table.
+SUMMARY_TOTAL = "All"
+SUMMARY_CONTRACT_ROWS = 20
+# The Rates sheet: the rate book (table "Rates", from A1), then what the formulas look up
+# side by side, a blank column between: "Tiers" (each payer's resolved tiers over time)
+# and "Contracts" (each contract of the extract and its payer, CONTRACT_PLACES places,
+# written by the fill and by Load Extract).
+TIERS_TABLE = "Tiers"
+TIER_COLUMNS = [
+    "payer",
+    "hours_basis",
+    "tier",
+    "min_hours",
+    "max_hours",
+    "rate_code",
+    "rate",
+    "effective_from",
+    "effective_to",
+]
+CONTRACTS_TABLE = "Contracts"
+CONTRACT_COLUMNS = ["contract", "payer"]
+CONTRACT_PLACES = 200
+TIERS_FIRST_COLUMN = len(RATE_COLUMNS) + 2
+CONTRACTS_FIRST_COLUMN = TIERS_FIRST_COLUMN + len(TIER_COLUMNS) + 1
 HELP = "Help"
 RATES = "Rates"
 # Excel reserves the sheet name "History" (it refuses it), hence "Export History".
@@ -130,6 +170,21 @@ def sanitize_sheet_name(name: str, taken: set[str]) -> str:
         n += 1
     taken.add(candidate.casefold())
     return candidate
+
+
+def extract_contracts(rows: pd.DataFrame | None, layout: Layout) -> list[str]:
+    """The contracts an extract's rows hold (stripped, sorted, blanks left out)."""
+    contract = layout.name_of("contract")
+    if rows is None or contract not in rows:
+        return []
+    values = rows[contract].fillna("").astype(str).str.strip()
+    return sorted(set(values[values != ""]))
+
+
+def contract_payers(book: RateBook, contracts: Sequence[str]) -> list[list[str]]:
+    """[contract, payer] of each contract, by the rate book's payers (the engine's rule)."""
+    payers = book.payer_for_contracts(pd.Series(list(contracts), dtype=object))
+    return [[c, str(p)] for c, p in zip(contracts, payers, strict=True)]
 
 
 def report_sheet_names(contracts: Sequence[str]) -> dict[str, str]:

@@ -1,0 +1,556 @@
+"""The workbook's other sheets: Rates, Settings, Summary, KPI, Help and xlwings.conf."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+import numpy as np
+import openpyxl
+import pandas as pd
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.workbook.defined_name import DefinedName
+
+from xl_pmpm.core.flags import ENGINE_HEADERS
+from xl_pmpm.core.kpi import KPI_COLUMNS
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import DEFAULT_PAYER, RATE_COLUMNS, RateBook
+from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
+from xl_pmpm.workbook.cells import (
+    Cells,
+    add_table,
+    write_table,
+)
+from xl_pmpm.workbook.formulas import (
+    RATES_TABLE,
+    escape,
+    resolved_tiers,
+    tier_rate,
+)
+from xl_pmpm.workbook.sheets import (
+    ACTION,
+    ALL,
+    CONFIG,
+    CONTRACT_COLUMNS,
+    CONTRACT_PLACES,
+    CONTRACTS_FIRST_COLUMN,
+    CONTRACTS_TABLE,
+    FINDINGS,
+    HELP,
+    KPI,
+    KPI_TABLE_NAMES,
+    KPI_TEXT_COLUMNS,
+    LINE,
+    RATES,
+    SUMMARY,
+    SUMMARY_CONTRACT_ROWS,
+    SUMMARY_TOTAL,
+    TIER_COLUMNS,
+    TIERS_FIRST_COLUMN,
+    TIERS_TABLE,
+    contract_payers,
+    kpi_first_columns,
+    table_name,
+)
+from xl_pmpm.workbook.sheets import (
+    SETTINGS as SETTINGS_SHEET,
+)
+
+CONFIG_SHEET = CONFIG
+XLWINGS_CONFIG_KEYS = (
+    "Interpreter_Win",
+    "Interpreter_Mac",
+    "PYTHONPATH",
+    "UDF Modules",
+    "Use UDF Server",
+)
+# (defined name, label, note); the front end reads the labels, the formulas the names.
+SETTINGS = (
+    (
+        "BillingMonth",
+        "Billing month",
+        "First day of the month you bill. Default: last month; Load Extract fixes it.",
+    ),
+    (
+        "ExtractFile",
+        "Extract file",
+        "The month's Tier Report/Extract (CSV) Load Extract reads, or the file picked.",
+    ),
+    ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
+    ("VisitsFiles", "Visits files", "Visits CSV(s) Unbilled reads; separate several with ;"),
+    ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
+    ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
+    (
+        "LedgerFile",
+        "Ledger file",
+        "Export ledger History shows. Blank = the command line's: $XL_PMPM_LEDGER, "
+        "else ~/.xl-pmpm/ledger.sqlite3.",
+    ),
+    ("LayoutFile", "Layout file", "Blank = the layout bundled with xl_pmpm."),
+)
+SUMMARY_HEADERS = [
+    "Contract",
+    "Rows",
+    "At risk",
+    "Dollars at risk",
+    "Rows with findings",
+    "Delete",
+    "Defer",
+]
+BY_TIER_TABLE = "ByTier"
+# The KPI charts plot fixed ranges (a chart cannot follow a table that grows): this many
+# rows of each table, three years of months.
+KPI_CHART_ROWS = 36
+KPI_FORMATS = {
+    "revenue": "#,##0.00",
+    "revenue_per_member": "#,##0.00",
+    "share": "0.00%",
+    "share_change": "0.00%",
+}
+
+
+def _cell_value(field: str, value: object) -> object:
+    """A rate book value as a cell: blanks (and an open top) empty, dates as dates."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if field == "max_hours" and np.isinf(value):
+        return None
+    if field in ("effective_from", "effective_to"):
+        return pd.Timestamp(value).to_pydatetime()
+    if field in ("tier", "min_hours", "max_hours", "rate"):
+        return int(value) if field == "tier" else float(value)
+    return str(value)
+
+
+def _rate_format(field: str) -> str:
+    if field in ("effective_from", "effective_to"):
+        return "yyyy-mm-dd"
+    if field == "rate":
+        return "0.00"
+    return "@" if field.endswith("code") or field in ("payer", "contract") else "General"
+
+
+def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str]) -> None:
+    """The rate book, each payer's resolved tiers and the contracts' payers, side by side.
+
+    The formulas look up the last two; the first is the rate book as the engine reads it.
+    """
+    ws = wb.create_sheet(RATES)
+    ws.sheet_properties.codeName = "wsRates"
+    cells = Cells(ws)
+    tiers = resolved_tiers(book)
+    blocks = [
+        (RATES_TABLE, list(RATE_COLUMNS), book.rates[RATE_COLUMNS], 1),
+        (TIERS_TABLE, TIER_COLUMNS, tiers, TIERS_FIRST_COLUMN),
+        (
+            CONTRACTS_TABLE,
+            CONTRACT_COLUMNS,
+            pd.DataFrame(contract_payers(book, contracts), columns=CONTRACT_COLUMNS),
+            CONTRACTS_FIRST_COLUMN,
+        ),
+    ]
+    places = {CONTRACTS_TABLE: CONTRACT_PLACES}
+    height = max(max(len(f), places.get(n, 0)) for n, _, f, _ in blocks)
+    grid: list[list[object]] = [[None] * (CONTRACTS_FIRST_COLUMN + 1) for _ in range(height + 1)]
+    for _, columns, frame, first in blocks:
+        for c, field in enumerate(columns):
+            letter = get_column_letter(first + c)
+            fmt = _rate_format(field)
+            ws.column_dimensions[letter].number_format = fmt
+            ws.column_dimensions[letter].width = max(10, len(field) + 4)
+            grid[0][first - 1 + c] = cells(field, bold=True)
+            for r, value in enumerate(frame[field].tolist(), start=1):
+                value = _cell_value(field, value)
+                grid[r][first - 1 + c] = value if value is None else cells(value, fmt)
+    ws.freeze_panes = "A2"
+    for row in grid:
+        ws.append(row)
+    for name, columns, frame, first in blocks:
+        rows = places.get(name, len(frame))
+        add_table(ws, name, columns, rows, first_column=first, style="TableStyleMedium2")
+
+
+def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
+    ws = wb.create_sheet(SETTINGS_SHEET)
+    ws.sheet_properties.codeName = "wsSettings"
+    cells = Cells(ws)
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 40
+    ws.column_dimensions["C"].width = 60
+    ws.append([cells(h, bold=True) for h in ("Setting", "Value", "Notes")])
+    values: dict[str, object] = {
+        # Billers bill the month just ended.
+        "BillingMonth": billing_month or "=DATE(YEAR(TODAY()),MONTH(TODAY())-1,1)",
+        "AsOfDate": as_of or "=TODAY()",
+    }
+    for r, (name, label, note) in enumerate(SETTINGS, start=2):
+        value = values.get(name)
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        fmt = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
+        ws.append([label, cells(value, fmt), note])
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS_SHEET}!$B${r}")
+
+
+def default_tiers(book: RateBook) -> list[int]:
+    rates = book.rates
+    return sorted({int(t) for t in rates.loc[rates["payer"] == DEFAULT_PAYER, "tier"]})
+
+
+def summary_sheet(
+    wb: openpyxl.Workbook, contracts: Sequence[str], layout: Layout, tiers: Sequence[int]
+) -> None:
+    """Counts per contract, then members and dollars by tier and contract, with two charts.
+
+    Everything is a formula over the All table (the default payer's rates), so the
+    sheet is right without Python and after every front-end action, whatever contracts
+    the extract holds: the first `SUMMARY_CONTRACT_ROWS` contracts of the Contracts table
+    (Rates sheet; written by the fill and by Load Extract), each priced at its payer's
+    rates. Dollars count what would be billed as the rows stand: a tier, and not
+    deferred (blank Visit Start), as xl_pmpm.core.summary.visit_summary does; the total
+    is the sum of the contracts shown.
+    """
+    ws = wb.create_sheet(SUMMARY)
+    ws.sheet_properties.codeName = "wsSummary"
+    key = layout.column("patient_number") or layout.export_columns[0]
+    ws.column_dimensions["A"].width = 34
+    for letter in "BCDEFGH":
+        ws.column_dimensions[letter].width = 16
+    all_t = table_name(ALL)
+
+    def ref(column: str) -> str:
+        return f"{all_t}[{escape(column)}]"
+
+    contract_col = ref(layout.name_of("contract"))
+    at_risk, dollars = ref(ENGINE_HEADERS["at_risk"]), ref(ENGINE_HEADERS["dollar_effect"])
+    start = layout.column("visit_start")
+    # A deferred row (Visit Start cleared) goes up as a placeholder: no longer at risk.
+    billable = f',{ref(start.name)},"<>"' if start is not None else ""
+    cells = Cells(ws)
+    ws.append([cells(h, bold=True) for h in SUMMARY_HEADERS])
+    ws.append(
+        [
+            SUMMARY_TOTAL,
+            f"=COUNTA({ref(key.name)})",
+            f"=COUNTIFS({at_risk},TRUE{billable})",
+            cells(f"=SUMIFS({dollars},{at_risk},TRUE{billable})", "#,##0.00"),
+            f'=COUNTIF({ref(FINDINGS)},">0")',
+            f'=COUNTIF({ref(ACTION)},"Delete")',
+            f'=COUNTIF({ref(ACTION)},"Defer")',
+        ]
+    )
+    for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
+        where = f"{contract_col},$A{r}"
+        name = f"INDEX({CONTRACTS_TABLE}[contract],{k})"
+
+        def count(more: str = "", r: int = r, where: str = where) -> str:
+            return f'=IF($A{r}="","",COUNTIFS({where}{more}))'
+
+        ws.append(
+            [
+                f'=IF({name}="","",{name})',
+                count(),
+                count(f",{at_risk},TRUE{billable}"),
+                cells(
+                    f'=IF($A{r}="","",SUMIFS({dollars},{where},{at_risk},TRUE{billable}))',
+                    "#,##0.00",
+                ),
+                count(f',{ref(FINDINGS)},">0"'),
+                count(f',{ref(ACTION)},"Delete"'),
+                count(f',{ref(ACTION)},"Defer"'),
+            ]
+        )
+    add_table(ws, SUMMARY, SUMMARY_HEADERS, 1 + SUMMARY_CONTRACT_ROWS, style="TableStyleLight9")
+
+    # Members and dollars by tier (columns) and contract (rows), over the All table.
+    ws.append([])
+    top = SUMMARY_CONTRACT_ROWS + 4
+    tier_col = ref(ENGINE_HEADERS["tier"])
+    headers = ["Contract"] + [f"Tier {t} members" for t in tiers]
+    headers += [f"Tier {t} dollars" for t in tiers]
+    ws.append([cells(h, bold=True) for h in headers])
+    for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
+        where = f",{contract_col},$A{r}"
+        blank = f'$A{r}=""'
+        payer = f"INDEX({CONTRACTS_TABLE}[payer],{k})"  # each contract at its payer's rates
+        members = [f'=IF({blank},"",COUNTIFS({tier_col},{t}{where}))' for t in tiers]
+        money = [
+            cells(
+                f'=IF({blank},"",COUNTIFS({tier_col},{t}{where}{billable})*{tier_rate(t, payer)})',
+                "#,##0.00",
+            )
+            for t in tiers
+        ]
+        ws.append([f'=IF({blank},"",$A{r})', *members, *money])
+    members = [f"=COUNTIFS({tier_col},{t})" for t in tiers]
+    first, last = top + 1, top + SUMMARY_CONTRACT_ROWS
+    money = [
+        cells(f"=SUM({get_column_letter(c)}{first}:{get_column_letter(c)}{last})", "#,##0.00")
+        for c in range(2 + len(tiers), 2 + 2 * len(tiers))
+    ]
+    ws.append(["Total", *members, *money])
+    add_table(
+        ws,
+        BY_TIER_TABLE,
+        headers,
+        SUMMARY_CONTRACT_ROWS + 1,
+        first_row=top,
+        style="TableStyleLight9",
+    )
+    n = len(tiers)
+    last = top + SUMMARY_CONTRACT_ROWS  # every contract place: blank ones stay empty
+    for title, first_col, anchor, axis in (
+        ("Members by tier and contract", 2, "J2", "Members"),
+        ("Dollars by tier and contract", 2 + n, "J20", "Dollars"),
+    ):
+        chart = BarChart()
+        chart.type = "col"
+        chart.title = title
+        chart.y_axis.title = axis
+        chart.x_axis.title = "Contract"
+        data = Reference(
+            ws, min_col=first_col, max_col=first_col + n - 1, min_row=top, max_row=last
+        )
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=last))
+        chart.width, chart.height = 18, 8.5
+        ws.add_chart(chart, anchor)
+
+
+def kpi_sheet(
+    wb: openpyxl.Workbook, tiers: Sequence[int], tables: Mapping[str, pd.DataFrame] | None = None
+) -> None:
+    """One table per KPI table (side by side; `tables` as kpi.kpi_tables gives them, else
+    empty until the KPI button fills them) and charts.
+
+    A stacked chart needs one series per tier: a block of formulas beside the charts
+    turns the tier mix table into one share column per (default-payer) tier.
+    """
+    tables = tables or {}
+    bodies = {
+        key: frame.reindex(columns=KPI_COLUMNS[key])
+        .astype(object)
+        .where(frame.reindex(columns=KPI_COLUMNS[key]).notna(), None)
+        .to_numpy()
+        .tolist()
+        for key, frame in tables.items()
+    }
+    ws = wb.create_sheet(KPI)
+    ws.sheet_properties.codeName = "wsKpi"
+    cells = Cells(ws)
+    firsts = kpi_first_columns()
+    header: list[object] = []
+    for key, first in firsts.items():
+        columns = KPI_COLUMNS[key]
+        header += [None] * (first - 1 - len(header)) + [cells(h, bold=True) for h in columns]
+        for c, h in enumerate(columns, start=first):
+            dimension = ws.column_dimensions[get_column_letter(c)]
+            dimension.width = max(10, len(h) + 4)
+            dimension.number_format = (
+                "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h, "General")
+            )
+    charts_at = len(header) + 2
+    block = charts_at + 12  # right of the charts (18 cm wide)
+    month = get_column_letter(block)
+    header += [None] * (block - 1 - len(header))
+    header += [cells("Tier mix: month", bold=True)]
+    header += [cells(f"Tier {t} share", bold=True) for t in tiers]
+    ws.column_dimensions[month].width = 16
+    ws.freeze_panes = "A2"
+    ws.append(header)
+    mix = KPI_TABLE_NAMES["tier_mix"]
+    by_month = get_column_letter(firsts["by_month"] + KPI_COLUMNS["by_month"].index("month"))
+    height = max([KPI_CHART_ROWS, *(len(b) for b in bodies.values())])
+    for r in range(2, height + 2):
+        row: list[object] = [None] * (block - 1)
+        for key, body in bodies.items():
+            if r - 2 < len(body):
+                first = firsts[key]
+                for c, (h, v) in enumerate(zip(KPI_COLUMNS[key], body[r - 2], strict=True)):
+                    fmt = "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h)
+                    row[first - 1 + c] = v if v is None or fmt is None else cells(v, fmt)
+        if r <= KPI_CHART_ROWS + 1:
+            shares = [
+                cells(
+                    f'=IF(${month}{r}="","",SUMPRODUCT(--({mix}[month]=${month}{r}),'
+                    f"--({mix}[tier]={t}),{mix}[share]))",
+                    "0.0%",
+                )
+                for t in tiers
+            ]
+            row += [f'=IF({by_month}{r}="","",{by_month}{r})', *shares]
+        ws.append(row)
+    for key, first in firsts.items():
+        add_table(
+            ws,
+            KPI_TABLE_NAMES[key],
+            KPI_COLUMNS[key],
+            len(bodies.get(key, ())),
+            first_column=first,
+            style="TableStyleLight9",
+        )
+
+    last = KPI_CHART_ROWS + 1
+    month_col = firsts["by_month"] + KPI_COLUMNS["by_month"].index("month")
+    pmpm, members, mix_chart = LineChart(), BarChart(), BarChart()
+    members.type = mix_chart.type = "col"
+    mix_chart.grouping, mix_chart.overlap = "percentStacked", 100
+    charts = (
+        # (chart, title, y axis, by_month column (None: the tier share block), anchor row)
+        (pmpm, "Revenue per member per month (PMPM)", "Dollars", "revenue_per_member", 2),
+        (members, "Members billed per month", "Members", "members", 20),
+        (mix_chart, "Tier mix (share of members)", "Share", None, 38),
+    )
+    for chart, title, axis, field, row in charts:
+        if field is None:  # the tier share block
+            first, final, categories = block + 1, block + len(tiers), block
+        else:
+            first = final = firsts["by_month"] + KPI_COLUMNS["by_month"].index(field)
+            categories = month_col
+        data = Reference(ws, min_col=first, max_col=final, min_row=1, max_row=last)
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=categories, min_row=2, max_row=last))
+        chart.title, chart.y_axis.title, chart.x_axis.title = title, axis, "Month"
+        chart.width, chart.height = 18, 8.5
+        ws.add_chart(chart, f"{get_column_letter(charts_at)}{row}")
+
+
+def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
+    """(kind, text, extra) lines of the Help sheet: kind is "h" (heading) or "" (text)."""
+    billed = layout.name_of("billed_hours")
+    out: list[tuple[str, str, str]] = [
+        ("h", "PMPM Tier Report workbook", ""),
+        ("", "Tiers, rates and the PMPM import file for NY CDPAP, month by month.", ""),
+        ("h", "How the month goes", ""),
+        ("", "1. Settings: check the billing month, the extract file and the folders.", ""),
+        ("", "2. Load Extract: reads the month's PMPM Tier Report/Extract (CSV).", ""),
+        ("", "3. Refresh Flags: tiers, tiers if billed, members at risk, dollars at stake.", ""),
+        ("", "4. Validate: fix or remove what the Validation sheet lists.", ""),
+        ("", "5. Mark rows Keep, Delete or Defer in the Action column; press the button.", ""),
+        ("", "6. Export: save the import file and upload it to HHAeXchange.", ""),
+        ("", "7. Next month, Restore brings deferred rows back once their visits are billed.", ""),
+        ("h", "Ribbon buttons (PMPM tab)", ""),
+        *[("", b.label, b.help) for b in BUTTONS],
+        ("h", "Columns the workbook adds", ""),
+        (
+            "",
+            LINE,
+            "The row's line in the extract (header = 1). It stays with the row through "
+            "Delete, Defer and Restore; do not edit it.",
+        ),
+        (
+            "",
+            ENGINE_HEADERS["tier"],
+            f"Tier for {billed} (or the authorized hours, for a payer billed on them), from "
+            "the row's payer's rates in force in the billing month (Rates sheet). Works "
+            "without Python.",
+        ),
+        ("", ENGINE_HEADERS["tier_if_billed"], "The tier if the unbilled hours were billed too."),
+        ("", ENGINE_HEADERS["at_risk"], "TRUE when the two tiers differ (row shown orange)."),
+        ("", ENGINE_HEADERS["dollar_effect"], "Rate if billed minus rate now, when at risk."),
+        ("", FINDINGS, "Number of problems Validate found (row shown light red)."),
+        ("", ACTION, "Keep, Delete or Defer (blank = Keep)."),
+        (
+            "",
+            "Payer-specific rates",
+            "Each contract's payer is on the Rates sheet (Contracts, written by Load "
+            "Extract from payers.csv); the Tiers table there holds each payer's own rates "
+            "and hours basis by month, as Refresh Flags uses them.",
+        ),
+        (
+            "",
+            SUMMARY,
+            "Rows, members at risk and dollars per contract (deferred rows go up as "
+            "placeholders: not at risk); members and dollars by tier and contract (each at "
+            "its payer's rates, deferred rows left out), with charts.",
+        ),
+        ("h", "Cell functions (need Python via xlwings)", ""),
+    ]
+    out += [("", f"{f.signature}   e.g. {f.example}", f.result) for f in CELL_FUNCTIONS]
+    out += [
+        ("h", "Service-code setup", ""),
+        (
+            "",
+            "xl-pmpm service-setup FILE",
+            "Run it on your Contract Service Code export (columns Contract, Discipline, "
+            "Service Code, Description, Export Code, Revenue Code, HCPCS Code[, Modifier]). "
+            "It checks each code against the rate table: HCPCS Code = the tier's rate code "
+            "exactly, PA or Other (Skilled) to match the code, the payer's revenue code, and "
+            "an Export Code of 2443/2444/2445 or CODE:::::DESCRIPTION. PMPM_EXPORT_CODE gives "
+            "the Form Locator 43/44 text, not this field.",
+        ),
+        ("h", "Python", ""),
+        (
+            "",
+            "The buttons and functions run Python through xlwings: `xl-pmpm install` writes "
+            "Interpreter_Win (or Interpreter_Mac) on the xlwings.conf sheet for the python of "
+            "the environment where xl_pmpm is installed; without it xlwings looks in your "
+            "xlwings config files, then uses python on the PATH.",
+            "",
+        ),
+    ]
+    return out
+
+
+def help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
+    ws = wb.create_sheet(HELP)
+    ws.sheet_properties.codeName = "wsHelp"
+    ws.column_dimensions["A"].width = 60
+    ws.column_dimensions["B"].width = 80
+    heading = Font(bold=True, size=13)
+    for kind, text, extra in help_rows(layout):
+        first = WriteOnlyCell(ws, text)
+        if kind == "h":
+            first.font = heading
+        row: list[object] = [first]
+        if extra:
+            second = WriteOnlyCell(ws, extra)
+            second.alignment = Alignment(wrap_text=True)
+            row.append(second)
+        ws.append(row)
+
+
+def config_sheet(wb: openpyxl.Workbook, config: Mapping[str, object] | None) -> None:
+    # xlwings reads column A from A1 down to the first blank: no header row, no gaps.
+    ws = wb.create_sheet(CONFIG_SHEET)
+    ws.sheet_properties.codeName = "wsXlwingsConf"
+    ws.column_dimensions["A"].width = 20
+    ws.column_dimensions["B"].width = 60
+    # xlwings reads this sheet before the user's config files, and an entry here, even a
+    # blank one, ends the lookup: only entries with a value are written.
+    values: dict[str, object] = {"UDF Modules": UDF_MODULE, **(config or {})}
+    for key, value in values.items():
+        if value is not None and str(value).strip():
+            ws.append([key, value])
+
+
+def table_sheet(
+    wb: openpyxl.Workbook,
+    sheet: str,
+    code_name: str,
+    table: str,
+    headers: list[str],
+    style: str,
+    rows: pd.DataFrame | None = None,
+) -> None:
+    """A sheet holding one Excel Table: `rows` (columns `headers`), or one blank row.
+
+    Text columns stay text ("@"), as the front end writes them; numbers are numbers.
+    """
+    ws = wb.create_sheet(sheet)
+    ws.sheet_properties.codeName = code_name
+    text = set(headers)
+    body: list[list[object]] = []
+    if rows is not None and len(rows):
+        frame = rows.reindex(columns=headers)
+        text = {h for h in headers if not pd.api.types.is_numeric_dtype(frame[h])}
+        frame = frame.astype(object).where(frame.notna(), None)
+        body = frame.to_numpy().tolist()
+    for c, header in enumerate(headers, start=1):  # the front end writes text here
+        if header in text:
+            ws.column_dimensions[get_column_letter(c)].number_format = "@"
+    formats = dict.fromkeys(text, "@")
+    write_table(ws, table, headers, body, formats=formats, style=style)

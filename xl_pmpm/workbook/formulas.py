@@ -1,0 +1,140 @@
+"""Excel formulas of the workbook: the engine columns' tier rule and the rate lookups.
+
+Generated from the same rate book the engine uses (`resolved_tiers`), so a workbook
+without Python tiers and prices each row as xl_pmpm.core.flags.flag_tier_risk does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.flags import ENGINE_HEADERS
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
+from xl_pmpm.workbook.sheets import (
+    CONTRACTS_TABLE,
+    RATES,
+    TIER_COLUMNS,
+    TIERS_TABLE,
+)
+
+RATES_TABLE = RATES
+
+
+def escape(column: str) -> str:
+    """A column name as written inside a structured reference ([, ], # and ' need a ')."""
+    return re.sub(r"([\[\]#'])", r"'\1", column)
+
+
+def this_row(table: str, column: str) -> str:
+    return f"{table}[[#This Row],[{escape(column)}]]"
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+def _in_force(r: str) -> str:
+    return (
+        f"*({r}effective_from]<=BillingMonth)"
+        f'*((({r}effective_to]="")+({r}effective_to]>=BillingMonth))>0)'
+    )
+
+
+def resolved_tiers(book: RateBook) -> pd.DataFrame:
+    """Each payer's tier table over time, as the engine resolves it (`RateBook.tier_table`).
+
+    One row per (payer, period, tier): the periods run between the rate book's effective
+    dates, and a payer's own rows override the default payer's tier by tier, exactly as
+    the engine does, so a formula only has to match the row's payer and month. Every
+    payer of the payers table (and the default) gets its rows, with its hours basis.
+    """
+    rates = book.rates
+    starts = set(rates["effective_from"].dropna())
+    starts |= {d + pd.Timedelta(days=1) for d in rates["effective_to"].dropna()}
+    bounds = sorted(pd.Timestamp(d) for d in starts)
+    payers = list(dict.fromkeys([DEFAULT_PAYER, *book.payers["payer"], *rates["payer"]]))
+    basis = dict(zip(book.payers["payer"], book.payers["hours_basis"], strict=True))
+    out = []
+    for i, start in enumerate(bounds):
+        end = bounds[i + 1] - pd.Timedelta(days=1) if i + 1 < len(bounds) else pd.NaT
+        for payer in payers:
+            try:
+                table = book.tier_table(payer, start)
+            except PmpmInputError:  # no rate in force then
+                continue
+            block = table.reindex(columns=TIER_COLUMNS[2:7])
+            block.insert(0, "hours_basis", basis.get(payer, basis.get(DEFAULT_PAYER, "utilized")))
+            block.insert(0, "payer", payer)
+            block["effective_from"], block["effective_to"] = start, end
+            out.append(block)
+    return pd.concat(out, ignore_index=True).reindex(columns=TIER_COLUMNS)
+
+
+def _payer_of_row(contract: str) -> str:
+    """The row's payer: its contract looked up in the Contracts table (else the default)."""
+    return (
+        f"IFERROR(INDEX({CONTRACTS_TABLE}[payer],MATCH(TRIM({contract}),"
+        f'{CONTRACTS_TABLE}[contract],0)),"{DEFAULT_PAYER}")'
+    )
+
+
+def _tier_lookup(field: str, hours: str, payer: str) -> str:
+    """SUMPRODUCT over the Tiers table's rows of `payer` in force in BillingMonth.
+
+    Tiers do not overlap (rates.py checks), so at most one row matches.
+    """
+    r = f"{TIERS_TABLE}["
+    return (
+        f"SUMPRODUCT({r}{field}]*({r}payer]={payer})*({r}min_hours]<={hours})"
+        f'*((({r}max_hours]="")+({r}max_hours]>{hours}))>0)' + _in_force(r) + ")"
+    )
+
+
+def tier_rate(tier: int, payer: str = f'"{DEFAULT_PAYER}"') -> str:
+    """`payer`'s rate of `tier` in BillingMonth, from the Tiers table."""
+    r = f"{TIERS_TABLE}["
+    return f"SUMPRODUCT({r}rate]*({r}payer]={payer})*({r}tier]={tier})" + _in_force(r) + ")"
+
+
+def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
+    """{engine column: formula} for one row of Tier Report table `table` (no Python needed).
+
+    The row's payer comes from its contract (the Contracts table, written from the rate
+    book's payers at the fill and at Load Extract), its hours from the payer's hours
+    basis, its tier and rate from the payer's rows in force in the billing month (the
+    Tiers table, `resolved_tiers`): the rule of xl_pmpm.core.flags.flag_tier_risk.
+    """
+    billed = this_row(table, layout.name_of("billed_hours"))
+    unbilled_col = layout.column("unbilled_hours")
+    total = f"({billed}+N({this_row(table, unbilled_col.name)}))" if unbilled_col else billed
+    payer = _payer_of_row(this_row(table, layout.name_of("contract")))
+    authorized_col = layout.column("authorized_hours")
+    if authorized_col is not None:
+        authorized = this_row(table, authorized_col.name)
+        basis = f"INDEX({TIERS_TABLE}[hours_basis],MATCH({payer},{TIERS_TABLE}[payer],0))"
+        by_basis = f'IFERROR({basis},"")="authorized"'
+        hours_cell = f"IF({by_basis},{authorized},{billed})"
+        now = f"IF({by_basis},N({authorized}),{billed})"
+        after = f"IF({by_basis},N({authorized}),{total})"
+    else:
+        hours_cell, now, after = billed, billed, total
+    tier = this_row(table, ENGINE_HEADERS["tier"])
+    tier_if_billed = this_row(table, ENGINE_HEADERS["tier_if_billed"])
+    at_risk = this_row(table, ENGINE_HEADERS["at_risk"])
+
+    def tier_of(hours: str) -> str:
+        lookup = _tier_lookup("tier", hours, payer)
+        return f'=IF(ISNUMBER({hours_cell}),IF({lookup}=0,"",{lookup}),"")'
+
+    return {
+        ENGINE_HEADERS["tier"]: tier_of(now),
+        ENGINE_HEADERS["tier_if_billed"]: tier_of(after),
+        ENGINE_HEADERS["at_risk"]: f'=AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier}))',
+        ENGINE_HEADERS["dollar_effect"]: (
+            f"=IF({at_risk},ROUND({_tier_lookup('rate', after, payer)}"
+            f"-{_tier_lookup('rate', now, payer)},2),0)"
+        ),
+    }
