@@ -66,6 +66,7 @@ from xl_pmpm.workbook.sheets import (
     RATES,
     SETTINGS,
     SUMMARY_CONTRACT_ROWS,
+    UNBILLED,
     VALIDATION,
     VALIDATION_COLUMNS,
     contract_payers,
@@ -1150,7 +1151,7 @@ def show_unbilled(book: xw.Book) -> None:
     from xl_pmpm.io.unbilled import unbilled_from_files
     from xl_pmpm.io.visits_reader import load_mapping
 
-    sheet_name, table_name_, title = "Unbilled", "UnbilledRows", "Unbilled"
+    sheet_name, table_name_, title = UNBILLED, "UnbilledRows", "Unbilled"
     columns = ["Status", "Days left", "Last day", "Month", "Payer", "Contract"]
     columns += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
     columns += ["Dollars", "Reason", "What to do"]

@@ -55,6 +55,7 @@ __all__ = [
     "ORIGINAL",
     "RATES",
     "RESERVED_SHEETS",
+    "UNBILLED",
     "SETTINGS",
     "STAMP_FORMAT",
     "SUMMARY",
@@ -114,7 +115,8 @@ KPI = "KPI"
 CONFIG = "xlwings.conf"
 ORIGINAL = ORIGINAL_SHEET  # hidden: the extract as loaded, for the locked-field check
 RESERVED_SHEETS = (ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY)
-RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL)
+UNBILLED = "Unbilled"  # member-months earned and not billed (the Unbilled button)
+RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL, UNBILLED)
 
 KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
 ACTIONS = (KEEP, DELETE, DEFER)
