@@ -15,7 +15,7 @@ from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
 
 from xl_pmpm.cli.commands_month import add_commands
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.io import files, ledger, workflow
+from xl_pmpm.io import files, ledger, ledger_files, workflow
 
 AT = datetime(2025, 4, 15, 9, 30)
 STAGES = ["temp-written", "pending-recorded", "linked", "confirmed"]
@@ -133,11 +133,11 @@ def test_crash_between_steps_is_consistent_and_rerun_finishes(tmp_path, monkeypa
         if at == stage:
             raise KeyboardInterrupt(f"killed at {at}")
 
-    monkeypatch.setattr(ledger, "_checkpoint", crash)
+    monkeypatch.setattr(ledger_files, "_checkpoint", crash)
     with pytest.raises(KeyboardInterrupt):
         export(table, tmp_path)
     _invariant(tmp_path)
-    monkeypatch.setattr(ledger, "_checkpoint", lambda at: None)
+    monkeypatch.setattr(ledger_files, "_checkpoint", lambda at: None)
 
     done = ledger.reconcile_pending(db(tmp_path), tmp_path / "out")
     entries = ledger.history(db(tmp_path))
@@ -165,10 +165,10 @@ def test_next_export_reconciles_first(tmp_path, monkeypatch):
         if at == "pending-recorded":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ledger, "_checkpoint", crash)
+    monkeypatch.setattr(ledger_files, "_checkpoint", crash)
     with pytest.raises(KeyboardInterrupt):
         export(valid_table(2), tmp_path)
-    monkeypatch.setattr(ledger, "_checkpoint", lambda at: None)
+    monkeypatch.setattr(ledger_files, "_checkpoint", lambda at: None)
     other = valid_table(4).loc[[4, 5]]  # different members
     done = export(other, tmp_path, at=datetime(2025, 4, 15, 10))
     assert len(done.recovered.rolled_forward) == 1
@@ -182,7 +182,7 @@ def test_pending_entry_without_any_file_is_dropped(tmp_path, monkeypatch):
         if at == "pending-recorded":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ledger, "_checkpoint", crash)
+    monkeypatch.setattr(ledger_files, "_checkpoint", crash)
     with pytest.raises(KeyboardInterrupt):
         export(valid_table(2), tmp_path)
     for temp in (tmp_path / "out").glob(".*"):

@@ -16,20 +16,22 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 
 from xl_pmpm import __version__
+from xl_pmpm.cli.commands_ledger import add_commands as add_ledger_commands
 from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
-from xl_pmpm.cli.options import add_settings, emit, report_error
+from xl_pmpm.cli.options import add_settings, emit, report_error, warn_if_on_network
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
 from xl_pmpm.core.rates import tier_for_hours
 from xl_pmpm.core.review import restore_rows
-from xl_pmpm.io import files
+from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
 from xl_pmpm.io.workflow import (
     Checked,
@@ -128,10 +130,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     v = checked.validation
     text = render_findings(v, layout)
     if db is not None:
-        text += f"\nChecked against the ledger {db}" + (
-            "" if Path(db).exists() else " (not there yet: nothing exported)"
+        warn_if_on_network(db)
+        text += f"\nChecked against the ledger {ledger.shown(db)}" + (
+            "" if ledger.exists(db) else " (not there yet: nothing exported)"
         )
-    emit(args, {**v.to_dict(), "ledger": db}, text)
+    emit(args, {**v.to_dict(), "ledger": ledger.shown(db)}, text)
     if not checked.report.readable:
         return 2
     return 0 if v.valid else 1
@@ -147,6 +150,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.no_ledger and (args.ledger or args.correction):
         raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
     db = None if args.no_ledger else args.ledger or default_ledger(args.out)
+    warn_if_on_network(db)
     try:
         done = export_import_file(
             report.table,
@@ -164,9 +168,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     except ExportRefused as refused:
         v = refused.report
-        payload = {"files": [], "rows": 0, "refused": True, "ledger": db, **v.to_dict()}
+        payload = {"files": [], "rows": 0, "refused": True, "ledger": ledger.shown(db)}
+        payload |= v.to_dict()
         note = f"\n{refused}\nNo file was written" + (
-            f"; the ledger {db} is unchanged." if db else "."
+            f"; the ledger {ledger.shown(db)} is unchanged." if db else "."
         )
         emit(args, payload, render_findings(v, layout) + note)
         return 1
@@ -175,14 +180,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         "rows": done.rows,
         "contracts": done.contracts,
         "refused": False,
-        "ledger": None if db is None else str(db),
+        "ledger": ledger.shown(db),
         "corrections": _corrections(args),
         **done.validation.to_dict(),
     }
     lines = [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
     lines += [f"  {p}" for p in done.files]
     if db is not None:
-        lines.append(f"Recorded in the ledger {db}.")
+        lines.append(f"Recorded in the ledger {ledger.shown(db)}.")
     if done.recovered is not None and done.recovered.changed:
         r = done.recovered
         lines.append(
@@ -468,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rule_commands(sub)
     add_month_commands(sub)
+    add_ledger_commands(sub)
     add_install_command(sub)
 
     p = sub.add_parser("layout", help="print the import layout as a Markdown table")
@@ -489,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (PmpmError, sqlite3.Error) as exc:
+    except (PmpmError, sqlite3.Error, SQLAlchemyError) as exc:
         return report_error(exc)
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as the Python docs advise.

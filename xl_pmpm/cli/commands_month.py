@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded
+from xl_pmpm.cli.options import add_settings, emit, guarded, warn_if_on_network
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
@@ -149,7 +149,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 @guarded
 def cmd_history(args: argparse.Namespace) -> int:
-    entries = ledger.history(args.ledger or default_ledger())
+    db = args.ledger or default_ledger()
+    warn_if_on_network(db)
+    entries = ledger.history(db)
     if args.month:
         entries = entries[entries["month"] == _month(args.month)]
     by_file = (
@@ -193,8 +195,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             )
         corrected, source = report.table, report.source
     db = args.ledger or default_ledger(args.out)
-    if not Path(db).exists():
-        raise PmpmInputError("No ledger here.", file=db, fix="Give the ledger of your exports.")
+    if not ledger.exists(db):
+        raise PmpmInputError(
+            "No ledger here.", file=ledger.shown(db), fix="Give the ledger of your exports."
+        )
+    warn_if_on_network(db)
     outcome = reconcile_results(
         args.results,
         db,
