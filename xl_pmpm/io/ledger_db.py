@@ -150,7 +150,10 @@ def address(ledger: str | Path | Address) -> Address:
 
 def shown_url(url: URL) -> str:
     """The URL as it may be printed: without the password."""
-    return url.set(password=None).render_as_string(hide_password=False)
+    bare = URL.create(  # URL.set(password=None) would keep the password
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    )
+    return bare.render_as_string(hide_password=False)
 
 
 def shown(ledger: str | Path | Address | None) -> str | None:
@@ -296,6 +299,15 @@ def server_problem(exc: BaseException, where: Address) -> PmpmInputError:
         message = f"The ledger server {host} cannot be used ({type(orig).__name__})."
         fix = SERVER_FIX
     return PmpmInputError(message, file=where.shown, fix=fix)
+
+
+def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
+    if where.server:
+        return server_problem(exc, where)
+    orig = getattr(exc, "orig", exc)
+    return PmpmInputError(
+        f"Not an xl-pmpm ledger ({orig}).", file=where.shown, fix=NOT_A_LEDGER_FIX
+    )
 
 
 def _table_columns(conn: Connection) -> set[str]:
@@ -473,12 +485,7 @@ def open_ledger(
             upgrade(engine)
     except (sqlite3.DatabaseError, DBAPIError) as exc:
         engine.dispose()
-        if where.server:
-            raise server_problem(exc, where) from None
-        orig = getattr(exc, "orig", exc)
-        raise PmpmInputError(
-            f"Not an xl-pmpm ledger ({orig}).", file=where.shown, fix=NOT_A_LEDGER_FIX
-        ) from None
+        raise _database_problem(exc, where) from None
     except BaseException:
         engine.dispose()
         raise
@@ -502,27 +509,33 @@ def opened(
 
 
 def init(ledger: str | Path) -> tuple[str, int]:
-    """Create the ledger's tables (a new SQLite file, or an empty server database) or
-    upgrade an older ledger. Returns (what was done, the version found before)."""
+    """Create the ledger's tables, or upgrade an older ledger: `xl-pmpm ledger init`.
+
+    A new SQLite file, a SQLite file without any table, or a server database without
+    the `exports` table (a database of its own, or one shared with other tables) gets
+    the tables. Returns (created / upgraded / checked, the version found before).
+    """
     where = address(ledger)
-    if where.path is not None:
-        fresh = not where.path.exists()
+    if where.path is not None and not where.path.exists():
         with opened(where, create=True):
-            pass
-        return ("created" if fresh else "checked"), 0
-    engine = _server_engine(where.url)  # type: ignore[arg-type]
+            return "created", 0
+    engine = (
+        _server_engine(where.url)
+        if where.url is not None
+        else _sqlite_engine(where.path, read_only=False)  # type: ignore[arg-type]
+    )
     try:
         with engine.connect() as conn:
-            has_table = sa.inspect(conn).has_table("exports")
-        if not has_table:  # a database of its own, or one shared with other tables
+            has_table, any_table = sa.inspect(conn).has_table("exports"), _has_tables(conn)
+        if not has_table and (where.server or not any_table):
             create_schema(engine)
             return "created", 0
         with engine.connect() as conn:
-            _check_ledger(conn, where)  # an `exports` table of another program: refused
+            _check_ledger(conn, where)  # another program's database: refused, untouched
         before = upgrade(engine)
         return ("upgraded" if before < SCHEMA_VERSION else "checked"), before
-    except DBAPIError as exc:
-        raise server_problem(exc, where) from None
+    except (sqlite3.DatabaseError, DBAPIError) as exc:
+        raise _database_problem(exc, where) from None
     finally:
         engine.dispose()
 
