@@ -49,7 +49,7 @@ from test_crash import each_kill
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.errors import ExportRefused
 from xl_pmpm.core.sample import extract_csv, generate_extract
-from xl_pmpm.io import files, ledger, ledger_db, ledger_files, workflow
+from xl_pmpm.io import files, ledger, ledger_address, ledger_db, ledger_files, workflow
 from xl_pmpm.io.ledger import LEDGER_ENV
 
 EXTRACT_AS_OF = "2026-11-05"
@@ -134,7 +134,7 @@ def _export_process(extract: Path, out: Path, url: str) -> subprocess.Popen:
 def test_two_exports_at_once_on_postgresql_give_one_winner_every_round(
     tmp_path, extract, pg_ledger
 ):
-    engine = sa.create_engine(ledger_db.address(pg_ledger).url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(ledger_address.address(pg_ledger).url, poolclass=sa.pool.NullPool)
     figures = []
     for n in range(ROUNDS):
         with engine.begin() as conn:  # each round starts from an empty ledger
@@ -249,6 +249,7 @@ def test_killed_mid_export_on_postgresql_leaves_files_and_entries_together(
     argv += ["--ledger", pg_ledger]
     kills = each_kill(lambda step: argv, lambda step: consistent(pg_ledger, [out]))
     assert kills >= 4  # killed before, between and after the ledger's transactions
+    print(f"\nkilled at each of {kills} file-system steps of an export: consistent each time")
     assert cli.main(argv) in (0, 1)  # finishes, or finds it all exported
     entries = ledger.history(pg_ledger)
     assert len(entries) == ROWS and set(entries["status"]) == {"exported"}
@@ -537,7 +538,7 @@ def test_a_mapped_drive_windows_reports_remote_is_a_network_path():  # pragma: n
     ]
     if not remote:
         pytest.skip("no mapped network drive on this machine")
-    assert ledger_db.on_network_path(f"{remote[0]}:\\pmpm-ledger.sqlite3")
+    assert ledger_address.on_network_path(f"{remote[0]}:\\pmpm-ledger.sqlite3")
 
 
 def test_pg_env_is_documented_in_the_ci_script():

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
-from xl_pmpm.io.ledger_db import network_warning, safe_error
+from xl_pmpm.io.ledger_address import network_warning, safe_error
 
 FORMATS = ("text", "json")
 

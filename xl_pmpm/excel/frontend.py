@@ -37,7 +37,7 @@ from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month, check_locked_fields, validate_table
-from xl_pmpm.io import files, ledger, ledger_db
+from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
 from xl_pmpm.io.workflow import export_import_file
 from xl_pmpm.workbook.sheets import (
@@ -306,7 +306,7 @@ def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> str | 
         text = str(value).strip()
         if "://" not in text:
             return Path(text)
-        url = ledger_db.address(text).url
+        url = ledger_address.address(text).url
         if url is not None and url.password:
             raise PmpmInputError(
                 'The Settings sheet\'s "Ledger file" holds a password.',

@@ -10,8 +10,11 @@ export, keeps the history (`xl-pmpm history`), and takes the import results back
 
 Its jobs live in modules of their own; this module is the one callers import:
 
-- `ledger_db`: where the ledger is, its schema and versions (older ledgers upgraded
-  in one transaction), opening it, the database's uniqueness rule, backups;
+- `ledger_address`: where the ledger is (a path or a URL), how it is named without a
+  password, what a server's errors mean, the network-path warning;
+- `ledger_db`: its schema and versions (older ledgers upgraded
+  in one transaction), opening it, the database's uniqueness rule;
+- `ledger_backup`: a consistent copy as a new SQLite file;
 - `ledger_records`: reading the entries, recording an export, the already-exported
   check, marking rejected rows (statuses, placeholders, corrections: see there);
 - `ledger_files`: writing the import files and recording them crash-safely;
@@ -29,17 +32,9 @@ import pandas as pd
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, PENDING, REJECTED
 from xl_pmpm.core.findings import ValidationReport, combine
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.io.ledger_db import (
-    FILE_MODE,
-    SCHEMA_VERSION,
-    backup,
-    exists,
-    init,
-    network_warning,
-    open_ledger,
-    opened,
-    shown,
-)
+from xl_pmpm.io.ledger_address import exists, network_warning, shown
+from xl_pmpm.io.ledger_backup import backup
+from xl_pmpm.io.ledger_db import FILE_MODE, SCHEMA_VERSION, init, open_ledger, opened
 from xl_pmpm.io.ledger_files import (
     TEMP_SUFFIX,
     LedgerConflict,

@@ -1,13 +1,5 @@
-"""The ledger's database: where it is, its schema and versions, opening it, backing it up.
-
-A ledger is named by a path (a local SQLite file, the embedded default) or by a URL
-SQLAlchemy accepts (`postgresql://user@host/db`: a server a billing team shares).
-`postgresql://` without a driver means psycopg 3 (the driver this package installs).
-
-Credentials: a URL's password is never shown (`shown` drops it); a server's password
-comes from the environment (`PGPASSWORD`, `~/.pgpass`) or the URL given on the command
-line. Driver errors are reported by what went wrong (server unreachable, password
-refused, no such database, no ledger table), never with their SQL or parameters.
+"""The ledger's database: its schema and versions, opening it (a SQLite file or a server
+named as in ledger_address.py), `xl-pmpm ledger init`.
 
 Schema versions: the `ledger_version` table holds the version. A ledger without it was
 made by an earlier release: version 1 (the first table) or 2 (with `placeholder`).
@@ -23,22 +15,21 @@ member-month free cannot both record it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io.ledger_address import SERVER_FIX, Address, address, server_problem, shown_url
 
 FILE_MODE = 0o600
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
@@ -48,13 +39,6 @@ NOT_A_LEDGER_FIX = (
     "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
     "not another program's database."
 )
-SERVER_FIX = "See the README, 'Working as a team'."
-TEAM_SETUP = (
-    "SQLite's locking is unreliable on network drives: two billers could both bill a "
-    "member-month or damage the file. For a team, share one database server instead: "
-    "see the README, 'Working as a team'."
-)
-
 metadata = sa.MetaData()
 _blocking = ", ".join(f"'{s}'" for s in BLOCKING)
 CONFIRMED_ONCE = f"placeholder = 0 AND correction = 0 AND status IN ({_blocking})"
@@ -106,109 +90,6 @@ ledger_version = sa.Table(
 ADDED_COLUMNS: dict[str, int] = {"placeholder": 0}
 
 
-# --- where the ledger is -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Address:
-    """A ledger's place: a SQLite `path`, or a server `url`. `shown` never holds a password."""
-
-    path: Path | None
-    url: URL | None
-    shown: str
-
-    @property
-    def server(self) -> bool:
-        return self.url is not None
-
-
-def looks_like_url(text: str | Path) -> bool:
-    return isinstance(text, str) and "://" in text
-
-
-def address(ledger: str | Path | Address) -> Address:
-    """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL."""
-    if isinstance(ledger, Address):
-        return ledger
-    if not looks_like_url(ledger):
-        return Address(Path(ledger), None, str(ledger))
-    try:
-        url = make_url(str(ledger).strip())
-    except ArgumentError:
-        raise PmpmInputError(
-            "The ledger URL cannot be read.",
-            fix="Write it as postgresql://USER@HOST[:PORT]/DATABASE (password from PGPASSWORD "
-            "or ~/.pgpass), or give the path of a SQLite ledger file.",
-        ) from None
-    if url.get_backend_name() == "sqlite":
-        return Address(Path(url.database or ""), None, url.database or "")
-    given = shown_url(url)  # as the biller wrote it, less the password
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    return Address(None, url, given)
-
-
-def shown_url(url: URL) -> str:
-    """The URL as it may be printed: without the password."""
-    bare = URL.create(  # URL.set(password=None) would keep the password
-        url.drivername, url.username, None, url.host, url.port, url.database, url.query
-    )
-    return bare.render_as_string(hide_password=False)
-
-
-def shown(ledger: str | Path | Address | None) -> str | None:
-    """How a ledger may be named in output, logs, errors and the workbook (no password)."""
-    if ledger is None:
-        return None
-    try:
-        return address(ledger).shown
-    except PmpmInputError:
-        return "(an unreadable ledger URL)"
-
-
-def exists(ledger: str | Path | Address) -> bool:
-    """Is there a ledger to read? A server always may be (connecting tells)."""
-    where = address(ledger)
-    return where.server or (where.path is not None and where.path.exists())
-
-
-# --- a SQLite ledger on a network path -----------------------------------------------------
-
-
-def _windows_drive_is_remote(path: Path) -> bool:
-    drive = PureWindowsPath(str(path)).drive
-    if sys.platform != "win32" or not drive or drive.startswith("\\\\"):
-        return False
-    DRIVE_REMOTE = 4
-    return ctypes.windll.kernel32.GetDriveTypeW(f"{drive}\\") == DRIVE_REMOTE  # type: ignore[attr-defined]
-
-
-def on_network_path(path: str | Path) -> bool:
-    """A UNC path (\\\\server\\share or //server/share), or a drive Windows reports remote."""
-    text = str(path)
-    if text.startswith(("\\\\", "//")):
-        return True
-    with contextlib.suppress(OSError):
-        resolved = str(Path(path).resolve())
-        if resolved.startswith(("\\\\", "//")):
-            return True
-        return _windows_drive_is_remote(Path(resolved))
-    return False
-
-
-def network_warning(ledger: str | Path | Address | None) -> str | None:
-    """The warning for a SQLite ledger on a network path; None otherwise."""
-    if ledger is None:
-        return None
-    try:
-        where = address(ledger)
-    except PmpmInputError:
-        return None
-    if where.path is None or not on_network_path(where.path):
-        return None
-    return f"warning: the ledger {where.shown} is on a network path. {TEAM_SETUP}"
-
-
 # --- opening -------------------------------------------------------------------------------
 
 
@@ -250,55 +131,6 @@ def _server_engine(url: URL) -> Engine:
             f"No driver for the ledger URL {shown_url(url)} ({url.drivername}).",
             fix="Use postgresql://USER@HOST/DATABASE, or install the driver for your server.",
         ) from None
-
-
-def _scrub(text: str, url: URL | None) -> str:
-    if url is not None and url.password:
-        text = text.replace(str(url.password), "***")
-    return text
-
-
-def server_problem(exc: BaseException, where: Address) -> PmpmInputError:
-    """An error reaching or using a ledger server, said by what went wrong (no password)."""
-    orig = getattr(exc, "orig", None) or exc
-    text = _scrub(str(orig), where.url).lower()
-    url = where.url
-    host = f"{url.host or 'localhost'}:{url.port or 'default port'}" if url else ""
-    user = (url.username if url else None) or "(your login name)"
-    db = (url.database if url else None) or "(default)"
-    if "password authentication failed" in text or "authentication failed" in text:
-        message = f"The ledger server {host} refused the password of user {user}."
-        fix = "Set the right password in PGPASSWORD or ~/.pgpass (never in the workbook)."
-    elif "no password supplied" in text or "password is required" in text:
-        message = f"The ledger server {host} wants a password for user {user}; none was given."
-        fix = "Set it in PGPASSWORD or ~/.pgpass (never in the workbook)."
-    elif "does not exist" in text and "database" in text:
-        message = f"The ledger server {host} has no database {db}."
-        fix = f"Create it (createdb {db}), then run `xl-pmpm ledger init`. {SERVER_FIX}"
-    elif "role" in text and "does not exist" in text:
-        message = f"The ledger server {host} has no user {user}."
-        fix = f"Ask whoever runs the server to create it. {SERVER_FIX}"
-    elif any(
-        s in text
-        for s in (
-            "connection refused",
-            "could not connect",
-            "could not translate host name",
-            "name or service not known",
-            "timeout",
-            "timed out",
-            "no route to host",
-            "network is unreachable",
-            "connection to server",
-            "server closed the connection",
-        )
-    ):
-        message = f"The ledger server {host} cannot be reached."
-        fix = "Check the host and port in the ledger URL, your network, and that the server runs."
-    else:
-        message = f"The ledger server {host} cannot be used ({type(orig).__name__})."
-        fix = SERVER_FIX
-    return PmpmInputError(message, file=where.shown, fix=fix)
 
 
 def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
@@ -538,86 +370,3 @@ def init(ledger: str | Path) -> tuple[str, int]:
         raise _database_problem(exc, where) from None
     finally:
         engine.dispose()
-
-
-# --- backup --------------------------------------------------------------------------------
-
-
-def backup(ledger: str | Path, to: str | Path) -> int:
-    """A consistent copy of the ledger as a new SQLite file `to` (never over a file).
-
-    A SQLite ledger: SQLite's online backup. A server: every entry read in one
-    snapshot (REPEATABLE READ) into a fresh ledger file. Returns the entries copied.
-    The copy is written beside `to` under a temporary name and linked into place.
-    """
-    target = Path(to)
-    if target.exists():
-        raise PmpmInputError(
-            "A file of that name exists; a backup never replaces a file.",
-            file=str(target),
-            fix="Give a new file name.",
-        )
-    from xl_pmpm.io.files import ensure_private_dir
-
-    ensure_private_dir(target.parent if str(target.parent) else ".")
-    temp = target.with_name(f".{target.name}.{os.getpid()}.backup")
-    temp.unlink(missing_ok=True)
-    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    try:
-        with opened(ledger, read_only=True) as db:
-            copy = _copy_server if db.where.server else _copy_sqlite
-            count = copy(db, temp)
-        with contextlib.closing(sqlite3.connect(temp)) as check:
-            if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise PmpmInputError("The backup did not check out.", file=str(target))
-        with open(temp, "rb") as fh:
-            os.fsync(fh.fileno())
-        try:
-            os.link(temp, target)  # atomic; fails rather than replace
-        except FileExistsError:
-            raise PmpmInputError(
-                "A file of that name appeared; a backup never replaces a file.",
-                file=str(target),
-                fix="Give a new file name.",
-            ) from None
-    finally:
-        temp.unlink(missing_ok=True)
-    return count
-
-
-def _copy_sqlite(db: Ledger, temp: Path) -> int:
-    uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
-    with (
-        contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,
-        contextlib.closing(sqlite3.connect(temp)) as dst,
-    ):
-        src.backup(dst)
-        return int(dst.execute("SELECT COUNT(*) FROM exports").fetchone()[0])
-
-
-def _copy_server(db: Ledger, temp: Path) -> int:
-    target = _sqlite_engine(temp, read_only=False)
-    try:
-        create_schema(target)
-        columns = [c.name for c in exports.columns]
-        snapshot = db.engine.connect().execution_options(isolation_level="REPEATABLE READ")
-        with snapshot as conn, conn.begin(), target.begin() as out:
-            have = _table_columns(conn)
-            chosen = [
-                exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c)
-                for c in columns
-            ]
-            rows = conn.execute(sa.select(*chosen).order_by(exports.c.id))
-            count = 0
-            while batch := rows.fetchmany(5000):
-                out.execute(sa.insert(exports), [dict(r._mapping) for r in batch])
-                count += len(batch)
-        return count
-    finally:
-        target.dispose()
-
-
-def safe_error(exc: SQLAlchemyError | sqlite3.Error) -> str:
-    """A database error for a message: its kind only (never its SQL or parameters)."""
-    orig = getattr(exc, "orig", None)
-    return type(orig).__name__ if orig is not None else type(exc).__name__

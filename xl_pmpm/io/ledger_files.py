@@ -35,7 +35,8 @@ from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import ExportPart
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.io.ledger_db import FILE_MODE, exists, exports, opened
+from xl_pmpm.io.ledger_address import exists
+from xl_pmpm.io.ledger_db import FILE_MODE, exports, opened
 from xl_pmpm.io.ledger_records import (
     blocked_rows,
     blocking_entries,

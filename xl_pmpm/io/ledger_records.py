@@ -40,7 +40,8 @@ from xl_pmpm.core.export import ExportPart, import_frame
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
-from xl_pmpm.io.ledger_db import ADDED_COLUMNS, _table_columns, exists, exports, opened
+from xl_pmpm.io.ledger_address import exists
+from xl_pmpm.io.ledger_db import ADDED_COLUMNS, _table_columns, exports, opened
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
