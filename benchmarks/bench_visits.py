@@ -28,10 +28,10 @@ MONTH = "2026-10"
 STATUS_WORDS = np.array(["Billed", "Confirmed", "Unconfirmed", "Scheduled"])
 
 
-def generate_visits(n: int, month: str, seed: int = 2443) -> pd.DataFrame:
+def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) -> pd.DataFrame:
     """`n` invented visits of `month`, one row each, all text (vectorized, no row loop)."""
     rng = np.random.default_rng(seed)
-    members = max(1, n // 30)
+    members = max(1, n // per_member)
     ids = np.char.zfill(rng.choice(10**9, size=members, replace=False).astype(str), 10)
     contract = rng.choice(len(CONTRACTS), size=members, p=[0.4, 0.25, 0.2, 0.15])
     given = rng.integers(0, len(GIVEN), members)

@@ -1,6 +1,7 @@
 Attribute VB_Name = "PMPM_Ribbon"
-' Ribbon callbacks of the PMPM tab (customUI/customUI14.xml).
-' Each one hands the workbook to Python: all logic lives in xl_pmpm.excel.frontend.
+' Ribbon callbacks of the PMPM tab (customUI/customUI14.xml), generated from
+' xl_pmpm/workbook/actions.py. Each one hands the workbook to Python: all logic
+' lives in xl_pmpm.excel.frontend.
 Option Explicit
 
 Sub PMPM_LoadExtract(control As IRibbonControl)
@@ -9,6 +10,10 @@ End Sub
 
 Sub PMPM_RefreshFlags(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.refresh_flags(xw.Book.caller())"
+End Sub
+
+Sub PMPM_Validate(control As IRibbonControl)
+    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.validate(xw.Book.caller())"
 End Sub
 
 Sub PMPM_DeleteRows(control As IRibbonControl)
@@ -23,10 +28,6 @@ Sub PMPM_Restore(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.restore_rows(xw.Book.caller())"
 End Sub
 
-Sub PMPM_Validate(control As IRibbonControl)
-    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.validate(xw.Book.caller())"
-End Sub
-
 Sub PMPM_Export(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.export(xw.Book.caller())"
 End Sub
@@ -37,6 +38,10 @@ End Sub
 
 Sub PMPM_Kpis(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_kpis(xw.Book.caller())"
+End Sub
+
+Sub PMPM_Unbilled(control As IRibbonControl)
+    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_unbilled(xw.Book.caller())"
 End Sub
 
 Sub PMPM_Help(control As IRibbonControl)

@@ -214,6 +214,7 @@ def test_claim_dates_command(capsys) -> None:
         "through": "2024-11-01",
         "submit_from": "2024-12-01",
         "submit_until": "2025-02-28",
+        "warnings": [],
     }
     assert run(["claim-dates", "2024-11"]) == 0
     assert "claim From 2024-11-01, Through 2024-11-30" in capsys.readouterr().out
@@ -230,7 +231,14 @@ def test_every_command_sets_func() -> None:
     parser = argparse.ArgumentParser(prog="xl-pmpm")
     sub = parser.add_subparsers(dest="command", required=True)
     add_commands(sub)
-    assert set(sub.choices) == {"prorate", "perdiem", "spans", "claim-dates", "kpi"}
+    assert set(sub.choices) == {
+        "prorate",
+        "perdiem",
+        "spans",
+        "claim-dates",
+        "kpi",
+        "service-setup",
+    }
     for p in sub.choices.values():
         assert callable(p.get_default("func"))
         assert p.get_default("format") == "text"

@@ -17,6 +17,7 @@ from core_helpers import (
     BOOK,
     CONTRACT,
     DAY,
+    DISCIPLINE,
     EXPORT_HEADER,
     HEADER,
     LAYOUT,
@@ -248,6 +249,7 @@ def big_valid_table(n: int) -> pd.DataFrame:
     frame[CONTRACT] = "Linked - Metro MLTC CDPAP"
     flags = validate_table(frame, LAYOUT, BOOK)[1]
     frame[SERVICE] = flags["service_code"].astype(str)
+    frame[DISCIPLINE] = "PA"  # the PA service code goes with the PA discipline
     frame[TIER] = flags["tier"].astype(str)
     return frame
 

@@ -17,6 +17,7 @@ from core_helpers import (
     BILLED,
     BOOK,
     CAREGIVER,
+    CONTRACT,
     DAY,
     DISCIPLINE,
     HEADER,
@@ -93,8 +94,35 @@ def _empty_file(tmp: Path) -> Checked:
 
 
 def _missing_column(tmp: Path) -> Checked:
-    header = [h for h in HEADER if h != TIER]
+    header = [h for h in HEADER if h != OFFICE]
     return check_bytes(tmp, csv_bytes(header, valid_rows(2)))
+
+
+def _checks_skipped(tmp: Path) -> Checked:
+    header = [h for h in HEADER if h != TIER]  # an informational column: not an import field
+    return check_bytes(tmp, csv_bytes(header, valid_rows(2)))
+
+
+def _tier_raised(tmp: Path) -> Checked:
+    # 150 billed h is Tier 1; with 20 unbilled h it reaches Tier 2, and the row bills Tier 2.
+    return check_rows(
+        tmp, rows_with(2, **{BILLED: "150.00", UNBILLED: "20.00", TIER: "2", SERVICE: "2444"})
+    )
+
+
+def _discipline_code_mismatch(tmp: Path) -> Checked:
+    rows = rows_with(2, **{SERVICE: "2443 Skilled"})  # PA with the skilled code
+    rows[1] = valid_row(1, **{DISCIPLINE: "Other (Skilled)", SERVICE: "2443"})  # and the reverse
+    return check_rows(tmp, rows)
+
+
+def _payer_unknown(tmp: Path) -> Checked:
+    return check_rows(tmp, valid_rows(2, **{CONTRACT: "Linked - Nowhere Health CDPAP"}))
+
+
+def _payer_codes_unset(tmp: Path) -> Checked:
+    # Seed 000 names Elderplan; the bundled rate table has no Elderplan rows of its own.
+    return check_rows(tmp, valid_rows(2, **{CONTRACT: "Linked - Elder Plan CDPAP"}))
 
 
 def _extra_column(tmp: Path) -> Checked:
@@ -234,7 +262,7 @@ CASES: dict[str, tuple[Callable[[Path], Checked], Places]] = {
     "encoding": (_encoding, [(WARNING, None, None)]),
     "delimiter": (_delimiter, [(WARNING, None, None)]),
     "empty-file": (_empty_file, [(ERROR, None, None)]),
-    "missing-column": (_missing_column, [(ERROR, 1, TIER)]),
+    "missing-column": (_missing_column, [(ERROR, 1, OFFICE)]),
     "extra-column": (_extra_column, [(WARNING, 1, "Notes")]),
     "duplicate-column": (_duplicate_column, [(ERROR, 1, TIER)]),
     "header-variant": (_header_variant, [(WARNING, 1, PATIENT)]),
@@ -258,7 +286,7 @@ CASES: dict[str, tuple[Callable[[Path], Checked], Places]] = {
     "id-mangled": (_id_mangled, [(ERROR, 2, PATIENT)]),
     "locked-modified": (_locked_modified, [(ERROR, 3, PATIENT)]),
     "too-early": (_too_early, [(ERROR, None, None)]),
-    "past-deadline": (_past_deadline, [(ERROR, None, None)]),
+    "past-deadline": (_past_deadline, [(WARNING, None, None)]),
     "no-month": (_no_month, [(ERROR, None, None)]),
     "mixed-months": (_mixed_months, [(WARNING, None, None)]),
     "no-rate": (_no_rate, [(ERROR, None, None)]),
@@ -272,6 +300,15 @@ CASES: dict[str, tuple[Callable[[Path], Checked], Places]] = {
         lambda p: check_rows(p, [*valid_rows(2), {AGENCY: "Total", BILLED: "200.00"}]),
         [(ERROR, 4, None)],
     ),
+    # Added with issue 13 (true to the sources).
+    "checks-skipped": (_checks_skipped, [(WARNING, 1, TIER)]),
+    "tier-raised": (_tier_raised, [(WARNING, 2, TIER)]),
+    "discipline-code-mismatch": (
+        _discipline_code_mismatch,
+        [(ERROR, 2, SERVICE), (ERROR, 3, SERVICE)],
+    ),
+    "payer-unknown": (_payer_unknown, [(WARNING, None, CONTRACT)]),
+    "payer-codes-unset": (_payer_codes_unset, [(WARNING, None, CONTRACT)]),
 }
 
 
@@ -295,18 +332,36 @@ def test_finding_message_carries_the_fix(tmp_path: Path, code: str) -> None:
 LEDGER_TESTED = {
     "already-exported": "tests/test_ledger.py",
     "still-rejected": "tests/test_reconcile.py",
+    "placeholder-open": "tests/test_ledger.py",
 }
 # Codes of the payer's service-code and rate setup check (rows are rate-table lines).
 SETUP_TESTED = dict.fromkeys(
     ["hcpcs-mismatch", "revenue-code-missing", "service-code-missing", "duplicate-service-code"],
     "tests/test_claim_rules.py",
+) | dict.fromkeys(  # issue 13: `xl-pmpm service-setup FILE`
+    ["setup-code-unknown", "revenue-code-mismatch", "export-code-format"],
+    "tests/test_service_setup.py",
+)
+
+# Issue 14's codes: each is given by corpus files (tests/test_corpus.py runs them).
+CORPUS_TESTED = dict.fromkeys(
+    [
+        "invisible-character",
+        "excel-error",
+        "hours-implausible",
+        "several-reports",
+        "hidden-row",
+        "lone-cr",
+    ],
+    "tests/corpus/expected.toml",
 )
 
 
 def test_every_finding_code_has_a_test() -> None:
-    assert set(CASES) | set(LEDGER_TESTED) | set(SETUP_TESTED) == set(CODES)
+    tested = set(CASES) | set(LEDGER_TESTED) | set(SETUP_TESTED) | set(CORPUS_TESTED)
+    assert tested == set(CODES)
     root = Path(__file__).resolve().parents[1]
-    for code, test_file in {**LEDGER_TESTED, **SETUP_TESTED}.items():
+    for code, test_file in {**LEDGER_TESTED, **SETUP_TESTED, **CORPUS_TESTED}.items():
         assert f'"{code}"' in (root / test_file).read_text(encoding="utf-8")
 
 
@@ -388,10 +443,24 @@ def test_header_variant_is_read_under_the_layout_name(tmp_path: Path) -> None:
 
 
 def test_spacing_and_case_header_variant(tmp_path: Path) -> None:
-    header = ["  BILLED   hours " if h == BILLED else h for h in HEADER]
+    header = ["  patient   NUMBER " if h == PATIENT else h for h in HEADER]
     rows = [[r[h] for h in HEADER] for r in valid_rows(2)]
     checked = check_bytes(tmp_path, csv_bytes(header, rows))
-    assert checked.places("header-variant") == [(WARNING, 1, BILLED)]
+    assert checked.places("header-variant") == [(WARNING, 1, PATIENT)]
+
+
+BILLED_HEADERS = ["Total Billed", "Billed Hours", " TOTAL billed ", "billed hours"]
+
+
+@pytest.mark.parametrize("written", BILLED_HEADERS)
+def test_an_informational_header_is_read_as_the_extract_has_it(tmp_path: Path, written) -> None:
+    # Not one of the import's fields: any spelling the layout accepts is the extract's own.
+    header = [written if h == BILLED else h for h in HEADER]
+    rows = [[r[h] for h in HEADER] for r in valid_rows(2, **{BILLED: "0.50"})]
+    checked = check_bytes(tmp_path, csv_bytes(header, rows))
+    assert checked.places("below-minimum-hours") == [(ERROR, 2, BILLED), (ERROR, 3, BILLED)]
+    assert set(checked.findings["code"]) == {"below-minimum-hours"}
+    assert checked.report.headers[BILLED] == written  # written back exactly so
 
 
 def test_missing_optional_column_is_no_finding(tmp_path: Path) -> None:
@@ -619,15 +688,56 @@ def test_tier_mismatch_message_names_the_right_tier(tmp_path: Path) -> None:
     assert messages.str.contains("Tier 1").all()
 
 
-@pytest.mark.parametrize("tier", ["Tier 2", "tier 2", " 2 "])
-def test_tier_written_as_text_is_read(tmp_path: Path, tier: str) -> None:
-    rows = rows_with(2, **{BILLED: "200.00", TIER: tier, SERVICE: "2444"})
+def test_tier_with_spaces_around_is_read(tmp_path: Path) -> None:
+    rows = rows_with(2, **{BILLED: "200.00", TIER: " 2 ", SERVICE: "2444"})
     assert check_rows(tmp_path, rows).findings.empty
+
+
+@pytest.mark.parametrize("tier", ["Tier 2", "tier 2", "02"])
+def test_tier_must_be_exactly_a_rate_book_label(tmp_path: Path, tier: str) -> None:
+    # issue 14: the upload carries the Tier as typed, so only the rate book's label passes
+    rows = rows_with(2, **{BILLED: "200.00", TIER: tier, SERVICE: "2444"})
+    found = check_rows(tmp_path, rows).findings
+    assert list(found["code"]) == ["allowed-value"], found.to_string()
+    assert found["message"].str.contains("tier labels: 1, 2, 3").all()
 
 
 def test_skilled_service_code_matches_its_tier(tmp_path: Path) -> None:
-    rows = rows_with(2, **{BILLED: "500.00", TIER: "3", SERVICE: "2445 Skilled"})
+    skilled = {DISCIPLINE: "Other (Skilled)", SERVICE: "2445 Skilled"}
+    rows = rows_with(2, **{BILLED: "500.00", TIER: "3", **skilled})
     assert check_rows(tmp_path, rows).findings.empty
+
+
+def test_discipline_code_mismatch_names_the_code_the_discipline_takes(tmp_path: Path) -> None:
+    messages = _discipline_code_mismatch(tmp_path).of("discipline-code-mismatch")["message"]
+    assert messages.iloc[0].startswith("Discipline PA takes the Tier 1 service code 2443, not")
+    assert messages.iloc[1].startswith(
+        "Discipline Other (Skilled) takes the Tier 1 service code 2443 Skilled, not 2443."
+    )
+
+
+def test_a_code_of_another_tier_is_a_service_code_mismatch_only(tmp_path: Path) -> None:
+    checked = check_rows(tmp_path, rows_with(2, **{SERVICE: "2444 Skilled"}))
+    assert set(checked.findings["code"]) == {"service-code-mismatch"}
+
+
+def test_a_raised_tier_bills_the_raised_tier_and_says_what_it_adds(tmp_path: Path) -> None:
+    checked = _tier_raised(tmp_path)
+    message = checked.of("tier-raised")["message"].iloc[0]
+    assert message.startswith("Billed 150.00 h is Tier 1; the row bills Tier 2")
+    assert "(+$241.39)" in message
+    flags = checked.flags.loc[2]
+    assert (flags["tier"], flags["rate"], flags["hours_tier"]) == (2, 387.84, 1)
+    assert not flags["at_risk"]  # decided: no longer a tier at risk
+    assert set(checked.findings["code"]) == {"tier-raised"}
+
+
+def test_a_tier_the_unbilled_hours_do_not_reach_stays_a_mismatch(tmp_path: Path) -> None:
+    rows = rows_with(2, **{BILLED: "150.00", UNBILLED: "20.00", TIER: "3", SERVICE: "2445"})
+    assert check_rows(tmp_path, rows).places("tier-mismatch") == [(ERROR, 2, TIER)]
+    # a raised tier with the billed hours' service code is a service-code mismatch
+    rows = rows_with(2, **{BILLED: "150.00", UNBILLED: "20.00", TIER: "2"})
+    assert check_rows(tmp_path, rows).places("service-code-mismatch") == [(ERROR, 2, SERVICE)]
 
 
 def test_service_code_mismatch_message_names_both_codes(tmp_path: Path) -> None:

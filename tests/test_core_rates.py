@@ -156,10 +156,48 @@ def test_mixed_payers_in_one_series() -> None:
 
 def test_contracts_map_to_payers_by_pattern() -> None:
     contracts = pd.Series(
-        ["Sample Health Plan PMPM", "elderplan cdpap", "Linked - Metro MLTC CDPAP", AUTH_CONTRACT]
+        ["Sample Health Plan PMPM", "elderplan cdpap", "Linked - Nowhere Health", AUTH_CONTRACT]
     )
     payers = BOOK.payer_for_contracts(contracts).tolist()
     assert payers == ["Sample Health Plan", "Elderplan", "*", "Authorized Example Plan"]
+
+
+@pytest.mark.parametrize(
+    "contract",
+    ["Linked - Elderplan CDPAP", "ELDER PLAN internal", "Elder-Plan", "UPR – elderplan, MLTC"],
+)
+def test_contracts_match_payers_whatever_the_case_spaces_and_punctuation(contract: str) -> None:
+    assert BOOK.payer_for_contracts(pd.Series([contract])).tolist() == ["Elderplan"]
+
+
+@pytest.mark.parametrize("name", ["elderplan", "Elder Plan", "ELDER-PLAN", " elderplan "])
+def test_payers_are_named_loosely(name: str) -> None:
+    assert BOOK.payer_named(name) == "Elderplan"
+    assert BOOK.payer_settings(name)["claim_dates"] == "first_day"
+
+
+def test_an_unknown_payer_name_is_none_and_resolves_to_the_default() -> None:
+    assert BOOK.payer_named("Nowhere Health") is None
+    assert BOOK.resolve_payer("Nowhere Health") == "*"
+    assert BOOK.payer_settings("Nowhere Health")["payer"] == "*"
+
+
+def test_payer_windows_and_code_settings_are_read_with_defaults() -> None:
+    payers = (
+        "payer,contracts,hours_basis,claim_dates,late,submission_days\n"
+        "*,,,,,\nStrict,Strict*,,,error,60\n"
+    )
+    book = files.parse_rate_book(RATES_TEXT, payers)
+    strict = book.payer_settings("strict")
+    assert (strict["late"], strict["submission_days"], strict["own_codes"]) == ("error", 60, "no")
+    assert book.payer_settings("*")["submission_days"] == 90
+
+
+def test_a_bad_late_setting_names_its_line() -> None:
+    payers = "payer,contracts,hours_basis,claim_dates,late\n*,,,,warning\nX,X*,,,maybe\n"
+    with pytest.raises(PmpmInputError) as raised:
+        files.parse_rate_book(RATES_TEXT, payers)
+    assert raised.value.row == 3 and raised.value.column == "late"
 
 
 @pytest.mark.parametrize(

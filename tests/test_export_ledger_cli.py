@@ -231,7 +231,7 @@ def _rows(file: Path, out: Path, name: str, lines: list[int], *, defer: bool) ->
     return path
 
 
-def test_a_deferred_placeholder_does_not_block_the_confirmed_export_later(
+def test_a_deferred_placeholder_holds_the_confirmed_export_until_said_removed(
     capsys, tmp_path, extract
 ):
     work, out = tmp_path / "work", tmp_path / "upload"
@@ -246,13 +246,29 @@ def test_a_deferred_placeholder_does_not_block_the_confirmed_export_later(
     assert code == 1 and [e["row"] for e in again["errors"]] == [2, 3, 4]
     assert all("exported placeholder" in e["message"] for e in again["errors"])
 
-    # The unbilled hours are billed: the confirmed rows of the same member-months go in.
+    # The unbilled hours are billed. A confirmed row over the placeholder would be a second
+    # PMPM visit for the month: refused (confirm the placeholder in HHAeXchange instead).
     confirmed = _rows(extract, work, "confirmed.csv", [2, 3], defer=False)
-    code, billed, _ = export(capsys, confirmed, out)
+    written, before = csvs(out), digest(db)
+    code, held, _ = export(capsys, confirmed, out)
+    assert code == 1 and held["files"] == []
+    assert [(e["code"], e["row"]) for e in held["errors"]] == [
+        ("placeholder-open", 2),
+        ("placeholder-open", 3),
+    ]
+    assert all("second PMPM visit" in e["message"] for e in held["errors"])
+    assert csvs(out) == written and digest(db) == before
+
+    # The placeholders were removed in HHAeXchange: exported as corrections, linked to them.
+    code, billed, _ = export(capsys, confirmed, out, "--correction", "2,3")
     assert code == 0 and billed["rows"] == 2 and billed["errors"] == []
     entries = ledger.history(db)
     assert entries["placeholder"].tolist() == [1, 1, 1, 0, 0]
     assert (entries["status"] == ledger.EXPORTED).all()
+    by_member = entries.set_index(["patient_number", "placeholder"])["id"]
+    for _, entry in entries[entries["placeholder"] == 0].iterrows():
+        assert entry["replaces"] == by_member[(entry["patient_number"], 1)]
+    assert entries.loc[entries["placeholder"] == 1, "replaces"].isna().all()
 
     # A second confirmed export of a member-month is refused, ledger and folder unchanged.
     written, before = csvs(out), digest(db)

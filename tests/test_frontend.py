@@ -431,10 +431,101 @@ def test_restore_only_the_selected_deferred_rows(excel: ExcelHarness, tmp_path: 
     assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [5]
 
 
-@pytest.mark.slow  # about 5 minutes: replaying 100,000-row writes in Python is the cost
 def test_range_calls_do_not_grow_with_rows(excel: ExcelHarness, tmp_path: Path) -> None:
+    """1k vs 10k rows here; benchmarks/bench_range_calls.py runs 100k."""
     small = run_flow(excel, tmp_path / "small", 1_000)
-    big = run_flow(excel, tmp_path / "big", 100_000)
-    assert len(all_frame(excel, big.payloads["restore"])) > 100_000
+    big = run_flow(excel, tmp_path / "big", 10_000)
+    assert len(all_frame(excel, big.payloads["restore"])) > 10_000
     print({s: (small.calls[s], big.calls[s]) for s in STEPS}, CHUNKS)
     assert big.calls == small.calls
+
+
+def _unbilled_visits(path: Path, members: int, month: str = "2026-09") -> Path:
+    """`members` members of one contract, member i with i + 1 billed 4-hour visits."""
+    lines = ["Patient Number,Patient Name,Contract,Visit Date,Hours,Status,Agency ID,Office ID"]
+    for i in range(members):
+        for d in range(i % 28 + 1):
+            lines.append(
+                f"{i + 1:010d},Member {i},Linked - Metro MLTC CDPAP,{month}-{d + 1:02d},4,Billed,"
+                "48213,702"
+            )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_unbilled_sheet_lists_what_the_core_finds(excel: ExcelHarness, tmp_path: Path) -> None:
+    from xl_pmpm.core.unbilled import UNBILLED_COLUMNS
+    from xl_pmpm.core.visits import aggregate_visits
+    from xl_pmpm.io.unbilled import unbilled_from_files
+    from xl_pmpm.io.visits_reader import load_mapping, read_visits
+
+    layout, book, mapping = files.load_layout(), files.load_rate_book(), load_mapping()
+    sept = _unbilled_visits(tmp_path / "sept.csv", 6)
+    aug = _unbilled_visits(tmp_path / "aug.csv", 3, "2026-08")
+    db = tmp_path / "ledger.sqlite3"
+    # Two of September's six members exported; August's window (closed 2026-11-29) open.
+    table = aggregate_visits(read_visits(sept, mapping), layout, book, "2026-09", mapping=mapping)
+    workflow.export_import_file(
+        table.iloc[:2],
+        tmp_path / "exports",
+        layout,
+        book,
+        month="2026-09",
+        as_of=date(2026, 10, 5),
+        at=pd.Timestamp("2026-10-05 10:00").to_pydatetime(),
+        ledger=db,
+    )
+    p, _ = workbook(excel, tmp_path, 1)
+    type_settings(
+        p,
+        {
+            "Visits files": f"{sept}; {aug}",
+            "Ledger file": str(db),
+            "As-of date": "2026-11-20",
+        },
+    )
+    p, calls_big = step(excel, p, fe.show_unbilled)
+    found = unbilled_from_files(
+        [sept, aug], mapping, layout, book, date(2026, 11, 20), ledger_path=db
+    ).unbilled
+    assert len(found.recoverable) == 7 and found.lost.empty
+    frame = excel.sheet_frame(p, "Unbilled")
+    assert list(frame.columns[:4]) == ["Status", "Days left", "Last day", "Month"]
+    assert frame["Status"].tolist() == ["recoverable"] * 7
+    # Nearest deadline first: August's three (9 days left), then September's four (39).
+    assert frame["Days left"].tolist() == [9] * 3 + [39] * 4
+    assert frame["Month"].tolist() == ["2026-08"] * 3 + ["2026-09"] * 4
+    assert frame["Patient Number"].tolist() == found.recoverable["patient_number"].tolist()
+    assert frame["Dollars"].tolist() == found.recoverable["rate"].tolist()
+    assert frame["Reason"].unique().tolist() == ["never-exported"]
+    assert set(UNBILLED_COLUMNS) >= {"days_left", "rate", "reason"}
+    assert excel.format_at(p, "Unbilled", "G2", "setNumberFormat") == "@"  # IDs stay text
+    alert_text = p["_alerts"][-1]["prompt"]
+    assert alert_text.startswith(f"${found.totals()['recoverable_dollars']:,.2f} recoverable")
+    assert "nearest deadline 2026-11-29 (9 days left)" in alert_text
+    assert_tables_fit(excel, p)
+
+    # After August's window closed: August's rows are lost, listed below; one visits file
+    # of fewer members leaves no stale row.
+    type_settings(p, {"Visits files": str(aug), "As-of date": "2026-12-01"})
+    p, _ = step(excel, p, fe.show_unbilled)
+    frame = excel.sheet_frame(p, "Unbilled")
+    assert frame["Status"].tolist() == ["lost"] * 3
+    assert frame["Days left"].tolist() == [-2] * 3
+    assert "$0.00 recoverable" in p["_alerts"][-1]["prompt"]
+    assert_tables_fit(excel, p)
+    # The same range calls for 3 rows as for 7, on a fresh workbook.
+    fresh, _ = workbook(excel, tmp_path / "fresh", 1)
+    type_settings(fresh, {"Visits files": str(aug), "As-of date": "2026-11-20"})
+    fresh, calls_small = step(excel, fresh, fe.show_unbilled)
+    assert len(excel.sheet_frame(fresh, "Unbilled")) == 3
+    assert calls_small == calls_big
+
+
+def test_unbilled_without_visits_files_says_so(excel: ExcelHarness, tmp_path: Path) -> None:
+    p, _ = workbook(excel, tmp_path, 1)
+    p, _ = step(excel, p, fe.show_unbilled)
+    assert "Visits files" in p["_alerts"][-1]["prompt"]
+    type_settings(p, {"Visits files": str(tmp_path / "missing.csv")})
+    p, _ = step(excel, p, fe.show_unbilled)
+    assert "Visits file not found" in p["_alerts"][-1]["prompt"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 import zipfile
 from pathlib import Path
 
@@ -75,3 +76,11 @@ def test_without_excel_it_says_where_to_run_it(tmp_path: Path, monkeypatch, caps
 def test_unknown_platform_is_refused() -> None:
     with pytest.raises(install.PmpmInputError, match="Unknown platform"):
         install.interpreter_settings("linux", "/usr/bin/python3")
+
+
+def test_install_refuses_another_platforms_interpreter_without_python(tmp_path, capsys):
+    """This Python cannot be the interpreter of another computer: say so, write nothing."""
+    other = "windows" if sys.platform != "win32" else "mac"
+    assert cli.main(["install", "--platform", other, "--to", str(tmp_path)]) == 2
+    assert "--python" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

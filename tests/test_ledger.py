@@ -230,3 +230,48 @@ def test_record_export_one_transaction(backend, tmp_path):
     with pytest.raises(KeyError):
         ledger.record_export(backend, parts, bad, flags, MONTH, AT, layout=LAYOUT)
     assert len(ledger.history(backend)) == 3
+
+
+def deferred(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with its visit times cleared: placeholders (seed 001)."""
+    out = table.copy()
+    out[[LAYOUT.name_of("visit_start"), LAYOUT.name_of("visit_end")]] = ""
+    return out
+
+
+def test_a_confirmed_row_over_an_exported_placeholder_is_placeholder_open(backend, tmp_path):
+    export(deferred(valid_table(2)), tmp_path, backend)
+    with pytest.raises(ExportRefused) as refused:
+        export(valid_table(3), tmp_path, backend, at=datetime(2025, 4, 16))
+    errors = refused.value.report.errors
+    assert list(zip(errors["code"], errors["row"], strict=True)) == [
+        ("placeholder-open", 2),
+        ("placeholder-open", 3),
+    ]  # line 4 is a new member: not held
+    assert len(ledger.history(backend)) == 2  # nothing recorded
+    found = ledger.open_placeholders(backend, valid_table(3), MONTH, LAYOUT)
+    assert list(found["row"]) == [2, 3] and (found["severity"] == "error").all()
+    # Another placeholder of the same member-month is already-exported, not placeholder-open.
+    again = ledger.open_placeholders(backend, deferred(valid_table(2)), MONTH, LAYOUT)
+    assert again.empty
+
+
+def test_only_the_lines_named_as_corrections_are_let_through(backend, tmp_path):
+    export(deferred(valid_table(2)), tmp_path, backend)
+    with pytest.raises(ExportRefused) as refused:
+        export(valid_table(2), tmp_path, backend, at=datetime(2025, 4, 16), corrections=[3])
+    errors = refused.value.report.errors
+    assert list(zip(errors["code"], errors["row"], strict=True)) == [("placeholder-open", 2)]
+    assert len(ledger.history(backend)) == 2
+
+
+def test_a_correction_of_every_held_row_goes_out_and_names_the_placeholder(backend, tmp_path):
+    export(deferred(valid_table(2)), tmp_path, backend)
+    export(valid_table(2), tmp_path, backend, at=datetime(2025, 4, 16), corrections=[2, 3])
+    entries = ledger.history(backend)
+    assert entries["placeholder"].tolist() == [1, 1, 0, 0]
+    assert entries["replaces"].tolist()[2:] == entries["id"].tolist()[:2]
+    # Once confirmed, the member-month is already exported: no placeholder is open.
+    assert ledger.open_placeholders(backend, valid_table(2), MONTH, LAYOUT).empty
+    found = ledger.already_exported(backend, valid_table(2), MONTH, LAYOUT)
+    assert list(found["row"]) == [2, 3]

@@ -308,3 +308,50 @@ def test_perdiem_command_bad_authorization_and_run_date(seed_files, tmp_path, ca
     assert "bad_auth.csv, line 2, column 'end'" in capsys.readouterr().err
     assert run(perdiem_args(u, "--run-date", "08/02/2016", "--billable", "0905")) == 2
     assert "--run-date" in capsys.readouterr().err
+
+
+# --- a day billed once (issue 13, item 8) ---------------------------------------------------
+
+
+def test_the_nightly_run_looks_back_one_day_so_the_next_night_does_not_rebill(
+    seed_files, capsys
+) -> None:
+    u, a = seed_files
+    nights = {}
+    for night in ("2016-08-02", "2016-08-03"):
+        argv = perdiem_args(u, "--run-date", night, "--auth", a, "--look-back", "1")
+        assert run([*argv, "--format", "json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        nights[night] = [(o["date"], o["code"]) for o in out["occurrences"]]
+        assert out["first_day"] == out["cutoff"]
+    # Seed 004: on August 2nd the run goes back two days and bills July 31st; on August
+    # 3rd it bills August 1st only, not July 31st again.
+    assert nights == {
+        "2016-08-02": [("2016-07-31", "0905")],
+        "2016-08-03": [("2016-08-01", "0906")],
+    }
+
+
+def test_a_catch_up_run_skips_the_days_already_created(seed_files, tmp_path, capsys) -> None:
+    u, a = seed_files
+    done = tmp_path / "existing.csv"
+    done.write_text(f"client,date,code\n{ALICE},2016-07-31,0905\n", encoding="utf-8")
+    argv = perdiem_args(u, "--run-date", "2016-08-03", "--auth", a, "--existing", str(done))
+    assert run([*argv, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(o["date"], o["code"]) for o in out["occurrences"]] == [("2016-08-01", "0906")]
+    assert out["existing"] == 1
+
+
+def test_a_run_without_a_window_or_the_existing_occurrences_says_so(seed_files, capsys) -> None:
+    u, a = seed_files
+    assert run(perdiem_args(u, "--run-date", "2016-08-03", "--auth", a)) == 0
+    assert "--existing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "two"])
+def test_a_bad_look_back_is_an_input_error(seed_files, capsys, days: str) -> None:
+    u, a = seed_files
+    assert run(perdiem_args(u, "--run-date", "2016-08-02", "--auth", a, "--look-back", days)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "look" in err.lower()

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xl_pmpm.cli.commands_rules import add_commands
@@ -235,6 +235,7 @@ def test_price_spans_adds_units_and_cost() -> None:
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31))
 
 
+@settings(deadline=None)  # timing is the benchmarks' business, not a property's
 @given(start=days, length=st.integers(0, 800), rate=st.integers(1, 200_000).map(lambda c: c / 100))
 def test_prorate_properties(start: date, length: int, rate: float) -> None:
     end = start + timedelta(days=length)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 import io
 import os
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 import xlwings
 
+from xl_pmpm.cli import app as cli
 from xl_pmpm.core import kpi, sample
 from xl_pmpm.core.flags import flag_tier_risk, risk_total
 from xl_pmpm.core.rates import RATE_COLUMNS
@@ -28,7 +28,8 @@ from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files, ledger
-from xl_pmpm.workbook import sheets, template
+from xl_pmpm.workbook import macros, sheets, template
+from xl_pmpm.workbook.actions import BUTTONS, UDF_MODULE
 from xl_pmpm.workbook.vba.project import module_from_file, normalize_module_source, read_vba_modules
 
 with warnings.catch_warnings():
@@ -38,33 +39,22 @@ with warnings.catch_warnings():
 
 LAYOUT = files.load_layout()
 BOOK = files.load_rate_book()
-MACROS = template.MACROS_DIR
 XLWINGS_DIR = Path(xlwings.__file__).parent
-SOURCE_MODULES = [
-    *sorted(MACROS.glob("*.bas")),
-    XLWINGS_DIR / "xlwings.bas",
-    XLWINGS_DIR / "addin" / "Dictionary.cls",
-]
+GENERATED_MODULES = {
+    macros.RIBBON_MODULE: macros.ribbon_module(),
+    macros.UDF_MODULE_NAME: macros.udf_module(),
+}
+XLWINGS_MODULES = [XLWINGS_DIR / "xlwings.bas", XLWINGS_DIR / "addin" / "Dictionary.cls"]
+# {module name: source} of every module the builder puts in besides the document modules.
+SOURCES = {
+    **GENERATED_MODULES,
+    **{module_from_file(p).name: module_from_file(p).source for p in XLWINGS_MODULES},
+}
 NS_UI = "{http://schemas.microsoft.com/office/2009/07/customui}"
 NS_CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 NS_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-FRONTEND_NAMES = {
-    "load_extract",
-    "refresh_flags",
-    "delete_rows",
-    "defer_rows",
-    "restore_rows",
-    "validate",
-    "export",
-    "show_history",
-    "show_kpis",
-    "show_help",
-}
 CALLBACK_RE = re.compile(
     r"^Sub (\w+)\(control As IRibbonControl\)\n(.*?)\nEnd Sub$", re.MULTILINE | re.DOTALL
-)
-RUNPYTHON_RE = re.compile(
-    r'^    RunPython "import xl_pmpm\.excel\.frontend as f; f\.(\w+)\(xw\.Book\.caller\(\)\)"$'
 )
 # Billed hours at the tier edges; unbilled hours chosen to cross (or not cross) an edge.
 HOURS = [0, 0.99, 1, 159.5, 159.99, 160, 479.99, 480, 700]
@@ -161,63 +151,50 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- ribbon and VBA
 
 
-def test_ribbon_callbacks_are_one_line_subs() -> None:
-    root = ET.parse(MACROS / "customUI14.xml").getroot()
-    assert root.tag == f"{NS_UI}customUI"
-    buttons = list(root.iter(f"{NS_UI}button"))
-    assert [b.get("label") for b in buttons] == [
-        "Load Extract",
-        "Refresh Flags",
-        "Validate",
-        "Delete Rows",
-        "Defer Rows",
-        "Restore",
-        "Export",
-        "History",
-        "KPIs",
-        "Help",
-    ]
-    for button in buttons:
-        assert button.get("imageMso") and button.get("screentip") and button.get("supertip")
-    subs: dict[str, str] = {}
-    for bas in MACROS.glob("*.bas"):
-        text = "\n".join(_lines(bas.read_text(encoding="cp1252")))
-        subs.update(dict(CALLBACK_RE.findall(text)))
-    called = set()
-    for button in buttons:
-        action = button.get("onAction")
-        assert action in subs, f"no Sub {action}(control As IRibbonControl)"
-        body = subs[action].split("\n")
-        assert len(body) == 1, f"{action} has more than one line"
-        match = RUNPYTHON_RE.match(body[0])
-        assert match, body[0]
-        called.add(match.group(1))
-    assert called == FRONTEND_NAMES
-
-
-def test_macros_hold_no_other_logic() -> None:
-    for bas in MACROS.glob("*.bas"):
-        text = "\n".join(_lines(bas.read_text(encoding="cp1252")))
-        rest = CALLBACK_RE.sub("", text)
-        for line in rest.split("\n"):
-            stripped = line.strip()
-            assert (
-                not stripped
-                or stripped.startswith(("'", "Attribute VB_"))
-                or stripped == "Option Explicit"
-            ), line
-
-
-def test_vba_read_back_by_olevba_equals_sources(built: Path) -> None:
-    parser = VBA_Parser(str(built))
+def _extracted_modules(path: Path) -> dict[str, str]:
+    """{module name: source} of a built workbook, as oletools reads them back."""
+    parser = VBA_Parser(str(path))
     assert parser.detect_vba_macros()
-    extracted = {
+    modules = {
         stream.split("/")[-1]: code for _file, stream, _name, code in parser.extract_macros()
     }
     parser.close()
-    for path in SOURCE_MODULES:
-        module = module_from_file(path)
-        assert _code_lines(extracted[module.name]) == _code_lines(module.source), module.name
+    return modules
+
+
+def test_ribbon_buttons_are_the_table_and_each_calls_one_line(built: Path) -> None:
+    """The built ribbon has every button of the table, each bound to a one-line Sub."""
+    root = ET.fromstring(_parts(built)["customUI/customUI14.xml"])
+    assert root.tag == f"{NS_UI}customUI"
+    buttons = list(root.iter(f"{NS_UI}button"))
+    assert [b.get("label") for b in buttons] == [b.label for b in BUTTONS]
+    for button in buttons:
+        assert button.get("imageMso") and button.get("screentip") and button.get("supertip")
+    ribbon = "\n".join(_lines(_extracted_modules(built)[macros.RIBBON_MODULE]))
+    subs = dict(CALLBACK_RE.findall(ribbon))
+    assert set(subs) == {b.get("onAction") for b in buttons}
+    for body in subs.values():
+        assert len(body.split("\n")) == 1 and body.strip().startswith('RunPython "'), body
+    # VBA holds no logic: outside the callbacks only comments and declarations.
+    for line in CALLBACK_RE.sub("", ribbon).split("\n"):
+        stripped = line.strip()
+        assert not stripped or stripped.startswith(("'", "Attribute VB_", "Option Explicit"))
+
+
+def test_macros_folder_is_what_the_table_generates() -> None:
+    """macros/ holds copies for people to read; `xl-pmpm build-template` rewrites them."""
+    folder = template.MACROS_DIR
+    assert folder is not None
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {
+        name: make() for name, make in macros.GENERATED_FILES.items()
+    }
+
+
+def test_vba_read_back_by_olevba_equals_sources(built: Path) -> None:
+    extracted = _extracted_modules(built)
+    sources = SOURCES
+    for name, source in sources.items():
+        assert _code_lines(extracted[name]) == _code_lines(source), name
     # Licence headers of the bundled third-party modules survive.
     assert "BSD 3-clause" in extracted["xlwings"]
     assert "License: MIT" in extracted["Dictionary"]
@@ -226,11 +203,11 @@ def test_vba_read_back_by_olevba_equals_sources(built: Path) -> None:
     assert None not in document
     assert wb.code_name == "ThisWorkbook"
     assert document <= set(extracted)
-    assert set(extracted) == document | {module_from_file(p).name for p in SOURCE_MODULES}
+    assert set(extracted) == document | set(sources)
     modules = read_vba_modules(_parts(built)["xl/vbaProject.bin"])
-    for path in SOURCE_MODULES:
-        module = module_from_file(path)
-        assert modules[module.name] == normalize_module_source(module)
+    for module in template.vba_modules([]):
+        if module.name in sources:
+            assert modules[module.name] == normalize_module_source(module)
 
 
 # --------------------------------------------------------------------------- package
@@ -251,7 +228,7 @@ def test_package_parts(built: Path) -> None:
     ribbon = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
     assert by_type[ribbon] == "customUI/customUI14.xml"
     assert "customUI/customUI14.xml" in parts
-    assert parts["customUI/customUI14.xml"] == (MACROS / "customUI14.xml").read_bytes()
+    assert parts["customUI/customUI14.xml"] == macros.ribbon_xml().encode("utf-8")
     wb_rels = ET.fromstring(parts["xl/_rels/workbook.xml.rels"])
     vba = [
         r.get("Target")
@@ -287,26 +264,14 @@ def test_build_is_atomic_and_replaces(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- installed
 
 
-def _source_copy(tmp_path: Path) -> Path:
-    """What a source distribution holds, copied (xl_pmpm/macros stays a symlink)."""
-    root = Path(template.__file__).resolve().parent.parent
+def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> None:
+    """Installed (not a checkout): the workbook is built from the package alone."""
+    root = Path(template.__file__).resolve().parents[2]
     src = tmp_path / "src"
     src.mkdir()
-    shutil.copytree(root / "macros", src / "macros")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(root / name, src)
-    shutil.copytree(
-        root / "xl_pmpm",
-        src / "xl_pmpm",
-        symlinks=True,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    assert (src / "xl_pmpm" / "macros").is_symlink()
-    return src
-
-
-def test_installed_package_carries_the_macros_and_needs_out(tmp_path: Path) -> None:
-    src = _source_copy(tmp_path)
+    shutil.copytree(root / "xl_pmpm", src / "xl_pmpm", ignore=shutil.ignore_patterns("__pycache__"))
     lib = tmp_path / "lib"
     subprocess.run(
         [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py"]
@@ -316,11 +281,6 @@ def test_installed_package_carries_the_macros_and_needs_out(tmp_path: Path) -> N
         capture_output=True,
         timeout=300,
     )
-    installed = lib / "xl_pmpm" / "macros"
-    assert not installed.is_symlink()
-    assert {p.name: p.read_bytes() for p in installed.iterdir()} == {
-        p.name: p.read_bytes() for p in MACROS.iterdir()
-    }
     run = functools.partial(
         subprocess.run,
         capture_output=True,
@@ -329,30 +289,16 @@ def test_installed_package_carries_the_macros_and_needs_out(tmp_path: Path) -> N
         env={**os.environ, "PYTHONPATH": str(lib)},
         timeout=300,
     )
-    done = run([sys.executable, "-m", "xl_pmpm.workbook.template"])
+    done = run([sys.executable, "-m", "xl_pmpm.cli", "build-template"])
     assert done.returncode == 2 and "needs --out" in done.stderr, done.stderr
     assert not list(lib.rglob("*.xlsm"))
     out = tmp_path / "PMPM.xlsm"
-    done = run([sys.executable, "-m", "xl_pmpm.workbook.template", "--out", str(out)])
+    done = run([sys.executable, "-m", "xl_pmpm.cli", "build-template", "--out", str(out)])
     assert done.returncode == 0, done.stderr
-    assert _parts(out)["customUI/customUI14.xml"] == (MACROS / "customUI14.xml").read_bytes()
-
-
-def test_wheel_lists_the_macros(tmp_path: Path) -> None:
-    src = _source_copy(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + [str(src), "-w", str(tmp_path / "wheel")],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    assert _parts(out)["customUI/customUI14.xml"] == macros.ribbon_xml().encode("utf-8")
+    assert _code_lines(_extracted_modules(out)[macros.UDF_MODULE_NAME]) == _code_lines(
+        macros.udf_module()
     )
-    if done.returncode and "bdist_wheel" in done.stdout + done.stderr:
-        pytest.skip("no bdist_wheel here (setuptools < 70.1 without the wheel package)")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (wheel,) = (tmp_path / "wheel").glob("*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"xl_pmpm/macros/PMPM_Ribbon.bas", "xl_pmpm/macros/customUI14.xml"} <= names
 
 
 # --------------------------------------------------------------------------- sheets
@@ -438,13 +384,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
     titles = sorted("".join(r.t for p in c.title.tx.rich.p for r in p.r) for c in summary._charts)
     assert titles == ["Dollars by tier and contract", "Members by tier and contract"]
     conf = {row[0]: row[1] for row in wb["xlwings.conf"].iter_rows(values_only=True)}
-    assert conf == {
-        "Interpreter_Win": None,
-        "Interpreter_Mac": None,
-        "PYTHONPATH": None,
-        "UDF Modules": "xl_pmpm.excel.udfs",
-        "Use UDF Server": False,
-    }
+    assert conf == {"UDF Modules": "xl_pmpm.excel.udfs"}
     help_text = "\n".join(str(c.value) for row in wb["Help"].iter_rows() for c in row if c.value)
     for function in (
         "PMPM_TIER(",
@@ -543,22 +483,24 @@ def test_stamp_text_gives_one_form(value: object) -> None:
 def test_xlwings_config_sets_the_interpreter(tmp_path: Path) -> None:
     data = template.workbook_bytes(LAYOUT, BOOK, xlwings_config={"Interpreter_Win": "C:\\py.exe"})
     wb = openpyxl.load_workbook(io.BytesIO(data))
-    conf = {row[0]: row[1] for row in wb["xlwings.conf"].iter_rows(values_only=True)}
-    assert conf["Interpreter_Win"] == "C:\\py.exe" and conf["UDF Modules"] == template.UDF_MODULES
+    rows = list(wb["xlwings.conf"].iter_rows(values_only=True))
+    # Only entries with values: a blank one would hide the user's own config files.
+    assert rows == [("UDF Modules", UDF_MODULE), ("Interpreter_Win", "C:\\py.exe")]
+    plain = openpyxl.load_workbook(io.BytesIO(template.workbook_bytes(LAYOUT, BOOK)))
+    assert list(plain["xlwings.conf"].iter_rows(values_only=True)) == [("UDF Modules", UDF_MODULE)]
     with pytest.raises(ValueError):
         template.workbook_bytes(LAYOUT, BOOK, xlwings_config={"Interpreter": "x"})
 
 
-def test_cmd_build_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_template_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.xlsm"
-    assert template.cmd_build_template(argparse.Namespace(out=str(out))) == 0
+    assert cli.main(["build-template", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
-    assert template.main(["--out", str(tmp_path / "main.xlsm")]) == 0
-    assert zipfile.is_zipfile(out) and zipfile.is_zipfile(tmp_path / "main.xlsm")
+    assert zipfile.is_zipfile(out)
 
 
 def test_checked_in_template_is_current(built: Path) -> None:
-    assert template.TEMPLATE_PATH.exists(), "run `python -m xl_pmpm.workbook.template`"
+    assert template.TEMPLATE_PATH.exists(), "run `xl-pmpm build-template`"
     assert _parts(template.TEMPLATE_PATH) == _parts(built)
 
 
@@ -669,14 +611,17 @@ def test_libreoffice_imports_the_modules(built: Path, tmp_path: Path) -> None:
     namespace = "{http://openoffice.org/2000/script}"
     with zipfile.ZipFile(ods) as archive:
         library = archive.read("Basic/VBAProject/script-lb.xml").decode()
-        for path in SOURCE_MODULES:
-            module = module_from_file(path)
-            assert f'library:name="{module.name}"' in library
-            root = ET.fromstring(archive.read(f"Basic/VBAProject/{module.name}.xml"))
-            assert root.get(f"{namespace}name") == module.name
+        sources = {**GENERATED_MODULES}
+        sources.update(
+            {module_from_file(p).name: module_from_file(p).source for p in XLWINGS_MODULES}
+        )
+        for name, source in sources.items():
+            assert f'library:name="{name}"' in library
+            root = ET.fromstring(archive.read(f"Basic/VBAProject/{name}.xml"))
+            assert root.get(f"{namespace}name") == name
             imported = _libreoffice_module_lines(root.text or "")
-            assert imported, f"{module.name} imported empty"
-            assert imported == _code_lines(module.source), module.name
+            assert imported, f"{name} imported empty"
+            assert imported == _code_lines(source), name
 
 
 @needs_soffice

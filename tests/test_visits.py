@@ -136,6 +136,29 @@ def test_generated_report_validates_except_the_member_without_billed_hours(visit
 
 
 @pytest.mark.parametrize(
+    ("hours", "shown", "tier"),
+    [
+        (["100", "59.9966"], "159.99", "1"),  # 159.9966 h is under 160: Tier 1, shown cut
+        (["100", "59.9999999999"], "160.00", "2"),  # noise in the sum is no fraction of an hour
+        (["53.33", "53.33", "53.34"], "160.00", "2"),
+        (["0.995"], "0.99", ""),  # under one hour stays under one hour when shown
+    ],
+)
+def test_tier_is_taken_from_the_exact_hours_and_the_shown_hours_agree(hours, shown, tier):
+    visits = [visit("0000000009", LINKED, "2025-03-02", h, "Billed") for h in hours]
+    raw = pd.read_csv(
+        pd.io.common.StringIO(csv_text(VISIT_HEADER, visits)), dtype=str, keep_default_na=False
+    )
+    raw.index = pd.RangeIndex(2, len(raw) + 2)
+    table = aggregate_visits(raw, LAYOUT, BOOK, MONTH, mapping=MAPPING)
+    row = table.iloc[0]
+    assert (row[LAYOUT.name_of("billed_hours")], row[LAYOUT.name_of("tier")]) == (shown, tier)
+    # The file's own hours give the file's tier: validation finds no tier mismatch.
+    report, _ = validate_table(table, LAYOUT, BOOK, month=MONTH)
+    assert "tier-mismatch" not in set(report.findings["code"])
+
+
+@pytest.mark.parametrize(
     ("line", "column", "cell", "words"),
     [
         (3, "Visit Date", "2025-13-01", "not a date"),

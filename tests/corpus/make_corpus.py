@@ -46,6 +46,12 @@ def base_frame() -> pd.DataFrame:
     """12 valid members of MONTH (no unbilled hours, so no tier at risk)."""
     frame = sample.generate_extract(12, MONTH, LAYOUT, BOOK, mangle=False, below_minimum=False)
     frame[COL["unbilled_hours"]] = "0.00"
+    # Payers whose codes seed 000 says to verify get `payer-codes-unset` (issue 13): the
+    # base bills only payers whose codes are set (Elderplan's rows go to a linked MLTC
+    # contract, which takes the same default codes).
+    frame[COL["contract"]] = frame[COL["contract"]].replace(
+        "Elderplan CDPAP Internal", "Linked - Metro MLTC CDPAP"
+    )
     return frame.reset_index(drop=True)
 
 
@@ -745,17 +751,17 @@ CASES: list[Case] = [
     ),
     Case(
         "formula_plus_number.csv",
-        "a text cell starting with + and digits: +15551234",
+        "a text cell holding a signed number, +15551234: a number, no formula (issue 14)",
         lambda: cell_csv(7, "caregiver_code", "+15551234"),
-        ["formula-prefix"],
-        rows={"formula-prefix": [7]},
+        [],
+        exact=True,
     ),
     Case(
         "formula_minus_number.csv",
-        "a text cell starting with - and digits: -1000",
+        "a text cell holding a negative number, -1000: a number, no formula (issue 14)",
         lambda: cell_csv(8, "caregiver_code", "-1000"),
-        ["formula-prefix"],
-        rows={"formula-prefix": [8]},
+        [],
+        exact=True,
     ),
     Case(
         "formula_after_space.csv",
@@ -953,6 +959,78 @@ CASES: list[Case] = [
 ]
 
 
+# --- issue 13: true to the sources (seeds 000, 001) -------------------------------------
+
+
+def cells_csv(changes: dict[int, dict[str, str]]) -> Callable[[], bytes]:
+    """The base with several cells changed: {file line: {role: value}}."""
+
+    def build() -> bytes:
+        frame = BASE
+        for line, values in changes.items():
+            for role, value in values.items():
+                frame = with_cell(line, role, value, frame)
+        return csv_bytes(rows=rows_of(frame))
+
+    return build
+
+
+CASES += [
+    Case(
+        "header_total_billed.csv",
+        "the billed hours headed 'Total Billed', as seed 001 names the column",
+        header_with(lambda h: ["Total Billed" if x == COL["billed_hours"] else x for x in h]),
+        [],
+        exact=True,
+        cli=True,
+    ),
+    Case(
+        "import_fields_only.csv",
+        "only the 12 fields of the import layout (no report columns)",
+        header_with(lambda h: h[:12]),
+        ["checks-skipped"],
+        exact=True,
+        rows={"checks-skipped": [1]},
+        message="checks are skipped",
+        cli=True,
+    ),
+    Case(
+        "tier_raised.csv",
+        "seed 001: 'modify the tier' the unbilled hours reach",
+        cells_csv({7: {"unbilled_hours": "20.00", "tier": "2", "service_code": "2444"}}),
+        ["tier-raised"],
+        exact=True,
+        rows={"tier-raised": [7]},
+        message="(+$241.39)",
+    ),
+    Case(
+        "discipline_code_swapped.csv",
+        "PA with the skilled code, Other (Skilled) with the PA code",
+        cells_csv({3: {"service_code": "2443 Skilled"}, 8: {"service_code": "2443"}}),
+        ["discipline-code-mismatch"],
+        exact=True,
+        rows={"discipline-code-mismatch": [3, 8]},
+    ),
+    Case(
+        "payer_unknown.csv",
+        "a contract no payer of the payer settings fits",
+        cells_csv({4: {"contract": "Linked - Nowhere Health CDPAP"}}),
+        ["payer-unknown"],
+        exact=True,
+        message="Nowhere Health",
+    ),
+    Case(
+        "payer_codes_unset.csv",
+        "seed 000: Elderplan's codes are to be verified; the rate table has none of its own",
+        cells_csv({6: {"contract": "Linked - Elder Plan CDPAP"}}),
+        ["payer-codes-unset"],
+        exact=True,
+        message="Elderplan",
+        cli=True,
+    ),
+]
+
+
 def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -991,6 +1069,389 @@ def manifest() -> str:
             out.append("cli = true")
         out.append("")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- issue 14
+
+
+def duplicate_with_id(line: int, change: Callable[[str], str]) -> Callable[[], bytes]:
+    """The base plus a copy of `line`'s row whose Patient Number is changed (still the same
+    member to a biller's eye)."""
+
+    def build() -> bytes:
+        rows = rows_of(BASE)
+        copy = list(rows[line - 2])
+        at = list(BASE.columns).index(COL["patient_number"])
+        copy[at] = change(copy[at])
+        return csv_bytes(rows=[*rows, copy])
+
+    return build
+
+
+FULL_WIDTH = str.maketrans("0123456789.", "０１２３４５６７８９．")
+ARABIC_INDIC = str.maketrans("0123456789.", "٠١٢٣٤٥٦٧٨٩.")
+
+
+def excel_errors() -> bytes:
+    frame = BASE.copy()
+    cells = [
+        ("contract", "#REF!"),
+        ("billed_hours", "#N/A"),
+        ("unbilled_hours", "#VALUE!"),
+        ("pay_rate", "#DIV/0!"),
+        ("caregiver_code", "#NAME?"),
+        ("service_code", "#NULL!"),
+        ("tier", "#NUM!"),
+        ("patient_name", "#SPILL!"),
+        ("discipline", "#CALC!"),
+    ]
+    for n, (role, value) in enumerate(cells):
+        frame.at[n, COL[role]] = value
+    return csv_bytes(rows=rows_of(frame))
+
+
+def header_trailing_comma() -> bytes:
+    lines = csv_bytes().split(b"\r\n")
+    lines[0] += b","
+    return b"\r\n".join(lines)
+
+
+def lone_cr() -> bytes:
+    """A stray CR (no LF) inside line 5 of a CRLF file: Excel and the reader break there."""
+    return (
+        csv_bytes()
+        .replace(b"Non Payable", b"Non\rPayable", 4)
+        .replace(b"Non\rPayable", b"Non Payable", 3)
+    )
+
+
+def sheet_workbook(
+    sheets: list[tuple[str, list[list[object]], str]],
+    active: int = 0,
+    hide_rows: tuple[int, ...] = (),
+    filtered_rows: tuple[int, ...] = (),
+    number_format_ids: bool = False,
+) -> bytes:
+    """An .xlsx of (title, rows, state) sheets; rows hidden by hand / by a filter on the
+    first visible report sheet; `active` = the sheet Excel opens on."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows, state in sheets:
+        ws = wb.create_sheet(title)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row, start=1):
+                if value is not None and value != "":
+                    cell = ws.cell(r, c, value)
+                    if isinstance(value, str) and not value.startswith("#"):
+                        cell.number_format = "@"
+        ws.sheet_state = state
+    target = next(wb[t] for t, _, state in sheets if state == "visible")
+    for r in hide_rows:
+        target.row_dimensions[r].hidden = True
+    if filtered_rows:
+        target.auto_filter.ref = f"A1:P{len(BASE) + 1}"
+        target.auto_filter.add_filter_column(0, ["48213"])
+        for r in filtered_rows:
+            target.row_dimensions[r].hidden = True
+    wb.active = active
+    wb.properties.created = datetime(2026, 11, 1)
+    wb.properties.modified = datetime(2026, 11, 1)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return normalised_zip(buffer.getvalue())
+
+
+def september_rows() -> list[list[object]]:
+    frame = BASE.copy()
+    for role in ("schedule_start", "schedule_end", "visit_start", "visit_end"):
+        frame[COL[role]] = frame[COL[role]].str.replace("2026-10", "2026-09")
+    return report_rows(frame)
+
+
+def numeric_agency_rows() -> list[list[object]]:
+    rows = report_rows()
+    at = rows[0].index(COL["agency_id"])
+    for row in rows[1:]:
+        row[at] = int(row[at])  # 48213: five digits, like every Agency ID of the column
+    return rows
+
+
+def excel_error_rows() -> list[list[object]]:
+    rows = report_rows()
+    rows[3][rows[0].index(COL["billed_hours"])] = "#N/A"  # openpyxl stores it as an error cell
+    rows[5][rows[0].index(COL["contract"])] = "#REF!"
+    return rows
+
+
+ROUND_TWO_CASES: list[Case] = [
+    # 1. invisible and look-alike characters in IDs: the same member twice
+    Case(
+        "id_word_joiner_duplicate.csv",
+        "a member pasted again with a word joiner (U+2060) after the Patient Number",
+        duplicate_with_id(4, lambda v: v + "\u2060"),
+        ["invisible-character", "duplicate-member"],
+        exact=True,
+        rows={"invisible-character": [14], "duplicate-member": [4, 14]},
+        message="U+2060",
+        cli=True,
+    ),
+    Case(
+        "id_zero_width_space_duplicate.csv",
+        "a member pasted again with a zero-width space (U+200B) inside the Patient Number",
+        duplicate_with_id(5, lambda v: v[:3] + "\u200b" + v[3:]),
+        ["invisible-character", "duplicate-member"],
+        exact=True,
+        rows={"invisible-character": [14], "duplicate-member": [5, 14]},
+        message="U+200B ZERO WIDTH SPACE, at character 4",
+    ),
+    Case(
+        "id_bom_prefix_duplicate.csv",
+        "a member pasted again with a byte-order mark (U+FEFF) before the Patient Number",
+        duplicate_with_id(6, lambda v: "\ufeff" + v),
+        ["invisible-character", "duplicate-member"],
+        exact=True,
+        rows={"invisible-character": [14], "duplicate-member": [6, 14]},
+        message="U+FEFF",
+    ),
+    Case(
+        "id_full_width_duplicate.csv",
+        "a member pasted again with the Patient Number in full-width digits",
+        duplicate_with_id(7, lambda v: v.translate(FULL_WIDTH)),
+        ["type", "duplicate-member"],
+        exact=True,
+        rows={"type": [14], "duplicate-member": [7, 14]},
+        message="digits other than 0-9",
+    ),
+    # 2. non-ASCII digits in numbers
+    Case(
+        "hours_full_width.csv",
+        "Billed Hours in full-width digits: ７７.１７",
+        lambda: cell_csv(3, "billed_hours", BASE.at[1, COL["billed_hours"]].translate(FULL_WIDTH)),
+        ["type"],
+        exact=True,
+        rows={"type": [3]},
+        cli=True,
+    ),
+    Case(
+        "hours_arabic_indic.csv",
+        "Billed Hours in Arabic-Indic digits: ٧٧.١٧",
+        lambda: cell_csv(
+            4, "billed_hours", BASE.at[2, COL["billed_hours"]].translate(ARABIC_INDIC)
+        ),
+        ["type"],
+        exact=True,
+        rows={"type": [4]},
+    ),
+    Case(
+        "agency_id_full_width.csv",
+        "Agency ID in full-width digits: ４８２１３",
+        lambda: cell_csv(5, "agency_id", BASE.at[3, COL["agency_id"]].translate(FULL_WIDTH)),
+        ["type"],
+        exact=True,
+        rows={"type": [5]},
+    ),
+    # 3. Excel error values
+    Case(
+        "excel_errors.csv",
+        "#REF!, #N/A, #VALUE!, #DIV/0!, #NAME?, #NULL!, #NUM!, #SPILL!, #CALC! in nine cells",
+        excel_errors,
+        ["excel-error"],
+        rows={"excel-error": list(range(2, 11))},
+        message="#REF!",
+        cli=True,
+    ),
+    Case(
+        "workbook_excel_errors.xlsx",
+        "a workbook with #N/A in Billed Hours and #REF! as a contract (error cells)",
+        lambda: sheet_workbook([("All", excel_error_rows(), "visible")]),
+        # #REF! as a contract names no payer: payer-unknown says the default is used
+        ["not-csv", "excel-error", "payer-unknown"],
+        exact=True,
+        rows={"excel-error": [4, 6]},
+    ),
+    # 4. workbooks: hidden sheets, several reports, hidden rows, numeric IDs of full width
+    Case(
+        "workbook_hidden_last_month_first.xlsx",
+        "a hidden sheet with September's report placed before October's visible one",
+        lambda: sheet_workbook(
+            [("Sep 2026", september_rows(), "hidden"), ("Oct 2026", report_rows(), "visible")],
+            active=1,
+        ),
+        ["not-csv"],
+        exact=True,
+        message="sheet 'Oct 2026'",
+        cli=True,
+    ),
+    Case(
+        "workbook_only_hidden_report.xlsx",
+        "the only report is on a hidden sheet",
+        lambda: sheet_workbook(
+            [("Notes", [["to do"]], "visible"), ("Oct 2026", report_rows(), "hidden")]
+        ),
+        ["empty-file"],
+        exact=True,
+        message="hidden sheets are never read",
+    ),
+    Case(
+        "workbook_two_visible_reports.xlsx",
+        "two visible sheets hold a report; Excel opens on the second (the active one)",
+        lambda: sheet_workbook(
+            [("Sep 2026", september_rows(), "visible"), ("Oct 2026", report_rows(), "visible")],
+            active=1,
+        ),
+        ["not-csv", "several-reports"],
+        exact=True,
+        message="'Sep 2026'",
+        cli=True,
+    ),
+    Case(
+        "workbook_hidden_rows.xlsx",
+        "rows hidden by hand (4, 7) and by a filter (10, 11)",
+        lambda: sheet_workbook(
+            [("All", report_rows(), "visible")], hide_rows=(4, 7), filtered_rows=(10, 11)
+        ),
+        ["not-csv", "hidden-row"],
+        exact=True,
+        rows={"hidden-row": [4, 7, 10, 11]},
+        cli=True,
+    ),
+    Case(
+        "workbook_agency_id_number.xlsx",
+        "Agency ID stored as a number of the column's full width: a warning, not an error",
+        lambda: sheet_workbook([("All", numeric_agency_rows(), "visible")]),
+        ["not-csv", "id-mangled"],
+        exact=True,
+        rows={"id-mangled": list(range(2, 14))},
+        message="no leading zero was lost",
+        cli=True,
+    ),
+    # 5. formulas behind invisible characters; names and numbers that are no formula
+    Case(
+        "formula_behind_zero_width.csv",
+        "a formula behind a zero-width space: \\u200b=HYPERLINK(...)",
+        lambda: cell_csv(9, "caregiver_code", '\u200b=HYPERLINK("http://x","y")'),
+        ["formula-prefix", "invisible-character"],
+        exact=True,
+        rows={"formula-prefix": [9], "invisible-character": [9]},
+        cli=True,
+    ),
+    Case(
+        "formula_behind_word_joiner_and_space.csv",
+        "a DDE payload behind a word joiner and a space",
+        lambda: cell_csv(10, "pay_rate", "\u2060 -cmd|' /C calc'!A0"),
+        ["formula-prefix", "invisible-character"],
+        exact=True,
+        rows={"formula-prefix": [10], "invisible-character": [10]},
+    ),
+    Case(
+        "name_leading_hyphen.csv",
+        "a name starting with a hyphen, -Smith: a name, no formula",
+        lambda: cell_csv(11, "patient_name", "-Smith"),
+        [],
+        exact=True,
+        cli=True,
+    ),
+    # 6. impossible numbers
+    Case(
+        "hours_above_month.csv",
+        "800 billed hours in October (744 hours)",
+        lambda: cell_csv(6, "billed_hours", "800.00"),
+        ["hours-implausible"],
+        exact=True,
+        rows={"hours-implausible": [6]},
+        message="744 hours",
+        cli=True,
+    ),
+    Case(
+        "unbilled_hours_1e23.csv",
+        "Unbilled Hours 1e23 and 100000000000000000000000",
+        lambda: csv_bytes(
+            rows=rows_of(
+                with_cell(
+                    8,
+                    "unbilled_hours",
+                    "100000000000000000000000",
+                    with_cell(7, "unbilled_hours", "1e23"),
+                )
+            )
+        ),
+        ["type", "hours-implausible"],
+        exact=True,
+        rows={"type": [7], "hours-implausible": [7, 8]},
+    ),
+    Case(
+        "tier_leading_zero.csv",
+        "Tier 01",
+        lambda: cell_csv(3, "tier", "0" + BASE.at[1, COL["tier"]]),
+        ["allowed-value"],
+        exact=True,
+        rows={"allowed-value": [3]},
+        message="tier labels: 1, 2, 3",
+    ),
+    Case(
+        "tier_spelled.csv",
+        "Tier 'Tier 1'",
+        lambda: cell_csv(4, "tier", "Tier " + BASE.at[2, COL["tier"]]),
+        ["allowed-value"],
+        exact=True,
+        rows={"allowed-value": [4]},
+    ),
+    # 8.-9. internal errors that are findings now
+    Case(
+        "year_3026.csv",
+        "a typo in the year: 3026-10-01 03:00",
+        dated("3026-10-01 03:00"),
+        ["datetime-format"],
+        exact=True,
+        rows={"datetime-format": [3]},
+        message="a year no billing month can have",
+        cli=True,
+    ),
+    Case(
+        "year_0001.csv",
+        "year 0001 in a visit start",
+        dated("0001-10-01 03:00", "visit_start", 5),
+        ["datetime-format"],
+        exact=True,
+        rows={"datetime-format": [5]},
+    ),
+    Case(
+        "year_9999.csv",
+        "year 9999 in a schedule end",
+        dated("9999-10-01 03:15", "schedule_end", 6),
+        ["datetime-format"],
+        exact=True,
+        rows={"datetime-format": [6]},
+    ),
+    Case(
+        "tier_two_to_the_63.csv",
+        "a Tier of 2^63",
+        lambda: cell_csv(7, "tier", str(2**63)),
+        ["allowed-value", "tier-mismatch"],
+        exact=True,
+        rows={"allowed-value": [7], "tier-mismatch": [7]},
+        cli=True,
+    ),
+    # 14. true messages
+    Case(
+        "header_trailing_comma_only.csv",
+        "a comma after the last header, none after the rows",
+        header_trailing_comma,
+        ["ragged-row"],
+        exact=True,
+        message="The header ends with 1 extra delimiter(s); the lines below do not.",
+    ),
+    Case(
+        "lone_cr.csv",
+        "a stray CR (no LF) inside line 5 of a CRLF file",
+        lone_cr,
+        ["lone-cr", "ragged-row"],
+        rows={"lone-cr": [5]},
+        message="numbered one more",
+        cli=True,
+    ),
+]
+CASES += ROUND_TWO_CASES
 
 
 def main() -> None:

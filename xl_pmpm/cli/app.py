@@ -24,12 +24,20 @@ from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
-from xl_pmpm.cli.options import add_settings, emit, report_error, warn_if_on_network
+from xl_pmpm.cli.options import (
+    add_settings,
+    emit,
+    parse_as_of,
+    parse_month,
+    report_error,
+    warn_if_on_network,
+)
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
-from xl_pmpm.core.errors import ExportRefused, PmpmError
+from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
-from xl_pmpm.core.rates import tier_for_hours
+from xl_pmpm.core.rates import tier_for_hours, unknown_payer
+from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
@@ -50,24 +58,6 @@ SAMPLE_MONTH = "2026-10"
 
 class UsageError(PmpmError):
     pass
-
-
-def _month(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        return str(pd.Period(datetime.strptime(text, "%Y-%m"), freq="M"))
-    except ValueError:
-        raise UsageError(f"--month '{text}' is not a month: write it as YYYY-MM.") from None
-
-
-def _day(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise UsageError(f"--as-of '{text}' is not a date: write it as YYYY-MM-DD.") from None
 
 
 def _settings(args: argparse.Namespace) -> tuple[Layout, object]:
@@ -121,8 +111,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.file,
         layout,
         book,
-        month=_month(args.month),
-        as_of=_day(args.as_of),
+        month=parse_month(args.month),
+        as_of=parse_as_of(args.as_of),
         original=args.original,
         ledger=db,
         corrections=_corrections(args),
@@ -151,17 +141,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
     db = None if args.no_ledger else args.ledger or default_ledger(args.out)
     warn_if_on_network(db)
+    original = files.read_tier_report(args.original, layout).table if args.original else None
     try:
         done = export_import_file(
             report.table,
             args.out,
             layout,
             book,
-            month=_month(args.month),
-            as_of=_day(args.as_of),
+            month=parse_month(args.month),
+            as_of=parse_as_of(args.as_of),
             at=datetime.now(),
             source=report.source,
             read_findings=report.findings,
+            original=original if original is not None else report.original,
             ledger=db,
             corrections=_corrections(args),
             lock_timeout=args.wait,
@@ -209,7 +201,7 @@ def cmd_tier(args: argparse.Namespace) -> int:
             hours.append(float(h))
         except ValueError:
             raise UsageError(f"'{h}' is not a number of hours.") from None
-    month = _month(args.month) or str(pd.Period(date.today(), freq="M"))
+    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
     out = tier_for_hours(hours, args.payer, month, book=book)
     rows = [
         {
@@ -229,6 +221,9 @@ def cmd_tier(args: argparse.Namespace) -> int:
         )
         for r in rows
     )
+    unknown = unknown_payer(book, args.payer)
+    if unknown:  # the JSON stays a list of rows; the warning goes to stderr
+        print(f"warning (payer-unknown): {unknown['message']}", file=sys.stderr)
     emit(args, rows, text)
     return 0
 
@@ -249,7 +244,9 @@ def _apply(
 
 def cmd_review(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
-    checked = check_file(args.file, layout, book, month=_month(args.month), as_of=_day(args.as_of))
+    checked = check_file(
+        args.file, layout, book, month=parse_month(args.month), as_of=parse_as_of(args.as_of)
+    )
     if not checked.report.readable:
         print(render_findings(checked.validation, layout))
         return 2
@@ -278,7 +275,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     written, kept = files.write_review(  # crash-safe: archive and manifest, then the file
         out,
         f"{stem}_reviewed_{now:%Y%m%dT%H%M%S}.csv",
-        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        as_written(table, layout).to_csv(index=False, lineterminator="\r\n").encode(),
         archive_dir,
         archive,
         table.index.tolist(),
@@ -311,7 +308,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     written = files.write_new_file(
         args.out,
         f"{Path(args.file).stem}_restored_{now:%Y%m%dT%H%M%S}.csv",
-        table.to_csv(index=False, lineterminator="\r\n").encode(),
+        as_written(table, layout).to_csv(index=False, lineterminator="\r\n").encode(),
     )
     # Restores are archive records too: a restored row is not offered for carry-over.
     restored = archive if lines is None else archive[archive["line"].isin(lines)]
@@ -382,10 +379,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_template(args: argparse.Namespace) -> int:
-    from xl_pmpm.workbook.template import cmd_build_template
+def cmd_build_template(args: argparse.Namespace) -> int:
+    """Build the workbook (and, in a checkout, the macros/ copies); print the path."""
+    from xl_pmpm.workbook import template  # openpyxl and the VBA writer: only when needed
 
-    return cmd_build_template(args)
+    layout = files.load_layout(args.layout)
+    book = files.load_rate_book(args.rates, args.payers)
+    out = args.out or template.TEMPLATE_PATH
+    if out is None:
+        raise PmpmInputError(
+            "build-template needs --out: xl_pmpm is installed, not run from its checkout, "
+            "and the workbook is not written into the installed package.",
+            fix="Give the file to write, e.g. --out PMPM_Tier_Report.xlsm.",
+        )
+    if args.out is None and template.MACROS_DIR is not None:
+        template.write_macro_sources(template.MACROS_DIR)
+    print(template.build_template(out, layout, book))
+    return 0
 
 
 def cmd_layout(args: argparse.Namespace) -> int:
@@ -433,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-ledger", action="store_true", help="do not check or record the ledger")
     p.add_argument(
+        "--original",
+        help="the extract as downloaded, to refuse changed locked fields (a billers' workbook "
+        "carries its own)",
+    )
+    p.add_argument(
         "--correction",
         metavar="LINES",
         help="lines (e.g. 14,27-29) to export again although already in the ledger",
@@ -469,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-template", help="build the macro-enabled billers' workbook")
     p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
     common(p, month=False)
-    p.set_defaults(func=_build_template)
+    p.set_defaults(func=cmd_build_template)
 
     add_rule_commands(sub)
     add_month_commands(sub)
@@ -502,6 +517,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A disk or folder problem the commands did not foresee: the biller's to fix (exit 2).
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"error: cannot read or write{where} ({exc.strerror or type(exc).__name__}). "
+            "Check the folder, its permissions and the free disk space, then run it again.",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             "interrupted; files already written are complete, nothing half-written.",

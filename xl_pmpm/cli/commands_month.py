@@ -13,15 +13,23 @@ folder (`export --out DIR`) or, for `history`, in the current folder.
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded, warn_if_on_network
+from xl_pmpm.cli.options import (
+    add_settings,
+    emit,
+    guarded,
+    parse_as_of,
+    parse_month,
+    warn_if_on_network,
+)
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
+    already_in_report,
     carry_into,
     carry_over_candidates,
     choose_records,
@@ -30,11 +38,13 @@ from xl_pmpm.core.carryover import (
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
-from xl_pmpm.core.validation import validate_report, validate_table
+from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, unbilled_lines
+from xl_pmpm.core.validation import billing_month, validate_report, validate_table
 from xl_pmpm.core.visits import aggregate_visits
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
 from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
+from xl_pmpm.io.unbilled import unbilled_from_files
 from xl_pmpm.io.visits_reader import load_mapping, read_visits
 
 
@@ -62,28 +72,6 @@ def parse_lines(text: str, option: str = "--lines") -> list[int]:
     return out
 
 
-def _month(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
-    except ValueError:
-        raise PmpmInputError(
-            f"--month '{text}' is not a month.", fix="Write it as YYYY-MM."
-        ) from None
-
-
-def _day(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        raise PmpmInputError(
-            f"--as-of '{text}' is not a date.", fix="Write it as YYYY-MM-DD."
-        ) from None
-
-
 def _settings(args: argparse.Namespace):
     layout = files.load_layout(getattr(args, "layout", None))
     book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
@@ -100,7 +88,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 @guarded
 def cmd_visits(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
-    month = _month(args.month)
+    month = parse_month(args.month)
     mapping = load_mapping(args.mapping)
     visits = read_visits(args.file, mapping)
     table = aggregate_visits(visits, layout, book, month, mapping=mapping, source=args.file)
@@ -133,7 +121,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         v = ValidationReport(report.findings, 0, report.source)
         emit(args, v.to_dict(), f"{report.source} cannot be read: see `xl-pmpm validate`.")
         return 2
-    validation, flags = validate_report(report, layout, book, month=_month(args.month))
+    validation, flags = validate_report(report, layout, book, month=parse_month(args.month))
     archive = None
     if args.archive:  # rows restored since are no longer set aside (carried ones still are)
         archive = outstanding_records(files.read_archive(args.archive), settled_by=(RESTORE,))
@@ -153,7 +141,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     warn_if_on_network(db)
     entries = ledger.history(db)
     if args.month:
-        entries = entries[entries["month"] == _month(args.month)]
+        entries = entries[entries["month"] == parse_month(args.month)]
     by_file = (
         entries.groupby(["month", "file_name", "status"], sort=True)
         .agg(
@@ -208,8 +196,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         at=datetime.now(),
         corrected=corrected,
         out_dir=args.out,
-        month=_month(args.month),
-        as_of=_day(args.as_of),
+        month=parse_month(args.month),
+        as_of=parse_as_of(args.as_of),
         mapping=load_results_mapping(args.results_columns),
         source=source,
     )
@@ -291,7 +279,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
             fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
         )
     archive = files.read_archive(archive_dir)
-    month = _month(args.month)
+    month = parse_month(args.month)
     report = None
     if args.into:
         report = files.read_tier_report(args.into, layout)
@@ -332,6 +320,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         return 0
     now = datetime.now()
     name = f"{Path(args.into).stem}_carried_{now:%Y%m%dT%H%M%S}.csv"
+    twice = already_in_report(report.table, chosen, layout.name_of("patient_number"))
     table, records = carry_into(report.table, chosen, at=now, into=name)
     written = files.write_new_file(
         args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
@@ -341,6 +330,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
     kept = files.write_archive(archive_dir, records, CARRY, now)
     first = len(report.table) + 2
     payload = {
+        "already_in_report": [first + i for i, hit in enumerate(twice) if hit],
         "file": str(written),
         "archive": str(kept),
         "month": month,
@@ -356,16 +346,210 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         "with their original values.\n"
         f"  recorded as carried in {kept}\n"
         f"Fix their dates and hours for {month or 'the new month'}, then run "
-        f"`xl-pmpm validate {written}`.",
+        f"`xl-pmpm validate {written}`." + _twice_note(twice, first),
     )
     return 0
+
+
+def _twice_note(twice: pd.Series, first: int) -> str:
+    lines = [first + i for i, hit in enumerate(twice) if hit]
+    if not lines:
+        return ""
+    return (
+        f"\nNote: the member of carried line(s) {', '.join(map(str, lines))} is already in the "
+        "report: keep one row per member (validate reports them as duplicate-member)."
+    )
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _unbilled_groups(rows: pd.DataFrame) -> list[str]:
+    """One line per month, payer and reason: counts, dollars and days left; no member."""
+    if rows.empty:
+        return []
+    grouped = (
+        rows.groupby(["month", "payer", "reason", "submit_until"], sort=True)
+        .agg(n=("rate", "size"), rate=("rate", "sum"), days=("days_left", "min"))
+        .reset_index()
+        .sort_values(["days", "month", "payer", "reason"])
+    )
+    return [
+        f"  {r.month}  {str(r.payer)[:24]:24} {r.reason:15} {r.n:>6} member-month(s) "
+        f"{_money(cents(r.rate)):>14}"
+        f"  last day {r.submit_until} ({r.days} day(s) left)"
+        for r in grouped.itertuples(index=False)
+    ]
+
+
+def unbilled_text(found: Unbilled, ledger_note: str) -> str:
+    """Totals first, then one line per month, payer and reason; never a member ID or name."""
+    t = found.totals()
+    months = ", ".join(t["months"]) or "none"
+    lines = [
+        f"Unbilled PMPM as of {t['as_of']} (months with billed visits: {months}; {ledger_note})",
+        f"  Recoverable: {_money(t['recoverable_dollars'])} in "
+        f"{t['recoverable_member_months']} member-month(s) of {t['recoverable_members']} "
+        "member(s)"
+        + (
+            f"; nearest deadline {t['nearest_deadline']} ({t['nearest_days_left']} day(s) "
+            f"left, {t['nearest_month']})."
+            if t["nearest_deadline"]
+            else "."
+        ),
+        f"  Lost (past the submission window): {_money(t['lost_dollars'])} in "
+        f"{t['lost_member_months']} member-month(s) of {t['lost_members']} member(s).",
+        f"  Earned: {t['earned_member_months']} member-month(s), "
+        f"{t['confirmed_member_months']} confirmed in the ledger"
+        + (
+            f", {t['not_yet_open_member_months']} not billable yet (window not open)."
+            if t["not_yet_open_member_months"]
+            else "."
+        ),
+    ]
+    if t["by_reason"]:
+        lines.append("Recoverable by reason:")
+        lines += [f"  {code:15} {n:>6}  {REASONS[code][0]}" for code, n in t["by_reason"].items()]
+        lines.append("Recoverable by month, payer and reason (nearest deadline first):")
+        lines += _unbilled_groups(found.recoverable)
+    if len(found.lost):
+        lines.append("Lost, listed apart (their window closed):")
+        lines += _unbilled_groups(found.lost)
+    if len(found.recoverable):
+        lines.append(
+            "Members are listed with --format json. Bring a month's rows back: "
+            "xl-pmpm unbilled VISITS... --into THAT_MONTHS_REPORT.csv --out DIR"
+        )
+    return "\n".join(lines)
+
+
+def _unbilled_into(args: argparse.Namespace, run, layout, book, month: str | None) -> dict:
+    """Write the month's recoverable rows, with the report's rows not yet exported."""
+    report = files.read_tier_report(args.into, layout)
+    if not report.readable:
+        raise PmpmInputError(
+            "The tier report cannot be read.", file=args.into, fix="Run `xl-pmpm validate` on it."
+        )
+    found = billing_month(report.table, layout)[0]
+    if found is None and month is None:
+        raise PmpmInputError(
+            "The report's billing month cannot be told from its dates.",
+            file=args.into,
+            fix="Give it with --month YYYY-MM.",
+        )
+    if month is not None and found is not None and str(found) != month:
+        raise PmpmInputError(
+            f"The report is for {found}, not {month}.",
+            file=args.into,
+            fix="Give the tier report of the month you bring rows back into.",
+        )
+    month = month or str(found)
+    table = report.table
+    db = run.ledger
+    exported = (
+        ledger.already_exported(db, table, month, layout) if db is not None else pd.DataFrame()
+    )
+    done_lines = set(exported["row"].dropna().astype(int)) if len(exported) else set()
+    kept = table[~table.index.isin(done_lines)]
+    recoverable = run.unbilled.recoverable
+    wanted = recoverable[recoverable["month"] == month]
+    id_col = layout.name_of("patient_number")
+    present = set(kept[id_col].fillna("").astype(str).str.strip())
+    wanted = wanted[~wanted["patient_number"].isin(present)]
+    payload: dict = {"into": str(args.into), "month": month, "file": None}
+    if wanted.empty:
+        payload.update(brought_back=0, kept_from_report=len(kept))
+        return payload
+    visits = run.visits_of(set(wanted["patient_number"]))
+    built = aggregate_visits(visits, layout, book, month, mapping=run.mapping)
+    lines = unbilled_lines(built, wanted, layout, month)
+    lines = lines.reindex(columns=list(table.columns)).fillna("").astype(str)
+    out = pd.concat([kept, lines], ignore_index=True)
+    data = out.to_csv(index=False, lineterminator=layout.line_terminator).encode(layout.encoding)
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    path = files.write_new_file(args.out, f"{Path(args.into).stem}_unbilled_{stamp}.csv", data)
+    first = len(kept) + 2
+    payload.update(
+        file=str(path),
+        brought_back=len(lines),
+        kept_from_report=len(kept),
+        left_out_exported=len(table) - len(kept),
+        lines=list(range(first, first + len(lines))),
+    )
+    return payload
+
+
+@guarded
+def cmd_unbilled(args: argparse.Namespace) -> int:
+    if bool(args.into) != bool(args.out):
+        raise PmpmInputError(
+            "--into and --out go together.",
+            fix="Give both to write the month's rows back as a tier report, or neither to list.",
+        )
+    layout, book = _settings(args)
+    months = [parse_month(m) for m in args.month] if args.month else None
+    if args.into and months and len(months) > 1:
+        raise PmpmInputError("--into takes one month.", fix="Give one --month with --into.")
+    mapping = load_mapping(args.mapping)
+    db = args.ledger or default_ledger()
+    run = unbilled_from_files(
+        args.files,
+        mapping,
+        layout,
+        book,
+        parse_as_of(args.as_of),
+        ledger_path=db,
+        ledger_required=bool(args.ledger),
+        archive=args.archive,
+        months=months,
+    )
+    found = run.unbilled
+    payload: dict = {
+        "ledger": None if run.ledger is None else str(run.ledger),
+        "archive": None if run.archive is None else str(run.archive),
+        "totals": found.totals(),
+        "recoverable": _records(found.recoverable),
+        "lost": _records(found.lost),
+        "reasons": {code: {"means": m, "fix": f} for code, (m, f) in REASONS.items()},
+    }
+    note = (
+        f"ledger {run.ledger}"
+        if run.ledger is not None
+        else f"no ledger at {db}: nothing counts as exported"
+    )
+    text = unbilled_text(found, note)
+    if args.into:
+        done = _unbilled_into(args, run, layout, book, months[0] if months else None)
+        payload["into"] = done
+        if done["file"] is None:
+            text += (
+                f"\nNothing to bring back into {args.into}: no recoverable member-month of "
+                f"{done['month']} is missing from it."
+            )
+        else:
+            last = done["lines"][-1]
+            text += (
+                f"\nWrote {done['file']}: {done['kept_from_report']} row(s) of "
+                f"{Path(args.into).name} not exported yet"
+                + (
+                    f" ({done['left_out_exported']} already exported left out)"
+                    if done["left_out_exported"]
+                    else ""
+                )
+                + f" and {done['brought_back']} brought-back row(s) of {done['month']} at "
+                f"line(s) {_span(done['lines'][0], last)}.\n"
+                f"Review them, then `xl-pmpm validate {done['file']}` and export as usual."
+            )
+    emit(args, payload, text)
+    return 1 if len(found.recoverable) else 0
 
 
 # --- parsers -------------------------------------------------------------------------------
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add visits, summary, history, reconcile and carry-over to the `xl-pmpm` subparsers."""
+    """Add visits, summary, history, reconcile, carry-over and unbilled to `xl-pmpm`."""
 
     def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
         add_settings(p, layout=settings, rates=settings)
@@ -418,3 +602,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="only rows set aside from this report file name")
     common(p)
     p.set_defaults(func=cmd_carry_over)
+
+    p = sub.add_parser(
+        "unbilled",
+        help="member-months with billed care and no confirmed PMPM, with dollars and days left",
+    )
+    p.add_argument("files", nargs="+", metavar="VISITS", help="visits CSV(s), one row per visit")
+    p.add_argument(
+        "--ledger", help=f"ledger database (default: ${LEDGER_ENV}, else ./{LEDGER_NAME})"
+    )
+    p.add_argument("--archive", help="archive folder of `xl-pmpm review` (deleted/deferred rows)")
+    p.add_argument("--as-of", help="the day to count days left from YYYY-MM-DD (default: today)")
+    p.add_argument(
+        "--month", action="append", help="only this month YYYY-MM (repeat for more; default: all)"
+    )
+    p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
+    p.add_argument(
+        "--into",
+        metavar="REPORT",
+        help="the month's tier report: its rows not yet exported "
+        "and the month's recoverable rows go into a new file",
+    )
+    p.add_argument("--out", help="folder for the new report (with --into)")
+    common(p)
+    p.set_defaults(func=cmd_unbilled)

@@ -16,21 +16,37 @@ import argparse
 import csv
 import io
 import sqlite3
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded, warn_if_on_network
+from xl_pmpm.cli.options import (
+    add_settings,
+    emit,
+    guarded,
+    parse_day,
+    parse_month,
+    warn_if_on_network,
+)
 from xl_pmpm.core import cells
 from xl_pmpm.core.cells import fail_at_first
 from xl_pmpm.core.claims import claim_dates_for, submission_window
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.kpi import KPI_TABLES, kpi_tables, status_counts
+from xl_pmpm.core.kpi import EARNED_TABLES, KPI_TABLES, billed_vs_earned, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
+from xl_pmpm.core.rates import unknown_payer
+from xl_pmpm.core.service_setup import (
+    SETUP_FIELDS,
+    SETUP_OPTIONAL,
+    check_service_setup,
+    check_setup_export,
+)
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
+from xl_pmpm.io.unbilled import earned_from_files
+from xl_pmpm.io.visits_reader import load_mapping
 
 DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
 NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator)."
@@ -44,16 +60,7 @@ def read_csv_text(
 ) -> pd.DataFrame:
     """A CSV as stripped strings with lower-case headers, indexed by file line number."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PmpmInputError(f"{what} not found.", file=str(path), fix="Check the name.") from None
-    except OSError as exc:
-        raise PmpmInputError(
-            f"{what} cannot be read ({exc.strerror}).",
-            file=str(path),
-            fix="Close it in Excel and check it is a file you may read.",
-        ) from None
+    data = files.read_input(path, what)
     binary = sniff_binary(data)
     if binary:
         raise PmpmInputError(
@@ -147,22 +154,6 @@ def _whole(text: str, name: str) -> int:
     return int(value)
 
 
-def _date(text: str, name: str) -> date:
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        raise PmpmInputError(f"{name} '{text}' is not a date.", column=name, fix=DATE_FIX) from None
-
-
-def _month(text: str) -> str:
-    try:
-        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
-    except ValueError:
-        raise PmpmInputError(
-            f"MONTH '{text}' is not a month.", column="MONTH", fix="Write it as YYYY-MM."
-        ) from None
-
-
 def _codes(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
@@ -203,7 +194,7 @@ def _lines_text(what: str, lines: list[int], most: int = 8) -> str:
 @guarded
 def cmd_prorate(args: argparse.Namespace) -> int:
     rate = _number(args.rate, "RATE")
-    start, end = _date(args.start, "START"), _date(args.end, "END")
+    start, end = parse_day(args.start, "START"), parse_day(args.end, "END")
     units, cost = prorate(rate, start, end)
     payload = {"rate": rate, "start": str(start), "end": str(end), "units": units, "cost": cost}
     emit(args, payload, f"{start} to {end} at ${rate:,.2f} a month: {units} unit(s), ${cost:,.2f}")
@@ -232,6 +223,14 @@ def _read_auths(path: str) -> pd.DataFrame:
     return frame
 
 
+def _read_existing(path: str) -> pd.DataFrame:
+    """Occurrences created by earlier runs: client, date (other columns ignored)."""
+    frame = read_csv_text(path, "The existing occurrences file", ["client", "date"])
+    require_text(frame, "client", path)
+    frame["date"] = parse_dates(frame, "date", path)
+    return frame
+
+
 @guarded
 def cmd_perdiem(args: argparse.Namespace) -> int:
     units = _read_units(args.file)
@@ -255,9 +254,11 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         billable_codes=billable,
         note_minutes=_whole(args.minutes, "--minutes"),
         days_in_arrears=_whole(args.arrears, "--arrears"),
-        run_date=_date(args.run_date, "--run-date"),
+        run_date=parse_day(args.run_date, "--run-date"),
+        look_back_days=None if args.look_back is None else _whole(args.look_back, "--look-back"),
     )
-    occurrences, alerts = billable_occurrences(units, auths, settings)
+    existing = _read_existing(args.existing) if args.existing else None
+    occurrences, alerts = billable_occurrences(units, auths, settings, existing)
     # The documented units behind each day: how text output names a client's day.
     counted = units[units["code"].isin(settings.non_billable_codes)]
     occurrences = occurrences.assign(lines=_file_lines(counted, ["client", "date"], occurrences))
@@ -269,10 +270,27 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
         "occurrences": _records(occurrences),
         "alerts": _records(alerts),
     }
+    first = settings.first_day
+    if first is None:
+        days = f"days up to {cutoff}"
+    else:
+        days = (
+            f"day {cutoff}"
+            if f"{first:%Y-%m-%d}" == cutoff
+            else f"days {first:%Y-%m-%d} to {cutoff}"
+        )
+    payload["first_day"] = None if first is None else f"{first:%Y-%m-%d}"
+    payload["existing"] = 0 if existing is None else len(existing)
     lines = [
-        f"Run of {args.run_date} (days up to {cutoff}): {len(occurrences)} billable "
+        f"Run of {args.run_date} ({days}): {len(occurrences)} billable "
         f"occurrence(s), {len(alerts)} alert(s)."
     ]
+    if first is None and existing is None:
+        lines.append(
+            "  (every day up to the cutoff was looked at: give --existing, the occurrences "
+            "already created, or --look-back 1 as the nightly run does, so no day is billed "
+            "twice)"
+        )
     lines += [
         f"  {_lines_text('units file', r['lines'])}: {r['date']:%Y-%m-%d}  {r['code']}  "
         f"{r['minutes']} min"
@@ -333,24 +351,29 @@ def cmd_spans(args: argparse.Namespace) -> int:
 
 @guarded
 def cmd_claim_dates(args: argparse.Namespace) -> int:
-    month = _month(args.month)
+    month = parse_month(args.month, "MONTH")
     book = files.load_rate_book(args.rates, args.payers)
     first, through = claim_dates_for(month, args.payer, book)
-    opens, closes = submission_window(month)
-    rule = str(book.payer_settings(args.payer)["claim_dates"])
+    settings = book.payer_settings(args.payer)
+    opens, closes = submission_window(month, int(settings["submission_days"]))
+    rule = str(settings["claim_dates"])
+    unknown = unknown_payer(book, args.payer)
     payload = {
         "month": month,
-        "payer": args.payer,
+        "payer": book.payer_named(args.payer) or args.payer,
         "rule": rule,
         "from": str(first),
         "through": str(through),
         "submit_from": str(opens),
         "submit_until": str(closes),
+        "warnings": [unknown] if unknown else [],
     }
     text = (
-        f"{month}, payer {args.payer}: claim From {first}, Through {through} (rule {rule}); "
-        f"submit from {opens} to {closes}."
+        f"{month}, payer {payload['payer']}: claim From {first}, Through {through} "
+        f"(rule {rule}); submit from {opens} to {closes}."
     )
+    if unknown:
+        text += f"\nWARNING (payer-unknown): {unknown['message']}"
     emit(args, payload, text)
     return 0
 
@@ -368,8 +391,8 @@ def _read_history(path: str) -> pd.DataFrame:
     try:
         return ledger.history(path)
     except PmpmInputError as exc:
-        if "://" in path:
-            raise  # a server's own message says what is wrong and what to do
+        if "://" in path or exc.message.startswith("The xl-pmpm ledger is damaged"):
+            raise  # its own message says what is wrong and what to do (restore the backup)
         raise PmpmInputError(exc.message, file=shown, fix=ledger_fix) from None
     except sqlite3.Error as exc:
         raise PmpmInputError(
@@ -425,8 +448,87 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "entries": counts,
         **{name: _records(tables[name]) for name in KPI_TABLES},
     }
-    emit(args, payload, _kpi_text(ledger.shown(args.ledger), tables, counts))
+    text = _kpi_text(ledger.shown(args.ledger), tables, counts)
+    if args.visits:
+        earned_rows = earned_from_files(args.visits, load_mapping(args.mapping), book)
+        earned = billed_vs_earned(earned_rows, history, book)
+        payload.update({name: _records(earned[name]) for name in EARNED_TABLES})
+        text += "\n\n" + _earned_text(earned)
+    emit(args, payload, text)
     return 0
+
+
+def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
+    """The findings of `service-setup` as lines (no member data: a setup holds none)."""
+    counts = {k: (f["severity"] == "error").sum() for k, f in found.items()}
+    lines = [
+        f"{path}: {counts['setup']} error(s) in the setup, {counts['rate_table']} in the "
+        f"rate table; month {month}"
+    ]
+    for where, frame in found.items():
+        for _, f in frame.iterrows():
+            place = "file" if pd.isna(f["row"]) else f"line {int(f['row'])}"
+            if where == "rate_table":
+                place = "rate table " + place
+            if isinstance(f["field"], str):
+                place += f", {f['field']}"
+            lines.append(f"  {f['severity'].upper():7} {place} ({f['code']}): {f['message']}")
+    if not any(counts.values()):
+        lines.append("The setup matches the rate table.")
+    return "\n".join(lines)
+
+
+@guarded
+def cmd_service_setup(args: argparse.Namespace) -> int:
+    """Check a service-code setup export against the rate book (and the rate book itself)."""
+    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
+    book = files.load_rate_book(args.rates, args.payers)
+    layout = files.load_layout(args.layout)
+    names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
+    by_header = {v.lower(): k for k, v in names.items()}
+    frame = read_csv_text(
+        args.file,
+        "The service-code setup",
+        [v.lower() for v in SETUP_FIELDS.values()],
+        optional=tuple(v.lower() for v in SETUP_OPTIONAL.values()),
+    ).rename(columns=by_header)
+    disc = layout.column("discipline")
+    skilled = disc.skilled if disc is not None and disc.skilled else ("Other (Skilled)",)
+    pa = next((a for a in (disc.allowed if disc else ()) if a not in skilled), "PA")
+    setup = check_setup_export(frame, book, month, skilled=skilled, pa=pa)
+    payers = sorted({book.payer_of_contract(c) for c in frame["contract"]})
+    table = pd.concat(
+        [check_service_setup(book, p, [month]) for p in payers] or [setup.iloc[0:0]],
+        ignore_index=True,
+    ).drop_duplicates()
+    found = {"setup": setup, "rate_table": table}
+    errors = sum(int((f["severity"] == "error").sum()) for f in found.values())
+    payload = {
+        "file": str(args.file),
+        "month": month,
+        "rows": len(frame),
+        "payers": payers,
+        "valid": errors == 0,
+        **{k: _records(f) for k, f in found.items()},
+    }
+    emit(args, payload, _setup_text(str(args.file), month, found))
+    return 0 if errors == 0 else 1
+
+
+def _earned_text(tables: dict[str, pd.DataFrame]) -> str:
+    """Billed vs earned PMPM, per month and per payer: totals only, never a member."""
+    titles = {
+        "billed_vs_earned_by_month": "Billed vs earned PMPM (earned: billed visits in the month)",
+        "billed_vs_earned_by_payer": "Billed vs earned PMPM by payer",
+    }
+    lines: list[str] = []
+    for name in EARNED_TABLES:
+        frame = tables[name].astype(object).where(tables[name].notna(), "")
+        for col in ("earned_revenue", "billed_revenue", "unbilled_revenue"):
+            frame[col] = [f"{v:,.2f}" for v in frame[col]]
+        frame["billed_share"] = ["" if v == "" else f"{v:.1%}" for v in frame["billed_share"]]
+        lines += ["" if lines else None, f"{titles[name]}:", frame.to_string(index=False)]
+    return "\n".join(x for x in lines if x is not None)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -456,6 +558,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--billable", help="billable codes, comma-separated (default: all in --auth)")
     p.add_argument("--minutes", default="180", help="billable note minutes (default: 180)")
+    p.add_argument(
+        "--look-back",
+        metavar="DAYS",
+        help="service days a run looks at, ending at the cutoff (1 = the nightly run's one "
+        "day; default: every day up to the cutoff)",
+    )
+    p.add_argument(
+        "--existing",
+        metavar="FILE",
+        help="CSV client,date of the occurrences already created: those days are skipped",
+    )
     fmt(p)
     p.set_defaults(func=cmd_perdiem)
 
@@ -472,7 +585,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_settings(p, layout=False)
     p.set_defaults(func=cmd_claim_dates)
 
+    p = sub.add_parser(
+        "service-setup",
+        help="check a service-code setup export against the rate table (HCPCS, codes, export code)",
+    )
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="CSV: Contract, Discipline, Service Code, Description, Export Code, Revenue Code, "
+        "HCPCS Code[, Modifier]",
+    )
+    p.add_argument("--month", help="month whose rates apply YYYY-MM (default: this month)")
+    add_settings(p)
+    p.set_defaults(func=cmd_service_setup)
+
     p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
     p.add_argument("--ledger", required=True, help="the export ledger database")
+    p.add_argument(
+        "--visits",
+        nargs="+",
+        metavar="VISITS",
+        help="visits CSV(s): add billed vs earned PMPM per month and payer",
+    )
+    p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
     add_settings(p, layout=False)
     p.set_defaults(func=cmd_kpi)

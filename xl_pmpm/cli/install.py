@@ -23,14 +23,14 @@ WORKBOOK_NAME = "PMPM_Tier_Report.xlsm"
 PLATFORMS = ("windows", "mac")
 # xlwings.conf keys (xlwings.bas upper-cases them when it reads the sheet).
 INTERPRETER_KEY = {"windows": "Interpreter_Win", "mac": "Interpreter_Mac"}
+EXAMPLE_PYTHON = {"windows": r"C:\Python311\python.exe", "mac": "/usr/local/bin/python3"}
 
 EXCEL_STEPS = {
     "windows": [
         "Open {workbook} in Excel and click Enable Content (macros) when asked.",
         "If Windows blocked the file: right-click it, Properties, tick Unblock, OK.",
-        "Cell functions (PMPM_TIER ...): File > Options > Trust Center > Trust Center "
-        "Settings > Macro Settings > tick 'Trust access to the VBA project object model', "
-        "then run the xlwings macro ImportPythonUDFs once (Alt+F8) and save the workbook.",
+        "Cell functions (PMPM_TIER ...) work as soon as macros are enabled: the workbook "
+        "carries their VBA wrappers.",
     ],
     "mac": [
         "Open {workbook} in Excel and click Enable Macros when asked.",
@@ -97,10 +97,13 @@ def install_workbook(
     )
     path = files.write_new_file(directory, WORKBOOK_NAME, data, mode=0o644)
     done = [f"Wrote {path} (its xlwings.conf sheet names {python})."]
-    if platform == "mac" and current_platform() == "mac":
-        enable_runpython_on_mac()
-        done.append("Installed xlwings' RunPython helper for Excel (AppleScript).")
     steps = [s.format(workbook=path.name) for s in EXCEL_STEPS[platform]]
+    if platform == "mac":
+        if current_platform() == "mac":
+            enable_runpython_on_mac()
+            done.append("Installed xlwings' RunPython helper for Excel (AppleScript).")
+        else:
+            steps.insert(1, "On that Mac, run `xlwings runpython install` once (xlwings' helper).")
     return Installed(path, platform, python, done, steps)
 
 
@@ -111,6 +114,12 @@ def cmd_install(args: argparse.Namespace) -> int:
             "Excel does not run on this system, so there is nothing to set up here.",
             fix="Run `xl-pmpm install` on the Windows or Mac computer where Excel runs, or "
             "prepare a copy for it with --platform windows|mac --python PATH.",
+        )
+    if args.python is None and platform != current_platform():
+        raise PmpmInputError(
+            f"This Python ({sys.executable}) runs here, not on the {platform} computer.",
+            fix="Give the interpreter on that computer with --python, e.g. "
+            f"{EXAMPLE_PYTHON[platform]}.",
         )
     python = args.python or sys.executable
     result = install_workbook(

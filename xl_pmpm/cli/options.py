@@ -16,9 +16,10 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.io.ledger_address import network_warning, safe_error
@@ -69,6 +70,16 @@ def report_error(exc: PmpmError | sqlite3.Error | SQLAlchemyError) -> int:
     if isinstance(exc, PmpmInputError):
         print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
+    damage = exc.orig if isinstance(exc, DBAPIError) else exc
+    if type(damage) is sqlite3.DatabaseError:  # "malformed", "not a database": damage
+        # SQLite's own text for these is a fixed phrase: no SQL, no member data.
+        print(
+            f"error: the xl-pmpm ledger is damaged ({damage}). Move it aside (keep it), then "
+            "copy its backup (the ledger's name + .backup, made before each export) in its "
+            "place; do not start a new ledger: it would forget what was already billed.",
+            file=sys.stderr,
+        )
+        return 2
     if isinstance(exc, sqlite3.Error | SQLAlchemyError):
         print(f"error: the ledger cannot be used ({safe_error(exc)}).", file=sys.stderr)
         return 2
@@ -87,3 +98,39 @@ def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             return report_error(exc)
 
     return run
+
+
+def _argument(option: str) -> str | None:
+    """A positional argument (MONTH, START) is named as the column; an option is not."""
+    return None if option.startswith("-") else option
+
+
+def parse_month(text: str | None, option: str = "--month") -> str | None:
+    """`YYYY-MM` as given on the command line (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
+    except ValueError:
+        raise PmpmInputError(
+            f"{option} '{text}' is not a month.",
+            column=_argument(option),
+            fix="Write it as YYYY-MM.",
+        ) from None
+
+
+def parse_day(text: str, option: str) -> date:
+    """`YYYY-MM-DD` as given on the command line."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise PmpmInputError(
+            f"{option} '{text}' is not a date.",
+            column=_argument(option),
+            fix="Write it as YYYY-MM-DD.",
+        ) from None
+
+
+def parse_as_of(text: str | None) -> date:
+    """`--as-of`: the day the checks count from; today when not given."""
+    return date.today() if text is None else parse_day(text, "--as-of")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.review import ARCHIVE_META, DEFER, DELETE
+from xl_pmpm.core.values import member_key
 
 RESTORE = "restore"
 CARRY = "carry"
@@ -135,3 +136,16 @@ def carry_into(
     records["reason"] = f"carried into {into or 'a new report'} at {stamp}"
     meta = [c for c in ARCHIVE_META if c in records.columns]
     return out, records[meta + [c for c in records.columns if c not in meta]].reset_index(drop=True)
+
+
+def already_in_report(table: pd.DataFrame, chosen: pd.DataFrame, id_column: str) -> pd.Series:
+    """For each chosen record: is its member already a row of the new month's `table`?
+
+    Compared by `values.member_key` (as the duplicate check and the ledger compare),
+    so an ID with an invisible character or full-width digits is the same member.
+    Carrying such a row would put the member in the report twice (`duplicate-member`).
+    """
+    if chosen.empty or id_column not in chosen.columns or id_column not in table.columns:
+        return pd.Series(False, index=chosen.index)
+    present = set(member_key(table[id_column])) - {""}
+    return member_key(chosen[id_column]).isin(present)

@@ -8,11 +8,14 @@ column, with the fix. Shared so every reader reports a bad cell the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.layout import Column
 from xl_pmpm.core.values import per_value
 
 NUMBER_FIX = "Write a plain number such as 146.45."
@@ -71,3 +74,66 @@ def parse_dates_in_formats(values: pd.Series, formats: Iterable[str]) -> pd.Seri
         return out
 
     return per_value(values.fillna("").astype(str), parse)
+
+
+# --- a spreadsheet cell's value as the extract's text ----------------------------------
+
+EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 system)
+
+
+def cell_text(value: object, column: Column | None = None) -> str:
+    """A cell's value as the extract would have held it: the one rule for every shell.
+
+    Whatever read the cell (the workbook file reader, the xlwings front end, a cell
+    function), the same value gives the same text, so the same workbook gives the same
+    import file whichever button or command exported it. Numbers keep the column's
+    decimals (105.1 in a 2-decimal column is "105.10"), whole numbers lose ".0",
+    datetimes take the column's export format.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        fmt = column.export_format if column is not None and column.export_format else None
+        return value.strftime(fmt or "%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, int | float):  # whole numbers may arrive as int (Office.js)
+        if isinstance(value, float) and math.isnan(value):
+            return ""
+        decimals = (column.decimals or 0) if column is not None else 0
+        if isinstance(value, int) and not decimals:
+            return str(value)
+        if decimals and round(value, decimals) == value:
+            return f"{value:.{decimals}f}"
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.15g}"
+    return str(value)
+
+
+def excel_date(value: object) -> date | None:
+    """The day a cell holds: a date, an Excel serial number, or YYYY-MM-DD / YYYY-MM text.
+
+    None when the cell is blank or holds no such day (the caller says what is wrong).
+    """
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        if isinstance(value, int | float):
+            return EXCEL_EPOCH + timedelta(days=int(value))
+        text = str(value).strip()
+        if len(text) in (6, 7) and text[4] == "-":
+            text += "-01"
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except (ValueError, OverflowError, IndexError):
+        return None

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 # Days after the last day of the service month within which a claim must be submitted.
 SUBMISSION_DAYS = 90
+# A member-month earns a PMPM only with at least this many billed hours of direct care.
+MIN_BILLED_HOURS = 1.0
 
 # Export codes that leave form locators 43 and 44 blank (HHAeXchange FAQ, 2024-10-18).
 PLAIN_RATE_CODES = ("2443", "2444", "2445")

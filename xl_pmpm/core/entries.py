@@ -30,4 +30,5 @@ ENTRY_COLUMNS = [
     "reason",
     "updated_at",
     "placeholder",
+    "replaces",  # a confirmed entry exported over an open placeholder: the placeholder's id
 ]

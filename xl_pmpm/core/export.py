@@ -17,6 +17,7 @@ import pandas as pd
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.validation import blank_rows, parse_datetimes
 
 # Findings that export itself cures, so they do not block it.
@@ -45,8 +46,12 @@ def slug(text: str, limit: int = 40) -> str:
 
 
 def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
-    """The rows as the import file holds them: layout columns, formats normalised."""
-    cols = layout.export_columns
+    """The rows as the import file holds them: layout columns, formats normalised.
+
+    An informational column the file does not have is left out (the extract is
+    itself the import: a file of only the import's fields is exported as such).
+    """
+    cols = [c for c in layout.export_columns if c.name in table.columns or not c.informational]
     missing = [c.name for c in cols if c.name not in table.columns]
     if missing:
         raise PmpmInputError(
@@ -117,7 +122,9 @@ def build_import_parts(
     live = table[~blank_rows(table)]
     frame = import_frame(live, layout)
     contract_col = layout.name_of("contract")
-    header = _encode(frame.iloc[0:0], layout, header=True)
+    heading = frame.iloc[0:0].copy()
+    heading.columns = written_headers(table, layout, list(frame.columns))
+    header = _encode(heading, layout, header=True)
     term = layout.line_terminator.encode(layout.encoding)
     parts: list[ExportPart] = []
     when = stamp.strftime("%Y%m%dT%H%M%S")

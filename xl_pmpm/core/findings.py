@@ -69,7 +69,9 @@ CODES: dict[str, tuple[str, str]] = {
     "service-code-mismatch": (ERROR, "Use the service code of the member's tier."),
     "below-minimum-hours": (
         ERROR,
-        "Delete or defer the row: a PMPM needs at least one billed hour in the month.",
+        "Delete the row (xl-pmpm review --delete keeps it for carry-over): a PMPM needs at "
+        "least one billed hour in the month, and deferring does not clear this (the "
+        "deferred row still goes out, as a placeholder).",
     ),
     "no-rate": (ERROR, "Add a rate for this payer and month to the Rates table."),
     # The payer's service-code and rate setup (service_setup.py; rows = rate-table lines).
@@ -92,8 +94,9 @@ CODES: dict[str, tuple[str, str]] = {
     "locked-modified": (ERROR, "Put back the extract's value: this field must not be modified."),
     "too-early": (ERROR, "Wait until the 1st of the month after the service month to submit."),
     "past-deadline": (
-        ERROR,
-        "The 90-day submission window has closed: contact the payer before submitting.",
+        WARNING,
+        "The submission window has closed: contact the payer before submitting "
+        "(an error where the payer settings say late = error).",
     ),
     "already-exported": (
         ERROR,
@@ -107,6 +110,72 @@ CODES: dict[str, tuple[str, str]] = {
     "mixed-months": (
         WARNING,
         "Rows from more than one month: give the billing month with --month.",
+    ),
+    # issue 13: true to the sources (seeds 000, 001)
+    "checks-skipped": (
+        WARNING,
+        "Nothing to fix for the import; keep the tier report's columns to have them checked.",
+    ),
+    "tier-raised": (
+        WARNING,
+        "Nothing to fix if raising the tier is your choice; otherwise put back the billed "
+        "hours' tier, or defer the row until the unbilled hours are billed.",
+    ),
+    "discipline-code-mismatch": (
+        ERROR,
+        "Use the tier's PA service code for PA and its Skilled code for Other (Skilled), "
+        "or change the discipline.",
+    ),
+    "placeholder-open": (
+        ERROR,
+        "Confirm the placeholder visit in HHAeXchange instead of importing a second visit; "
+        "if the placeholder was removed there, export this row with --correction LINE.",
+    ),
+    "payer-unknown": (
+        WARNING,
+        "Add the payer (or the contract's pattern) to the payer settings if it has rules "
+        "of its own; otherwise nothing to do.",
+    ),
+    "payer-codes-unset": (
+        WARNING,
+        "Verify the procedure and revenue codes with the payer: add its own rows to the rate "
+        "table, or set own_codes = no in the payer settings if it takes the state defaults.",
+    ),
+    # xl-pmpm service-setup: a service-code setup export (rows = the export's lines)
+    "setup-code-unknown": (
+        ERROR,
+        "Use a tier's service code from the rate table, or add the payer's code to it.",
+    ),
+    "revenue-code-mismatch": (ERROR, "Enter the revenue code the payer gave (the rate table's)."),
+    "export-code-format": (
+        ERROR,
+        "Enter 2443, 2444 or 2445, or the service code, five colons and the description.",
+    ),
+    # Issue 14: bad input, round two.
+    "invisible-character": (
+        ERROR,
+        "Retype the cell in the source (delete it and type it again): the character "
+        "cannot be seen but makes the value another one.",
+    ),
+    "excel-error": (
+        ERROR,
+        "Fix the formula in the workbook (or type the value), then save the file again.",
+    ),
+    "hours-implausible": (ERROR, "Correct the hours: the month does not have that many."),
+    "several-reports": (
+        WARNING,
+        "Check that the sheet read is this month's; delete or hide the other sheets, "
+        "or make this month's sheet the active one before saving.",
+    ),
+    "hidden-row": (
+        WARNING,
+        "Hidden and filtered rows are uploaded too: unhide them (clear the filter) and "
+        "delete or defer the rows that must not be billed.",
+    ),
+    "lone-cr": (
+        WARNING,
+        "Remove the stray carriage return (an editor that shows line ends, or "
+        "re-save the file from Excel as CSV UTF-8).",
     ),
 }
 

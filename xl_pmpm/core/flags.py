@@ -38,10 +38,12 @@ def text(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
 
 
 def reported_tier(values: pd.Series) -> pd.Series:
-    """The Tier column as a number: accepts '2' and 'Tier 2'."""
+    """The Tier column as a number: accepts '2' and 'Tier 2' (`hygiene.tier_not_a_label`
+    reports every form but the rate book's own label); NA for no tier a rate book can
+    have (a number of more than 9 digits, such as 2^63)."""
 
     def parse(u: pd.Series) -> pd.Series:
-        digits = u.str.extract(r"^\s*(?:tier\s*)?(\d+)\s*$", flags=re.IGNORECASE)[0]
+        digits = u.str.extract(r"^\s*(?:tier\s*)?([0-9]{1,9})\s*$", flags=re.IGNORECASE)[0]
         return pd.to_numeric(digits, errors="coerce").astype("Int64")
 
     return per_value(values, parse)
@@ -55,7 +57,14 @@ def flag_tier_risk(
     Columns: payer, hours_basis, billed_hours, unbilled_hours, basis_hours, tier,
     rate_code, rate, service_code, skilled_service_code, tier_if_billed,
     rate_if_billed, at_risk, dollar_effect, below_minimum, tier_reported,
-    tier_ok, service_code_ok.
+    tier_ok, service_code_ok, hours_tier, hours_rate, tier_raised.
+
+    A raised tier (seed 001: "does this affect the recommended tier if the
+    unbilled hours become billed? If so, then modify the tier"): where the row's
+    Tier is the one its billed + unbilled hours reach, that is the tier billed.
+    Its `tier`, `rate` and codes are then the raised tier's (`hours_tier` and
+    `hours_rate` keep the billed hours' own), `tier_raised` is True, `at_risk`
+    False (the biller has decided) and `dollar_effect` what raising it adds.
     """
     payers = book.payer_for_contracts(text(table, layout, "contract"))
     basis = book.hours_basis(payers)
@@ -87,6 +96,18 @@ def flag_tier_risk(
     tier1_min = payers.map(lowest)
     out["below_minimum"] = (billed < tier1_min).fillna(False).astype(bool)
     out["tier_reported"] = reported_tier(text(table, layout, "tier"))
+    out["hours_tier"] = out["tier"]
+    out["hours_rate"] = out["rate"]
+    raised = (
+        out["at_risk"]
+        & ~out["below_minimum"]
+        & (out["tier_reported"] == out["tier_if_billed"]).fillna(False)
+    ).astype(bool)
+    out["tier_raised"] = raised
+    if raised.any():
+        for f in ("tier", "rate_code", "rate", "service_code", "skilled_service_code"):
+            out.loc[raised, f] = after.loc[raised, f]
+        out.loc[raised, "at_risk"] = False
     out["tier_ok"] = (out["tier_reported"] == out["tier"]).fillna(False).astype(bool)
     code = text(table, layout, "service_code")
     out["service_code_ok"] = (

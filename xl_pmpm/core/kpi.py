@@ -20,6 +20,12 @@ dollars are rounded half up to cents, as everywhere in xl_pmpm.
   when it had no member, so a tier that empties shows its fall;
 - by_payer: month, payer, members, revenue, revenue_per_member.
 
+`billed_vs_earned(earned, history, book)` (issue 16) sets the ledger beside what the
+visits earned (`unbilled.earned_member_months`: member-months with billed care and a
+tier): per month, and per month and payer, the member-months and revenue earned, the
+part billed (earned member-months with a confirmed exported entry, at the rate recorded
+at export) and its share of the earned revenue (0-1; blank when nothing was earned).
+
 Plain functions over DataFrames; nothing here reads files.
 """
 
@@ -160,6 +166,73 @@ def kpi_tables(history: pd.DataFrame, book: RateBook | None = None) -> dict[str,
         "by_tier": members_by_tier(members),
         "tier_mix": tier_mix(members),
         "by_payer": revenue_by_payer(members),
+    }
+
+
+EARNED_TABLES = ("billed_vs_earned_by_month", "billed_vs_earned_by_payer")
+_EARNED_VALUES = [
+    "earned_members",
+    "earned_revenue",
+    "billed_members",
+    "billed_revenue",
+    "unbilled_revenue",
+    "billed_share",
+]
+EARNED_KPI_COLUMNS: dict[str, list[str]] = {
+    "billed_vs_earned_by_month": ["month", *_EARNED_VALUES],
+    "billed_vs_earned_by_payer": ["month", "payer", *_EARNED_VALUES],
+}
+
+
+def billed_vs_earned(
+    earned: pd.DataFrame, history: pd.DataFrame | None, book: RateBook | None = None
+) -> dict[str, pd.DataFrame]:
+    """Earned vs billed PMPM per month and per month and payer (keys: EARNED_TABLES).
+
+    `earned`: month, patient_number, payer, rate (one row per member-month earned);
+    `history`: the ledger's entries (None or empty: nothing billed). The payer is the
+    earned row's (the contract the visits billed most hours under).
+    """
+    if history is not None and len(history):
+        billed = billed_member_months(history, book)[["month", "patient_number", "rate"]]
+    else:
+        billed = pd.DataFrame({"month": [], "patient_number": [], "rate": []})
+    rows = earned[["month", "patient_number", "payer", "rate"]].merge(
+        billed.rename(columns={"rate": "billed_rate"}).astype(
+            {"month": str, "patient_number": str}
+        ),
+        on=["month", "patient_number"],
+        how="left",
+        indicator=True,
+    )
+    rows["billed"] = rows["_merge"].eq("both")
+    rows["billed_rate"] = rows["billed_rate"].where(rows["billed"], 0.0).astype("float64")
+    rows["unbilled_rate"] = rows["rate"].where(~rows["billed"], 0.0)
+
+    def table(by: list[str], name: str) -> pd.DataFrame:
+        out = (
+            rows.groupby(by, sort=True)
+            .agg(
+                earned_members=("patient_number", "size"),
+                earned_revenue=("rate", "sum"),
+                billed_members=("billed", "sum"),
+                billed_revenue=("billed_rate", "sum"),
+                unbilled_revenue=("unbilled_rate", "sum"),
+            )
+            .reset_index()
+        )
+        for c in ("earned_revenue", "billed_revenue", "unbilled_revenue"):
+            out[c] = round_cents(out[c].to_numpy(float))
+        share = out["billed_revenue"] / out["earned_revenue"].where(out["earned_revenue"] > 0)
+        out["billed_share"] = share.round(SHARE_DECIMALS)
+        columns = EARNED_KPI_COLUMNS[name]
+        types = {"month": "string", "payer": "string", "earned_members": "int64"}
+        types["billed_members"] = "int64"
+        return out[columns].astype({c: t for c, t in types.items() if c in columns})
+
+    return {
+        "billed_vs_earned_by_month": table(["month"], "billed_vs_earned_by_month"),
+        "billed_vs_earned_by_payer": table(["month", "payer"], "billed_vs_earned_by_payer"),
     }
 
 

@@ -12,13 +12,13 @@ REQUIRED = ("yes", "no", "situational")
 
 # strftime directives the layout may use, and the exact text each one matches.
 _DIRECTIVE_PATTERNS = {
-    "%Y": r"\d{4}",
-    "%m": r"\d{2}",
-    "%d": r"\d{2}",
-    "%H": r"\d{2}",
-    "%I": r"\d{2}",
-    "%M": r"\d{2}",
-    "%S": r"\d{2}",
+    "%Y": r"[0-9]{4}",
+    "%m": r"[0-9]{2}",
+    "%d": r"[0-9]{2}",
+    "%H": r"[0-9]{2}",
+    "%I": r"[0-9]{2}",
+    "%M": r"[0-9]{2}",
+    "%S": r"[0-9]{2}",
     "%p": r"(?:AM|PM)",
 }
 
@@ -42,6 +42,13 @@ class Column:
     optional: bool = False
     pair: str | None = None
     default: str | None = None
+    accepts: tuple[str, ...] = ()
+    skilled: tuple[str, ...] = ()
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        """Every header this column is read under: its name, then the names it also accepts."""
+        return (self.name, *self.accepts)
 
     @property
     def export_format(self) -> str | None:
@@ -74,8 +81,16 @@ class Layout:
 
     @property
     def expected_names(self) -> list[str]:
-        """Columns a file must have (optional ones may be absent)."""
-        return [c.name for c in self.columns if not c.optional]
+        """Columns a file must have: the import's own fields (optional ones aside).
+
+        The informational columns are the tier report's, not the import's: a file
+        without them is still an import file, only the checks that need them are skipped.
+        """
+        return [c.name for c in self.columns if not c.optional and not c.informational]
+
+    @property
+    def informational_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.informational and not c.optional]
 
     @property
     def export_columns(self) -> list[Column]:
@@ -162,6 +177,14 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
                     f"{where} ('{name}'): {exc}.", fix="Use %Y %m %d %H %I %M %S %p."
                 ) from None
         role = spec.get("role")
+        accepts = tuple(str(a) for a in spec.get("accepts", ()))
+        clash = [a for a in accepts if a in seen and a != name]
+        if clash:
+            raise PmpmInputError(
+                f"{where} ('{name}') accepts '{clash[0]}', which another column already has.",
+                fix="Give each header name to one column only.",
+            )
+        seen.update(accepts)
         if role in roles:
             raise PmpmInputError(
                 f"{where}: role '{role}' is used twice.", fix="Give each role to one column."
@@ -184,6 +207,8 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
             "optional",
             "pair",
             "default",
+            "accepts",
+            "skilled",
         }
         if unknown:
             raise PmpmInputError(
@@ -207,6 +232,8 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
                 optional=bool(spec.get("optional", False)),
                 pair=spec.get("pair"),
                 default=None if spec.get("default") is None else str(spec["default"]),
+                accepts=accepts,
+                skilled=tuple(str(a) for a in spec.get("skilled", ())),
             )
         )
     if not columns:
@@ -234,8 +261,9 @@ def layout_markdown(layout: Layout) -> str:
         fmts = " or ".join(f"`{f}`" for f in c.formats) or (
             " / ".join(c.allowed) if c.allowed else ""
         )
+        name = c.name + (f" (also read as: {', '.join(c.accepts)})" if c.accepts else "")
         rows.append(
-            f"| {n} | {c.name} | {kind} | {c.required} | {c.max_length or ''} | {fmts} "
+            f"| {n} | {name} | {kind} | {c.required} | {c.max_length or ''} | {fmts} "
             f"| {'yes' if c.locked else ''} | {'yes' if c.name in exported else 'no'} |"
         )
     return "\n".join(rows)

@@ -55,6 +55,10 @@ class PerDiemSettings:
     days_in_arrears: days given to release notes before a day is billed (512).
     run_date: the day of the (nightly) run.
     units_per_occurrence: authorization units one occurrence uses up.
+    look_back_days: how many service days, ending at the cutoff, a run looks at (seed
+        004: the nightly run "will go back to two days previously": 1, the one day
+        `days_in_arrears` back); None = every day up to the cutoff (a catch-up run,
+        with the occurrences already created passed as `existing`).
     """
 
     threshold: float
@@ -64,6 +68,7 @@ class PerDiemSettings:
     days_in_arrears: int
     run_date: date | str | pd.Timestamp
     units_per_occurrence: float = 1.0
+    look_back_days: int | None = None
     messages: dict[str, str] = field(default_factory=lambda: dict(ALERT_MESSAGES))
 
     def __post_init__(self) -> None:
@@ -77,6 +82,13 @@ class PerDiemSettings:
         """The last service day this run looks at: run date minus the days in arrears."""
         return pd.Timestamp(self.run_date).normalize() - pd.Timedelta(days=self.days_in_arrears)
 
+    @property
+    def first_day(self) -> pd.Timestamp | None:
+        """The first service day this run looks at (None: no limit)."""
+        if self.look_back_days is None:
+            return None
+        return self.cutoff - pd.Timedelta(days=self.look_back_days - 1)
+
 
 def _check_settings(s: PerDiemSettings) -> None:
     problems = [
@@ -86,6 +98,11 @@ def _check_settings(s: PerDiemSettings) -> None:
         (not s.note_minutes > 0, "note_minutes", "The note duration must be above 0 minutes."),
         (not s.days_in_arrears >= 0, "days_in_arrears", "Days in arrears cannot be negative."),
         (not s.units_per_occurrence > 0, "units_per_occurrence", "Units must be above 0."),
+        (
+            s.look_back_days is not None and not s.look_back_days >= 1,
+            "look_back_days",
+            "A run must look back at least 1 day.",
+        ),
     ]
     for bad, column, message in problems:
         if bad:
@@ -200,6 +217,8 @@ def billable_occurrences(
     a = _typed_authorizations(authorizations)
 
     u = u[u["code"].isin(settings.non_billable_codes) & (u["date"] <= settings.cutoff)]
+    if settings.first_day is not None:
+        u = u[u["date"] >= settings.first_day]
     days = u.groupby(["client", "date"], as_index=False)["units"].sum()
     days = days[days["units"] >= settings.threshold - _UNIT_TOLERANCE].drop(columns="units")
     if existing is not None and len(existing):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,30 @@ RATE_COLUMNS = [
     "effective_to",
 ]
 PAYER_COLUMNS = ["payer", "contracts", "hours_basis", "claim_dates"]
+# Payer settings a payers file may leave out, and the value a payer then gets.
+#   submission_days  days after the service month's last day a claim may still be
+#                    submitted (seed 001: "no later than 90 days")
+#   late             what a claim past that window is: a warning, or an error
+#   own_codes        yes = the payer is known to want its own procedure and revenue
+#                    codes (seed 000: "critical" for Anthem and Elderplan)
+PAYER_OPTIONAL = {"submission_days": "90", "late": "warning", "own_codes": "no"}
+LATE = ("warning", "error")
+YES_NO = ("yes", "no")
+# A name or contract compared loosely: case, spaces and punctuation aside.
+_NOT_NAME = re.compile(r"[^0-9a-z*?]+")
+# Shortest payer name looked for inside a contract name (shorter ones match by chance).
+_MIN_NAME_IN_CONTRACT = 4
+
+
+def _fits(text: str, patterns: list[str]) -> bool:
+    return any(p and fnmatch.fnmatchcase(text, loose_name(p)) for p in patterns)
+
+
+def loose_name(text: object) -> str:
+    """`text` for matching payers and contracts: casefolded, only letters, digits, * and ?."""
+    return _NOT_NAME.sub("", str(text).casefold())
+
+
 TIER_FIELDS = ["tier", "rate_code", "service_code", "skilled_service_code", "revenue_code", "rate"]
 
 
@@ -42,27 +67,84 @@ class RateBook:
     source: str = "bundled rates"
 
     def payer_settings(self, payer: str) -> pd.Series:
-        rows = self.payers[self.payers["payer"] == payer]
-        if rows.empty:
+        """The settings row of `payer` (matched loosely), else the default row."""
+        rows = self.payers[self.payers["payer"] == self.resolve_payer(payer)]
+        if rows.empty:  # a payer with rate rows but no settings of its own
             rows = self.payers[self.payers["payer"] == DEFAULT_PAYER]
         return rows.iloc[0]
 
+    def payer_named(self, name: str) -> str | None:
+        """The payer `name` means, ignoring case, spaces and punctuation; None if none.
+
+        "elderplan", "Elder Plan" and "ELDERPLAN" all name Elderplan.
+        """
+        if str(name).strip() == DEFAULT_PAYER:
+            return DEFAULT_PAYER
+        want = loose_name(name)
+        # Payers of the settings first, then payers with rate rows only.
+        for payer in pd.unique(pd.concat([self.payers["payer"], self.rates["payer"]])):
+            if payer != DEFAULT_PAYER and loose_name(payer) == want:
+                return str(payer)
+        return None
+
+    def resolve_payer(self, name: str) -> str:
+        """`payer_named`, or the default payer where no payer has that name."""
+        return self.payer_named(name) or DEFAULT_PAYER
+
     def payer_for_contracts(self, contracts: pd.Series) -> pd.Series:
-        """The payer of each contract, by the payers table's contract patterns."""
+        """The payer of each contract (see `payer_of_contract`)."""
         contracts = contracts.fillna("").astype(str)
-        mapping = {c: self._payer_of(c) for c in contracts.unique()}
+        mapping = {c: self.payer_of_contract(c) for c in contracts.unique()}
         return contracts.map(mapping)
 
-    def _payer_of(self, contract: str) -> str:
-        for payer, patterns in zip(self.payers["payer"], self.payers["contracts"], strict=True):
-            if any(fnmatch.fnmatch(contract.casefold(), p.casefold()) for p in patterns):
-                return payer
-        return DEFAULT_PAYER
+    def payer_of_contract(self, contract: str) -> str:
+        """The payer of `contract` (see `match_contract`); the default payer where none fits."""
+        return self.match_contract(contract) or DEFAULT_PAYER
+
+    def match_contract(self, contract: str) -> str | None:
+        """The payer whose contract pattern, or failing that whose name, fits `contract`.
+
+        Case, spaces and punctuation are ignored on both sides, so "Linked - Elderplan
+        CDPAP" is Elderplan's even under the pattern "Elderplan*". The default payer's
+        own patterns (contracts known to take the defaults) are tried last. None where
+        nothing fits (the default payer applies, unknowingly: `payer-unknown`).
+        """
+        text = loose_name(contract)
+        if not text:
+            return None
+        named = list(zip(self.payers["payer"], self.payers["contracts"], strict=True))
+        for payer, patterns in named:
+            if payer != DEFAULT_PAYER and _fits(text, patterns):
+                return str(payer)
+        for payer, _ in named:
+            name = loose_name(payer)
+            if payer != DEFAULT_PAYER and len(name) >= _MIN_NAME_IN_CONTRACT and name in text:
+                return str(payer)
+        for payer, patterns in named:
+            if payer == DEFAULT_PAYER and _fits(text, patterns):
+                return DEFAULT_PAYER
+        return None
+
+    def has_own_rates(self, payer: str, month: pd.Timestamp) -> bool:
+        """Whether `payer` has rate-table rows of its own in force in `month`."""
+        day = pd.Timestamp(month).to_period("M").to_timestamp()
+        own = self.rates[
+            (self.rates["payer"] == payer)
+            & (self.rates["effective_from"] <= day)
+            & (self.rates["effective_to"].isna() | (self.rates["effective_to"] >= day))
+        ]
+        return not own.empty
 
     def hours_basis(self, payers: pd.Series) -> pd.Series:
         basis = dict(zip(self.payers["payer"], self.payers["hours_basis"], strict=True))
         default = basis.get(DEFAULT_PAYER, "utilized")
         return payers.map(lambda p: basis.get(p, default))
+
+    def submission_days(self, payers: pd.Series) -> pd.Series:
+        """Days each payer allows after the month's last day to submit its PMPM (int)."""
+        days = dict(zip(self.payers["payer"], self.payers["submission_days"], strict=True))
+        default = days.get(DEFAULT_PAYER, int(PAYER_OPTIONAL["submission_days"]))
+        return payers.map(lambda p: days.get(p, default)).astype("int64")
 
     def tier_table(self, payer: str, month: pd.Timestamp) -> pd.DataFrame:
         """The tiers in force for `payer` on the first day of `month`, lowest first.
@@ -132,6 +214,21 @@ class RateBook:
             else:
                 out[f] = column.astype("string")
         return out
+
+
+def unknown_payer(book: RateBook, name: str) -> dict[str, str] | None:
+    """The `payer-unknown` warning for a payer named on a command line, or None if known."""
+    if book.payer_named(name) is not None:
+        return None
+    from xl_pmpm.core.findings import CODES
+
+    severity, fix = CODES["payer-unknown"]
+    return {
+        "code": "payer-unknown",
+        "severity": severity,
+        "message": f"No payer named '{name}' in the payer settings or the rate table: "
+        f"the default payer's settings and rates are used. {fix}",
+    }
 
 
 def read_table_text(text: str, what: str, columns: list[str], source: str) -> pd.DataFrame:
@@ -214,7 +311,30 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     )
     payers["hours_basis"] = payers["hours_basis"].replace("", "utilized")
     payers["claim_dates"] = payers["claim_dates"].replace("", "month")
-    for col, allowed in (("hours_basis", HOURS_BASES), ("claim_dates", CLAIM_DATES)):
+    for col, default in PAYER_OPTIONAL.items():
+        if col not in payers.columns:
+            payers[col] = default
+        payers[col] = payers[col].replace("", default)
+    payers["late"] = payers["late"].str.casefold()
+    payers["own_codes"] = payers["own_codes"].str.casefold()
+    payers["submission_days"] = parse_numbers(payers, "submission_days", path, blank_ok=False)
+    bad = (payers["submission_days"] < 0) | (payers["submission_days"] % 1 != 0)
+    if bad.any():
+        line = int(bad.idxmax())
+        raise PmpmInputError(
+            "submission_days is not a whole number of days.",
+            file=path,
+            row=line,
+            column="submission_days",
+            fix="Write the days after the month's last day, e.g. 90.",
+        )
+    payers["submission_days"] = payers["submission_days"].astype("int64")
+    for col, allowed in (
+        ("hours_basis", HOURS_BASES),
+        ("claim_dates", CLAIM_DATES),
+        ("late", LATE),
+        ("own_codes", YES_NO),
+    ):
         bad = ~payers[col].isin(allowed)
         if bad.any():
             line = int(bad.idxmax())
@@ -233,6 +353,9 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
                     "contracts": [],
                     "hours_basis": "utilized",
                     "claim_dates": "month",
+                    "submission_days": int(PAYER_OPTIONAL["submission_days"]),
+                    "late": PAYER_OPTIONAL["late"],
+                    "own_codes": PAYER_OPTIONAL["own_codes"],
                 }
             ]
         )
@@ -265,6 +388,6 @@ def tier_for_hours(
 ) -> pd.DataFrame:
     """Tier, rate code and rate for some hours under one payer, hours first."""
     series = pd.Series(hours if isinstance(hours, (list, pd.Series)) else [hours])
-    out = book.assign(series, payer, month)
+    out = book.assign(series, book.resolve_payer(payer), month)
     out.insert(0, "hours", pd.to_numeric(series, errors="coerce"))
     return out

@@ -32,6 +32,44 @@ class TierReport:
     encoding: str = "utf-8"
     size: int = 0
     readable: bool = True
+    # The extract as first loaded (a billers' workbook keeps it), on the same rows: the
+    # locked fields are checked against it.
+    original: pd.DataFrame | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Each column's header as the file had it (see `match_header`)."""
+        return dict(self.table.attrs.get(HEADERS_ATTR, {}))
+
+
+# `table.attrs` key: layout column name -> the header text the file gave it.
+HEADERS_ATTR = "headers"
+
+
+def written_headers(table: pd.DataFrame, layout: Layout, names: list[str]) -> list[str]:
+    """The header to write for each of `names` (layout column names).
+
+    An import field gets its name in the import specification, exactly; an
+    informational column (not in the specification) keeps the header the biller's
+    file gave it ("Total Billed" stays "Total Billed"). Other names stay as they are.
+    """
+    read = table.attrs.get(HEADERS_ATTR, {})
+    out = []
+    for name in names:
+        try:
+            col = layout.get(name)
+        except KeyError:
+            out.append(name)
+            continue
+        out.append(read.get(name, name) if col.informational else name)
+    return out
+
+
+def as_written(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """`table` with its columns headed as `written_headers` says (for saving a reviewed file)."""
+    out = table.copy()
+    out.columns = written_headers(table, layout, list(table.columns))
+    return out
 
 
 # A UTF-8 byte-order mark read as Windows-1252 text and saved again ("ï»¿Agency ID").
@@ -40,6 +78,22 @@ _MOJIBAKE_BOM = "\u00ef\u00bb\u00bf"
 
 def _squash(name: str) -> str:
     return squash(name.removeprefix(_MOJIBAKE_BOM))
+
+
+def _trailing_message(extra: int, width: int, lengths: pd.Series | None) -> str:
+    """What is true of the trailing delimiters that were trimmed: every line's, or the header's."""
+    if lengths is None or len(lengths) < 2:
+        return f"Every line ends with {extra} extra delimiter(s)."
+    rows = lengths.iloc[1:]
+    longer = int((rows > width).sum())
+    if longer == len(rows):
+        return f"Every line ends with {extra} extra delimiter(s)."
+    if longer == 0:
+        return f"The header ends with {extra} extra delimiter(s); the lines below do not."
+    return (
+        f"The header ends with {extra} extra delimiter(s), and so do {longer} of the "
+        f"{len(rows)} lines below."
+    )
 
 
 def match_header(
@@ -55,8 +109,10 @@ def match_header(
     workbook, whose rows cannot be ragged. `header_row` is the header's line.
     """
     findings: list[pd.DataFrame] = []
-    exact = {c.name for c in layout.columns}
-    squashed = {_squash(c.name): c.name for c in layout.columns}
+    exact = {h: c.name for c in layout.columns for h in c.header_names}
+    squashed = {_squash(h): c.name for c in layout.columns for h in c.header_names}
+    informational = {c.name for c in layout.columns if c.informational}
+    as_read: dict[str, str] = {}
     width = len(header)
     while (
         width > 0
@@ -68,7 +124,14 @@ def match_header(
     seen: dict[str, int] = {}
     for pos, raw in enumerate(header[:width], start=1):
         name = raw
-        if raw not in exact and _squash(raw) in squashed:
+        if raw in exact:
+            name = exact[raw]
+            as_read.setdefault(name, raw)
+        elif _squash(raw) in squashed and squashed[_squash(raw)] in informational:
+            # Not in the import specification: any spelling of it is the extract's own.
+            name = squashed[_squash(raw)]
+            as_read.setdefault(name, raw)
+        elif _squash(raw) in squashed:
             name = squashed[_squash(raw)]
             findings.append(
                 file_finding(
@@ -79,7 +142,7 @@ def match_header(
                     row=header_row,
                 )
             )
-        elif raw not in exact:
+        else:
             label = raw if raw.strip() else f"(unnamed column {pos})"
             findings.append(
                 file_finding(
@@ -108,7 +171,7 @@ def match_header(
         findings.append(
             file_finding(
                 "ragged-row",
-                f"Every line ends with {len(header) - width} extra delimiter(s).",
+                _trailing_message(len(header) - width, width, lengths),
                 value="",
                 row=header_row,
                 severity=WARNING,
@@ -129,6 +192,7 @@ def match_header(
 
     table = body.iloc[:, :width].copy()
     table.columns = names
+    table.attrs[HEADERS_ATTR] = as_read
     if lengths is not None:
         rows = lengths.iloc[1:]
         extra = body.iloc[:, width:]

@@ -171,6 +171,7 @@ SET_ASIDE_CODES = (
     "below-minimum-hours",
     "tier-mismatch",
     "service-code-mismatch",
+    "discipline-code-mismatch",
     "required",
     "type",
 )

@@ -12,17 +12,36 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.claims import submission_window
+from xl_pmpm.core.claims import SUBMISSION_DAYS, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import WARNING, ValidationReport, combine, file_finding, finding_rows
 from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.hygiene import (
+    cell_findings,
+    hours_implausible,
+    is_excel_error,
+    tier_not_a_label,
+    without_tier_noise,
+)
 from xl_pmpm.core.layout import Column, Layout
-from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.core.report import TierReport
-from xl_pmpm.core.values import per_value, squash, squash_values
+from xl_pmpm.core.values import (
+    has_non_ascii_digit,
+    member_key,
+    per_value,
+    squash,
+    squash_values,
+    strip_invisible,
+)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-_MANGLED_ID = r"\d+(?:\.\d+)?[eE][+-]?\d+|\d+\.0+|'.*"
+# A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
+# it computes nothing and calls nothing (a function needs "(", a DDE link "|").
+_SIGNED_PLAIN = (
+    r"[+-]\s*(?:[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[^\W\d_]+(?:(?:, |[ '’.-])[^\W\d_]+)*\.?)"
+)
+_MANGLED_ID = r"[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|[0-9]+\.0+|'.*"
 # Dates as Excel rewrites them: a serial number (46296.125), or a regional form
 # (10/1/2026 3:00, 01.10.2026, 2026/10/01, 1-Oct-26) where day and month may be swapped.
 _DATE_SERIAL = r"\d{5}(?:\.\d+)?"
@@ -85,8 +104,14 @@ def parse_datetimes(values: pd.Series, column: Column) -> pd.Series:
     for fmt, pattern in zip(column.formats, column.format_patterns(), strict=True):
         todo = out.isna() & values.str.fullmatch(pattern[1:-1])
         if todo.any():
-            out[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+            out[todo] = _in_range(pd.to_datetime(values[todo], format=fmt, errors="coerce"))
     return out
+
+
+def _in_range(stamps: pd.Series) -> pd.Series:
+    """NaT for years a nanosecond timestamp cannot hold (outside 1677-2262: 0001, 3026)."""
+    inside = (stamps >= pd.Timestamp.min) & (stamps <= pd.Timestamp.max)
+    return stamps.where(inside).astype("datetime64[ns]")
 
 
 def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None, int]:
@@ -111,22 +136,31 @@ def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
     # A signed number in a number column is a type error, not a formula; in any other
     # column a leading =, +, - or @ would be exported as it is, so it is a formula.
     numeric_like = (
-        values.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")
+        values.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?")
         if col.type == "number"
         else pd.Series(False, index=raw.index)
     )
-    out["formula"] = raw.str.lstrip().str.startswith(FORMULA_PREFIXES) & ~numeric_like
+    # Seen through invisible prefixes (U+200B=HYPERLINK(...) is still a formula).
+    lead = strip_invisible(raw).str.lstrip()
+    out["formula"] = (
+        lead.str.startswith(FORMULA_PREFIXES) & ~numeric_like & ~lead.str.fullmatch(_SIGNED_PLAIN)
+    )
+    out["excel_error"] = is_excel_error(raw)
+    out["foreign_digits"] = has_non_ascii_digit(raw) if col.type == "number" or col.id else False
     ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]
+    ok &= ~out["excel_error"] & ~out["foreign_digits"]
     out["type"] = False
     if col.type == "number":
         decimals = col.decimals or 0
-        pattern = r"\d+" if decimals == 0 else rf"\d+(?:\.\d{{1,{decimals}}})?"
+        pattern = r"[0-9]+" if decimals == 0 else rf"[0-9]+(?:\.[0-9]{{1,{decimals}}})?"
         out["type"] = ok & ~values.str.fullmatch(pattern)
     if col.type == "datetime":
         out["stamp"] = parse_datetimes(values, col)
         out["datetime"] = ok & out["stamp"].isna()
         out["serial"] = values.str.fullmatch(_DATE_SERIAL)
         out["regional"] = values.str.fullmatch(_DATE_REGIONAL) & ~out["serial"]
+        year = pd.to_numeric(values.str.extract(r"^([0-9]{4})-", expand=False), errors="coerce")
+        out["bad_year"] = out["datetime"] & ((year < 1678) | (year > 2261)).fillna(False)
     out["too_long"] = raw.str.len() > col.max_length if col.max_length else False
     out["not_allowed"] = ok & ~values.isin(col.allowed) if col.allowed else False
     return out
@@ -148,6 +182,7 @@ def _column_findings(
     if col.required == "yes":
         add("required", live & checks["blank"], f"{name} is blank.")
     add("line-break", filled & checks["line_break"], f"{name} holds a line break.")
+    out.extend(cell_findings(table.index, col, raw, filled, checks))
     add(
         "id-mangled",
         filled & checks["mangled"],
@@ -179,6 +214,9 @@ def _column_findings(
                 f"{name} holds an Excel date serial number, not a date and time in the form "
                 f"{forms}."
             )
+            why[checks["bad_year"].astype(bool)] = (
+                f"{name} has a year no billing month can have (a typo?), in the form {forms}."
+            )
             out.append(finding_rows("datetime-format", table.index[bad], name, raw[bad], why[bad]))
     if col.max_length:
         add(
@@ -202,7 +240,7 @@ def _short_ids(table: pd.DataFrame, col: Column, filled: pd.Series) -> list[pd.D
     mix widths; checking against the original extract with --original is exact).
     """
     values = table[col.name].fillna("").astype(str).str.strip().where(filled, "")
-    digits = values[values.str.fullmatch(r"\d+")]
+    digits = values[values.str.fullmatch(r"[0-9]+")]
     if len(digits) < _ID_WIDTH_MIN_ROWS:
         return []
     widths = digits.str.len()
@@ -305,7 +343,7 @@ def _duplicate_members(table: pd.DataFrame, layout: Layout, live: pd.Series) -> 
     col = layout.column("patient_number")
     if col is None or col.name not in table.columns:
         return []
-    ids = table[col.name].fillna("").str.strip().where(live, "")
+    ids = member_key(table[col.name]).where(live, "")
     dup = (ids != "") & ids.duplicated(keep=False)
     if not dup.any():
         return []
@@ -355,7 +393,32 @@ def _tier_findings(
     tier_col = layout.column("tier")
     if tier_col is not None and tier_col.name in table.columns:
         known = has_hours & flags["tier"].notna() & ~below
-        wrong = known & ~flags["tier_ok"]
+        raised = known & flags["tier_raised"] if "tier_raised" in flags else known & False
+        if raised.any():
+            f = flags[raised]
+            message = (
+                "Billed "
+                + f["billed_hours"].map("{:,.2f}".format)
+                + " h is Tier "
+                + f["hours_tier"].astype(str)
+                + "; the row bills Tier "
+                + f["tier"].astype(str)
+                + ", which its "
+                + f["unbilled_hours"].map("{:,.2f}".format)
+                + " unbilled h reach once billed (+$"
+                + f["dollar_effect"].abs().map("{:,.2f}".format)
+                + ")."
+            )
+            out.append(
+                finding_rows(
+                    "tier-raised",
+                    table.index[raised],
+                    tier_col.name,
+                    table.loc[raised, tier_col.name],
+                    message,
+                )
+            )
+        wrong = known & ~flags["tier_ok"] & ~raised
         if wrong.any():
             message = "The hours make it Tier " + flags.loc[wrong, "tier"].astype(str) + "."
             out.append(
@@ -393,6 +456,7 @@ def _tier_findings(
                     message,
                 )
             )
+        out.extend(_discipline_findings(table, layout, flags, known & ~wrong))
 
     deferred = pd.Series(True, index=table.index)
     for role in ("visit_start", "visit_end"):
@@ -431,6 +495,86 @@ def _tier_findings(
     return out
 
 
+def _discipline_findings(
+    table: pd.DataFrame, layout: Layout, flags: pd.DataFrame, rows: pd.Series
+) -> list[pd.DataFrame]:
+    """A PA row with the tier's skilled service code, or a skilled row with its PA code.
+
+    Seed 001 sets each tier up with a PA service code and a Skilled one ("2443 for
+    Tier 1, PA discipline"; "2443 Skilled for Tier 1, Other (Skilled) discipline").
+    Which discipline values are skilled is the layout's (`skilled`); the codes are
+    the rate book's. `rows`: rows whose code is one of the tier's two.
+    """
+    disc, code = layout.column("discipline"), layout.column("service_code")
+    if disc is None or code is None or disc.name not in table.columns or not disc.skilled:
+        return []
+    discipline = table[disc.name].fillna("").str.strip()
+    values = table[code.name].fillna("").str.strip()
+    pa_code = flags["service_code"].astype("string").fillna("")
+    skilled_code = flags["skilled_service_code"].astype("string").fillna("")
+    skilled = discipline.isin(disc.skilled)
+    known = discipline.isin(disc.allowed) if disc.allowed else discipline != ""
+    pa_with_skilled = ~skilled & (values == skilled_code) & (values != pa_code)
+    skilled_with_pa = skilled & (values == pa_code) & (values != skilled_code)
+    wrong = (rows & known & (pa_with_skilled | skilled_with_pa)).fillna(False).astype(bool)
+    if not wrong.any():
+        return []
+    expected = skilled_code.where(skilled, pa_code)[wrong]
+    message = (
+        disc.name
+        + " "
+        + discipline[wrong]
+        + " takes the Tier "
+        + flags.loc[wrong, "tier"].astype(str)
+        + " service code "
+        + expected.astype(str)
+        + ", not "
+        + values[wrong]
+        + "."
+    )
+    return [
+        finding_rows(
+            "discipline-code-mismatch",
+            table.index[wrong],
+            code.name,
+            table.loc[wrong, code.name],
+            message,
+        )
+    ]
+
+
+# What each informational column's checks are, for the warning when a file lacks it.
+CHECKS_NEEDING = {
+    "billed_hours": ("tier", "service code", "discipline code", "minimum-hours", "tier-at-risk"),
+    "unbilled_hours": ("tier-at-risk", "raised-tier"),
+    "tier": ("tier", "raised-tier"),
+}
+
+
+def skipped_checks(table: pd.DataFrame, layout: Layout) -> list[pd.DataFrame]:
+    """One warning naming the informational columns the file lacks and the checks skipped."""
+    absent = [
+        c
+        for c in layout.informational_columns
+        if c.name not in table.columns and c.role in CHECKS_NEEDING
+    ]
+    if not absent:
+        return []
+    names = [c.name + (f" (or {' / '.join(c.accepts)})" if c.accepts else "") for c in absent]
+    listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    checks = list(dict.fromkeys(k for c in absent if c.role for k in CHECKS_NEEDING[c.role]))
+    return [
+        file_finding(
+            "checks-skipped",
+            f"The file has no {listed} column: the "
+            f"{', '.join(checks[:-1]) + ' and ' + checks[-1] if len(checks) > 1 else checks[0]}"
+            " checks are skipped.",
+            field=absent[0].name,
+            row=1,
+        )
+    ]
+
+
 def check_locked_fields(
     original: pd.DataFrame, edited: pd.DataFrame, layout: Layout
 ) -> pd.DataFrame:
@@ -456,8 +600,20 @@ def check_locked_fields(
     return combine(parts)
 
 
-def check_submission_window(month: pd.Period, as_of: date) -> list[pd.DataFrame]:
-    first, last = submission_window(month)
+def check_submission_window(
+    month: pd.Period,
+    as_of: date,
+    book: RateBook | None = None,
+    payers: list[str] | None = None,
+) -> list[pd.DataFrame]:
+    """Too early (error) or past the payer's deadline (warning, or error per payer settings).
+
+    Seed 001 lists the window among "recommended practices": "no earlier than the
+    first day of the month immediately following ... and no later than 90 days
+    following the last day of the month". Each payer's days and severity are its
+    `submission_days` and `late` settings; without a book, 90 days and a warning.
+    """
+    first, _ = submission_window(month)
     if as_of < first:
         return [
             file_finding(
@@ -466,15 +622,79 @@ def check_submission_window(month: pd.Period, as_of: date) -> list[pd.DataFrame]
                 value=str(as_of),
             )
         ]
-    if as_of > last:
-        return [
+    late: dict[tuple[date, str], list[str]] = {}
+    for payer in payers or [DEFAULT_PAYER]:
+        if book is None:
+            days, severity = SUBMISSION_DAYS, WARNING
+        else:
+            settings = book.payer_settings(payer)
+            days, severity = int(settings["submission_days"]), str(settings["late"])
+        _, last = submission_window(month, days)
+        if as_of > last:
+            late.setdefault((last, severity), []).append(payer)
+    out = []
+    for (last, severity), names in sorted(late.items()):
+        who = "" if len(late) == 1 else " (" + ", ".join(sorted(names)) + ")"
+        out.append(
             file_finding(
                 "past-deadline",
-                f"Claims for {month} had to be submitted by {last}; the as-of date is {as_of}.",
+                f"Claims for {month}{who} had to be submitted by {last}; "
+                f"the as-of date is {as_of}.",
                 value=str(as_of),
+                severity=severity,
             )
-        ]
-    return []
+        )
+    return out
+
+
+def payer_findings(
+    table: pd.DataFrame, layout: Layout, book: RateBook, live: pd.Series, month: pd.Period
+) -> list[pd.DataFrame]:
+    """`payer-unknown` per contract no payer fits; `payer-codes-unset` per payer to verify.
+
+    Seed 000: "Some MLTCs are using the state defaults for procedure and revenue code,
+    while other MLTCs require different procedure codes. This step is critical"
+    (Anthem, Elderplan): a payer whose settings say `own_codes = yes` and that has
+    no rows of its own in the rate table is billed with the default codes.
+    """
+    col = layout.column("contract")
+    if col is None or col.name not in table.columns:
+        return []
+    contracts = table.loc[live, col.name].fillna("").str.strip()
+    contracts = contracts[contracts != ""]
+    if contracts.empty:
+        return []
+    payers = book.payer_for_contracts(contracts)
+    out = []
+    known = {c: book.match_contract(c) is not None for c in contracts.unique()}
+    unknown = contracts[~contracts.map(known).astype(bool)]
+    if not unknown.empty:
+        for contract, lines in unknown.groupby(unknown, sort=True):
+            out.append(
+                file_finding(
+                    "payer-unknown",
+                    f"No payer in the payer settings ({book.source}) fits contract "
+                    f"'{contract}' ({len(lines)} row(s), first on line {lines.index[0]}): "
+                    "the default payer's claim dates, codes and rates are used.",
+                    field=col.name,
+                    value=str(contract),
+                )
+            )
+    day = month.to_timestamp()
+    for payer in sorted(set(payers) - {DEFAULT_PAYER}):
+        settings = book.payer_settings(payer)
+        if settings["own_codes"] == "yes" and not book.has_own_rates(payer, day):
+            out.append(
+                file_finding(
+                    "payer-codes-unset",
+                    f"Payer '{payer}' may want its own procedure and revenue codes, but the "
+                    f"rate table has no rows of its own for {month}: its rows are checked "
+                    "against the default codes.",
+                    field=col.name,
+                    value=payer,
+                )
+            )
+    return out
 
 
 def validate_table(
@@ -525,6 +745,8 @@ def validate_table(
         if col.name in table.columns:
             parts.extend(_column_findings(table, col, live, parsed))
     parts.extend(_pair_findings(table, layout, live))
+    if live.any():
+        parts.extend(skipped_checks(table, layout))
 
     if month is None:
         found, count = billing_month(table[live], layout)
@@ -545,6 +767,7 @@ def validate_table(
         period = pd.Period(month, freq="M")
     parts.extend(_time_findings(table, layout, parsed, period))
     parts.extend(_duplicate_members(table, layout, live))
+    parts.extend(tier_not_a_label(table, layout, book, live))
     if period is not None:
         if flags is None:
             try:
@@ -553,11 +776,14 @@ def validate_table(
                 parts.append(file_finding("no-rate", missing.message, value=str(period)))
         if flags is not None:
             parts.extend(_tier_findings(table, layout, flags, live))
+        parts.extend(payer_findings(table, layout, book, live, period))
+        parts.extend(hours_implausible(table, layout, live, period))
         if as_of is not None:
-            parts.extend(check_submission_window(period, as_of))
+            present = sorted(set(flags.loc[live, "payer"])) if flags is not None else None
+            parts.extend(check_submission_window(period, as_of, book, present or None))
     if original is not None:
         parts.append(check_locked_fields(original, table, layout))
-    findings = combine(parts)
+    findings = without_tier_noise(combine(parts))
     # An ID the reader already proved mangled (a number in a workbook) is not also
     # reported as merely suspicious.
     mangled = findings["code"] == "id-mangled"
@@ -599,7 +825,7 @@ def validate_report(
         book,
         month=month,
         as_of=as_of,
-        original=original,
+        original=original if original is not None else report.original,
         source=report.source,
         read_findings=report.findings,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 
 import pandas as pd
@@ -31,3 +33,85 @@ def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.
     spread = result.take(codes)
     spread.index = series.index
     return spread
+
+
+# --- characters a biller cannot see (issue 14) ---------------------------------------------
+
+# Format characters (Unicode category Cf: zero-width space U+200B, word joiner U+2060,
+# byte-order mark U+FEFF, direction marks, soft hyphen ...), line and paragraph
+# separators, control characters other than tab, CR and LF, and the blank letters
+# (Hangul fillers, combining grapheme joiner). Listed rather than computed from
+# unicodedata at import (a scan of every code point takes half a second).
+_INVISIBLE_RANGES = (
+    (0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD),
+    (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
+    (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x115F, 0x1160),
+    (0x180E, 0x180E), (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x2064),
+    (0x2066, 0x206F), (0x3164, 0x3164), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
+    (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+)  # fmt: skip
+INVISIBLE = (
+    "["
+    + "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in _INVISIBLE_RANGES)
+    + "]"
+)
+_INVISIBLE_RE = re.compile(INVISIBLE)
+_NON_ASCII_DIGIT_RE = re.compile(r"[^\x00-\x7f]")
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The invisible characters of `text`, in order, as `U+XXXX NAME`."""
+    return [
+        f"U+{ord(ch):04X}" + (f" {unicodedata.name(ch)}" if unicodedata.name(ch, "") else "")
+        for ch in _INVISIBLE_RE.findall(text)
+    ]
+
+
+def strip_invisible(values: pd.Series) -> pd.Series:
+    """`values` without their invisible characters."""
+    return values.str.replace(INVISIBLE, "", regex=True)
+
+
+def has_non_ascii_digit(values: pd.Series) -> pd.Series:
+    """Where a value holds a digit that is not 0-9 (full-width ７, Arabic-Indic ٧, ...)."""
+
+    def check(u: pd.Series) -> pd.Series:
+        maybe = ~u.str.isascii()
+        out = pd.Series(False, index=u.index)
+        if maybe.any():
+            out[maybe] = u[maybe].map(lambda s: any(ch.isdigit() and not ch.isascii() for ch in s))
+        return out
+
+    return per_value(values.fillna("").astype(str), check)
+
+
+def _member_key_of(text: str) -> str:
+    text = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text))
+    if _NON_ASCII_DIGIT_RE.search(text):
+        text = "".join(
+            str(unicodedata.decimal(ch)) if not ch.isascii() and ch.isdecimal() else ch
+            for ch in text
+        )
+    return text.strip()
+
+
+def member_key(values: pd.Series) -> pd.Series:
+    """IDs as one member is one ID: the ONE normalisation behind every "same member?" test.
+
+    Used alike by the duplicate check within a file, the export ledger across files
+    and carry-over. Surrounding (and non-breaking) spaces, invisible characters
+    (U+200B, U+2060, U+FEFF, ...) and look-alike digits (full-width `０１２`,
+    Arabic-Indic `٠١٢`, ...) do not make another member: `０１２\u2060` is `012`.
+    Validation reports such IDs (`invisible-character`, `type`) so the source is
+    fixed; this key makes sure they never pass as new members meanwhile.
+    """
+
+    def key(u: pd.Series) -> pd.Series:
+        out = u.str.strip()
+        odd = ~u.str.isascii() | u.str.contains(INVISIBLE, regex=True)
+        if odd.any():
+            out[odd] = u[odd].map(_member_key_of)
+        return out
+
+    return per_value(values.fillna("").astype(str), key)

@@ -206,6 +206,20 @@ def _is_normalized(visits: pd.DataFrame) -> bool:
 # --- aggregating ---------------------------------------------------------------------------
 
 
+# Decimals of an hour below which a sum's digits are floating-point noise.
+_NOISE_DECIMALS = 6
+
+
+def shown_hours(values: pd.Series) -> pd.Series:
+    """Hours as the file shows them: cut (not rounded) to 2 decimals.
+
+    A tier boundary has at most 2 decimals, so the value shown is on the same side
+    of every boundary as the exact value: the tier the file's hours give is the
+    exact hours' tier.
+    """
+    return np.floor(values.round(_NOISE_DECIMALS) * 100 + 1e-9) / 100
+
+
 def format_hours(values: pd.Series) -> pd.Series:
     """Hours as text with two decimals ('' for NaN), without a Python loop per value."""
     cents = np.rint(values.to_numpy(dtype="float64", na_value=np.nan) * 100)
@@ -231,8 +245,11 @@ def aggregate_visits(
     member (Patient Number) and contract with a visit in `month`:
 
     - Billed Hours = sum of billed visits; Unbilled Hours = sum of the other three
-      statuses; both rounded to 2 decimals *before* the tier is taken, so the tier
-      always agrees with the hours the file shows.
+      statuses. The tier is taken from the exact sums (159.9966 h is Tier 1: it is
+      under 160); only what the file shows is cut to 2 decimals (159.99), never
+      rounded up, so the hours shown give the same tier as the exact sum. Sums are
+      first rounded to 6 decimals: floating-point noise (53.33 + 53.33 + 53.34 =
+      159.99999999999997) is not a fraction of an hour.
     - Authorized Hours (the layout's optional column) = the largest value given
       for the member-month (blank if none).
     - Tier / Primary Service code: the payer's tier (RateBook, on the payer's
@@ -276,14 +293,14 @@ def aggregate_visits(
         agency=("agency", "first"),
         office=("office", "first"),
     ).reset_index()
-    agg["billed"] = agg["billed"].round(2)
-    agg["unbilled"] = agg["unbilled"].round(2)
-    agg["authorized"] = agg["authorized"].round(2)
+    exact = agg[["billed", "unbilled", "authorized"]].round(_NOISE_DECIMALS)
 
     payers = book.payer_for_contracts(agg["contract"])
     basis = book.hours_basis(payers)
-    basis_hours = agg["billed"].where(basis == "utilized", agg["authorized"])
+    basis_hours = exact["billed"].where(basis == "utilized", exact["authorized"])
     tiers = book.assign(basis_hours, payers, first)
+    for f in ("billed", "unbilled", "authorized"):
+        agg[f] = shown_hours(exact[f])
 
     day = first.strftime("%Y-%m-%d")
     by_role = {

@@ -19,11 +19,10 @@ Table from A1, resized to its rows after every write (created when missing).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,16 @@ import pandas as pd
 import xlwings as xw
 
 from xl_pmpm.core import review
+from xl_pmpm.core.cells import cell_text, excel_date
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.validation import billing_month, check_locked_fields, validate_table
+from xl_pmpm.core.validation import billing_month, validate_table
 from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
-from xl_pmpm.io.workflow import export_import_file
+from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
@@ -70,7 +70,6 @@ from xl_pmpm.workbook.sheets import (
 
 AT_RISK_FILL = "#F4B183"
 FINDINGS_FILL = "#FCE4D6"
-EXCEL_EPOCH = date(1899, 12, 30)
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _MAX_ROW = 1_048_576
 STAMP_COLUMNS = ("archived_at", "exported_at", "updated_at")
@@ -239,25 +238,23 @@ def read_settings(book: xw.Book) -> dict[str, Any]:
     return out
 
 
-def excel_date(value: Any) -> date | None:
-    """A date from a cell: datetime, Excel serial number or ISO-like text; None if blank."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return EXCEL_EPOCH + timedelta(days=int(value))
-    text = str(value).strip()
-    if re.fullmatch(r"\d{4}-\d{1,2}", text):
-        text += "-01"
-    return pd.Timestamp(text).date()
+def settings_date(settings: dict[str, Any], label: str) -> date | None:
+    """The date on the Settings row `label`; None when blank, an error when unreadable."""
+    value = settings.get(label.casefold())
+    day = excel_date(value)
+    if day is None and value not in (None, ""):
+        raise PmpmError(f'Settings "{label}" holds {value!r}, not a date: write it as YYYY-MM-DD.')
+    return day
 
 
 def settings_month(settings: dict[str, Any]) -> pd.Period | None:
-    day = excel_date(settings.get("billing month"))
+    day = settings_date(settings, "Billing month")
     return None if day is None else pd.Period(day, freq="M")
+
+
+def settings_as_of(settings: dict[str, Any]) -> date:
+    """The as-of date on Settings; blank = today, as on the command line."""
+    return as_of_date(settings_date(settings, "As-of date"))
 
 
 def extract_path(book: xw.Book) -> Path:
@@ -328,31 +325,6 @@ def _source(settings: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- cell <-> text
 
 
-def _number_text(value: float, column: Column | None) -> str:
-    """A number read from a cell as the extract writes it (decimals kept, 105.10)."""
-    decimals = (column.decimals or 0) if column is not None else 0
-    if decimals and round(value, decimals) == value:
-        return f"{value:.{decimals}f}"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-def _cell_text(value: Any, column: Column | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return "" if isinstance(value, float) and math.isnan(value) else _number_text(value, column)
-    if isinstance(value, datetime | date):
-        fmt = column.export_format if column is not None and column.export_format else "%Y-%m-%d"
-        return value.strftime(fmt)
-    return str(value)
-
-
 def _is_text_column(column: Column | None) -> bool:
     return column is None or column.id or column.type != "number"
 
@@ -363,7 +335,7 @@ def _cell_value(text: str, column: Column | None) -> Any:
         return None
     if _is_text_column(column):
         return text
-    if _PLAIN_NUMBER.match(text) and _number_text(float(text), column) == text:
+    if _PLAIN_NUMBER.match(text) and cell_text(float(text), column) == text:
         return float(text)
     return "'" + text  # keep it as typed: Excel would otherwise convert it
 
@@ -398,7 +370,7 @@ def read_report(
     index = pd.Index(lines.astype("int64").to_numpy(), name="line")
     data_cols = [c for c in header if c != LINE and c not in ENGINE_COLUMNS]
     table = pd.DataFrame(
-        {c: [_cell_text(v, _column_of(layout, c)) for v in frame[c]] for c in data_cols},
+        {c: [cell_text(v, _column_of(layout, c)) for v in frame[c]] for c in data_cols},
         index=index,
         dtype=object,
     )
@@ -534,7 +506,7 @@ def read_deferred(book: xw.Book) -> pd.DataFrame:
 
 
 def _text_of(value: Any) -> str:
-    return _cell_text(value, None)
+    return cell_text(value, None)
 
 
 def sheet_stamps(frame: pd.DataFrame) -> pd.DataFrame:
@@ -772,7 +744,7 @@ def validate(book: xw.Book) -> None:
         layout,
         rates,
         month=settings_month(settings),
-        as_of=excel_date(settings.get("as-of date")),
+        as_of=settings_as_of(settings),
         original=original,
         source=_source(settings),
     )
@@ -806,28 +778,19 @@ def export(book: xw.Book) -> None:
         alert(book, 'Name the export folder on the Settings sheet ("Export folder").', "Export")
         return
     table, _ = read_report(book, layout)
-    if _has_sheet(book, ORIGINAL):
-        original, _ = read_report(book, layout, ORIGINAL)
-        locked = check_locked_fields(original, table, layout)
-        if not locked.empty:
-            alert(
-                book,
-                f"Export refused: {len(locked)} locked cell(s) differ from the extract. "
-                "Run Validate and undo those edits.",
-                "Export",
-            )
-            return
-    month = settings_month(settings)
+    original = read_report(book, layout, ORIGINAL)[0] if _has_sheet(book, ORIGINAL) else None
     try:
+        month = settings_month(settings)
         done = export_import_file(
             table,
             folder,
             layout,
             rates,
             month=None if month is None else str(month),
-            as_of=excel_date(settings.get("as-of date")),
+            as_of=settings_as_of(settings),
             at=datetime.now(),
             source=_source(settings),
+            original=original,
             ledger=ledger_path(settings, book),
         )
     except (ExportRefused, PmpmError) as exc:
@@ -900,3 +863,84 @@ def show_kpis(book: xw.Book) -> None:
     months = len(tables["by_month"])
     members = int(tables["by_month"]["members"].sum())
     alert(book, f"KPIs of {months:,} month(s), {members:,} member-months billed.", "KPIs")
+
+
+def show_unbilled(book: xw.Book) -> None:
+    """Fill the Unbilled sheet: member-months with billed care and no confirmed PMPM.
+
+    Reads Settings "Visits files" (one CSV or several separated by ";"), the ledger
+    (Settings "Ledger file"), the archive folder and the as-of date (blank: today).
+    Recoverable rows first, nearest deadline first, then the lost ones (window closed);
+    one write of the table, whatever the row count.
+    """
+    from xl_pmpm.core.unbilled import REASONS
+    from xl_pmpm.io.unbilled import unbilled_from_files
+    from xl_pmpm.io.visits_reader import load_mapping
+
+    sheet_name, table_name_, title = "Unbilled", "UnbilledRows", "Unbilled"
+    columns = ["Status", "Days left", "Last day", "Month", "Payer", "Contract"]
+    columns += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
+    columns += ["Dollars", "Reason", "What to do"]
+    text_columns = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Rate code")
+    settings, layout, rates = _context(book)
+    named = str(settings.get("visits files") or "").strip()
+    if not named:
+        alert(book, 'Name the visits file(s) on the Settings sheet ("Visits files").', title)
+        return
+    db = ledger_path(settings, book)
+    archive = _folder(settings, "archive folder", book)
+    try:
+        run = unbilled_from_files(
+            [p.strip() for p in named.split(";") if p.strip()],
+            load_mapping(),
+            layout,
+            rates,
+            excel_date(settings.get("as-of date")) or date.today(),
+            ledger_path=db,
+            ledger_required=False,
+            archive=archive if archive is not None and archive.is_dir() else None,
+        )
+    except (PmpmError, ValueError) as exc:
+        alert(book, str(exc), title)
+        return
+    found = run.unbilled
+    parts = [found.recoverable.assign(Status="recoverable"), found.lost.assign(Status="lost")]
+    rows = pd.concat(parts, ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "Status": rows["Status"],
+            "Days left": rows["days_left"].astype("int64"),
+            "Last day": rows["submit_until"].astype(str),
+            "Month": rows["month"],
+            "Payer": rows["payer"],
+            "Contract": rows["contract"],
+            "Patient Number": rows["patient_number"],
+            "Patient Name": rows["patient_name"],
+            "Billed hours": rows["billed_hours"].astype(float),
+            "Tier": rows["tier"].astype("Int64"),
+            "Rate code": rows["rate_code"],
+            "Dollars": rows["rate"].astype(float),
+            "Reason": rows["reason"],
+            "What to do": rows["reason"].map(lambda r: REASONS[r][1]),
+        },
+        columns=columns,
+    )
+    sheet = get_sheet(book, sheet_name)
+    for first, last in _runs([columns.index(c) + 1 for c in text_columns]):
+        sheet.range(f"{col_letter(first)}:{col_letter(last)}").number_format = "@"
+    body = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    write_table(sheet, [columns, *body], table_name_)
+    sheet.activate()
+    t = found.totals()
+    nearest = (
+        f", nearest deadline {t['nearest_deadline']} ({t['nearest_days_left']} days left)"
+        if t["nearest_deadline"]
+        else ""
+    )
+    source = "" if run.ledger is not None else " No ledger found: nothing counts as exported."
+    alert(
+        book,
+        f"${t['recoverable_dollars']:,.2f} recoverable in {t['recoverable_member_months']:,} "
+        f"member-month(s){nearest}; ${t['lost_dollars']:,.2f} lost.{source}",
+        title,
+    )

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import xlwings as xw
 
+from xl_pmpm.core import cells
 from xl_pmpm.core.claims import claim_dates_for, export_code, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.flags import flag_tier_risk
@@ -30,7 +31,6 @@ from xl_pmpm.core.spans import calendar_months, prorate_column
 from xl_pmpm.io import files
 from xl_pmpm.workbook.actions import CELL_FUNCTIONS, CellFunction
 
-EXCEL_EPOCH = date(1899, 12, 30)
 Grid = list[list[Any]]
 
 
@@ -91,29 +91,13 @@ def _aligned(*values: Any) -> tuple[list[list[Any]], int]:
 
 def excel_date(value: Any) -> pd.Timestamp | None:
     """The day of a cell value: serial number, date or YYYY-MM-DD text; None otherwise."""
-    value = _scalar(value)
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        if isinstance(value, int | float):
-            return pd.Timestamp(EXCEL_EPOCH + timedelta(days=int(value)))
-        if isinstance(value, datetime | date):
-            return pd.Timestamp(value).normalize()
-        return pd.Timestamp(datetime.strptime(str(value).strip(), "%Y-%m-%d"))
-    except (ValueError, OverflowError):  # not a date, or a serial no calendar holds
-        return None
+    day = cells.excel_date(_scalar(value))
+    return None if day is None else pd.Timestamp(day)
 
 
 def _text(value: Any) -> str:
-    """A cell as text; whole numbers without ".0" (a code typed as 2443 arrives as 2443.0)."""
-    value = _scalar(value)
-    if value is None or isinstance(value, bool):
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value).strip()
+    """A cell as text, trimmed; whole numbers without ".0" (2443 arrives as 2443.0)."""
+    return cells.cell_text(_scalar(value)).strip()
 
 
 def excel_month(value: Any) -> pd.Timestamp | None:
@@ -124,7 +108,7 @@ def excel_month(value: Any) -> pd.Timestamp | None:
     if isinstance(value, bool):
         raise ValueError("not a month")
     if isinstance(value, int | float):
-        value = EXCEL_EPOCH + timedelta(days=int(value))
+        value = cells.EXCEL_EPOCH + timedelta(days=int(value))
     if isinstance(value, datetime | date):
         return pd.Period(value, freq="M").to_timestamp()
     return pd.Period(str(value).strip(), freq="M").to_timestamp()

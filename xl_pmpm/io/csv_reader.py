@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from xl_pmpm.core.findings import combine, file_finding
+from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, match_header
 
@@ -58,6 +58,34 @@ def sniff_binary(data: bytes) -> str | None:
     if b"\x00" in data:
         return "a binary file (it holds NUL bytes)"
     return None
+
+
+def lone_cr_lines(text: str) -> list[int]:
+    """Lines ended by a carriage return alone (CR, no LF) in a file whose lines end in LF/CRLF.
+
+    The reader, like Excel, takes such a CR as a line break; line numbers count it.
+    (A file of CR-only line ends, old Mac style, has none: all its breaks are CRs.)
+    """
+    if "\n" not in text or "\r" not in text.replace("\r\n", ""):
+        return []
+    out = []
+    for line, brk in enumerate(re.findall(r"\r\n|\r|\n", text), start=1):
+        if brk == "\r":
+            out.append(line)
+    return out
+
+
+def _lone_cr_findings(lines: list[int]) -> pd.DataFrame:
+    after = pd.Series(lines, index=lines) + 1
+    message = (
+        "A carriage return (CR) alone ends line "
+        + after.sub(1).astype(str)
+        + " inside the text: it is read as a line break, so the text after it is line "
+        + after.astype(str)
+        + " and every later line is numbered one more than in an editor that breaks "
+        "lines only at CRLF or LF."
+    )
+    return finding_rows("lone-cr", pd.Index(lines), None, "", message)
 
 
 def _records_with_lines(text: str, sep: str) -> tuple[list[list[str]], list[int]]:
@@ -148,6 +176,7 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
             "utf-16": "UTF-16 (Excel's 'Unicode Text')",
         }[encoding]
         findings.append(file_finding("encoding", f"The file was saved as {label}.", value=encoding))
+    stray_cr = lone_cr_lines(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         findings.append(file_finding("empty-file", "The file is empty."))
@@ -172,6 +201,7 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
         )
         text = rest
         first = rest.split("\n", 1)[0]
+        stray_cr = [n - 1 for n in stray_cr if n > 1]
     sep = hint.group(1) if hint and rest.strip() else ","
     for cand in (";", "\t"):
         if sep != ",":
@@ -201,6 +231,8 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
         header = [h.strip("\ufeff") for h in frame.iloc[0].tolist()]
     body = frame.iloc[1:]
     body.index.name = "line"
+    if stray_cr:
+        findings.append(_lone_cr_findings(stray_cr))
     table, head_findings = match_header(header, body, lengths, layout)
     findings.extend(head_findings)
     return TierReport(table, source, combine(findings), encoding, size)

@@ -6,10 +6,13 @@ fails rather than overwrite) and owner-only: billing data is health data.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import os
 import tomllib
+from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -31,21 +34,25 @@ def bundled(name: str) -> Path:
     return Path(str(resources.files("xl_pmpm") / "data" / name))
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
+def read_input(path: str | Path, what: str) -> bytes:
+    """The bytes of an input file; a missing, unreadable or folder path is a PmpmInputError
+    naming the file (`what`: "Visits file", "Rate table", ...) and how to fix it."""
+    path = Path(path)
     try:
         return path.read_bytes()
     except FileNotFoundError:
         raise PmpmInputError(
-            f"{what} not found: {path}", fix="Check the file name and folder."
+            f"{what} not found.", file=str(path), fix="Check the file name and folder."
         ) from None
     except IsADirectoryError:
         raise PmpmInputError(
-            f"{path} is a folder, not a file.", fix="Name the file itself."
+            f"{what}: {path} is a folder, not a file.", file=str(path), fix="Name the file itself."
         ) from None
-    except PermissionError:
+    except OSError as exc:
         raise PmpmInputError(
-            f"{path} cannot be read (permission denied).",
-            fix="Close it in Excel or check its permissions.",
+            f"{what} cannot be read ({exc.strerror}).",
+            file=str(path),
+            fix="Close it in Excel and check it is a file you may read.",
         ) from None
 
 
@@ -53,7 +60,7 @@ def load_layout(path: str | Path | None = None) -> Layout:
     """The import layout from a TOML file (the bundled one when `path` is None)."""
     path = Path(path) if path else bundled("layout.toml")
     try:
-        raw = tomllib.loads(_read_bytes(path, "Layout file").decode("utf-8"))
+        raw = tomllib.loads(read_input(path, "Layout file").decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PmpmInputError(
             f"{path} is not valid TOML: {exc}", fix="Compare it with the bundled layout.toml."
@@ -66,8 +73,8 @@ def load_rate_book(rates: str | Path | None = None, payers: str | Path | None = 
     rp = Path(rates) if rates else bundled("rates.csv")
     pp = Path(payers) if payers else bundled("payers.csv")
     return parse_rate_book(
-        decode_text(_read_bytes(rp, "Rate table"))[0],
-        decode_text(_read_bytes(pp, "Payer settings"))[0],
+        decode_text(read_input(rp, "Rate table"))[0],
+        decode_text(read_input(pp, "Payer settings"))[0],
         str(rp),
         str(pp),
     )
@@ -94,13 +101,55 @@ def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
             fix="Check that this is the tier report, or split the extract by contract.",
             file=path.name,
         )
-    return parse_tier_report(_read_bytes(path, "Tier report"), layout, source=path.name)
+    return parse_tier_report(read_input(path, "Tier report"), layout, source=path.name)
 
 
 def ensure_private_dir(path: str | Path) -> Path:
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    with folder_errors(path):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     return path
+
+
+@contextlib.contextmanager
+def folder_errors(folder: str | Path) -> Iterator[None]:
+    """OSErrors of writing into `folder` as a PmpmInputError naming the folder (exit 2).
+
+    A full disk, a folder that cannot be written, a file where the folder should be:
+    the biller's to fix, never an internal error. Whoever writes cleans up first.
+    """
+    try:
+        yield
+    except PmpmInputError:
+        raise
+    except OSError as exc:
+        raise folder_error(folder, exc) from None
+
+
+def folder_error(folder: str | Path, exc: OSError) -> PmpmInputError:
+    where = str(folder)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PmpmInputError(
+            f"The disk holding the folder {where} is full; nothing was written.",
+            fix="Free some space (or choose a folder on another disk) and run it again.",
+        )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(exc, NotADirectoryError):
+        return PmpmInputError(
+            f"{where} is a file, not a folder; nothing was written.",
+            fix="Give a folder (a new one is created) rather than a file.",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PmpmInputError(
+            f"The folder {where} cannot be written ({exc.strerror}); nothing was written.",
+            fix="Choose a folder you can write to, or ask for write access to this one.",
+        )
+    return PmpmInputError(
+        f"The folder {where} cannot be written ({exc.strerror or type(exc).__name__}); "
+        "nothing was written.",
+        fix="Check the folder and the disk, then run it again.",
+    )
 
 
 def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FILE_MODE) -> Path:
@@ -109,6 +158,11 @@ def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FI
     If `name` is taken, `-2`, `-3`, ... is added before the extension.
     """
     directory = ensure_private_dir(directory)
+    with folder_errors(directory):
+        return _write_new_file(directory, name, data, mode)
+
+
+def _write_new_file(directory: Path, name: str, data: bytes, mode: int) -> Path:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""

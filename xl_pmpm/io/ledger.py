@@ -14,9 +14,11 @@ Its jobs live in modules of their own; this module is the one callers import:
   password, what a server's errors mean, the network-path warning;
 - `ledger_db`: its schema and versions (older ledgers upgraded
   in one transaction), opening it, the database's uniqueness rule;
-- `ledger_backup`: a consistent copy as a new SQLite file;
+- `ledger_backup`: a consistent copy as a new SQLite file (`xl-pmpm ledger backup`),
+  and the copy of a SQLite ledger kept beside it before each export (`<ledger>.backup`);
 - `ledger_records`: reading the entries, recording an export, the already-exported
-  check, marking rejected rows (statuses, placeholders, corrections: see there);
+  and open-placeholder checks, marking rejected rows (statuses, placeholders and the
+  corrections that replace them, corrections: see there);
 - `ledger_files`: writing the import files and recording them crash-safely;
 - `ledger_lock`: one export at a time per ledger.
 """
@@ -32,8 +34,15 @@ import pandas as pd
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, PENDING, REJECTED
 from xl_pmpm.core.findings import ValidationReport, combine
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.io.ledger_address import exists, network_warning, shown
-from xl_pmpm.io.ledger_backup import backup
+from xl_pmpm.io.ledger_address import (
+    LEDGER_NAME,
+    backup_path,
+    exists,
+    network_warning,
+    restore_fix,
+    shown,
+)
+from xl_pmpm.io.ledger_backup import backup, backup_ledger
 from xl_pmpm.io.ledger_db import FILE_MODE, SCHEMA_VERSION, init, open_ledger, opened
 from xl_pmpm.io.ledger_files import (
     TEMP_SUFFIX,
@@ -48,6 +57,7 @@ from xl_pmpm.io.ledger_records import (
     history,
     mark_rejected,
     match_entries,
+    open_placeholders,
     record_export,
     row_hashes,
     sha256_hex,
@@ -70,6 +80,8 @@ __all__ = [
     "Reconciled",
     "already_exported",
     "backup",
+    "backup_ledger",
+    "backup_path",
     "check_against_ledger",
     "default_ledger",
     "exists",
@@ -81,16 +93,17 @@ __all__ = [
     "match_entries",
     "network_warning",
     "open_ledger",
+    "open_placeholders",
     "opened",
     "reconcile_pending",
     "record_export",
+    "restore_fix",
     "row_hashes",
     "sha256_hex",
     "shown",
     "write_and_record",
 ]
 
-LEDGER_NAME = "pmpm-ledger.sqlite3"
 LEDGER_ENV = "XL_PMPM_LEDGER"
 
 
@@ -102,14 +115,19 @@ def check_against_ledger(
     *,
     corrections: Iterable[int] = (),
 ) -> ValidationReport:
-    """`report` with `already-exported` errors added for member-months in the ledger.
+    """`report` with `already-exported` (and `placeholder-open`) errors from the ledger.
 
     Needs the report's billing month; without one (a `no-month` error is already
     there) nothing is added.
     """
     if report.month is None:
         return report
-    seen = already_exported(db_path, table, report.month, layout, corrections=corrections)
+    seen = combine(
+        [
+            already_exported(db_path, table, report.month, layout, corrections=corrections),
+            open_placeholders(db_path, table, report.month, layout, corrections=corrections),
+        ]
+    )
     return with_findings(report, seen)
 
 

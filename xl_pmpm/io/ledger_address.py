@@ -12,6 +12,10 @@ refused, no such database), never with their SQL, parameters or password
 
 A SQLite ledger on a network path (UNC, or a drive Windows reports remote) gets a
 warning pointing to the shared-server setup (`network_warning`).
+
+A SQLite file SQLite cannot read is called a damaged xl-pmpm ledger when it was one
+(SQLite's header, the ledger's name, or its backup beside it), with how to restore it
+from `<ledger>.backup`, the copy made before each export (`unreadable_ledger`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from xl_pmpm.core.errors import PmpmInputError
 
+LEDGER_NAME = "pmpm-ledger.sqlite3"
+BACKUP_SUFFIX = ".backup"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+NOT_A_LEDGER_FIX = (
+    "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
+    "not another program's database."
+)
 SERVER_FIX = "See the README, 'Working as a team'."
 TEAM_SETUP = (
     "SQLite's locking is unreliable on network drives: two billers could both bill a "
@@ -100,6 +111,58 @@ def exists(ledger: str | Path | Address) -> bool:
     """Is there a ledger to read? A server always may be (connecting tells)."""
     where = address(ledger)
     return where.server or (where.path is not None and where.path.exists())
+
+
+# --- a damaged SQLite ledger, and its backup (issue 14) ------------------------------------
+
+
+def backup_path(db_path: str | Path) -> Path:
+    """Where a SQLite ledger's backup is kept: beside it, `<ledger>.backup`."""
+    path = Path(db_path)
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
+def restore_fix(db_path: str | Path) -> str:
+    """How to restore a damaged ledger (never: start a new one)."""
+    path, backup = Path(db_path), backup_path(db_path)
+    keep = f"Move the damaged {path.name} aside (keep it), then "
+    if backup.exists():
+        how = (
+            f"copy {backup.name} (the copy xl-pmpm made before the last export) to "
+            f"{path.name}. The rows of the import files that last export wrote are not in the "
+            "copy: see them in the export folder and do not export them again"
+        )
+    else:
+        how = f"copy {path.name} back from your own backup (file history, OneDrive, ...)"
+    return (
+        keep + how + ". Do not start a new ledger: it would forget every member-month "
+        "already billed, and the guard against billing twice with it."
+    )
+
+
+def unreadable_ledger(path: Path, exc: BaseException) -> PmpmInputError:
+    """The error for a ledger file SQLite cannot read: damaged if it was ever one of ours.
+
+    `exc` is SQLite's own error ("file is not a database", "database disk image is
+    malformed"): a fixed phrase, no SQL and no member data.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError:
+        head = b""
+    if head == _SQLITE_MAGIC or path.name == LEDGER_NAME or backup_path(path).exists():
+        return PmpmInputError(
+            f"The xl-pmpm ledger is damaged: SQLite cannot read it ({exc}).",
+            file=str(path),
+            fix=restore_fix(path),
+        )
+    return PmpmInputError(
+        f"Not an xl-pmpm ledger: not an SQLite database ({exc}). If it is your ledger, it is "
+        "damaged beyond recognition.",
+        file=str(path),
+        fix=f"{NOT_A_LEDGER_FIX} If it is your ledger: {restore_fix(path)}",
+    )
 
 
 # --- a SQLite ledger on a network path -----------------------------------------------------
@@ -191,7 +254,23 @@ def server_problem(exc: BaseException, where: Address) -> PmpmInputError:
     return PmpmInputError(message, file=where.shown, fix=fix)
 
 
+# SQLite's own fixed phrases for a file it cannot use: no SQL, no values; worth saying.
+SQLITE_PLAIN = frozenset(
+    {
+        "attempt to write a readonly database",
+        "database is locked",
+        "database or disk is full",
+        "disk I/O error",
+        "unable to open database file",
+    }
+)
+
+
 def safe_error(exc: SQLAlchemyError | sqlite3.Error) -> str:
-    """A database error for a message: its kind only (never its SQL or parameters)."""
-    orig = getattr(exc, "orig", None)
-    return type(orig).__name__ if orig is not None else type(exc).__name__
+    """A database error for a message: its kind (never its SQL or parameters), and
+    SQLite's words when they are one of its fixed phrases about the file."""
+    orig = getattr(exc, "orig", None) or exc
+    kind = type(orig).__name__
+    if isinstance(orig, sqlite3.Error) and str(orig) in SQLITE_PLAIN:
+        return f"{kind}: {orig}"
+    return kind

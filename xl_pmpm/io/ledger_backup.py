@@ -1,9 +1,16 @@
-"""`xl-pmpm ledger backup`: a consistent copy of the ledger as a new SQLite file.
+"""Copies of the ledger.
 
-A SQLite ledger is copied with SQLite's online backup; a server's entries are read
-in one snapshot (REPEATABLE READ) into a fresh ledger file of this release's schema.
-The copy is written under a temporary name, checked, and linked into place: never
-over an existing file, owner-only (0600) like every ledger.
+`backup` (`xl-pmpm ledger backup`): a consistent copy of the ledger as a new SQLite
+file. A SQLite ledger is copied with SQLite's online backup; a server's entries are
+read in one snapshot (REPEATABLE READ) into a fresh ledger file of this release's
+schema. The copy is written under a temporary name, checked, and linked into place:
+never over an existing file, owner-only (0600) like every ledger.
+
+`backup_ledger` (before each export): a SQLite ledger is copied to `<ledger>.backup`
+beside it, replacing the last copy only once the new one checks out, so a ledger
+damaged later can be restored (`ledger_address.unreadable_ledger` says how). A server
+ledger has no file beside it: it is backed up by `xl-pmpm ledger backup` and the
+server's own backups (README, 'Working as a team'), so nothing is copied per export.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io.ledger_address import address, backup_path, unreadable_ledger
 from xl_pmpm.io.ledger_db import (
     ADDED_COLUMNS,
     FILE_MODE,
@@ -102,3 +110,45 @@ def _copy_server(db: Ledger, temp: Path) -> int:
         return count
     finally:
         target.dispose()
+
+
+# --- the copy kept before each export (issue 14) --------------------------------------------
+
+
+def backup_ledger(ledger: str | Path) -> Path | None:
+    """Copy a SQLite ledger to `<ledger>.backup` (SQLite's online backup), replacing the last.
+
+    Made before each export. The copy is checked (`PRAGMA quick_check`) before it
+    replaces the previous one: a damaged ledger never overwrites a good backup (it is
+    reported as damaged instead, with how to restore it). None when there is no
+    ledger file yet, and for a server ledger (see the module doc).
+    """
+    where = address(ledger)
+    path = where.path
+    if path is None or not path.exists():
+        return None
+    target = backup_path(path)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        with opened(where, read_only=True) as db:  # a ledger, or refused as not one
+            uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
+            with (
+                contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,
+                contextlib.closing(sqlite3.connect(temp)) as dst,
+            ):
+                try:
+                    src.backup(dst)
+                    ok = dst.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                except sqlite3.DatabaseError as exc:
+                    raise unreadable_ledger(path, exc) from None
+        if not ok:
+            raise unreadable_ledger(path, sqlite3.DatabaseError("quick_check failed"))
+        with open(temp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target

@@ -2,7 +2,9 @@
 named as in ledger_address.py), `xl-pmpm ledger init`.
 
 Schema versions: the `ledger_version` table holds the version. A ledger without it was
-made by an earlier release: version 1 (the first table) or 2 (with `placeholder`).
+made by an earlier release: version 1 (the first table) or 2 (with `placeholder`, and
+maybe `replaces`). Version 3 added the version table and the uniqueness rule, version 4
+the `replaces` column (a correction's link to the placeholder entry it replaces).
 Opening for writing upgrades an older ledger in ONE transaction (`MIGRATIONS`, in
 order); nothing is lost. Reading never changes the database.
 
@@ -29,16 +31,20 @@ from sqlalchemy.pool import NullPool
 
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.io.ledger_address import SERVER_FIX, Address, address, server_problem, shown_url
+from xl_pmpm.io.ledger_address import (
+    NOT_A_LEDGER_FIX,
+    SERVER_FIX,
+    Address,
+    address,
+    server_problem,
+    shown_url,
+    unreadable_ledger,
+)
 
 FILE_MODE = 0o600
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-NOT_A_LEDGER_FIX = (
-    "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
-    "not another program's database."
-)
 metadata = sa.MetaData()
 _blocking = ", ".join(f"'{s}'" for s in BLOCKING)
 CONFIRMED_ONCE = f"placeholder = 0 AND correction = 0 AND status IN ({_blocking})"
@@ -64,6 +70,7 @@ exports = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Column("updated_at", sa.Text, nullable=False, server_default=""),
     sa.Column("placeholder", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("replaces", sa.Integer),  # a correction over a placeholder: the placeholder's id
     sa.CheckConstraint("status IN ('pending', 'exported', 'rejected')", name="exports_status_ok"),
     sqlite_autoincrement=True,
 )
@@ -87,7 +94,7 @@ ledger_version = sa.Table(
     "ledger_version", metadata, sa.Column("version", sa.Integer, nullable=False)
 )
 # Columns added after the first release: name -> the value old entries read as.
-ADDED_COLUMNS: dict[str, int] = {"placeholder": 0}
+ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -137,6 +144,8 @@ def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
     if where.server:
         return server_problem(exc, where)
     orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.DatabaseError) and not isinstance(orig, sqlite3.OperationalError):
+        return unreadable_ledger(where.path, orig)  # type: ignore[arg-type]
     return PmpmInputError(
         f"Not an xl-pmpm ledger ({orig}).", file=where.shown, fix=NOT_A_LEDGER_FIX
     )
@@ -160,7 +169,7 @@ def stored_version(conn: Connection) -> int:
         return 0
     if sa.inspect(conn).has_table("ledger_version"):
         found = conn.execute(sa.select(sa.func.max(ledger_version.c.version))).scalar()
-        return int(found or SCHEMA_VERSION)
+        return int(found or 3)  # the version table came with version 3
     return 2 if "placeholder" in have else 1
 
 
@@ -214,10 +223,16 @@ def _version_and_unique_rules(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _add_replaces(conn: Connection) -> None:
+    if "replaces" not in _table_columns(conn):  # a ledger of issue 13's release has it
+        conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN replaces INTEGER")
+
+
 # version -> the step that makes a ledger of the version before it into one of this version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_placeholder,
     3: _version_and_unique_rules,
+    4: _add_replaces,
 }
 
 

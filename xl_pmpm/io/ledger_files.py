@@ -1,9 +1,11 @@
 """Writing the import files and recording their rows so that a crash loses neither.
 
 `write_and_record` (which `workflow.export_import_file` calls when given a ledger):
-the import files are first written to hidden temp files (`.NAME.pending`, fsync'd);
-then, in ONE transaction, the member-months are checked against the ledger again and
-every entry is recorded as `pending` (the database's uniqueness rule refuses a
+a SQLite ledger is first copied to `<ledger>.backup` (`ledger_backup.backup_ledger`);
+the import files are written to hidden temp files (`.NAME.pending`, fsync'd);
+then, in ONE transaction, the member-months are checked against the ledger again
+(already exported, or over an open placeholder), every entry is recorded as
+`pending` and linked to the placeholder it replaces (the database's uniqueness rule refuses a
 member-month another export recorded meanwhile: `LedgerConflict`, and the temp files
 are removed, so the loser writes nothing); then each temp file is linked to its final
 name (atomic, never over an existing file); then the batch is confirmed in one
@@ -33,14 +35,17 @@ from sqlalchemy.exc import IntegrityError
 from xl_pmpm.core.entries import EXPORTED, PENDING
 from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import ExportPart
-from xl_pmpm.core.findings import empty_findings, finding_rows
+from xl_pmpm.core.findings import combine, empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.ledger_address import exists
+from xl_pmpm.io.ledger_backup import backup_ledger
 from xl_pmpm.io.ledger_db import FILE_MODE, exports, opened
 from xl_pmpm.io.ledger_records import (
     blocked_rows,
     blocking_entries,
+    held_rows,
     insert_entries,
+    link_placeholders,
     part_entries,
     read_entries,
     sha256_hex,
@@ -192,21 +197,28 @@ def _record_pending(
     corrections: Iterable[int],
     batch: str,
 ) -> None:
-    """ONE transaction: the member-months checked again, then every entry recorded pending.
+    """ONE transaction: the member-months checked again, then every entry recorded pending
+    (a correction linked to the placeholder it replaces).
 
-    A member-month another export recorded since the first check is a LedgerConflict,
-    whether this transaction sees its entry or the uniqueness rule stops the insert.
+    A member-month another export recorded since the first check (or a placeholder
+    another export left open meanwhile) is a LedgerConflict, whether this transaction
+    sees its entry or the uniqueness rule stops the insert.
     """
     period = str(pd.Period(month, freq="M")) if month else month
     with opened(db_path) as db:
         try:
             with db.begin() as conn:
-                taken = blocked_rows(
-                    blocking_entries(conn, period), table, period, layout, corrections
+                done = blocking_entries(conn, period)
+                taken = combine(
+                    [
+                        blocked_rows(done, table, period, layout, corrections),
+                        held_rows(done, table, period, layout, corrections),
+                    ]
                 )
                 if not taken.empty:
                     raise LedgerConflict(taken)
                 insert_entries(conn, entries, batch, PENDING)
+                link_placeholders(conn, batch)
         except IntegrityError:
             with db.connect() as conn:  # the winner's entries, now committed
                 taken = blocked_rows(
@@ -245,10 +257,11 @@ def write_and_record(
     `reconcile_pending`. Returns the files written, in the order of `parts`. Raises
     LedgerConflict (nothing written) when another export recorded a member-month first.
     """
-    from xl_pmpm.io.files import ensure_private_dir
+    from xl_pmpm.io.files import ensure_private_dir, folder_errors
 
     directory = ensure_private_dir(out_dir).resolve()
     corrections = list(corrections)
+    backup_ledger(db_path)
     with opened(db_path) as db, db.connect() as conn:
         known = set(read_entries(conn, exports.c.directory == str(directory))["file_name"])
     taken: set[str] = set()
@@ -258,9 +271,10 @@ def write_and_record(
 
     temps = [_temp_path(directory, p.name) for p in parts]
     try:
-        for p, temp in zip(parts, temps, strict=True):
-            _write_temp(temp, p.data)
-        _fsync_dir(directory)
+        with folder_errors(directory):  # a full disk, a folder not writable: exit 2
+            for p, temp in zip(parts, temps, strict=True):
+                _write_temp(temp, p.data)
+            _fsync_dir(directory)
     except BaseException:
         for temp in temps:
             temp.unlink(missing_ok=True)
@@ -271,7 +285,9 @@ def write_and_record(
     entries = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
     try:
         _record_pending(db_path, entries, table, layout, month, corrections, batch)
-    except LedgerConflict:
+    except BaseException:
+        # Nothing was recorded (one transaction): no entry refers to the temp files, which
+        # hold member rows. A crash (no exception) leaves them for reconcile_pending.
         for temp in temps:
             temp.unlink(missing_ok=True)
         raise

@@ -8,15 +8,20 @@ entry does not block a resubmission.
 
 Placeholders: a deferred row (its visit start and end blank, `review.placeholder_rows`
 by the layout's roles) is exported as an unconfirmed placeholder, not billed. Its
-entry has `placeholder = 1`. A placeholder entry does not block the confirmed export
-of the same member-month later (its unbilled hours billed); it blocks only another
-placeholder (the first one is still in pre-billing). A confirmed entry blocks both.
-KPIs count confirmed entries only.
+entry has `placeholder = 1`. Another placeholder of the same member-month is
+`already-exported` (the first one is still in pre-billing); a confirmed row is
+`placeholder-open` (`open_placeholders`): the biller confirms the placeholder in
+HHAeXchange instead, or, once it was removed there, exports the row as a correction,
+whose entry then names the placeholder's id in `replaces` (`link_placeholders`). A
+confirmed entry blocks both. KPIs count confirmed entries only.
 
 Corrections: a row that must be exported again although its member-month is in
 the ledger (e.g. the visit was deleted in HHAeXchange to fix it) is named by its
 line in `corrections` (an iterable of table lines, `--correction 5,9` in a CLI).
 Its entry is recorded with `correction = 1`.
+
+Members are compared by `core.values.member_key` (one member, one ID, whatever
+invisible characters or look-alike digits the extract put around it).
 
 Reading (`history`, the ledger check, `kpi`) never changes the database; a database
 without the `exports` table is refused as "not an xl-pmpm ledger".
@@ -40,12 +45,13 @@ from xl_pmpm.core.export import ExportPart, import_frame
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
+from xl_pmpm.core.values import member_key
 from xl_pmpm.io.ledger_address import exists
 from xl_pmpm.io.ledger_db import ADDED_COLUMNS, _table_columns, exports, opened
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
-SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at")
+SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at", "replaces")
 TEXT_COLUMNS = ("patient_number", "contract", "month", "file_name", "status", "reason")
 
 
@@ -61,6 +67,7 @@ def read_entries(conn: Connection, *where: sa.ColumnElement[bool]) -> pd.DataFra
         frame[c] = frame[c].astype(str)
     for c in ("correction", "placeholder"):
         frame[c] = frame[c].astype("int64")
+    frame["replaces"] = frame["replaces"].astype("Int64")  # an entry id, or <NA>
     return frame
 
 
@@ -157,6 +164,7 @@ def record_export(
     batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
     with opened(db_path) as db, db.begin() as conn:
         insert_entries(conn, entries, batch, status)
+        link_placeholders(conn, batch)
     return len(entries)
 
 
@@ -177,7 +185,8 @@ def blocked_rows(
     if done.empty:
         return empty_findings()
     col = layout.name_of("patient_number")
-    ids = table[col].fillna("").astype(str).str.strip()
+    ids = member_key(table[col])
+    done = done.assign(patient_number=member_key(done["patient_number"]))
     keep = ~table.index.isin(list(corrections or ()))
     rows = pd.DataFrame(
         {
@@ -238,6 +247,104 @@ def already_exported(
     with opened(db_path, read_only=True) as db, db.connect() as conn:
         done = blocking_entries(conn, month)
     return blocked_rows(done, table, month, layout, corrections)
+
+
+# --- placeholders (issue 13) --------------------------------------------------------------
+
+
+def link_placeholders(conn: Connection, batch: str) -> None:
+    """Link each confirmed entry of `batch` to the open placeholder of its member-month.
+
+    `replaces` = the id of the newest placeholder entry (pending or exported) of the
+    same member and month recorded before it; NULL where there is none. Runs inside
+    the caller's transaction.
+    """
+    p = exports.alias("p")
+    newest_placeholder = (
+        sa.select(sa.func.max(p.c.id))
+        .where(
+            p.c.placeholder == 1,
+            p.c.patient_number == exports.c.patient_number,
+            p.c.month == exports.c.month,
+            p.c.status.in_(BLOCKING),
+            p.c.id < exports.c.id,
+        )
+        .scalar_subquery()
+    )
+    conn.execute(
+        sa.update(exports)
+        .where(
+            exports.c.batch == batch,
+            exports.c.placeholder == 0,
+            exports.c.replaces.is_(None),
+        )
+        .values(replaces=newest_placeholder)
+    )
+
+
+def held_rows(
+    done: pd.DataFrame,
+    table: pd.DataFrame,
+    month: str,
+    layout: Layout,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """`placeholder-open` findings for the confirmed rows of `table` over an open placeholder
+    in `done` (blocking entries of `month`): see `open_placeholders`. Pure."""
+    if done.empty:
+        return empty_findings()
+    done = done.assign(patient_number=member_key(done["patient_number"]))
+    is_placeholder = done["placeholder"].astype(int).eq(1)
+    confirmed = set(done.loc[~is_placeholder, "patient_number"])
+    open_ = done[is_placeholder & ~done["patient_number"].isin(confirmed)]
+    if open_.empty:
+        return empty_findings()
+    newest = open_.sort_values("id").drop_duplicates("patient_number", keep="last")
+    col = layout.name_of("patient_number")
+    ids = member_key(table[col])
+    rows = ~placeholder_rows(table, layout) & ~table.index.isin(list(corrections or ()))
+    hit = (
+        pd.DataFrame({"patient_number": ids[rows], "line": table.index[rows]})
+        .merge(newest[["patient_number", "file_name", "exported_at"]], on="patient_number")
+        .sort_values("line")
+    )
+    if hit.empty:
+        return empty_findings()
+    message = (
+        f"A placeholder for {month} went out in "
+        + hit["file_name"]
+        + " ("
+        + hit["exported_at"].str[:10]
+        + "): importing this row would make a second PMPM visit for the month."
+    )
+    return finding_rows(
+        "placeholder-open", pd.Index(hit["line"]), col, table.loc[hit["line"], col], message
+    )
+
+
+def open_placeholders(
+    db_path: str | Path,
+    table: pd.DataFrame,
+    month: str | pd.Period,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Findings (`placeholder-open`, error) for confirmed rows over an exported placeholder.
+
+    A deferred row went out as a placeholder (an unconfirmed visit in HHAeXchange's
+    pre-billing, seed 001); a confirmed row for the same member-month now would make
+    a second PMPM visit for that month. Members with a confirmed entry already get
+    `already-exported` instead. Rows whose line is in `corrections` (the biller says
+    the placeholder was removed in HHAeXchange) are let through; the ledger then
+    links the new entry to the placeholder (`replaces`). The ledger is only read.
+    """
+    if not exists(db_path):
+        return empty_findings()
+    month = str(pd.Period(month, freq="M"))
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        done = blocking_entries(conn, month)
+    return held_rows(done, table, month, layout, corrections)
 
 
 def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:

@@ -38,7 +38,7 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.core.values import squash
-from xl_pmpm.io import ledger
+from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
 from xl_pmpm.io.workflow import Exported, export_import_file
 
@@ -293,15 +293,7 @@ def read_results_bytes(
 def read_results(
     path: str | Path, mapping: ResultsMapping | None = None, *, month: str | None = None
 ) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PmpmInputError(
-            f"The results file cannot be read ({exc.strerror}).",
-            file=str(path),
-            fix="Check the name.",
-        ) from None
+    data = files.read_input(path, "The results file")
     return read_results_bytes(data, mapping or ResultsMapping(), month=month, source=str(path))
 
 

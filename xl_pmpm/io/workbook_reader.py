@@ -1,8 +1,9 @@
 """Reading the tier report from a workbook (.xlsx / .xlsm) handed to the command line.
 
 Billers keep the month in the workbook, so file mode reads it too: the table
-is found by its header row (any sheet, any position; the "All" sheet first),
-every cell becomes text as the CSV reader gives it (dates in the layout's
+is found by its header row (any visible sheet, any position; the "All" sheet
+first, else the active one; hidden sheets are never read, hidden and filtered
+rows are named), every cell becomes text as the CSV reader gives it (dates in the layout's
 format), and rows are numbered as Excel numbers them. What the workbook holds
 that a CSV cannot (a number typed into an ID column) becomes a finding.
 
@@ -17,14 +18,14 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
-from datetime import date, datetime, time
 
 import pandas as pd
 
+from xl_pmpm.core.cells import cell_text
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import WARNING, combine, file_finding, finding_rows
 from xl_pmpm.core.flags import ENGINE_HEADERS
-from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, match_header
 from xl_pmpm.core.values import squash
 
@@ -38,10 +39,11 @@ MAX_PARTS = 10_000
 SCAN_ROWS = 200
 SCAN_COLUMNS = 100
 PREFERRED_SHEET = "All"
+# The billers' workbook's own names (xl_pmpm.workbook.sheets uses these).
+LINE, FINDINGS, ACTION = "Line", "Findings", "Action"
+ORIGINAL_SHEET = "_original"  # hidden: the extract as loaded, for the locked-field check
 # Columns the billers' workbook adds to the report: computed or workbook-only, never data.
-WORKBOOK_COLUMNS = frozenset(
-    ["Line", "Findings", "Action", *ENGINE_HEADERS.values()],
-)
+WORKBOOK_COLUMNS = frozenset([LINE, FINDINGS, ACTION, *ENGINE_HEADERS.values()])
 _NOT_A_WORKBOOK = "Upload a CSV file: in Excel use File > Save As > CSV UTF-8."
 
 
@@ -104,30 +106,6 @@ def _require_defusedxml(source: str) -> None:
         )
 
 
-def cell_text(value: object, column: Column | None) -> str:
-    """A cell's value as the CSV reader would give it: text, dates in the column's format."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, datetime):
-        fmt = column.export_format if column is not None and column.export_format else None
-        return value.strftime(fmt or "%Y-%m-%d %H:%M")
-    if isinstance(value, date):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.15g}"
-    return str(value)
-
-
 def _sheet_rows(ws, min_row: int = 1, max_row: int | None = None) -> Iterator[tuple]:
     return ws.iter_rows(min_row=min_row, max_row=max_row, values_only=True)
 
@@ -153,14 +131,17 @@ def _cell_name(row: int, col: int) -> str:
 
 def _read_table(
     ws, row: int, col: int, layout: Layout
-) -> tuple[list[str], pd.DataFrame, list[pd.DataFrame]]:
-    """The header, the data rows (indexed by Excel row) and the number-in-ID findings."""
+) -> tuple[list[str], pd.DataFrame, list[pd.DataFrame], pd.Series]:
+    """The header, the data rows (indexed by Excel row), the number-in-ID findings and the
+    workbook's Line column (the extract's line of each row; empty without one)."""
     rows = _sheet_rows(ws, row)
     head_cells = list(next(rows, ()))[col:]
     header = [cell_text(v, None).strip() for v in head_cells]
     while header and header[-1] == "":
         header.pop()
     keep = [i for i, h in enumerate(header) if h not in WORKBOOK_COLUMNS]
+    line_at = header.index(LINE) if LINE in header else None
+    extract_lines: list[object] = []
     header = [header[i] for i in keep]
     columns = {squash(c.name): c for c in layout.columns}
     specs = [columns.get(squash(h)) for h in header]
@@ -170,6 +151,8 @@ def _read_table(
     for line, values in enumerate(rows, start=row + 1):
         cells = list(values)[col:]
         picked = [cells[i] if i < len(cells) else None for i in keep]
+        if line_at is not None:
+            extract_lines.append(cells[line_at] if line_at < len(cells) else None)
         text = [cell_text(v, spec) for v, spec in zip(picked, specs, strict=True)]
         for v, spec, t in zip(picked, specs, text, strict=True):
             if (
@@ -184,23 +167,80 @@ def _read_table(
     while records and all(t.strip() == "" for t in records[-1]):
         records.pop()  # the formatted but empty rows below a table are no data
         lines.pop()
-    body = pd.DataFrame(records, index=pd.Index(lines, name="line"), dtype=str)
+    index = pd.Index(lines, name="line")
+    body = pd.DataFrame(records, index=index, dtype=str)
+    line_column = pd.to_numeric(
+        pd.Series(extract_lines[: len(lines)], index=index[: len(extract_lines)], dtype=object),
+        errors="coerce",
+    )
     body = body.reindex(columns=range(len(header)), fill_value="")
     found = []
     if numeric_ids:
         frame = pd.DataFrame(numeric_ids, columns=["line", "field", "value"])
         for field, group in frame.groupby("field", sort=False):
-            found.append(
-                finding_rows(
-                    "id-mangled",
-                    pd.Index(group["line"]),
-                    str(field),
-                    group["value"],
-                    f"{field} is stored as a number in the workbook: Excel drops leading "
-                    "zeros and rounds long numbers.",
-                )
+            found.extend(_numeric_id_findings(str(field), group, body[header.index(field)]))
+    return header, body, found, line_column
+
+
+def _numeric_id_findings(field: str, group: pd.DataFrame, column: pd.Series) -> list[pd.DataFrame]:
+    """IDs stored as numbers: an error, or a warning when the digits have the column's width.
+
+    A number as wide as the column's usual ID (the commonest width of its values)
+    cannot have lost a leading zero; a shorter one, or a rounded one, may have.
+    """
+    values = column.astype(str).str.strip()
+    widths = values[values.str.fullmatch(r"[0-9]+")].str.len()
+    usual = int(widths.mode().iloc[0]) if len(widths) else 0
+    full = group["value"].str.fullmatch(r"[0-9]+") & (group["value"].str.len() == usual)
+    out = []
+    if (~full).any():
+        out.append(
+            finding_rows(
+                "id-mangled",
+                pd.Index(group.loc[~full, "line"]),
+                field,
+                group.loc[~full, "value"],
+                f"{field} is stored as a number in the workbook: Excel drops leading "
+                "zeros and rounds long numbers.",
             )
-    return header, body, found
+        )
+    if full.any():
+        out.append(
+            finding_rows(
+                "id-mangled",
+                pd.Index(group.loc[full, "line"]),
+                field,
+                group.loc[full, "value"],
+                f"{field} is stored as a number in the workbook; its {usual} digits match the "
+                "column's other IDs, so no leading zero was lost. Format the column as Text "
+                "to keep it so.",
+                severity=WARNING,
+            )
+        )
+    return out
+
+
+def hidden_rows(data: bytes, ws) -> set[int]:
+    """The rows of a sheet hidden by hand or by a filter (both are `hidden` in the XML).
+
+    Read-only openpyxl does not keep row properties, so the sheet's part is read
+    again here, row elements only, through defusedxml.
+    """
+    from defusedxml.ElementTree import iterparse
+
+    path = getattr(ws, "_worksheet_path", None)
+    if not path:
+        return set()
+    out: set[int] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open(path) as part:
+        number = 0
+        for _, elem in iterparse(part, events=("end",)):
+            if elem.tag.endswith("}row") or elem.tag == "row":
+                number = int(elem.get("r") or number + 1)
+                if elem.get("hidden") in ("1", "true"):
+                    out.add(number)
+                elem.clear()
+    return out
 
 
 def parse_workbook_report(data: bytes, layout: Layout, source: str = "workbook") -> TierReport:
@@ -259,16 +299,92 @@ def _defused_cause(exc: BaseException, kind: type) -> BaseException | None:
     return None
 
 
+def _original_rows(wb, layout: Layout, lines: pd.Series) -> pd.DataFrame | None:
+    """The workbook's hidden copy of the extract as loaded, on the rows of the report.
+
+    The billers' workbook keeps it (sheet ``_original``, Line first) so that a changed
+    locked field is caught whichever way the workbook is exported: by its Export button
+    or by ``xl-pmpm export`` on the file. Each report row is matched by its Line.
+    """
+    if ORIGINAL_SHEET not in wb.sheetnames or lines.dropna().empty:
+        return None
+    ws = wb[ORIGINAL_SHEET]
+    header, body, _, original_lines = _read_table(ws, 1, 0, layout)
+    if original_lines.empty:
+        return None
+    table, _ = match_header(header, body, None, layout)
+    by_line = table.set_axis(original_lines.to_numpy(), axis=0)
+    by_line = by_line[by_line.index.notna() & ~by_line.index.duplicated()]
+    known = lines.dropna()
+    known = known[known.isin(by_line.index)]
+    aligned = by_line.loc[known.to_numpy()]
+    aligned.index = known.index
+    return aligned
+
+
+def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list[str]]:
+    """The visible sheets holding a report (the one to read first), and the hidden ones.
+
+    Hidden sheets are never read (last month's report kept out of sight). Among
+    several visible ones: the sheet named "All" (the billers' workbook, whose contract
+    and Deferred sheets repeat its header), else the active sheet, else the first.
+    """
+    sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
+    visible = [ws for ws in sheets if getattr(ws, "sheet_state", "visible") == "visible"]
+    hidden = [
+        ws.title
+        for ws in sheets
+        if ws not in visible and ws.title != ORIGINAL_SHEET and find_header(ws, layout)
+    ]
+    found = [(ws, f) for ws in visible if (f := find_header(ws, layout)) is not None]
+    active = getattr(wb, "active", None)
+
+    def rank(item: tuple) -> tuple[bool, bool]:
+        ws = item[0]
+        return (ws.title.strip().casefold() != PREFERRED_SHEET.casefold(), ws is not active)
+
+    return sorted(found, key=rank), hidden
+
+
+def _sheet_findings(ws, others: list, lines: pd.Index, data: bytes) -> list[pd.DataFrame]:
+    """several-reports (the other sheets named) and hidden-row (the hidden lines named)."""
+    out = []
+    if others and ws.title.strip().casefold() != PREFERRED_SHEET.casefold():
+        names = ", ".join(f"'{o.title}'" for o, _ in others)
+        out.append(
+            file_finding(
+                "several-reports",
+                f"{'Sheets' if len(others) > 1 else 'Sheet'} {names} "
+                f"{'hold' if len(others) > 1 else 'holds'} a tier report too; sheet "
+                f"'{ws.title}' was read "
+                "(the active sheet, else the first).",
+                value=ws.title,
+            )
+        )
+    concealed = sorted(hidden_rows(data, ws) & set(lines))
+    if concealed:
+        out.append(
+            finding_rows(
+                "hidden-row",
+                pd.Index(concealed),
+                None,
+                "",
+                "The line is hidden in the workbook (by hand or by a filter) but is read "
+                "and would be uploaded.",
+            )
+        )
+    return out
+
+
 def _report_from_workbook(wb, data: bytes, layout: Layout, source: str) -> TierReport:
     sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
-    order = sorted(sheets, key=lambda ws: ws.title.strip().casefold() != PREFERRED_SHEET.casefold())
-    for ws in order:
-        found = find_header(ws, layout)
-        if found is None:
-            continue
+    order, hidden = _report_sheets(wb, layout)
+    for ws, found in order[:1]:
         row, col, _ = found
-        header, body, id_findings = _read_table(ws, row, col, layout)
+        header, body, id_findings, lines = _read_table(ws, row, col, layout)
         table, head_findings = match_header(header, body, None, layout, header_row=row)
+        original = _original_rows(wb, layout, lines)
+        id_findings += _sheet_findings(ws, order[1:], body.index, data)
         where = file_finding(
             "not-csv",
             f"This is an Excel workbook, not a CSV file: the tier report was read from "
@@ -278,9 +394,14 @@ def _report_from_workbook(wb, data: bytes, layout: Layout, source: str) -> TierR
             severity=WARNING,
         )
         findings = combine([where, *head_findings, *id_findings])
-        return TierReport(table, source, findings, "xlsx", len(data))
+        return TierReport(table, source, findings, "xlsx", len(data), original=original)
     looked = ", ".join(f"'{n}'" for n in layout.expected_names[:4])
     titles = ", ".join(f"'{ws.title}'" for ws in sheets) or "(none)"
+    if hidden:
+        titles += (
+            f"; hidden sheet(s) {', '.join(repr(h) for h in hidden)} hold one, but hidden "
+            "sheets are never read: unhide the sheet if it is this month's report"
+        )
     return TierReport(
         pd.DataFrame(columns=layout.expected_names),
         source,

@@ -58,6 +58,11 @@ class Exported:
     recovered: Reconciled | None = None  # an interrupted earlier export finished first
 
 
+def as_of_date(given: date | None) -> date:
+    """The day the checks count from: the one given, else today (every shell alike)."""
+    return given if given is not None else date.today()
+
+
 def check_file(
     path: str | Path,
     layout: Layout,
@@ -73,7 +78,7 @@ def check_file(
     report = files.read_tier_report(path, layout)
     before = files.read_tier_report(original, layout).table if original else None
     validation, flags = validate_report(
-        report, layout, book, month=month, as_of=as_of, original=before
+        report, layout, book, month=month, as_of=as_of_date(as_of), original=before
     )
     if ledger is not None and report.readable:
         validation = check_against_ledger(
@@ -109,13 +114,16 @@ def export_import_file(
     at: datetime,
     source: str = "",
     read_findings: pd.DataFrame | None = None,
+    original: pd.DataFrame | None = None,
     ledger: str | Path | None = None,
     corrections: Iterable[int] = (),
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> Exported:
     """Validate `table` and, if no error remains, write its import file(s) to `out_dir`.
 
-    Raises ExportRefused (nothing written, nothing recorded) while errors remain.
+    Raises ExportRefused (nothing written, nothing recorded) while errors remain,
+    a locked field changed since `original` (the extract as loaded) among them. The
+    as-of date defaults to today, as everywhere.
 
     With `ledger` (a SQLite file, created if absent, or a server URL), one export at a
     time holds its lock (ExportBusy after `lock_timeout` seconds); an interrupted
@@ -132,7 +140,14 @@ def export_import_file(
             fix="Export with the ledger, or leave out the correction lines.",
         )
     validation, flags = validate_table(
-        table, layout, book, month=month, as_of=as_of, source=source, read_findings=read_findings
+        table,
+        layout,
+        book,
+        month=month,
+        as_of=as_of_date(as_of),
+        original=original,
+        source=source,
+        read_findings=read_findings,
     )
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
@@ -147,7 +162,7 @@ def export_import_file(
     recovered = None
     if ledger is None:
         assert parts is not None
-        written = [files.write_new_file(out_dir, p.name, p.data) for p in parts]
+        written = write_all_or_none(out_dir, parts)
     else:
         # From the ledger check to the last write, no other export may use the ledger.
         with locked(ledger, lock_timeout):
@@ -183,6 +198,21 @@ def export_import_file(
         ledger,
         recovered,
     )
+
+
+def write_all_or_none(out_dir: str | Path, parts: list[ExportPart]) -> list[Path]:
+    """Write every part (each atomically), or none: on a failure (a full disk, a folder that
+    cannot be written) the parts already written are removed again, so that an export is
+    never uploaded in part."""
+    written: list[Path] = []
+    try:
+        for p in parts:
+            written.append(files.write_new_file(out_dir, p.name, p.data))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
 
 
 def apply_actions(

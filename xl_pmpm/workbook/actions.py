@@ -152,6 +152,18 @@ BUTTONS: tuple[Button, ...] = (
         "members and revenue by tier, the tier mix and each payer's figures, with charts.",
     ),
     Button(
+        "Unbilled",
+        "Finish",
+        "AccountingFormat",
+        "show_unbilled",
+        "Member-months with care billed but no PMPM, and days left to bill them",
+        "Fills the Unbilled sheet from the visits files named on the Settings sheet and the "
+        "export ledger: every member-month with billed direct care hours whose PMPM was never "
+        "exported, was rejected, deleted, deferred or left a placeholder, with the dollars and "
+        "the days left in its 90-day window, nearest deadline first; lost ones below.",
+        "Lists unbilled member-months with dollars and days left on the Unbilled sheet.",
+    ),
+    Button(
         "Help",
         "Finish",
         "Help",
@@ -278,7 +290,8 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
         "export_code_column",
         (Arg("code"), Arg("description", ""), Arg("modifier", None)),
         "The Form Locator 43/44 text of a PMPM service: CODE:::::DESCRIPTION (five colons, a "
-        "modifier's counting); blank for 2443, 2444 and 2445, whose export code stays off.",
+        "modifier's counting); blank for 2443, 2444 and 2445, whose export code stays off. "
+        "Not the service setup's Export Code field: check that with xl-pmpm service-setup.",
         '=PMPM_EXPORT_CODE("T2040","PMPM","HI")',
         "T2040:HI::::PMPM — the Form Locator 43/44 text (five colons, a modifier's counting); "
         "blank for 2443, 2444 and 2445.",

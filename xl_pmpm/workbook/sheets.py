@@ -16,11 +16,12 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
+from xl_pmpm.core.entries import ENTRY_COLUMNS
 from xl_pmpm.core.findings import FINDING_COLUMNS
 from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS, KPI_TABLES
 from xl_pmpm.core.review import ARCHIVE_META
-from xl_pmpm.io.ledger import ENTRY_COLUMNS
+from xl_pmpm.io.workbook_reader import ACTION, FINDINGS, LINE, ORIGINAL_SHEET
 
 __all__ = [
     "ACTION",
@@ -71,13 +72,10 @@ HISTORY = "Export History"
 HISTORY_TABLE = "ExportHistory"
 KPI = "KPI"
 CONFIG = "xlwings.conf"
-ORIGINAL = "_original"  # hidden: the extract as loaded, for the locked-field check
+ORIGINAL = ORIGINAL_SHEET  # hidden: the extract as loaded, for the locked-field check
 RESERVED_SHEETS = (ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY)
 RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL)
 
-LINE = "Line"
-FINDINGS = "Findings"
-ACTION = "Action"
 KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
 ACTIONS = (KEEP, DELETE, DEFER)
 FLAG_COLUMNS = [

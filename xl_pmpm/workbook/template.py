@@ -14,18 +14,15 @@ end uses too.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import re
 import shutil
-import sys
 import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import IO, TypedDict, Unpack
 
@@ -44,13 +41,12 @@ from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
 
 from xl_pmpm.core import sample
-from xl_pmpm.core.errors import PmpmError, PmpmInputError
 from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, HOURS_BASES, RATE_COLUMNS, RateBook
-from xl_pmpm.io import files
-from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS
+from xl_pmpm.workbook import macros
+from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ACTIONS,
@@ -93,9 +89,7 @@ __all__ = [
     "TEMPLATE_PATH",
     "WorkbookOptions",
     "build_template",
-    "cmd_build_template",
     "engine_formulas",
-    "main",
     "report_rows",
     "report_sheet_names",
     "sanitize_sheet_name",
@@ -105,12 +99,12 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# In a checkout: the top-level macros/ and workbook_templates/. Installed from a wheel,
-# the macros are package data (xl_pmpm/macros) and there is no template folder to write.
-IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "macros").is_dir()
-MACROS_DIR = (
-    REPO_ROOT / "macros" if IN_CHECKOUT else Path(str(resources.files("xl_pmpm") / "macros"))
-)
+# In a checkout: the top-level macros/ (copies to read) and workbook_templates/. Installed,
+# there is no template folder to write.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (
+    REPO_ROOT / "workbook_templates"
+).is_dir()
+MACROS_DIR: Path | None = REPO_ROOT / "macros" if IN_CHECKOUT else None
 TEMPLATE_PATH: Path | None = (
     REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm" if IN_CHECKOUT else None
 )
@@ -119,7 +113,6 @@ XLWINGS_DIR = Path(xlwings.__file__).parent
 ALL_SHEET = ALL
 RATES_TABLE = RATES
 CONFIG_SHEET = CONFIG
-UDF_MODULES = "xl_pmpm.excel.udfs"
 XLWINGS_CONFIG_KEYS = (
     "Interpreter_Win",
     "Interpreter_Mac",
@@ -133,6 +126,7 @@ SETTINGS = (
     ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
     ("HoursBasis", "Hours basis default", "utilized or authorized; payers.csv can override."),
     ("ExtractFile", "Extract file", "The month's Tier Report/Extract (CSV) Load Extract reads."),
+    ("VisitsFiles", "Visits files", "Visits CSV(s) Unbilled reads; separate several with ;"),
     ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
     ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
     (
@@ -747,12 +741,12 @@ def _config_sheet(wb: openpyxl.Workbook, config: Mapping[str, object] | None) ->
     ws.sheet_properties.codeName = "wsXlwingsConf"
     ws.column_dimensions["A"].width = 20
     ws.column_dimensions["B"].width = 60
-    values: dict[str, object] = dict.fromkeys(XLWINGS_CONFIG_KEYS)
-    values["UDF Modules"] = UDF_MODULES
-    values["Use UDF Server"] = False
-    values.update(config or {})
+    # xlwings reads this sheet before the user's config files, and an entry here, even a
+    # blank one, ends the lookup: only entries with a value are written.
+    values: dict[str, object] = {"UDF Modules": UDF_MODULE, **(config or {})}
     for key, value in values.items():
-        ws.append([key, value])
+        if value is not None and str(value).strip():
+            ws.append([key, value])
 
 
 def _empty_table_sheet(
@@ -831,9 +825,13 @@ def _workbook(
 # --------------------------------------------------------------------------- VBA and zip
 
 
-def vba_modules(code_names: Sequence[str], macros_dir: Path = MACROS_DIR) -> list[VbaModule]:
-    """macros/*.bas, xlwings' module and Dictionary class, ThisWorkbook and one per sheet."""
-    modules = [module_from_file(p) for p in sorted(macros_dir.glob("*.bas"))]
+def vba_modules(code_names: Sequence[str]) -> list[VbaModule]:
+    """The ribbon callbacks, the cell-function wrappers, xlwings' module and Dictionary
+    class, ThisWorkbook and one document module per sheet."""
+    modules = [
+        VbaModule(macros.RIBBON_MODULE, macros.ribbon_module(), "standard"),
+        VbaModule(macros.UDF_MODULE_NAME, macros.udf_module(), "standard"),
+    ]
     modules += [
         module_from_file(XLWINGS_DIR / "xlwings.bas"),
         module_from_file(XLWINGS_DIR / "addin" / "Dictionary.cls"),
@@ -925,7 +923,6 @@ class WorkbookOptions(TypedDict, total=False):
     rows: pd.DataFrame | None
     billing_month: date | None
     as_of: date | None
-    macros_dir: str | Path
     xlwings_config: Mapping[str, object] | None
 
 
@@ -938,17 +935,15 @@ def _write_workbook(
     rows: pd.DataFrame | None = None,
     billing_month: date | None = None,
     as_of: date | None = None,
-    macros_dir: str | Path = MACROS_DIR,
     xlwings_config: Mapping[str, object] | None = None,
 ) -> None:
     unknown = set(xlwings_config or {}) - set(XLWINGS_CONFIG_KEYS)
     if unknown:
         raise ValueError(f"not xlwings.conf settings: {sorted(unknown)}")
-    macros_dir = Path(macros_dir)
     contracts = list(sample.CONTRACTS if contracts is None else contracts)
     wb, code_names = _workbook(layout, book, contracts, rows, billing_month, as_of, xlwings_config)
-    vba = build_vba_project(vba_modules(code_names, macros_dir))
-    custom_ui = (macros_dir / "customUI14.xml").read_bytes()
+    vba = build_vba_project(vba_modules(code_names))
+    custom_ui = macros.ribbon_xml().encode("utf-8")
     with tempfile.TemporaryFile() as xlsx:
         wb.save(xlsx)
         xlsx.seek(0)
@@ -990,33 +985,15 @@ def build_template(
     return out
 
 
-def cmd_build_template(args: argparse.Namespace) -> int:
-    """CLI: ``xl-pmpm build-template [--out PATH] [--layout FILE]``; prints the path written."""
-    layout = files.load_layout(getattr(args, "layout", None))
-    book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
-    out = getattr(args, "out", None) or TEMPLATE_PATH
-    if out is None:
-        raise PmpmInputError(
-            "build-template needs --out: xl_pmpm is installed, not run from its checkout, "
-            "and the workbook is not written into the installed package.",
-            fix="Give the file to write, e.g. --out PMPM_Tier_Report.xlsm.",
-        )
-    print(build_template(out, layout, book))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m xl_pmpm.workbook.template [--out PATH]``."""
-    parser = argparse.ArgumentParser(prog="xl-pmpm build-template", description=__doc__)
-    default = TEMPLATE_PATH or "none: required when xl_pmpm is installed"
-    parser.add_argument("--out", help=f"where to write the workbook (default: {default})")
-    parser.add_argument("--layout", help="import layout TOML (default: the bundled one)")
-    try:
-        return cmd_build_template(parser.parse_args(argv))
-    except PmpmError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def write_macro_sources(directory: str | Path) -> list[Path]:
+    """Write the generated ribbon XML and VBA modules into `directory` (macros/ to read)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in macros.GENERATED_FILES.items():
+        path = out / name
+        data = make()
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+        written.append(path)
+    return written

@@ -1,0 +1,130 @@
+"""The files behind `xl-pmpm unbilled` and the workbook's Unbilled button.
+
+Reads the visits files, the export ledger and the review archive, and hands them to
+:mod:`xl_pmpm.core.unbilled`, where the rules are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.unbilled import (
+    Unbilled,
+    combine_member_month_hours,
+    earned_from_hours,
+    find_unbilled,
+    member_month_hours,
+    set_aside_member_months,
+)
+from xl_pmpm.core.visits import VisitsMapping
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.visits_reader import iter_visits
+
+LEDGER_FIX = "Give the ledger your exports were recorded in (xl-pmpm history --ledger shows it)."
+
+
+@dataclass
+class UnbilledRun:
+    """What was read and what was found."""
+
+    unbilled: Unbilled
+    visits_paths: list[Path]
+    mapping: VisitsMapping
+    ledger: Path | None  # None: no ledger yet (nothing exported)
+    archive: Path | None
+
+    def visits_of(self, members: set[str]) -> pd.DataFrame:
+        """The visits of these members, read again file by file (only they are kept)."""
+        frames = [
+            chunk[chunk["patient_number"].isin(members)]
+            for path in self.visits_paths
+            for chunk in iter_visits(path, self.mapping)
+        ]
+        return pd.concat(frames, ignore_index=True)
+
+
+def read_member_month_hours(
+    paths: Sequence[str | Path], mapping: VisitsMapping, months: list[str] | None = None
+) -> pd.DataFrame:
+    """`core.unbilled.member_month_hours` of several visits files, read one at a time.
+
+    Large files are read a chunk at a time (`visits_reader.iter_visits`) and only the
+    member-month sums are kept, so memory is one chunk plus the sums, whatever the
+    number and size of the files.
+    """
+    if not paths:
+        raise PmpmInputError("No visits file given.", fix="Name one visits CSV or more.")
+    total: pd.DataFrame | None = None
+    for path in paths:
+        for chunk in iter_visits(path, mapping):
+            part = member_month_hours(chunk, months)
+            del chunk
+            # Folded in as it comes: memory holds the sums, never every file's visits.
+            total = part if total is None else combine_member_month_hours([total, part])
+    return total
+
+
+def earned_from_files(
+    paths: Sequence[str | Path],
+    mapping: VisitsMapping,
+    book: RateBook,
+    months: list[str] | None = None,
+) -> pd.DataFrame:
+    """The member-months the visits files earned (`core.unbilled.earned_member_months`)."""
+    return earned_from_hours(read_member_month_hours(paths, mapping, months), book)
+
+
+def read_entries(
+    path: str | Path | None, *, required: bool
+) -> tuple[pd.DataFrame | None, Path | None]:
+    """The ledger's entries; (None, None) when `path` is missing and not `required`."""
+    if path is None:
+        return None, None
+    p = Path(path)
+    if not p.exists():
+        if required:
+            raise PmpmInputError("No ledger here.", file=str(p), fix=LEDGER_FIX)
+        return None, None
+    if p.is_dir():
+        raise PmpmInputError("This is a folder, not a ledger file.", file=str(p), fix=LEDGER_FIX)
+    return ledger.history(p), p
+
+
+def unbilled_from_files(
+    visits_paths: Sequence[str | Path],
+    mapping: VisitsMapping,
+    layout: Layout,
+    book: RateBook,
+    as_of: date,
+    *,
+    ledger_path: str | Path | None,
+    ledger_required: bool = True,
+    archive: str | Path | None = None,
+    months: list[str] | None = None,
+) -> UnbilledRun:
+    """Read everything and find the unbilled member-months (see core.unbilled)."""
+    archive_dir = Path(archive) if archive else None
+    if archive_dir is not None and not archive_dir.is_dir():
+        raise PmpmInputError(
+            "No archive folder here.",
+            file=str(archive_dir),
+            fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
+        )
+    earned = earned_from_files(visits_paths, mapping, book, months)
+    entries, used = read_entries(ledger_path, required=ledger_required)
+    aside = (
+        set_aside_member_months(files.read_archive(archive_dir), layout)
+        if archive_dir is not None
+        else None
+    )
+    found = find_unbilled(earned, entries, book, as_of, set_aside=aside)
+    paths = [Path(p) for p in visits_paths]
+    return UnbilledRun(found, paths, mapping, used, archive_dir)
