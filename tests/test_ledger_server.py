@@ -72,6 +72,11 @@ OLD_V2 = OLD_V1.replace(
     "updated_at TEXT NOT NULL DEFAULT ''\n",
     "updated_at TEXT NOT NULL DEFAULT '',\n    placeholder INTEGER NOT NULL DEFAULT 0\n",
 )
+# Issue 13's release (before schema versions): v2 plus `replaces`.
+OLD_V2_REPLACES = OLD_V2.replace(
+    "placeholder INTEGER NOT NULL DEFAULT 0\n",
+    "placeholder INTEGER NOT NULL DEFAULT 0,\n    replaces INTEGER\n",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -425,7 +430,8 @@ def test_backup_writes_a_consistent_copy_from_either_backend(capsys, tmp_path, b
     assert oct(copy.stat().st_mode & 0o777) == "0o600"
     pd.testing.assert_frame_equal(ledger.history(copy), ledger.history(backend))
     with sqlite3.connect(copy) as conn:
-        assert conn.execute("SELECT version FROM ledger_version").fetchone() == (3,)
+        version = conn.execute("SELECT version FROM ledger_version").fetchone()
+        assert version == (ledger_db.SCHEMA_VERSION,)
     conn.close()
     before = copy.read_bytes()
     code, _, err = run(capsys, "ledger", "backup", "--ledger", str(backend), "--to", str(copy))
@@ -472,7 +478,11 @@ def _old_ledger(path: Path, schema: str, entries: int) -> list[tuple]:
     return kept
 
 
-@pytest.mark.parametrize("schema", [OLD_V1, OLD_V2], ids=["first-release", "with-placeholder"])
+@pytest.mark.parametrize(
+    "schema",
+    [OLD_V1, OLD_V2, OLD_V2_REPLACES],
+    ids=["first-release", "with-placeholder", "with-replaces"],
+)
 def test_an_older_sqlite_ledger_is_upgraded_in_one_go_keeping_every_entry(capsys, tmp_path, schema):
     db = tmp_path / "team" / "pmpm-ledger.sqlite3"
     kept = _old_ledger(db, schema, 500)
@@ -485,15 +495,45 @@ def test_an_older_sqlite_ledger_is_upgraded_in_one_go_keeping_every_entry(capsys
     assert code == 0 and "Upgraded the ledger" in text and "every entry kept" in text
     with sqlite3.connect(db) as conn:
         now = conn.execute(f"SELECT {', '.join(['*'])} FROM exports ORDER BY id").fetchall()
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(exports)")]
         version = conn.execute("SELECT version FROM ledger_version").fetchall()
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(exports)")}
     conn.close()
     width = len(kept[0])
     assert [r[:width] for r in now] == kept  # every entry, every value
-    assert all(r[-1] == 0 for r in now)  # old entries read as confirmed
-    assert version == [(3,)] and set(ledger_db.UNIQUE_RULES) <= indexes
+    placeholder, replaces = columns.index("placeholder"), columns.index("replaces")
+    assert all(r[placeholder] == 0 for r in now)  # old entries read as confirmed
+    assert all(r[replaces] is None for r in now)  # and replace no placeholder
+    assert version == [(ledger_db.SCHEMA_VERSION,)] and set(ledger_db.UNIQUE_RULES) <= indexes
     code, text, _ = run(capsys, "ledger", "init", "--ledger", str(db))
     assert code == 0 and "is ready" in text
+
+
+def test_a_version_3_ledger_gains_replaces_and_links_a_correction(capsys, tmp_path):
+    """Issue 17's first schema (version 3) had no `replaces`: the next write adds it."""
+    db = tmp_path / "pmpm-ledger.sqlite3"
+    placeholders = valid_table(2)
+    placeholders[[LAYOUT.name_of("visit_start"), LAYOUT.name_of("visit_end")]] = ""
+    workflow.export_import_file(
+        placeholders, tmp_path / "out", LAYOUT, BOOK,
+        month=MONTH, as_of=AS_OF, at=datetime(2025, 4, 15), ledger=db,
+    )  # fmt: skip
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE exports DROP COLUMN replaces")
+        conn.execute("UPDATE ledger_version SET version = 3")
+    conn.close()
+    before = db.read_bytes()
+    assert ledger.history(db)["replaces"].isna().all() and db.read_bytes() == before
+    workflow.export_import_file(
+        valid_table(2), tmp_path / "out", LAYOUT, BOOK, month=MONTH, as_of=AS_OF,
+        at=datetime(2025, 4, 16), ledger=db, corrections=[2, 3],
+    )  # fmt: skip
+    entries = ledger.history(db)
+    assert entries["replaces"].tolist()[2:] == entries["id"].tolist()[:2]
+    with sqlite3.connect(db) as conn:
+        version = conn.execute("SELECT version FROM ledger_version").fetchall()
+    conn.close()
+    assert version == [(ledger_db.SCHEMA_VERSION,)]
 
 
 def test_an_upgrade_that_cannot_be_done_changes_nothing(capsys, tmp_path):
