@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -128,7 +129,8 @@ def backup_ledger(ledger: str | Path) -> Path | None:
     if path is None or not path.exists():
         return None
     target = backup_path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # One temp file per export: two exports (threads of one process too) may back up at once.
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temp.unlink(missing_ok=True)
     os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
