@@ -16,7 +16,16 @@ ROOMS = ("core", "io", "workbook", "excel", "cli")
 # What a room may import besides the standard library and its own room.
 ALLOWED = {room: set(ROOMS[:i]) for i, room in enumerate(ROOMS)}
 # Third-party libraries the core must never touch (it holds rules over tables only).
-CORE_FORBIDDEN = {"xlwings", "openpyxl", "sqlite3", "filelock", "olefile", "defusedxml"}
+CORE_FORBIDDEN = {
+    "xlwings",
+    "openpyxl",
+    "sqlite3",
+    "sqlalchemy",
+    "psycopg",
+    "filelock",
+    "olefile",
+    "defusedxml",
+}
 TOP_LEVEL_FILES = {"__init__.py", "__main__.py"}
 
 

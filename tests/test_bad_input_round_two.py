@@ -21,7 +21,7 @@ from xl_pmpm.cli import app as cli
 from xl_pmpm.core.carryover import already_in_report
 from xl_pmpm.core.sample import extract_csv, generate_extract
 from xl_pmpm.core.values import member_key
-from xl_pmpm.io import files, ledger
+from xl_pmpm.io import files, ledger, ledger_files
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME
 
 AS_OF = "2026-11-05"
@@ -162,7 +162,9 @@ def test_a_ledger_that_cannot_be_written_leaves_no_pending_files(
     def read_only(*args, **kwargs):
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
-    monkeypatch.setattr(ledger, "record_export", read_only)
+    # The export records its rows through ledger_files (one transaction that checks
+    # and records): the insert is where a read-only ledger refuses.
+    monkeypatch.setattr(ledger_files, "insert_entries", read_only)
     out = tmp_path / "upload"
     code, _, err = export(capsys, write(tmp_path / "a.csv", frame), out)
     assert code == 2 and "readonly" in err

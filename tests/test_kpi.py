@@ -230,7 +230,7 @@ def test_only_the_latest_exported_entry_of_a_member_month_counts(history) -> Non
 
 def test_an_empty_ledger_gives_empty_tables_with_their_columns(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite3"
-    ledger.connect(db).close()
+    ledger.init(db)
     tables = kpi.kpi_tables(ledger.history(db), BOOK)
     for name, frame in tables.items():
         assert frame.empty and list(frame.columns) == kpi.KPI_COLUMNS[name]
@@ -299,7 +299,7 @@ def test_kpi_command_payers_file_changes_the_payer(capsys, ledger_db: Path, tmp_
 
 def test_kpi_command_on_an_empty_ledger(capsys, tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite3"
-    ledger.connect(db).close()
+    ledger.init(db)
     code, out, _ = run(capsys, "kpi", "--ledger", str(db))
     assert code == 0
     assert "Nothing exported yet" in out

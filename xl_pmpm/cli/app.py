@@ -16,8 +16,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 
 from xl_pmpm import __version__
+from xl_pmpm.cli.commands_ledger import add_commands as add_ledger_commands
 from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
@@ -28,6 +30,7 @@ from xl_pmpm.cli.options import (
     parse_as_of,
     parse_month,
     report_error,
+    warn_if_on_network,
 )
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
@@ -117,10 +120,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     v = checked.validation
     text = render_findings(v, layout)
     if db is not None:
-        text += f"\nChecked against the ledger {db}" + (
-            "" if Path(db).exists() else " (not there yet: nothing exported)"
+        warn_if_on_network(db)
+        text += f"\nChecked against the ledger {ledger.shown(db)}" + (
+            "" if ledger.exists(db) else " (not there yet: nothing exported)"
         )
-    emit(args, {**v.to_dict(), "ledger": db}, text)
+    emit(args, {**v.to_dict(), "ledger": ledger.shown(db)}, text)
     if not checked.report.readable:
         return 2
     return 0 if v.valid else 1
@@ -136,6 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.no_ledger and (args.ledger or args.correction):
         raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
     db = None if args.no_ledger else args.ledger or default_ledger(args.out)
+    warn_if_on_network(db)
     original = files.read_tier_report(args.original, layout).table if args.original else None
     try:
         done = export_import_file(
@@ -155,9 +160,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     except ExportRefused as refused:
         v = refused.report
-        payload = {"files": [], "rows": 0, "refused": True, "ledger": db, **v.to_dict()}
+        payload = {"files": [], "rows": 0, "refused": True, "ledger": ledger.shown(db)}
+        payload |= v.to_dict()
         note = f"\n{refused}\nNo file was written" + (
-            f"; the ledger {db} is unchanged." if db else "."
+            f"; the ledger {ledger.shown(db)} is unchanged." if db else "."
         )
         emit(args, payload, render_findings(v, layout) + note)
         return 1
@@ -166,14 +172,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         "rows": done.rows,
         "contracts": done.contracts,
         "refused": False,
-        "ledger": None if db is None else str(db),
+        "ledger": ledger.shown(db),
         "corrections": _corrections(args),
         **done.validation.to_dict(),
     }
     lines = [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
     lines += [f"  {p}" for p in done.files]
     if db is not None:
-        lines.append(f"Recorded in the ledger {db}.")
+        lines.append(f"Recorded in the ledger {ledger.shown(db)}.")
     if done.recovered is not None and done.recovered.changed:
         r = done.recovered
         lines.append(
@@ -502,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rule_commands(sub)
     add_month_commands(sub)
+    add_ledger_commands(sub)
     add_install_command(sub)
 
     p = sub.add_parser("layout", help="print the import layout as a Markdown table")
@@ -523,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (PmpmError, sqlite3.Error) as exc:
+    except (PmpmError, sqlite3.Error, SQLAlchemyError) as exc:
         return report_error(exc)
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as the Python docs advise.

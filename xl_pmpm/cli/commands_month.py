@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded, parse_as_of, parse_month
+from xl_pmpm.cli.options import (
+    add_settings,
+    emit,
+    guarded,
+    parse_as_of,
+    parse_month,
+    warn_if_on_network,
+)
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
@@ -130,7 +137,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 @guarded
 def cmd_history(args: argparse.Namespace) -> int:
-    entries = ledger.history(args.ledger or default_ledger())
+    db = args.ledger or default_ledger()
+    warn_if_on_network(db)
+    entries = ledger.history(db)
     if args.month:
         entries = entries[entries["month"] == parse_month(args.month)]
     by_file = (
@@ -174,8 +183,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             )
         corrected, source = report.table, report.source
     db = args.ledger or default_ledger(args.out)
-    if not Path(db).exists():
-        raise PmpmInputError("No ledger here.", file=db, fix="Give the ledger of your exports.")
+    if not ledger.exists(db):
+        raise PmpmInputError(
+            "No ledger here.", file=ledger.shown(db), fix="Give the ledger of your exports."
+        )
+    warn_if_on_network(db)
     outcome = reconcile_results(
         args.results,
         db,

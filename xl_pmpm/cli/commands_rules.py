@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.cli.options import add_settings, emit, guarded, parse_day, parse_month
+from xl_pmpm.cli.options import (
+    add_settings,
+    emit,
+    guarded,
+    parse_day,
+    parse_month,
+    warn_if_on_network,
+)
 from xl_pmpm.core import cells
 from xl_pmpm.core.cells import fail_at_first
 from xl_pmpm.core.claims import claim_dates_for, submission_window
@@ -376,15 +383,21 @@ def _read_history(path: str) -> pd.DataFrame:
         "Give --ledger the ledger file your exports were recorded in "
         "(the one `xl-pmpm history --ledger` shows)."
     )
-    if not Path(path).is_file():
+    shown = ledger.shown(path)
+    if "://" not in path and not Path(path).is_file():
         problem = "is a folder, not a ledger file" if Path(path).is_dir() else "not found"
-        raise PmpmInputError(f"Ledger {problem}.", file=path, fix=ledger_fix)
+        raise PmpmInputError(f"Ledger {problem}.", file=shown, fix=ledger_fix)
+    warn_if_on_network(path)
     try:
         return ledger.history(path)
     except PmpmInputError as exc:
-        raise PmpmInputError(exc.message, file=path, fix=ledger_fix) from None
+        if "://" in path or exc.message.startswith("The xl-pmpm ledger is damaged"):
+            raise  # its own message says what is wrong and what to do (restore the backup)
+        raise PmpmInputError(exc.message, file=shown, fix=ledger_fix) from None
     except sqlite3.Error as exc:
-        raise PmpmInputError(f"Ledger cannot be read ({exc}).", file=path, fix=ledger_fix) from None
+        raise PmpmInputError(
+            f"Ledger cannot be read ({type(exc).__name__}).", file=shown, fix=ledger_fix
+        ) from None
 
 
 def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
@@ -427,7 +440,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     tables = kpi_tables(history, book)
     counts = status_counts(history)
     payload = {
-        "ledger": args.ledger,
+        "ledger": ledger.shown(args.ledger),
         "counted": (
             "confirmed exported entries only; pending, rejected and placeholder entries "
             "are left out"
@@ -435,7 +448,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "entries": counts,
         **{name: _records(tables[name]) for name in KPI_TABLES},
     }
-    text = _kpi_text(args.ledger, tables, counts)
+    text = _kpi_text(ledger.shown(args.ledger), tables, counts)
     if args.visits:
         earned_rows = earned_from_files(args.visits, load_mapping(args.mapping), book)
         earned = billed_vs_earned(earned_rows, history, book)

@@ -4,7 +4,8 @@
 where the command uses it); `emit` prints the payload as JSON or the text; `guarded`
 wraps a command so a known error is one line on stderr and an exit code, never a
 traceback (`report_error` says which: 1 a refused export, 2 bad input, a ledger that
-cannot be used or another export holding it).
+cannot be used or another export holding it). A database error is said by its kind
+only: its text may hold SQL, member IDs or a server address with credentials.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
+from xl_pmpm.io.ledger_address import network_warning, safe_error
 
 FORMATS = ("text", "json")
 
@@ -50,7 +55,14 @@ def emit(args: argparse.Namespace, payload: object, text: str) -> None:
         print(text)
 
 
-def report_error(exc: PmpmError | sqlite3.Error) -> int:
+def warn_if_on_network(ledger: str | Path | None) -> None:
+    """On stderr: a SQLite ledger on a network path should be a shared server instead."""
+    warning = network_warning(ledger)
+    if warning:
+        print(warning, file=sys.stderr)
+
+
+def report_error(exc: PmpmError | sqlite3.Error | SQLAlchemyError) -> int:
     """Print a known error as one line on stderr; return its exit code."""
     if isinstance(exc, ExportRefused):
         print(f"error: {exc}", file=sys.stderr)
@@ -58,16 +70,18 @@ def report_error(exc: PmpmError | sqlite3.Error) -> int:
     if isinstance(exc, PmpmInputError):
         print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
-    if type(exc) is sqlite3.DatabaseError:  # "malformed", "not a database": damage
+    damage = exc.orig if isinstance(exc, DBAPIError) else exc
+    if type(damage) is sqlite3.DatabaseError:  # "malformed", "not a database": damage
+        # SQLite's own text for these is a fixed phrase: no SQL, no member data.
         print(
-            f"error: the xl-pmpm ledger is damaged ({exc}). Move it aside (keep it), then copy "
-            "its backup (the ledger's name + .backup, made before each export) in its place; "
-            "do not start a new ledger: it would forget what was already billed.",
+            f"error: the xl-pmpm ledger is damaged ({damage}). Move it aside (keep it), then "
+            "copy its backup (the ledger's name + .backup, made before each export) in its "
+            "place; do not start a new ledger: it would forget what was already billed.",
             file=sys.stderr,
         )
         return 2
-    if isinstance(exc, sqlite3.Error):
-        print(f"error: the ledger cannot be used ({exc}).", file=sys.stderr)
+    if isinstance(exc, sqlite3.Error | SQLAlchemyError):
+        print(f"error: the ledger cannot be used ({safe_error(exc)}).", file=sys.stderr)
         return 2
     print(f"error: {exc}", file=sys.stderr)  # e.g. another export holds the ledger's lock
     return 2
@@ -80,7 +94,7 @@ def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
-        except (PmpmError, sqlite3.Error) as exc:
+        except (PmpmError, sqlite3.Error, SQLAlchemyError) as exc:
             return report_error(exc)
 
     return run

@@ -33,13 +33,13 @@ import xlwings as xw
 
 from xl_pmpm.core import review
 from xl_pmpm.core.cells import EXCEL_EPOCH, cell_text, excel_date
-from xl_pmpm.core.errors import ExportRefused, PmpmError
+from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month, validate_table
-from xl_pmpm.io import files, ledger
+from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.sheets import (
@@ -385,15 +385,27 @@ def _folder(settings: dict[str, Any], key: str, book: xw.Book | None = None) -> 
     return path.parent / beside if path.is_absolute() else None
 
 
-def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> Path | None:
+def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> str | Path | None:
     """Settings "Ledger file"; blank = the command line's default for the export folder.
 
     That is $XL_PMPM_LEDGER if set, else ``pmpm-ledger.sqlite3`` in the export folder;
-    None when neither is known.
+    None when neither is known. A server's URL is taken without a password: one written
+    on the sheet is refused (PmpmInputError), the password belongs in PGPASSWORD or
+    ~/.pgpass, never in the workbook.
     """
     value = settings.get("ledger file")
     if value and str(value).strip():
-        return Path(str(value).strip())
+        text = str(value).strip()
+        if "://" not in text:
+            return Path(text)
+        url = ledger_address.address(text).url
+        if url is not None and url.password:
+            raise PmpmInputError(
+                'The Settings sheet\'s "Ledger file" holds a password.',
+                fix="Delete it from the URL (write postgresql://USER@HOST/DB) and set the "
+                "password in PGPASSWORD or ~/.pgpass on this computer; save the workbook.",
+            )
+        return text
     folder = _folder(settings, "export folder", book)
     if folder is None and not os.environ.get(LEDGER_ENV, "").strip():
         return None
@@ -1081,11 +1093,11 @@ def show_help(book: xw.Book) -> None:
 
 def _ledger_history(book: xw.Book, title: str) -> pd.DataFrame | None:
     """The export ledger's entries (Settings "Ledger file"); None, after an alert, if none."""
-    path = ledger_path(read_settings(book), book)
-    if path is None:
-        alert(book, 'Name the ledger on the Settings sheet ("Ledger file").', title)
-        return None
     try:
+        path = ledger_path(read_settings(book), book)
+        if path is None:
+            alert(book, 'Name the ledger on the Settings sheet ("Ledger file").', title)
+            return None
         return ledger.history(path)
     except PmpmError as exc:
         alert(book, str(exc), title)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats, unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.findings import ValidationReport, combine
+from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import validate_table
@@ -211,7 +211,7 @@ def select_resubmission(
     pairs = pd.Series(list(zip(wanted["patient_number"], wanted["contract"], strict=True)))
     missing = wanted[~pairs.isin(answered).to_numpy()].reset_index(drop=True)
     message = "Unchanged since the import rejected it (" + joined.loc[same, "reason"] + ")."
-    findings = ledger.ledger_findings(
+    findings = finding_rows(
         "still-rejected", unchanged, pid, corrected.loc[unchanged, pid], message
     )
     return Selection(

@@ -26,10 +26,13 @@ from xl_pmpm.core.validation import validate_report, validate_table
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger import (
     LOCK_TIMEOUT,
+    LedgerConflict,
     Reconciled,
     check_against_ledger,
+    exists,
     locked,
     reconcile_pending,
+    with_findings,
     write_and_record,
 )
 from xl_pmpm.io.memory import release_unused
@@ -52,7 +55,7 @@ class Exported:
     rows: int
     validation: ValidationReport
     contracts: dict[str, int] = field(default_factory=dict)
-    ledger: Path | None = None  # the ledger the rows were recorded in (None: not recorded)
+    ledger: str | Path | None = None  # the ledger the rows were recorded in (None: not recorded)
     recovered: Reconciled | None = None  # an interrupted earlier export finished first
 
 
@@ -130,12 +133,14 @@ def export_import_file(
     a locked field changed since `original` (the extract as loaded) among them. The
     as-of date defaults to today, as everywhere.
 
-    With `ledger` (a SQLite file, created if absent), one export at a time holds
-    its lock (ExportBusy after `lock_timeout` seconds); an interrupted earlier
-    export into `out_dir` is finished first; member-months already in the ledger
-    are `already-exported` errors, except the rows whose lines are in
+    With `ledger` (a SQLite file, created if absent, or a server URL), one export at a
+    time holds its lock (ExportBusy after `lock_timeout` seconds); an interrupted
+    earlier export into `out_dir` is finished first; member-months already in the
+    ledger are `already-exported` errors, except the rows whose lines are in
     `corrections`; the files are written and their rows recorded crash-safely
-    (pending, linked, confirmed: see ledger.py).
+    (pending, linked, confirmed: see ledger_files.py). A member-month another export
+    recorded in the meantime (the database's uniqueness rule) is refused the same way,
+    nothing written.
     """
     if ledger is None and list(corrections):
         raise PmpmInputError(
@@ -161,7 +166,7 @@ def export_import_file(
             table, layout, validation, month=name_month, stamp=at, blank=blank
         )
     except ExportRefused:
-        if ledger is None or not Path(ledger).exists():
+        if ledger is None or not exists(ledger):
             raise  # nothing touched: no folder, no ledger, no lock file
         parts = None  # refused below, with the ledger's findings in the report too
     recovered = None
@@ -177,17 +182,23 @@ def export_import_file(
                 parts = build_import_parts(
                     table, layout, checked, month=name_month, stamp=at, blank=blank
                 )
-            written = write_and_record(
-                parts,
-                out_dir,
-                ledger,
-                table,
-                claimed(flags),
-                layout,
-                month=validation.month or "",
-                at=at,
-                corrections=fixes,
-            )
+            try:
+                written = write_and_record(
+                    parts,
+                    out_dir,
+                    ledger,
+                    table,
+                    claimed(flags),
+                    layout,
+                    month=validation.month or "",
+                    at=at,
+                    corrections=fixes,
+                )
+            except LedgerConflict as lost:
+                # Another export recorded these member-months first: refused as any error.
+                refused = with_findings(checked, lost.findings)
+                build_import_parts(table, layout, refused, month=name_month, stamp=at, blank=blank)
+                raise
     contracts: dict[str, int] = {}
     for p in parts:
         contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
@@ -196,7 +207,7 @@ def export_import_file(
         sum(p.rows for p in parts),
         validation,
         contracts,
-        Path(ledger) if ledger is not None else None,
+        ledger,
         recovered,
     )
 

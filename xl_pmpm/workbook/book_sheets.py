@@ -86,8 +86,9 @@ SETTINGS = (
     (
         "LedgerFile",
         "Ledger file",
-        "Export ledger History shows. Blank = the command line's: $XL_PMPM_LEDGER, "
-        "else ~/.xl-pmpm/ledger.sqlite3.",
+        "Export ledger: a file, or a team's server as postgresql://USER@HOST/DB with no "
+        "password (set PGPASSWORD or ~/.pgpass). Blank = $XL_PMPM_LEDGER, else "
+        "pmpm-ledger.sqlite3 in the export folder.",
     ),
     ("LayoutFile", "Layout file", "Blank = the layout bundled with xl_pmpm."),
 )

@@ -1,0 +1,276 @@
+"""Where a ledger is, and what is said about it: without a password, ever.
+
+A ledger is named by a path (a local SQLite file, the embedded default) or by a URL
+SQLAlchemy accepts (`postgresql://user@host/db`: a server a billing team shares).
+`postgresql://` without a driver means psycopg 3 (the driver this package installs).
+
+Credentials: a URL's password is never shown (`shown` drops it); a server's password
+comes from the environment (`PGPASSWORD`, `~/.pgpass`) or the URL given on the command
+line. Driver errors are reported by what went wrong (server unreachable, password
+refused, no such database), never with their SQL, parameters or password
+(`server_problem`, `safe_error`).
+
+A SQLite ledger on a network path (UNC, or a drive Windows reports remote) gets a
+warning pointing to the shared-server setup (`network_warning`).
+
+A SQLite file SQLite cannot read is called a damaged xl-pmpm ledger when it was one
+(SQLite's header, the ledger's name, or its backup beside it), with how to restore it
+from `<ledger>.backup`, the copy made before each export (`unreadable_ledger`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from xl_pmpm.core.errors import PmpmInputError
+
+LEDGER_NAME = "pmpm-ledger.sqlite3"
+BACKUP_SUFFIX = ".backup"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+NOT_A_LEDGER_FIX = (
+    "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
+    "not another program's database."
+)
+SERVER_FIX = "See the README, 'Working as a team'."
+TEAM_SETUP = (
+    "SQLite's locking is unreliable on network drives: two billers could both bill a "
+    "member-month or damage the file. For a team, share one database server instead: "
+    "see the README, 'Working as a team'."
+)
+
+
+# --- where the ledger is -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Address:
+    """A ledger's place: a SQLite `path`, or a server `url`. `shown` never holds a password."""
+
+    path: Path | None
+    url: URL | None
+    shown: str
+
+    @property
+    def server(self) -> bool:
+        return self.url is not None
+
+
+def looks_like_url(text: str | Path) -> bool:
+    return isinstance(text, str) and "://" in text
+
+
+def address(ledger: str | Path | Address) -> Address:
+    """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL."""
+    if isinstance(ledger, Address):
+        return ledger
+    if not looks_like_url(ledger):
+        return Address(Path(ledger), None, str(ledger))
+    try:
+        url = make_url(str(ledger).strip())
+    except ArgumentError:
+        raise PmpmInputError(
+            "The ledger URL cannot be read.",
+            fix="Write it as postgresql://USER@HOST[:PORT]/DATABASE (password from PGPASSWORD "
+            "or ~/.pgpass), or give the path of a SQLite ledger file.",
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        return Address(Path(url.database or ""), None, url.database or "")
+    given = shown_url(url)  # as the biller wrote it, less the password
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return Address(None, url, given)
+
+
+def shown_url(url: URL) -> str:
+    """The URL as it may be printed: without the password."""
+    bare = URL.create(  # URL.set(password=None) would keep the password
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    )
+    return bare.render_as_string(hide_password=False)
+
+
+def shown(ledger: str | Path | Address | None) -> str | None:
+    """How a ledger may be named in output, logs, errors and the workbook (no password)."""
+    if ledger is None:
+        return None
+    try:
+        return address(ledger).shown
+    except PmpmInputError:
+        return "(an unreadable ledger URL)"
+
+
+def exists(ledger: str | Path | Address) -> bool:
+    """Is there a ledger to read? A server always may be (connecting tells)."""
+    where = address(ledger)
+    return where.server or (where.path is not None and where.path.exists())
+
+
+# --- a damaged SQLite ledger, and its backup (issue 14) ------------------------------------
+
+
+def backup_path(db_path: str | Path) -> Path:
+    """Where a SQLite ledger's backup is kept: beside it, `<ledger>.backup`."""
+    path = Path(db_path)
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
+def restore_fix(db_path: str | Path) -> str:
+    """How to restore a damaged ledger (never: start a new one)."""
+    path, backup = Path(db_path), backup_path(db_path)
+    keep = f"Move the damaged {path.name} aside (keep it), then "
+    if backup.exists():
+        how = (
+            f"copy {backup.name} (the copy xl-pmpm made before the last export) to "
+            f"{path.name}. The rows of the import files that last export wrote are not in the "
+            "copy: see them in the export folder and do not export them again"
+        )
+    else:
+        how = f"copy {path.name} back from your own backup (file history, OneDrive, ...)"
+    return (
+        keep + how + ". Do not start a new ledger: it would forget every member-month "
+        "already billed, and the guard against billing twice with it."
+    )
+
+
+def unreadable_ledger(path: Path, exc: BaseException) -> PmpmInputError:
+    """The error for a ledger file SQLite cannot read: damaged if it was ever one of ours.
+
+    `exc` is SQLite's own error ("file is not a database", "database disk image is
+    malformed"): a fixed phrase, no SQL and no member data.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError:
+        head = b""
+    if head == _SQLITE_MAGIC or path.name == LEDGER_NAME or backup_path(path).exists():
+        return PmpmInputError(
+            f"The xl-pmpm ledger is damaged: SQLite cannot read it ({exc}).",
+            file=str(path),
+            fix=restore_fix(path),
+        )
+    return PmpmInputError(
+        f"Not an xl-pmpm ledger: not an SQLite database ({exc}). If it is your ledger, it is "
+        "damaged beyond recognition.",
+        file=str(path),
+        fix=f"{NOT_A_LEDGER_FIX} If it is your ledger: {restore_fix(path)}",
+    )
+
+
+# --- a SQLite ledger on a network path -----------------------------------------------------
+
+
+def _windows_drive_is_remote(path: Path) -> bool:
+    drive = PureWindowsPath(str(path)).drive
+    if sys.platform != "win32" or not drive or drive.startswith("\\\\"):
+        return False
+    DRIVE_REMOTE = 4
+    return ctypes.windll.kernel32.GetDriveTypeW(f"{drive}\\") == DRIVE_REMOTE  # type: ignore[attr-defined]
+
+
+def on_network_path(path: str | Path) -> bool:
+    """A UNC path (\\\\server\\share or //server/share), or a drive Windows reports remote."""
+    text = str(path)
+    if text.startswith(("\\\\", "//")):
+        return True
+    with contextlib.suppress(OSError):
+        resolved = str(Path(path).resolve())
+        if resolved.startswith(("\\\\", "//")):
+            return True
+        return _windows_drive_is_remote(Path(resolved))
+    return False
+
+
+def network_warning(ledger: str | Path | Address | None) -> str | None:
+    """The warning for a SQLite ledger on a network path; None otherwise."""
+    if ledger is None:
+        return None
+    try:
+        where = address(ledger)
+    except PmpmInputError:
+        return None
+    if where.path is None or not on_network_path(where.path):
+        return None
+    return f"warning: the ledger {where.shown} is on a network path. {TEAM_SETUP}"
+
+
+# --- what is said about a server ------------------------------------------------------------
+
+
+def _scrub(text: str, url: URL | None) -> str:
+    if url is not None and url.password:
+        text = text.replace(str(url.password), "***")
+    return text
+
+
+def server_problem(exc: BaseException, where: Address) -> PmpmInputError:
+    """An error reaching or using a ledger server, said by what went wrong (no password)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = _scrub(str(orig), where.url).lower()
+    url = where.url
+    host = f"{url.host or 'localhost'}:{url.port or 'default port'}" if url else ""
+    user = (url.username if url else None) or "(your login name)"
+    db = (url.database if url else None) or "(default)"
+    if "password authentication failed" in text or "authentication failed" in text:
+        message = f"The ledger server {host} refused the password of user {user}."
+        fix = "Set the right password in PGPASSWORD or ~/.pgpass (never in the workbook)."
+    elif "no password supplied" in text or "password is required" in text:
+        message = f"The ledger server {host} wants a password for user {user}; none was given."
+        fix = "Set it in PGPASSWORD or ~/.pgpass (never in the workbook)."
+    elif "does not exist" in text and "database" in text:
+        message = f"The ledger server {host} has no database {db}."
+        fix = f"Create it (createdb {db}), then run `xl-pmpm ledger init`. {SERVER_FIX}"
+    elif "role" in text and "does not exist" in text:
+        message = f"The ledger server {host} has no user {user}."
+        fix = f"Ask whoever runs the server to create it. {SERVER_FIX}"
+    elif any(
+        s in text
+        for s in (
+            "connection refused",
+            "could not connect",
+            "could not translate host name",
+            "name or service not known",
+            "timeout",
+            "timed out",
+            "no route to host",
+            "network is unreachable",
+            "connection to server",
+            "server closed the connection",
+        )
+    ):
+        message = f"The ledger server {host} cannot be reached."
+        fix = "Check the host and port in the ledger URL, your network, and that the server runs."
+    else:
+        message = f"The ledger server {host} cannot be used ({type(orig).__name__})."
+        fix = SERVER_FIX
+    return PmpmInputError(message, file=where.shown, fix=fix)
+
+
+# SQLite's own fixed phrases for a file it cannot use: no SQL, no values; worth saying.
+SQLITE_PLAIN = frozenset(
+    {
+        "attempt to write a readonly database",
+        "database is locked",
+        "database or disk is full",
+        "disk I/O error",
+        "unable to open database file",
+    }
+)
+
+
+def safe_error(exc: SQLAlchemyError | sqlite3.Error) -> str:
+    """A database error for a message: its kind (never its SQL or parameters), and
+    SQLite's words when they are one of its fixed phrases about the file."""
+    orig = getattr(exc, "orig", None) or exc
+    kind = type(orig).__name__
+    if isinstance(orig, sqlite3.Error) and str(orig) in SQLITE_PLAIN:
+        return f"{kind}: {orig}"
+    return kind

@@ -1,0 +1,156 @@
+"""Copies of the ledger.
+
+`backup` (`xl-pmpm ledger backup`): a consistent copy of the ledger as a new SQLite
+file. A SQLite ledger is copied with SQLite's online backup; a server's entries are
+read in one snapshot (REPEATABLE READ) into a fresh ledger file of this release's
+schema. The copy is written under a temporary name, checked, and linked into place:
+never over an existing file, owner-only (0600) like every ledger.
+
+`backup_ledger` (before each export): a SQLite ledger is copied to `<ledger>.backup`
+beside it, replacing the last copy only once the new one checks out, so a ledger
+damaged later can be restored (`ledger_address.unreadable_ledger` says how). A server
+ledger has no file beside it: it is backed up by `xl-pmpm ledger backup` and the
+server's own backups (README, 'Working as a team'), so nothing is copied per export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io.ledger_address import address, backup_path, unreadable_ledger
+from xl_pmpm.io.ledger_db import (
+    ADDED_COLUMNS,
+    FILE_MODE,
+    Ledger,
+    _sqlite_engine,
+    _table_columns,
+    create_schema,
+    exports,
+    opened,
+)
+
+# --- backup --------------------------------------------------------------------------------
+
+
+def backup(ledger: str | Path, to: str | Path) -> int:
+    """A consistent copy of the ledger as a new SQLite file `to` (never over a file).
+
+    A SQLite ledger: SQLite's online backup. A server: every entry read in one
+    snapshot (REPEATABLE READ) into a fresh ledger file. Returns the entries copied.
+    The copy is written beside `to` under a temporary name and linked into place.
+    """
+    target = Path(to)
+    if target.exists():
+        raise PmpmInputError(
+            "A file of that name exists; a backup never replaces a file.",
+            file=str(target),
+            fix="Give a new file name.",
+        )
+    from xl_pmpm.io.files import ensure_private_dir
+
+    ensure_private_dir(target.parent if str(target.parent) else ".")
+    temp = target.with_name(f".{target.name}.{os.getpid()}.backup")
+    temp.unlink(missing_ok=True)
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        with opened(ledger, read_only=True) as db:
+            copy = _copy_server if db.where.server else _copy_sqlite
+            count = copy(db, temp)
+        with contextlib.closing(sqlite3.connect(temp)) as check:
+            if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise PmpmInputError("The backup did not check out.", file=str(target))
+        with open(temp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, target)  # atomic; fails rather than replace
+        except FileExistsError:
+            raise PmpmInputError(
+                "A file of that name appeared; a backup never replaces a file.",
+                file=str(target),
+                fix="Give a new file name.",
+            ) from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return count
+
+
+def _copy_sqlite(db: Ledger, temp: Path) -> int:
+    uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
+    with (
+        contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,
+        contextlib.closing(sqlite3.connect(temp)) as dst,
+    ):
+        src.backup(dst)
+        return int(dst.execute("SELECT COUNT(*) FROM exports").fetchone()[0])
+
+
+def _copy_server(db: Ledger, temp: Path) -> int:
+    target = _sqlite_engine(temp, read_only=False)
+    try:
+        create_schema(target)
+        columns = [c.name for c in exports.columns]
+        snapshot = db.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with snapshot as conn, conn.begin(), target.begin() as out:
+            have = _table_columns(conn)
+            chosen = [
+                exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c)
+                for c in columns
+            ]
+            rows = conn.execute(sa.select(*chosen).order_by(exports.c.id))
+            count = 0
+            while batch := rows.fetchmany(5000):
+                out.execute(sa.insert(exports), [dict(r._mapping) for r in batch])
+                count += len(batch)
+        return count
+    finally:
+        target.dispose()
+
+
+# --- the copy kept before each export (issue 14) --------------------------------------------
+
+
+def backup_ledger(ledger: str | Path) -> Path | None:
+    """Copy a SQLite ledger to `<ledger>.backup` (SQLite's online backup), replacing the last.
+
+    Made before each export. The copy is checked (`PRAGMA quick_check`) before it
+    replaces the previous one: a damaged ledger never overwrites a good backup (it is
+    reported as damaged instead, with how to restore it). None when there is no
+    ledger file yet, and for a server ledger (see the module doc).
+    """
+    where = address(ledger)
+    path = where.path
+    if path is None or not path.exists():
+        return None
+    target = backup_path(path)
+    # One temp file per export: two exports (threads of one process too) may back up at once.
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temp.unlink(missing_ok=True)
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    try:
+        with opened(where, read_only=True) as db:  # a ledger, or refused as not one
+            uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
+            with (
+                contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,
+                contextlib.closing(sqlite3.connect(temp)) as dst,
+            ):
+                try:
+                    src.backup(dst)
+                    ok = dst.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                except sqlite3.DatabaseError as exc:
+                    raise unreadable_ledger(path, exc) from None
+        if not ok:
+            raise unreadable_ledger(path, sqlite3.DatabaseError("quick_check failed"))
+        with open(temp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,387 @@
+"""The ledger's database: its schema and versions, opening it (a SQLite file or a server
+named as in ledger_address.py), `xl-pmpm ledger init`.
+
+Schema versions: the `ledger_version` table holds the version. A ledger without it was
+made by an earlier release: version 1 (the first table) or 2 (with `placeholder`, and
+maybe `replaces`). Version 3 added the version table and the uniqueness rule, version 4
+the `replaces` column (a correction's link to the placeholder entry it replaces).
+Opening for writing upgrades an older ledger in ONE transaction (`MIGRATIONS`, in
+order); nothing is lost. Reading never changes the database.
+
+Double billing is stopped by the database itself: a unique index on the member-month
+of blocking (pending or exported) confirmed entries that are not corrections, and one
+on placeholders alike (see `UNIQUE_RULES`), so two exports that both found a
+member-month free cannot both record it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
+
+from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
+from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io.ledger_address import (
+    NOT_A_LEDGER_FIX,
+    SERVER_FIX,
+    Address,
+    address,
+    server_problem,
+    shown_url,
+    unreadable_ledger,
+)
+
+FILE_MODE = 0o600
+CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
+SCHEMA_VERSION = 4
+
+metadata = sa.MetaData()
+_blocking = ", ".join(f"'{s}'" for s in BLOCKING)
+CONFIRMED_ONCE = f"placeholder = 0 AND correction = 0 AND status IN ({_blocking})"
+PLACEHOLDER_ONCE = f"placeholder = 1 AND correction = 0 AND status IN ({_blocking})"
+exports = sa.Table(
+    "exports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch", sa.Text, nullable=False),
+    sa.Column("patient_number", sa.Text, nullable=False),
+    sa.Column("contract", sa.Text, nullable=False),
+    sa.Column("month", sa.Text, nullable=False),
+    sa.Column("directory", sa.Text, nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("exported_at", sa.Text, nullable=False),
+    sa.Column("line", sa.Integer),
+    sa.Column("tier", sa.Integer),
+    sa.Column("rate", sa.Float),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("row_hash", sa.Text, nullable=False, server_default=""),
+    sa.Column("correction", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.Text, nullable=False, server_default=""),
+    sa.Column("placeholder", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("replaces", sa.Integer),  # a correction over a placeholder: the placeholder's id
+    sa.CheckConstraint("status IN ('pending', 'exported', 'rejected')", name="exports_status_ok"),
+    sqlite_autoincrement=True,
+)
+sa.Index("exports_member", exports.c.patient_number, exports.c.month)
+sa.Index("exports_status", exports.c.status)
+sa.Index("exports_file", exports.c.directory, exports.c.file_name)
+UNIQUE_RULES = {
+    "exports_confirmed_once": CONFIRMED_ONCE,
+    "exports_placeholder_once": PLACEHOLDER_ONCE,
+}
+for _name, _where in UNIQUE_RULES.items():
+    sa.Index(
+        _name,
+        exports.c.patient_number,
+        exports.c.month,
+        unique=True,
+        sqlite_where=sa.text(_where),
+        postgresql_where=sa.text(_where),
+    )
+ledger_version = sa.Table(
+    "ledger_version", metadata, sa.Column("version", sa.Integer, nullable=False)
+)
+# Columns added after the first release: name -> the value old entries read as.
+ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+def _sqlite_engine(path: Path, *, read_only: bool) -> Engine:
+    if read_only:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+
+        def creator() -> sqlite3.Connection:
+            return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    else:
+
+        def creator() -> sqlite3.Connection:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA synchronous = FULL")
+            return conn
+
+    engine = sa.create_engine(
+        "sqlite://", creator=creator, poolclass=NullPool, hide_parameters=True
+    )
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"  # writers queue at the start
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def _server_engine(url: URL) -> Engine:
+    connect_args: dict = {}
+    if url.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    try:
+        return sa.create_engine(
+            url, poolclass=NullPool, hide_parameters=True, connect_args=connect_args
+        )
+    except (NoSuchModuleError, ImportError, ArgumentError):
+        raise PmpmInputError(
+            f"No driver for the ledger URL {shown_url(url)} ({url.drivername}).",
+            fix="Use postgresql://USER@HOST/DATABASE, or install the driver for your server.",
+        ) from None
+
+
+def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
+    if where.server:
+        return server_problem(exc, where)
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.DatabaseError) and not isinstance(orig, sqlite3.OperationalError):
+        return unreadable_ledger(where.path, orig)  # type: ignore[arg-type]
+    return PmpmInputError(
+        f"Not an xl-pmpm ledger ({orig}).", file=where.shown, fix=NOT_A_LEDGER_FIX
+    )
+
+
+def _table_columns(conn: Connection) -> set[str]:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("exports"):
+        return set()
+    return {c["name"] for c in inspector.get_columns("exports")}
+
+
+def _has_tables(conn: Connection) -> bool:
+    return bool(sa.inspect(conn).get_table_names())
+
+
+def stored_version(conn: Connection) -> int:
+    """The schema version of the ledger `conn` is on (0: no ledger table)."""
+    have = _table_columns(conn)
+    if not have:
+        return 0
+    if sa.inspect(conn).has_table("ledger_version"):
+        found = conn.execute(sa.select(sa.func.max(ledger_version.c.version))).scalar()
+        return int(found or 3)  # the version table came with version 3
+    return 2 if "placeholder" in have else 1
+
+
+def _check_ledger(conn: Connection, where: Address) -> None:
+    """Refuse a database without the ledger's table (another program's, or an empty one)."""
+    have = _table_columns(conn)
+    if not have or set(ENTRY_COLUMNS) - set(ADDED_COLUMNS) - have:
+        what = "has no exports table" if not have else "has an exports table of another kind"
+        fix = (
+            f"Run `xl-pmpm ledger init --ledger {where.shown}` once to create it. {SERVER_FIX}"
+            if where.server
+            else NOT_A_LEDGER_FIX
+        )
+        raise PmpmInputError(
+            f"Not an xl-pmpm ledger: the database {what}.", file=where.shown, fix=fix
+        )
+    version = stored_version(conn)
+    if version > SCHEMA_VERSION:
+        raise PmpmInputError(
+            f"The ledger has schema version {version}; this xl-pmpm knows up to {SCHEMA_VERSION}.",
+            file=where.shown,
+            fix="Upgrade xl-pmpm (pip install -U xl-pmpm) on this machine.",
+        )
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+
+def _add_placeholder(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN placeholder INTEGER NOT NULL DEFAULT 0")
+
+
+def _version_and_unique_rules(conn: Connection) -> None:
+    """The version table, and the database's own guard against double billing."""
+    for name, where in UNIQUE_RULES.items():
+        twice = conn.exec_driver_sql(
+            f"SELECT COUNT(*) FROM (SELECT patient_number, month FROM exports WHERE {where} "
+            "GROUP BY patient_number, month HAVING COUNT(*) > 1) AS twice"
+        ).scalar()
+        if twice:
+            kind = "confirmed" if name == "exports_confirmed_once" else "placeholder"
+            raise PmpmInputError(
+                f"The ledger holds {twice} member-month(s) with two {kind} entries that are "
+                "not corrections; it cannot be upgraded until each has one.",
+                fix="Run `xl-pmpm history --format json` to find them and mark the extra "
+                "entries rejected with `xl-pmpm reconcile`; nothing was changed.",
+            )
+    ledger_version.create(conn, checkfirst=True)
+    for index in exports.indexes:
+        if index.name in UNIQUE_RULES:
+            index.create(conn, checkfirst=True)
+
+
+def _add_replaces(conn: Connection) -> None:
+    if "replaces" not in _table_columns(conn):  # a ledger of issue 13's release has it
+        conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN replaces INTEGER")
+
+
+# version -> the step that makes a ledger of the version before it into one of this version.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_placeholder,
+    3: _version_and_unique_rules,
+    4: _add_replaces,
+}
+
+
+def _set_version(conn: Connection) -> None:
+    conn.execute(sa.delete(ledger_version))
+    conn.execute(sa.insert(ledger_version).values(version=SCHEMA_VERSION))
+
+
+def _lock_for_upgrade(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE has it already
+        conn.exec_driver_sql("LOCK TABLE exports IN ACCESS EXCLUSIVE MODE")
+
+
+def upgrade(engine: Engine) -> int:
+    """Bring the ledger to SCHEMA_VERSION in one transaction; returns the version it had."""
+    with engine.connect() as probe:
+        before = stored_version(probe)
+    if before >= SCHEMA_VERSION:
+        return before
+    with engine.begin() as conn:
+        _lock_for_upgrade(conn)
+        before = stored_version(conn)  # again, holding the lock: another may have done it
+        for version in range(before + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](conn)
+        if before < SCHEMA_VERSION:
+            _set_version(conn)
+    return before
+
+
+def create_schema(engine: Engine) -> None:
+    """The ledger's tables in a database that holds none yet, at SCHEMA_VERSION."""
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        _set_version(conn)
+
+
+@dataclass
+class Ledger:
+    """An opened ledger: its engine, and where it is."""
+
+    engine: Engine
+    where: Address
+
+    @property
+    def shown(self) -> str:
+        return self.where.shown
+
+    def begin(self) -> contextlib.AbstractContextManager[Connection]:
+        """ONE transaction (all of it or none)."""
+        return self.engine.begin()
+
+    def connect(self) -> contextlib.AbstractContextManager[Connection]:
+        return self.engine.connect()
+
+
+def _create_sqlite_file(path: Path) -> None:
+    from xl_pmpm.io.files import ensure_private_dir
+
+    ensure_private_dir(path.parent if str(path.parent) else ".")
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+def open_ledger(
+    ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+) -> Ledger:
+    """Open the ledger, checked to be one; for writing, upgraded to SCHEMA_VERSION.
+
+    `create`: a missing SQLite file is created (0600 in a 0700 folder) with the ledger's
+    tables; else a missing file, or a database without the table, is a PmpmInputError.
+    A server's tables are made only by `init` (xl-pmpm ledger init), never by a command
+    that merely uses it. `read_only`: nothing is ever written (no table, no upgrade).
+    A database of another program is never changed: the tables are only made in a
+    database that holds no table yet.
+    """
+    where = address(ledger)
+    create = create and not read_only and not where.server
+    if where.path is not None and not where.path.exists():
+        if not create:
+            raise PmpmInputError(
+                "No ledger here yet.", file=where.shown, fix="Give the ledger of your exports."
+            )
+        _create_sqlite_file(where.path)
+    engine = (
+        _server_engine(where.url)
+        if where.url is not None
+        else _sqlite_engine(where.path, read_only=read_only)  # type: ignore[arg-type]
+    )
+    try:
+        with engine.connect() as conn:
+            empty = not _has_tables(conn)
+        if create and empty:
+            create_schema(engine)
+        with engine.connect() as conn:
+            _check_ledger(conn, where)
+        if not read_only:
+            upgrade(engine)
+    except (sqlite3.DatabaseError, DBAPIError) as exc:
+        engine.dispose()
+        raise _database_problem(exc, where) from None
+    except BaseException:
+        engine.dispose()
+        raise
+    return Ledger(engine, where)
+
+
+@contextlib.contextmanager
+def opened(
+    ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+) -> Iterator[Ledger]:
+    """`open_ledger`, disposed of afterwards; driver errors said safely (`server_problem`)."""
+    db = open_ledger(ledger, create=create, read_only=read_only)
+    try:
+        yield db
+    except DBAPIError as exc:
+        if db.where.server and exc.connection_invalidated:
+            raise server_problem(exc, db.where) from None
+        raise
+    finally:
+        db.engine.dispose()
+
+
+def init(ledger: str | Path) -> tuple[str, int]:
+    """Create the ledger's tables, or upgrade an older ledger: `xl-pmpm ledger init`.
+
+    A new SQLite file, a SQLite file without any table, or a server database without
+    the `exports` table (a database of its own, or one shared with other tables) gets
+    the tables. Returns (created / upgraded / checked, the version found before).
+    """
+    where = address(ledger)
+    if where.path is not None and not where.path.exists():
+        with opened(where, create=True):
+            return "created", 0
+    engine = (
+        _server_engine(where.url)
+        if where.url is not None
+        else _sqlite_engine(where.path, read_only=False)  # type: ignore[arg-type]
+    )
+    try:
+        with engine.connect() as conn:
+            has_table, any_table = sa.inspect(conn).has_table("exports"), _has_tables(conn)
+        if not has_table and (where.server or not any_table):
+            create_schema(engine)
+            return "created", 0
+        with engine.connect() as conn:
+            _check_ledger(conn, where)  # another program's database: refused, untouched
+        before = upgrade(engine)
+        return ("upgraded" if before < SCHEMA_VERSION else "checked"), before
+    except (sqlite3.DatabaseError, DBAPIError) as exc:
+        raise _database_problem(exc, where) from None
+    finally:
+        engine.dispose()

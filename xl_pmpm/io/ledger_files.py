@@ -1,0 +1,312 @@
+"""Writing the import files and recording their rows so that a crash loses neither.
+
+`write_and_record` (which `workflow.export_import_file` calls when given a ledger):
+a SQLite ledger is first copied to `<ledger>.backup` (`ledger_backup.backup_ledger`);
+the import files are written to hidden temp files (`.NAME.pending`, fsync'd);
+then, in ONE transaction, the member-months are checked against the ledger again
+(already exported, or over an open placeholder), every entry is recorded as
+`pending` and linked to the placeholder it replaces (the database's uniqueness rule refuses a
+member-month another export recorded meanwhile: `LedgerConflict`, and the temp files
+are removed, so the loser writes nothing); then each temp file is linked to its final
+name (atomic, never over an existing file); then the batch is confirmed in one
+transaction.
+
+`reconcile_pending` (run at the start of every export, or on its own) finishes an
+interrupted batch: a pending entry whose final file exists with the recorded sha256
+is confirmed; one whose temp file survives with that hash is rolled forward (linked,
+then confirmed); one with neither is deleted. Temp files no entry refers to are
+removed. After it, every entry names a file that exists with its recorded hash, and
+every file written has all its entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from xl_pmpm.core.entries import EXPORTED, PENDING
+from xl_pmpm.core.errors import PmpmError
+from xl_pmpm.core.export import ExportPart
+from xl_pmpm.core.findings import combine, empty_findings, finding_rows
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.io.ledger_address import exists
+from xl_pmpm.io.ledger_backup import backup_ledger
+from xl_pmpm.io.ledger_db import FILE_MODE, exports, opened
+from xl_pmpm.io.ledger_records import (
+    blocked_rows,
+    blocking_entries,
+    held_rows,
+    insert_entries,
+    link_placeholders,
+    part_entries,
+    read_entries,
+    sha256_hex,
+)
+
+TEMP_SUFFIX = ".pending"
+
+
+class LedgerConflict(PmpmError):
+    """Another export recorded some of these member-months first; nothing was written."""
+
+    def __init__(self, findings: pd.DataFrame) -> None:
+        self.findings = findings
+        super().__init__(
+            f"{len(findings)} row(s) were exported by another export meanwhile; "
+            "nothing was written."
+        )
+
+
+def _checkpoint(stage: str) -> None:
+    """Between the steps of `write_and_record`; tests replace it to simulate a crash."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _temp_path(directory: Path, name: str) -> Path:
+    return directory / f".{name}{TEMP_SUFFIX}"
+
+
+def _write_temp(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _file_sha(path: Path) -> str | None:
+    try:
+        return sha256_hex(path.read_bytes())
+    except OSError:
+        return None
+
+
+@dataclass
+class Reconciled:
+    """What `reconcile_pending` did, by file name."""
+
+    confirmed: list[str] = field(default_factory=list)
+    rolled_forward: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    temp_removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.confirmed or self.rolled_forward or self.dropped or self.temp_removed)
+
+
+def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) -> Reconciled:
+    """Finish interrupted exports (all folders, or only `out_dir`); see the module doc.
+
+    Call it holding `ledger_lock.locked(db_path)`: a running export's pending entries
+    must not be taken for an interrupted one's.
+    """
+    done = Reconciled()
+    if not exists(db_path):
+        return done
+    only = str(Path(out_dir).resolve()) if out_dir is not None else None
+    with opened(db_path, create=False) as db:
+        with db.connect() as conn:
+            pending = read_entries(conn, exports.c.status == PENDING)
+        if only is not None:
+            pending = pending[pending["directory"] == only]
+        files = pending.drop_duplicates(["directory", "file_name"])
+        confirm: list[dict] = []
+        drop: list[dict] = []
+        for directory, name, sha in zip(
+            files["directory"], files["file_name"], files["sha256"], strict=True
+        ):
+            final, temp = Path(directory) / name, _temp_path(Path(directory), name)
+            key = {"d": directory, "n": name}
+            if final.exists():
+                if _file_sha(final) == sha:
+                    confirm.append(key)
+                    done.confirmed.append(name)
+                else:  # someone else's file under that name: ours never got there
+                    drop.append(key)
+                    done.dropped.append(name)
+            elif _file_sha(temp) == sha:
+                os.link(temp, final)
+                _fsync_dir(Path(directory))
+                confirm.append(key)
+                done.rolled_forward.append(name)
+            else:
+                drop.append(key)
+                done.dropped.append(name)
+        same_file = (
+            (exports.c.status == PENDING)
+            & (exports.c.directory == sa.bindparam("d"))
+            & (exports.c.file_name == sa.bindparam("n"))
+        )
+        with db.begin() as conn:
+            if confirm:
+                conn.execute(sa.update(exports).where(same_file).values(status=EXPORTED), confirm)
+            if drop:
+                conn.execute(sa.delete(exports).where(same_file), drop)
+    # Every pending entry of these folders is resolved: their temp files are leftovers
+    # (rolled forward, confirmed, or written before the crash and never recorded).
+    folders = {only} if only is not None else set(files["directory"])
+    for folder in folders:
+        d = Path(folder)
+        if not d.is_dir():
+            continue
+        for temp in d.glob(f".*{TEMP_SUFFIX}"):
+            temp.unlink(missing_ok=True)
+            done.temp_removed.append(temp.name)
+    return done
+
+
+def _free_name(directory: Path, name: str, taken: set[str]) -> str:
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    n = 1
+    while True:
+        candidate = name if n == 1 else f"{stem}-{n}{dot}{ext}"
+        if (
+            candidate not in taken
+            and not (directory / candidate).exists()
+            and not _temp_path(directory, candidate).exists()
+        ):
+            return candidate
+        n += 1
+
+
+def _record_pending(
+    db_path: str | Path,
+    entries: pd.DataFrame,
+    table: pd.DataFrame,
+    layout: Layout,
+    month: str,
+    corrections: Iterable[int],
+    batch: str,
+) -> None:
+    """ONE transaction: the member-months checked again, then every entry recorded pending
+    (a correction linked to the placeholder it replaces).
+
+    A member-month another export recorded since the first check (or a placeholder
+    another export left open meanwhile) is a LedgerConflict, whether this transaction
+    sees its entry or the uniqueness rule stops the insert.
+    """
+    period = str(pd.Period(month, freq="M")) if month else month
+    with opened(db_path) as db:
+        try:
+            with db.begin() as conn:
+                done = blocking_entries(conn, period)
+                taken = combine(
+                    [
+                        blocked_rows(done, table, period, layout, corrections),
+                        held_rows(done, table, period, layout, corrections),
+                    ]
+                )
+                if not taken.empty:
+                    raise LedgerConflict(taken)
+                insert_entries(conn, entries, batch, PENDING)
+                link_placeholders(conn, batch)
+        except IntegrityError:
+            with db.connect() as conn:  # the winner's entries, now committed
+                taken = blocked_rows(
+                    blocking_entries(conn, period), table, period, layout, corrections
+                )
+            if taken.empty:  # only the rule saw it (e.g. two rows of one member)
+                col = layout.name_of("patient_number")
+                lines = pd.Index(entries["line"])
+                taken = finding_rows(
+                    "already-exported",
+                    lines,
+                    col,
+                    table.loc[lines, col],
+                    f"Already exported for {period} by another export.",
+                )
+            raise LedgerConflict(taken if not taken.empty else empty_findings()) from None
+
+
+def write_and_record(
+    parts: list[ExportPart],
+    out_dir: str | Path,
+    db_path: str | Path,
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
+    layout: Layout,
+    *,
+    month: str,
+    at: datetime,
+    corrections: Iterable[int] = (),
+) -> list[Path]:
+    """Write the import files and record their rows, crash-safely (see the module doc).
+
+    Temp files first, then (one transaction) the check and every entry as `pending`,
+    then each file linked to its final name (never over an existing file), then the
+    batch confirmed in one transaction. Call it holding `locked(db_path)`, after
+    `reconcile_pending`. Returns the files written, in the order of `parts`. Raises
+    LedgerConflict (nothing written) when another export recorded a member-month first.
+    """
+    from xl_pmpm.io.files import ensure_private_dir, folder_errors
+
+    directory = ensure_private_dir(out_dir).resolve()
+    corrections = list(corrections)
+    backup_ledger(db_path)
+    with opened(db_path) as db, db.connect() as conn:
+        known = set(read_entries(conn, exports.c.directory == str(directory))["file_name"])
+    taken: set[str] = set()
+    for p in parts:
+        p.name = _free_name(directory, p.name, taken | known)
+        taken.add(p.name)
+
+    temps = [_temp_path(directory, p.name) for p in parts]
+    try:
+        with folder_errors(directory):  # a full disk, a folder not writable: exit 2
+            for p, temp in zip(parts, temps, strict=True):
+                _write_temp(temp, p.data)
+            _fsync_dir(directory)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    _checkpoint("temp-written")
+
+    batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{parts[0].name if parts else ''}"
+    entries = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
+    try:
+        _record_pending(db_path, entries, table, layout, month, corrections, batch)
+    except BaseException:
+        # Nothing was recorded (one transaction): no entry refers to the temp files, which
+        # hold member rows. A crash (no exception) leaves them for reconcile_pending.
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    _checkpoint("pending-recorded")
+
+    written = []
+    for p, temp in zip(parts, temps, strict=True):
+        final = directory / p.name
+        os.link(temp, final)  # atomic; fails rather than replace
+        written.append(final)
+        _checkpoint("linked")
+    _fsync_dir(directory)
+    with opened(db_path) as db, db.begin() as conn:
+        conn.execute(
+            sa.update(exports)
+            .where(exports.c.batch == batch, exports.c.status == PENDING)
+            .values(status=EXPORTED)
+        )
+    _checkpoint("confirmed")
+    for temp in temps:
+        temp.unlink(missing_ok=True)
+    return written

@@ -1,0 +1,120 @@
+"""One export at a time per ledger: from its first look at the ledger to its last write.
+
+A SQLite ledger: an OS file lock on `<ledger>.lock` beside it (the `filelock` package).
+A PostgreSQL ledger: a session advisory lock held by the database on a connection of
+its own. Either way a process that dies releases it (never a stale lock), a second
+export waits `LOCK_TIMEOUT` seconds and then gives up with ExportBusy, having done
+nothing, and the lock is re-entrant within one process (an export inside a reconcile).
+
+The lock keeps an interrupted export's pending entries from being finished by another
+export while it is still running. What stops double billing is the database: the
+uniqueness rule and the one transaction that checks and records (ledger_db.py); other
+servers SQLAlchemy reaches get that rule without the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from filelock import FileLock, Timeout
+from sqlalchemy.exc import DBAPIError
+
+from xl_pmpm.core.errors import PmpmError
+from xl_pmpm.io.ledger_address import Address, address, server_problem
+from xl_pmpm.io.ledger_db import FILE_MODE, _server_engine
+
+LOCK_TIMEOUT = 10.0  # seconds a second export waits for the first before giving up
+ADVISORY_KEY = 0x786C706D706D  # "xlpmpm": the ledger's advisory lock on a PostgreSQL server
+
+
+class ExportBusy(PmpmError):
+    """Another export (or reconcile) holds the ledger's lock; nothing was done."""
+
+
+def lock_path(db_path: str | Path) -> Path:
+    """The lock file of a SQLite ledger: beside it, named `<ledger>.lock`."""
+    path = Path(db_path).resolve()
+    return path.with_name(path.name + ".lock")
+
+
+def _busy(where: Address, timeout: float, what: str) -> ExportBusy:
+    return ExportBusy(
+        f"Another export or reconcile is using the ledger {where.shown} (waited {timeout:g} s "
+        f"for its {what}). Wait for it to finish, then run this again; nothing was written."
+    )
+
+
+@contextlib.contextmanager
+def _file_lock(where: Address, timeout: float) -> Iterator[None]:
+    from xl_pmpm.io.files import ensure_private_dir
+
+    path = lock_path(where.path)  # type: ignore[arg-type]
+    ensure_private_dir(path.parent)
+    lock = FileLock(path, mode=FILE_MODE, is_singleton=True)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise _busy(where, timeout, f"lock {path.name}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+_held: dict[str, int] = {}
+_held_guard = threading.RLock()
+
+
+@contextlib.contextmanager
+def _advisory_lock(where: Address, timeout: float) -> Iterator[None]:
+    key = where.shown
+    with _held_guard:
+        if _held.get(key):
+            _held[key] += 1
+            try:
+                yield
+            finally:
+                _held[key] -= 1
+            return
+        engine = _server_engine(where.url)  # type: ignore[arg-type]
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except DBAPIError as exc:
+            engine.dispose()
+            raise server_problem(exc, where) from None
+        try:
+            conn.exec_driver_sql(f"SET lock_timeout = {max(int(timeout * 1000), 1)}")
+            try:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                    raise _busy(where, timeout, "lock on the server") from None
+                raise server_problem(exc, where) from None
+            _held[key] = 1
+            try:
+                yield
+            finally:
+                _held.pop(key, None)
+                with contextlib.suppress(DBAPIError):
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+        finally:
+            conn.close()  # closing the session releases the lock in any case
+            engine.dispose()
+
+
+@contextlib.contextmanager
+def locked(db_path: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the ledger's lock: one export or reconcile at a time per ledger (see above)."""
+    where = address(db_path)
+    if where.path is not None:
+        with _file_lock(where, timeout):
+            yield
+    elif where.url is not None and where.url.get_backend_name() == "postgresql":
+        with _advisory_lock(where, timeout):
+            yield
+    else:
+        yield

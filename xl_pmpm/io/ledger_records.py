@@ -1,0 +1,419 @@
+"""The ledger's entries: reading them, recording an export, the already-exported check,
+marking rejected rows. SQL through SQLAlchemy Core, the same on SQLite and a server.
+
+Entry status: `pending` (recorded, file not yet confirmed in place), `exported`,
+`rejected` (HHAeXchange's import failed the row; `reason` says why). A member-month
+is *already exported* while it has a `pending` or `exported` entry; a `rejected`
+entry does not block a resubmission.
+
+Placeholders: a deferred row (its visit start and end blank, `review.placeholder_rows`
+by the layout's roles) is exported as an unconfirmed placeholder, not billed. Its
+entry has `placeholder = 1`. Another placeholder of the same member-month is
+`already-exported` (the first one is still in pre-billing); a confirmed row is
+`placeholder-open` (`open_placeholders`): the biller confirms the placeholder in
+HHAeXchange instead, or, once it was removed there, exports the row as a correction,
+whose entry then names the placeholder's id in `replaces` (`link_placeholders`). A
+confirmed entry blocks both. KPIs count confirmed entries only.
+
+Corrections: a row that must be exported again although its member-month is in
+the ledger (e.g. the visit was deleted in HHAeXchange to fix it) is named by its
+line in `corrections` (an iterable of table lines, `--correction 5,9` in a CLI).
+Its entry is recorded with `correction = 1`.
+
+Members are compared by `core.values.member_key` (one member, one ID, whatever
+invisible characters or look-alike digits the extract put around it).
+
+Reading (`history`, the ledger check, `kpi`) never changes the database; a database
+without the `exports` table is refused as "not an xl-pmpm ledger".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, REJECTED
+from xl_pmpm.core.export import ExportPart, import_frame
+from xl_pmpm.core.findings import empty_findings, finding_rows
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.review import placeholder_rows
+from xl_pmpm.core.values import member_key
+from xl_pmpm.io.ledger_address import exists
+from xl_pmpm.io.ledger_db import ADDED_COLUMNS, _table_columns, exports, opened
+
+# Entry columns an insert does not take from the entries: the id, batch and status it
+# is given, and what `mark_rejected` sets later.
+SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at", "replaces")
+TEXT_COLUMNS = ("patient_number", "contract", "month", "file_name", "status", "reason")
+
+
+def read_entries(conn: Connection, *where: sa.ColumnElement[bool]) -> pd.DataFrame:
+    """The entries matching `where` (all of them without), oldest first; ENTRY_COLUMNS."""
+    have = _table_columns(conn)
+    columns = [
+        exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c) for c in ENTRY_COLUMNS
+    ]  # an old ledger opened read-only has not been upgraded
+    query = sa.select(*columns).where(*where).order_by(exports.c.id)
+    frame = pd.read_sql_query(query, conn)
+    for c in TEXT_COLUMNS:
+        frame[c] = frame[c].astype(str)
+    for c in ("correction", "placeholder"):
+        frame[c] = frame[c].astype("int64")
+    frame["replaces"] = frame["replaces"].astype("Int64")  # an entry id, or <NA>
+    return frame
+
+
+def history(db_path: str | Path) -> pd.DataFrame:
+    """Every ledger entry, oldest first (columns: ENTRY_COLUMNS)."""
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        return read_entries(conn)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def row_hashes(table: pd.DataFrame, layout: Layout) -> pd.Series:
+    """A fingerprint of each row as the import file holds it (to spot untouched rows)."""
+    frame = import_frame(table, layout)
+    return pd.util.hash_pandas_object(frame, index=False).astype(str)
+
+
+def part_entries(
+    parts: list[ExportPart],
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
+    layout: Layout,
+    month: str,
+    at: datetime,
+    directory: str,
+    corrections: Iterable[int],
+) -> pd.DataFrame:
+    """The entries of every row of `parts`, as the ledger records them."""
+    lines = [n for p in parts for n in p.lines]
+    counts = [len(p.lines) for p in parts]
+    rows = table.loc[lines]
+    entries = pd.DataFrame(
+        {
+            "patient_number": rows[layout.name_of("patient_number")].fillna("").str.strip(),
+            "contract": rows[layout.name_of("contract")].fillna("").str.strip(),
+            "file_name": pd.Series([p.name for p in parts]).repeat(counts).to_numpy(),
+            "sha256": pd.Series([sha256_hex(p.data) for p in parts]).repeat(counts).to_numpy(),
+            "line": pd.Index(lines).astype("int64"),
+            "row_hash": row_hashes(rows, layout).to_numpy(),
+        },
+        index=rows.index,
+    )
+    tier = flags["tier"].reindex(lines) if "tier" in flags else pd.Series(pd.NA, index=lines)
+    rate = flags["rate"].reindex(lines) if "rate" in flags else pd.Series(pd.NA, index=lines)
+    entries["tier"] = tier.astype("Int64").to_numpy()
+    entries["rate"] = rate.astype("Float64").to_numpy()
+    entries["correction"] = entries["line"].isin(set(corrections)).astype(int).to_numpy()
+    entries["placeholder"] = placeholder_rows(rows, layout).astype(int).to_numpy()
+    entries["month"] = month
+    entries["directory"] = directory
+    entries["exported_at"] = at.isoformat(timespec="seconds")
+    return entries
+
+
+def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
+    """Insert `entries` with `batch` and `status` (plain Python values for every driver)."""
+    cols = [c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT]
+    values = {
+        c: [None if pd.isna(v) else v for v in entries[c].astype(object).tolist()] for c in cols
+    }
+    records = [
+        {"batch": batch, "status": status, **dict(zip(cols, row, strict=True))}
+        for row in zip(*(values[c] for c in cols), strict=True)
+    ]
+    if records:
+        conn.execute(sa.insert(exports), records)
+
+
+def record_export(
+    db_path: str | Path,
+    parts: list[ExportPart],
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
+    month: str,
+    at: datetime,
+    *,
+    layout: Layout | None = None,
+    directory: str | Path = "",
+    corrections: Iterable[int] = (),
+    status: str = EXPORTED,
+    batch: str | None = None,
+) -> int:
+    """Record every row of `parts` (files already written) in ONE transaction; returns the count.
+
+    `flags` (from validation) supplies tier and rate; `layout` defaults to the bundled one.
+    """
+    if layout is None:
+        from xl_pmpm.io.files import load_layout
+
+        layout = load_layout()
+    entries = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
+    batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
+    with opened(db_path) as db, db.begin() as conn:
+        insert_entries(conn, entries, batch, status)
+        link_placeholders(conn, batch)
+    return len(entries)
+
+
+def blocking_entries(conn: Connection, month: str) -> pd.DataFrame:
+    """The entries that block a member-month of `month` (pending or exported)."""
+    return read_entries(conn, exports.c.month == month, exports.c.status.in_(BLOCKING))
+
+
+def blocked_rows(
+    done: pd.DataFrame,
+    table: pd.DataFrame,
+    month: str,
+    layout: Layout,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """`already-exported` findings for the rows of `table` that `done` (blocking entries of
+    `month`) blocks: see `already_exported`. Pure."""
+    if done.empty:
+        return empty_findings()
+    col = layout.name_of("patient_number")
+    ids = member_key(table[col])
+    done = done.assign(patient_number=member_key(done["patient_number"]))
+    keep = ~table.index.isin(list(corrections or ()))
+    rows = pd.DataFrame(
+        {
+            "patient_number": ids[keep],
+            "line": table.index[keep],
+            "row_placeholder": placeholder_rows(table, layout)[keep],
+        }
+    )
+    hit = rows.merge(
+        done[["id", "patient_number", "file_name", "exported_at", "contract", "status"]].assign(
+            entry_placeholder=done["placeholder"].astype(int).eq(1)
+        ),
+        on="patient_number",
+        how="inner",
+    )
+    hit = hit[~hit["entry_placeholder"] | hit["row_placeholder"]]
+    # One finding per row: the newest confirmed entry if any, else the newest placeholder.
+    hit = hit.sort_values(["line", "entry_placeholder", "id"], ascending=[True, False, True])
+    hit = hit.drop_duplicates("line", keep="last").reset_index(drop=True)
+    if hit.empty:
+        return empty_findings()
+    kind = hit["status"].where(~hit["entry_placeholder"], hit["status"] + " placeholder")
+    message = (
+        f"Already exported for {month}: "
+        + hit["file_name"]
+        + " ("
+        + hit["contract"]
+        + ", "
+        + hit["exported_at"].str[:10]
+        + ", "
+        + kind
+        + ")."
+    )
+    return finding_rows(
+        "already-exported", pd.Index(hit["line"]), col, table.loc[hit["line"], col], message
+    )
+
+
+def already_exported(
+    db_path: str | Path,
+    table: pd.DataFrame,
+    month: str | pd.Period,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Findings (`already-exported`, error) for rows whose member-month is in the ledger.
+
+    A member-month is the patient number and the month, whatever the contract (a
+    PMPM is billed once per member per month). A confirmed entry blocks every row of
+    its member-month; a placeholder entry blocks only another placeholder row (see
+    the module doc). Rows whose line is in `corrections` are let through. A ledger
+    that does not exist yet holds nothing; the ledger is only read.
+    """
+    if not exists(db_path):
+        return empty_findings()
+    month = str(pd.Period(month, freq="M"))
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        done = blocking_entries(conn, month)
+    return blocked_rows(done, table, month, layout, corrections)
+
+
+# --- placeholders (issue 13) --------------------------------------------------------------
+
+
+def link_placeholders(conn: Connection, batch: str) -> None:
+    """Link each confirmed entry of `batch` to the open placeholder of its member-month.
+
+    `replaces` = the id of the newest placeholder entry (pending or exported) of the
+    same member and month recorded before it; NULL where there is none. Runs inside
+    the caller's transaction.
+    """
+    p = exports.alias("p")
+    newest_placeholder = (
+        sa.select(sa.func.max(p.c.id))
+        .where(
+            p.c.placeholder == 1,
+            p.c.patient_number == exports.c.patient_number,
+            p.c.month == exports.c.month,
+            p.c.status.in_(BLOCKING),
+            p.c.id < exports.c.id,
+        )
+        .scalar_subquery()
+    )
+    conn.execute(
+        sa.update(exports)
+        .where(
+            exports.c.batch == batch,
+            exports.c.placeholder == 0,
+            exports.c.replaces.is_(None),
+        )
+        .values(replaces=newest_placeholder)
+    )
+
+
+def held_rows(
+    done: pd.DataFrame,
+    table: pd.DataFrame,
+    month: str,
+    layout: Layout,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """`placeholder-open` findings for the confirmed rows of `table` over an open placeholder
+    in `done` (blocking entries of `month`): see `open_placeholders`. Pure."""
+    if done.empty:
+        return empty_findings()
+    done = done.assign(patient_number=member_key(done["patient_number"]))
+    is_placeholder = done["placeholder"].astype(int).eq(1)
+    confirmed = set(done.loc[~is_placeholder, "patient_number"])
+    open_ = done[is_placeholder & ~done["patient_number"].isin(confirmed)]
+    if open_.empty:
+        return empty_findings()
+    newest = open_.sort_values("id").drop_duplicates("patient_number", keep="last")
+    col = layout.name_of("patient_number")
+    ids = member_key(table[col])
+    rows = ~placeholder_rows(table, layout) & ~table.index.isin(list(corrections or ()))
+    hit = (
+        pd.DataFrame({"patient_number": ids[rows], "line": table.index[rows]})
+        .merge(newest[["patient_number", "file_name", "exported_at"]], on="patient_number")
+        .sort_values("line")
+    )
+    if hit.empty:
+        return empty_findings()
+    message = (
+        f"A placeholder for {month} went out in "
+        + hit["file_name"]
+        + " ("
+        + hit["exported_at"].str[:10]
+        + "): importing this row would make a second PMPM visit for the month."
+    )
+    return finding_rows(
+        "placeholder-open", pd.Index(hit["line"]), col, table.loc[hit["line"], col], message
+    )
+
+
+def open_placeholders(
+    db_path: str | Path,
+    table: pd.DataFrame,
+    month: str | pd.Period,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Findings (`placeholder-open`, error) for confirmed rows over an exported placeholder.
+
+    A deferred row went out as a placeholder (an unconfirmed visit in HHAeXchange's
+    pre-billing, seed 001); a confirmed row for the same member-month now would make
+    a second PMPM visit for that month. Members with a confirmed entry already get
+    `already-exported` instead. Rows whose line is in `corrections` (the biller says
+    the placeholder was removed in HHAeXchange) are let through; the ledger then
+    links the new entry to the placeholder (`replaces`). The ledger is only read.
+    """
+    if not exists(db_path):
+        return empty_findings()
+    month = str(pd.Period(month, freq="M"))
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        done = blocking_entries(conn, month)
+    return held_rows(done, table, month, layout, corrections)
+
+
+def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (patient_number, contract, month [, reason] [, file_name]) with their entry's id.
+
+    For each row: the newest entry of the same member, contract and month (and
+    file, when `rows` names one) that is already rejected for the same reason
+    (so reading the same results twice changes nothing, even after a
+    resubmission), else the newest exported one, else the newest rejected one.
+    `id` is <NA> where none matches. Pure.
+    """
+    keys = ["patient_number", "contract", "month"]
+    if "file_name" in rows.columns and rows["file_name"].astype(str).str.strip().ne("").any():
+        keys = [*keys, "file_name"]
+    live = entries[entries["status"].isin([EXPORTED, REJECTED])]
+    right = live[[*keys, "id", "line", "tier", "rate", "status", "row_hash", "reason"]].rename(
+        columns={"line": "exported_line", "status": "ledger_status", "reason": "ledger_reason"}
+    )
+    drop = [c for c in right.columns if c in rows.columns and c not in keys]
+    left = rows.drop(columns=drop).reset_index(names="_at")
+    left["_row"] = range(len(left))
+    merged = left.merge(right, on=keys, how="left")
+    reason = merged["reason"] if "reason" in merged else pd.Series("", index=merged.index)
+    same = (merged["ledger_status"] == REJECTED) & (merged["ledger_reason"] == reason)
+    rejected = merged["ledger_status"] == REJECTED
+    exported = merged["ledger_status"] == EXPORTED
+    merged["_rank"] = np.select([same, exported, rejected], [3, 2, 1], default=0)
+    merged = merged[(merged["_rank"] > 0) | merged["id"].isna()]
+    best = merged.sort_values(["_row", "_rank", "id"]).drop_duplicates("_row", keep="last")
+    out = left[["_row"]].merge(best, on="_row", how="left", suffixes=("_x", ""))
+    out = out.drop(columns=[c for c in out.columns if c.endswith("_x")])
+    for c in left.columns:
+        if c not in out or out[c].isna().any():
+            out[c] = left[c].to_numpy()
+    out["id"] = out["id"].astype("Int64")
+    out = out.set_index("_at").drop(columns=["_row", "_rank", "ledger_reason"])
+    out.index.name = rows.index.name
+    return out
+
+
+def mark_rejected(
+    db_path: str | Path, rows: pd.DataFrame, at: datetime | None = None
+) -> pd.DataFrame:
+    """Mark the entries of failed import rows as rejected, with their reason; one transaction.
+
+    `rows`: patient_number, contract, month, reason (and optionally file_name or id).
+    Returns `rows` with the `id` of the entry marked (<NA> where none matched).
+    Marking an already rejected entry again just updates its reason.
+    """
+    at = at or datetime.now()
+    # read and mark in one transaction
+    with opened(db_path, create=False) as db, db.begin() as conn:
+        if "id" in rows.columns:
+            matched = rows.copy()
+        else:
+            months = sorted(set(rows["month"].astype(str)))
+            entries = read_entries(conn, exports.c.month.in_(months)) if months else None
+            matched = match_entries(rows, entries) if entries is not None else rows.assign(id=None)
+        hit = matched[matched["id"].notna()]
+        stamp = at.isoformat(timespec="seconds")
+        marks = [
+            {"entry": int(i), "new_reason": str(r)}
+            for r, i in zip(hit["reason"], hit["id"], strict=True)
+        ]
+        if marks:
+            conn.execute(
+                sa.update(exports)
+                .where(exports.c.id == sa.bindparam("entry"))
+                .values(status=REJECTED, reason=sa.bindparam("new_reason"), updated_at=stamp),
+                marks,
+            )
+    return matched
