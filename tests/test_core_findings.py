@@ -89,6 +89,11 @@ def _delimiter(tmp: Path) -> Checked:
     return check_bytes(tmp, csv_bytes(HEADER, valid_rows(3), sep=";"))
 
 
+def _title_line(tmp: Path) -> Checked:
+    # issue 15: a title and an empty line above the header; lines keep the file's numbers
+    return check_bytes(tmp, b"PMPM Tier Report, October\r\n\r\n" + csv_bytes(HEADER, valid_rows(3)))
+
+
 def _empty_file(tmp: Path) -> Checked:
     return check_bytes(tmp, b"")
 
@@ -261,6 +266,7 @@ CASES: dict[str, tuple[Callable[[Path], Checked], Places]] = {
     "file-too-large": (_file_too_large, [(ERROR, None, None)]),
     "encoding": (_encoding, [(WARNING, None, None)]),
     "delimiter": (_delimiter, [(WARNING, None, None)]),
+    "title-line": (_title_line, [(WARNING, 3, None)]),
     "empty-file": (_empty_file, [(ERROR, None, None)]),
     "missing-column": (_missing_column, [(ERROR, 1, OFFICE)]),
     "extra-column": (_extra_column, [(WARNING, 1, "Notes")]),
