@@ -138,9 +138,8 @@ SETTINGS = (
     (
         "LedgerFile",
         "Ledger file",
-        "Export ledger: a file, or a team's server as postgresql://USER@HOST/DB with no "
-        "password (set PGPASSWORD or ~/.pgpass). Blank = $XL_PMPM_LEDGER, else "
-        "pmpm-ledger.sqlite3 in the export folder.",
+        "Export ledger History shows. Blank = the command line's: $XL_PMPM_LEDGER, "
+        "else ~/.xl-pmpm/ledger.sqlite3.",
     ),
     ("LayoutFile", "Layout file", "Blank = the layout bundled with xl_pmpm."),
     ("DefaultPayer", "Default payer", "Payer of the cell functions when none is given (* = DOH)."),
