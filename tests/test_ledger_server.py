@@ -136,6 +136,7 @@ def _export_process(extract: Path, out: Path, url: str) -> subprocess.Popen:
 
 
 @needs_postgres
+@pytest.mark.slow
 def test_two_exports_at_once_on_postgresql_give_one_winner_every_round(
     tmp_path, extract, pg_ledger
 ):
