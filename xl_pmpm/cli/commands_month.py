@@ -506,7 +506,7 @@ def cmd_unbilled(args: argparse.Namespace) -> int:
     )
     found = run.unbilled
     payload: dict = {
-        "ledger": None if run.ledger is None else str(run.ledger),
+        "ledger": None if run.ledger is None else ledger.shown(run.ledger),
         "archive": None if run.archive is None else str(run.archive),
         "totals": found.totals(),
         "recoverable": _records(found.recoverable),
@@ -514,9 +514,9 @@ def cmd_unbilled(args: argparse.Namespace) -> int:
         "reasons": {code: {"means": m, "fix": f} for code, (m, f) in REASONS.items()},
     }
     note = (
-        f"ledger {run.ledger}"
+        f"ledger {ledger.shown(run.ledger)}"
         if run.ledger is not None
-        else f"no ledger at {db}: nothing counts as exported"
+        else f"no ledger at {ledger.shown(db)}: nothing counts as exported"
     )
     text = unbilled_text(found, note)
     if args.into:

@@ -98,7 +98,7 @@ def generate_extract(
         [
             rng.uniform(1, 159, n),
             rng.uniform(160, 479, n),
-            rng.uniform(480, 744, n),
+            rng.uniform(480, 24 * period.days_in_month, n),  # no more hours than the month has
             np.where(rng.random(n) < 0.5, rng.uniform(140, 159.75, n), rng.uniform(455, 479.75, n)),
         ],
         default=rng.uniform(0, 0.99, n),

@@ -417,3 +417,19 @@ def mark_rejected(
                 marks,
             )
     return matched
+
+
+def entry_columns(
+    db_path: str | Path, columns: Iterable[str], months: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Only `columns` of the entries (of `months` if given), oldest first: a statewide
+    ledger read whole would hold hundreds of MB of file names and hashes."""
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        have = _table_columns(conn)
+        selected = [
+            exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c) for c in columns
+        ]  # an old ledger opened read-only has not been upgraded
+        query = sa.select(*selected).order_by(exports.c.id)
+        if months is not None:
+            query = query.where(exports.c.month.in_(list(months)))
+        return pd.read_sql_query(query, conn)

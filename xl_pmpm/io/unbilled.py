@@ -6,7 +6,6 @@ Reads the visits files, the export ledger and the review archive, and hands them
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,7 +25,9 @@ from xl_pmpm.core.unbilled import (
     set_aside_member_months,
 )
 from xl_pmpm.core.visits import VisitsMapping
-from xl_pmpm.io import files, ledger
+from xl_pmpm.io import files
+from xl_pmpm.io.ledger_address import address
+from xl_pmpm.io.ledger_records import entry_columns
 from xl_pmpm.io.visits_reader import iter_visits
 
 LEDGER_FIX = "Give the ledger your exports were recorded in (xl-pmpm history --ledger shows it)."
@@ -87,20 +88,6 @@ def earned_from_files(
 OUTCOME_COLUMNS = ("patient_number", "month", "status", "placeholder")
 
 
-def _outcome_entries(path: Path, months: Sequence[str] | None) -> pd.DataFrame:
-    """Only the columns `ledger_outcomes` reads, of the given months: a statewide ledger
-    of every column would hold hundreds of MB of file names and hashes."""
-    with contextlib.closing(ledger.connect(path, read_only=True)) as conn:
-        have = {r[1] for r in conn.execute("PRAGMA table_info(exports)")}
-        cols = [c if c in have else f"0 AS {c}" for c in OUTCOME_COLUMNS]  # an old ledger
-        sql = f"SELECT {', '.join(cols)} FROM exports"
-        params: tuple = ()
-        if months is not None:
-            sql += f" WHERE month IN ({', '.join('?' * len(months))})"
-            params = tuple(months)
-        return pd.read_sql_query(sql + " ORDER BY id", conn, params=params)
-
-
 def read_entries(
     path: str | Path | None, *, required: bool, months: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame | None, Path | None]:
@@ -108,6 +95,8 @@ def read_entries(
     `path` is missing and not `required`."""
     if path is None:
         return None, None
+    if address(path).server:  # a team's ledger server: connecting tells whether it is there
+        return entry_columns(path, OUTCOME_COLUMNS, months), path
     p = Path(path)
     if not p.exists():
         if required:
@@ -115,7 +104,7 @@ def read_entries(
         return None, None
     if p.is_dir():
         raise PmpmInputError("This is a folder, not a ledger file.", file=str(p), fix=LEDGER_FIX)
-    return _outcome_entries(p, months), p
+    return entry_columns(p, OUTCOME_COLUMNS, months), p
 
 
 def unbilled_from_files(
