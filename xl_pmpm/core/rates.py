@@ -271,16 +271,14 @@ def parse_rates(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     rates["rate"] = parse_numbers(rates, "rate", path, blank_ok=False)
     rates["effective_from"] = _parse_dates(rates, "effective_from", path, blank_ok=False)
     rates["effective_to"] = _parse_dates(rates, "effective_to", path, blank_ok=True)
-    bad = rates["min_hours"] >= rates["max_hours"]
-    if bad.any():
-        line = int(bad.idxmax())
-        raise PmpmInputError(
-            "min_hours is not below max_hours.",
-            file=path,
-            row=line,
-            column="min_hours",
-            fix="A tier covers min_hours up to, not including, max_hours.",
-        )
+    fail_at_first(
+        rates["min_hours"] >= rates["max_hours"],
+        rates["min_hours"],
+        file=path,
+        column="min_hours",
+        message="min_hours is not below max_hours.",
+        fix="A tier covers min_hours up to, not including, max_hours.",
+    )
     _check_no_overlap(rates, path)
     return rates
 
@@ -318,16 +316,15 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     payers["late"] = payers["late"].str.casefold()
     payers["own_codes"] = payers["own_codes"].str.casefold()
     payers["submission_days"] = parse_numbers(payers, "submission_days", path, blank_ok=False)
-    bad = (payers["submission_days"] < 0) | (payers["submission_days"] % 1 != 0)
-    if bad.any():
-        line = int(bad.idxmax())
-        raise PmpmInputError(
-            "submission_days is not a whole number of days.",
-            file=path,
-            row=line,
-            column="submission_days",
-            fix="Write the days after the month's last day, e.g. 90.",
-        )
+    days = payers["submission_days"]
+    fail_at_first(
+        (days < 0) | (days % 1 != 0),
+        days,
+        file=path,
+        column="submission_days",
+        message="submission_days is not a whole number of days.",
+        fix="Write the days after the month's last day, e.g. 90.",
+    )
     payers["submission_days"] = payers["submission_days"].astype("int64")
     for col, allowed in (
         ("hours_basis", HOURS_BASES),
@@ -335,16 +332,14 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
         ("late", LATE),
         ("own_codes", YES_NO),
     ):
-        bad = ~payers[col].isin(allowed)
-        if bad.any():
-            line = int(bad.idxmax())
-            raise PmpmInputError(
-                f"'{payers.at[line, col]}' is not a known setting.",
-                file=path,
-                row=line,
-                column=col,
-                fix=f"Use one of: {', '.join(allowed)}.",
-            )
+        fail_at_first(
+            ~payers[col].isin(allowed),
+            payers[col],
+            file=path,
+            column=col,
+            message="'{value}' is not a known setting.",
+            fix=f"Use one of: {', '.join(allowed)}.",
+        )
     if DEFAULT_PAYER not in set(payers["payer"]):
         default = pd.DataFrame(
             [
