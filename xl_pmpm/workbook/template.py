@@ -1,10 +1,11 @@
 """Build the macro-enabled workbook template (``PMPM_Tier_Report.xlsm``) without Excel.
 
-openpyxl writes the sheets (in write-only mode, so a filled copy of a large extract
-streams to disk instead of holding every cell); the result is then post-processed
-as a zip: the VBA project (``xl/vbaProject.bin``), the ribbon
-(``customUI/customUI14.xml``), their relationships and content types are added, and
-volatile values are pinned so that two builds give the same parts. The finished
+openpyxl writes the sheets (in write-only mode), all but the report sheets' data rows,
+which are streamed as XML into openpyxl's sheet parts (a filled copy of a large extract
+never holds every cell); the result is post-processed as a zip: the VBA project
+(``xl/vbaProject.bin``), the ribbon (``customUI/customUI14.xml``), their
+relationships and content types are added, and volatile values are pinned so that
+two builds give the same parts. The finished
 file is never passed back through openpyxl, which would drop the customUI14
 relationship.
 
@@ -13,6 +14,7 @@ end uses too. This module puts the workbook together; the parts live beside it:
 :mod:`~xl_pmpm.workbook.formulas` (the engine columns' formulas and the rate lookups),
 :mod:`~xl_pmpm.workbook.cells` (write-only cells and Excel Tables),
 :mod:`~xl_pmpm.workbook.report_sheet` (All and the contract sheets),
+:mod:`~xl_pmpm.workbook.sheet_xml` (their data rows, streamed as XML, and ignoredErrors),
 :mod:`~xl_pmpm.workbook.book_sheets` (Rates, Settings, Summary, KPI, Help, xlwings.conf)
 and :mod:`~xl_pmpm.workbook.package` (the .xlsm zip with the VBA project and ribbon).
 """
