@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 import xlwings
 
 from xl_pmpm.workbook import macros
+from xl_pmpm.workbook.sheet_xml import SheetExtras, sheet_extras_by_part, write_sheet_part
 from xl_pmpm.workbook.vba.project import VbaModule, module_from_file
 
 XLWINGS_DIR = Path(xlwings.__file__).parent
@@ -91,15 +92,25 @@ def _macro_parts(small: dict[str, bytes]) -> dict[str, bytes]:
     }
 
 
-def write_package(xlsx: IO[bytes], vba_project: bytes, custom_ui: bytes, out: IO[bytes]) -> None:
+def write_package(
+    xlsx: IO[bytes],
+    vba_project: bytes,
+    custom_ui: bytes,
+    out: IO[bytes],
+    extras: Mapping[str, SheetExtras] | None = None,
+) -> None:
     """Copy openpyxl's package `xlsx` into `out` as the .xlsm: fixed entry order and times.
 
     Content types and root relationships come first; the sheets are streamed part by
     part (a filled copy's sheet XML can be hundreds of megabytes), never held whole.
+    `extras` (by sheet name) are spliced into their sheets' XML (`sheet_xml`).
     """
     with zipfile.ZipFile(xlsx) as source:
         names = source.namelist()
         changed = _macro_parts({n: source.read(n) for n in (*_SMALL_PARTS, "docProps/core.xml")})
+        spliced = sheet_extras_by_part(
+            extras or {}, source.read("xl/workbook.xml"), source.read("xl/_rels/workbook.xml.rels")
+        )
         changed["xl/vbaProject.bin"] = vba_project
         changed["customUI/customUI14.xml"] = custom_ui
         first = ["[Content_Types].xml", "_rels/.rels"]
@@ -111,6 +122,10 @@ def write_package(xlsx: IO[bytes], vba_project: bytes, custom_ui: bytes, out: IO
                 info.external_attr = 0o644 << 16
                 if name in changed:
                     target.writestr(info, changed[name])
+                    continue
+                if name in spliced:
+                    with target.open(info, "w", force_zip64=True) as dst:
+                        write_sheet_part(source.read(name), spliced[name], dst)
                     continue
                 with source.open(name) as src, target.open(info, "w", force_zip64=True) as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)

@@ -11,6 +11,7 @@ from openpyxl.styles import PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.workbook.cells import (
@@ -24,6 +25,15 @@ from xl_pmpm.workbook.cells import (
 from xl_pmpm.workbook.formulas import (
     engine_formulas,
 )
+from xl_pmpm.workbook.sheet_xml import (
+    IllegalCharacter,
+    SheetExtras,
+    column_letter,
+    column_runs_sqref,
+    formula_cells,
+    rows_xml,
+    value_cells,
+)
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ACTIONS,
@@ -32,8 +42,41 @@ from xl_pmpm.workbook.sheets import (
     table_name,
 )
 
+# Rows built as XML at a time: bounds the memory of a large fill.
+CHUNK = 8192
 AT_RISK_FILL = PatternFill("solid", start_color="FFF4B183", end_color="FFF4B183")
 FINDINGS_FILL = PatternFill("solid", start_color="FFFCE4D6", end_color="FFFCE4D6")
+
+
+def report_formats(layout: Layout) -> dict[str, str]:
+    """{column: number format} of a Tier Report table (text columns "@")."""
+    columns = layout.export_columns
+    formats = {c.name: "@" for c in columns if is_text_column(c)}
+    for c in columns:  # hours as 78.10, not 78.1
+        if c.type == "number" and not c.id and getattr(c, "decimals", None):
+            formats[c.name] = "#,##0." + "0" * int(c.decimals)
+    formats[ENGINE_HEADERS["tier"]] = formats[ENGINE_HEADERS["tier_if_billed"]] = "0"
+    formats[ENGINE_HEADERS["dollar_effect"]] = "#,##0.00"
+    return formats
+
+
+def text_column_numbers(layout: Layout, first: int = 2) -> list[int]:
+    """1-based numbers of the layout's text columns (IDs among them) on a sheet whose
+    export columns start at column `first` (2 on a Tier Report, after Line)."""
+    return [i for i, c in enumerate(layout.export_columns, start=first) if is_text_column(c)]
+
+
+def _lines(rows: pd.DataFrame) -> list[int]:
+    if pd.api.types.is_integer_dtype(rows.index.dtype):
+        return [int(n) for n in rows.index]
+    return list(range(2, len(rows) + 2))  # not an extract's line index: number as a file would
+
+
+def _values(layout: Layout, rows: pd.DataFrame, lines: list[int]) -> list[list[object]]:
+    """Line and the layout's export columns of `rows`, a list of cell values per column."""
+    columns = layout.export_columns
+    frame = rows.reindex(columns=[c.name for c in columns])
+    return [lines] + [column_values(frame[c.name], c) for c in columns]
 
 
 def report_rows(
@@ -48,22 +91,56 @@ def report_rows(
     headers = report_columns([c.name for c in columns])
     formulas = engine_formulas(layout, table_name(sheet))
     tail = [formulas.get(h) for h in headers[1 + len(columns) :]]
-    formats = {c.name: "@" for c in columns if is_text_column(c)}
-    for c in columns:  # hours as 78.10, not 78.1
-        if c.type == "number" and not c.id and getattr(c, "decimals", None):
-            formats[c.name] = "#,##0." + "0" * int(c.decimals)
-    formats[ENGINE_HEADERS["tier"]] = formats[ENGINE_HEADERS["tier_if_billed"]] = "0"
-    formats[ENGINE_HEADERS["dollar_effect"]] = "#,##0.00"
+    formats = report_formats(layout)
     if rows is None or not len(rows):
         return headers, iter([[None] * (1 + len(columns)) + tail]), formats
-    frame = rows.reindex(columns=[c.name for c in columns])
-    index = rows.index
-    if pd.api.types.is_integer_dtype(index.dtype):
-        lines = [int(n) for n in index]
-    else:  # not an extract's line index: number the rows as a file would
-        lines = list(range(2, len(rows) + 2))
-    values = [lines] + [column_values(frame[c.name], c) for c in columns]
+    values = _values(layout, rows, _lines(rows))
     return headers, (list(r) + tail for r in zip(*values, strict=True)), formats
+
+
+def _report_rows_xml(
+    layout: Layout,
+    sheet: str,
+    rows: pd.DataFrame | None,
+    styles: dict[str, int],
+) -> Iterator[bytes]:
+    """The data rows of a Tier Report sheet as XML, CHUNK rows at a time (see sheet_xml)."""
+    columns = layout.export_columns
+    headers = report_columns([c.name for c in columns])
+    formulas = engine_formulas(layout, table_name(sheet))
+    letters = [column_letter(i) for i in range(1, len(headers) + 1)]
+    data = rows is not None and len(rows) > 0
+    n = len(rows) if data else 1
+    lines = _lines(rows) if data else []
+    last = n + 1
+    shared = {h: i for i, h in enumerate(h for h in headers if h in formulas)}
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        numbers = [str(r) for r in range(start + 2, stop + 2)]
+        if data:
+            values = _values(layout, rows.iloc[start:stop], lines[start:stop])
+        else:
+            values = [[None] for _ in range(1 + len(columns))]
+        cells = []
+        for i, v in enumerate(values):
+            try:
+                cells.append(value_cells(letters[i], numbers, v, styles.get(headers[i])))
+            except IllegalCharacter as e:
+                raise PmpmInputError(
+                    f"a control character (code {e.code}) that a workbook cannot hold.",
+                    fix="Remove it from the extract and fill again.",
+                    row=lines[start + e.index],
+                    column=headers[i],
+                ) from None
+        for h, si in shared.items():
+            i = headers.index(h)
+            ref = (
+                (f"{letters[i]}2:{letters[i]}{last}" if last > 2 else f"{letters[i]}2")
+                if (start == 0)
+                else ""
+            )
+            cells.append(formula_cells(letters[i], numbers, formulas[h], styles.get(h), si, ref))
+        yield rows_xml(start + 2, cells).encode("utf-8")
 
 
 def freeze_cell(layout: Layout, headers: Sequence[str]) -> str:
@@ -76,10 +153,18 @@ def freeze_cell(layout: Layout, headers: Sequence[str]) -> str:
 
 def report_sheet(
     wb: openpyxl.Workbook, sheet: str, code_name: str, layout: Layout, rows: pd.DataFrame | None
-) -> None:
+) -> SheetExtras:
+    """Write the sheet (header, views, table, formats) and return its data rows to stream.
+
+    openpyxl writes everything but the data rows; those (a cell object each in openpyxl,
+    nearly all the fill's time) are written as XML by `sheet_xml` when the package is
+    put together, with the ignoredErrors that keep Excel from flagging the text IDs.
+    """
     ws = wb.create_sheet(sheet)
     ws.sheet_properties.codeName = code_name
-    headers, data, formats = report_rows(layout, sheet, rows)
+    columns = layout.export_columns
+    headers = report_columns([c.name for c in columns])
+    formats = report_formats(layout)
     cells = Cells(ws)
     col = {h: get_column_letter(i) for i, h in enumerate(headers, start=1)}
     for h, fmt in formats.items():
@@ -89,15 +174,10 @@ def report_sheet(
     ws.freeze_panes = freeze_cell(layout, headers)
     ws.sheet_properties.pageSetUpPr.fitToPage = True  # printed: all columns on one page width
     ws.append([cells(h, bold=True) for h in headers])
-    styled = [(i, formats[h]) for i, h in enumerate(headers) if h in formats]
-    count = 0
-    for values in data:
-        for i, fmt in styled:  # blank cells too: what a biller types there stays text
-            values[i] = cells(values[i], fmt)
-        ws.append(values)
-        count += 1
+    # Blank cells are styled too: what a biller types there stays text.
+    styles = {h: cells(None, fmt).style_id for h, fmt in formats.items()}
     # The blank row of an empty sheet counts as no data row.
-    n_rows = count if rows is not None and len(rows) else 0
+    n_rows = len(rows) if rows is not None else 0
     add_table(
         ws, table_name(sheet), headers, n_rows, formulas=engine_formulas(layout, table_name(sheet))
     )
@@ -126,6 +206,10 @@ def report_sheet(
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.print_title_rows = "1:1"
+    return SheetExtras(
+        rows=lambda: _report_rows_xml(layout, sheet, rows, styles),
+        number_as_text=column_runs_sqref(text_column_numbers(layout)),
+    )
 
 
 def contract_rows(

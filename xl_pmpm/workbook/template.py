@@ -1,10 +1,11 @@
 """Build the macro-enabled workbook template (``PMPM_Tier_Report.xlsm``) without Excel.
 
-openpyxl writes the sheets (in write-only mode, so a filled copy of a large extract
-streams to disk instead of holding every cell); the result is then post-processed
-as a zip: the VBA project (``xl/vbaProject.bin``), the ribbon
-(``customUI/customUI14.xml``), their relationships and content types are added, and
-volatile values are pinned so that two builds give the same parts. The finished
+openpyxl writes the sheets (in write-only mode), all but the report sheets' data rows,
+which are streamed as XML into openpyxl's sheet parts (a filled copy of a large extract
+never holds every cell); the result is post-processed as a zip: the VBA project
+(``xl/vbaProject.bin``), the ribbon (``customUI/customUI14.xml``), their
+relationships and content types are added, and volatile values are pinned so that
+two builds give the same parts. The finished
 file is never passed back through openpyxl, which would drop the customUI14
 relationship.
 
@@ -13,6 +14,7 @@ end uses too. This module puts the workbook together; the parts live beside it:
 :mod:`~xl_pmpm.workbook.formulas` (the engine columns' formulas and the rate lookups),
 :mod:`~xl_pmpm.workbook.cells` (write-only cells and Excel Tables),
 :mod:`~xl_pmpm.workbook.report_sheet` (All and the contract sheets),
+:mod:`~xl_pmpm.workbook.sheet_xml` (their data rows, streamed as XML, and ignoredErrors),
 :mod:`~xl_pmpm.workbook.book_sheets` (Rates, Settings, Summary, KPI, Help, xlwings.conf)
 and :mod:`~xl_pmpm.workbook.package` (the .xlsm zip with the VBA project and ribbon).
 """
@@ -55,7 +57,13 @@ from xl_pmpm.workbook.package import (
     vba_modules,
     write_package,
 )
-from xl_pmpm.workbook.report_sheet import contract_rows, report_rows, report_sheet
+from xl_pmpm.workbook.report_sheet import (
+    contract_rows,
+    report_rows,
+    report_sheet,
+    text_column_numbers,
+)
+from xl_pmpm.workbook.sheet_xml import SheetExtras, column_runs_sqref
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ACTIONS,
@@ -121,19 +129,20 @@ def _workbook(
     xlwings_config: Mapping[str, object] | None = None,
     deferred: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
-) -> tuple[openpyxl.Workbook, list[str]]:
-    """The openpyxl (write-only) workbook and the code names of its sheets, in order."""
+) -> tuple[openpyxl.Workbook, list[str], dict[str, SheetExtras]]:
+    """The openpyxl (write-only) workbook, the code names of its sheets in order, and
+    what is added to its sheets' XML (the report sheets' data rows, ignoredErrors)."""
     wb = openpyxl.Workbook(write_only=True)
     wb.code_name = "ThisWorkbook"
     wb.properties.creator = "xl-pmpm"
     wb.properties.title = "PMPM Tier Report"
     names = report_sheet_names(contracts)
     code_names = ["wsAll"]
-    report_sheet(wb, ALL, "wsAll", layout, rows)
+    extras = {ALL: report_sheet(wb, ALL, "wsAll", layout, rows)}
     subsets = contract_rows(rows, layout.name_of("contract"), names)
     for n, (contract, sheet) in enumerate(names.items(), start=1):
         code_names.append(f"wsReport{n}")
-        report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
+        extras[sheet] = report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
     rates_sheet(wb, book, contracts)
     settings_sheet(wb, billing_month, as_of)
     export_names = [c.name for c in layout.export_columns]
@@ -144,6 +153,11 @@ def _workbook(
         deferred = deferred.where(deferred != "", None)
     table_sheet(
         wb, DEFERRED, "wsDeferred", DEFERRED, deferred_columns, "TableStyleLight1", deferred
+    )
+    extras[DEFERRED] = SheetExtras(
+        number_as_text=column_runs_sqref(
+            text_column_numbers(layout, first=len(DEFERRED_COLUMNS_META) + 1)
+        )
     )
     table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10")
     summary_sheet(wb, list(contracts), layout, default_tiers(book))
@@ -170,7 +184,7 @@ def _workbook(
         "wsHelp",
         "wsXlwingsConf",
     ]
-    return wb, code_names
+    return wb, code_names, extras
 
 
 class WorkbookOptions(TypedDict, total=False):
@@ -212,7 +226,7 @@ def _write_workbook(
         raise ValueError(f"not xlwings.conf settings: {sorted(unknown)}")
     if contracts is None:
         contracts = extract_contracts(rows, layout)
-    wb, code_names = _workbook(
+    wb, code_names, extras = _workbook(
         layout, book, contracts, rows, billing_month, as_of, xlwings_config, deferred, history
     )
     vba = build_vba_project(vba_modules(code_names))
@@ -220,7 +234,7 @@ def _write_workbook(
     with tempfile.TemporaryFile() as xlsx:
         wb.save(xlsx)
         xlsx.seek(0)
-        write_package(xlsx, vba, custom_ui, out)
+        write_package(xlsx, vba, custom_ui, out, extras)
 
 
 def workbook_bytes(layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]) -> bytes:
