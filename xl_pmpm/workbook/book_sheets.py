@@ -23,6 +23,7 @@ from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.cells import (
     Cells,
     add_table,
+    print_page,
     write_table,
 )
 from xl_pmpm.workbook.formulas import (
@@ -170,12 +171,16 @@ def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str])
             letter = get_column_letter(first + c)
             fmt = _rate_format(field)
             ws.column_dimensions[letter].number_format = fmt
-            ws.column_dimensions[letter].width = max(10, len(shown(field)) + 4)
+            wide = field in ("payer", "contract")  # names, not codes
+            ws.column_dimensions[letter].width = 30 if wide else max(10, len(shown(field)) + 4)
             grid[0][first - 1 + c] = cells(shown(field), bold=True)
             for r, value in enumerate(frame[field].tolist(), start=1):
                 value = _cell_value(field, value)
                 grid[r][first - 1 + c] = value if value is None else cells(value, fmt)
     ws.freeze_panes = "A2"
+    # Printed: the rows that hold something, not the Contracts table's blank places.
+    rows = max(len(frame) for _, _, frame, _ in blocks) + 1
+    print_page(ws, f"A1:{get_column_letter(CONTRACTS_FIRST_COLUMN + 1)}{rows}")
     for row in grid:
         ws.append(row)
     for name, columns, frame, first in blocks:
@@ -191,6 +196,7 @@ def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: dat
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 40
     ws.column_dimensions["C"].width = 60
+    print_page(ws)
     ws.append([cells(h, bold=True) for h in ("Setting", "Value", "Notes")])
     values: dict[str, object] = {
         # Billers bill the month just ended.
@@ -204,15 +210,6 @@ def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: dat
         fmt = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
         ws.append([label, cells(value, fmt), note])
         wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS_SHEET}!$B${r}")
-
-
-def print_page(ws: object, area: str) -> None:
-    """Print `area` landscape, one page wide. Call before the sheet's first row."""
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.print_area = area
 
 
 def default_tiers(book: RateBook) -> list[int]:
@@ -237,8 +234,10 @@ def summary_sheet(
     ws.sheet_properties.codeName = "wsSummary"
     key = layout.column("patient_number") or layout.export_columns[0]
     ws.column_dimensions["A"].width = 34
-    for letter in "BCDEFGH":
-        ws.column_dimensions[letter].width = 16
+    for c, header in enumerate(SUMMARY_HEADERS[1:], start=2):
+        ws.column_dimensions[get_column_letter(c)].width = max(16, len(header) + 4)
+    for c in range(len(SUMMARY_HEADERS) + 1, 2 + 2 * len(tiers)):
+        ws.column_dimensions[get_column_letter(c)].width = 16
     all_t = table_name(ALL)
 
     def ref(column: str) -> str:
@@ -388,10 +387,10 @@ def kpi_sheet(
     header += [cells(f"Tier {t} share", bold=True) for t in tiers]
     ws.column_dimensions[month].width = 16
     ws.freeze_panes = "A2"
-    # Printed landscape, one page wide; a page break between the charts so that each
-    # lands whole on a page (sheetPr goes out with the first row).
-    last_row = max(KPI_CHART_ROWS + 1, 2 + 3 * CHART_ROWS, *(len(b) + 1 for b in bodies.values()))
-    print_page(ws, f"A1:{get_column_letter(block + len(tiers))}{last_row}")
+    # Printed: the charts, landscape, one per page (a page break between them), each
+    # whole and page-wide; the tables are for the screen (sheetPr goes out first).
+    left, right = get_column_letter(charts_at), get_column_letter(charts_at + CHART_COLUMNS)
+    print_page(ws, f"{left}1:{right}{1 + 3 * CHART_ROWS}")
     for row in (1 + CHART_ROWS, 1 + 2 * CHART_ROWS):
         ws.row_breaks.append(Break(id=row))
     ws.append(header)
@@ -538,6 +537,7 @@ def help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
     ws.sheet_properties.codeName = "wsHelp"
     ws.column_dimensions["A"].width = 60
     ws.column_dimensions["B"].width = 80
+    print_page(ws)
     heading = Font(bold=True, size=13)
     for kind, text, extra in help_rows(layout):
         first = WriteOnlyCell(ws, text)
