@@ -1,6 +1,6 @@
 """Render the first printed page of every sheet of the demo workbook to docs/pages/.
 
-    python docs/render_pages.py [--out docs/pages] [--dpi 60]
+    python docs/render_pages.py [--out docs/pages] [--dpi 60] [--only All Summary]
 
 Builds the demo (``xl-pmpm demo``), then for each visible sheet saves a copy with only
 that sheet visible, prints it to PDF with LibreOffice (headless, recalculating on
@@ -38,7 +38,9 @@ def file_name(sheet: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "-", sheet).strip("-") or "sheet"
 
 
-def render(workbook: Path, out: Path, dpi: int, work: Path) -> list[Path]:
+def render(
+    workbook: Path, out: Path, dpi: int, work: Path, only: list[str] | None = None
+) -> list[Path]:
     soffice, pdftoppm = shutil.which("soffice"), shutil.which("pdftoppm")
     if soffice is None or pdftoppm is None:
         sys.exit("Needs LibreOffice (soffice) and poppler-utils (pdftoppm) on PATH.")
@@ -46,6 +48,7 @@ def render(workbook: Path, out: Path, dpi: int, work: Path) -> list[Path]:
     (profile / "user").mkdir(parents=True)
     (profile / "user" / "registrymodifications.xcu").write_text(RECALC_XCU)
     names = [ws.title for ws in openpyxl.load_workbook(workbook) if ws.sheet_state == "visible"]
+    names = [n for n in names if only is None or n in only]
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
@@ -79,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "pages")
     parser.add_argument("--dpi", type=int, default=60)
+    parser.add_argument("--only", nargs="+", help="these sheets only (default: every one)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if cli.main(["demo", "--out", str(work / "demo")]) != 0:
             return 1
         (workbook,) = (work / "demo").glob("*.xlsm")
-        for path in render(workbook, args.out, args.dpi, work):
+        for path in render(workbook, args.out, args.dpi, work, args.only):
             print(path)
     return 0
 
