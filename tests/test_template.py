@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
+import math
 import os
 import re
 import shutil
@@ -852,3 +854,34 @@ def test_the_demo_workbook_speaks_the_billers_words(tmp_path: Path) -> None:
     formulas = template.engine_formulas(LAYOUT, sheets.table_name("All"))
     assert formulas["At risk"].endswith(',"Yes","")')
     assert '"Yes"' in wb["Summary"]["C2"].value
+
+
+def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
+    """Summary and KPI print landscape, one page wide; every chart's cells lie inside the
+    print area, and no page break (KPI: one chart per page) cuts through a chart."""
+    from openpyxl.utils.cell import range_boundaries
+
+    wb = openpyxl.load_workbook(built)
+    for name in (sheets.SUMMARY, sheets.KPI):
+        ws = wb[name]
+        assert ws.page_setup.orientation == "landscape", name
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        left, top, right, bottom = range_boundaries(ws.print_area.split("!")[1].replace("$", ""))
+        breaks = [b.id for b in ws.row_breaks.brk]
+        assert ws._charts, name
+        spans = []
+        for chart in ws._charts:
+            first_col, first_row = chart.anchor._from.col + 1, chart.anchor._from.row + 1
+            # 18 x 8.5 cm at Excel's default column width (~1.7 cm) and row height (0.53 cm)
+            last_col = first_col + math.ceil(chart.width / 1.69) - 1
+            last_row = first_row + math.ceil(chart.height / 0.53) - 1
+            assert left <= first_col and last_col <= right, (name, chart.anchor._from)
+            assert top <= first_row and last_row <= bottom, (name, chart.anchor._from)
+            assert not [b for b in breaks if first_row <= b < last_row], (name, breaks)
+            spans.append((first_row, last_row))
+        if name == sheets.KPI:  # one chart per page
+            spans.sort()
+            for (_, end), (start, _) in itertools.pairwise(spans):
+                assert any(end <= b < start for b in breaks), (spans, breaks)
+        else:  # the Summary: tables and both charts on one page
+            assert ws.page_setup.fitToHeight == 1
