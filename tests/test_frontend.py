@@ -336,12 +336,12 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     table = files.read_tier_report(tmp_path / "extract.csv", layout).table
     report, _ = validate_table(table, layout, book, month=MONTH, as_of=AS_OF, original=table)
     sheet = excel.sheet_frame(flow.payloads["validate"], "Validation")
-    assert sheet["code"].tolist() == report.findings["code"].tolist()
-    assert sheet["row"].fillna(0).astype(int).tolist() == (
+    assert sheet["Code"].tolist() == report.findings["code"].tolist()
+    assert sheet["Row"].fillna(0).astype(int).tolist() == (
         report.findings["row"].fillna(0).astype(int).tolist()
     )
-    first = sheet.dropna(subset=["field"]).iloc[-1]
-    assert first["link"].startswith("=HYPERLINK(\"#'All'!")
+    first = sheet.dropna(subset=["Field"]).iloc[-1]
+    assert first["Link"].startswith("=HYPERLINK(\"#'All'!")
     errors, warnings = len(report.errors), len(report.warnings)
     assert new_alerts(flow.payloads["restore"], flow.payloads["validate"]) == [
         f"{errors} errors, {warnings} warnings: see the Validation sheet"
@@ -361,7 +361,7 @@ def test_export_after_deleting_the_error_rows_writes_files(
     p, _ = step(excel, p, fe.load_extract)
     p, _ = step(excel, p, fe.validate)
     sheet = excel.sheet_frame(p, "Validation")
-    bad = sheet[(sheet["severity"] == "error") & sheet["row"].notna()]["row"].astype(int)
+    bad = sheet[(sheet["Severity"] == "error") & sheet["Row"].notna()]["Row"].astype(int)
     p = mark_actions(p, dict.fromkeys(set(bad), "Delete"))
     p, _ = step(excel, p, fe.delete_rows)
     p, _ = step(excel, p, fe.validate)
@@ -468,7 +468,7 @@ def test_locked_edit_blocks_export(excel: ExcelHarness, tmp_path: Path) -> None:
     values = next(s for s in p["sheets"] if s["name"] == "All")["values"]
     values[1][column(p, "All", "Patient Number")] = "9999999999"
     p, _ = step(excel, p, fe.validate)
-    codes = set(excel.sheet_frame(p, "Validation")["code"])
+    codes = set(excel.sheet_frame(p, "Validation")["Code"])
     assert "locked-modified" in codes
     p, _ = step(excel, p, fe.export)
     assert "locked" in p["_alerts"][-1]["prompt"]

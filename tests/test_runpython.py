@@ -146,7 +146,7 @@ def test_refresh_flags(built, run_python_strings, excel, tmp_path, loaded) -> No
 
 def test_validate(built, run_python_strings, excel, tmp_path, loaded) -> None:
     after = run_as_excel_does(built, run_python_strings["Validate"], loaded, tmp_path, excel)
-    assert list(excel.sheet_frame(after, "Validation").columns[:3]) == ["code", "severity", "row"]
+    assert list(excel.sheet_frame(after, "Validation").columns[:3]) == ["Code", "Severity", "Row"]
     assert _alerts(loaded, after)[-1].endswith("see the Validation sheet")
 
 

@@ -362,13 +362,13 @@ def test_sheets_tables_and_headers(built: Path) -> None:
     assert rates.ref == f"A1:K{len(BOOK.rates) + 1}"
     assert wb["Validation"].tables["Validation"].ref.startswith("A1:G")
     assert [c.value for c in wb["Validation"][1]] == [
-        "code",
-        "severity",
-        "row",
-        "field",
-        "value",
-        "message",
-        "link",
+        "Code",
+        "Severity",
+        "Row",
+        "Field",
+        "Value",
+        "Message",
+        "Link",
     ]
     for name, label, _ in template.SETTINGS:
         row = int(wb.defined_names[name].attr_text.rsplit("$", 1)[1])

@@ -1053,7 +1053,7 @@ def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]
     """The Validation sheet: header + one row per finding, with a link to its cell."""
     header = [LINE, *table.columns]
     positions = {int(n): i + 2 for i, n in enumerate(table.index)}
-    rows = [VALIDATION_COLUMNS]
+    rows = [[shown(c) for c in VALIDATION_COLUMNS]]
     frame = findings.astype(object).where(findings.notna(), None)
     for code, severity, row, field, value, message in frame[VALIDATION_COLUMNS[:6]].itertuples(
         index=False, name=None

@@ -150,7 +150,8 @@ def _workbook(
     table_sheet(
         wb, DEFERRED, "wsDeferred", DEFERRED, deferred_headers, "TableStyleLight1", deferred
     )
-    table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10")
+    validation = [shown(c) for c in VALIDATION_COLUMNS]
+    table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, validation, "TableStyleLight10")
     summary_sheet(wb, list(contracts), layout, default_tiers(book))
     if history is not None:
         history = history.copy()
