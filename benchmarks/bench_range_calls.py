@@ -64,7 +64,7 @@ def starting_payload(excel: ExcelHarness, folder: Path, rows: int) -> dict:
     path = folder / "extract.csv"
     path.write_bytes(sample.extract_csv(extract))
     data = template.workbook_bytes(layout, book, billing_month=date(2026, 10, 1), as_of=AS_OF)
-    payload = excel.workbook_payload(data, formula_values={"At risk": False, "Dollar effect": 0})
+    payload = excel.workbook_payload(data, formula_values={"At risk": "", "Dollar effect": 0})
     settings = next(s for s in payload["sheets"] if s["name"] == "Settings")["values"]
     labels = [row[0] for row in settings]
     for label, value in (

@@ -76,6 +76,7 @@ __all__ = [
     "formats",
     "make_payload",
     "open_book",
+    "record_status_bar",
     "replay",
     "sheet_frame",
     "sheet_values",
@@ -752,6 +753,26 @@ def count_range_calls() -> Iterator[RangeCallCounter]:
 # ---------------------------------------------------------------------------------------
 
 
+@contextmanager
+def record_status_bar() -> Iterator[list[str | None]]:
+    """Record what code writes to ``app.status_bar``, in order (None = handed back).
+
+    The remote engine has no status bar (its setter raises NotImplementedError, which
+    the front end's guarded helper swallows); here the setter appends to the list.
+    """
+    shown: list[str | None] = []
+    original = _xlremote.App.status_bar
+
+    def setter(self: Any, value: str | None) -> None:
+        shown.append(value)
+
+    _xlremote.App.status_bar = property(lambda self: shown[-1] if shown else None, setter)
+    try:
+        yield shown
+    finally:
+        _xlremote.App.status_bar = original
+
+
 def _sheet(payload: Mapping[str, Any], name: str) -> dict[str, Any]:
     for sheet in payload["sheets"]:
         if sheet["name"].casefold() == name.casefold():
@@ -1098,7 +1119,9 @@ class _Replayer:
 
     def records(self, sheet: dict[str, Any]) -> list[FormatRecord]:
         records = self.p["_formats"].setdefault(sheet["name"], [])
-        records[:] = [FormatRecord(*r) for r in records]  # lists after a JSON round trip
+        # Lists after a JSON round trip; typed once, then only records are appended.
+        if records and not isinstance(records[0], FormatRecord):
+            records[:] = [FormatRecord(*r) for r in records]
         return records
 
     def record(self, sheet: dict[str, Any], func: str, address: str | None, args: Any) -> None:
@@ -1136,9 +1159,10 @@ class _Replayer:
         if not any(rec.func == "setNumberFormat" and rec.args[0] == "@" for rec in relevant):
             return lambda row, col: False
 
+        parsed = [(rec, _areas(rec.address)) for rec in reversed(relevant)]
+
         def is_text(row: int, col: int) -> bool:
-            for rec in reversed(relevant):
-                areas = _areas(rec.address)
+            for rec, areas in parsed:
                 if areas and not any(_covers(a, row, col) for a in areas):
                     continue
                 return rec.func == "setNumberFormat" and rec.args[0] == "@"
@@ -1924,6 +1948,7 @@ class ExcelHarness:
     open_book = staticmethod(open_book)
     replay = staticmethod(replay)
     count_range_calls = staticmethod(count_range_calls)
+    record_status_bar = staticmethod(record_status_bar)
     sheet_frame = staticmethod(sheet_frame)
     sheet_values = staticmethod(sheet_values)
     formats = staticmethod(formats)

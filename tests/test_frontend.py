@@ -19,15 +19,18 @@ from xl_pmpm.core import kpi, sample
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files, ledger, workflow
-from xl_pmpm.workbook import sheets, template
+from xl_pmpm.workbook import formulas, sheets, template
 
 MONTH = "2026-10"
 AS_OF = date(2026, 11, 5)
 # What Excel shows in the formula cells of the empty template's one blank table row.
-BLANK_ROW = {"At risk": False, "Dollar effect": 0}
+BLANK_ROW = {"At risk": "", "Dollar effect": 0}
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 CHUNKS: dict[str, int] = {}
 STEPS = ("load", "refresh", "delete", "defer", "restore", "validate", "export")
+TITLES = dict(zip(STEPS, ("Load Extract", "Refresh Flags", "Delete Rows", "Defer Rows",
+                          "Restore", "Validate", "Export"), strict=True))  # fmt: skip
+VIEWS = tuple(sheets.report_sheet_names(sorted(sample.CONTRACTS)).values())
 
 
 @dataclass
@@ -116,7 +119,7 @@ def kpi_sheet_tables(excel: ExcelHarness, payload: dict) -> dict[str, list[list[
         columns = kpi.KPI_COLUMNS[key]
         block = [list(row[first - 1 : first - 1 + len(columns)]) for row in values]
         block = [row + [None] * (len(columns) - len(row)) for row in block]
-        assert block[0] == columns, key
+        assert block[0] == [sheets.shown(c) for c in columns], key
         while len(block) > 1 and all(v is None for v in block[-1]):
             block.pop()
         body = block[1:]
@@ -141,13 +144,45 @@ def step(excel: ExcelHarness, payload: dict, script: Callable[[xw.Book], None]) 
 
     The engine's own chunk ranges are left out: they come from xlwings splitting a single
     ``.value = rows`` write (automatic above 100,000 cells), not from the script.
+    The status bar's messages are kept on the payload (``_status_bar``).
     """
     book = excel.open_book(payload)
-    with excel.count_range_calls() as calls:
+    with excel.count_range_calls() as calls, excel.record_status_bar() as shown:
         script(book)
     chunks = sum(map(_engine_chunk, calls.calls))
     CHUNKS[script.__name__] = chunks
-    return excel.replay(payload, book.json()), calls.count - chunks
+    after = excel.replay(payload, book.json())
+    after["_status_bar"] = shown
+    return after, calls.count - chunks
+
+
+def assert_progress(payload: dict, title: str) -> None:
+    """The action showed its steps on the status bar, then handed it back to Excel."""
+    shown = payload["_status_bar"]
+    assert shown and shown[-1] is None, shown
+    steps = shown[:-1]
+    assert steps and all(m.startswith(f"{title}: ") for m in steps), shown
+    assert None not in steps, shown
+
+
+def assert_live_formulas(excel: ExcelHarness, payload: dict) -> None:
+    """All's and every contract sheet's flag columns hold the template's formulas.
+
+    Each row's four cells: the formulas `engine_formulas` writes into the built template
+    (for the sheet's own table), never values, so editing hours re-tiers the row.
+    """
+    layout = files.load_layout()
+    report = [s["name"] for s in payload["sheets"] if s["name"] in ("All", *VIEWS)]
+    assert len(report) == 1 + len(VIEWS)
+    for name in report:
+        want = formulas.engine_formulas(layout, sheets.table_name(name))
+        frame = excel.sheet_frame(payload, name)
+        assert len(frame), name
+        for column in sheets.FLAG_COLUMNS:
+            assert frame[column].eq(want[column]).all(), (name, column)
+        records = {r.address for r in excel.formats(payload, name, "formula")}
+        first = fe.col_letter(2 + frame.shape[1] - len(sheets.ENGINE_COLUMNS) - 1)
+        assert f"{first}{len(frame) + 1}" in records, name
 
 
 def contracts_table(excel: ExcelHarness, payload: dict) -> list[list[Any]]:
@@ -228,26 +263,37 @@ def test_load_writes_all_views_and_original_with_text_kept(
     assert "Loaded 202 rows" in p["_alerts"][-1]["prompt"]
 
 
-def test_refresh_flags_matches_the_core_and_counts_at_risk(
+def test_refresh_flags_brings_back_typed_over_formulas_and_counts_at_risk(
     excel: ExcelHarness, tmp_path: Path
 ) -> None:
     from xl_pmpm.core.flags import flag_tier_risk
 
     p, path = workbook(excel, tmp_path, 200)
     p, _ = step(excel, p, fe.load_extract)
+    values = next(s for s in p["sheets"] if s["name"] == "All")["values"]
+    tier = values[0].index(sheets.FLAG_COLUMNS[0])
+    for row in values[1:6]:  # a biller typed tiers over the formulas
+        row[tier] = 3
     p, _ = step(excel, p, fe.refresh_flags)
+    assert_live_formulas(excel, p)
+    assert_progress(p, "Refresh Flags")
     layout, book = files.load_layout(), files.load_rate_book()
     table = files.read_tier_report(path, layout).table
     flags = flag_tier_risk(table, layout, book, pd.Timestamp(f"{MONTH}-01"))
-    frame = all_frame(excel, p).set_index("Line")
-    assert frame["At risk"].astype(bool).tolist() == flags["at_risk"].tolist()
-    assert frame["Dollar effect"].tolist() == pytest.approx(flags["dollar_effect"].tolist())
+    risky = flags["at_risk"].astype(bool)
+    dollars = flags.loc[risky, "dollar_effect"].sum()
+    assert risky.sum() > 0
+    assert p["_alerts"][-1]["prompt"] == (
+        f"{int(risky.sum()):,} row(s) at risk, ${dollars:,.2f} at stake."
+    )
 
 
 def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     flow = run_flow(excel, tmp_path, 1_000)
-    for payload in flow.payloads.values():  # the template's tables follow every step
+    for name, payload in flow.payloads.items():  # the template's tables follow every step
         assert_tables_fit(excel, payload)
+        assert_live_formulas(excel, payload)
+        assert_progress(payload, TITLES[name])
     names = [s["name"] for s in flow.payloads["export"]["sheets"]]
     views = list(sheets.report_sheet_names(sorted(sample.CONTRACTS)).values())
     shipped = [s["name"] for s in workbook(excel, tmp_path / "t", 1)[0]["sheets"]]
@@ -265,10 +311,10 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     assert not after_delete.drop(columns=["Findings"]).isna().all(axis=1).any()
     assert len(excel.sheet_values(flow.payloads["delete"], "All")) == len(after_delete) + 1
     deferred = excel.sheet_frame(flow.payloads["delete"], "Deferred")
-    assert deferred["line"].astype(int).tolist() == [4, 6, 9]
-    assert deferred["archived_at"].map(lambda v: bool(STAMP.match(v))).all()
+    assert deferred["Line"].astype(int).tolist() == [4, 6, 9]
+    assert deferred["Archived at"].map(lambda v: bool(STAMP.match(v))).all()
     assert table_of(flow.payloads["delete"], "Deferred")["range_address"] == "A1:V4"
-    assert set(deferred["action"]) == {"delete"}
+    assert set(deferred["Action"]) == {"delete"}
     # defer: visit times blank, row kept, Action back to Keep
     after_defer = all_frame(excel, flow.payloads["defer"]).set_index("Line")
     assert after_defer.loc[[12, 13], ["Visit Start Time", "Visit End Time"]].isna().all().all()
@@ -290,12 +336,12 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     table = files.read_tier_report(tmp_path / "extract.csv", layout).table
     report, _ = validate_table(table, layout, book, month=MONTH, as_of=AS_OF, original=table)
     sheet = excel.sheet_frame(flow.payloads["validate"], "Validation")
-    assert sheet["code"].tolist() == report.findings["code"].tolist()
-    assert sheet["row"].fillna(0).astype(int).tolist() == (
+    assert sheet["Code"].tolist() == report.findings["code"].tolist()
+    assert sheet["Row"].fillna(0).astype(int).tolist() == (
         report.findings["row"].fillna(0).astype(int).tolist()
     )
-    first = sheet.dropna(subset=["field"]).iloc[-1]
-    assert first["link"].startswith("=HYPERLINK(\"#'All'!")
+    first = sheet.dropna(subset=["Field"]).iloc[-1]
+    assert first["Link"].startswith("=HYPERLINK(\"#'All'!")
     errors, warnings = len(report.errors), len(report.warnings)
     assert new_alerts(flow.payloads["restore"], flow.payloads["validate"]) == [
         f"{errors} errors, {warnings} warnings: see the Validation sheet"
@@ -315,7 +361,7 @@ def test_export_after_deleting_the_error_rows_writes_files(
     p, _ = step(excel, p, fe.load_extract)
     p, _ = step(excel, p, fe.validate)
     sheet = excel.sheet_frame(p, "Validation")
-    bad = sheet[(sheet["severity"] == "error") & sheet["row"].notna()]["row"].astype(int)
+    bad = sheet[(sheet["Severity"] == "error") & sheet["Row"].notna()]["Row"].astype(int)
     p = mark_actions(p, dict.fromkeys(set(bad), "Delete"))
     p, _ = step(excel, p, fe.delete_rows)
     p, _ = step(excel, p, fe.validate)
@@ -331,12 +377,13 @@ def test_export_after_deleting_the_error_rows_writes_files(
     db = tmp_path / "exports" / "pmpm-ledger.sqlite3"
     assert len(ledger.history(db)) == rows
     p, _ = step(excel, p, fe.show_history)
+    assert_progress(p, "History")
     assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == sheets.HISTORY
     history = excel.sheet_frame(p, sheets.HISTORY)
-    assert list(history.columns) == sheets.HISTORY_COLUMNS
+    assert list(history.columns) == [sheets.shown(c) for c in sheets.HISTORY_COLUMNS]
     assert len(history) == rows
-    assert history["exported_at"].map(lambda v: bool(STAMP.match(v))).all()
-    ids = history["patient_number"]
+    assert history["Exported at"].map(lambda v: bool(STAMP.match(v))).all()
+    ids = history["Patient number"]
     assert ids.map(type).eq(str).all() and ids.str.len().eq(10).all()  # leading zeros kept
     last = fe.col_letter(len(sheets.HISTORY_COLUMNS))
     assert table_of(p, sheets.HISTORY)["range_address"] == f"A1:{last}{rows + 1}"
@@ -344,6 +391,7 @@ def test_export_after_deleting_the_error_rows_writes_files(
     assert_tables_fit(excel, p)
     # KPIs: the KPI sheet's tables hold kpi_tables of that ledger, exactly.
     p, _ = step(excel, p, fe.show_kpis)
+    assert_progress(p, "KPIs")
     assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == sheets.KPI
     expected = kpi.kpi_tables(ledger.history(db), files.load_rate_book())
     shown = kpi_sheet_tables(excel, p)
@@ -361,6 +409,7 @@ def test_history_without_a_ledger_says_so(excel: ExcelHarness, tmp_path: Path) -
     type_settings(p, {"Ledger file": str(tmp_path / "none.sqlite3")})
     p, _ = step(excel, p, fe.show_history)
     assert "No ledger here yet" in p["_alerts"][-1]["prompt"]
+    assert_progress(p, "History")  # cleared on the way out, error or not
     assert not (tmp_path / "none.sqlite3").exists()
     assert excel.sheet_values(p, sheets.HISTORY)[1:] == []
 
@@ -419,7 +468,7 @@ def test_locked_edit_blocks_export(excel: ExcelHarness, tmp_path: Path) -> None:
     values = next(s for s in p["sheets"] if s["name"] == "All")["values"]
     values[1][column(p, "All", "Patient Number")] = "9999999999"
     p, _ = step(excel, p, fe.validate)
-    codes = set(excel.sheet_frame(p, "Validation")["code"])
+    codes = set(excel.sheet_frame(p, "Validation")["Code"])
     assert "locked-modified" in codes
     p, _ = step(excel, p, fe.export)
     assert "locked" in p["_alerts"][-1]["prompt"]
@@ -445,7 +494,7 @@ def test_restore_only_the_selected_deferred_rows(excel: ExcelHarness, tmp_path: 
     p, _ = step(excel, p, fe.restore_rows)
     lines = set(all_frame(excel, p)["Line"])
     assert 7 in lines and 5 not in lines
-    assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [5]
+    assert excel.sheet_frame(p, "Deferred")["Line"].astype(int).tolist() == [5]
 
 
 def test_range_calls_do_not_grow_with_rows(excel: ExcelHarness, tmp_path: Path) -> None:
@@ -547,7 +596,7 @@ def test_marks_on_a_contract_sheet_count_and_nothing_marked_does_nothing(
     assert p["_alerts"][-1]["prompt"].startswith("1 row(s) deleted")
     assert line not in set(all_frame(excel, p)["Line"])
     assert line not in set(excel.sheet_frame(p, view)["Line"])
-    assert excel.sheet_frame(p, "Deferred")["line"].astype(int).tolist() == [line]
+    assert excel.sheet_frame(p, "Deferred")["Line"].astype(int).tolist() == [line]
     assert calls <= 20
     assert_tables_fit(excel, p)
 
@@ -608,6 +657,7 @@ def test_unbilled_sheet_lists_what_the_core_finds(excel: ExcelHarness, tmp_path:
         },
     )
     p, calls_big = step(excel, p, fe.show_unbilled)
+    assert_progress(p, "Unbilled")
     found = unbilled_from_files(
         [sept, aug], mapping, layout, book, date(2026, 11, 20), ledger_path=db
     ).unbilled
@@ -652,3 +702,47 @@ def test_unbilled_without_visits_files_says_so(excel: ExcelHarness, tmp_path: Pa
     type_settings(p, {"Visits files": str(tmp_path / "missing.csv")})
     p, _ = step(excel, p, fe.show_unbilled)
     assert "Visits file not found" in p["_alerts"][-1]["prompt"]
+
+
+def test_libreoffice_recalculates_all_after_load_as_the_engine(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    """Load through the harness, save the result as Excel would: every row of All, opened
+    and recalculated by LibreOffice, shows the engine's tier, tier if billed, at risk and
+    dollars, at each payer's own rates (the formulas Load wrote, not values)."""
+    import io
+
+    import openpyxl
+    from test_template import _engine_vs_libreoffice, needs_soffice
+
+    if needs_soffice.args[0]:
+        pytest.skip(needs_soffice.kwargs["reason"])
+    p, _ = workbook(excel, tmp_path, 150, mangle=False, below_minimum=False)
+    p, _ = step(excel, p, fe.load_extract)
+    wb = openpyxl.load_workbook(io.BytesIO(template_bytes()))
+    ws = wb["All"]
+    values = excel.sheet_values(p, "All")
+    for r, row in enumerate(values, start=1):
+        for c, value in enumerate(row, start=1):
+            ws.cell(r, c).value = value
+    table = ws.tables[sheets.table_name("All")]
+    table.ref = table.autoFilter.ref = f"A1:{fe.col_letter(len(values[0]))}{len(values)}"
+    rates = wb[sheets.RATES]
+    for r, row in enumerate(contracts_table(excel, p), start=2):
+        for c, value in enumerate(row, start=sheets.CONTRACTS_FIRST_COLUMN):
+            rates.cell(r, c).value = value
+    saved = tmp_path / "after-load.xlsx"
+    wb.save(saved)
+    tier = fe.col_letter(values[0].index(sheets.FLAG_COLUMNS[0]) + 1)
+    assert (
+        openpyxl.load_workbook(saved)["All"][f"{tier}2"].value
+        == (
+            formulas.engine_formulas(files.load_layout(), sheets.table_name("All"))[
+                sheets.FLAG_COLUMNS[0]
+            ]
+        )
+    )
+    rows, payers = _engine_vs_libreoffice(saved, MONTH, tmp_path)
+    assert rows == len(values) - 1
+    own = set(files.load_rate_book().rates["payer"]) - {"*"}
+    assert own & payers, "a payer with its own rates is in the extract"

@@ -146,7 +146,7 @@ def test_refresh_flags(built, run_python_strings, excel, tmp_path, loaded) -> No
 
 def test_validate(built, run_python_strings, excel, tmp_path, loaded) -> None:
     after = run_as_excel_does(built, run_python_strings["Validate"], loaded, tmp_path, excel)
-    assert list(excel.sheet_frame(after, "Validation").columns[:3]) == ["code", "severity", "row"]
+    assert list(excel.sheet_frame(after, "Validation").columns[:3]) == ["Code", "Severity", "Row"]
     assert _alerts(loaded, after)[-1].endswith("see the Validation sheet")
 
 
@@ -154,7 +154,7 @@ def test_delete_rows(built, run_python_strings, excel, tmp_path, loaded) -> None
     marked = mark_actions(loaded, {5: "Delete", 7: "Delete"})
     after = run_as_excel_does(built, run_python_strings["Delete Rows"], marked, tmp_path, excel)
     assert not {5, 7} & set(excel.sheet_frame(after, "All")["Line"])
-    assert excel.sheet_frame(after, "Deferred")["line"].astype(int).tolist() == [5, 7]
+    assert excel.sheet_frame(after, "Deferred")["Line"].astype(int).tolist() == [5, 7]
 
 
 def test_defer_then_restore(built, run_python_strings, excel, tmp_path, loaded) -> None:

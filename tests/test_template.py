@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
+import math
 import os
 import re
 import shutil
@@ -321,7 +323,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
     ]
     expected = ["Line"] + [c.name for c in LAYOUT.export_columns] + template.ENGINE_COLUMNS
     assert template.ENGINE_COLUMNS == [
-        "Tier (engine)",
+        "Tier now",
         "Tier if billed",
         "At risk",
         "Dollar effect",
@@ -356,17 +358,17 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         assert wb[sheet].freeze_panes == "A2", sheet
         assert wb[sheet].column_dimensions["A"].width >= 10, sheet
     rates = wb["Rates"].tables["Rates"]
-    assert [c.name for c in rates.tableColumns] == RATE_COLUMNS
+    assert [c.name for c in rates.tableColumns] == [sheets.shown(c) for c in RATE_COLUMNS]
     assert rates.ref == f"A1:K{len(BOOK.rates) + 1}"
     assert wb["Validation"].tables["Validation"].ref.startswith("A1:G")
     assert [c.value for c in wb["Validation"][1]] == [
-        "code",
-        "severity",
-        "row",
-        "field",
-        "value",
-        "message",
-        "link",
+        "Code",
+        "Severity",
+        "Row",
+        "Field",
+        "Value",
+        "Message",
+        "Link",
     ]
     for name, label, _ in template.SETTINGS:
         row = int(wb.defined_names[name].attr_text.rsplit("$", 1)[1])
@@ -375,9 +377,9 @@ def test_sheets_tables_and_headers(built: Path) -> None:
     # The labels the front end reads.
     assert {"Extract file", "Export folder", "Archive folder", "Ledger file"} <= labels
     history = wb["Export History"].tables["ExportHistory"]
-    assert [c.name for c in history.tableColumns] == ledger.ENTRY_COLUMNS
+    assert [c.name for c in history.tableColumns] == [sheets.shown(c) for c in ledger.ENTRY_COLUMNS]
     assert wb["Deferred"].tables["Deferred"].ref == "A1:V2"
-    assert [c.value for c in wb["Deferred"][1]][:6] == list(ARCHIVE_META)
+    assert [c.value for c in wb["Deferred"][1]][:6] == [sheets.shown(c) for c in ARCHIVE_META]
     summary = wb["Summary"]
     assert set(summary.tables) == {"Summary", "ByTier"}
     by_tier = [c.name for c in summary.tables["ByTier"].tableColumns]
@@ -592,10 +594,9 @@ def test_kpi_sheet_has_the_kpi_tables_and_charts(built: Path) -> None:
     }
     for key, first in firsts.items():
         table = ws.tables[sheets.KPI_TABLE_NAMES[key]]
-        assert [c.name for c in table.tableColumns] == kpi.KPI_COLUMNS[key]
-        assert [ws.cell(1, first + i).value for i in range(len(table.tableColumns))] == (
-            kpi.KPI_COLUMNS[key]
-        )
+        headers = [sheets.shown(c) for c in kpi.KPI_COLUMNS[key]]
+        assert [c.name for c in table.tableColumns] == headers
+        assert [ws.cell(1, first + i).value for i in range(len(table.tableColumns))] == headers
     assert ws.column_dimensions["A"].number_format == "@"  # months stay text
     last = template.KPI_CHART_ROWS + 1
     charts = _kpi_charts(ws)
@@ -692,9 +693,10 @@ def test_libreoffice_formulas_match_the_engine(tmp_path: Path, month: date) -> N
             where = f"{sheet}: billed {expected['billed_hours']}, {month}"
             tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
             after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
-            assert _blank(values[col["Tier (engine)"]]) == tier, where
+            assert _blank(values[col["Tier now"]]) == tier, where
             assert _blank(values[col["Tier if billed"]]) == after, where
-            assert values[col["At risk"]] is bool(expected["at_risk"]), where
+            risky = "Yes" if expected["at_risk"] else None
+            assert _blank(values[col["At risk"]]) == risky, where
             assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
     assert flags["at_risk"].sum() >= 4  # the chosen hours cross tier edges
     summary = {row[0]: row for row in wb["Summary"].iter_rows(min_row=2, values_only=True)}
@@ -737,9 +739,10 @@ def _engine_vs_libreoffice(path: Path, month: str, tmp_path: Path) -> tuple[int,
         where = f"line {line}, payer {expected['payer']}, billed {expected['billed_hours']}"
         tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
         after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
-        assert _blank(values[col["Tier (engine)"]]) == tier, where
+        assert _blank(values[col["Tier now"]]) == tier, where
         assert _blank(values[col["Tier if billed"]]) == after, where
-        assert values[col["At risk"]] is bool(expected["at_risk"]), where
+        risky = "Yes" if expected["at_risk"] else None
+        assert _blank(values[col["At risk"]]) == risky, where
         assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
     return len(flags), set(flags["payer"])
 
@@ -798,3 +801,87 @@ def test_the_demo_workbook_shows_the_month_after_review(tmp_path: Path) -> None:
     row = [c.value for c in wb["KPI"][2]][first - 1 : first - 1 + len(by_month.columns)]
     assert len(by_month) == 1 and row[0] == cli.SAMPLE_MONTH
     assert row == pytest.approx(by_month.iloc[0].tolist())
+
+
+def _text(title: object) -> str:
+    """A chart or axis title's text (rich text runs joined); "" when it has none."""
+    rich = getattr(getattr(title, "tx", None), "rich", None)
+    if rich is None:
+        return ""
+    return "".join(run.t for p in rich.p for run in (p.r or []))
+
+
+def test_the_demo_workbook_speaks_the_billers_words(tmp_path: Path) -> None:
+    """Every header, table column, chart title, axis title and series name of the demo
+    workbook is in words: no identifier_with_underscores, no engine jargon, and no cell
+    shows TRUE or FALSE."""
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    (path,) = (tmp_path / "demo").glob("*.xlsm")
+    wb = openpyxl.load_workbook(path)
+    names: list[tuple[str, object]] = []
+    for ws in wb:
+        if ws.title == sheets.CONFIG:  # xlwings' own keys, read by xlwings
+            continue
+        for cell in ws[1]:
+            if isinstance(cell.value, str) and not cell.value.startswith("="):
+                names.append((f"{ws.title}!{cell.coordinate}", cell.value))
+        for table in ws.tables.values():
+            for column in table.tableColumns:
+                names.append((f"{ws.title} table {table.name}", column.name))
+        for n, chart in enumerate(ws._charts):
+            names.append((f"{ws.title} chart {n}", _text(chart.title)))
+            for axis in (chart.x_axis, chart.y_axis):
+                names.append((f"{ws.title} chart {n} axis", _text(axis.title)))
+            for series in chart.series:
+                sheet, cell = series.tx.strRef.f.split("!")
+                names.append(
+                    (
+                        f"{ws.title} chart {n} series",
+                        wb[sheet.strip("'")][cell.replace("$", "")].value,
+                    )
+                )
+        booleans = [
+            c.coordinate for row in ws.iter_rows() for c in row if isinstance(c.value, bool)
+        ]
+        assert not booleans, (ws.title, booleans[:5])
+    assert len(names) > 100
+    for where, name in names:
+        assert name, where
+        assert not re.search(r"[A-Za-z0-9]_[A-Za-z0-9]", str(name)), (where, name)
+        assert str(name).upper() not in ("TRUE", "FALSE"), (where, name)
+        assert "(engine)" not in str(name), (where, name)
+    # The At risk column shows Yes or nothing, and the Summary counts the Yes rows.
+    formulas = template.engine_formulas(LAYOUT, sheets.table_name("All"))
+    assert formulas["At risk"].endswith(',"Yes","")')
+    assert '"Yes"' in wb["Summary"]["C2"].value
+
+
+def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
+    """Summary and KPI print landscape, one page wide; every chart's cells lie inside the
+    print area, and no page break (KPI: one chart per page) cuts through a chart."""
+    from openpyxl.utils.cell import range_boundaries
+
+    wb = openpyxl.load_workbook(built)
+    for name in (sheets.SUMMARY, sheets.KPI):
+        ws = wb[name]
+        assert ws.page_setup.orientation == "landscape", name
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        left, top, right, bottom = range_boundaries(ws.print_area.split("!")[1].replace("$", ""))
+        breaks = [b.id for b in ws.row_breaks.brk]
+        assert ws._charts, name
+        spans = []
+        for chart in ws._charts:
+            first_col, first_row = chart.anchor._from.col + 1, chart.anchor._from.row + 1
+            # 18 x 8.5 cm at Excel's default column width (~1.7 cm) and row height (0.53 cm)
+            last_col = first_col + math.ceil(chart.width / 1.69) - 1
+            last_row = first_row + math.ceil(chart.height / 0.53) - 1
+            assert left <= first_col and last_col <= right, (name, chart.anchor._from)
+            assert top <= first_row and last_row <= bottom, (name, chart.anchor._from)
+            assert not [b for b in breaks if first_row <= b < last_row], (name, breaks)
+            spans.append((first_row, last_row))
+        if name == sheets.KPI:  # one chart per page
+            spans.sort()
+            for (_, end), (start, _) in itertools.pairwise(spans):
+                assert any(end <= b < start for b in breaks), (spans, breaks)
+        else:  # the Summary: tables and both charts on one page
+            assert ws.page_setup.fitToHeight == 1

@@ -44,7 +44,7 @@ def _exported(folder: Path) -> list[bytes]:
 
 
 def _front_end_payload(excel: ExcelHarness, path: Path, out: Path) -> dict:
-    payload = excel.workbook_payload(path.read_bytes(), formula_values={"At risk": False})
+    payload = excel.workbook_payload(path.read_bytes(), formula_values={"At risk": ""})
     return type_settings(payload, {"Export folder": str(out), "As-of date": AS_OF.isoformat()})
 
 

@@ -13,7 +13,7 @@ from xl_pmpm.core.values import per_value
 
 # Engine columns shown beside the layout's columns (workbook, summary, JSON).
 ENGINE_HEADERS = {
-    "tier": "Tier (engine)",
+    "tier": "Tier now",
     "rate": "Rate",
     "tier_if_billed": "Tier if billed",
     "rate_if_billed": "Rate if billed",

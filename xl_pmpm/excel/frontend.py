@@ -2,7 +2,11 @@
 
 All business rules live in the core (``xl_pmpm``); this module only reads whole
 ranges, calls the core and writes whole ranges back, so every action costs a fixed
-number of range calls whatever the row count. Written against the xlwings API that
+number of range calls whatever the row count. The engine columns (tier, tier if
+billed, at risk, dollar effect) are written as the template's formulas
+(:func:`xl_pmpm.workbook.formulas.engine_formulas`), never as values, so editing hours
+re-tiers a row at once, after every action. Each action shows its steps on the status
+bar and clears it when done, even on an error. Written against the xlwings API that
 desktop Excel and xlwings Lite share: no ``.api``, no COM, no reads of colours,
 formulas or the status bar.
 
@@ -22,7 +26,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -42,9 +46,11 @@ from xl_pmpm.core.validation import billing_month, validate_table
 from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
+from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
+    AT_RISK_MARK,
     CONTRACT_PLACES,
     CONTRACTS_FIRST_COLUMN,
     DEFER,
@@ -71,8 +77,10 @@ from xl_pmpm.workbook.sheets import (
     VALIDATION_COLUMNS,
     contract_payers,
     extract_contracts,
+    field_of,
     kpi_first_columns,
     report_sheet_names,
+    shown,
     stamp_text,
     table_name,
 )
@@ -99,6 +107,19 @@ def status(book: xw.Book, message: str | None) -> None:
     """Write the status bar where the runtime allows it (never read it)."""
     with contextlib.suppress(NotImplementedError, AttributeError):
         book.app.status_bar = message
+
+
+@contextlib.contextmanager
+def progress(book: xw.Book, title: str, first: str) -> Iterator[Callable[[str], None]]:
+    """Show "`title`: `first`" on the status bar; yields a function for the next steps.
+
+    The status bar is cleared (handed back to Excel) at the end, even on an error.
+    """
+    status(book, f"{title}: {first}")
+    try:
+        yield lambda message: status(book, f"{title}: {message}")
+    finally:
+        status(book, None)
 
 
 def _hide(sheet: xw.Sheet) -> None:
@@ -476,15 +497,20 @@ def read_report(
     return table, engine
 
 
-def _engine_values(flags: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """The engine's four flag columns for the sheet."""
-    f = flags.reindex(index)
-    out = pd.DataFrame(index=index)
-    out[FLAG_COLUMNS[0]] = f["tier"].astype(object).where(f["tier"].notna(), None)
-    out[FLAG_COLUMNS[1]] = f["tier_if_billed"].astype(object).where(f["tier_if_billed"].notna())
-    out[FLAG_COLUMNS[2]] = f["at_risk"].fillna(False).astype(bool)
-    out[FLAG_COLUMNS[3]] = f["dollar_effect"].astype(float)
-    return out.astype(object).where(out.notna(), None)
+def flag_formulas(layout: Layout, sheet: str) -> list[str]:
+    """The four flag columns' formulas of Tier Report sheet `sheet`, as the template has them.
+
+    The same text for every row (structured references to the row), so one grid write
+    puts them over a whole column range.
+    """
+    formulas = engine_formulas(layout, table_name(sheet))
+    return [formulas[c] for c in FLAG_COLUMNS]
+
+
+def _formula_rows(layout: Layout, sheet: str, rows: int) -> list[list[str]]:
+    """`rows` rows of the flag formulas: what one write over the flag columns takes."""
+    row = flag_formulas(layout, sheet)
+    return [row] * rows
 
 
 def compute_flags(
@@ -497,8 +523,8 @@ def compute_flags(
     return flag_tier_risk(table, layout, book, stamp)
 
 
-def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout) -> list[list[Any]]:
-    """Header + rows as one 2D list."""
+def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout, sheet: str) -> list[list[Any]]:
+    """Header + rows as one 2D list: the flag columns as `sheet`'s formulas."""
     header = [LINE, *table.columns, *ENGINE_COLUMNS]
     columns: list[list[Any]] = [[int(n) for n in table.index]]
     for name in table.columns:
@@ -506,7 +532,9 @@ def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout) -> list[lis
         columns.append([_cell_value(v, col) for v in table[name].fillna("").astype(str)])
     eng = engine.reindex(columns=ENGINE_COLUMNS)
     eng[ACTION] = eng[ACTION].fillna(KEEP)
-    for name in ENGINE_COLUMNS:
+    for formula in flag_formulas(layout, sheet):
+        columns.append([formula] * len(table))
+    for name in (FINDINGS, ACTION):
         values = eng[name].astype(object)
         columns.append(values.where(values.notna(), None).tolist())
     return [header, *map(list, zip(*columns, strict=True))] if len(table) else [header]
@@ -575,7 +603,7 @@ def write_report(
     sheet, made = _report_sheet(book, name, layout, list(table.columns), after)
     if made and name != ALL:
         old_rows = None
-    write_table(sheet, _grid(table, engine, layout), table_name(name), old_rows=old_rows)
+    write_table(sheet, _grid(table, engine, layout, name), table_name(name), old_rows=old_rows)
     return sheet
 
 
@@ -588,7 +616,9 @@ def _highlight(sheet: xw.Sheet, width: int) -> None:
         formats = target.conditional_formats
         formats.clear()
         formats.add_custom(f'=AND(${found}2<>"",${found}2<>0)', fill_color=FINDINGS_FILL)
-        formats.add_custom(f"=${risk}2=TRUE", fill_color=AT_RISK_FILL, stop_if_true=True)
+        formats.add_custom(
+            f'=${risk}2="{AT_RISK_MARK}"', fill_color=AT_RISK_FILL, stop_if_true=True
+        )
 
 
 def _contracts(table: pd.DataFrame, layout: Layout) -> pd.Series | None:
@@ -637,19 +667,17 @@ def write_views(
     return list(names.values())
 
 
-def _write_view_engines(
-    book: xw.Book, table: pd.DataFrame, values: pd.DataFrame, layout: Layout
-) -> None:
-    """Write the engine's flag columns of every contract sheet: one write per sheet."""
+def _write_view_formulas(book: xw.Book, table: pd.DataFrame, layout: Layout) -> None:
+    """Write the flag formulas over every contract sheet's rows: one write per sheet."""
     contracts = _contracts(table, layout)
     if contracts is None:
         return
     first = 2 + table.shape[1]
-    present = sorted(set(contracts[contracts != ""]))
-    for contract, name in report_sheet_names(present).items():
+    counts = contracts[contracts != ""].value_counts()
+    for contract, name in report_sheet_names(sorted(counts.index)).items():
         if _has_sheet(book, name):
-            rows = values[(contracts == contract).to_numpy()]
-            put(book.sheets[name], rows.to_numpy().tolist(), row=2, column=first)
+            rows = _formula_rows(layout, name, int(counts[contract]))
+            put(book.sheets[name], rows, row=2, column=first)
 
 
 def _save_all(
@@ -674,7 +702,7 @@ def read_deferred(book: xw.Book) -> pd.DataFrame:
     rows = read_block(get_sheet(book, DEFERRED))
     if len(rows) < 2:
         return pd.DataFrame(columns=review.ARCHIVE_META)
-    header = [str(h) for h in rows[0]]
+    header = [field_of(h, review.ARCHIVE_META) for h in rows[0]]
     frame = pd.DataFrame(
         {
             h: [(stamp_text if h in STAMP_COLUMNS else _text_of)(r[i]) for r in rows[1:]]
@@ -706,10 +734,11 @@ def sheet_stamps(frame: pd.DataFrame) -> pd.DataFrame:
 def write_deferred(book: xw.Book, records: pd.DataFrame, *, append: int | None) -> None:
     """Write archive records: appended below `append` existing rows, or the whole sheet."""
     sheet, made = _sheet(book, DEFERRED)
+    records = sheet_stamps(records).rename(columns={c: shown(c) for c in review.ARCHIVE_META})
     columns = list(records.columns)
     if made:
         sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
-    body = sheet_stamps(records).astype(str).to_numpy().tolist()
+    body = records.astype(str).to_numpy().tolist()
     if append:
         write_table(sheet, body, DEFERRED, append=append)
     else:
@@ -720,10 +749,9 @@ def _append_archive(
     book: xw.Book, records: pd.DataFrame, existing: list[list[Any]], settings: dict[str, Any]
 ) -> Path | None:
     """Append records to the Deferred sheet (one write) and, if named, the archive folder."""
-    header = [str(h) for h in existing[0]] if existing else []
-    if header:
-        records = records.reindex(columns=header, fill_value="")
-    write_deferred(book, records, append=len(existing) if header else None)
+    header = [field_of(h, review.ARCHIVE_META) for h in existing[0]] if existing else []
+    rows = records.reindex(columns=header, fill_value="") if header else records
+    write_deferred(book, rows, append=len(existing) if header else None)
     folder = _folder(settings, "archive folder", book)
     if folder is None or records.empty:
         return None
@@ -755,30 +783,32 @@ def load_extract(book: xw.Book) -> None:
     if not report.readable:
         alert(book, "; ".join(report.findings["message"].astype(str)), "Load Extract")
         return
-    status(book, f"Loading {path.name}…")
-    table = report.table.fillna("").astype(str)
-    month = settings_month(settings) or (billing_month(table, layout)[0] if len(table) else None)
-    _fix_month_and_extract(book, settings, month)
-    flags = compute_flags(table, layout, rates, month)
-    engine = _engine_values(flags, table.index)
-    engine[FINDINGS] = None
-    engine[ACTION] = KEEP
-    write_report(book, ALL, table, engine, layout)
-    original, made = _sheet(book, ORIGINAL, hidden=True)
-    original.clear_contents()
-    if made:  # every column past Line: the extract's text as is
-        original.range(f"B:{col_letter(_MAX_COLUMN)}").number_format = "@"
-    put(
-        original,
-        [[LINE, *table.columns]]
-        + [[int(n), *row] for n, row in zip(table.index, table.to_numpy().tolist(), strict=True)],
-    )
-    status(book, f"Loading {path.name}: one sheet per contract…")
-    views = write_views(book, table, engine, layout)
-    _drop_stale_views(book, views)
-    contracts = extract_contracts(table, layout)
-    _write_contracts(book, contracts, rates)
-    status(book, None)
+    with progress(book, "Load Extract", f"writing {path.name} to All…") as step:
+        table = report.table.fillna("").astype(str)
+        month = settings_month(settings) or (
+            billing_month(table, layout)[0] if len(table) else None
+        )
+        _fix_month_and_extract(book, settings, month)
+        engine = pd.DataFrame({FINDINGS: None, ACTION: KEEP}, index=table.index)
+        write_report(book, ALL, table, engine, layout)
+        step("keeping the extract as loaded…")
+        original, made = _sheet(book, ORIGINAL, hidden=True)
+        original.clear_contents()
+        if made:  # every column past Line: the extract's text as is
+            original.range(f"B:{col_letter(_MAX_COLUMN)}").number_format = "@"
+        put(
+            original,
+            [[LINE, *table.columns]]
+            + [
+                [int(n), *row]
+                for n, row in zip(table.index, table.to_numpy().tolist(), strict=True)
+            ],
+        )
+        step("one sheet per contract…")
+        views = write_views(book, table, engine, layout)
+        _drop_stale_views(book, views)
+        contracts = extract_contracts(table, layout)
+        _write_contracts(book, contracts, rates)
     notes = len(report.findings)
     more = min(len(contracts), CONTRACT_PLACES) - SUMMARY_CONTRACT_ROWS
     alert(
@@ -837,16 +867,27 @@ def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
 
 
 def refresh_flags(book: xw.Book) -> None:
-    """Recompute the engine columns of All and of each contract sheet: one write each."""
-    settings, layout, rates = _context(book)
-    table, engine = read_report(book, layout)
-    if table.empty:
-        alert(book, "The All sheet holds no rows: run Load Extract first.", "Refresh Flags")
-        return
-    flags = compute_flags(table, layout, rates, settings_month(settings))
-    values = _engine_values(flags, table.index)
-    put(book.sheets[ALL], values.to_numpy().tolist(), row=2, column=2 + table.shape[1])
-    _write_view_engines(book, table, values, layout)
+    """Write the flag formulas back over All and each contract sheet: one write each.
+
+    A formula typed over (or pasted over) comes back; Excel recalculates every row. The
+    alert gives the engine's own count of rows at risk, to compare with the Summary.
+    """
+    title = "Refresh Flags"
+    with progress(book, title, "reading All…") as step:
+        settings, layout, rates = _context(book)
+        table, _ = read_report(book, layout)
+        if table.empty:
+            alert(book, "The All sheet holds no rows: run Load Extract first.", title)
+            return
+        step("writing the tier formulas…")
+        rows = _formula_rows(layout, ALL, len(table))
+        put(book.sheets[ALL], rows, row=2, column=2 + table.shape[1])
+        _write_view_formulas(book, table, layout)
+        step("checking the tiers…")
+        flags = compute_flags(table, layout, rates, settings_month(settings))
+    risky = flags["at_risk"].fillna(False).astype(bool)
+    dollars = float(flags.loc[risky, "dollar_effect"].sum())
+    alert(book, f"{int(risky.sum()):,} row(s) at risk, ${dollars:,.2f} at stake.", title)
 
 
 def _marked(engine: pd.DataFrame, action: str) -> list[int]:
@@ -901,8 +942,13 @@ def view_marks(book: xw.Book) -> dict[int, str]:
 
 
 def _act(book: xw.Book, action: str) -> None:
-    settings, layout, rates = _context(book)
     title = f"{action} Rows"
+    with progress(book, title, "reading the marks…") as step:
+        _act_steps(book, action, title, step)
+
+
+def _act_steps(book: xw.Book, action: str, title: str, step: Callable[[str], None]) -> None:
+    settings, layout, _ = _context(book)
     table, engine = read_report(book, layout)
     marks = pd.Series(view_marks(book), dtype=object)
     marks = marks[marks.index.isin(engine.index)]
@@ -924,6 +970,7 @@ def _act(book: xw.Book, action: str) -> None:
         "month": None if month is None else str(month),
     }
     touched = _touched(table, layout, lines)
+    step(f"{action.lower()}ing {len(lines):,} row(s)…")
     if action == DELETE:
         new, records = review.delete_rows(table, lines, **kwargs)
     else:
@@ -931,11 +978,10 @@ def _act(book: xw.Book, action: str) -> None:
     records = sheet_stamps(records)
     new_engine = engine.loc[new.index].copy()
     new_engine.loc[new_engine.index.isin(lines), ACTION] = KEEP
-    if action == DEFER:
-        flags = compute_flags(new, layout, rates, month)
-        new_engine[FLAG_COLUMNS] = _engine_values(flags, new.index)
     existing = read_block(get_sheet(book, DEFERRED))
+    step("writing All and the contract sheets…")
     _save_all(book, new, new_engine, layout, before=table, touched=touched)
+    step("keeping the rows on Deferred…")
     saved = _append_archive(book, records, existing, settings)
     where = f" and {saved.name}" if saved else ""
     done = "deleted" if action == DELETE else "deferred"
@@ -958,7 +1004,12 @@ def defer_rows(book: xw.Book) -> None:
 
 def restore_rows(book: xw.Book) -> None:
     """Restore the selected Deferred rows (all when Deferred isn't the active sheet)."""
-    settings, layout, rates = _context(book)
+    with progress(book, "Restore", "reading Deferred…") as step:
+        _restore_steps(book, step)
+
+
+def _restore_steps(book: xw.Book, step: Callable[[str], None]) -> None:
+    settings, layout, _ = _context(book)
     archive = read_deferred(book)
     if archive.empty:
         alert(book, "Nothing to restore: the Deferred sheet is empty.", "Restore")
@@ -972,13 +1023,14 @@ def restore_rows(book: xw.Book) -> None:
         alert(book, str(exc), "Restore")
         return
     restored = data.drop(index=data.index[data["line"].isin(remaining["line"])])
-    flags = compute_flags(new, layout, rates, settings_month(settings))
-    new_engine = _engine_values(flags, new.index)
     kept = engine.reindex(new.index)
-    new_engine[FINDINGS] = kept[FINDINGS]
-    new_engine[ACTION] = kept[ACTION].fillna(KEEP)
+    new_engine = pd.DataFrame(
+        {FINDINGS: kept[FINDINGS], ACTION: kept[ACTION].fillna(KEEP)}, index=new.index
+    )
     touched = _touched(new, layout, restored["line"].astype("int64"))
+    step(f"writing {len(restored):,} row(s) back…")
     _save_all(book, new, new_engine, layout, before=table, touched=touched)
+    step("updating Deferred…")
     write_deferred(book, archive.drop(index=restored.index), append=None)
     folder = _folder(settings, "archive folder", book)
     if folder is not None and not restored.empty:
@@ -1001,7 +1053,7 @@ def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]
     """The Validation sheet: header + one row per finding, with a link to its cell."""
     header = [LINE, *table.columns]
     positions = {int(n): i + 2 for i, n in enumerate(table.index)}
-    rows = [VALIDATION_COLUMNS]
+    rows = [[shown(c) for c in VALIDATION_COLUMNS]]
     frame = findings.astype(object).where(findings.notna(), None)
     for code, severity, row, field, value, message in frame[VALIDATION_COLUMNS[:6]].itertuples(
         index=False, name=None
@@ -1022,10 +1074,16 @@ def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]
 
 def validate(book: xw.Book) -> None:
     """Validate All against the layout, rates, locked fields and dates; list findings."""
+    with progress(book, "Validate", "reading All…") as step:
+        _validate_steps(book, step)
+
+
+def _validate_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     settings, layout, rates = _context(book)
     table, _ = read_report(book, layout)
+    step("checking every row…")
     original, _ = read_report(book, layout, ORIGINAL) if _has_sheet(book, ORIGINAL) else (None, 0)
-    report, flags = validate_table(
+    report, _ = validate_table(
         table,
         layout,
         rates,
@@ -1035,6 +1093,7 @@ def validate(book: xw.Book) -> None:
         source=_source(settings),
     )
     findings = report.findings
+    step(f"listing {len(findings):,} finding(s)…")
     sheet, made = _sheet(book, VALIDATION)
     if made:
         sheet.range("A:F").number_format = "@"
@@ -1042,13 +1101,8 @@ def validate(book: xw.Book) -> None:
     if len(table):
         counts = findings["row"].dropna().astype("int64").value_counts()
         count = counts.reindex(table.index).fillna(0).astype("int64")
-        values = (
-            _engine_values(flags, table.index)
-            if len(flags.columns)
-            else pd.DataFrame(None, index=table.index, columns=FLAG_COLUMNS)
-        )
-        values[FINDINGS] = count.where(count > 0, None).astype(object)
-        put(book.sheets[ALL], values.to_numpy().tolist(), row=2, column=2 + table.shape[1])
+        column = [[int(n) if n > 0 else None] for n in count]
+        put(book.sheets[ALL], column, row=2, column=2 + table.shape[1] + len(FLAG_COLUMNS))
     errors, warnings = len(report.errors), len(report.warnings)
     alert(book, f"{errors} errors, {warnings} warnings: see the Validation sheet", "Validate")
 
@@ -1058,6 +1112,11 @@ def export(book: xw.Book) -> None:
 
     Refused while errors remain, members already exported for the month included.
     """
+    with progress(book, "Export", "reading All…") as step:
+        _export_steps(book, step)
+
+
+def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     settings, layout, rates = _context(book)
     folder = _folder(settings, "export folder", book)
     if folder is None:
@@ -1065,6 +1124,7 @@ def export(book: xw.Book) -> None:
         return
     table, _ = read_report(book, layout)
     original = read_report(book, layout, ORIGINAL)[0] if _has_sheet(book, ORIGINAL) else None
+    step("checking and writing the import file…")
     try:
         month = settings_month(settings)
         done = export_import_file(
@@ -1106,9 +1166,15 @@ def _ledger_history(book: xw.Book, title: str) -> pd.DataFrame | None:
 
 def show_history(book: xw.Book) -> None:
     """List the export ledger (Settings "Ledger file") on the Export History sheet."""
+    with progress(book, "History", "reading the ledger…") as step:
+        _history_steps(book, step)
+
+
+def _history_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     entries = _ledger_history(book, "History")
     if entries is None:
         return
+    step(f"listing {len(entries):,} entries…")
     entries = sheet_stamps(entries.reindex(columns=HISTORY_COLUMNS))
     sheet = get_sheet(book, HISTORY)
     text = [
@@ -1119,7 +1185,7 @@ def show_history(book: xw.Book) -> None:
     for first, last in _runs(text):
         sheet.range(f"{col_letter(first)}:{col_letter(last)}").number_format = "@"
     body = entries.astype(object).where(entries.notna(), None).to_numpy().tolist()
-    write_table(sheet, [HISTORY_COLUMNS, *body], HISTORY_TABLE)
+    write_table(sheet, [[shown(c) for c in HISTORY_COLUMNS], *body], HISTORY_TABLE)
     sheet.activate()
     alert(book, f"{len(entries):,} ledger entries.", "History")
 
@@ -1129,10 +1195,17 @@ def show_kpis(book: xw.Book) -> None:
 
     One write, at most one clear and one resize per table, whatever the ledger's size.
     """
+    with progress(book, "KPIs", "reading the ledger…") as step:
+        _kpi_steps(book, step)
+
+
+def _kpi_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     history = _ledger_history(book, "KPIs")
     if history is None:
         return
+    step("computing the KPIs…")
     tables = kpi_tables(history, files.load_rate_book())
+    step("writing the KPI tables…")
     sheet = get_sheet(book, KPI)
     old_rows = _last_row(sheet)
     for key, first in kpi_first_columns().items():
@@ -1142,8 +1215,9 @@ def show_kpis(book: xw.Book) -> None:
                 sheet.range(f"{col_letter(i)}:{col_letter(i)}").number_format = "@"
         frame = tables[key].astype(object)
         body = frame.where(frame.notna(), None).to_numpy().tolist()
+        header = [shown(c) for c in columns]
         write_table(
-            sheet, [columns, *body], KPI_TABLE_NAMES[key], old_rows=old_rows, first_column=first
+            sheet, [header, *body], KPI_TABLE_NAMES[key], old_rows=old_rows, first_column=first
         )
     sheet.activate()
     months = len(tables["by_month"])
@@ -1159,6 +1233,11 @@ def show_unbilled(book: xw.Book) -> None:
     Recoverable rows first, nearest deadline first, then the lost ones (window closed);
     one write of the table, whatever the row count.
     """
+    with progress(book, "Unbilled", "reading the visits, ledger and archive…") as step:
+        _unbilled_steps(book, step)
+
+
+def _unbilled_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     from xl_pmpm.core.unbilled import REASONS
     from xl_pmpm.io.unbilled import unbilled_from_files
     from xl_pmpm.io.visits_reader import load_mapping
@@ -1190,6 +1269,7 @@ def show_unbilled(book: xw.Book) -> None:
         alert(book, str(exc), title)
         return
     found = run.unbilled
+    step("writing the Unbilled sheet…")
     parts = [found.recoverable.assign(Status="recoverable"), found.lost.assign(Status="lost")]
     rows = pd.concat(parts, ignore_index=True)
     frame = pd.DataFrame(

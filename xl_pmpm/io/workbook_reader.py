@@ -43,7 +43,8 @@ PREFERRED_SHEET = "All"
 LINE, FINDINGS, ACTION = "Line", "Findings", "Action"
 ORIGINAL_SHEET = "_original"  # hidden: the extract as loaded, for the locked-field check
 # Columns the billers' workbook adds to the report: computed or workbook-only, never data.
-WORKBOOK_COLUMNS = frozenset([LINE, FINDINGS, ACTION, *ENGINE_HEADERS.values()])
+# "Tier (engine)": the tier column's name in workbooks made before it became "Tier now".
+WORKBOOK_COLUMNS = frozenset([LINE, FINDINGS, ACTION, "Tier (engine)", *ENGINE_HEADERS.values()])
 _NOT_A_WORKBOOK = "Upload a CSV file: in Excel use File > Save As > CSV UTF-8."
 
 

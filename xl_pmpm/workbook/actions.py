@@ -72,10 +72,11 @@ BUTTONS: tuple[Button, ...] = (
         "RefreshAll",
         "refresh_flags",
         "Recheck tiers and at-risk members",
-        "Works out each member's tier from billed hours, the tier they would reach if their "
-        "unbilled hours were billed, and the dollars at stake, with each payer's own rates. "
-        "Run it again after you change hours or rates.",
-        "Recomputes the tier columns with every payer's rates.",
+        "The tier columns are formulas that follow your edits at once: each member's tier "
+        "from billed hours, the tier they would reach if their unbilled hours were billed, "
+        "and the dollars at stake, with each payer's own rates. This writes the formulas "
+        "back over any cell typed over and counts the rows at risk.",
+        "Writes the tier formulas back and counts the rows at risk.",
     ),
     Button(
         "Validate",

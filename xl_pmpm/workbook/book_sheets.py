@@ -13,6 +13,7 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.pagebreak import Break
 
 from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS
@@ -22,10 +23,12 @@ from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.cells import (
     Cells,
     add_table,
+    print_page,
     write_table,
 )
 from xl_pmpm.workbook.formulas import (
     RATES_TABLE,
+    column_of,
     escape,
     resolved_tiers,
     tier_rate,
@@ -33,6 +36,7 @@ from xl_pmpm.workbook.formulas import (
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
+    AT_RISK_MARK,
     CONFIG,
     CONTRACT_COLUMNS,
     CONTRACT_PLACES,
@@ -53,6 +57,7 @@ from xl_pmpm.workbook.sheets import (
     TIERS_TABLE,
     contract_payers,
     kpi_first_columns,
+    shown,
     table_name,
 )
 from xl_pmpm.workbook.sheets import (
@@ -105,6 +110,11 @@ BY_TIER_TABLE = "ByTier"
 # The KPI charts plot fixed ranges (a chart cannot follow a table that grows): this many
 # rows of each table, three years of months.
 KPI_CHART_ROWS = 36
+# Every chart: 18 x 8.5 cm, about 11 default-width columns and 17 default-height rows;
+# charts stacked one below the other start CHART_ROWS rows apart.
+CHART_SIZE = (18, 8.5)
+CHART_COLUMNS, CHART_ROWS = 11, 18
+SUMMARY_CHART_COLUMN = 10  # J: right of the Summary's tables
 KPI_FORMATS = {
     "revenue": "#,##0.00",
     "revenue_per_member": "#,##0.00",
@@ -161,17 +171,22 @@ def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str])
             letter = get_column_letter(first + c)
             fmt = _rate_format(field)
             ws.column_dimensions[letter].number_format = fmt
-            ws.column_dimensions[letter].width = max(10, len(field) + 4)
-            grid[0][first - 1 + c] = cells(field, bold=True)
+            wide = field in ("payer", "contract")  # names, not codes
+            ws.column_dimensions[letter].width = 30 if wide else max(10, len(shown(field)) + 4)
+            grid[0][first - 1 + c] = cells(shown(field), bold=True)
             for r, value in enumerate(frame[field].tolist(), start=1):
                 value = _cell_value(field, value)
                 grid[r][first - 1 + c] = value if value is None else cells(value, fmt)
     ws.freeze_panes = "A2"
+    # Printed: the rows that hold something, not the Contracts table's blank places.
+    rows = max(len(frame) for _, _, frame, _ in blocks) + 1
+    print_page(ws, f"A1:{get_column_letter(CONTRACTS_FIRST_COLUMN + 1)}{rows}")
     for row in grid:
         ws.append(row)
     for name, columns, frame, first in blocks:
         rows = places.get(name, len(frame))
-        add_table(ws, name, columns, rows, first_column=first, style="TableStyleMedium2")
+        headers = [shown(c) for c in columns]
+        add_table(ws, name, headers, rows, first_column=first, style="TableStyleMedium2")
 
 
 def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
@@ -181,6 +196,7 @@ def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: dat
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 40
     ws.column_dimensions["C"].width = 60
+    print_page(ws)
     ws.append([cells(h, bold=True) for h in ("Setting", "Value", "Notes")])
     values: dict[str, object] = {
         # Billers bill the month just ended.
@@ -218,8 +234,10 @@ def summary_sheet(
     ws.sheet_properties.codeName = "wsSummary"
     key = layout.column("patient_number") or layout.export_columns[0]
     ws.column_dimensions["A"].width = 34
-    for letter in "BCDEFGH":
-        ws.column_dimensions[letter].width = 16
+    for c, header in enumerate(SUMMARY_HEADERS[1:], start=2):
+        ws.column_dimensions[get_column_letter(c)].width = max(16, len(header) + 4)
+    for c in range(len(SUMMARY_HEADERS) + 1, 2 + 2 * len(tiers)):
+        ws.column_dimensions[get_column_letter(c)].width = 16
     all_t = table_name(ALL)
 
     def ref(column: str) -> str:
@@ -227,17 +245,22 @@ def summary_sheet(
 
     contract_col = ref(layout.name_of("contract"))
     at_risk, dollars = ref(ENGINE_HEADERS["at_risk"]), ref(ENGINE_HEADERS["dollar_effect"])
+    risky = f'"{AT_RISK_MARK}"'
     start = layout.column("visit_start")
     # A deferred row (Visit Start cleared) goes up as a placeholder: no longer at risk.
     billable = f',{ref(start.name)},"<>"' if start is not None else ""
     cells = Cells(ws)
+    # Printed on one landscape page, tables and both charts whole (sheetPr goes out first).
+    chart_rows = SUMMARY_CONTRACT_ROWS + 4 + SUMMARY_CONTRACT_ROWS + 1
+    print_page(ws, f"A1:{get_column_letter(SUMMARY_CHART_COLUMN + CHART_COLUMNS)}{chart_rows}")
+    ws.page_setup.fitToHeight = 1
     ws.append([cells(h, bold=True) for h in SUMMARY_HEADERS])
     ws.append(
         [
             SUMMARY_TOTAL,
             f"=COUNTA({ref(key.name)})",
-            f"=COUNTIFS({at_risk},TRUE{billable})",
-            cells(f"=SUMIFS({dollars},{at_risk},TRUE{billable})", "#,##0.00"),
+            f"=COUNTIFS({at_risk},{risky}{billable})",
+            cells(f"=SUMIFS({dollars},{at_risk},{risky}{billable})", "#,##0.00"),
             f'=COUNTIF({ref(FINDINGS)},">0")',
             f'=COUNTIF({ref(ACTION)},"Delete")',
             f'=COUNTIF({ref(ACTION)},"Defer")',
@@ -245,7 +268,7 @@ def summary_sheet(
     )
     for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
         where = f"{contract_col},$A{r}"
-        name = f"INDEX({CONTRACTS_TABLE}[contract],{k})"
+        name = f"INDEX({column_of(CONTRACTS_TABLE, 'contract')},{k})"
 
         def count(more: str = "", r: int = r, where: str = where) -> str:
             return f'=IF($A{r}="","",COUNTIFS({where}{more}))'
@@ -254,9 +277,9 @@ def summary_sheet(
             [
                 f'=IF({name}="","",{name})',
                 count(),
-                count(f",{at_risk},TRUE{billable}"),
+                count(f",{at_risk},{risky}{billable}"),
                 cells(
-                    f'=IF($A{r}="","",SUMIFS({dollars},{where},{at_risk},TRUE{billable}))',
+                    f'=IF($A{r}="","",SUMIFS({dollars},{where},{at_risk},{risky}{billable}))',
                     "#,##0.00",
                 ),
                 count(f',{ref(FINDINGS)},">0"'),
@@ -276,7 +299,8 @@ def summary_sheet(
     for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
         where = f",{contract_col},$A{r}"
         blank = f'$A{r}=""'
-        payer = f"INDEX({CONTRACTS_TABLE}[payer],{k})"  # each contract at its payer's rates
+        # each contract at its payer's rates
+        payer = f"INDEX({column_of(CONTRACTS_TABLE, 'payer')},{k})"
         members = [f'=IF({blank},"",COUNTIFS({tier_col},{t}{where}))' for t in tiers]
         money = [
             cells(
@@ -302,10 +326,11 @@ def summary_sheet(
         style="TableStyleLight9",
     )
     n = len(tiers)
+    chart_column = get_column_letter(SUMMARY_CHART_COLUMN)
     last = top + SUMMARY_CONTRACT_ROWS  # every contract place: blank ones stay empty
     for title, first_col, anchor, axis in (
-        ("Members by tier and contract", 2, "J2", "Members"),
-        ("Dollars by tier and contract", 2 + n, "J20", "Dollars"),
+        ("Members by tier and contract", 2, f"{chart_column}2", "Members"),
+        ("Dollars by tier and contract", 2 + n, f"{chart_column}{2 + CHART_ROWS}", "Dollars"),
     ):
         chart = BarChart()
         chart.type = "col"
@@ -317,7 +342,7 @@ def summary_sheet(
         )
         chart.add_data(data, titles_from_data=True)
         chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=last))
-        chart.width, chart.height = 18, 8.5
+        chart.width, chart.height = CHART_SIZE
         ws.add_chart(chart, anchor)
 
 
@@ -346,21 +371,28 @@ def kpi_sheet(
     header: list[object] = []
     for key, first in firsts.items():
         columns = KPI_COLUMNS[key]
-        header += [None] * (first - 1 - len(header)) + [cells(h, bold=True) for h in columns]
+        header += [None] * (first - 1 - len(header))
+        header += [cells(shown(h), bold=True) for h in columns]
         for c, h in enumerate(columns, start=first):
             dimension = ws.column_dimensions[get_column_letter(c)]
-            dimension.width = max(10, len(h) + 4)
+            dimension.width = max(10, len(shown(h)) + 4)
             dimension.number_format = (
                 "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h, "General")
             )
     charts_at = len(header) + 2
-    block = charts_at + 12  # right of the charts (18 cm wide)
+    block = charts_at + CHART_COLUMNS + 1  # right of the charts
     month = get_column_letter(block)
     header += [None] * (block - 1 - len(header))
     header += [cells("Tier mix: month", bold=True)]
     header += [cells(f"Tier {t} share", bold=True) for t in tiers]
     ws.column_dimensions[month].width = 16
     ws.freeze_panes = "A2"
+    # Printed: the charts, landscape, one per page (a page break between them), each
+    # whole and page-wide; the tables are for the screen (sheetPr goes out first).
+    left, right = get_column_letter(charts_at), get_column_letter(charts_at + CHART_COLUMNS)
+    print_page(ws, f"{left}1:{right}{1 + 3 * CHART_ROWS}")
+    for row in (1 + CHART_ROWS, 1 + 2 * CHART_ROWS):
+        ws.row_breaks.append(Break(id=row))
     ws.append(header)
     mix = KPI_TABLE_NAMES["tier_mix"]
     by_month = get_column_letter(firsts["by_month"] + KPI_COLUMNS["by_month"].index("month"))
@@ -376,8 +408,8 @@ def kpi_sheet(
         if r <= KPI_CHART_ROWS + 1:
             shares = [
                 cells(
-                    f'=IF(${month}{r}="","",SUMPRODUCT(--({mix}[month]=${month}{r}),'
-                    f"--({mix}[tier]={t}),{mix}[share]))",
+                    f'=IF(${month}{r}="","",SUMPRODUCT(--({column_of(mix, "month")}=${month}{r}),'
+                    f"--({column_of(mix, 'tier')}={t}),{column_of(mix, 'share')}))",
                     "0.0%",
                 )
                 for t in tiers
@@ -388,7 +420,7 @@ def kpi_sheet(
         add_table(
             ws,
             KPI_TABLE_NAMES[key],
-            KPI_COLUMNS[key],
+            [shown(c) for c in KPI_COLUMNS[key]],
             len(bodies.get(key, ())),
             first_column=first,
             style="TableStyleLight9",
@@ -402,8 +434,8 @@ def kpi_sheet(
     charts = (
         # (chart, title, y axis, by_month column (None: the tier share block), anchor row)
         (pmpm, "Revenue per member per month (PMPM)", "Dollars", "revenue_per_member", 2),
-        (members, "Members billed per month", "Members", "members", 20),
-        (mix_chart, "Tier mix (share of members)", "Share", None, 38),
+        (members, "Members billed per month", "Members", "members", 2 + CHART_ROWS),
+        (mix_chart, "Tier mix (share of members)", "Share", None, 2 + 2 * CHART_ROWS),
     )
     for chart, title, axis, field, row in charts:
         if field is None:  # the tier share block
@@ -415,7 +447,7 @@ def kpi_sheet(
         chart.add_data(data, titles_from_data=True)
         chart.set_categories(Reference(ws, min_col=categories, min_row=2, max_row=last))
         chart.title, chart.y_axis.title, chart.x_axis.title = title, axis, "Month"
-        chart.width, chart.height = 18, 8.5
+        chart.width, chart.height = CHART_SIZE
         ws.add_chart(chart, f"{get_column_letter(charts_at)}{row}")
 
 
@@ -450,7 +482,11 @@ def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
             "without Python.",
         ),
         ("", ENGINE_HEADERS["tier_if_billed"], "The tier if the unbilled hours were billed too."),
-        ("", ENGINE_HEADERS["at_risk"], "TRUE when the two tiers differ (row shown orange)."),
+        (
+            "",
+            ENGINE_HEADERS["at_risk"],
+            f"{AT_RISK_MARK} when the two tiers differ (row shown orange).",
+        ),
         ("", ENGINE_HEADERS["dollar_effect"], "Rate if billed minus rate now, when at risk."),
         ("", FINDINGS, "Number of problems Validate found (row shown light red)."),
         ("", ACTION, "Keep, Delete or Defer (blank = Keep)."),
@@ -501,6 +537,7 @@ def help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
     ws.sheet_properties.codeName = "wsHelp"
     ws.column_dimensions["A"].width = 60
     ws.column_dimensions["B"].width = 80
+    print_page(ws)
     heading = Font(bold=True, size=13)
     for kind, text, extra in help_rows(layout):
         first = WriteOnlyCell(ws, text)

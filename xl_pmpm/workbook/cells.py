@@ -56,9 +56,25 @@ class Cells:
         return cell
 
 
-def set_widths(ws: object, headers: Sequence[str]) -> None:
+def print_page(ws: object, area: str | None = None) -> None:
+    """Print landscape, one page wide (`area` only, when given).
+
+    Call before the sheet's first row: a write-only sheet writes its properties first.
+    """
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    if area is not None:
+        ws.print_area = area
+
+
+def set_widths(ws: object, headers: Sequence[str], rows: Sequence[Sequence[object]] = ()) -> None:
+    """Each column as wide as its header, or its widest value in the first 200 rows."""
     for c, header in enumerate(headers, start=1):
-        ws.column_dimensions[get_column_letter(c)].width = max(10, min(40, len(header) + 4))
+        longest = max((len(str(r[c - 1])) for r in rows[:200] if r[c - 1] is not None), default=0)
+        width = max(len(header) + 4, longest + 2)
+        ws.column_dimensions[get_column_letter(c)].width = max(10, min(40, width))
 
 
 def add_table(
@@ -114,7 +130,9 @@ def write_table(
     formats = formats or {}
     # Write-only: sheet properties, views and columns go out with the first row.
     ws.freeze_panes = "A2"
-    set_widths(ws, headers)
+    set_widths(ws, headers, rows)
+    print_page(ws)
+    ws.print_title_rows = "1:1"
     ws.append([cells(h, bold=True) for h in headers])
     for values in rows or [[None] * len(headers)]:
         ws.append(

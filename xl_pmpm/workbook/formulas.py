@@ -15,10 +15,12 @@ from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.workbook.sheets import (
+    AT_RISK_MARK,
     CONTRACTS_TABLE,
     RATES,
     TIER_COLUMNS,
     TIERS_TABLE,
+    shown,
 )
 
 RATES_TABLE = RATES
@@ -33,14 +35,17 @@ def this_row(table: str, column: str) -> str:
     return f"{table}[[#This Row],[{escape(column)}]]"
 
 
+def column_of(table: str, field: str) -> str:
+    """A Rates-sheet table's column `field`, by the header it shows (`sheets.shown`)."""
+    return f"{table}[{escape(shown(field))}]"
+
+
 # --------------------------------------------------------------------------- formulas
 
 
-def _in_force(r: str) -> str:
-    return (
-        f"*({r}effective_from]<=BillingMonth)"
-        f'*((({r}effective_to]="")+({r}effective_to]>=BillingMonth))>0)'
-    )
+def _in_force() -> str:
+    start, end = column_of(TIERS_TABLE, "effective_from"), column_of(TIERS_TABLE, "effective_to")
+    return f'*({start}<=BillingMonth)*((({end}="")+({end}>=BillingMonth))>0)'
 
 
 def resolved_tiers(book: RateBook) -> pd.DataFrame:
@@ -76,8 +81,8 @@ def resolved_tiers(book: RateBook) -> pd.DataFrame:
 def _payer_of_row(contract: str) -> str:
     """The row's payer: its contract looked up in the Contracts table (else the default)."""
     return (
-        f"IFERROR(INDEX({CONTRACTS_TABLE}[payer],MATCH(TRIM({contract}),"
-        f'{CONTRACTS_TABLE}[contract],0)),"{DEFAULT_PAYER}")'
+        f"IFERROR(INDEX({column_of(CONTRACTS_TABLE, 'payer')},MATCH(TRIM({contract}),"
+        f'{column_of(CONTRACTS_TABLE, "contract")},0)),"{DEFAULT_PAYER}")'
     )
 
 
@@ -86,17 +91,17 @@ def _tier_lookup(field: str, hours: str, payer: str) -> str:
 
     Tiers do not overlap (rates.py checks), so at most one row matches.
     """
-    r = f"{TIERS_TABLE}["
+    t = {f: column_of(TIERS_TABLE, f) for f in (field, "payer", "min_hours", "max_hours")}
     return (
-        f"SUMPRODUCT({r}{field}]*({r}payer]={payer})*({r}min_hours]<={hours})"
-        f'*((({r}max_hours]="")+({r}max_hours]>{hours}))>0)' + _in_force(r) + ")"
+        f"SUMPRODUCT({t[field]}*({t['payer']}={payer})*({t['min_hours']}<={hours})"
+        f'*((({t["max_hours"]}="")+({t["max_hours"]}>{hours}))>0)' + _in_force() + ")"
     )
 
 
 def tier_rate(tier: int, payer: str = f'"{DEFAULT_PAYER}"') -> str:
     """`payer`'s rate of `tier` in BillingMonth, from the Tiers table."""
-    r = f"{TIERS_TABLE}["
-    return f"SUMPRODUCT({r}rate]*({r}payer]={payer})*({r}tier]={tier})" + _in_force(r) + ")"
+    rate, payers, tiers = (column_of(TIERS_TABLE, f) for f in ("rate", "payer", "tier"))
+    return f"SUMPRODUCT({rate}*({payers}={payer})*({tiers}={tier})" + _in_force() + ")"
 
 
 def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
@@ -114,7 +119,10 @@ def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
     authorized_col = layout.column("authorized_hours")
     if authorized_col is not None:
         authorized = this_row(table, authorized_col.name)
-        basis = f"INDEX({TIERS_TABLE}[hours_basis],MATCH({payer},{TIERS_TABLE}[payer],0))"
+        basis = (
+            f"INDEX({column_of(TIERS_TABLE, 'hours_basis')},"
+            f"MATCH({payer},{column_of(TIERS_TABLE, 'payer')},0))"
+        )
         by_basis = f'IFERROR({basis},"")="authorized"'
         hours_cell = f"IF({by_basis},{authorized},{billed})"
         now = f"IF({by_basis},N({authorized}),{billed})"
@@ -132,9 +140,11 @@ def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
     return {
         ENGINE_HEADERS["tier"]: tier_of(now),
         ENGINE_HEADERS["tier_if_billed"]: tier_of(after),
-        ENGINE_HEADERS["at_risk"]: f'=AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier}))',
+        ENGINE_HEADERS["at_risk"]: (
+            f'=IF(AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier})),"{AT_RISK_MARK}","")'
+        ),
         ENGINE_HEADERS["dollar_effect"]: (
-            f"=IF({at_risk},ROUND({_tier_lookup('rate', after, payer)}"
-            f"-{_tier_lookup('rate', now, payer)},2),0)"
+            f'=IF({at_risk}="{AT_RISK_MARK}",ROUND('
+            f"{_tier_lookup('rate', after, payer)}-{_tier_lookup('rate', now, payer)},2),0)"
         ),
     }

@@ -37,6 +37,7 @@ from xl_pmpm.workbook.sheet_xml import (
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ACTIONS,
+    AT_RISK_MARK,
     FINDINGS,
     report_columns,
     table_name,
@@ -184,7 +185,8 @@ def report_sheet(
     whole = f"A2:{col[ACTION]}{MAX_ROW}"
     risk, findings = col[ENGINE_HEADERS["at_risk"]], col[FINDINGS]
     ws.conditional_formatting.add(
-        whole, FormulaRule(formula=[f"${risk}2=TRUE"], fill=AT_RISK_FILL, stopIfTrue=True)
+        whole,
+        FormulaRule(formula=[f'${risk}2="{AT_RISK_MARK}"'], fill=AT_RISK_FILL, stopIfTrue=True),
     )
     ws.conditional_formatting.add(
         whole, FormulaRule(formula=[f'AND(${findings}2<>"",${findings}2<>0)'], fill=FINDINGS_FILL)

@@ -31,6 +31,7 @@ __all__ = [
     "ACTION",
     "ACTIONS",
     "ALL",
+    "AT_RISK_MARK",
     "CONFIG",
     "CONTRACTS_FIRST_COLUMN",
     "CONTRACTS_TABLE",
@@ -70,6 +71,9 @@ __all__ = [
     "report_columns",
     "report_sheet_names",
     "sanitize_sheet_name",
+    "shown",
+    "field_of",
+    "DISPLAY_NAMES",
     "contract_payers",
     "extract_contracts",
     "stamp_text",
@@ -119,6 +123,8 @@ UNBILLED = "Unbilled"  # member-months earned and not billed (the Unbilled butto
 RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL, UNBILLED)
 
 KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
+# What the At risk column shows for a row whose tier would change (blank otherwise).
+AT_RISK_MARK = "Yes"
 ACTIONS = (KEEP, DELETE, DEFER)
 FLAG_COLUMNS = [
     ENGINE_HEADERS["tier"],
@@ -142,6 +148,46 @@ _EXCEL_EPOCH = datetime(1899, 12, 30)
 _ISO_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?Z?$")
 
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+# The header a biller reads for a field the core names with an identifier: one table for
+# every sheet that shows such fields (Rates, Deferred, Export History, KPI). A field not
+# listed shows as itself, underscores as spaces, first letter capitalised.
+DISPLAY_NAMES = {
+    "id": "ID",
+    "sha256": "File SHA-256",
+    "row_hash": "Row fingerprint",
+    "archived_at": "Archived at",
+    "exported_at": "Exported at",
+    "updated_at": "Updated at",
+    "file_name": "File name",
+    "revenue_per_member": "Revenue per member (PMPM)",
+    "share_change": "Share change",
+    "min_hours": "From hours",
+    "max_hours": "Below hours",
+    "hours_basis": "Hours basis",
+    "skilled_service_code": "Skilled service code",
+    "effective_from": "Effective from",
+    "effective_to": "Effective to",
+}
+
+
+def shown(field: str) -> str:
+    """The header a biller reads for the core's field name `field`."""
+    name = DISPLAY_NAMES.get(field)
+    if name is None:
+        text = field.replace("_", " ")
+        name = text[:1].upper() + text[1:]
+    return name
+
+
+def field_of(header: object, fields: Sequence[str]) -> str:
+    """The field of `fields` whose header is `header` (a field's own name is taken too)."""
+    text = "" if header is None else str(header)
+    for field in fields:
+        if text in (field, shown(field)):
+            return field
+    return text
 
 
 def report_columns(data_columns: Sequence[str]) -> list[str]:

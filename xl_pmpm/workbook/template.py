@@ -80,6 +80,7 @@ from xl_pmpm.workbook.sheets import (
     extract_contracts,
     report_sheet_names,
     sanitize_sheet_name,
+    shown,
     stamp_text,
     table_name,
 )
@@ -151,24 +152,29 @@ def _workbook(
         deferred = deferred.reindex(columns=deferred_columns).fillna("").astype(str)
         deferred["archived_at"] = deferred["archived_at"].map(stamp_text)
         deferred = deferred.where(deferred != "", None)
+    meta = {c: shown(c) for c in DEFERRED_COLUMNS_META}
+    if deferred is not None:
+        deferred = deferred.rename(columns=meta)
+    deferred_headers = [meta.get(c, c) for c in deferred_columns]
     table_sheet(
-        wb, DEFERRED, "wsDeferred", DEFERRED, deferred_columns, "TableStyleLight1", deferred
+        wb, DEFERRED, "wsDeferred", DEFERRED, deferred_headers, "TableStyleLight1", deferred
     )
     extras[DEFERRED] = SheetExtras(
         number_as_text=column_runs_sqref(
             text_column_numbers(layout, first=len(DEFERRED_COLUMNS_META) + 1)
         )
     )
-    table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, VALIDATION_COLUMNS, "TableStyleLight10")
+    validation = [shown(c) for c in VALIDATION_COLUMNS]
+    table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, validation, "TableStyleLight10")
     summary_sheet(wb, list(contracts), layout, default_tiers(book))
     if history is not None:
         history = history.copy()
         for column in ("exported_at", "updated_at"):
             if column in history:
                 history[column] = history[column].map(stamp_text)
-    table_sheet(
-        wb, HISTORY, "wsHistory", HISTORY_TABLE, HISTORY_COLUMNS, "TableStyleLight1", history
-    )
+    headers = [shown(c) for c in HISTORY_COLUMNS]
+    shown_history = None if history is None else history.rename(columns=shown)
+    table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, headers, "TableStyleLight1", shown_history)
     kpis = None if history is None or history.empty else kpi_tables(history, book)
     kpi_sheet(wb, default_tiers(book), kpis)
     help_sheet(wb, layout)
