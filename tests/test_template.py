@@ -32,6 +32,7 @@ from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files, ledger
 from xl_pmpm.workbook import macros, sheets, template
 from xl_pmpm.workbook.actions import BUTTONS, UDF_MODULE
+from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.vba.project import module_from_file, normalize_module_source, read_vba_modules
 
 with warnings.catch_warnings():
@@ -885,3 +886,38 @@ def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
                 assert any(end <= b < start for b in breaks), (spans, breaks)
         else:  # the Summary: tables and both charts on one page
             assert ws.page_setup.fitToHeight == 1
+
+
+# Table[Column], Table[[#This Row],[Column]] and Table[[#Headers],[Column]].
+STRUCTURED_REF = re.compile(r"\b([A-Za-z_][\w.]*)\[(?:\[#[^\]]+\],)?\[?([^\[\]#][^\[\]]*)\]?\]")
+
+
+def test_every_structured_reference_names_a_column_its_table_has(tmp_path: Path) -> None:
+    """Excel refuses a formula whose structured reference names a column the table lacks
+    (it repairs the file by dropping the formula); LibreOffice is lenient, so check here:
+    every formula of the demo workbook, the empty template and the sheets Load writes."""
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    (demo,) = (tmp_path / "demo").glob("*.xlsm")
+    built = template.build_template(tmp_path / "empty.xlsm", LAYOUT, BOOK)
+    checked = 0
+    for path in (demo, built):
+        wb = openpyxl.load_workbook(path)
+        columns = {
+            name: {c.name for c in table.tableColumns}
+            for ws in wb
+            for name, table in ws.tables.items()
+        }
+        formulas = [
+            (f"{ws.title}!{cell.coordinate}", cell.value)
+            for ws in wb
+            for row in ws.iter_rows(max_row=min(ws.max_row, 40))
+            for cell in row
+            if isinstance(cell.value, str) and cell.value.startswith("=")
+        ]
+        formulas += [(f"Load {n}", f) for n, f in engine_formulas(LAYOUT, "Report_All").items()]
+        for where, formula in formulas:
+            for table, column in STRUCTURED_REF.findall(formula):
+                if table in columns:
+                    assert column in columns[table], f"{path.name} {where}: {table}[{column}]"
+                    checked += 1
+    assert checked > 100

@@ -118,7 +118,11 @@ def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
     payer = _payer_of_row(this_row(table, layout.name_of("contract")))
     authorized_col = layout.column("authorized_hours")
     if authorized_col is not None:
-        authorized = this_row(table, authorized_col.name)
+        # A structured reference to a column the table lacks is a broken formula in
+        # Excel: without the column, an authorized-hours payer's rows have no hours (as
+        # in the engine, which reads them as missing).
+        in_table = authorized_col in layout.export_columns
+        authorized = this_row(table, authorized_col.name) if in_table else '""'
         basis = (
             f"INDEX({column_of(TIERS_TABLE, 'hours_basis')},"
             f"MATCH({payer},{column_of(TIERS_TABLE, 'payer')},0))"
