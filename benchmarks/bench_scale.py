@@ -8,7 +8,9 @@ process, `--repeat` times, keeping the fastest wall time and the lowest peak RSS
 - floor: ``python -c "pandas.read_csv(src, dtype=str).to_csv(out, index=False)"``,
   the plainest way to read and write the same file with pandas;
 - ``xl-pmpm validate FILE``;
-- ``xl-pmpm export FILE --out DIR --no-ledger``.
+- ``xl-pmpm export FILE --out DIR --no-ledger``;
+- with ``--ledger``, also ``xl-pmpm export FILE --out DIR`` (the default export: its
+  ledger a new SQLite file in DIR, checked and recorded).
 
 Peak RSS is the child's own ``ru_maxrss`` from ``wait4``, interpreter start-up
 included, for the floor as for xl-pmpm. Ratios are against the floor of the
@@ -17,6 +19,7 @@ same size in the same run.
     python benchmarks/bench_scale.py [--rows 10000 100000 250000 1048575] [--repeat 3]
         [--code PATH]   # run another checkout's xl_pmpm (to measure before/after)
         [--data DIR]    # keep the generated extracts there between runs
+        [--ledger]      # also the export with the ledger (the default `xl-pmpm export`)
 """
 
 from __future__ import annotations
@@ -82,8 +85,11 @@ def run(
     return wall, usage.ru_maxrss / 1024  # kB on Linux
 
 
-def measure(rows: int, src: Path, code: Path, repeat: int, work: Path) -> dict:
+def measure(
+    rows: int, src: Path, code: Path, repeat: int, work: Path, ledger: bool = False
+) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
+    env.pop("XL_PMPM_LEDGER", None)  # the ledger is the new one in the export's folder
     cli = [sys.executable, "-m", "xl_pmpm.cli"]
     best: dict[str, list[float]] = {}
     for k in range(repeat):
@@ -104,6 +110,10 @@ def measure(rows: int, src: Path, code: Path, repeat: int, work: Path) -> dict:
                 AS_OF,
             ],
         }
+        if ledger:
+            month = ["--month", MONTH, "--as-of", AS_OF]
+            out = str(work / f"ledger_{rows}_{k}")
+            sides["export_ledger"] = [*cli, "export", str(src), "--out", out, *month]
         for side, cmd in sides.items():
             # validate exits 1 above 10 MB (file-too-large: an error the export cures)
             wall, rss = run(cmd, env, work, ok=(0, 1) if side == "validate" else (0,))
@@ -112,7 +122,7 @@ def measure(rows: int, src: Path, code: Path, repeat: int, work: Path) -> dict:
         (work / f"floor_{k}.csv").unlink(missing_ok=True)
     floor_s, floor_mib = best["floor"]
     out = {"rows": rows, "file_mb": round(src.stat().st_size / 1e6, 1)}
-    for side in ("floor", "validate", "export"):
+    for side in best:
         wall, mib = best[side]
         out[f"{side}_s"] = round(wall, 2)
         out[f"{side}_peak_mib"] = round(mib)
@@ -127,6 +137,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--code", type=Path, default=ROOT, help="checkout whose xl_pmpm to run")
     ap.add_argument("--data", type=Path, help="folder to keep generated extracts in")
+    ap.add_argument("--ledger", action="store_true", help="also export with the ledger")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp)
@@ -134,15 +145,20 @@ def main() -> None:
         results = []
         for rows in args.rows:
             src = make_extract(rows, data)
-            results.append(measure(rows, src, args.code.resolve(), args.repeat, Path(tmp)))
+            results.append(
+                measure(rows, src, args.code.resolve(), args.repeat, Path(tmp), args.ledger)
+            )
             print(json.dumps(results[-1]), flush=True)
-    print("| rows | MB | floor s | floor MiB | validate | validate MiB | export | export MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    sides = [s for s in ("validate", "export", "export_ledger") if f"{s}_s" in results[0]]
+    heads = " | ".join(f"{s} | {s} MiB" for s in sides)
+    print(f"| rows | MB | floor s | floor MiB | {heads} |")
+    print("|---" * (4 + 2 * len(sides)) + "|")
     for r in results:
+        cells = [f"{r[f'{s}_ratio']}× ({r[f'{s}_s']} s) | {r[f'{s}_peak_mib']}" for s in sides]
         print(
-            f"| {r['rows']:,} | {r['file_mb']} | {r['floor_s']} | {r['floor_peak_mib']} "
-            f"| {r['validate_ratio']}× ({r['validate_s']} s) | {r['validate_peak_mib']} "
-            f"| {r['export_ratio']}× ({r['export_s']} s) | {r['export_peak_mib']} |"
+            f"| {r['rows']:,} | {r['file_mb']} | {r['floor_s']} | {r['floor_peak_mib']} | "
+            + " | ".join(cells)
+            + " |"
         )
 
 

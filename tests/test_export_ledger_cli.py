@@ -97,6 +97,26 @@ def test_same_member_month_twice_is_refused_then_passes_as_correction(capsys, tm
     assert list(entries["correction"]) == [0] * ROWS + [1] * ROWS
 
 
+def test_entries_read_and_recorded_a_few_at_a_time_bill_each_member_once(
+    capsys, tmp_path, extract, monkeypatch
+):
+    from xl_pmpm.io import ledger_records
+
+    monkeypatch.setattr(ledger_records, "ENTRY_ROWS", 3)  # a million rows' chunks, in small
+    header, *lines = extract.read_bytes().splitlines(keepends=True)
+    half = tmp_path / "first-half.csv"
+    half.write_bytes(header + b"".join(lines[: ROWS // 2]))
+    out = tmp_path / "upload"
+    assert export(capsys, half, out)[0] == 0
+    entries = ledger.history(out / LEDGER_NAME)
+    assert sorted(entries["line"]) == list(range(2, ROWS // 2 + 2))  # every row, once
+
+    code, whole, _ = export(capsys, extract, out)
+    assert code == 1 and {e["code"] for e in whole["errors"]} == {"already-exported"}
+    assert sorted(e["row"] for e in whole["errors"]) == list(range(2, ROWS // 2 + 2))
+    assert len(ledger.history(out / LEDGER_NAME)) == ROWS // 2
+
+
 def test_refusal_text_hides_member_ids(capsys, tmp_path, extract):
     out = tmp_path / "upload"
     assert export(capsys, extract, out)[0] == 0

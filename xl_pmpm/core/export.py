@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -144,8 +145,8 @@ def _contract_parts(
     header: bytes,
     name: str,
     contract: str,
-) -> list[ExportPart]:
-    """The import files of one contract's rows (at `positions` of `table`).
+) -> Iterator[ExportPart]:
+    """The import files of one contract's rows (at `positions` of `table`), one at a time.
 
     Written slice by slice straight into files under the upload limit, each
     taking as many rows as fit: the contract's whole text is never held.
@@ -153,16 +154,17 @@ def _contract_parts(
     term = layout.line_terminator.encode(layout.encoding)
     budget = layout.max_upload_bytes - len(header) - 1
     encoder = codecs.getincrementalencoder(layout.encoding)()
-    parts: list[ExportPart] = []
-    pieces: list[bytes] = []
+    count = 0
+    pieces: list[memoryview] = []  # views of the encoded slices: copied once, into the part
     lines: list[int] = []
     size = 0
 
-    def flush() -> None:
-        nonlocal pieces, lines, size
-        data = header + b"".join(pieces)
-        parts.append(ExportPart(f"{name}_{len(parts) + 1:02d}.csv", data, contract, lines))
+    def flush() -> ExportPart:
+        nonlocal pieces, lines, size, count
+        count += 1
+        part = ExportPart(f"{name}_{count:02d}.csv", b"".join([header, *pieces]), contract, lines)
         pieces, lines, size = [], [], 0
+        return part
 
     for first in range(0, len(positions), _ENCODE_ROWS):
         chunk = positions[first : first + _ENCODE_ROWS]
@@ -173,6 +175,7 @@ def _contract_parts(
         if data.count(term) != len(chunk):
             raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
         ends = _line_ends(data, term)
+        view = memoryview(data)
         index = rows.index
         done = 0
         while done < len(ends):
@@ -185,17 +188,16 @@ def _contract_parts(
                         f"{layout.max_upload_bytes:,}-byte upload limit.",
                         fix="Shorten its values.",
                     )
-                flush()
+                yield flush()
                 continue
-            pieces.append(data[start : int(ends[stop - 1])])
+            pieces.append(view[start : int(ends[stop - 1])])
             lines.extend(index[done:stop].tolist())
             size += int(ends[stop - 1]) - start
             done = stop
             if done < len(ends):
-                flush()  # the next row does not fit
+                yield flush()  # the next row does not fit
     if size:
-        flush()
-    return parts
+        yield flush()
 
 
 def build_import_parts(
@@ -208,9 +210,26 @@ def build_import_parts(
     prefix: str = "PMPM",
     blank: pd.Series | None = None,
 ) -> list[ExportPart]:
-    """The import files for a validated table, one set per contract.
+    """The import files for a validated table, one set per contract (see `import_parts`)."""
+    return list(
+        import_parts(table, layout, report, month=month, stamp=stamp, prefix=prefix, blank=blank)
+    )
 
-    Refused (ExportRefused, nothing built) while `report` holds errors. `blank`:
+
+def import_parts(
+    table: pd.DataFrame,
+    layout: Layout,
+    report: ValidationReport,
+    *,
+    month: str,
+    stamp: datetime,
+    prefix: str = "PMPM",
+    blank: pd.Series | None = None,
+) -> Iterator[ExportPart]:
+    """The import files for a validated table, one set per contract, built one at a time
+    as they are taken (a caller that writes each and lets its bytes go never holds them all).
+
+    Refused at once (ExportRefused, nothing built) while `report` holds errors. `blank`:
     the blank rows validation found (found again when not given).
     """
     blocking = report.errors[~report.errors["code"].isin(CURED_BY_EXPORT)]
@@ -220,7 +239,19 @@ def build_import_parts(
             f"Export refused: {len(blocking)} error(s) remain "
             f"({', '.join(sorted(set(blocking['code'])))}). Fix them and validate again.",
         )
-    blank = blank_rows(table) if blank is None else blank
+    return _parts(
+        table, layout, month, stamp, prefix, blank_rows(table) if blank is None else blank
+    )
+
+
+def _parts(
+    table: pd.DataFrame,
+    layout: Layout,
+    month: str,
+    stamp: datetime,
+    prefix: str,
+    blank: pd.Series,
+) -> Iterator[ExportPart]:
     live = table[~blank] if blank.any() else table  # a mask would copy the whole table
     contract_col = layout.name_of("contract")
     # The header as the biller's file had it (the extract is itself the import).
@@ -229,7 +260,6 @@ def build_import_parts(
     header = _encode(heading, layout, header=True)
     contract = layout.column("contract")
     keys = _export_values(live[contract_col].fillna("").astype(str), contract)
-    parts: list[ExportPart] = []
     when = stamp.strftime("%Y%m%dT%H%M%S")
     # One contract's rows at a time (iterating a groupby would sort a copy of the whole
     # table), each freed before the next is taken.
@@ -239,5 +269,4 @@ def build_import_parts(
         positions = groups.pop(key)
         if len(positions):
             name = f"{prefix}_{slug(str(key))}_{month}_{when}"
-            parts.extend(_contract_parts(live, positions, layout, header, name, str(key)))
-    return parts
+            yield from _contract_parts(live, positions, layout, header, name, str(key))

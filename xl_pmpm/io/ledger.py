@@ -55,6 +55,7 @@ from xl_pmpm.io.ledger_lock import LOCK_TIMEOUT, ExportBusy, lock_path, locked
 from xl_pmpm.io.ledger_records import (
     already_exported,
     history,
+    ledger_findings,
     mark_rejected,
     match_entries,
     open_placeholders,
@@ -120,14 +121,11 @@ def check_against_ledger(
     Needs the report's billing month; without one (a `no-month` error is already
     there) nothing is added.
     """
-    if report.month is None:
+    if report.month is None or not exists(db_path):
         return report
-    seen = combine(
-        [
-            already_exported(db_path, table, report.month, layout, corrections=corrections),
-            open_placeholders(db_path, table, report.month, layout, corrections=corrections),
-        ]
-    )
+    month = str(pd.Period(report.month, freq="M"))
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        seen = ledger_findings(conn, table, month, layout, corrections)
     return with_findings(report, seen)
 
 

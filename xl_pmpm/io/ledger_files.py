@@ -35,21 +35,22 @@ from sqlalchemy.exc import IntegrityError
 from xl_pmpm.core.entries import EXPORTED, PENDING
 from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import ExportPart
-from xl_pmpm.core.findings import combine, empty_findings, finding_rows
+from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.ledger_address import exists
 from xl_pmpm.io.ledger_backup import backup_ledger
-from xl_pmpm.io.ledger_db import FILE_MODE, exports, opened
+from xl_pmpm.io.ledger_db import FILE_MODE, Ledger, exports, opened
 from xl_pmpm.io.ledger_records import (
     blocked_rows,
     blocking_entries,
-    held_rows,
     insert_entries,
+    ledger_findings,
     link_placeholders,
+    members_of,
     part_entries,
-    read_entries,
     sha256_hex,
 )
+from xl_pmpm.io.memory import release_unused
 
 TEMP_SUFFIX = ".pending"
 
@@ -111,6 +112,22 @@ class Reconciled:
         return bool(self.confirmed or self.rolled_forward or self.dropped or self.temp_removed)
 
 
+def _pending_files(db: Ledger, only: str | None) -> pd.DataFrame:
+    """directory, file_name and sha256 of each file with pending entries (of `only`), oldest
+    first: one row per file, not per entry."""
+    c = exports.c
+    where = [c.status == PENDING] + ([c.directory == only] if only is not None else [])
+    query = (
+        sa.select(c.directory, c.file_name, c.sha256)
+        .where(*where)
+        .group_by(c.directory, c.file_name, c.sha256)
+        .order_by(sa.func.min(c.id))
+    )
+    with db.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=["directory", "file_name", "sha256"], dtype=object)
+
+
 def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) -> Reconciled:
     """Finish interrupted exports (all folders, or only `out_dir`); see the module doc.
 
@@ -122,11 +139,7 @@ def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) ->
         return done
     only = str(Path(out_dir).resolve()) if out_dir is not None else None
     with opened(db_path, create=False) as db:
-        with db.connect() as conn:
-            pending = read_entries(conn, exports.c.status == PENDING)
-        if only is not None:
-            pending = pending[pending["directory"] == only]
-        files = pending.drop_duplicates(["directory", "file_name"])
+        files = _pending_files(db, only)
         confirm: list[dict] = []
         drop: list[dict] = []
         for directory, name, sha in zip(
@@ -190,15 +203,16 @@ def _free_name(directory: Path, name: str, taken: set[str]) -> str:
 
 def _record_pending(
     db_path: str | Path,
-    entries: pd.DataFrame,
+    entries: Iterable[pd.DataFrame],
+    lines: list[int],
     table: pd.DataFrame,
     layout: Layout,
     month: str,
     corrections: Iterable[int],
     batch: str,
 ) -> None:
-    """ONE transaction: the member-months checked again, then every entry recorded pending
-    (a correction linked to the placeholder it replaces).
+    """ONE transaction: the member-months checked again, then every entry (of `lines`)
+    recorded pending, a chunk at a time (a correction linked to the placeholder it replaces).
 
     A member-month another export recorded since the first check (or a placeholder
     another export left open meanwhile) is a LedgerConflict, whether this transaction
@@ -208,37 +222,31 @@ def _record_pending(
     with opened(db_path) as db:
         try:
             with db.begin() as conn:
-                done = blocking_entries(conn, period)
-                taken = combine(
-                    [
-                        blocked_rows(done, table, period, layout, corrections),
-                        held_rows(done, table, period, layout, corrections),
-                    ]
-                )
+                taken = ledger_findings(conn, table, period, layout, corrections)
                 if not taken.empty:
                     raise LedgerConflict(taken)
-                insert_entries(conn, entries, batch, PENDING)
+                for chunk in entries:
+                    insert_entries(conn, chunk, batch, PENDING)
                 link_placeholders(conn, batch)
         except IntegrityError:
             with db.connect() as conn:  # the winner's entries, now committed
-                taken = blocked_rows(
-                    blocking_entries(conn, period), table, period, layout, corrections
-                )
+                done = blocking_entries(conn, period, members_of(table, layout))
+                taken = blocked_rows(done, table, period, layout, corrections)
             if taken.empty:  # only the rule saw it (e.g. two rows of one member)
                 col = layout.name_of("patient_number")
-                lines = pd.Index(entries["line"])
+                at = pd.Index(lines)
                 taken = finding_rows(
                     "already-exported",
-                    lines,
+                    at,
                     col,
-                    table.loc[lines, col],
+                    table.loc[at, col],
                     f"Already exported for {period} by another export.",
                 )
             raise LedgerConflict(taken if not taken.empty else empty_findings()) from None
 
 
 def write_and_record(
-    parts: list[ExportPart],
+    parts: Iterable[ExportPart],
     out_dir: str | Path,
     db_path: str | Path,
     table: pd.DataFrame,
@@ -251,9 +259,11 @@ def write_and_record(
 ) -> list[Path]:
     """Write the import files and record their rows, crash-safely (see the module doc).
 
-    Temp files first, then (one transaction) the check and every entry as `pending`,
-    then each file linked to its final name (never over an existing file), then the
-    batch confirmed in one transaction. Call it holding `locked(db_path)`, after
+    Temp files first (each part's `data` is emptied once written: the files hold it, and
+    parts built one at a time, `export.import_parts`, are never all held),
+    then (one transaction) the check and every entry as `pending`, then each file
+    linked to its final name (never over an existing file), then the batch confirmed
+    in one transaction. Call it holding `locked(db_path)`, after
     `reconcile_pending`. Returns the files written, in the order of `parts`. Raises
     LedgerConflict (nothing written) when another export recorded a member-month first.
     """
@@ -263,28 +273,42 @@ def write_and_record(
     corrections = list(corrections)
     backup_ledger(db_path)
     with opened(db_path) as db, db.connect() as conn:
-        known = set(read_entries(conn, exports.c.directory == str(directory))["file_name"])
+        known = set(
+            conn.scalars(
+                sa.select(exports.c.file_name)
+                .where(exports.c.directory == str(directory))
+                .distinct()
+            )
+        )
     taken: set[str] = set()
-    for p in parts:
-        p.name = _free_name(directory, p.name, taken | known)
-        taken.add(p.name)
-
-    temps = [_temp_path(directory, p.name) for p in parts]
+    temps: list[Path] = []
+    shas: list[str] = []
+    made: list[ExportPart] = []
     try:
         with folder_errors(directory):  # a full disk, a folder not writable: exit 2
-            for p, temp in zip(parts, temps, strict=True):
-                _write_temp(temp, p.data)
+            for p in parts:  # built one at a time: written, then its bytes let go
+                p.name = _free_name(directory, p.name, taken | known)
+                taken.add(p.name)
+                temps.append(_temp_path(directory, p.name))
+                _write_temp(temps[-1], p.data)
+                shas.append(sha256_hex(p.data))
+                p.data = b""  # the temp file holds it: a million rows' files are never all held
+                made.append(p)
             _fsync_dir(directory)
     except BaseException:
         for temp in temps:
             temp.unlink(missing_ok=True)
         raise
+    release_unused()
     _checkpoint("temp-written")
 
-    batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{parts[0].name if parts else ''}"
-    entries = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
+    batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{made[0].name if made else ''}"
+    entries = part_entries(
+        made, table, flags, layout, str(month), at, str(directory), corrections, shas=shas
+    )
+    lines = [n for p in made for n in p.lines]
     try:
-        _record_pending(db_path, entries, table, layout, month, corrections, batch)
+        _record_pending(db_path, entries, lines, table, layout, month, corrections, batch)
     except BaseException:
         # Nothing was recorded (one transaction): no entry refers to the temp files, which
         # hold member rows. A crash (no exception) leaves them for reconcile_pending.
@@ -294,7 +318,7 @@ def write_and_record(
     _checkpoint("pending-recorded")
 
     written = []
-    for p, temp in zip(parts, temps, strict=True):
+    for p, temp in zip(made, temps, strict=True):
         final = directory / p.name
         os.link(temp, final)  # atomic; fails rather than replace
         written.append(final)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, REJECTED
 from xl_pmpm.core.export import ExportPart, import_frame
-from xl_pmpm.core.findings import empty_findings, finding_rows
+from xl_pmpm.core.findings import combine, empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
 from xl_pmpm.core.values import member_key
@@ -55,20 +55,26 @@ SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at", "replaces")
 TEXT_COLUMNS = ("patient_number", "contract", "month", "file_name", "status", "reason")
 
 
-def read_entries(conn: Connection, *where: sa.ColumnElement[bool]) -> pd.DataFrame:
-    """The entries matching `where` (all of them without), oldest first; ENTRY_COLUMNS."""
+def _entries_query(conn: Connection, *where: sa.ColumnElement[bool]) -> sa.Select:
     have = _table_columns(conn)
     columns = [
         exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c) for c in ENTRY_COLUMNS
     ]  # an old ledger opened read-only has not been upgraded
-    query = sa.select(*columns).where(*where).order_by(exports.c.id)
-    frame = pd.read_sql_query(query, conn)
+    return sa.select(*columns).where(*where).order_by(exports.c.id)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for c in TEXT_COLUMNS:
         frame[c] = frame[c].astype(str)
     for c in ("correction", "placeholder"):
         frame[c] = frame[c].astype("int64")
     frame["replaces"] = frame["replaces"].astype("Int64")  # an entry id, or <NA>
     return frame
+
+
+def read_entries(conn: Connection, *where: sa.ColumnElement[bool]) -> pd.DataFrame:
+    """The entries matching `where` (all of them without), oldest first; ENTRY_COLUMNS."""
+    return _typed(pd.read_sql_query(_entries_query(conn, *where), conn))
 
 
 def history(db_path: str | Path) -> pd.DataFrame:
@@ -87,6 +93,11 @@ def row_hashes(table: pd.DataFrame, layout: Layout) -> pd.Series:
     return pd.util.hash_pandas_object(frame, index=False).astype(str)
 
 
+# Entries built and inserted, or read for the already-exported check, at a time: a
+# million-row export (or a statewide ledger's month) is never held as Python rows whole.
+ENTRY_ROWS = 20_000
+
+
 def part_entries(
     parts: list[ExportPart],
     table: pd.DataFrame,
@@ -96,17 +107,39 @@ def part_entries(
     at: datetime,
     directory: str,
     corrections: Iterable[int],
+    *,
+    shas: list[str] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The entries of every row of `parts`, as the ledger records them, `rows` at a time.
+
+    `shas`: the parts' sha256 when their bytes were already written and let go.
+    """
+    fixes, rows = set(corrections), ENTRY_ROWS
+    if shas is None:
+        shas = [sha256_hex(p.data) for p in parts]
+    for p, sha in zip(parts, shas, strict=True):
+        for first in range(0, len(p.lines), rows):
+            yield _entries(
+                p.lines[first : first + rows], p.name, sha, table, flags, layout, fixes
+            ).assign(month=month, directory=directory, exported_at=at.isoformat(timespec="seconds"))
+
+
+def _entries(
+    lines: list[int],
+    file_name: str,
+    sha: str,
+    table: pd.DataFrame,
+    flags: pd.DataFrame,
+    layout: Layout,
+    corrections: set[int],
 ) -> pd.DataFrame:
-    """The entries of every row of `parts`, as the ledger records them."""
-    lines = [n for p in parts for n in p.lines]
-    counts = [len(p.lines) for p in parts]
     rows = table.loc[lines]
     entries = pd.DataFrame(
         {
             "patient_number": rows[layout.name_of("patient_number")].fillna("").str.strip(),
             "contract": rows[layout.name_of("contract")].fillna("").str.strip(),
-            "file_name": pd.Series([p.name for p in parts]).repeat(counts).to_numpy(),
-            "sha256": pd.Series([sha256_hex(p.data) for p in parts]).repeat(counts).to_numpy(),
+            "file_name": file_name,
+            "sha256": sha,
             "line": pd.Index(lines).astype("int64"),
             "row_hash": row_hashes(rows, layout).to_numpy(),
         },
@@ -116,23 +149,19 @@ def part_entries(
     rate = flags["rate"].reindex(lines) if "rate" in flags else pd.Series(pd.NA, index=lines)
     entries["tier"] = tier.astype("Int64").to_numpy()
     entries["rate"] = rate.astype("Float64").to_numpy()
-    entries["correction"] = entries["line"].isin(set(corrections)).astype(int).to_numpy()
+    entries["correction"] = entries["line"].isin(corrections).astype(int).to_numpy()
     entries["placeholder"] = placeholder_rows(rows, layout).astype(int).to_numpy()
-    entries["month"] = month
-    entries["directory"] = directory
-    entries["exported_at"] = at.isoformat(timespec="seconds")
     return entries
 
 
 def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
     """Insert `entries` with `batch` and `status` (plain Python values for every driver)."""
     cols = [c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT]
-    values = {
-        c: [None if pd.isna(v) else v for v in entries[c].astype(object).tolist()] for c in cols
-    }
+    values = [entries[c].astype(object) for c in cols]
+    values = [v.where(v.notna(), None).tolist() for v in values]
     records = [
         {"batch": batch, "status": status, **dict(zip(cols, row, strict=True))}
-        for row in zip(*(values[c] for c in cols), strict=True)
+        for row in zip(*values, strict=True)
     ]
     if records:
         conn.execute(sa.insert(exports), records)
@@ -160,17 +189,54 @@ def record_export(
         from xl_pmpm.io.files import load_layout
 
         layout = load_layout()
-    entries = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
+    chunks = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
     batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
+    count = 0
     with opened(db_path) as db, db.begin() as conn:
-        insert_entries(conn, entries, batch, status)
+        for entries in chunks:
+            insert_entries(conn, entries, batch, status)
+            count += len(entries)
         link_placeholders(conn, batch)
-    return len(entries)
+    return count
 
 
-def blocking_entries(conn: Connection, month: str) -> pd.DataFrame:
-    """The entries that block a member-month of `month` (pending or exported)."""
-    return read_entries(conn, exports.c.month == month, exports.c.status.in_(BLOCKING))
+def blocking_entries(conn: Connection, month: str, members: pd.Index | None = None) -> pd.DataFrame:
+    """The entries that block a member-month of `month` (pending or exported).
+
+    With `members` (unique `member_key`s), only those members' entries, read ENTRY_ROWS
+    at a time: the month of a statewide ledger is never held whole.
+    """
+    where = (exports.c.month == month, exports.c.status.in_(BLOCKING))
+    if members is None:
+        return read_entries(conn, *where)
+    query = _entries_query(conn, *where).execution_options(stream_results=True)
+    kept = [
+        chunk[members.get_indexer(member_key(chunk["patient_number"])) >= 0]
+        for chunk in pd.read_sql_query(query, conn, chunksize=ENTRY_ROWS)
+    ]
+    return _typed(pd.concat(kept, ignore_index=True))
+
+
+def members_of(table: pd.DataFrame, layout: Layout) -> pd.Index:
+    return pd.Index(member_key(table[layout.name_of("patient_number")]).unique())
+
+
+def ledger_findings(
+    conn: Connection,
+    table: pd.DataFrame,
+    month: str,
+    layout: Layout,
+    corrections: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """`already-exported` and `placeholder-open` findings of `table` for `month` (a period
+    string), from one read of the ledger: its entries of the table's members only."""
+    done = blocking_entries(conn, month, members_of(table, layout))
+    return combine(
+        [
+            blocked_rows(done, table, month, layout, corrections),
+            held_rows(done, table, month, layout, corrections),
+        ]
+    )
 
 
 def blocked_rows(
@@ -245,7 +311,7 @@ def already_exported(
         return empty_findings()
     month = str(pd.Period(month, freq="M"))
     with opened(db_path, read_only=True) as db, db.connect() as conn:
-        done = blocking_entries(conn, month)
+        done = blocking_entries(conn, month, members_of(table, layout))
     return blocked_rows(done, table, month, layout, corrections)
 
 
@@ -343,7 +409,7 @@ def open_placeholders(
         return empty_findings()
     month = str(pd.Period(month, freq="M"))
     with opened(db_path, read_only=True) as db, db.connect() as conn:
-        done = blocking_entries(conn, month)
+        done = blocking_entries(conn, month, members_of(table, layout))
     return held_rows(done, table, month, layout, corrections)
 
 

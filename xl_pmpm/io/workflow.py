@@ -7,7 +7,7 @@ the export ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
-from xl_pmpm.core.export import ExportPart, build_import_parts
+from xl_pmpm.core.export import ExportPart, build_import_parts, import_parts
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.flags import risk_total
 from xl_pmpm.core.layout import Layout
@@ -161,9 +161,11 @@ def export_import_file(
     name_month = validation.month or "month"
     blank = blank_lines(table, validation)
     release_unused()  # validation's scratch: before the import files are built
+    made: list[ExportPart] = []  # the parts as they are written (their bytes let go)
     try:
-        parts: list[ExportPart] | None = build_import_parts(
-            table, layout, validation, month=name_month, stamp=at, blank=blank
+        parts: Iterable[ExportPart] | None = kept(
+            import_parts(table, layout, validation, month=name_month, stamp=at, blank=blank),
+            made,
         )
     except ExportRefused:
         if ledger is None or not exists(ledger):
@@ -179,9 +181,8 @@ def export_import_file(
             recovered = reconcile_pending(ledger, out_dir)
             checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
             if parts is None or checked is not validation:  # refused: nothing written
-                parts = build_import_parts(
-                    table, layout, checked, month=name_month, stamp=at, blank=blank
-                )
+                build_import_parts(table, layout, checked, month=name_month, stamp=at, blank=blank)
+            assert parts is not None
             try:
                 written = write_and_record(
                     parts,
@@ -200,11 +201,11 @@ def export_import_file(
                 build_import_parts(table, layout, refused, month=name_month, stamp=at, blank=blank)
                 raise
     contracts: dict[str, int] = {}
-    for p in parts:
+    for p in made:
         contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
     return Exported(
         written,
-        sum(p.rows for p in parts),
+        sum(p.rows for p in made),
         validation,
         contracts,
         ledger,
@@ -212,14 +213,23 @@ def export_import_file(
     )
 
 
-def write_all_or_none(out_dir: str | Path, parts: list[ExportPart]) -> list[Path]:
+def kept(parts: Iterable[ExportPart], into: list[ExportPart]) -> Iterator[ExportPart]:
+    """`parts`, each also appended to `into` as it is taken."""
+    for p in parts:
+        into.append(p)
+        yield p
+
+
+def write_all_or_none(out_dir: str | Path, parts: Iterable[ExportPart]) -> list[Path]:
     """Write every part (each atomically), or none: on a failure (a full disk, a folder that
-    cannot be written) the parts already written are removed again, so that an export is
-    never uploaded in part."""
+    cannot be written, a part that cannot be built) the parts already written are removed
+    again, so that an export is never uploaded in part. Each part's `data` is emptied once
+    written (the file holds it): parts built one at a time are never all held."""
     written: list[Path] = []
     try:
         for p in parts:
             written.append(files.write_new_file(out_dir, p.name, p.data))
+            p.data = b""
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
