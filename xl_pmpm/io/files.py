@@ -23,11 +23,10 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.layout import Layout, parse_layout
 from xl_pmpm.core.rates import RateBook, parse_rate_book
 from xl_pmpm.core.report import TierReport
+from xl_pmpm.io.atomic import DIR_MODE, FILE_MODE, numbered_names, write_synced
 from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
 from xl_pmpm.io.memory import release_unused
 
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 ARCHIVE_NAME = "archive_{stamp}_{action}.csv"
 
 
@@ -166,25 +165,18 @@ def write_new_file(directory: str | Path, name: str, data: bytes, mode: int = FI
 
 
 def _write_new_file(directory: Path, name: str, data: bytes, mode: int) -> Path:
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
     _remove_stale_temps(directory, name)
     tmp = directory / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        n = 1
-        while True:
-            final = directory / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+        write_synced(tmp, data, mode)
+        for candidate in numbered_names(name):
+            final = directory / candidate
             try:
                 os.link(tmp, final)  # atomic, and fails instead of replacing
                 return final
             except FileExistsError:
-                n += 1
+                continue
+        raise AssertionError("unreachable: numbered_names never ends")
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -357,15 +349,7 @@ def write_review(
 
 
 def _free_name(directory: Path, name: str) -> Path:
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    n = 1
-    while True:
-        candidate = directory / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
-        if not candidate.exists():
-            return candidate
-        n += 1
+    return next(directory / c for c in numbered_names(name) if not (directory / c).exists())
 
 
 def _rewrite_journal(journal: Path, entry: dict) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io.atomic import FILE_MODE
 from xl_pmpm.io.ledger_address import (
     NOT_A_LEDGER_FIX,
     SERVER_FIX,
@@ -41,7 +42,6 @@ from xl_pmpm.io.ledger_address import (
     unreadable_ledger,
 )
 
-FILE_MODE = 0o600
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
 SCHEMA_VERSION = 4
 

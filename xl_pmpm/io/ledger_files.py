@@ -37,9 +37,10 @@ from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import ExportPart
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.io.atomic import numbered_names, write_synced
 from xl_pmpm.io.ledger_address import exists
 from xl_pmpm.io.ledger_backup import backup_ledger
-from xl_pmpm.io.ledger_db import FILE_MODE, Ledger, exports, opened
+from xl_pmpm.io.ledger_db import Ledger, exports, opened
 from xl_pmpm.io.ledger_records import (
     blocked_rows,
     blocking_entries,
@@ -81,14 +82,6 @@ def _fsync_dir(directory: Path) -> None:
 
 def _temp_path(directory: Path, name: str) -> Path:
     return directory / f".{name}{TEMP_SUFFIX}"
-
-
-def _write_temp(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _file_sha(path: Path) -> str | None:
@@ -186,19 +179,11 @@ def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) ->
 
 
 def _free_name(directory: Path, name: str, taken: set[str]) -> str:
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    n = 1
-    while True:
-        candidate = name if n == 1 else f"{stem}-{n}{dot}{ext}"
-        if (
-            candidate not in taken
-            and not (directory / candidate).exists()
-            and not _temp_path(directory, candidate).exists()
-        ):
-            return candidate
-        n += 1
+    return next(
+        c
+        for c in numbered_names(name)
+        if c not in taken and not (directory / c).exists() and not _temp_path(directory, c).exists()
+    )
 
 
 def _record_pending(
@@ -290,7 +275,7 @@ def write_and_record(
                 p.name = _free_name(directory, p.name, taken | known)
                 taken.add(p.name)
                 temps.append(_temp_path(directory, p.name))
-                _write_temp(temps[-1], p.data)
+                write_synced(temps[-1], p.data)
                 shas.append(sha256_hex(p.data))
                 p.data = b""  # the temp file holds it: a million rows' files are never all held
                 made.append(p)
