@@ -64,14 +64,19 @@ def read_member_month_hours(
     """
     if not paths:
         raise PmpmInputError("No visits file given.", fix="Name one visits CSV or more.")
-    total: pd.DataFrame | None = None
+    parts: list[pd.DataFrame] = []
+    total_rows = pending = 0
     for path in paths:
         for chunk in iter_visits(path, mapping):
-            part = member_month_hours(chunk, months)
+            parts.append(member_month_hours(chunk, months))
             del chunk
-            # Folded in as it comes: memory holds the sums, never every file's visits.
-            total = part if total is None else combine_member_month_hours([total, part])
-    return total
+            pending += len(parts[-1])
+            # Folded in once the parts outgrow the sums: memory holds about twice the
+            # sums, never every file's visits, and each row is regrouped a few times only.
+            if pending > max(total_rows, 1_000_000):
+                parts = [combine_member_month_hours(parts)]
+                total_rows, pending = len(parts[0]), 0
+    return combine_member_month_hours(parts) if parts else None
 
 
 def earned_from_files(
