@@ -67,6 +67,10 @@ from xl_pmpm.workbook.sheets import (
     HISTORY,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
+    UNBILLED,
+    UNBILLED_HEADERS,
+    UNBILLED_TABLE,
+    UNBILLED_TEXT,
     VALIDATION,
     VALIDATION_COLUMNS,
     extract_contracts,
@@ -157,6 +161,15 @@ def _workbook(
     )
     kpis = None if history is None or history.empty else kpi_tables(history, book)
     kpi_sheet(wb, default_tiers(book), kpis)
+    table_sheet(
+        wb,
+        UNBILLED,
+        "wsUnbilled",
+        UNBILLED_TABLE,
+        UNBILLED_HEADERS,
+        "TableStyleLight1",
+        text_columns=UNBILLED_TEXT,
+    )
     help_sheet(wb, layout)
     config_sheet(wb, xlwings_config)
     code_names += [
@@ -167,6 +180,7 @@ def _workbook(
         "wsSummary",
         "wsHistory",
         "wsKpi",
+        "wsUnbilled",
         "wsHelp",
         "wsXlwingsConf",
     ]
