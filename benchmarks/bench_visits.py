@@ -40,8 +40,11 @@ def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) 
     who = rng.integers(0, members, n)
     start = pd.Period(month, freq="M").start_time
     days = rng.integers(0, 31, n) - np.where(rng.random(n) < 0.02, 40, 0)  # 2 % outside
-    dates = (start + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d")
-    hours = rng.integers(4, 49, n) / 4.0  # 1 to 12 hours in quarter hours
+    # Formatted once per distinct day and hour (a statewide month is 15M rows).
+    distinct_days, day_of = np.unique(days, return_inverse=True)
+    day_text = (start + pd.to_timedelta(distinct_days, unit="D")).strftime("%Y-%m-%d")
+    dates = day_text.to_numpy()[day_of]
+    quarters = rng.integers(4, 49, n)  # 1 to 12 hours in quarter hours
     status = STATUS_WORDS[rng.choice(4, size=n, p=[0.85, 0.07, 0.04, 0.04])]
     return pd.DataFrame(
         {
@@ -51,7 +54,7 @@ def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) 
             "Patient Name": names[who],
             "Contract": np.array(CONTRACTS)[contract][who],
             "Visit Date": dates,
-            "Hours": np.char.mod("%.2f", hours),
+            "Hours": np.char.mod("%.2f", np.arange(49) / 4.0)[quarters],
             "Status": status,
         }
     )
