@@ -158,9 +158,8 @@ def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
         .agg(billed=("billed", "sum"), authorized=("authorized", "max"), name=("name", "first"))
         .reset_index()[HOURS_COLUMNS]
     )
-    for c in ("contract", "patient_number"):
-        sums[c] = sums[c].astype(str)
-    sums["name"] = sums["name"].astype(object).where(sums["name"].notna(), None)
+    for c in ("contract", "patient_number", "name"):
+        sums[c] = sums[c].astype("str")  # Arrow text (NaN where no name): no Python objects
     return sums
 
 

@@ -71,9 +71,9 @@ def read_member_month_hours(
             parts.append(member_month_hours(chunk, months))
             del chunk
             pending += len(parts[-1])
-            # Folded in once the parts outgrow the sums: memory holds about twice the
-            # sums, never every file's visits, and each row is regrouped a few times only.
-            if pending > max(total_rows, 1_000_000):
+            # Folded in once the parts reach half the sums: memory holds about twice the
+            # sums, never every file's visits, and the sums are not regrouped per chunk.
+            if pending > max(total_rows // 2, 500_000):
                 parts = [combine_member_month_hours(parts)]
                 total_rows, pending = len(parts[0]), 0
     return combine_member_month_hours(parts) if parts else None
