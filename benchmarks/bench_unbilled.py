@@ -14,6 +14,7 @@ Peak RSS is the child's own VmHWM (ru_maxrss would carry this process's peak ove
 exec). Prints JSON with both and the ratios.
 
     python benchmarks/bench_unbilled.py [--visits 1000000] [--repeat 2] [--per-member 30]
+        [--data DIR]   # keep (or reuse) the generated files: they must match the options
 
 `--per-member 4` gives 250,000 members a month at 1,000,000 visits: a statewide FI's
 member count (its member-month sums are what `unbilled` keeps), with a file a
@@ -135,17 +136,24 @@ def main() -> None:
         default=30,
         help="visits per member-month (members = visits / this)",
     )
+    ap.add_argument(
+        "--data",
+        help="keep the generated files in this folder; files already there are reused",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_dir = Path(tmp)
+        tmp_dir = Path(args.data or tmp)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
-        files = []
-        for month in MONTHS:
-            path = tmp_dir / f"visits_{month}.csv"
-            write_visits(generate_visits(args.visits, month, per_member=args.per_member), path)
-            files.append(path)
+        files = [tmp_dir / f"visits_{month}.csv" for month in MONTHS]
         db = tmp_dir / "ledger.sqlite3"
-        ledger_counts = write_ledger(db, files)
+        ledger_counts = None
+        if not (db.exists() and all(f.exists() for f in files)):
+            for month, path in zip(MONTHS, files, strict=True):
+                visits = generate_visits(args.visits, month, per_member=args.per_member)
+                write_visits(visits, path)
+            db.unlink(missing_ok=True)
+            ledger_counts = write_ledger(db, files)
         made = time.perf_counter() - t
 
         def baseline() -> tuple[float, int]:
