@@ -14,6 +14,7 @@ Peak RSS is the child's own VmHWM (ru_maxrss would carry this process's peak ove
 exec). Prints JSON with both and the ratios.
 
     python benchmarks/bench_unbilled.py [--visits 1000000] [--repeat 2] [--per-member 30]
+        [--data DIR]   # keep (or reuse) the generated files: they must match the options
 
 `--per-member 4` gives 250,000 members a month at 1,000,000 visits: a statewide FI's
 member count (its member-month sums are what `unbilled` keeps), with a file a
@@ -33,9 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from bench_visits import generate_visits
 
-from xl_pmpm.io.ledger import SCHEMA
+from xl_pmpm.io.ledger_db import open_ledger
 
 MONTHS = ("2026-07", "2026-08", "2026-09")
 AS_OF = "2026-11-20"  # July's window closed on 2026-10-29: lost; August and September open
@@ -55,13 +58,12 @@ CHILD = (
 )
 
 
-def run_child(argv: list[str]) -> tuple[float, int]:
-    """Seconds and peak RSS (bytes, VmHWM) of `xl-pmpm ARGV` in a fresh process."""
+def run_child(argv: list[str]) -> tuple[float, int, str]:
+    """Seconds, peak RSS (bytes, VmHWM) and stdout of `xl-pmpm ARGV` in a fresh process."""
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         check=False,
     )
@@ -69,17 +71,28 @@ def run_child(argv: list[str]) -> tuple[float, int]:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"xl-pmpm {argv[0]} failed ({proc.returncode}): {proc.stderr}")
     kib = int(proc.stderr.rsplit("VmHWM ", 1)[1].split()[0])
-    return elapsed, kib * 1024
+    return elapsed, kib * 1024, proc.stdout
+
+
+def write_visits(frame: pd.DataFrame, path: Path) -> None:
+    """`frame.to_csv(path, index=False)` byte for byte (no generated value needs quotes),
+    by Arrow's writer: a statewide month is 15M rows."""
+    with path.open("wb") as fh:
+        fh.write((",".join(frame.columns) + "\n").encode())
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), fh, options)
 
 
 def write_ledger(db: Path, files: list[Path], seed: int = 16) -> dict[str, int]:
     """Ledger entries for most member-months of the files (the ledger as exports leave it)."""
     rng = np.random.default_rng(seed)
+    open_ledger(db).engine.dispose()  # an empty ledger with the ledger's own schema
     conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA)
     counts = {"exported": 0, "rejected": 0, "placeholder": 0, "none": 0}
     for month, path in zip(MONTHS, files, strict=True):
-        visits = pd.read_csv(path, dtype=str, usecols=["Patient Number", "Contract"])
+        visits = pd.read_csv(
+            path, dtype=str, usecols=["Patient Number", "Contract"], engine="pyarrow"
+        )
         members = visits.drop_duplicates("Patient Number")
         pick = rng.random(len(members))
         kind = np.select(
@@ -123,19 +136,24 @@ def main() -> None:
         default=30,
         help="visits per member-month (members = visits / this)",
     )
+    ap.add_argument(
+        "--data",
+        help="keep the generated files in this folder; files already there are reused",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_dir = Path(tmp)
+        tmp_dir = Path(args.data or tmp)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
-        files = []
-        for month in MONTHS:
-            path = tmp_dir / f"visits_{month}.csv"
-            generate_visits(args.visits, month, per_member=args.per_member).to_csv(
-                path, index=False
-            )
-            files.append(path)
+        files = [tmp_dir / f"visits_{month}.csv" for month in MONTHS]
         db = tmp_dir / "ledger.sqlite3"
-        ledger_counts = write_ledger(db, files)
+        ledger_counts = None
+        if not (db.exists() and all(f.exists() for f in files)):
+            for month, path in zip(MONTHS, files, strict=True):
+                visits = generate_visits(args.visits, month, per_member=args.per_member)
+                write_visits(visits, path)
+            db.unlink(missing_ok=True)
+            ledger_counts = write_ledger(db, files)
         made = time.perf_counter() - t
 
         def baseline() -> tuple[float, int]:
@@ -145,7 +163,7 @@ def main() -> None:
             ]
             return sum(r[0] for r in runs), max(r[1] for r in runs)
 
-        def unbilled() -> tuple[float, int]:
+        def unbilled() -> tuple[float, int, str]:
             argv = ["unbilled", *map(str, files), "--ledger", str(db), "--as-of", AS_OF]
             return run_child([*argv, "--format", "json"])
 
@@ -153,13 +171,7 @@ def main() -> None:
         ours = [unbilled() for _ in range(args.repeat)]
         base_s, base_rss = min(b[0] for b in base), max(b[1] for b in base)
         our_s, our_rss = min(o[0] for o in ours), max(o[1] for o in ours)
-        out = subprocess.run(
-            [sys.executable, "-m", "xl_pmpm.cli", "unbilled", *map(str, files), "--ledger", str(db)]
-            + ["--as-of", AS_OF, "--format", "json"],
-            capture_output=True,
-            check=False,
-        )
-        totals = json.loads(out.stdout)["totals"]
+        totals = json.loads(ours[-1][2])["totals"]
         print(
             json.dumps(
                 {

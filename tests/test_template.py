@@ -319,6 +319,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Summary",
         "Export History",
         "KPI",
+        "Unbilled",
         "Help",
         "xlwings.conf",
     ]

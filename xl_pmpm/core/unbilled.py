@@ -140,22 +140,27 @@ def member_month_hours(visits: pd.DataFrame, months: list[str] | None = None) ->
     frame = pd.DataFrame(
         {
             "key": keys[keep],
-            "contract": v["contract"].to_numpy(),
-            "patient_number": v["patient_number"].to_numpy(),
+            "contract": v["contract"].array,
+            "patient_number": v["patient_number"].array,
             "billed": np.where(billed, v["hours"].to_numpy(), 0.0),
             "authorized": v["authorized_hours"].to_numpy(),
-            "name": v["patient_name"].where(v["patient_name"] != "", None).to_numpy(),
+            "name": v["patient_name"].where(v["patient_name"] != "", None).array,
         }
     )
     return _sum_hours(frame)
 
 
 def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
-    return (
+    # Grouped on the visits' Categorical codes where they have them; the sums (one row
+    # per member-month) hold plain text, so the parts of several files concatenate.
+    sums = (
         frame.groupby(["key", "contract", "patient_number"], sort=False, observed=True)
         .agg(billed=("billed", "sum"), authorized=("authorized", "max"), name=("name", "first"))
         .reset_index()[HOURS_COLUMNS]
     )
+    for c in ("contract", "patient_number", "name"):
+        sums[c] = sums[c].astype("str")  # Arrow text (NaN where no name): no Python objects
+    return sums
 
 
 def combine_member_month_hours(parts: list[pd.DataFrame]) -> pd.DataFrame:

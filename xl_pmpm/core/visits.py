@@ -98,13 +98,50 @@ def _parse_hours(values: pd.Series) -> pd.Series:
     return per_value(values, parse)
 
 
+def _distinct(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes, values): every cell is `values[codes]`, missing ones as ''.
+
+    The text rules run on `values` only (a few thousand distinct IDs, dates and hours
+    where a month has millions of visits); a Categorical column (the fast reader's)
+    gives its codes as they are.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        values = pd.Series(column.cat.categories).astype(str)
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(values), codes)
+            values = pd.concat([values, pd.Series([""], dtype=values.dtype)])
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        values = pd.Series(uniques, dtype=object).fillna("").astype(str)
+    return codes, values.reset_index(drop=True)
+
+
+def _categorical(codes: np.ndarray, values: pd.Series) -> pd.Categorical:
+    """`values[codes]` as a Categorical whose categories are sorted (the report's order)."""
+    inner, categories = pd.factorize(values, sort=True)
+    return pd.Categorical.from_codes(inner[codes], categories=categories, validate=False)
+
+
+def _fail_at_first(bad: pd.Series, codes: np.ndarray, values: pd.Series, index, **where) -> None:
+    """`cells.fail_at_first` with `bad` given per distinct value (`_distinct`)."""
+    bad = bad.to_numpy(dtype=bool)
+    if bad.any():
+        rows = bad[codes]
+        if rows.any():
+            first = int(rows.argmax())
+            line = pd.Series([values.iloc[codes[first]]], index=[index[first]])
+            fail_at_first(pd.Series([True], index=line.index), line, **where)
+
+
 def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = "") -> pd.DataFrame:
     """Typed visits from a text table whose headers are the file's (index = file line numbers).
 
-    Returns the columns of VISIT_COLUMNS: text IDs, `visit_date` (datetime, day),
-    `hours` (float), `status` (categorical of STATUSES), `authorized_hours` (float,
-    NaN where blank or absent). Raises PmpmInputError naming file, line and column
-    at the first bad cell of a column.
+    Returns the columns of VISIT_COLUMNS: text fields as Categoricals (sorted
+    categories), `visit_date` (datetime, day), `hours` (float), `status` (categorical of
+    STATUSES), `authorized_hours` (float, NaN where blank or absent). Raises
+    PmpmInputError naming file, line and column at the first bad cell of a column.
+    Each rule runs on the distinct values of its column (`_distinct`).
     """
     by_key = {squash(str(c)): c for c in raw.columns}
     header: dict[str, str] = {}
@@ -120,81 +157,76 @@ def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = ""
                 fix=f"Rename the header, or map it in the mapping file ({mapping.source}).",
             )
     n = len(raw)
-    text = {f: raw[h].fillna("").astype(str) for f, h in header.items()}
-    out = pd.DataFrame(index=raw.index)
+    index = raw.index
+    cells = {f: _distinct(raw[h]) for f, h in header.items()}
+    out: dict[str, object] = {}
+
+    def fail(f: str, bad: pd.Series, message: str, fix: str) -> None:
+        codes, values = cells[f]
+        where = {"file": source, "column": header[f], "message": message, "fix": fix}
+        _fail_at_first(bad, codes, values, index, **where)
 
     for f in ("patient_number", "contract"):
-        values = text[f].str.strip()
-        fail_at_first(
-            values == "",
-            text[f],
-            file=source,
-            column=header[f],
-            message="The cell is blank.",
-            fix="Fill it in.",
-        )
-        out[f] = values
+        codes, values = cells[f]
+        stripped = values.str.strip()
+        fail(f, stripped == "", "The cell is blank.", "Fill it in.")
+        out[f] = _categorical(codes, stripped)
 
-    dates = parse_dates_in_formats(text["visit_date"], mapping.date_formats).dt.normalize()
+    codes, values = cells["visit_date"]
+    dates = parse_dates_in_formats(values, mapping.date_formats).dt.normalize()
     forms = " or ".join(mapping.date_formats)
-    fail_at_first(
+    fail(
+        "visit_date",
         dates.isna(),
-        text["visit_date"],
-        file=source,
-        column=header["visit_date"],
-        message="'{value}' is not a date.",
-        fix=f"Write the date in one of the forms {forms} (or add the form to the mapping).",
+        "'{value}' is not a date.",
+        f"Write the date in one of the forms {forms} (or add the form to the mapping).",
     )
-    out["visit_date"] = dates
+    out["visit_date"] = dates.to_numpy()[codes]
 
-    hours = _parse_hours(text["hours"])
-    fail_at_first(
+    codes, values = cells["hours"]
+    hours = _parse_hours(values)
+    fail(
+        "hours",
         hours.isna(),
-        text["hours"],
-        file=source,
-        column=header["hours"],
-        message="'{value}' is not a number of hours.",
-        fix="Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
+        "'{value}' is not a number of hours.",
+        "Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
     )
-    out["hours"] = hours
+    out["hours"] = hours.to_numpy()[codes]
 
     words = mapping.statuses
-    status = per_value(
-        text["status"], lambda u: u.map(lambda w: words.get(squash(w), "")).astype(object)
-    )
+    codes, values = cells["status"]
+    status = values.map(lambda w: words.get(squash(w), "")).astype(object)
     known = ", ".join(sorted({w for w in words}))
-    fail_at_first(
+    fail(
+        "status",
         status == "",
-        text["status"],
-        file=source,
-        column=header["status"],
-        message="'{value}' is not a known visit status.",
-        fix=f"Use one of: {known} (or add the word to the mapping's [statuses]).",
+        "'{value}' is not a known visit status.",
+        f"Use one of: {known} (or add the word to the mapping's [statuses]).",
     )
-    out["status"] = pd.Categorical(status, categories=list(STATUSES))
+    status_codes = pd.Index(STATUSES).get_indexer(status)
+    out["status"] = pd.Categorical.from_codes(status_codes[codes], categories=list(STATUSES))
 
     if "authorized_hours" in header:
-        raw_auth = text["authorized_hours"]
-        auth = _parse_hours(raw_auth)
-        fail_at_first(
-            auth.isna() & (raw_auth.str.strip() != ""),
-            raw_auth,
-            file=source,
-            column=header["authorized_hours"],
-            message="'{value}' is not a number of hours.",
-            fix="Write decimal hours such as 300, or leave the cell blank.",
+        codes, values = cells["authorized_hours"]
+        auth = _parse_hours(values)
+        fail(
+            "authorized_hours",
+            auth.isna() & (values.str.strip() != ""),
+            "'{value}' is not a number of hours.",
+            "Write decimal hours such as 300, or leave the cell blank.",
         )
-        out["authorized_hours"] = auth
+        out["authorized_hours"] = auth.to_numpy()[codes]
     else:
         out["authorized_hours"] = np.full(n, np.nan)
     for f in ("patient_name", "agency_id", "office_id"):
         default = mapping.defaults.get(f, "")
         if f in header:
-            values = text[f].str.strip()
-            out[f] = values.where(values != "", default) if default else values
+            codes, values = cells[f]
+            values = values.str.strip()
+            out[f] = _categorical(codes, values.where(values != "", default) if default else values)
         else:
-            out[f] = default
-    return out[VISIT_COLUMNS]
+            out[f] = _categorical(np.zeros(n, dtype="int64"), pd.Series([default]))
+    return pd.DataFrame(out, index=index)[VISIT_COLUMNS]
 
 
 def _is_normalized(visits: pd.DataFrame) -> bool:
@@ -227,6 +259,11 @@ def format_hours(values: pd.Series) -> pd.Series:
     whole = pd.Series(np.where(ok, cents, 0).astype("int64"), index=values.index)
     txt = (whole // 100).astype(str) + "." + (whole % 100).astype(str).str.zfill(2)
     return txt.where(ok, "")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Text with '' for missing, whatever the dtype (Categorical, str, object)."""
+    return values.astype(object).where(values.notna(), "").astype(str)
 
 
 def aggregate_visits(
@@ -304,12 +341,12 @@ def aggregate_visits(
 
     day = first.strftime("%Y-%m-%d")
     by_role = {
-        "agency_id": agg["agency"].fillna("").astype(str),
-        "office_id": agg["office"].fillna("").astype(str),
-        "patient_number": agg["patient_number"].astype(str),
-        "contract": agg["contract"].astype(str),
+        "agency_id": _text(agg["agency"]),
+        "office_id": _text(agg["office"]),
+        "patient_number": _text(agg["patient_number"]),
+        "contract": _text(agg["contract"]),
         "service_code": tiers["service_code"].fillna("").astype(str),
-        "patient_name": agg["name"].fillna("").astype(str),
+        "patient_name": _text(agg["name"]),
         "billed_hours": format_hours(agg["billed"]),
         "unbilled_hours": format_hours(agg["unbilled"]),
         "authorized_hours": format_hours(agg["authorized"]),

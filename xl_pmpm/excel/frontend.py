@@ -73,6 +73,9 @@ from xl_pmpm.workbook.sheets import (
     SETTINGS,
     SUMMARY_CONTRACT_ROWS,
     UNBILLED,
+    UNBILLED_HEADERS,
+    UNBILLED_TABLE,
+    UNBILLED_TEXT,
     VALIDATION,
     VALIDATION_COLUMNS,
     contract_payers,
@@ -1242,11 +1245,8 @@ def _unbilled_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     from xl_pmpm.io.unbilled import unbilled_from_files
     from xl_pmpm.io.visits_reader import load_mapping
 
-    sheet_name, table_name_, title = UNBILLED, "UnbilledRows", "Unbilled"
-    columns = ["Status", "Days left", "Last day", "Month", "Payer", "Contract"]
-    columns += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
-    columns += ["Dollars", "Reason", "What to do"]
-    text_columns = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Rate code")
+    sheet_name, table_name_, title = UNBILLED, UNBILLED_TABLE, "Unbilled"
+    columns, text_columns = list(UNBILLED_HEADERS), UNBILLED_TEXT
     settings, layout, rates = _context(book)
     named = str(settings.get("visits files") or "").strip()
     if not named:

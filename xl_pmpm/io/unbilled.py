@@ -28,6 +28,7 @@ from xl_pmpm.core.visits import VisitsMapping
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger_address import address
 from xl_pmpm.io.ledger_records import entry_columns
+from xl_pmpm.io.memory import release_unused
 from xl_pmpm.io.visits_reader import iter_visits
 
 LEDGER_FIX = "Give the ledger your exports were recorded in (xl-pmpm history --ledger shows it)."
@@ -64,14 +65,20 @@ def read_member_month_hours(
     """
     if not paths:
         raise PmpmInputError("No visits file given.", fix="Name one visits CSV or more.")
-    total: pd.DataFrame | None = None
+    parts: list[pd.DataFrame] = []
+    total_rows = pending = 0
     for path in paths:
         for chunk in iter_visits(path, mapping):
-            part = member_month_hours(chunk, months)
+            parts.append(member_month_hours(chunk, months))
             del chunk
-            # Folded in as it comes: memory holds the sums, never every file's visits.
-            total = part if total is None else combine_member_month_hours([total, part])
-    return total
+            release_unused()  # each chunk's text and codes, back before the next is read
+            pending += len(parts[-1])
+            # Folded in once the parts reach half the sums: memory holds about twice the
+            # sums, never every file's visits, and the sums are not regrouped per chunk.
+            if pending > max(total_rows // 2, 500_000):
+                parts = [combine_member_month_hours(parts)]
+                total_rows, pending = len(parts[0]), 0
+    return combine_member_month_hours(parts) if parts else None
 
 
 def earned_from_files(
@@ -128,6 +135,7 @@ def unbilled_from_files(
             fix="Give the archive folder `xl-pmpm review` wrote (OUT/archive by default).",
         )
     earned = earned_from_files(visits_paths, mapping, book, months)
+    release_unused()  # what reading the visits freed, before the ledger is read
     months_seen = sorted(set(earned["month"]))
     entries, used = read_entries(ledger_path, required=ledger_required, months=months_seen)
     aside = (

@@ -6,6 +6,7 @@ The rules (normalizing, aggregating to a tier report) are :mod:`xl_pmpm.core.vis
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import tomllib
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from xl_pmpm.core.cells import unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
@@ -49,6 +53,76 @@ def _read_slow(data: bytes, source: str) -> pd.DataFrame:
         raise unreadable_csv(exc, "The visits file", source, fix) from None
 
 
+# --- the fast reader: Arrow's CSV parser, every column dictionary-encoded text -------------
+
+_TEXT = pa.dictionary(pa.int32(), pa.string())
+
+
+def _header_names(data: bytes) -> list[str] | None:
+    """The header's cells (as Arrow will name the columns); None when unsure."""
+    line = data[: data.find(b"\n") if b"\n" in data else len(data)]
+    try:
+        names = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    return names if len(set(names)) == len(names) else None  # repeated names: pandas' way
+
+
+def _arrow_options(names: list[str], block_size: int | None = None) -> dict:
+    read = pacsv.ReadOptions(block_size=block_size) if block_size else pacsv.ReadOptions()
+    return {
+        "read_options": read,
+        # A blank line stays a row (of ''), so row numbers are line numbers.
+        "parse_options": pacsv.ParseOptions(ignore_empty_lines=False),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, _TEXT), strings_can_be_null=False
+        ),
+    }
+
+
+def _as_frame(table: pa.Table, first_line: int) -> pd.DataFrame:
+    """An Arrow table of dictionary columns as Categoricals (no Python string per cell)."""
+    table = table.unify_dictionaries()
+    columns = {}
+    for i, column in enumerate(table.columns):
+        chunks = column.chunks
+        words = chunks[0].dictionary if chunks else pa.array([], pa.string())
+        codes = pa.chunked_array([c.indices for c in chunks], pa.int32())
+        if codes.null_count:
+            codes = codes.fill_null(-1)
+        categories = pd.Index(words.to_pandas(), dtype="str")
+        columns[i] = pd.Categorical.from_codes(
+            codes.to_numpy(), categories=categories, validate=False
+        )
+    frame = pd.DataFrame(columns)
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in table.column_names]
+    frame.index = pd.RangeIndex(first_line, first_line + len(frame), name="line")
+    return frame
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose every cell is empty (a blank line, Excel's trailing ',,,')."""
+    blank = np.ones(len(frame), dtype=bool)
+    for _, column in frame.items():
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy()
+            empty = np.flatnonzero(column.cat.categories == "")
+            blank &= (codes < 0) | (codes == (empty[0] if len(empty) else -1))
+        else:
+            blank &= column.fillna("").astype(str).to_numpy() == ""
+        if not blank.any():
+            break
+    return blank
+
+
+def _ascii_only(table: pa.Table) -> bool:
+    return all(
+        pc.all(pc.string_is_ascii(chunk.dictionary)).as_py() is not False
+        for column in table.columns
+        for chunk in column.chunks
+    )
+
+
 def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits") -> pd.DataFrame:
     """Normalized visits from a CSV file's bytes (index = file line numbers)."""
     binary = sniff_binary(data)
@@ -58,27 +132,29 @@ def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits
             file=source,
             fix="In Excel use File > Save As > CSV UTF-8.",
         )
-    if not data.strip():
+    if not data[:65536].strip() and not data.strip():
         raise PmpmInputError("The visits file is empty.", file=source, fix="Export it again.")
     # Line numbers: header = 1. Exact unless a quoted cell holds a line break.
     physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     raw = None
-    try:  # pyarrow's reader first (fast); it skips blank lines, so check the count
-        fast = pd.read_csv(io.BytesIO(data), engine="pyarrow", dtype=str, keep_default_na=False)
-        if physical == len(fast) + 1:
-            raw = fast
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
-        pass  # ragged rows, not UTF-8, ...: the C reader below says what is wrong
+    names = _header_names(data)
+    if names:
+        try:  # Arrow's reader first (fast); a quoted line break changes the count
+            # Large blocks: fewer dictionaries to unify afterwards.
+            table = pacsv.read_csv(pa.py_buffer(data), **_arrow_options(names, 2 * _BLOCK))
+            if physical == table.num_rows + 1:
+                raw = _as_frame(table, 2)
+            del table
+        except (pa.ArrowInvalid, ValueError):
+            pass  # ragged rows, not UTF-8, ...: the C reader below says what is wrong
     if raw is None:
         raw = _read_slow(data, source)
-    raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
-    name = "line" if physical == len(raw) + 1 else "row"  # record numbers, not lines
-    raw.index = pd.RangeIndex(2, len(raw) + 2, name=name)
+        raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
+        name = "line" if physical == len(raw) + 1 else "row"  # record numbers, not lines
+        raw.index = pd.RangeIndex(2, len(raw) + 2, name=name)
     if len(raw.columns):
-        maybe = raw.iloc[:, 0].to_numpy() == ""  # a blank line has an empty first cell
-        if maybe.any():
-            blank = np.zeros(len(raw), dtype=bool)
-            blank[maybe] = (raw[maybe] == "").all(axis=1).to_numpy()
+        blank = _blank_rows(raw)
+        if blank.any():
             raw = raw[~blank]
     return normalize_visits(raw, mapping, source)
 
@@ -93,7 +169,7 @@ def read_visits(path: str | Path, mapping: VisitsMapping) -> pd.DataFrame:
 
 # Files above this size are read chunk by chunk by `iter_visits`; smaller ones at once.
 STREAM_BYTES = 64_000_000
-CHUNK_ROWS = 200_000  # about 150 MiB of normalized visits at a time
+CHUNK_ROWS = 500_000  # about 80 MiB of parsed visits at a time
 _BLOCK = 8 << 20
 
 
@@ -151,17 +227,60 @@ def iter_visits(
             file=source,
             fix="In Excel use File > Save As > CSV UTF-8.",
         )
+    names = _header_names(head)
+    done = 0  # rows (and blank lines) read so far: the next row's line is done + 2
+    if names:
+        rows_per_byte = max(head.count(b"\n"), 1) / max(len(head), 1)
+        block = max(int(chunk_rows / rows_per_byte), 1 << 14)
+        ascii_so_far = True
+        try:
+            reader = pacsv.open_csv(path, **_arrow_options(names, block))
+        except pa.ArrowInvalid:
+            reader = None  # not UTF-8, a ragged row, ... in the first block
+        while reader is not None:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                reader.close()
+                if done and not ascii_so_far and "utf8" in str(exc).lower():
+                    raise PmpmInputError(
+                        f"The visits file is UTF-8 up to line {done + 1}, then not: it "
+                        "mixes encodings.",
+                        file=source,
+                        fix="Save it again in one encoding (Excel: File > Save As > CSV UTF-8).",
+                    ) from None
+                break
+            table = pa.Table.from_batches([batch])
+            ascii_so_far = ascii_so_far and _ascii_only(table)
+            chunk = _as_frame(table, done + 2)
+            done += len(chunk)
+            del batch, table
+            yield normalize_visits(chunk[~_blank_rows(chunk)], mapping, source)
+    # Not UTF-8, a ragged row, a quoted line break...: pandas' C reader goes on from the
+    # first row not read and says what is wrong, as it did for the whole file before.
+    yield from _read_chunks_slow(path, mapping, chunk_rows, skip=done)
+
+
+def _read_chunks_slow(
+    path: Path, mapping: VisitsMapping, chunk_rows: int, skip: int
+) -> Iterator[pd.DataFrame]:
+    """`iter_visits` by pandas' C reader (any encoding `decode_text` accepts), from row
+    `skip` on."""
+    source = str(path)
     options = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+    if skip:
+        options["skiprows"] = range(1, skip + 1)
     try:
         reader = pd.read_csv(path, encoding=_file_encoding(path), chunksize=chunk_rows, **options)
         with reader:
             for chunk in reader:
                 chunk.columns = [str(c).strip().lstrip("\ufeff") for c in chunk.columns]
                 chunk.index = pd.RangeIndex(
-                    chunk.index.start + 2, chunk.index.stop + 2, name="line"
+                    chunk.index.start + skip + 2, chunk.index.stop + skip + 2, name="line"
                 )
-                blank = (chunk.fillna("") == "").all(axis=1)
-                yield normalize_visits(chunk[~blank.to_numpy()], mapping, source)
+                yield normalize_visits(chunk[~_blank_rows(chunk)], mapping, source)
     except (pd.errors.ParserError, ValueError) as exc:
         fix = "Make every line hold one value per column."
         raise unreadable_csv(exc, "The visits file", source, fix) from None

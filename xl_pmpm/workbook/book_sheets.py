@@ -19,6 +19,7 @@ from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RATE_COLUMNS, RateBook
+from xl_pmpm.core.unbilled import RECOVERABLE
 from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.cells import (
     Cells,
@@ -55,6 +56,7 @@ from xl_pmpm.workbook.sheets import (
     TIER_COLUMNS,
     TIERS_FIRST_COLUMN,
     TIERS_TABLE,
+    UNBILLED_TABLE,
     contract_payers,
     kpi_first_columns,
     shown,
@@ -344,6 +346,29 @@ def summary_sheet(
         chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=last))
         chart.width, chart.height = CHART_SIZE
         ws.add_chart(chart, anchor)
+    ws.append([])
+    ws.append([cells(UNBILLED_LINE_LABEL, bold=True), unbilled_line()])
+
+
+UNBILLED_LINE_LABEL = "Unbilled PMPM"
+
+
+def unbilled_line() -> str:
+    """Summary's "$N recoverable, nearest deadline D", live over the Unbilled sheet's table.
+
+    The Unbilled button lists the recoverable rows first, nearest deadline first, so the
+    first recoverable row holds the nearest deadline (as `Unbilled.totals` finds it).
+    """
+    status, dollars, last = (
+        f"{UNBILLED_TABLE}[{escape(c)}]" for c in ("Status", "Dollars", "Last day")
+    )
+    found = f'{status},"{RECOVERABLE}"'
+    return (
+        f"=IF(COUNTIF({found})=0,"
+        f'"$0 {RECOVERABLE} (press Unbilled to list the member-months left to bill)",'
+        f'"$"&TEXT(SUMIFS({dollars},{found}),"#,##0.00")&" {RECOVERABLE}, nearest deadline "'
+        f'&INDEX({last},MATCH("{RECOVERABLE}",{status},0)))'
+    )
 
 
 def kpi_sheet(
@@ -573,14 +598,16 @@ def table_sheet(
     headers: list[str],
     style: str,
     rows: pd.DataFrame | None = None,
+    text_columns: Sequence[str] | None = None,
 ) -> None:
     """A sheet holding one Excel Table: `rows` (columns `headers`), or one blank row.
 
-    Text columns stay text ("@"), as the front end writes them; numbers are numbers.
+    Text columns (`text_columns`, else every column without `rows`) stay text ("@"), as
+    the front end writes them; numbers are numbers.
     """
     ws = wb.create_sheet(sheet)
     ws.sheet_properties.codeName = code_name
-    text = set(headers)
+    text = set(headers if text_columns is None else text_columns)
     body: list[list[object]] = []
     if rows is not None and len(rows):
         frame = rows.reindex(columns=headers)

@@ -121,6 +121,12 @@ ORIGINAL = ORIGINAL_SHEET  # hidden: the extract as loaded, for the locked-field
 RESERVED_SHEETS = (ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY)
 UNBILLED = "Unbilled"  # member-months earned and not billed (the Unbilled button)
 RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL, UNBILLED)
+UNBILLED_TABLE = "UnbilledRows"
+# The Unbilled sheet's columns: the Unbilled button writes them, Summary's line reads them.
+UNBILLED_HEADERS = ["Status", "Days left", "Last day", "Month", "Payer", "Contract"]
+UNBILLED_HEADERS += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
+UNBILLED_HEADERS += ["Dollars", "Reason", "What to do"]
+UNBILLED_TEXT = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Rate code")
 
 KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
 # What the At risk column shows for a row whose tier would change (blank otherwise).

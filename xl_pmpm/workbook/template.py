@@ -75,6 +75,10 @@ from xl_pmpm.workbook.sheets import (
     HISTORY,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
+    UNBILLED,
+    UNBILLED_HEADERS,
+    UNBILLED_TABLE,
+    UNBILLED_TEXT,
     VALIDATION,
     VALIDATION_COLUMNS,
     extract_contracts,
@@ -177,6 +181,15 @@ def _workbook(
     table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, headers, "TableStyleLight1", shown_history)
     kpis = None if history is None or history.empty else kpi_tables(history, book)
     kpi_sheet(wb, default_tiers(book), kpis)
+    table_sheet(
+        wb,
+        UNBILLED,
+        "wsUnbilled",
+        UNBILLED_TABLE,
+        UNBILLED_HEADERS,
+        "TableStyleLight1",
+        text_columns=UNBILLED_TEXT,
+    )
     help_sheet(wb, layout)
     config_sheet(wb, xlwings_config)
     code_names += [
@@ -187,6 +200,7 @@ def _workbook(
         "wsSummary",
         "wsHistory",
         "wsKpi",
+        "wsUnbilled",
         "wsHelp",
         "wsXlwingsConf",
     ]
