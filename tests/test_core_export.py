@@ -39,7 +39,7 @@ from core_helpers import (
 
 from xl_pmpm.core import sample
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
-from xl_pmpm.core.export import build_import_parts, import_frame
+from xl_pmpm.core.export import import_frame, import_parts
 from xl_pmpm.core.review import delete_rows
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.io import files, workflow
@@ -54,7 +54,7 @@ def export(table: pd.DataFrame, out: Path, layout=LAYOUT, at: datetime = AT) -> 
 
 def parts_of(table: pd.DataFrame, layout=LAYOUT):
     report, _ = validate_table(table, layout, BOOK, month=MONTH)
-    return build_import_parts(table, layout, report, month=MONTH, stamp=AT)
+    return list(import_parts(table, layout, report, month=MONTH, stamp=AT))
 
 
 def records(data: bytes) -> list[list[str]]:
@@ -89,12 +89,12 @@ def test_export_is_refused_into_an_existing_dir_without_writing(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
-def test_build_import_parts_refuses_on_errors() -> None:
+def test_import_parts_refuses_on_errors() -> None:
     table = valid_table(2)
     table.at[2, PATIENT] = "1.23457E+11"
     report, _ = validate_table(table, LAYOUT, BOOK)
     with pytest.raises(ExportRefused):
-        build_import_parts(table, LAYOUT, report, month=MONTH, stamp=AT)
+        list(import_parts(table, LAYOUT, report, month=MONTH, stamp=AT))
 
 
 def test_warnings_do_not_block_export(tmp_path: Path) -> None:

@@ -216,12 +216,12 @@ def test_history_command(backend, tmp_path, capsys):
 
 def test_record_export_one_transaction(backend, tmp_path):
     """record_export on its own (files written by someone else): all rows or none."""
-    from xl_pmpm.core.export import build_import_parts
+    from xl_pmpm.core.export import import_parts
     from xl_pmpm.core.validation import validate_table
 
     table = valid_table(3)
     report, flags = validate_table(table, LAYOUT, BOOK, month=MONTH, as_of=AS_OF)
-    parts = build_import_parts(table, LAYOUT, report, month=MONTH, stamp=AT)
+    parts = list(import_parts(table, LAYOUT, report, month=MONTH, stamp=AT))
     for p in parts:
         files.write_new_file(tmp_path / "out", p.name, p.data)
     n = ledger.record_export(backend, parts, table, flags, MONTH, AT, layout=LAYOUT)

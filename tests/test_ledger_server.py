@@ -227,12 +227,12 @@ def test_the_uniqueness_rule_refuses_a_second_record(backend, tmp_path):
     """Even a writer that skips every check cannot record a member-month twice."""
     from sqlalchemy.exc import IntegrityError
 
-    from xl_pmpm.core.export import build_import_parts
+    from xl_pmpm.core.export import import_parts
     from xl_pmpm.core.validation import validate_table
 
     table = valid_table(2)
     report, flags = validate_table(table, LAYOUT, BOOK, month=MONTH, as_of=AS_OF)
-    parts = build_import_parts(table, LAYOUT, report, month=MONTH, stamp=datetime(2025, 4, 15))
+    parts = list(import_parts(table, LAYOUT, report, month=MONTH, stamp=datetime(2025, 4, 15)))
     assert ledger.record_export(backend, parts, table, flags, MONTH, datetime(2025, 4, 15)) == 2
     with pytest.raises(IntegrityError):
         ledger.record_export(backend, parts, table, flags, MONTH, datetime(2025, 4, 16))

@@ -200,22 +200,6 @@ def _contract_parts(
         yield flush()
 
 
-def build_import_parts(
-    table: pd.DataFrame,
-    layout: Layout,
-    report: ValidationReport,
-    *,
-    month: str,
-    stamp: datetime,
-    prefix: str = "PMPM",
-    blank: pd.Series | None = None,
-) -> list[ExportPart]:
-    """The import files for a validated table, one set per contract (see `import_parts`)."""
-    return list(
-        import_parts(table, layout, report, month=month, stamp=stamp, prefix=prefix, blank=blank)
-    )
-
-
 def import_parts(
     table: pd.DataFrame,
     layout: Layout,

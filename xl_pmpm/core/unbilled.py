@@ -78,7 +78,8 @@ REASONS: dict[str, tuple[str, str]] = {
 }
 RECOVERABLE, LOST = "recoverable", "lost"
 
-EARNED_COLUMNS = [
+# What names a member-month and its tier, first in both tables below.
+_MEMBER_MONTH = [
     "month",
     "patient_number",
     "patient_name",
@@ -87,19 +88,10 @@ EARNED_COLUMNS = [
     "billed_hours",
     "tier",
     "rate_code",
-    "service_code",
-    "rate",
-    "contracts",
 ]
+EARNED_COLUMNS = [*_MEMBER_MONTH, "service_code", "rate", "contracts"]
 UNBILLED_COLUMNS = [
-    "month",
-    "patient_number",
-    "patient_name",
-    "contract",
-    "payer",
-    "billed_hours",
-    "tier",
-    "rate_code",
+    *_MEMBER_MONTH,
     "rate",
     "reason",
     "submit_from",

@@ -47,6 +47,7 @@ from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.formulas import engine_formulas
+from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 from xl_pmpm.workbook.sheets import (
     ACTION,
     ALL,
@@ -131,15 +132,6 @@ def _hide(sheet: xw.Sheet) -> None:
 
 
 # --------------------------------------------------------------------------- addresses
-
-
-def col_letter(n: int) -> str:
-    """1 -> A, 27 -> AA."""
-    out = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:

@@ -100,6 +100,13 @@ ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
 # --- opening -------------------------------------------------------------------------------
 
 
+def _engine(where: Address, *, read_only: bool) -> Engine:
+    """The engine of a server ledger, or of a SQLite file (read only if asked)."""
+    if where.url is not None:
+        return _server_engine(where.url)
+    return _sqlite_engine(where.path, read_only=read_only)  # type: ignore[arg-type]
+
+
 def _sqlite_engine(path: Path, *, read_only: bool) -> Engine:
     if read_only:
         uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -316,11 +323,7 @@ def open_ledger(
                 "No ledger here yet.", file=where.shown, fix="Give the ledger of your exports."
             )
         _create_sqlite_file(where.path)
-    engine = (
-        _server_engine(where.url)
-        if where.url is not None
-        else _sqlite_engine(where.path, read_only=read_only)  # type: ignore[arg-type]
-    )
+    engine = _engine(where, read_only=read_only)
     try:
         with engine.connect() as conn:
             empty = not _has_tables(conn)
@@ -366,11 +369,7 @@ def init(ledger: str | Path) -> tuple[str, int]:
     if where.path is not None and not where.path.exists():
         with opened(where, create=True):
             return "created", 0
-    engine = (
-        _server_engine(where.url)
-        if where.url is not None
-        else _sqlite_engine(where.path, read_only=False)  # type: ignore[arg-type]
-    )
+    engine = _engine(where, read_only=False)
     try:
         with engine.connect() as conn:
             has_table, any_table = sa.inspect(conn).has_table("exports"), _has_tables(conn)

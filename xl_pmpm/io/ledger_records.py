@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -307,12 +307,25 @@ def already_exported(
     the module doc). Rows whose line is in `corrections` are let through. A ledger
     that does not exist yet holds nothing; the ledger is only read.
     """
+    return _read_then(blocked_rows, db_path, table, month, layout, corrections)
+
+
+def _read_then(
+    rule: Callable[..., pd.DataFrame],
+    db_path: str | Path,
+    table: pd.DataFrame,
+    month: str | pd.Period,
+    layout: Layout,
+    corrections: Iterable[int] | None,
+) -> pd.DataFrame:
+    """`rule` over the month's blocking entries of the table's members (read only); no
+    findings when the ledger does not exist yet."""
     if not exists(db_path):
         return empty_findings()
     month = str(pd.Period(month, freq="M"))
     with opened(db_path, read_only=True) as db, db.connect() as conn:
         done = blocking_entries(conn, month, members_of(table, layout))
-    return blocked_rows(done, table, month, layout, corrections)
+    return rule(done, table, month, layout, corrections)
 
 
 # --- placeholders (issue 13) --------------------------------------------------------------
@@ -405,12 +418,7 @@ def open_placeholders(
     the placeholder was removed in HHAeXchange) are let through; the ledger then
     links the new entry to the placeholder (`replaces`). The ledger is only read.
     """
-    if not exists(db_path):
-        return empty_findings()
-    month = str(pd.Period(month, freq="M"))
-    with opened(db_path, read_only=True) as db, db.connect() as conn:
-        done = blocking_entries(conn, month, members_of(table, layout))
-    return held_rows(done, table, month, layout, corrections)
+    return _read_then(held_rows, db_path, table, month, layout, corrections)
 
 
 def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:

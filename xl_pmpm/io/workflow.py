@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
-from xl_pmpm.core.export import ExportPart, build_import_parts, import_parts
+from xl_pmpm.core.export import ExportPart, import_parts
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.flags import risk_total
 from xl_pmpm.core.layout import Layout
@@ -181,7 +181,7 @@ def export_import_file(
             recovered = reconcile_pending(ledger, out_dir)
             checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
             if parts is None or checked is not validation:  # refused: nothing written
-                build_import_parts(table, layout, checked, month=name_month, stamp=at, blank=blank)
+                list(import_parts(table, layout, checked, month=name_month, stamp=at, blank=blank))
             assert parts is not None
             try:
                 written = write_and_record(
@@ -198,7 +198,7 @@ def export_import_file(
             except LedgerConflict as lost:
                 # Another export recorded these member-months first: refused as any error.
                 refused = with_findings(checked, lost.findings)
-                build_import_parts(table, layout, refused, month=name_month, stamp=at, blank=blank)
+                list(import_parts(table, layout, refused, month=name_month, stamp=at, blank=blank))
                 raise
     contracts: dict[str, int] = {}
     for p in made:
