@@ -255,6 +255,10 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
     exported = list((tmp_path / "demo" / "export").glob("*.csv"))
     assert len(exported) == 4
     assert "Export:" in out and "Traceback" not in out
+    # The tier flags count the rows validation counts (the sample's blank row aside).
+    validated = re.search(r"in (\d+) row\(s\)", out)
+    flagged = re.search(r"Tier flags: (\d+) rows", out)
+    assert validated and flagged and validated[1] == flagged[1]
     for f in exported:
         code, _, _ = run(capsys, "validate", str(f), "--as-of", AS_OF)
         assert code == 0

@@ -904,9 +904,9 @@ def test_every_structured_reference_names_a_column_its_table_has(tmp_path: Path)
     for path in (demo, built):
         wb = openpyxl.load_workbook(path)
         columns = {
-            name: {c.name for c in table.tableColumns}
+            table.name: {c.name for c in table.tableColumns}
             for ws in wb
-            for name, table in ws.tables.items()
+            for table in ws.tables.values()
         }
         formulas = [
             (f"{ws.title}!{cell.coordinate}", cell.value)
@@ -922,3 +922,16 @@ def test_every_structured_reference_names_a_column_its_table_has(tmp_path: Path)
                     assert column in columns[table], f"{path.name} {where}: {table}[{column}]"
                     checked += 1
     assert checked > 100
+
+
+def test_at_risk_reads_apart_from_the_tier_beside_it(tmp_path: Path) -> None:
+    """At risk ("Yes") is centred on every data row: left-aligned beside Tier if billed's
+    right-aligned number it read as "2Yes"."""
+    rows = sample.generate_extract(12, "2025-03", LAYOUT, BOOK, mangle=False)
+    path = template.build_template(
+        tmp_path / "filled.xlsm", LAYOUT, BOOK, rows=rows, billing_month=date(2025, 3, 1)
+    )
+    ws = openpyxl.load_workbook(path)["All"]
+    column = [c.value for c in ws[1]].index("At risk") + 1
+    aligned = {ws.cell(r, column).alignment.horizontal for r in range(2, len(rows) + 2)}
+    assert aligned == {"center"}

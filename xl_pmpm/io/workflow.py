@@ -22,7 +22,7 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.review import DEFER, DELETE, defer_rows, delete_rows, suggest_actions
-from xl_pmpm.core.validation import validate_report, validate_table
+from xl_pmpm.core.validation import blank_rows, validate_report, validate_table
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger import (
     LOCK_TIMEOUT,
@@ -273,8 +273,9 @@ def apply_actions(
 
 
 def month_summary(table: pd.DataFrame, flags: pd.DataFrame) -> dict:
-    """Members, hours and dollars by tier, and the dollars at risk."""
-    live = flags.loc[flags.index.intersection(table.index)]
+    """Members, hours and dollars by tier, and the dollars at risk (blank rows aside,
+    as validation counts rows)."""
+    live = flags.loc[flags.index.intersection(table.index[~blank_rows(table)])]
     by_tier = (
         live.dropna(subset=["tier"])
         .groupby("tier")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
@@ -16,6 +16,7 @@ from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyl
 from xl_pmpm.core.layout import Column
 
 HEADER_FONT = Font(bold=True)
+CENTERED = Alignment(horizontal="center")
 MAX_ROW = 1048576
 
 
@@ -39,10 +40,16 @@ class Cells:
 
     def __init__(self, ws: object) -> None:
         self.ws = ws
-        self._styles: dict[tuple[str | None, bool], object] = {}
+        self._styles: dict[tuple[str | None, bool, bool], object] = {}
 
-    def __call__(self, value: object, number_format: str | None = None, bold: bool = False):
-        key = (number_format, bold)
+    def __call__(
+        self,
+        value: object,
+        number_format: str | None = None,
+        bold: bool = False,
+        center: bool = False,
+    ):
+        key = (number_format, bold, center)
         style = self._styles.get(key)
         cell = WriteOnlyCell(self.ws, value)
         if style is None:
@@ -50,6 +57,8 @@ class Cells:
                 cell.number_format = number_format
             if bold:
                 cell.font = HEADER_FONT
+            if center:
+                cell.alignment = CENTERED
             self._styles[key] = cell._style
         else:
             cell._style = style

@@ -177,6 +177,8 @@ def report_sheet(
     ws.append([cells(h, bold=True) for h in headers])
     # Blank cells are styled too: what a biller types there stays text.
     styles = {h: cells(None, fmt).style_id for h, fmt in formats.items()}
+    # "Yes" centred: left-aligned beside Tier if billed's right-aligned 2 it read "2Yes".
+    styles[ENGINE_HEADERS["at_risk"]] = cells(None, center=True).style_id
     # The blank row of an empty sheet counts as no data row.
     n_rows = len(rows) if rows is not None else 0
     add_table(
