@@ -30,7 +30,7 @@ from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files, ledger
-from xl_pmpm.workbook import macros, sheets, template
+from xl_pmpm.workbook import book_sheets, macros, sheets, template
 from xl_pmpm.workbook.actions import BUTTONS, UDF_MODULE
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.vba.project import module_from_file, normalize_module_source, read_vba_modules
@@ -885,8 +885,10 @@ def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
             spans.sort()
             for (_, end), (start, _) in itertools.pairwise(spans):
                 assert any(end <= b < start for b in breaks), (spans, breaks)
-        else:  # the Summary: tables and both charts on one page
+        else:  # the Summary: tables, both charts and the Unbilled line on one page
             assert ws.page_setup.fitToHeight == 1
+            (line,) = [c.row for c in ws["A"] if c.value == book_sheets.UNBILLED_LINE_LABEL]
+            assert top <= line <= bottom
 
 
 # Table[Column], Table[[#This Row],[Column]] and Table[[#Headers],[Column]].

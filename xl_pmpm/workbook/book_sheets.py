@@ -254,7 +254,8 @@ def summary_sheet(
     cells = Cells(ws)
     # Printed on one landscape page, tables and both charts whole (sheetPr goes out first).
     chart_rows = SUMMARY_CONTRACT_ROWS + 4 + SUMMARY_CONTRACT_ROWS + 1
-    print_page(ws, f"A1:{get_column_letter(SUMMARY_CHART_COLUMN + CHART_COLUMNS)}{chart_rows}")
+    unbilled_row = chart_rows + 2  # below the totals, a blank row between
+    print_page(ws, f"A1:{get_column_letter(SUMMARY_CHART_COLUMN + CHART_COLUMNS)}{unbilled_row}")
     ws.page_setup.fitToHeight = 1
     ws.append([cells(h, bold=True) for h in SUMMARY_HEADERS])
     ws.append(
