@@ -8,7 +8,8 @@ command in a fresh process (`python -m xl_pmpm.cli ...`), best of `--repeat`:
 
 - baseline: `xl-pmpm visits FILE --month M --out DIR` on each of the three files
   (the time of the three runs added up; peak RSS the largest of the three);
-- `xl-pmpm unbilled F1 F2 F3 --ledger DB --as-of D --format json`.
+- `xl-pmpm unbilled F1 F2 F3 --ledger DB --as-of D --format json`, and the same with
+  the text output.
 
 Peak RSS is the child's own VmHWM (ru_maxrss would carry this process's peak over
 exec). Prints JSON with both and the ratios.
@@ -163,14 +164,16 @@ def main() -> None:
             ]
             return sum(r[0] for r in runs), max(r[1] for r in runs)
 
-        def unbilled() -> tuple[float, int, str]:
+        def unbilled(output: str) -> tuple[float, int, str]:
             argv = ["unbilled", *map(str, files), "--ledger", str(db), "--as-of", AS_OF]
-            return run_child([*argv, "--format", "json"])
+            return run_child([*argv, "--format", output])
 
         base = [baseline() for _ in range(args.repeat)]
-        ours = [unbilled() for _ in range(args.repeat)]
+        ours = [unbilled("json") for _ in range(args.repeat)]
+        text = [unbilled("text") for _ in range(args.repeat)]
         base_s, base_rss = min(b[0] for b in base), max(b[1] for b in base)
         our_s, our_rss = min(o[0] for o in ours), max(o[1] for o in ours)
+        text_s, text_rss = min(o[0] for o in text), max(o[1] for o in text)
         totals = json.loads(ours[-1][2])["totals"]
         print(
             json.dumps(
@@ -187,6 +190,9 @@ def main() -> None:
                     "visits_peak_rss_mib": round(base_rss / 2**20),
                     "unbilled_peak_rss_mib": round(our_rss / 2**20),
                     "rss_ratio": round(our_rss / base_rss, 2),
+                    "unbilled_text_s": round(text_s, 2),
+                    "text_time_ratio": round(text_s / base_s, 2),
+                    "unbilled_text_peak_rss_mib": round(text_rss / 2**20),
                     "earned_member_months": totals["earned_member_months"],
                     "recoverable_member_months": totals["recoverable_member_months"],
                     "lost_member_months": totals["lost_member_months"],

@@ -576,3 +576,20 @@ def test_unbilled_streamed_equals_unbilled_whole(
         *unbilled_args(h, "--as-of", "2026-11-20", "--into", h["sept_report"], "--out", h["out"]),
     )
     assert Path(into["into"]["file"]).read_text().count("\n") == 5  # header + C, D, E, B
+
+
+def test_unbilled_json_written_a_chunk_at_a_time_is_the_same_document(
+    history: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xl_pmpm.cli import options
+
+    argv = [*unbilled_args(history, "--as-of", "2026-11-20"), "--format", "json"]
+    _, whole = run(capsys, *argv)
+    monkeypatch.setattr(options.Rows, "CHUNK", 1)
+    _, chunked = run(capsys, *argv)
+    assert chunked == whole
+    payload = json.loads(chunked)
+    assert len(payload["recoverable"]) > 1  # several chunks of one row
+    assert '"lost": []' in chunked  # and a table with no rows
+    # the layout json.dumps gives the whole payload at once (two-space indent, unescaped)
+    assert chunked == json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

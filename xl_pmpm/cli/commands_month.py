@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from xl_pmpm.cli.options import (
+    Rows,
     add_settings,
     emit,
     guarded,
@@ -76,10 +77,6 @@ def _settings(args: argparse.Namespace):
     layout = files.load_layout(getattr(args, "layout", None))
     book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
     return layout, book
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -152,7 +149,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
         .reset_index()
     )
-    payload = {"entries": _records(entries), "files": _records(by_file)}
+    payload = {"entries": Rows(entries), "files": Rows(by_file)}
     lines = [f"{len(entries)} ledger entr{'y' if len(entries) == 1 else 'ies'}."]
     for r in by_file.itertuples(index=False):
         notes = [f"{r.corrections} correction(s)"] if r.corrections else []
@@ -211,10 +208,10 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     for reason, n in failed["reason"].value_counts().sort_index().items() if len(failed) else []:
         lines.append(f"  {n:>5}  {reason}")
     payload: dict = {
-        "failed": _records(failed.reset_index()),
+        "failed": Rows(failed.reset_index()),
         "marked": outcome.marked,
-        "unmatched": _records(outcome.unmatched.reset_index()),
-        "outstanding": _records(outcome.outstanding),
+        "unmatched": Rows(outcome.unmatched.reset_index()),
+        "outstanding": Rows(outcome.outstanding),
         "import_summary": outcome.summary,
     }
     if outcome.selection is not None:
@@ -294,7 +291,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
             month = None if found is None else str(found)
     candidates = carry_over_candidates(archive, month)
     if report is None:
-        payload = {"archive": str(archive_dir), "month": month, "rows": _records(candidates)}
+        payload = {"archive": str(archive_dir), "month": month, "rows": Rows(candidates)}
         lines = [
             f"{len(candidates)} row(s) set aside"
             + (f" before {month}" if month else "")
@@ -336,7 +333,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         "month": month,
         "carried": len(chosen),
         "lines": list(range(first, first + len(chosen))),
-        "rows": _records(chosen),
+        "rows": Rows(chosen),
     }
     emit(
         args,
@@ -509,8 +506,8 @@ def cmd_unbilled(args: argparse.Namespace) -> int:
         "ledger": None if run.ledger is None else ledger.shown(run.ledger),
         "archive": None if run.archive is None else str(run.archive),
         "totals": found.totals(),
-        "recoverable": _records(found.recoverable),
-        "lost": _records(found.lost),
+        "recoverable": Rows(found.recoverable),
+        "lost": Rows(found.lost),
         "reasons": {code: {"means": m, "fix": f} for code, (m, f) in REASONS.items()},
     }
     note = (

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from xl_pmpm.cli.options import (
+    Rows,
     add_settings,
     emit,
     guarded,
@@ -163,12 +164,12 @@ def _codes(text: str | None) -> tuple[str, ...] | None:
 # --- output ------------------------------------------------------------------------------
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def _records(frame: pd.DataFrame) -> Rows:
     out = frame.copy()
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%d")
-    return out.astype(object).where(out.notna(), None).to_dict("records")
+    return Rows(out)
 
 
 def _file_lines(frame: pd.DataFrame, keys: list[str], found: pd.DataFrame) -> list[list[int]]:

@@ -1,7 +1,9 @@
 """What every `xl-pmpm` command shares: the settings options, output, and error reporting.
 
 `add_settings` adds the `--layout/--rates/--payers/--format` block (each part only
-where the command uses it); `emit` prints the payload as JSON or the text; `guarded`
+where the command uses it); `emit` prints the payload as JSON or the text, a table
+held as `Rows` written a chunk of records at a time (one listing of a statewide
+month is hundreds of thousands of member-months: never all as Python dicts); `guarded`
 wraps a command so a known error is one line on stderr and an exit code, never a
 traceback (`report_error` says which: 1 a refused export, 2 bad input, a ledger that
 cannot be used or another export holding it). A database error is said by its kind
@@ -15,10 +17,11 @@ import functools
 import json
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
@@ -47,10 +50,74 @@ def add_settings(
         p.add_argument("--format", choices=FORMATS, default="text", help="text (default) or json")
 
 
+class Rows:
+    """A table in a JSON payload: a list of records (missing values null), made a chunk
+    at a time while `emit` writes it."""
+
+    CHUNK = 10_000
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def chunks(self) -> Iterator[list[dict]]:
+        for start in range(0, len(self.frame), self.CHUNK):
+            part = self.frame.iloc[start : start + self.CHUNK]
+            yield part.astype(object).where(part.notna(), None).to_dict("records")
+
+
+def _dumps(value: object, level: int) -> str:
+    # Indented as if nested `level` deep: a JSON text holds no raw newline inside a string.
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text.replace("\n", "\n" + "  " * level) if level else text
+
+
+def _holds_rows(value: object) -> bool:
+    if isinstance(value, Rows):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_rows(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_rows(v) for v in value)
+    return False
+
+
+def write_json(value: object, out, level: int = 0) -> None:
+    """Write `value` to `out` as `json.dumps(value, indent=2, ensure_ascii=False,
+    default=str)` would, byte for byte, with each `Rows` as its list of records.
+    Dicts holding `Rows` have string keys (the payload's own names)."""
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, Rows):
+        opened = False
+        for records in value.chunks():
+            out.write(
+                ("," if opened else "[")
+                + ",".join(f"\n{inner}{_dumps(r, level + 1)}" for r in records)
+            )
+            opened = True
+        out.write(f"\n{pad}]" if opened else "[]")
+    elif isinstance(value, dict) and _holds_rows(value):
+        for i, (key, item) in enumerate(value.items()):
+            name = json.dumps(key, ensure_ascii=False)
+            out.write(("{" if i == 0 else ",") + f"\n{inner}{name}: ")
+            write_json(item, out, level + 1)
+        out.write(f"\n{pad}}}")
+    elif isinstance(value, (list, tuple)) and _holds_rows(value):
+        for i, item in enumerate(value):
+            out.write(("[" if i == 0 else ",") + f"\n{inner}")
+            write_json(item, out, level + 1)
+        out.write(f"\n{pad}]")
+    else:
+        out.write(_dumps(value, level))
+
+
 def emit(args: argparse.Namespace, payload: object, text: str) -> None:
     """Print `payload` as JSON with `--format json`, else `text`."""
     if getattr(args, "format", "text") == "json":
-        print(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+        write_json(payload, sys.stdout)
+        sys.stdout.write("\n")
     else:
         print(text)
 
