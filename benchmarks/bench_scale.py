@@ -20,6 +20,12 @@ same size in the same run.
         [--code PATH]   # run another checkout's xl_pmpm (to measure before/after)
         [--data DIR]    # keep the generated extracts there between runs
         [--ledger]      # also the export with the ledger (the default `xl-pmpm export`)
+    python benchmarks/bench_scale.py --startup [--repeat 7] [--code PATH]
+
+``--startup`` measures start-up instead: the CPU time (user + system, the child's own
+from ``wait4``) of ``xl-pmpm validate`` of a 1-row file (the bundled sample's header
+and first row) against ``python -c "import pandas"``, interleaved, the minimum of
+``--repeat`` runs of each.
 """
 
 from __future__ import annotations
@@ -66,9 +72,10 @@ def make_extract(rows: int, folder: Path) -> Path:
 
 
 def run(
-    cmd: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,)
+    cmd: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,), cpu: bool = False
 ) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one fresh process running `cmd` in `cwd`.
+    """Wall seconds (CPU seconds with `cpu`) and peak RSS (MiB) of one fresh process
+    running `cmd` in `cwd`.
 
     (`python -m` puts its folder first on sys.path: run away from any checkout.)
     """
@@ -82,7 +89,31 @@ def run(
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024  # kB on Linux
+    seconds = usage.ru_utime + usage.ru_stime if cpu else wall
+    return seconds, usage.ru_maxrss / 1024  # kB on Linux
+
+
+def measure_startup(code: Path, repeat: int, work: Path) -> dict:
+    """Least CPU seconds of `xl-pmpm validate` of a 1-row file vs `import pandas`."""
+    sample = (code / "xl_pmpm" / "data" / "sample_tier_report.csv").read_bytes()
+    src = work / "one_row.csv"
+    src.write_bytes(b"".join(sample.splitlines(keepends=True)[:2]))
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    sides = {
+        "import_pandas": [sys.executable, "-c", "import pandas"],
+        "validate": [sys.executable, "-m", "xl_pmpm.cli", "validate", str(src)],
+    }
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        for side, cmd in sides.items():
+            seconds, _ = run(cmd, env, work, cpu=True)
+            best[side] = min(best.get(side, seconds), seconds)
+    return {
+        "import_pandas_cpu_s": round(best["import_pandas"], 3),
+        "validate_cpu_s": round(best["validate"], 3),
+        "ratio": round(best["validate"] / best["import_pandas"], 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def measure(
@@ -138,7 +169,12 @@ def main() -> None:
     ap.add_argument("--code", type=Path, default=ROOT, help="checkout whose xl_pmpm to run")
     ap.add_argument("--data", type=Path, help="folder to keep generated extracts in")
     ap.add_argument("--ledger", action="store_true", help="also export with the ledger")
+    ap.add_argument("--startup", action="store_true", help="validate of a 1-row file, CPU")
     args = ap.parse_args()
+    if args.startup:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(measure_startup(args.code.resolve(), args.repeat, Path(tmp))))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp)
         data.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,8 @@ def is_excel_error(values: pd.Series) -> pd.Series:
 
 
 def has_invisible(values: pd.Series) -> pd.Series:
-    return per_value(values, lambda u: u.str.contains(INVISIBLE, regex=True))
+    """Where a value holds an invisible character."""
+    return values.str.contains(INVISIBLE, regex=True)
 
 
 def cell_findings(
@@ -70,7 +71,7 @@ def cell_findings(
                 name + " holds Excel's error value " + shown + ", not a value: a formula failed.",
             )
         )
-    hidden = filled & has_invisible(raw)
+    hidden = filled & checks["invisible"]
     if hidden.any():
         where = per_value(raw[hidden], lambda u: u.map(_describe_invisible))
         out.append(

@@ -18,6 +18,7 @@ from xl_pmpm.core.findings import WARNING, ValidationReport, combine, file_findi
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.hygiene import (
     cell_findings,
+    has_invisible,
     hours_implausible,
     is_excel_error,
     tier_not_a_label,
@@ -29,7 +30,7 @@ from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.values import (
     has_non_ascii_digit,
     member_key,
-    per_value,
+    per_value_columns,
     squash,
     squash_values,
     strip_invisible,
@@ -53,12 +54,14 @@ _ID_WIDTH_SHARE = 0.8
 _ID_WIDTH_MIN_ROWS = 5
 
 
-def _is_text(values: pd.Series, want: str) -> pd.Series:
-    """Where `values` squash to `want`; only values starting with its letter are squashed."""
-    out = pd.Series(False, index=values.index)
-    maybe = values.str.lstrip().str[:1].str.casefold() == want[:1]
+def _is_text(values: pd.Series, want: np.ndarray) -> np.ndarray:
+    """Where each value squashes to its `want`; only values starting with its letter are
+    squashed."""
+    out = np.zeros(len(values), dtype=bool)
+    first = np.array([w[:1] for w in want], dtype=object)
+    maybe = values.str.lstrip().str[:1].str.casefold().to_numpy(object) == first
     if maybe.any():
-        out[maybe] = squash_values(values[maybe]) == want
+        out[maybe] = squash_values(values[maybe]).to_numpy(object) == want[maybe]
     return out
 
 
@@ -69,9 +72,12 @@ def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
     their own column name (spacing and case aside).
     """
     hits = np.zeros(len(table), dtype=np.int64)
-    for name in table.columns:
-        want = squash(name)
-        hits += per_value(table[name], lambda u, w=want: _is_text(u, w)).to_numpy(int)
+    wants = np.array([squash(name) for name in table.columns], dtype=object)
+    columns = [table[name] for name in table.columns]
+    for hit in per_value_columns(
+        columns, lambda u, owner: pd.Series(_is_text(u, wants[owner]), index=u.index)
+    ):
+        hits += hit.to_numpy(int)
     return pd.Series(hits >= max(3, (len(table.columns) + 1) // 2), index=table.index)
 
 
@@ -80,11 +86,10 @@ def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
     label = np.zeros(len(table), dtype=bool)
     col = layout.column("patient_number")
     id_name = col.name if col is not None and col.name in table.columns else None
-    for name in table.columns:
-        if name != id_name:  # a label in the ID column is an ID, not a totals line
-            label |= per_value(
-                table[name], lambda u: u.str.fullmatch(_TOTAL_LABEL.pattern)
-            ).to_numpy(bool)
+    # a label in the ID column is an ID, not a totals line
+    columns = [table[name] for name in table.columns if name != id_name]
+    for hit in per_value_columns(columns, lambda u, _: u.str.fullmatch(_TOTAL_LABEL.pattern)):
+        label |= hit.to_numpy(bool)
     if id_name is not None:
         label &= (table[id_name].fillna("").str.strip() == "").to_numpy()
     return pd.Series(label, index=table.index)
@@ -92,10 +97,11 @@ def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
 
 def blank_rows(table: pd.DataFrame) -> pd.Series:
     """True where every cell of the row is empty or spaces."""
-    blank = pd.Series(True, index=table.index)
-    for name in table.columns:
-        blank &= per_value(table[name], lambda u: u.str.strip() == "").to_numpy()
-    return blank
+    blank = np.ones(len(table), dtype=bool)
+    columns = [table[name] for name in table.columns]
+    for empty in per_value_columns(columns, lambda u, _: u.str.strip() == ""):
+        blank &= empty.to_numpy(bool)
+    return pd.Series(blank, index=table.index)
 
 
 def parse_datetimes(values: pd.Series, column: Column) -> pd.Series:
@@ -136,47 +142,79 @@ def formula_cells(values: pd.Series) -> pd.Series:
     return lead.str.startswith(FORMULA_PREFIXES) & ~lead.str.fullmatch(_SIGNED_PLAIN)
 
 
-def _cell_checks(raw: pd.Series, col: Column) -> pd.DataFrame:
-    """What is wrong with each value, regardless of the row it is on."""
-    values = raw.str.strip()
-    out = pd.DataFrame(index=raw.index)
-    out["blank"] = values == ""
-    out["line_break"] = raw.str.contains(r"[\r\n]", regex=True)
-    out["mangled"] = values.str.fullmatch(_MANGLED_ID) if col.id else False
-    # A signed number in a number column is a type error, not a formula; in any other
-    # column a leading =, +, - or @ would be exported as it is, so it is a formula.
-    numeric_like = (
-        values.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-        if col.type == "number"
-        else pd.Series(False, index=raw.index)
-    )
-    out["formula"] = formula_cells(raw) & ~numeric_like
-    out["excel_error"] = is_excel_error(raw)
-    out["foreign_digits"] = has_non_ascii_digit(raw) if col.type == "number" or col.id else False
-    ok = ~out["blank"] & ~out["mangled"] & ~out["formula"]
-    ok &= ~out["excel_error"] & ~out["foreign_digits"]
-    out["type"] = False
-    if col.type == "number":
-        decimals = col.decimals or 0
-        pattern = r"[0-9]+" if decimals == 0 else rf"[0-9]+(?:\.[0-9]{{1,{decimals}}})?"
-        out["type"] = ok & ~values.str.fullmatch(pattern)
-    if col.type == "datetime":
-        out["stamp"] = parse_datetimes(values, col)
-        out["datetime"] = ok & out["stamp"].isna()
-        out["serial"] = values.str.fullmatch(_DATE_SERIAL)
-        out["regional"] = values.str.fullmatch(_DATE_REGIONAL) & ~out["serial"]
-        year = pd.to_numeric(values.str.extract(r"^([0-9]{4})-", expand=False), errors="coerce")
-        out["bad_year"] = out["datetime"] & ((year < 1678) | (year > 2261)).fillna(False)
-    out["too_long"] = raw.str.len() > col.max_length if col.max_length else False
-    out["not_allowed"] = ok & ~values.isin(col.allowed) if col.allowed else False
+def _only(values: pd.Series, where: np.ndarray, test) -> np.ndarray:
+    """`test` of the values `where` is true (False elsewhere); skipped when none is."""
+    out = np.zeros(len(values), dtype=bool)
+    if where.any():
+        out[where] = np.asarray(test(values[where]), dtype=bool)
     return out
 
 
+def _cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.DataFrame:
+    """What is wrong with each value, regardless of the row it is on.
+
+    All columns at once: value i is of column `cols[owner[i]]`.
+    """
+
+    def of(kind) -> np.ndarray:  # which values are of a column of this kind
+        return np.array([bool(kind(c)) for c in cols], dtype=bool)[owner]
+
+    is_id, is_number = of(lambda c: c.id), of(lambda c: c.type == "number")
+    is_datetime = of(lambda c: c.type == "datetime")
+    values = raw.str.strip()
+    out: dict[str, np.ndarray | pd.Series] = {}
+    out["blank"] = blank = (values == "").to_numpy(bool)
+    out["line_break"] = raw.str.contains(r"[\r\n]", regex=True).to_numpy(bool)
+    out["mangled"] = _only(values, is_id, lambda v: v.str.fullmatch(_MANGLED_ID))
+    # A signed number in a number column is a type error, not a formula; in any other
+    # column a leading =, +, - or @ would be exported as it is, so it is a formula.
+    numeric_like = _only(values, is_number, lambda v: v.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?"))
+    out["formula"] = formula_cells(raw).to_numpy(bool) & ~numeric_like
+    out["excel_error"] = is_excel_error(raw).to_numpy(bool)
+    out["invisible"] = has_invisible(raw).to_numpy(bool)
+    out["foreign_digits"] = _only(raw, is_number | is_id, has_non_ascii_digit)
+    ok = ~blank & ~out["mangled"] & ~out["formula"] & ~out["excel_error"] & ~out["foreign_digits"]
+    out["type"] = np.zeros(len(raw), dtype=bool)
+    for decimals in sorted({c.decimals or 0 for c in cols if c.type == "number"}):
+        pattern = r"[0-9]+" if decimals == 0 else rf"[0-9]+(?:\.[0-9]{{1,{decimals}}})?"
+        these = ok & of(lambda c, d=decimals: c.type == "number" and (c.decimals or 0) == d)
+        out["type"] |= _only(values, these, lambda v, p=pattern: ~v.str.fullmatch(p))
+    stamps = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+    for i, col in enumerate(cols):
+        these = (owner == i) & ~blank
+        if col.type == "datetime" and these.any():
+            stamps[these] = parse_datetimes(values[these], col).to_numpy("datetime64[ns]")
+    out["stamp"] = pd.Series(stamps, index=raw.index)
+    out["datetime"] = datetime = ok & is_datetime & np.isnat(stamps)
+    out["serial"] = _only(values, datetime, lambda v: v.str.fullmatch(_DATE_SERIAL))
+    out["regional"] = (
+        _only(values, datetime, lambda v: v.str.fullmatch(_DATE_REGIONAL)) & ~out["serial"]
+    )
+    out["bad_year"] = _only(values, datetime, _year_out_of_range)
+    max_length = np.array([c.max_length or 0 for c in cols])[owner]
+    out["too_long"] = (max_length > 0) & (raw.str.len().to_numpy() > max_length)
+    out["not_allowed"] = np.zeros(len(raw), dtype=bool)
+    for i, col in enumerate(cols):
+        these = ok & (owner == i)
+        if col.allowed and these.any():
+            out["not_allowed"][these] = ~values[these].isin(col.allowed).to_numpy(bool)
+    return pd.DataFrame(out, index=raw.index)
+
+
+def _year_out_of_range(values: pd.Series) -> pd.Series:
+    """Where a value starts with a year a timestamp cannot hold (0001-, 3026-)."""
+    year = pd.to_numeric(values.str.extract(r"^([0-9]{4})-", expand=False), errors="coerce")
+    return ((year < 1678) | (year > 2261)).fillna(False)
+
+
 def _column_findings(
-    table: pd.DataFrame, col: Column, live: pd.Series, parsed: dict[str, pd.Series]
+    table: pd.DataFrame,
+    col: Column,
+    raw: pd.Series,
+    checks: pd.DataFrame,
+    live: pd.Series,
+    parsed: dict[str, pd.Series],
 ) -> list[pd.DataFrame]:
-    raw = table[col.name].fillna("").astype(str)
-    checks = per_value(raw, lambda u: _cell_checks(u, col))
     filled = live & ~checks["blank"]
     out: list[pd.DataFrame] = []
     name = col.name
@@ -749,9 +787,11 @@ def validate_table(
     live = ~(blank | header | totals)  # lines that are not member rows get no cell findings
 
     parsed: dict[str, pd.Series] = {}
-    for col in layout.columns:
-        if col.name in table.columns:
-            parts.extend(_column_findings(table, col, live, parsed))
+    cols = [col for col in layout.columns if col.name in table.columns]
+    raws = [table[col.name].fillna("").astype(str) for col in cols]
+    every_check = per_value_columns(raws, lambda u, owner: _cell_checks(u, cols, owner))
+    for col, raw, checks in zip(cols, raws, every_check, strict=True):
+        parts.extend(_column_findings(table, col, raw, checks, live, parsed))
     parts.extend(_pair_findings(table, layout, live))
     if live.any():
         parts.extend(skipped_checks(table, layout))
