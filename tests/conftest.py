@@ -16,6 +16,13 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 from excel_harness import ExcelHarness  # noqa: E402
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The minutes-long tests (marked slow) start first: on parallel workers they then run
+    beside the rest instead of alone at the end. The sort is stable: otherwise as collected."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # --- Excel (remote engine) ------------------------------------------------------------
 
 
