@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import run
 from core_helpers import (
     BILLED,
     HEADER,
@@ -23,7 +24,6 @@ from core_helpers import (
     valid_row,
 )
 
-from xl_pmpm.cli import app as cli
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
@@ -49,12 +49,6 @@ def month_rows(month: str, first: int, n: int) -> list[dict[str, str]]:
             row[col] = row[col].replace("2025-03-01", day)
         rows.append(row)
     return rows
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run
 
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.layout import layout_markdown
@@ -21,12 +22,6 @@ from xl_pmpm.io import files
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = files.bundled("sample_tier_report.csv")
 AS_OF = "2026-11-05"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -14,35 +14,19 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import (  # noqa: F401 (fixtures)
+    EXTRACT_ROWS,
+    extract_fixture,
+    no_env_ledger_fixture,
+    run,
+)
 from filelock import FileLock
 
-from xl_pmpm.cli import app as cli
-from xl_pmpm.core.sample import extract_csv, generate_extract
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
 
 AS_OF = "2026-11-05"
-ROWS = 40
-
-
-@pytest.fixture(autouse=True)
-def no_env_ledger(monkeypatch):
-    monkeypatch.delenv(LEDGER_ENV, raising=False)
-
-
-@pytest.fixture(scope="module")
-def extract(tmp_path_factory) -> Path:
-    layout, book = files.load_layout(), files.load_rate_book()
-    frame = generate_extract(ROWS, "2026-10", layout, book, mangle=False, below_minimum=False)
-    path = tmp_path_factory.mktemp("extract") / "october.csv"
-    path.write_bytes(extract_csv(frame))
-    return path
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+ROWS = EXTRACT_ROWS
 
 
 def export(capsys, file: Path, out: Path, *extra: str) -> tuple[int, dict, str]:

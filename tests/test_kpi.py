@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import run
 from core_helpers import (
     BILLED,
     BOOK,
@@ -40,7 +41,6 @@ from core_helpers import (
     valid_row,
 )
 
-from xl_pmpm.cli import app as cli
 from xl_pmpm.core import kpi
 from xl_pmpm.core.export import ExportPart
 from xl_pmpm.io import ledger, workflow
@@ -237,12 +237,6 @@ def test_an_empty_ledger_gives_empty_tables_with_their_columns(tmp_path: Path) -
 
 
 # --- xl-pmpm kpi ---------------------------------------------------------------------------
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_kpi_command_json(capsys, ledger_db: Path) -> None:

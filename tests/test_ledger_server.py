@@ -35,6 +35,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from cli_helpers import (  # noqa: F401 (fixtures)
+    EXTRACT_ROWS,
+    extract_fixture,
+    no_env_ledger_fixture,
+    run,
+)
 from core_helpers import AS_OF, BOOK, LAYOUT, MONTH, valid_table
 from ledger_backends import (  # noqa: F401 (fixtures)
     PG_ENV,
@@ -48,12 +54,11 @@ from test_crash import each_kill
 
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.core.sample import extract_csv, generate_extract
-from xl_pmpm.io import files, ledger, ledger_address, ledger_db, ledger_files, workflow
+from xl_pmpm.io import ledger, ledger_address, ledger_db, ledger_files, workflow
 from xl_pmpm.io.ledger import LEDGER_ENV
 
 EXTRACT_AS_OF = "2026-11-05"
-ROWS = 40
+ROWS = EXTRACT_ROWS
 ROUNDS = 20
 OLD_V1 = """
 CREATE TABLE exports (
@@ -77,26 +82,6 @@ OLD_V2_REPLACES = OLD_V2.replace(
     "placeholder INTEGER NOT NULL DEFAULT 0\n",
     "placeholder INTEGER NOT NULL DEFAULT 0,\n    replaces INTEGER\n",
 )
-
-
-@pytest.fixture(autouse=True)
-def no_env_ledger(monkeypatch):
-    monkeypatch.delenv(LEDGER_ENV, raising=False)
-
-
-@pytest.fixture(scope="module")
-def extract(tmp_path_factory) -> Path:
-    layout, book = files.load_layout(), files.load_rate_book()
-    frame = generate_extract(ROWS, "2026-10", layout, book, mangle=False, below_minimum=False)
-    path = tmp_path_factory.mktemp("extract") / "october.csv"
-    path.write_bytes(extract_csv(frame))
-    return path
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def csv_rows(folder: Path) -> int:
