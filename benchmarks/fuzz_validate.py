@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xl_pmpm.cli import app  # noqa: E402
+from xl_pmpm.core.hygiene import EXCEL_ERRORS  # noqa: E402
 
 SAMPLE = Path(app.files.bundled("sample_tier_report.csv"))
 
@@ -45,15 +46,7 @@ HOSTILE = [
     "\u200e",
     "\u202e",
     "\u00ad",
-    "#N/A",
-    "#REF!",
-    "#VALUE!",
-    "#DIV/0!",
-    "#NAME?",
-    "#NULL!",
-    "#NUM!",
-    "#SPILL!",
-    "#CALC!",
+    *EXCEL_ERRORS,
     "７７.１７",
     "٧٧.١٧",
     "４８２１３",

@@ -692,14 +692,9 @@ def test_libreoffice_formulas_match_the_engine(tmp_path: Path, month: date) -> N
         got = [row for row in wb[sheet].iter_rows(min_row=2, values_only=True)]
         assert len(got) == len(rows)
         for values, (_, expected) in zip(got, flags.iterrows(), strict=True):
-            where = f"{sheet}: billed {expected['billed_hours']}, {month}"
-            tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
-            after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
-            assert _blank(values[col["Tier now"]]) == tier, where
-            assert _blank(values[col["Tier if billed"]]) == after, where
-            risky = "Yes" if expected["at_risk"] else None
-            assert _blank(values[col["At risk"]]) == risky, where
-            assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
+            _assert_row_is_the_engines(
+                values, col, expected, f"{sheet}: billed {expected['billed_hours']}, {month}"
+            )
     assert flags["at_risk"].sum() >= 4  # the chosen hours cross tier edges
     summary = {row[0]: row for row in wb["Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["All"][1:4] == (
@@ -716,6 +711,19 @@ def test_libreoffice_formulas_match_the_engine(tmp_path: Path, month: date) -> N
         dollars = 0 if expected is None else expected["dollars"]
         assert total[4 + n] == pytest.approx(dollars), tier
     assert summary[sample.CONTRACTS[0]][1:] == total[1:]
+
+
+def _assert_row_is_the_engines(
+    values: tuple, col: dict[str, int], expected: pd.Series, where: str
+) -> None:
+    """A recalculated report row's tier columns equal flag_tier_risk's answer for it."""
+    tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
+    after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
+    assert _blank(values[col["Tier now"]]) == tier, where
+    assert _blank(values[col["Tier if billed"]]) == after, where
+    risky = "Yes" if expected["at_risk"] else None
+    assert _blank(values[col["At risk"]]) == risky, where
+    assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
 
 
 def _engine_vs_libreoffice(path: Path, month: str, tmp_path: Path) -> tuple[int, set[str]]:
@@ -737,15 +745,11 @@ def _engine_vs_libreoffice(path: Path, month: str, tmp_path: Path) -> tuple[int,
     ]
     assert len(got) == len(flags)
     for values, (_, expected) in zip(got, flags.iterrows(), strict=True):
-        line = values[col["Line"]]
-        where = f"line {line}, payer {expected['payer']}, billed {expected['billed_hours']}"
-        tier = None if pd.isna(expected["tier"]) else int(expected["tier"])
-        after = None if pd.isna(expected["tier_if_billed"]) else int(expected["tier_if_billed"])
-        assert _blank(values[col["Tier now"]]) == tier, where
-        assert _blank(values[col["Tier if billed"]]) == after, where
-        risky = "Yes" if expected["at_risk"] else None
-        assert _blank(values[col["At risk"]]) == risky, where
-        assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
+        where = (
+            f"line {values[col['Line']]}, payer {expected['payer']}, "
+            f"billed {expected['billed_hours']}"
+        )
+        _assert_row_is_the_engines(values, col, expected, where)
     return len(flags), set(flags["payer"])
 
 
