@@ -2,7 +2,7 @@
 
 `add_settings` adds the `--layout/--rates/--payers/--format` block (each part only
 where the command uses it); `emit` prints the payload as JSON or the text, a table
-held as `Rows` written a chunk of records at a time (one listing of a statewide
+held as `Rows` made and written a chunk of records at a time (one listing of a statewide
 month is hundreds of thousands of member-months: never all as Python dicts); `guarded`
 wraps a command so a known error is one line on stderr and an exit code, never a
 traceback (`report_error` says which: 1 a refused export, 2 bad input, a ledger that
@@ -50,17 +50,25 @@ def add_settings(
         p.add_argument("--format", choices=FORMATS, default="text", help="text (default) or json")
 
 
-class Rows:
+class Rows(list):
     """A table in a JSON payload: a list of records (missing values null), made a chunk
-    at a time while `emit` writes it."""
+    at a time while json's encoder iterates it (the list itself stays empty)."""
 
     CHUNK = 10_000
 
     def __init__(self, frame: pd.DataFrame) -> None:
+        super().__init__()
         self.frame = frame
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def __bool__(self) -> bool:
+        return len(self.frame) > 0
+
+    def __iter__(self) -> Iterator[dict]:
+        for records in self.chunks():
+            yield from records
 
     def chunks(self) -> Iterator[list[dict]]:
         for start in range(0, len(self.frame), self.CHUNK):
@@ -68,55 +76,16 @@ class Rows:
             yield part.astype(object).where(part.notna(), None).to_dict("records")
 
 
-def _dumps(value: object, level: int) -> str:
-    # Indented as if nested `level` deep: a JSON text holds no raw newline inside a string.
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return text.replace("\n", "\n" + "  " * level) if level else text
-
-
-def _holds_rows(value: object) -> bool:
-    if isinstance(value, Rows):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_rows(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_rows(v) for v in value)
-    return False
-
-
-def write_json(value: object, out, level: int = 0) -> None:
-    """Write `value` to `out` as `json.dumps(value, indent=2, ensure_ascii=False,
-    default=str)` would, byte for byte, with each `Rows` as its list of records.
-    Dicts holding `Rows` have string keys (the payload's own names)."""
-    pad, inner = "  " * level, "  " * (level + 1)
-    if isinstance(value, Rows):
-        opened = False
-        for records in value.chunks():
-            out.write(
-                ("," if opened else "[")
-                + ",".join(f"\n{inner}{_dumps(r, level + 1)}" for r in records)
-            )
-            opened = True
-        out.write(f"\n{pad}]" if opened else "[]")
-    elif isinstance(value, dict) and _holds_rows(value):
-        for i, (key, item) in enumerate(value.items()):
-            name = json.dumps(key, ensure_ascii=False)
-            out.write(("{" if i == 0 else ",") + f"\n{inner}{name}: ")
-            write_json(item, out, level + 1)
-        out.write(f"\n{pad}}}")
-    elif isinstance(value, (list, tuple)) and _holds_rows(value):
-        for i, item in enumerate(value):
-            out.write(("[" if i == 0 else ",") + f"\n{inner}")
-            write_json(item, out, level + 1)
-        out.write(f"\n{pad}]")
-    else:
-        out.write(_dumps(value, level))
+# With an indent, json's encoder is its pure-Python one, which iterates each list as it
+# writes: a `Rows` goes out a chunk at a time, the text exactly json.dumps's.
+_JSON = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
 
 
 def emit(args: argparse.Namespace, payload: object, text: str) -> None:
     """Print `payload` as JSON with `--format json`, else `text`."""
     if getattr(args, "format", "text") == "json":
-        write_json(payload, sys.stdout)
+        for piece in _JSON.iterencode(payload):
+            sys.stdout.write(piece)
         sys.stdout.write("\n")
     else:
         print(text)
