@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import re
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.carryover import already_in_report
 from xl_pmpm.core.sample import extract_csv, generate_extract
-from xl_pmpm.core.values import member_key
+from xl_pmpm.core.values import (
+    _INVISIBLE_RANGES,
+    INVISIBLE,
+    SPACE,
+    member_key,
+    strip_invisible,
+)
 from xl_pmpm.io import files, ledger, ledger_files
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME
 
@@ -68,6 +77,26 @@ def test_member_key_sees_one_member_through_invisible_and_look_alike_characters(
     )
     assert set(member_key(ids)) == {"0123"}
     assert member_key(pd.Series(["0123", "0124"])).tolist() == ["0123", "0124"]
+
+
+def test_arrow_and_python_read_the_character_classes_alike_in_every_range():
+    """The invisible-character and whitespace classes run in Arrow's RE2 on text columns
+    and in Python's re on single values: both must see every code point alike (the
+    whitespace class as Python's own `\\s`)."""
+    edges = {c + d for a, b in _INVISIBLE_RANGES for c in (a, b) for d in (-1, 0, 1)}
+    points = sorted(  # all of the BMP, and each edge of the ranges above it
+        c
+        for c in set(range(0x10000)) | edges
+        if c >= 0 and not 0xD800 <= c <= 0xDFFF  # surrogates are no text
+    )
+    text = pd.Series([f"a{chr(c)}b" for c in points], dtype="str")
+    for arrow_class, python_class in ((INVISIBLE, INVISIBLE), (SPACE, r"\s")):
+        arrow = text.str.contains(arrow_class, regex=True).to_numpy(bool)
+        python = np.array([bool(re.search(python_class, v)) for v in text])
+        assert (arrow == python).all(), arrow_class
+    invisible = np.array([any(a <= c <= b for a, b in _INVISIBLE_RANGES) for c in points])
+    assert (text.str.contains(INVISIBLE, regex=True).to_numpy(bool) == invisible).all()
+    assert (strip_invisible(text[invisible]) == "ab").all()
 
 
 @pytest.mark.parametrize(
@@ -135,7 +164,7 @@ def test_out_naming_an_existing_file_is_an_exit_2_message(capsys, tmp_path, fram
 def test_a_full_disk_or_unwritable_folder_is_exit_2_and_leaves_nothing(
     capsys, tmp_path, frame, monkeypatch, failure, with_ledger
 ):
-    real_open = ledger.os.open
+    real_open = os.open
     calls = {"n": 0}
 
     def failing_open(path, flags, *args):
@@ -145,7 +174,7 @@ def test_a_full_disk_or_unwritable_folder_is_exit_2_and_leaves_nothing(
                 raise OSError(failure, "simulated", str(path))
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(ledger.os, "open", failing_open)  # files.py shares the os module
+    monkeypatch.setattr(os, "open", failing_open)  # files.py and the ledger write through it
     out = tmp_path / "upload"
     extra = () if with_ledger else ("--no-ledger",)
     code, _, err = export(capsys, write(tmp_path / "a.csv", frame), out, *extra)

@@ -54,7 +54,7 @@ from test_crash import each_kill
 
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.io import ledger, ledger_address, ledger_db, ledger_files, workflow
+from xl_pmpm.io import ledger, ledger_address, ledger_db, ledger_files, ledger_lock, workflow
 from xl_pmpm.io.ledger import LEDGER_ENV
 
 EXTRACT_AS_OF = "2026-11-05"
@@ -157,7 +157,7 @@ def test_two_exports_at_once_on_postgresql_give_one_winner_every_round(
 
 def test_the_database_alone_stops_a_second_billing(backend, tmp_path, monkeypatch):
     """No lock: both exports pass the first check, the database lets one record."""
-    monkeypatch.setattr(workflow, "locked", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(ledger_lock, "locked", lambda *a, **k: contextlib.nullcontext())
     table = valid_table(3)
     workflow.export_import_file(  # the ledger exists, the month is still free for lines 2-4
         valid_table(5).loc[[6]], tmp_path / "first", LAYOUT, BOOK,

@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sqlite3
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.exc import SQLAlchemyError
 
 from xl_pmpm import __version__
 from xl_pmpm.cli.commands_ledger import add_commands as add_ledger_commands
@@ -27,6 +25,7 @@ from xl_pmpm.cli.install import add_commands as add_install_command
 from xl_pmpm.cli.options import (
     add_settings,
     emit,
+    known_errors,
     parse_as_of,
     parse_month,
     report_error,
@@ -40,7 +39,7 @@ from xl_pmpm.core.rates import tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
+from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
 from xl_pmpm.io.workflow import (
     Checked,
     apply_actions,
@@ -530,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (PmpmError, sqlite3.Error, SQLAlchemyError) as exc:
+    except known_errors() as exc:
         return report_error(exc)
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as the Python docs advise.

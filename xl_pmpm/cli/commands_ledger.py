@@ -16,7 +16,7 @@ import argparse
 
 from xl_pmpm.cli.options import add_settings, emit, guarded, warn_if_on_network
 from xl_pmpm.io import ledger
-from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
+from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_NAME, default_ledger
 
 
 def _ledger(args: argparse.Namespace) -> str:

@@ -22,7 +22,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.io.ledger_address import network_warning, safe_error
@@ -98,7 +97,19 @@ def warn_if_on_network(ledger: str | Path | None) -> None:
         print(warning, file=sys.stderr)
 
 
-def report_error(exc: PmpmError | sqlite3.Error | SQLAlchemyError) -> int:
+def database_errors() -> tuple[type[Exception], ...]:
+    """SQLite's errors and, once a command has opened a ledger through SQLAlchemy,
+    SQLAlchemy's: a command that opens none never imports it, so none can be raised."""
+    alchemy = sys.modules.get("sqlalchemy.exc")
+    return (sqlite3.Error,) if alchemy is None else (sqlite3.Error, alchemy.SQLAlchemyError)
+
+
+def known_errors() -> tuple[type[Exception], ...]:
+    """The errors `report_error` says in one line (an `except` evaluates it when raised)."""
+    return (PmpmError, *database_errors())
+
+
+def report_error(exc: Exception) -> int:
     """Print a known error as one line on stderr; return its exit code."""
     if isinstance(exc, ExportRefused):
         print(f"error: {exc}", file=sys.stderr)
@@ -106,7 +117,7 @@ def report_error(exc: PmpmError | sqlite3.Error | SQLAlchemyError) -> int:
     if isinstance(exc, PmpmInputError):
         print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
-    damage = exc.orig if isinstance(exc, DBAPIError) else exc
+    damage = getattr(exc, "orig", None) or exc  # a driver's error inside SQLAlchemy's
     if type(damage) is sqlite3.DatabaseError:  # "malformed", "not a database": damage
         # SQLite's own text for these is a fixed phrase: no SQL, no member data.
         print(
@@ -116,7 +127,7 @@ def report_error(exc: PmpmError | sqlite3.Error | SQLAlchemyError) -> int:
             file=sys.stderr,
         )
         return 2
-    if isinstance(exc, sqlite3.Error | SQLAlchemyError):
+    if isinstance(exc, database_errors()):
         print(f"error: the ledger cannot be used ({safe_error(exc)}).", file=sys.stderr)
         return 2
     print(f"error: {exc}", file=sys.stderr)  # e.g. another export holds the ledger's lock
@@ -130,7 +141,7 @@ def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
-        except (PmpmError, sqlite3.Error, SQLAlchemyError) as exc:
+        except known_errors() as exc:
             return report_error(exc)
 
     return run

@@ -8,6 +8,7 @@ one-line message saying how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
@@ -299,6 +300,12 @@ class ValidationReport:
         return {
             str(k): int(v) for k, v in self.findings["code"].value_counts().sort_index().items()
         }
+
+    def with_findings(self, found: pd.DataFrame) -> ValidationReport:
+        """This report with `found` added (the same report when there are none)."""
+        if found.empty:
+            return self
+        return dataclasses.replace(self, findings=combine([self.findings, found]))
 
     def to_dict(self, limit: int | None = 1000) -> dict:
         def records(frame: pd.DataFrame) -> list[dict]:

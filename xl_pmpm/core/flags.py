@@ -9,7 +9,7 @@ import pandas as pd
 
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.values import per_value
+from xl_pmpm.core.values import map_distinct, per_value
 
 # Engine columns shown beside the layout's columns (workbook, summary, JSON).
 ENGINE_HEADERS = {
@@ -94,7 +94,7 @@ def flag_tier_risk(
     effect = out["rate_if_billed"].fillna(0.0) - out["rate"].fillna(0.0)
     out["dollar_effect"] = effect.where(out["at_risk"], 0.0).round(2)
     lowest = {p: float(book.tier_table(p, month)["min_hours"].min()) for p in pd.unique(payers)}
-    tier1_min = payers.map(lowest)
+    tier1_min = map_distinct(payers, lambda p: lowest.get(p, np.nan)).astype("float64")
     out["below_minimum"] = (billed < tier1_min).fillna(False).astype(bool)
     out["tier_reported"] = reported_tier(text(table, layout, "tier"))
     raised = (

@@ -12,6 +12,7 @@ import pandas as pd
 
 from xl_pmpm.core.cells import fail_at_first, parse_numbers
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.values import map_distinct
 
 DEFAULT_PAYER = "*"
 HOURS_BASES = ("utilized", "authorized")
@@ -93,9 +94,7 @@ class RateBook:
 
     def payer_for_contracts(self, contracts: pd.Series) -> pd.Series:
         """The payer of each contract (see `payer_of_contract`)."""
-        contracts = contracts.fillna("").astype(str)
-        mapping = {c: self.payer_of_contract(c) for c in contracts.unique()}
-        return contracts.map(mapping)
+        return map_distinct(contracts.fillna("").astype(str), self.payer_of_contract)
 
     def payer_of_contract(self, contract: str) -> str:
         """The payer of `contract` (see `match_contract`); the default payer where none fits."""
@@ -138,13 +137,13 @@ class RateBook:
     def hours_basis(self, payers: pd.Series) -> pd.Series:
         basis = dict(zip(self.payers["payer"], self.payers["hours_basis"], strict=True))
         default = basis.get(DEFAULT_PAYER, "utilized")
-        return payers.map(lambda p: basis.get(p, default))
+        return map_distinct(payers, lambda p: basis.get(p, default))
 
     def submission_days(self, payers: pd.Series) -> pd.Series:
         """Days each payer allows after the month's last day to submit its PMPM (int)."""
         days = dict(zip(self.payers["payer"], self.payers["submission_days"], strict=True))
         default = days.get(DEFAULT_PAYER, int(PAYER_OPTIONAL["submission_days"]))
-        return payers.map(lambda p: days.get(p, default)).astype("int64")
+        return map_distinct(payers, lambda p: days.get(p, default)).astype("int64")
 
     def tier_table(self, payer: str, month: pd.Timestamp) -> pd.DataFrame:
         """The tiers in force for `payer` on the first day of `month`, lowest first.

@@ -28,6 +28,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.values import (
+    SPACE,
     has_non_ascii_digit,
     member_key,
     per_value_columns,
@@ -48,7 +49,9 @@ _MANGLED_ID = r"[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|[0-9]+\.0+|'.*"
 _DATE_SERIAL = r"\d{5}(?:\.\d+)?"
 _DATE_REGIONAL = r"\d{1,4}[/.-](?:\d{1,2}|[A-Za-z]{3,9})[/.-]\d{1,4}(?:[ T].*)?"
 # A totals line a biller or Excel added under the report ("Total", "Grand Total:", "Sum").
-_TOTAL_LABEL = re.compile(r"(?i)\s*(?:grand\s+|sub\s*)?(?:totals?|sum)\s*:?\s*")
+_TOTAL_LABEL = re.compile(
+    rf"(?i){SPACE}*(?:grand{SPACE}+|sub{SPACE}*)?(?:totals?|sum){SPACE}*:?{SPACE}*"
+)
 # An ID column is expected to hold IDs of one width when this share of them has it.
 _ID_WIDTH_SHARE = 0.8
 _ID_WIDTH_MIN_ROWS = 5
@@ -139,7 +142,9 @@ def formula_cells(values: pd.Series) -> pd.Series:
     sign before a plain number or name (-1000, -Smith) is not.
     """
     lead = strip_invisible(values).str.lstrip()
-    return lead.str.startswith(FORMULA_PREFIXES) & ~lead.str.fullmatch(_SIGNED_PLAIN)
+    starts = lead.str.startswith(FORMULA_PREFIXES).to_numpy(bool)
+    signed = _only(lead, starts, lambda v: v.str.fullmatch(_SIGNED_PLAIN))
+    return pd.Series(starts & ~signed, index=values.index)
 
 
 def _only(values: pd.Series, where: np.ndarray, test) -> np.ndarray:
@@ -713,7 +718,7 @@ def payer_findings(
     payers = book.payer_for_contracts(contracts)
     out = []
     known = {c: book.match_contract(c) is not None for c in contracts.unique()}
-    unknown = contracts[~contracts.map(known).astype(bool)]
+    unknown = contracts[~contracts.isin([c for c, fits in known.items() if fits])]
     if not unknown.empty:
         for contract, lines in unknown.groupby(unknown, sort=True):
             out.append(
@@ -827,7 +832,7 @@ def validate_table(
         parts.extend(payer_findings(table, layout, book, live, period))
         parts.extend(hours_implausible(table, layout, live, period))
         if as_of is not None:
-            present = sorted(set(flags.loc[live, "payer"])) if flags is not None else None
+            present = sorted(flags.loc[live, "payer"].unique()) if flags is not None else None
             parts.extend(check_submission_window(period, as_of, book, present or None))
     if original is not None:
         parts.append(check_locked_fields(original, table, layout))

@@ -44,7 +44,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month, validate_table
 from xl_pmpm.io import files, ledger, ledger_address
-from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
+from xl_pmpm.io.ledger_address import LEDGER_ENV, default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter

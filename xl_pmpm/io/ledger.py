@@ -21,131 +21,83 @@ Its jobs live in modules of their own; this module is the one callers import:
   corrections that replace them, corrections: see there);
 - `ledger_files`: writing the import files and recording them crash-safely;
 - `ledger_lock`: one export at a time per ledger.
+
+Only `ledger_address` (no SQLAlchemy) is imported with this module; the others, and
+SQLAlchemy with them, on first use of one of their names (PEP 562), so that a command
+which opens no ledger starts without them.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-from pathlib import Path
-
-import pandas as pd
+import importlib
+from typing import Any
 
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, PENDING, REJECTED
-from xl_pmpm.core.findings import ValidationReport, combine
-from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.ledger_address import (
+    LEDGER_ENV,
     LEDGER_NAME,
+    LOCK_TIMEOUT,
     backup_path,
+    default_ledger,
     exists,
     network_warning,
     restore_fix,
     shown,
 )
-from xl_pmpm.io.ledger_backup import backup, backup_ledger
-from xl_pmpm.io.ledger_db import FILE_MODE, SCHEMA_VERSION, init, open_ledger, opened
-from xl_pmpm.io.ledger_files import (
-    TEMP_SUFFIX,
-    LedgerConflict,
-    Reconciled,
-    reconcile_pending,
-    write_and_record,
-)
-from xl_pmpm.io.ledger_lock import LOCK_TIMEOUT, ExportBusy, lock_path, locked
-from xl_pmpm.io.ledger_records import (
-    already_exported,
-    history,
-    ledger_findings,
-    mark_rejected,
-    match_entries,
-    open_placeholders,
-    record_export,
-    row_hashes,
-    sha256_hex,
-)
 
-__all__ = [
+_LAZY = {
+    "ledger_backup": ("backup", "backup_ledger"),
+    "ledger_db": ("FILE_MODE", "SCHEMA_VERSION", "init", "open_ledger", "opened"),
+    "ledger_files": (
+        "TEMP_SUFFIX",
+        "LedgerConflict",
+        "Reconciled",
+        "reconcile_pending",
+        "write_and_record",
+    ),
+    "ledger_lock": ("ExportBusy", "lock_path", "locked"),
+    "ledger_records": (
+        "already_exported",
+        "check_against_ledger",
+        "entry_columns",
+        "history",
+        "ledger_findings",
+        "mark_rejected",
+        "match_entries",
+        "open_placeholders",
+        "record_export",
+        "row_hashes",
+        "sha256_hex",
+    ),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = [  # noqa: F822 (the lazy names are resolved by __getattr__)
     "BLOCKING",
     "ENTRY_COLUMNS",
     "EXPORTED",
-    "FILE_MODE",
+    "PENDING",
+    "REJECTED",
     "LEDGER_ENV",
     "LEDGER_NAME",
     "LOCK_TIMEOUT",
-    "PENDING",
-    "REJECTED",
-    "SCHEMA_VERSION",
-    "TEMP_SUFFIX",
-    "ExportBusy",
-    "LedgerConflict",
-    "Reconciled",
-    "already_exported",
-    "backup",
-    "backup_ledger",
     "backup_path",
-    "check_against_ledger",
     "default_ledger",
     "exists",
-    "history",
-    "init",
-    "lock_path",
-    "locked",
-    "mark_rejected",
-    "match_entries",
     "network_warning",
-    "open_ledger",
-    "open_placeholders",
-    "opened",
-    "reconcile_pending",
-    "record_export",
     "restore_fix",
-    "row_hashes",
-    "sha256_hex",
     "shown",
-    "write_and_record",
+    *_HOME,
 ]
 
-LEDGER_ENV = "XL_PMPM_LEDGER"
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"xl_pmpm.io.{_HOME[name]}"), name)
+    globals()[name] = value  # later uses skip this hook
+    return value
 
 
-def check_against_ledger(
-    report: ValidationReport,
-    db_path: str | Path,
-    table: pd.DataFrame,
-    layout: Layout,
-    *,
-    corrections: Iterable[int] = (),
-) -> ValidationReport:
-    """`report` with `already-exported` (and `placeholder-open`) errors from the ledger.
-
-    Needs the report's billing month; without one (a `no-month` error is already
-    there) nothing is added.
-    """
-    if report.month is None or not exists(db_path):
-        return report
-    month = str(pd.Period(report.month, freq="M"))
-    with opened(db_path, read_only=True) as db, db.connect() as conn:
-        seen = ledger_findings(conn, table, month, layout, corrections)
-    return with_findings(report, seen)
-
-
-def with_findings(report: ValidationReport, found: pd.DataFrame) -> ValidationReport:
-    """`report` with `found` added (the same report when there are none)."""
-    if found.empty:
-        return report
-    return ValidationReport(
-        combine([report.findings, found]), report.rows, report.source, report.month, report.as_of
-    )
-
-
-def default_ledger(folder: str | Path | None = None) -> str | Path:
-    """Where the export ledger is when no --ledger is given.
-
-    $XL_PMPM_LEDGER if set (one ledger for every export folder: a path, or a server
-    URL), else `pmpm-ledger.sqlite3` in `folder` (the export folder), else in the
-    current folder.
-    """
-    env = os.environ.get(LEDGER_ENV, "").strip()
-    if env:
-        return env if "://" in env else Path(env)
-    return Path(folder if folder is not None else ".") / LEDGER_NAME
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -22,17 +22,25 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from xl_pmpm.core.errors import PmpmInputError
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.exc import SQLAlchemyError
+
+# SQLAlchemy is imported only where a URL is read: a command that opens no ledger
+# (validate, layout, tier) starts without paying for it.
+
+LEDGER_ENV = "XL_PMPM_LEDGER"
 LEDGER_NAME = "pmpm-ledger.sqlite3"
+LOCK_TIMEOUT = 10.0  # seconds a second export waits for the first before giving up
 BACKUP_SUFFIX = ".backup"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 NOT_A_LEDGER_FIX = (
@@ -63,6 +71,19 @@ class Address:
         return self.url is not None
 
 
+def default_ledger(folder: str | Path | None = None) -> str | Path:
+    """Where the export ledger is when no --ledger is given.
+
+    $XL_PMPM_LEDGER if set (one ledger for every export folder: a path, or a server
+    URL), else `pmpm-ledger.sqlite3` in `folder` (the export folder), else in the
+    current folder.
+    """
+    env = os.environ.get(LEDGER_ENV, "").strip()
+    if env:
+        return env if looks_like_url(env) else Path(env)
+    return Path(folder if folder is not None else ".") / LEDGER_NAME
+
+
 def looks_like_url(text: str | Path) -> bool:
     return isinstance(text, str) and "://" in text
 
@@ -73,6 +94,9 @@ def address(ledger: str | Path | Address) -> Address:
         return ledger
     if not looks_like_url(ledger):
         return Address(Path(ledger), None, str(ledger))
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(str(ledger).strip())
     except ArgumentError:
@@ -91,6 +115,8 @@ def address(ledger: str | Path | Address) -> Address:
 
 def shown_url(url: URL) -> str:
     """The URL as it may be printed: without the password."""
+    from sqlalchemy.engine import URL
+
     bare = URL.create(  # URL.set(password=None) would keep the password
         url.drivername, url.username, None, url.host, url.port, url.database, url.query
     )

@@ -24,10 +24,9 @@ from filelock import FileLock, Timeout
 from sqlalchemy.exc import DBAPIError
 
 from xl_pmpm.core.errors import PmpmError
-from xl_pmpm.io.ledger_address import Address, address, server_problem
+from xl_pmpm.io.ledger_address import LOCK_TIMEOUT, Address, address, server_problem
 from xl_pmpm.io.ledger_db import FILE_MODE, _server_engine
 
-LOCK_TIMEOUT = 10.0  # seconds a second export waits for the first before giving up
 ADVISORY_KEY = 0x786C706D706D  # "xlpmpm": the ledger's advisory lock on a PostgreSQL server
 
 

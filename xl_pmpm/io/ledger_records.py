@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, REJECTED
 from xl_pmpm.core.export import ExportPart, import_frame
-from xl_pmpm.core.findings import combine, empty_findings, finding_rows
+from xl_pmpm.core.findings import ValidationReport, combine, empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
 from xl_pmpm.core.values import member_key
@@ -219,6 +219,27 @@ def blocking_entries(conn: Connection, month: str, members: pd.Index | None = No
 
 def members_of(table: pd.DataFrame, layout: Layout) -> pd.Index:
     return pd.Index(member_key(table[layout.name_of("patient_number")]).unique())
+
+
+def check_against_ledger(
+    report: ValidationReport,
+    db_path: str | Path,
+    table: pd.DataFrame,
+    layout: Layout,
+    *,
+    corrections: Iterable[int] = (),
+) -> ValidationReport:
+    """`report` with `already-exported` (and `placeholder-open`) errors from the ledger.
+
+    Needs the report's billing month; without one (a `no-month` error is already
+    there) nothing is added.
+    """
+    if report.month is None or not exists(db_path):
+        return report
+    month = str(pd.Period(report.month, freq="M"))
+    with opened(db_path, read_only=True) as db, db.connect() as conn:
+        seen = ledger_findings(conn, table, month, layout, corrections)
+    return report.with_findings(seen)
 
 
 def ledger_findings(

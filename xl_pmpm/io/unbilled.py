@@ -25,9 +25,8 @@ from xl_pmpm.core.unbilled import (
     set_aside_member_months,
 )
 from xl_pmpm.core.visits import VisitsMapping
-from xl_pmpm.io import files
+from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import address
-from xl_pmpm.io.ledger_records import entry_columns
 from xl_pmpm.io.memory import release_unused
 from xl_pmpm.io.visits_reader import iter_visits
 
@@ -103,7 +102,7 @@ def read_entries(
     if path is None:
         return None, None
     if address(path).server:  # a team's ledger server: connecting tells whether it is there
-        return entry_columns(path, OUTCOME_COLUMNS, months), path
+        return ledger.entry_columns(path, OUTCOME_COLUMNS, months), path
     p = Path(path)
     if not p.exists():
         if required:
@@ -111,7 +110,7 @@ def read_entries(
         return None, None
     if p.is_dir():
         raise PmpmInputError("This is a folder, not a ledger file.", file=str(p), fix=LEDGER_FIX)
-    return entry_columns(p, OUTCOME_COLUMNS, months), p
+    return ledger.entry_columns(p, OUTCOME_COLUMNS, months), p
 
 
 def unbilled_from_files(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -24,18 +25,11 @@ from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.review import DEFER, DELETE, defer_rows, delete_rows, suggest_actions
 from xl_pmpm.core.validation import blank_rows, validate_report, validate_table
 from xl_pmpm.io import files
-from xl_pmpm.io.ledger import (
-    LOCK_TIMEOUT,
-    LedgerConflict,
-    Reconciled,
-    check_against_ledger,
-    exists,
-    locked,
-    reconcile_pending,
-    with_findings,
-    write_and_record,
-)
+from xl_pmpm.io.ledger_address import LOCK_TIMEOUT, exists
 from xl_pmpm.io.memory import release_unused
+
+if TYPE_CHECKING:
+    from xl_pmpm.io.ledger_files import Reconciled
 
 
 @dataclass
@@ -82,6 +76,8 @@ def check_file(
         report, layout, book, month=month, as_of=as_of_date(as_of), original=before
     )
     if ledger is not None and report.readable:
+        from xl_pmpm.io.ledger_records import check_against_ledger  # SQLAlchemy: only when used
+
         validation = check_against_ledger(
             validation,
             ledger,
@@ -176,6 +172,10 @@ def export_import_file(
         assert parts is not None
         written = write_all_or_none(out_dir, parts)
     else:
+        from xl_pmpm.io.ledger_files import LedgerConflict, reconcile_pending, write_and_record
+        from xl_pmpm.io.ledger_lock import locked
+        from xl_pmpm.io.ledger_records import check_against_ledger
+
         # From the ledger check to the last write, no other export may use the ledger.
         with locked(ledger, lock_timeout):
             recovered = reconcile_pending(ledger, out_dir)
@@ -197,7 +197,7 @@ def export_import_file(
                 )
             except LedgerConflict as lost:
                 # Another export recorded these member-months first: refused as any error.
-                refused = with_findings(checked, lost.findings)
+                refused = checked.with_findings(lost.findings)
                 list(import_parts(table, layout, refused, month=name_month, stamp=at, blank=blank))
                 raise
     contracts: dict[str, int] = {}
