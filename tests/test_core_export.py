@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -36,10 +37,12 @@ from core_helpers import (
     valid_rows,
     valid_table,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xl_pmpm.core import sample
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
-from xl_pmpm.core.export import import_frame, import_parts
+from xl_pmpm.core.export import csv_lines, import_frame, import_parts
 from xl_pmpm.core.review import delete_rows
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.io import files, workflow
@@ -356,3 +359,28 @@ def test_import_frame_strips_values_but_keeps_text() -> None:
     frame = import_frame(table, LAYOUT)
     assert frame.at[2, PATIENT] == "0012345"
     assert list(frame.columns) == EXPORT_HEADER
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.sampled_from(list('ab ,"\r\né0')), max_size=6),
+            st.text(st.sampled_from(list("xy 7'-")), max_size=4),
+            st.text(max_size=5),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from(["utf-8", "cp1252"]),
+    st.sampled_from(["\r\n", "\n"]),
+)
+def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator):
+    """Arrow writes the lines when no value needs quoting, pandas otherwise: the bytes are
+    pandas' own either way (quotes, commas, line breaks, accents, empty values)."""
+    layout = dataclasses.replace(LAYOUT, encoding=encoding, line_terminator=terminator)
+    frame = pd.DataFrame(rows, columns=["a", "b", "c"], dtype="str")
+    if encoding == "cp1252":
+        frame = frame.map(lambda v: v.encode("cp1252", "replace").decode("cp1252"))
+    expected = frame.to_csv(index=False, header=False, lineterminator=terminator)
+    encoder = codecs.getincrementalencoder(encoding)()
+    assert csv_lines(frame, layout, encoder) == expected.encode(encoding)

@@ -7,6 +7,7 @@ existing file) is the shell's job (files.py).
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
@@ -95,6 +98,28 @@ def _encode(frame: pd.DataFrame, layout: Layout, header: bool) -> bytes:
     return text.encode(layout.encoding)
 
 
+def csv_lines(rows: pd.DataFrame, layout: Layout, encoder: codecs.IncrementalEncoder) -> bytes:
+    """`rows` of text as CSV lines, no header, in the layout's encoding and line ends.
+
+    Arrow's writer, unquoted, gives pandas' bytes exactly while no value needs quoting
+    (a delimiter, quote or line break in it: Arrow then refuses) and takes a twentieth
+    of the time; pandas' writer quotes the rest. Arrow writes UTF-8 only.
+    """
+    if codecs.lookup(layout.encoding).name == "utf-8" and rows.shape[1] > 1:
+        # (one column: pandas writes an empty value as "" so the line is not blank)
+        sink = io.BytesIO()
+        options = pa_csv.WriteOptions(
+            include_header=False, quoting_style="none", eol=layout.line_terminator
+        )
+        try:
+            pa_csv.write_csv(pa.Table.from_pandas(rows, preserve_index=False), sink, options)
+            return sink.getvalue()
+        except pa.ArrowInvalid:
+            pass  # a value needs quoting
+    text = rows.to_csv(index=False, header=False, lineterminator=layout.line_terminator)
+    return encoder.encode(text)
+
+
 # Rows taken and written at a time: a contract of a million rows is never copied whole.
 _ENCODE_ROWS = 50_000
 
@@ -169,9 +194,7 @@ def _contract_parts(
     for first in range(0, len(positions), _ENCODE_ROWS):
         chunk = positions[first : first + _ENCODE_ROWS]
         rows = import_frame(table.iloc[chunk], layout)
-        data = encoder.encode(
-            rows.to_csv(index=False, header=False, lineterminator=layout.line_terminator)
-        )
+        data = csv_lines(rows, layout, encoder)
         if data.count(term) != len(chunk):
             raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
         ends = _line_ends(data, term)
