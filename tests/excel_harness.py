@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 import xlwings as xw
 
@@ -656,6 +657,8 @@ def _copy_payload(payload: Mapping[str, Any], private: bool = True) -> dict[str,
                 new["values"] = [list(row) for row in sheet["values"]]
                 sheets.append(new)
             result[key] = sheets
+        elif key == "_formats":  # records are immutable (NamedTuples, args never changed)
+            result[key] = {name: list(records) for name, records in value.items()}
         else:
             result[key] = copy.deepcopy(value)
     return result
@@ -1148,8 +1151,11 @@ class _Replayer:
                 if entry.get(key) is not None:
                     entry[key] = mapping(entry[key])
 
-    def text_formatted(self, sheet: dict[str, Any], rect: Rect) -> Callable[[int, int], bool]:
-        """Whether a cell is formatted as text ('@'), from the format log."""
+    def text_formatted(self, sheet: dict[str, Any], rect: Rect) -> np.ndarray:
+        """Which cells of ``rect`` are formatted as text ('@'), from the format log: each
+        record that covers a cell, oldest first, paints it (the latest one wins)."""
+        r0, c0, nr, nc = rect
+        mask = np.zeros((nr, nc), dtype=bool)
         relevant = [
             rec
             for rec in self.records(sheet)
@@ -1157,18 +1163,15 @@ class _Replayer:
             if rec.address is None or any(_intersects(a, rect) for a in _areas(rec.address))
         ]
         if not any(rec.func == "setNumberFormat" and rec.args[0] == "@" for rec in relevant):
-            return lambda row, col: False
-
-        parsed = [(rec, _areas(rec.address)) for rec in reversed(relevant)]
-
-        def is_text(row: int, col: int) -> bool:
-            for rec, areas in parsed:
-                if areas and not any(_covers(a, row, col) for a in areas):
-                    continue
-                return rec.func == "setNumberFormat" and rec.args[0] == "@"
-            return False
-
-        return is_text
+            return mask
+        for rec in relevant:
+            text = rec.func == "setNumberFormat" and rec.args[0] == "@"
+            for r, c, n, m in _areas(rec.address) or [rect]:
+                top, left = max(r, r0), max(c, c0)
+                bottom, right = min(r + n, r0 + nr), min(c + m, c0 + nc)
+                if top < bottom and left < right:
+                    mask[top - r0 : bottom - r0, left - c0 : right - c0] = text
+        return mask
 
     def write(self, sheet: dict[str, Any], r: int, c: int, values: Grid) -> None:
         """Write values as Excel stores them (coercion, formulas recorded)."""
@@ -1181,9 +1184,9 @@ class _Replayer:
         block = []
         for i, row in enumerate(values):
             out = []
+            text_row = is_text[i]
             for j, value in enumerate(row):
-                text = isinstance(value, str) and is_text(r + i, c + j)
-                stored, formula = _coerce(value, text)
+                stored, formula = _coerce(value, isinstance(value, str) and bool(text_row[j]))
                 if formula:
                     self.record(sheet, "formula", _cell(r + i, c + j), [stored])
                 out.append(stored)
