@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,8 @@ class RateBook:
     rates: pd.DataFrame
     payers: pd.DataFrame
     source: str = "bundled rates"
+    # tier_table's answers: asked for per payer several times by each validation
+    _tiers: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def payer_settings(self, payer: str) -> pd.Series:
         """The settings row of `payer` (matched loosely), else the default row."""
@@ -151,6 +153,11 @@ class RateBook:
         A payer's own rows override the default rows tier by tier.
         """
         day = pd.Timestamp(month).to_period("M").to_timestamp()
+        if (payer, day) not in self._tiers:
+            self._tiers[payer, day] = self._tiers_in_force(payer, day)
+        return self._tiers[payer, day].copy(deep=False)  # copy-on-write: the kept one is safe
+
+    def _tiers_in_force(self, payer: str, day: pd.Timestamp) -> pd.DataFrame:
         live = self.rates[
             (self.rates["effective_from"] <= day)
             & (self.rates["effective_to"].isna() | (self.rates["effective_to"] >= day))
