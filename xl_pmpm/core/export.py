@@ -112,7 +112,8 @@ def csv_lines(rows: pd.DataFrame, layout: Layout, encoder: codecs.IncrementalEnc
             include_header=False, quoting_style="none", eol=layout.line_terminator
         )
         try:
-            pa_csv.write_csv(pa.Table.from_pandas(rows, preserve_index=False), sink, options)
+            unnamed = rows.set_axis([str(i) for i in range(rows.shape[1])], axis=1)  # no header
+            pa_csv.write_csv(pa.Table.from_pandas(unnamed, preserve_index=False), sink, options)
             return sink.getvalue()
         except pa.ArrowInvalid:
             pass  # a value needs quoting
