@@ -72,7 +72,7 @@ _LAZY = {
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = [  # noqa: F822 (the lazy names are resolved by __getattr__)
+__all__ = [  # the lazy names resolve through __getattr__
     "BLOCKING",
     "ENTRY_COLUMNS",
     "EXPORTED",
