@@ -715,10 +715,9 @@ def payer_findings(
     contracts = contracts[contracts != ""]
     if contracts.empty:
         return []
-    payers = book.payer_for_contracts(contracts)
     out = []
-    known = {c: book.match_contract(c) is not None for c in contracts.unique()}
-    unknown = contracts[~contracts.isin([c for c, fits in known.items() if fits])]
+    fits = {c: book.match_contract(c) for c in contracts.unique()}  # once per contract
+    unknown = contracts[~contracts.isin([c for c, payer in fits.items() if payer is not None])]
     if not unknown.empty:
         for contract, lines in unknown.groupby(unknown, sort=True):
             out.append(
@@ -732,7 +731,8 @@ def payer_findings(
                 )
             )
     day = month.to_timestamp()
-    for payer in sorted(set(payers) - {DEFAULT_PAYER}):
+    payers = {payer or DEFAULT_PAYER for payer in fits.values()}  # as payer_of_contract
+    for payer in sorted(payers - {DEFAULT_PAYER}):
         settings = book.payer_settings(payer)
         if settings["own_codes"] == "yes" and not book.has_own_rates(payer, day):
             out.append(

@@ -36,10 +36,7 @@ def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.
 def map_distinct(values: pd.Series, lookup: Callable[[Any], Any]) -> pd.Series:
     """`lookup` of each value, called once per distinct value (a million rows name a few
     payers); pandas' `map` calls Python once per row on Arrow text."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    answers = pd.Series([lookup(u) for u in uniques]).take(codes)
-    answers.index = values.index
-    return answers
+    return per_value(values, lambda distinct: distinct.map(lookup))
 
 
 def per_value_columns(
