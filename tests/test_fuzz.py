@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import import_frame
+from xl_pmpm.core.hygiene import is_excel_error
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.validation import FORMULA_PREFIXES, validate_report
 from xl_pmpm.io import files, workflow
@@ -130,6 +131,8 @@ NAMES = st.text(
     ),
     max_size=30,
 ).filter(lambda s: not s.strip().startswith(FORMULA_PREFIXES))
+# A name that is one of Excel's error values ("#FIELD!") is an error, not a valid table.
+NAMES = NAMES.filter(lambda s: not is_excel_error(pd.Series([s], dtype="str")).iloc[0])
 
 
 @st.composite
