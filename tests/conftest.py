@@ -11,6 +11,13 @@ import os
 
 os.environ["XLWINGS_LICENSE_KEY"] = "noncommercial"
 
+# The default ledger is in the user's data folder (platformdirs: $XDG_DATA_HOME on
+# Linux). No test may write into the real one: every process the tests start gets a
+# throwaway folder, and each test its own (the `own_data_dir` fixture below).
+import tempfile  # noqa: E402
+
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="xl-pmpm-test-data-")
+
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -36,6 +43,15 @@ def excel() -> Iterator[ExcelHarness]:
     harness = ExcelHarness()
     yield harness
     harness.close()
+
+
+# --- The user's data folder (the default ledger) ---------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test its own user data folder: the default ledger is never shared or real."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
 
 
 # --- Add further fixtures below, one section per area ---------------------------------

@@ -31,7 +31,7 @@ from xl_pmpm.core.values import (
     strip_invisible,
 )
 from xl_pmpm.io import files, ledger, ledger_files
-from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME
+from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
 
 AS_OF = "2026-11-05"
 LAYOUT, BOOK = files.load_layout(), files.load_rate_book()
@@ -114,7 +114,7 @@ def test_the_ledger_knows_a_member_behind_an_invisible_character(capsys, tmp_pat
         "validate",
         str(write(tmp_path / "b.csv", again)),
         "--ledger",
-        str(out / LEDGER_NAME),
+        str(default_ledger()),
         "--as-of",
         AS_OF,
         "--format",
@@ -133,7 +133,7 @@ def test_the_ledger_knows_a_member_in_full_width_digits(capsys, tmp_path, frame)
     wide = frame.copy()
     wide[PID] = wide[PID].str.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     code, _, err = export(capsys, write(tmp_path / "b.csv", wide), out)
-    history = ledger.history(out / LEDGER_NAME)
+    history = ledger.history(default_ledger())
     assert code == 1 and "already-exported" in err + _
     assert len(history) == len(frame)  # nothing billed twice
 
@@ -182,7 +182,7 @@ def test_a_full_disk_or_unwritable_folder_is_exit_2_and_leaves_nothing(
     assert str(out) in err and "nothing was written" in err
     assert not list(out.glob("*.csv")) and not list(out.glob(".*"))
     if with_ledger:
-        assert ledger.history(out / LEDGER_NAME).empty
+        assert ledger.history(default_ledger()).empty
 
 
 def test_a_ledger_that_cannot_be_written_leaves_no_pending_files(
@@ -205,7 +205,7 @@ def test_a_ledger_that_cannot_be_written_leaves_no_pending_files(
 
 def test_each_export_keeps_a_backup_of_the_ledger_before_it(capsys, tmp_path, frame):
     out = tmp_path / "upload"
-    db = out / LEDGER_NAME
+    db = default_ledger()
     assert export(capsys, write(tmp_path / "a.csv", frame.iloc[:4]), out)[0] == 0
     assert not ledger.backup_path(db).exists()  # nothing to back up before the first
     assert export(capsys, write(tmp_path / "b.csv", frame.iloc[4:]), out)[0] == 0
@@ -217,7 +217,7 @@ def test_each_export_keeps_a_backup_of_the_ledger_before_it(capsys, tmp_path, fr
 
 def test_a_damaged_ledger_is_called_damaged_with_how_to_restore_it(capsys, tmp_path, frame):
     out = tmp_path / "upload"
-    db = out / LEDGER_NAME
+    db = default_ledger()
     assert export(capsys, write(tmp_path / "a.csv", frame.iloc[:4]), out)[0] == 0
     assert export(capsys, write(tmp_path / "b.csv", frame.iloc[4:]), out)[0] == 0
     data = bytearray(db.read_bytes())

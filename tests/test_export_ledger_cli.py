@@ -44,17 +44,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_default_ledger_is_beside_the_exports_unless_the_env_names_one(tmp_path, monkeypatch):
-    assert default_ledger(tmp_path / "upload") == tmp_path / "upload" / LEDGER_NAME
+def test_default_ledger_is_the_agencys_unless_the_env_names_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_ledger() == tmp_path / "data" / "xl-pmpm" / LEDGER_NAME
     monkeypatch.setenv(LEDGER_ENV, str(tmp_path / "one.sqlite3"))
-    assert default_ledger(tmp_path / "upload") == tmp_path / "one.sqlite3"
+    assert default_ledger() == tmp_path / "one.sqlite3"
 
 
 def test_same_member_month_twice_is_refused_then_passes_as_correction(capsys, tmp_path, extract):
     out = tmp_path / "upload"
     code, first, _ = export(capsys, extract, out)
     assert code == 0 and first["rows"] == ROWS
-    db = out / LEDGER_NAME
+    db = default_ledger()
     assert first["ledger"] == str(db)
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert len(ledger.history(db)) == ROWS
@@ -92,13 +93,13 @@ def test_entries_read_and_recorded_a_few_at_a_time_bill_each_member_once(
     half.write_bytes(header + b"".join(lines[: ROWS // 2]))
     out = tmp_path / "upload"
     assert export(capsys, half, out)[0] == 0
-    entries = ledger.history(out / LEDGER_NAME)
+    entries = ledger.history(default_ledger())
     assert sorted(entries["line"]) == list(range(2, ROWS // 2 + 2))  # every row, once
 
     code, whole, _ = export(capsys, extract, out)
     assert code == 1 and {e["code"] for e in whole["errors"]} == {"already-exported"}
     assert sorted(e["row"] for e in whole["errors"]) == list(range(2, ROWS // 2 + 2))
-    assert len(ledger.history(out / LEDGER_NAME)) == ROWS // 2
+    assert len(ledger.history(default_ledger())) == ROWS // 2
 
 
 def test_refusal_text_hides_member_ids(capsys, tmp_path, extract):
@@ -113,7 +114,7 @@ def test_refusal_text_hides_member_ids(capsys, tmp_path, extract):
 
 def test_validate_with_the_ledger_reports_already_exported(capsys, tmp_path, extract):
     out = tmp_path / "upload"
-    db = str(out / LEDGER_NAME)
+    db = str(default_ledger())
     code, text, _ = run(capsys, "validate", str(extract), "--as-of", AS_OF, "--ledger", db)
     assert code == 0 and "not there yet" in text
     assert export(capsys, extract, out)[0] == 0
@@ -124,7 +125,7 @@ def test_validate_with_the_ledger_reports_already_exported(capsys, tmp_path, ext
     assert code == 1 and report["summary"]["already-exported"] == ROWS
     assert {e["code"] for e in report["errors"]} == {"already-exported"}
     code, text, _ = run(capsys, "validate", str(extract), "--as-of", AS_OF)
-    assert code == 0  # no ledger named, none in the environment: no ledger check
+    assert code == 1 and "already-exported" in text  # the agency's ledger, checked unasked
     code, text, _ = run(
         capsys,
         "validate",
@@ -152,7 +153,7 @@ def test_bad_correction_lines_are_usage_errors(capsys, tmp_path, extract):
 
 def test_a_held_lock_makes_a_second_export_wait_then_fail(capsys, tmp_path, extract):
     out = tmp_path / "upload"
-    db = out / LEDGER_NAME
+    db = default_ledger()
     out.mkdir()
     with FileLock(ledger.lock_path(db)):  # the first export, still running
         started = time.monotonic()
@@ -181,7 +182,7 @@ def test_another_process_holding_the_lock_is_waited_for(capsys, tmp_path, extrac
     out = tmp_path / "upload"
     out.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(ledger.lock_path(out / LEDGER_NAME)), "1.5"],
+        [sys.executable, "-c", HOLD, str(ledger.lock_path(default_ledger())), "1.5"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -213,7 +214,7 @@ def test_two_exports_at_once_bill_each_member_once(tmp_path, extract):
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results  # one exported; the other found the rows already exported
     assert all("Traceback" not in err for _, _, err in results)
-    entries = ledger.history(out / LEDGER_NAME)
+    entries = ledger.history(default_ledger())
     assert len(entries) == ROWS and set(entries["status"]) == {"exported"}
     assert entries["patient_number"].is_unique
     exported = sum(len(f.read_bytes().splitlines()) - 1 for f in out.glob("*.csv"))
@@ -239,7 +240,7 @@ def test_a_deferred_placeholder_holds_the_confirmed_export_until_said_removed(
     capsys, tmp_path, extract
 ):
     work, out = tmp_path / "work", tmp_path / "upload"
-    db = out / LEDGER_NAME
+    db = default_ledger()
     deferred = _rows(extract, work, "deferred.csv", [2, 3, 4], defer=True)
     code, first, _ = export(capsys, deferred, out)
     assert code == 0 and first["rows"] == 3
@@ -318,7 +319,7 @@ def test_a_ledger_from_before_placeholders_is_read_as_is_and_migrated_on_write(
 
     out = tmp_path / "upload"
     out.mkdir()
-    db = out / LEDGER_NAME
+    db = out / LEDGER_NAME  # an earlier release's ledger, in the export folder, named
     layout = files.load_layout()
     first = files.read_tier_report(extract, layout).table.loc[2]
     with sqlite3.connect(db) as conn:
@@ -346,9 +347,9 @@ def test_a_ledger_from_before_placeholders_is_read_as_is_and_migrated_on_write(
     assert [e["placeholder"] for e in json.loads(text)["entries"]] == [0]
 
     # The old entry stays confirmed: it blocks its member-month; the rest are exported.
-    code, refused, _ = export(capsys, extract, out)
+    code, refused, _ = export(capsys, extract, out, "--ledger", str(db))
     assert code == 1 and [e["row"] for e in refused["errors"]] == [2]
-    code, done, _ = export(capsys, extract, out, "--correction", "2")
+    code, done, _ = export(capsys, extract, out, "--ledger", str(db), "--correction", "2")
     assert code == 0 and done["rows"] == ROWS
     entries = ledger.history(db)
     assert len(entries) == ROWS + 1 and entries.at[0, "file_name"] == "PMPM_old.csv"

@@ -372,9 +372,10 @@ def test_export_after_deleting_the_error_rows_writes_files(
     assert all(n in p["_alerts"][-1]["prompt"] for n in written)
     rows = sum(len(pd.read_csv(tmp_path / "exports" / n, dtype=str)) for n in written)
     assert rows == len(all_frame(excel, p).dropna(subset=["Agency ID"]))
-    # The ledger (blank setting: beside the exports, as the CLI keeps it) holds the rows,
+    # The ledger (blank setting: the default ledger, as the CLI keeps it) holds the rows,
     # and History lists them in the Export History table.
-    db = tmp_path / "exports" / "pmpm-ledger.sqlite3"
+    db = ledger.default_ledger()
+    assert not (tmp_path / "exports" / "pmpm-ledger.sqlite3").exists()
     assert len(ledger.history(db)) == rows
     p, _ = step(excel, p, fe.show_history)
     assert_progress(p, "History")

@@ -22,7 +22,7 @@ import pytest
 from core_helpers import BOOK, LAYOUT
 
 from xl_pmpm.core.sample import extract_csv, generate_extract
-from xl_pmpm.io.ledger import LEDGER_NAME, history
+from xl_pmpm.io.ledger import default_ledger, history
 
 ROWS = 100_000
 GOAL_MIB = 1024  # at 1,048,575 rows
@@ -81,7 +81,7 @@ def test_validate_and_export_of_100k_rows_stay_within_the_1m_goal(
     recorded = tmp_path / "recorded"
     monkeypatch.delenv("XL_PMPM_LEDGER", raising=False)  # the new ledger in the folder
     with_ledger = peak_mib(CLI, "export", str(src), "--out", str(recorded), *month, cwd=tmp_path)
-    assert len(history(recorded / LEDGER_NAME)) == ROWS  # every row recorded: it ran
+    assert len(history(default_ledger())) == ROWS  # every row recorded: it ran
     bound = BOUND * floor
     assert validate <= bound, f"validate peaked at {validate:.0f} MiB; bound {bound:.0f} MiB"
     assert export <= bound, f"export peaked at {export:.0f} MiB; bound {bound:.0f} MiB"

@@ -177,4 +177,4 @@ def test_a_raised_tier_is_recorded_in_the_ledger_at_the_tier_billed(capsys, tmp_
 def ledger_history(out: Path) -> pd.DataFrame:
     from xl_pmpm.io import ledger
 
-    return ledger.history(ledger.default_ledger(out))
+    return ledger.history(ledger.default_ledger())

@@ -796,7 +796,7 @@ def test_the_demo_workbook_shows_the_month_after_review(tmp_path: Path) -> None:
     assert len(deferred) == len(kept) > 0
     assert {r[list(ARCHIVE_META).index("action")] for r in deferred} == {"delete", "defer"}
     assert wb["Deferred"].tables["Deferred"].ref.endswith(str(len(kept) + 1))
-    db = tmp_path / "demo" / "export" / ledger.LEDGER_NAME
+    db = tmp_path / "demo" / ledger.LEDGER_NAME
     entries = ledger.history(db)
     history = [r for r in wb["Export History"].iter_rows(min_row=2, values_only=True) if any(r)]
     assert len(history) == len(entries) == 290

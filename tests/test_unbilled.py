@@ -323,7 +323,9 @@ def test_without_a_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
     monkeypatch.delenv("XL_PMPM_LEDGER", raising=False)
     visits = write_visits(tmp_path / "v.csv", visits_rows(A, SEPT, 3, 1))
     code, out = run(capsys, "unbilled", visits, "--as-of", "2026-10-01")
-    assert code == 1 and "no ledger at pmpm-ledger.sqlite3: nothing counts as exported" in out
+    from xl_pmpm.io.ledger import default_ledger
+
+    assert code == 1 and f"no ledger at {default_ledger()}: nothing counts as exported" in out
     # A ledger named but missing is an error, not an empty ledger.
     code = main(["unbilled", str(visits), "--ledger", str(tmp_path / "nope.sqlite3")])
     err = capsys.readouterr().err

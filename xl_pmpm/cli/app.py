@@ -39,7 +39,13 @@ from xl_pmpm.core.rates import tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import restore_rows
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_NAME, LOCK_TIMEOUT, default_ledger
+from xl_pmpm.io.ledger_address import (
+    LEDGER_ENV,
+    LEDGER_NAME,
+    LOCK_TIMEOUT,
+    default_ledger,
+    refuse_unmerged,
+)
 from xl_pmpm.io.workflow import (
     Checked,
     apply_actions,
@@ -103,7 +109,9 @@ def _corrections(args: argparse.Namespace) -> list[int]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
-    db = args.ledger or os.environ.get(LEDGER_ENV, "").strip() or None
+    db = args.ledger or default_ledger()
+    if not args.ledger and not os.environ.get(LEDGER_ENV, "").strip() and not ledger.exists(db):
+        db = None  # the agency's ledger, before anything was exported: nothing to check
     if db is None and args.correction:
         raise UsageError("--correction needs the ledger: give --ledger DB.")
     checked = check_file(
@@ -138,7 +146,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     if args.no_ledger and (args.ledger or args.correction):
         raise UsageError("--no-ledger leaves the ledger out: drop --ledger and --correction.")
-    db = None if args.no_ledger else args.ledger or default_ledger(args.out)
+    db = None if args.no_ledger else args.ledger or default_ledger()
+    if db is not None:
+        refuse_unmerged(args.out, db)
     warn_if_on_network(db)
     original = files.read_tier_report(args.original, layout).table if args.original else None
     try:
@@ -351,8 +361,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\n3. Review: deleted {counts.get('delete', 0)} row(s) with errors and deferred "
         f"{counts.get('defer', 0)} at-risk row(s); originals kept in {kept}"
     )
-    # The demo's own ledger, beside its exports (never $XL_PMPM_LEDGER: a real one).
-    demo_ledger = out / "export" / LEDGER_NAME
+    # The demo's own ledger (never the agency's, never among the files to upload).
+    demo_ledger = out / LEDGER_NAME
     done = export_import_file(
         table,
         out / "export",
@@ -446,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--original", help="the extract as downloaded, to check locked fields")
     p.add_argument(
         "--ledger",
-        help=f"also report rows already exported (default: ${LEDGER_ENV} if set, else no check)",
+        help=f"also report rows already exported (default: ${LEDGER_ENV}, else the agency's "
+        "ledger once there is one: `xl-pmpm ledger where`)",
     )
     p.add_argument("--correction", metavar="LINES", help="lines exported again as corrections")
     common(p)
@@ -457,8 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the import file(s)")
     p.add_argument(
         "--ledger",
-        help=f"export ledger (default: ${LEDGER_ENV}, else OUT/{LEDGER_NAME}); refuses rows "
-        "already exported",
+        help=f"export ledger (default: ${LEDGER_ENV}, else the agency's ledger in your data "
+        "folder: `xl-pmpm ledger where`); refuses rows already exported",
     )
     p.add_argument("--no-ledger", action="store_true", help="do not check or record the ledger")
     p.add_argument(

@@ -5,18 +5,23 @@
   transaction. Run once by whoever sets up a shared server.
 - `ledger backup --to FILE`: a consistent copy of the ledger as a new SQLite file
   (SQLite's online backup; from a server, every entry read in one snapshot).
+- `ledger where`: which ledger the commands use, and why.
+- `ledger merge OLD`: an earlier release's per-folder ledger merged into this one
+  (`io.ledger_merge`).
 
 The ledger is `--ledger` (a path or a URL without password), else $XL_PMPM_LEDGER,
-else ./pmpm-ledger.sqlite3. A server's password comes from PGPASSWORD or ~/.pgpass.
+else pmpm-ledger.sqlite3 in the user's data folder (one per agency, never in an
+export folder). A server's password comes from PGPASSWORD or ~/.pgpass.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from xl_pmpm.cli.options import add_settings, emit, guarded, warn_if_on_network
 from xl_pmpm.io import ledger
-from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_NAME, default_ledger
+from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_HELP, default_ledger
 
 
 def _ledger(args: argparse.Namespace) -> str:
@@ -55,14 +60,52 @@ def cmd_ledger_backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add `ledger init` and `ledger backup` to the `xl-pmpm` subparsers."""
-    p = sub.add_parser("ledger", help="set up, upgrade or back up the export ledger")
-    steps = p.add_subparsers(dest="ledger_command", required=True, metavar="{init,backup}")
-    where = (
-        "the ledger: a file path or postgresql://USER@HOST/DB "
-        f"(default: ${LEDGER_ENV}, else ./{LEDGER_NAME})"
+@guarded
+def cmd_ledger_where(args: argparse.Namespace) -> int:
+    db = _ledger(args)
+    if args.ledger:
+        why = "given with --ledger"
+    elif os.environ.get(LEDGER_ENV, "").strip():
+        why = f"from ${LEDGER_ENV}"
+    else:
+        why = "the default: the agency's ledger in your data folder"
+    there = ledger.exists(db)
+    payload = {"ledger": ledger.shown(db), "why": why, "exists": there}
+    text = f"{ledger.shown(db)}\n  ({why}; " + ("in use)" if there else "nothing exported yet)")
+    emit(args, payload, text)
+    return 0
+
+
+@guarded
+def cmd_ledger_merge(args: argparse.Namespace) -> int:
+    from xl_pmpm.io.ledger_merge import merge
+
+    db = _ledger(args)
+    done = merge(args.old, db)
+    payload = {
+        "ledger": ledger.shown(db),
+        "merged": args.old,
+        "copied": done.copied,
+        "skipped": done.skipped,
+        "moved_to": str(done.moved_to),
+    }
+    emit(
+        args,
+        payload,
+        f"Merged {done.copied} entr{'y' if done.copied == 1 else 'ies'} of {args.old} into "
+        f"{ledger.shown(db)} ({done.skipped} already there).\n"
+        f"  The old ledger was moved out of the export folder, kept: {done.moved_to}",
     )
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the `ledger` commands to the `xl-pmpm` subparsers."""
+    p = sub.add_parser("ledger", help="set up, upgrade or back up the export ledger")
+    steps = p.add_subparsers(
+        dest="ledger_command", required=True, metavar="{init,backup,where,merge}"
+    )
+    where = LEDGER_HELP
 
     q = steps.add_parser("init", help="create the ledger's tables, or upgrade an older ledger")
     q.add_argument("--ledger", help=where)
@@ -74,3 +117,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--to", required=True, metavar="FILE", help="the new backup file")
     add_settings(q, layout=False, rates=False)
     q.set_defaults(func=cmd_ledger_backup)
+
+    q = steps.add_parser("where", help="which ledger the commands use, and why")
+    q.add_argument("--ledger", help=where)
+    add_settings(q, layout=False, rates=False)
+    q.set_defaults(func=cmd_ledger_where)
+
+    q = steps.add_parser(
+        "merge", help="merge an earlier release's per-folder ledger into the agency's ledger"
+    )
+    q.add_argument("old", metavar="OLD", help="the old ledger (OUT/pmpm-ledger.sqlite3)")
+    q.add_argument("--ledger", help=f"the ledger to merge into; {where}")
+    add_settings(q, layout=False, rates=False)
+    q.set_defaults(func=cmd_ledger_merge)

@@ -43,7 +43,7 @@ from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, unbilled_lines
 from xl_pmpm.core.validation import billing_month, validate_report, validate_table
 from xl_pmpm.core.visits import aggregate_visits
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_NAME, default_ledger
+from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
 from xl_pmpm.io.unbilled import unbilled_from_files
 from xl_pmpm.io.visits_reader import load_mapping, read_visits
@@ -179,7 +179,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 "The corrected file cannot be read.", file=args.corrected, fix="Validate it."
             )
         corrected, source = report.table, report.source
-    db = args.ledger or default_ledger(args.out)
+    db = args.ledger or default_ledger()
     if not ledger.exists(db):
         raise PmpmInputError(
             "No ledger here.", file=ledger.shown(db), fix="Give the ledger of your exports."
@@ -569,7 +569,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="the export ledger: what was exported, when, in which file")
     p.add_argument(
         "--ledger",
-        help=f"ledger database (default: ${LEDGER_ENV}, else ./{LEDGER_NAME})",
+        help=LEDGER_HELP,
     )
     p.add_argument("--month", help="only this month YYYY-MM")
     common(p, settings=False)
@@ -577,9 +577,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("reconcile", help="record the import's failed rows; resubmit corrections")
     p.add_argument("results", metavar="RESULTS_FILE", help="the failed-rows attachment (CSV)")
-    p.add_argument(
-        "--ledger", help=f"ledger database (default: ${LEDGER_ENV}, else OUT/{LEDGER_NAME})"
-    )
+    p.add_argument("--ledger", help=LEDGER_HELP)
     p.add_argument("--corrected", help="tier report holding the corrected rows")
     p.add_argument("--out", help="folder for the resubmission file")
     p.add_argument("--month", help="billing month YYYY-MM (default: from the results)")
@@ -605,9 +603,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="member-months with billed care and no confirmed PMPM, with dollars and days left",
     )
     p.add_argument("files", nargs="+", metavar="VISITS", help="visits CSV(s), one row per visit")
-    p.add_argument(
-        "--ledger", help=f"ledger database (default: ${LEDGER_ENV}, else ./{LEDGER_NAME})"
-    )
+    p.add_argument("--ledger", help=LEDGER_HELP)
     p.add_argument("--archive", help="archive folder of `xl-pmpm review` (deleted/deferred rows)")
     p.add_argument("--as-of", help="the day to count days left from YYYY-MM-DD (default: today)")
     p.add_argument(

@@ -23,7 +23,6 @@ Table from A1, resized to its rows after every write (created when missing).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,7 +43,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month, validate_table
 from xl_pmpm.io import files, ledger, ledger_address
-from xl_pmpm.io.ledger_address import LEDGER_ENV, default_ledger
+from xl_pmpm.io.ledger_address import default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
@@ -402,12 +401,12 @@ def _folder(settings: dict[str, Any], key: str, book: xw.Book | None = None) -> 
 
 
 def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> str | Path | None:
-    """Settings "Ledger file"; blank = the command line's default for the export folder.
+    """Settings "Ledger file"; blank = the command line's default ledger.
 
-    That is $XL_PMPM_LEDGER if set, else ``pmpm-ledger.sqlite3`` in the export folder;
-    None when neither is known. A server's URL is taken without a password: one written
-    on the sheet is refused (PmpmInputError), the password belongs in PGPASSWORD or
-    ~/.pgpass, never in the workbook.
+    That is $XL_PMPM_LEDGER if set, else ``pmpm-ledger.sqlite3`` in the user's data
+    folder (one per agency, never in the export folder). A server's URL is taken without
+    a password: one written on the sheet is refused (PmpmInputError), the password
+    belongs in PGPASSWORD or ~/.pgpass, never in the workbook.
     """
     value = settings.get("ledger file")
     if value and str(value).strip():
@@ -422,10 +421,7 @@ def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> str | 
                 "password in PGPASSWORD or ~/.pgpass on this computer; save the workbook.",
             )
         return text
-    folder = _folder(settings, "export folder", book)
-    if folder is None and not os.environ.get(LEDGER_ENV, "").strip():
-        return None
-    return default_ledger(folder)
+    return default_ledger()
 
 
 def _source(settings: dict[str, Any]) -> str:
@@ -1122,6 +1118,9 @@ def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     step("checking and writing the import file…")
     try:
         month = settings_month(settings)
+        db = ledger_path(settings, book)
+        if db is not None:
+            ledger_address.refuse_unmerged(folder, db)
         done = export_import_file(
             table,
             folder,
@@ -1132,7 +1131,7 @@ def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
             at=datetime.now(),
             source=_source(settings),
             original=original,
-            ledger=ledger_path(settings, book),
+            ledger=db,
         )
     except (ExportRefused, PmpmError) as exc:
         alert(book, str(exc), "Export")

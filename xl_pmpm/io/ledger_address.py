@@ -71,17 +71,79 @@ class Address:
         return self.url is not None
 
 
-def default_ledger(folder: str | Path | None = None) -> str | Path:
-    """Where the export ledger is when no --ledger is given.
+APP_NAME = "xl-pmpm"
+LEDGER_HELP = (
+    f"the ledger: a file path or postgresql://USER@HOST/DB (default: ${LEDGER_ENV}, else "
+    f"{LEDGER_NAME} in your data folder: `xl-pmpm ledger where`)"
+)
 
-    $XL_PMPM_LEDGER if set (one ledger for every export folder: a path, or a server
-    URL), else `pmpm-ledger.sqlite3` in `folder` (the export folder), else in the
-    current folder.
+
+def data_dir() -> Path:
+    """The user's data folder for xl-pmpm (platformdirs: `%LOCALAPPDATA%\\xl-pmpm` on
+    Windows, `~/Library/Application Support/xl-pmpm` on macOS, `$XDG_DATA_HOME/xl-pmpm`
+    (`~/.local/share/xl-pmpm`) elsewhere). Never an upload folder."""
+    from platformdirs import user_data_dir  # only when a ledger is looked for
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_ledger() -> str | Path:
+    """Where the export ledger is when no --ledger is given: one per agency.
+
+    $XL_PMPM_LEDGER if set (a path, or the team's server URL), else
+    `pmpm-ledger.sqlite3` in the user's data folder (`data_dir`): never in an
+    export folder, so that the same member-month exported to two folders is one ledger's
+    to refuse, and the ledger is never among the files a biller uploads.
     """
     env = os.environ.get(LEDGER_ENV, "").strip()
     if env:
         return env if looks_like_url(env) else Path(env)
-    return Path(folder if folder is not None else ".") / LEDGER_NAME
+    return data_dir() / LEDGER_NAME
+
+
+def folder_ledger(folder: str | Path) -> Path | None:
+    """The ledger an earlier release kept in an export folder (`FOLDER/pmpm-ledger.sqlite3`),
+    when one with entries is there: to be merged into the agency's ledger
+    (`xl-pmpm ledger merge`), never silently ignored."""
+    path = Path(folder) / LEDGER_NAME
+    return path if path.is_file() and not blank(path) else None
+
+
+def refuse_unmerged(folder: str | Path, ledger: str | Path) -> None:
+    """Refuse to use `ledger` for the export folder `folder` while an earlier release's
+    ledger is there, unmerged: it knows member-months `ledger` does not."""
+    old = folder_ledger(folder)
+    if old is None:
+        return
+    where = address(ledger)
+    if where.path is not None and where.path.resolve() == old.resolve():
+        return
+    raise PmpmInputError(
+        f"This export folder holds a ledger of an earlier xl-pmpm, not merged into the "
+        f"agency's ledger {where.shown}: exporting without it could bill its member-months "
+        "again. Nothing was written.",
+        file=str(old),
+        fix=f"Merge it once: xl-pmpm ledger merge {old}  (it refuses a member-month both "
+        f"ledgers exported in different files), then export again. To keep using it "
+        f"instead, name it: --ledger {old}",
+    )
+
+
+def blank(path: str | Path) -> bool:
+    """A ledger file that holds nothing yet: empty (0 bytes: an export killed right after
+    creating it), or an SQLite database without any table. It is a new ledger."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return True
+        with path.open("rb") as fh:
+            if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+                return False
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+    except (OSError, sqlite3.Error):
+        return False
 
 
 def looks_like_url(text: str | Path) -> bool:
@@ -136,7 +198,9 @@ def shown(ledger: str | Path | Address | None) -> str | None:
 def exists(ledger: str | Path | Address) -> bool:
     """Is there a ledger to read? A server always may be (connecting tells)."""
     where = address(ledger)
-    return where.server or (where.path is not None and where.path.exists())
+    if where.server:
+        return True
+    return where.path is not None and where.path.exists() and not blank(where.path)
 
 
 # --- a damaged SQLite ledger, and its backup (issue 14) ------------------------------------

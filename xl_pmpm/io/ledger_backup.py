@@ -16,6 +16,7 @@ server's own backups (README, 'Working as a team'), so nothing is copied per exp
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.io.ledger_address import address, backup_path, unreadable_ledger
+from xl_pmpm.io.ledger_address import address, backup_path, exists, unreadable_ledger
 from xl_pmpm.io.ledger_db import (
     ADDED_COLUMNS,
     FILE_MODE,
@@ -116,6 +117,24 @@ def _copy_server(db: Ledger, temp: Path) -> int:
 # --- the copy kept before each export (issue 14) --------------------------------------------
 
 
+def remove_stale_copies(target: Path) -> list[str]:
+    """Remove the temporary copies a killed `backup_ledger` left beside `target`.
+
+    Called holding the export lock (`ledger_lock.locked`): no other process is copying
+    this ledger, so another process's copy is a dead one's (this process's own threads
+    are left alone: each removes its own).
+    """
+    removed = []
+    ours = f".{target.name}.{os.getpid()}."
+    for temp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if temp.name.startswith(ours):
+            continue
+        with contextlib.suppress(OSError):
+            temp.unlink()
+            removed.append(temp.name)
+    return removed
+
+
 def backup_ledger(ledger: str | Path) -> Path | None:
     """Copy a SQLite ledger to `<ledger>.backup` (SQLite's online backup), replacing the last.
 
@@ -126,9 +145,12 @@ def backup_ledger(ledger: str | Path) -> Path | None:
     """
     where = address(ledger)
     path = where.path
-    if path is None or not path.exists():
+    if path is None:
         return None
     target = backup_path(path)
+    remove_stale_copies(target)
+    if not exists(where):  # no ledger file yet, or a blank one: nothing to keep
+        return None
     # One temp file per export: two exports (threads of one process too) may back up at once.
     temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temp.unlink(missing_ok=True)

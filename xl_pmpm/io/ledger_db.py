@@ -37,6 +37,7 @@ from xl_pmpm.io.ledger_address import (
     SERVER_FIX,
     Address,
     address,
+    blank,
     server_problem,
     shown_url,
     unreadable_ledger,
@@ -317,7 +318,8 @@ def open_ledger(
     """
     where = address(ledger)
     create = create and not read_only and not where.server
-    if where.path is not None and not where.path.exists():
+    if where.path is not None and (not where.path.exists() or blank(where.path)):
+        # A blank file (0 bytes, or no table: an export killed as it made it) is a new ledger.
         if not create:
             raise PmpmInputError(
                 "No ledger here yet.", file=where.shown, fix="Give the ledger of your exports."
@@ -366,7 +368,7 @@ def init(ledger: str | Path) -> tuple[str, int]:
     the tables. Returns (created / upgraded / checked, the version found before).
     """
     where = address(ledger)
-    if where.path is not None and not where.path.exists():
+    if where.path is not None and (not where.path.exists() or blank(where.path)):
         with opened(where, create=True):
             return "created", 0
     engine = _engine(where, read_only=False)

@@ -1,0 +1,127 @@
+"""Issue 22: one ledger per agency by default, never in the upload folder; an old
+per-folder ledger merged, never ignored; an empty ledger file is a new ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cli_helpers import (  # noqa: F401 (fixtures)
+    EXTRACT_ROWS,
+    extract_fixture,
+    no_env_ledger_fixture,
+    run,
+)
+
+from xl_pmpm.io import ledger
+from xl_pmpm.io.ledger import LEDGER_NAME, default_ledger
+
+AS_OF = "2026-11-05"
+
+
+def export(capsys, file: Path, out: Path, *extra: str) -> tuple[int, dict, str]:
+    code, text, err = run(
+        capsys, "export", str(file), "--out", str(out), "--as-of", AS_OF, "--format", "json", *extra
+    )
+    return code, json.loads(text) if text.strip() else {}, err
+
+
+def test_the_same_month_to_a_second_folder_is_refused_and_no_ledger_is_uploaded(
+    capsys, tmp_path, extract, monkeypatch
+):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    code, text, _ = run(capsys, "ledger", "where")
+    agency = tmp_path / "data" / "xl-pmpm" / LEDGER_NAME
+    assert code == 0 and text.splitlines()[0] == str(agency) and "nothing exported yet" in text
+
+    code, first, _ = export(capsys, extract, tmp_path / "upload")
+    assert code == 0 and first["rows"] == EXTRACT_ROWS and first["ledger"] == str(agency)
+    code, second, _ = export(capsys, extract, tmp_path / "upload2")
+    assert code == 1 and {e["code"] for e in second["errors"]} == {"already-exported"}
+    assert second["summary"]["already-exported"] == EXTRACT_ROWS
+    assert not (tmp_path / "upload2").exists() or not list((tmp_path / "upload2").iterdir())
+    # The upload folder holds the import files and nothing else: no ledger, no lock.
+    uploaded = sorted(p.name for p in (tmp_path / "upload").iterdir())
+    assert uploaded and all(n.startswith("PMPM_") and n.endswith(".csv") for n in uploaded)
+    assert os.stat(agency).st_mode & 0o777 == 0o600
+    code, text, _ = run(capsys, "ledger", "where", "--format", "json")
+    assert json.loads(text) == {
+        "ledger": str(agency),
+        "why": "the default: the agency's ledger in your data folder",
+        "exists": True,
+    }
+
+
+def old_folder_ledger(capsys, extract: Path, folder: Path) -> Path:
+    """What an earlier release left: a ledger in the export folder, with entries."""
+    db = folder / LEDGER_NAME
+    code, done, _ = export(capsys, extract, folder, "--ledger", str(db))
+    assert code == 0 and done["rows"] == EXTRACT_ROWS
+    return db
+
+
+def test_an_old_folder_ledger_is_refused_until_merged_then_its_months_are_known(
+    capsys, tmp_path, extract
+):
+    old = old_folder_ledger(capsys, extract, tmp_path / "upload")
+    before = set((tmp_path / "upload").glob("PMPM_*.csv"))
+    code, refused, err = export(capsys, extract, tmp_path / "upload")
+    assert code == 2 and refused == {}
+    assert str(old) in err and f"xl-pmpm ledger merge {old}" in err
+    assert set((tmp_path / "upload").glob("PMPM_*.csv")) == before  # nothing written
+
+    code, text, _ = run(capsys, "ledger", "merge", str(old))
+    assert code == 0 and f"Merged {EXTRACT_ROWS} entries" in text
+    assert not old.exists() and not Path(f"{old}.lock").exists()  # out of the upload folder
+    kept = Path(text.split("kept: ")[1].strip())
+    assert kept.parent == Path(default_ledger()).parent / "merged" and kept.exists()
+    assert len(ledger.history(default_ledger())) == EXTRACT_ROWS
+
+    # The merged months are the agency ledger's now: another folder is refused them.
+    code, again, _ = export(capsys, extract, tmp_path / "upload2")
+    assert code == 1 and {e["code"] for e in again["errors"]} == {"already-exported"}
+    assert again["summary"]["already-exported"] == EXTRACT_ROWS
+
+
+def test_merging_refuses_a_month_both_ledgers_exported_in_different_files(
+    capsys, tmp_path, extract
+):
+    code, _, _ = export(capsys, extract, tmp_path / "new")  # the agency's ledger
+    assert code == 0
+    old = old_folder_ledger(capsys, extract, tmp_path / "old")  # the same month, elsewhere
+    agency = ledger.history(default_ledger())
+    code, text, err = run(capsys, "ledger", "merge", str(old))
+    assert code == 2 and f"{EXTRACT_ROWS} member-month(s) were exported in both ledgers" in err
+    assert "nothing was merged" in err and "line 2 and" in err
+    assert str(tmp_path / "old") in err and str(tmp_path / "new") in err
+    assert old.exists()  # refused: kept where it was, and the agency's ledger unchanged
+    assert ledger.history(default_ledger()).equals(agency)
+
+
+def test_an_empty_ledger_file_is_a_new_ledger_and_stale_backup_copies_go(capsys, tmp_path, extract):
+    db = Path(default_ledger())
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"")  # an export killed right after it created the file
+    stale = db.with_name(f".{db.name}.backup.99999.1.tmp")  # a killed backup's copy
+    stale.write_bytes(b"half a copy")
+    code, done, err = export(capsys, extract, tmp_path / "upload")
+    assert code == 0 and done["rows"] == EXTRACT_ROWS, err
+    assert len(ledger.history(db)) == EXTRACT_ROWS
+    assert not stale.exists()
+
+
+def test_a_never_initialised_sqlite_file_is_a_new_ledger(capsys, tmp_path, extract):
+    import sqlite3
+
+    db = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(db) as conn:  # a database file with no table at all
+        conn.execute("PRAGMA user_version = 0")
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("DROP TABLE t")  # an SQLite header, and nothing in it
+    conn.close()
+    assert db.stat().st_size > 0
+    code, _, err = run(capsys, "history", "--ledger", str(db))
+    assert code == 2 and "No ledger here yet" in err  # as a missing one: nothing exported
+    code, done, err = export(capsys, extract, tmp_path / "upload", "--ledger", str(db))
+    assert code == 0 and done["rows"] == EXTRACT_ROWS, err
