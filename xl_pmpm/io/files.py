@@ -23,7 +23,7 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.layout import Layout, parse_layout
 from xl_pmpm.core.rates import RateBook, parse_rate_book
 from xl_pmpm.core.report import TierReport
-from xl_pmpm.io.atomic import DIR_MODE, FILE_MODE, numbered_names, write_synced
+from xl_pmpm.io.atomic import DIR_MODE, FILE_MODE, numbered_names, publish, write_synced
 from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
 from xl_pmpm.io.memory import release_unused
 
@@ -172,7 +172,7 @@ def _write_new_file(directory: Path, name: str, data: bytes, mode: int) -> Path:
         for candidate in numbered_names(name):
             final = directory / candidate
             try:
-                os.link(tmp, final)  # atomic, and fails instead of replacing
+                publish(tmp, final)  # atomic, and fails instead of replacing
                 return final
             except FileExistsError:
                 continue

@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.io.atomic import publish
 from xl_pmpm.io.ledger_address import address, backup_path, exists, unreadable_ledger
 from xl_pmpm.io.ledger_db import (
     ADDED_COLUMNS,
@@ -70,7 +71,7 @@ def backup(ledger: str | Path, to: str | Path) -> int:
         with open(temp, "rb") as fh:
             os.fsync(fh.fileno())
         try:
-            os.link(temp, target)  # atomic; fails rather than replace
+            publish(temp, target)  # atomic; fails rather than replace
         except FileExistsError:
             raise PmpmInputError(
                 "A file of that name appeared; a backup never replaces a file.",

@@ -7,9 +7,12 @@ then, in ONE transaction, the member-months are checked against the ledger again
 (already exported, or over an open placeholder), every entry is recorded as
 `pending` and linked to the placeholder it replaces (the database's uniqueness rule refuses a
 member-month another export recorded meanwhile: `LedgerConflict`, and the temp files
-are removed, so the loser writes nothing); then each temp file is linked to its final
-name (atomic, never over an existing file); then the batch is confirmed in one
-transaction.
+are removed, so the loser writes nothing); then each temp file is put at its final
+name (`atomic.publish`: a hard link, or where the folder has none an exclusive
+reservation replaced by the temp file; atomic, never over an existing file); then the
+batch is confirmed in one transaction. A folder that refuses a file at that step gets
+the export taken back (its files, temp files and pending entries) and a message naming
+the folder and the cause.
 
 `reconcile_pending` (run at the start of every export, or on its own) finishes an
 interrupted batch: a pending entry whose final file exists with the recorded sha256
@@ -33,11 +36,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from xl_pmpm.core.entries import EXPORTED, PENDING
-from xl_pmpm.core.errors import PmpmError
+from xl_pmpm.core.errors import PmpmError, PmpmInputError
 from xl_pmpm.core.export import ExportPart
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.io.atomic import numbered_names, write_synced
+from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_synced
 from xl_pmpm.io.ledger_address import exists
 from xl_pmpm.io.ledger_backup import backup_ledger
 from xl_pmpm.io.ledger_db import Ledger, exports, opened
@@ -140,7 +143,12 @@ def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) ->
         ):
             final, temp = Path(directory) / name, _temp_path(Path(directory), name)
             key = {"d": directory, "n": name}
-            if final.exists():
+            if final.exists() and is_reservation(final) and _file_sha(temp) == sha:
+                os.replace(temp, final)  # our own reservation (a folder without hard links)
+                _fsync_dir(Path(directory))
+                confirm.append(key)
+                done.rolled_forward.append(name)
+            elif final.exists():
                 if _file_sha(final) == sha:
                     confirm.append(key)
                     done.confirmed.append(name)
@@ -148,7 +156,7 @@ def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) ->
                     drop.append(key)
                     done.dropped.append(name)
             elif _file_sha(temp) == sha:
-                os.link(temp, final)
+                publish(temp, final)
                 _fsync_dir(Path(directory))
                 confirm.append(key)
                 done.rolled_forward.append(name)
@@ -230,6 +238,29 @@ def _record_pending(
             raise LedgerConflict(taken if not taken.empty else empty_findings()) from None
 
 
+def _unpublish(db_path: str | Path, batch: str, written: list[Path], temps: list[Path]) -> None:
+    """Take back an export whose files could not all be put in place: the files it put
+    there (its own: named by it a moment ago), its temp files, and its pending entries."""
+    for path in [*written, *temps]:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+    with opened(db_path) as db, db.begin() as conn:
+        conn.execute(
+            sa.delete(exports).where(exports.c.batch == batch, exports.c.status == PENDING)
+        )
+
+
+def _publish_error(directory: Path, exc: OSError) -> PmpmInputError:
+    cause = exc.strerror or type(exc).__name__
+    return PmpmInputError(
+        f"The import files could not be put in place in the folder {directory} ({cause}); "
+        "nothing was written and nothing recorded in the ledger.",
+        file=str(directory),
+        fix="Export to a folder on a local disk (then copy the files where they go), "
+        "or check the folder's permissions and free space.",
+    )
+
+
 def write_and_record(
     parts: Iterable[ExportPart],
     out_dir: str | Path,
@@ -302,12 +333,16 @@ def write_and_record(
         raise
     _checkpoint("pending-recorded")
 
-    written = []
-    for p, temp in zip(made, temps, strict=True):
-        final = directory / p.name
-        os.link(temp, final)  # atomic; fails rather than replace
-        written.append(final)
-        _checkpoint("linked")
+    written: list[Path] = []
+    try:
+        for p, temp in zip(made, temps, strict=True):
+            final = directory / p.name
+            publish(temp, final)  # atomic; fails rather than replace
+            written.append(final)
+            _checkpoint("linked")
+    except OSError as exc:  # the folder refused the file: undo all of this export
+        _unpublish(db_path, batch, written, temps)
+        raise _publish_error(directory, exc) from None
     _fsync_dir(directory)
     with opened(db_path) as db, db.begin() as conn:
         conn.execute(
