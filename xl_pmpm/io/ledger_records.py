@@ -445,21 +445,24 @@ def open_placeholders(
 def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
     """`rows` (patient_number, contract, month [, reason] [, file_name]) with their entry's id.
 
-    For each row: the newest entry of the same member, contract and month (and
+    For each row: the newest entry of the same member (`member_key`: an ID with an
+    invisible character or look-alike digits is the same member), contract and month (and
     file, when `rows` names one) that is already rejected for the same reason
     (so reading the same results twice changes nothing, even after a
     resubmission), else the newest exported one, else the newest rejected one.
     `id` is <NA> where none matches. Pure.
     """
-    keys = ["patient_number", "contract", "month"]
+    keys = ["_member", "contract", "month"]  # members by member_key, as the ledger checks
     if "file_name" in rows.columns and rows["file_name"].astype(str).str.strip().ne("").any():
         keys = [*keys, "file_name"]
     live = entries[entries["status"].isin([EXPORTED, REJECTED])]
+    live = live.assign(_member=member_key(live["patient_number"].astype(str)).to_numpy())
     right = live[[*keys, "id", "line", "tier", "rate", "status", "row_hash", "reason"]].rename(
         columns={"line": "exported_line", "status": "ledger_status", "reason": "ledger_reason"}
     )
     drop = [c for c in right.columns if c in rows.columns and c not in keys]
     left = rows.drop(columns=drop).reset_index(names="_at")
+    left["_member"] = member_key(left["patient_number"].astype(str)).to_numpy()
     left["_row"] = range(len(left))
     merged = left.merge(right, on=keys, how="left")
     reason = merged["reason"] if "reason" in merged else pd.Series("", index=merged.index)
@@ -475,7 +478,7 @@ def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
         if c not in out or out[c].isna().any():
             out[c] = left[c].to_numpy()
     out["id"] = out["id"].astype("Int64")
-    out = out.set_index("_at").drop(columns=["_row", "_rank", "ledger_reason"])
+    out = out.set_index("_at").drop(columns=["_row", "_rank", "ledger_reason", "_member"])
     out.index.name = rows.index.name
     return out
 

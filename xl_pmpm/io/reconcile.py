@@ -37,7 +37,7 @@ from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import validate_table
-from xl_pmpm.core.values import squash
+from xl_pmpm.core.values import member_key, squash
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import decode_text, sniff_binary
 from xl_pmpm.io.workflow import Exported, export_import_file
@@ -155,13 +155,14 @@ def parse_results(
 def outstanding_rejections(entries: pd.DataFrame) -> pd.DataFrame:
     """Rejected entries not yet followed by a newer pending/exported entry of the same
     member, contract and month (the failed rows still waiting for a correction)."""
-    keys = ["patient_number", "contract", "month"]
+    keys = ["_member", "contract", "month"]
+    entries = entries.assign(_member=member_key(entries["patient_number"].astype(str)).to_numpy())
     rejected = entries[entries["status"] == ledger.REJECTED]
     later = entries[entries["status"].isin(ledger.BLOCKING)]
     newest = later.groupby(keys)["id"].max().rename("newer_id").reset_index()
     merged = rejected.merge(newest, on=keys, how="left")
     still = merged["newer_id"].isna() | (merged["newer_id"] < merged["id"])
-    return merged[still.to_numpy()].drop(columns="newer_id").reset_index(drop=True)
+    return merged[still.to_numpy()].drop(columns=["newer_id", "_member"]).reset_index(drop=True)
 
 
 @dataclass
@@ -188,7 +189,7 @@ def select_resubmission(
     month = str(pd.Period(month, freq="M"))
     keys = pd.DataFrame(
         {
-            "patient_number": corrected[pid].fillna("").astype(str).str.strip(),
+            "patient_number": member_key(corrected[pid].fillna("").astype(str)),
             "contract": corrected[contract].fillna("").astype(str).str.strip(),
             "month": month,
             "row_hash": ledger.row_hashes(corrected, layout),
@@ -197,7 +198,9 @@ def select_resubmission(
     )
     wanted = rejected[rejected["month"] == month][
         ["patient_number", "contract", "month", "row_hash", "reason", "id"]
-    ].drop_duplicates(["patient_number", "contract", "month"], keep="last")
+    ]
+    wanted = wanted.assign(patient_number=member_key(wanted["patient_number"].astype(str)))
+    wanted = wanted.drop_duplicates(["patient_number", "contract", "month"], keep="last")
     joined = (
         keys.reset_index(names="_line")
         .merge(wanted, on=["patient_number", "contract", "month"], how="left", suffixes=("", "_r"))
