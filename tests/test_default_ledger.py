@@ -125,3 +125,51 @@ def test_a_never_initialised_sqlite_file_is_a_new_ledger(capsys, tmp_path, extra
     assert code == 2 and "No ledger here yet" in err  # as a missing one: nothing exported
     code, done, err = export(capsys, extract, tmp_path / "upload", "--ledger", str(db))
     assert code == 0 and done["rows"] == EXTRACT_ROWS, err
+
+
+# --- item 5: restore refuses an archive edited since review wrote it ----------------------
+
+
+def test_restore_refuses_an_archive_row_changed_since_review(capsys, tmp_path, extract):
+    code, text, err = run(
+        capsys,
+        "review",
+        str(extract),
+        "--delete",
+        "3,5",
+        "--defer",
+        "7",
+        "--out",
+        str(tmp_path / "rev"),
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    reviewed = json.loads(text)
+    archive = Path(reviewed["archive"])
+    original = archive.read_bytes()
+    # Opened in Excel and saved back: the second record's Patient Number lost its zeros.
+    lines = original.decode("utf-8").split("\n")
+    header = lines[0].split(",")
+    cells = lines[2].split(",")
+    at = header.index("Patient Number")
+    assert cells[at].startswith("0")
+    cells[at] = cells[at].lstrip("0")
+    lines[2] = ",".join(cells)
+    archive.write_bytes("\n".join(lines).encode("utf-8"))
+    out = tmp_path / "restored"
+    code, _, err = run(
+        capsys, "restore", reviewed["file"], "--archive", str(archive.parent), "--out", str(out)
+    )
+    assert code == 2 and archive.name in err and "line 3" in err and "nothing was restored" in err
+    assert not out.exists()
+    # Put back as review wrote it: restored, every original row back.
+    archive.write_bytes(original)
+    code, text, err = run(
+        capsys, "restore", reviewed["file"], "--archive", str(archive.parent), "--out", str(out)
+    )
+    assert code == 0, err
+    (restored,) = out.glob("*.csv")
+    assert restored.read_bytes().replace(b"\r\n", b"\n") == extract.read_bytes().replace(
+        b"\r\n", b"\n"
+    )

@@ -303,6 +303,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     layout, _ = _settings(args)
     report = files.read_tier_report(args.file, layout)
+    files.check_archive(args.archive)  # an archive edited since review: refused, exit 2
     archive = outstanding_records(files.read_archive(args.archive))
     if archive.empty:
         raise UsageError(f"No archive records waiting to be restored in {args.archive}.")

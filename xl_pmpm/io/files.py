@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
@@ -240,10 +241,75 @@ def read_archive(directory: str | Path) -> pd.DataFrame:
     return out
 
 
-def write_line_manifest(directory: str | Path, reviewed_name: str, lines: list[int]) -> Path:
-    """Which original line each row of a reviewed file came from (numbers only, no member data)."""
-    data = json.dumps({"file": reviewed_name, "lines": [int(n) for n in lines]}).encode()
-    return write_new_file(directory, f"manifest_{reviewed_name}.json", data)
+def write_line_manifest(
+    directory: str | Path,
+    reviewed_name: str,
+    lines: list[int],
+    archive: Path | None = None,
+) -> Path:
+    """Which original line each row of a reviewed file came from (numbers only, no member
+    data), and a sha256 of each row of the review's `archive` as written (`archive_rows`):
+    `check_archive` refuses an archive edited since (Excel drops leading zeros)."""
+    entry: dict = {"file": reviewed_name, "lines": [int(n) for n in lines]}
+    if archive is not None:
+        entry["archive"] = archive.name
+        entry["archive_rows"] = archive_row_hashes(_read_archive_file(archive))
+    return write_new_file(directory, f"manifest_{reviewed_name}.json", json.dumps(entry).encode())
+
+
+def _read_archive_file(path: Path) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(path.read_bytes()), dtype=str, keep_default_na=False)
+
+
+def archive_row_hashes(records: pd.DataFrame) -> list[str]:
+    """A sha256 of each archive record, column names and text values as read back."""
+    columns = [str(c) for c in records.columns]
+    return [
+        hashlib.sha256(
+            "\x1e".join(f"{c}\x1f{v}" for c, v in zip(columns, row, strict=True)).encode()
+        ).hexdigest()
+        for row in records.astype(str).itertuples(index=False, name=None)
+    ]
+
+
+def check_archive(directory: str | Path) -> None:
+    """Refuse an archive a review wrote whose rows differ from what it wrote (edited and
+    saved back, e.g. by Excel): PmpmInputError naming the archive and its line."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    for manifest in sorted(directory.glob("manifest_*.json")):
+        try:
+            entry = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(entry, dict) or "archive_rows" not in entry:
+            continue  # a manifest of an earlier release: nothing to check against
+        path = directory / str(entry.get("archive"))
+        if not path.is_file():
+            continue  # a review rolled back (`recover_reviews`), or its archive moved
+        try:
+            found = archive_row_hashes(_read_archive_file(path))
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+            found = []
+        wanted = list(entry["archive_rows"])
+        for n, (a, b) in enumerate(zip(found, wanted, strict=False), start=2):
+            if a != b:
+                raise _edited_archive(path, n)
+        if len(found) != len(wanted):
+            raise _edited_archive(path, min(len(found), len(wanted)) + 2)
+
+
+def _edited_archive(path: Path, line: int) -> PmpmInputError:
+    return PmpmInputError(
+        f"The archive {path.name} was changed since `xl-pmpm review` wrote it (line {line} "
+        "differs: e.g. opened and saved in Excel, which drops leading zeros); nothing was "
+        "restored.",
+        file=str(path),
+        row=line,
+        fix="Put back the archive file as review wrote it (your backup, or undo the edit); "
+        "never restore from an edited copy: it would bring back a changed member ID.",
+    )
 
 
 def read_line_manifest(directory: str | Path, reviewed_name: str, rows: int) -> list[int]:
@@ -340,10 +406,10 @@ def write_review(
     if kept is not None and kept.name != entry["archive"]:  # taken meanwhile: say so
         entry["archive"] = kept.name
         _rewrite_journal(journal, entry)
-    write_line_manifest(archive_dir, final.name, lines)
+    write_line_manifest(archive_dir, final.name, lines, kept)
     written = write_new_file(out_dir, final.name, data)
     if written != final:  # the name was taken meanwhile: keep the manifest in step
-        write_line_manifest(archive_dir, written.name, lines)
+        write_line_manifest(archive_dir, written.name, lines, kept)
     journal.unlink(missing_ok=True)
     return written, kept
 
