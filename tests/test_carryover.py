@@ -105,34 +105,33 @@ def test_deferred_rows_come_back_next_month_once(capsys, tmp_path, month_one, ap
 
     before = hashlib.sha256(april.read_bytes()).hexdigest()
     out = tmp_path / "work-april"
-    code, done, err = carry(
-        capsys, archive, "--into", str(april), "--out", str(out), "--lines", "3,4"
-    )
+    into = ("--into", str(april), "--out", str(out), "--as-of", "2025-05-02")
+    code, done, err = carry(capsys, archive, *into, "--lines", "3,4")
     assert code == 0, err
-    assert done["month"] == APRIL and done["carried"] == 2 and done["lines"] == [5, 6]
-    written = Path(done["file"])
+    # March's rows go to a report of March (their own month, its window open), not April's.
+    assert done["month"] == APRIL and done["carried"] == 2
+    (march_file,) = done["files"]
+    assert march_file["month"] == MARCH and march_file["lines"] == [3, 4]
+    assert (march_file["submit_from"], march_file["submit_until"]) == ("2025-04-01", "2025-06-29")
+    written = Path(march_file["file"])
+    assert written == Path(done["file"]) and f"_{MARCH}_" in written.name
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     assert hashlib.sha256(april.read_bytes()).hexdigest() == before  # input untouched
     table = files.read_tier_report(written, files.load_layout()).table
-    assert len(table) == 5
-    assert list(table[PATIENT]) == [
-        *(r[PATIENT] for r in month_rows(APRIL, 10, 3)),
-        rows[1][PATIENT],
-        rows[2][PATIENT],
-    ]
-    assert table.at[5, VISIT_START] == "2025-03-01 03:00" and table.at[6, UNBILLED] == "65.00"
+    assert list(table[PATIENT]) == [rows[1][PATIENT], rows[2][PATIENT]]
+    assert table.at[2, VISIT_START] == "2025-03-01 03:00" and table.at[3, UNBILLED] == "65.00"
+    code, text, _ = run(capsys, "carry-over", "--archive", str(archive), *into)
+    assert code == 0 and "Fix their dates" not in text  # never: the month is theirs
 
-    # Carried rows are not offered again; the removed row still is.
+    # Carried rows are not offered again; the removed row was (carried just now, as text).
     code, listing, _ = carry(capsys, archive, "--month", APRIL)
-    assert [r["line"] for r in listing["rows"]] == [5]
-    code, _, err = carry(capsys, archive, "--into", str(april), "--out", str(out), "--lines", "3")
+    assert listing["rows"] == []
+    code, _, err = carry(capsys, archive, *into, "--lines", "3")
     assert code == 2 and "not rows waiting" in err and "Traceback" not in err
-    # Carrying the rest; then nothing is left, and a second run writes nothing.
-    code, done, _ = carry(capsys, archive, "--into", str(april), "--out", str(out))
-    assert code == 0 and done["carried"] == 1
+    # Nothing is left: a second run writes nothing.
     n_files = len(list(out.iterdir()))
-    code, done, _ = carry(capsys, archive, "--into", str(april), "--out", str(out))
+    code, done, _ = carry(capsys, archive, *into)
     assert code == 0 and done["carried"] == 0 and len(list(out.iterdir())) == n_files
 
 
@@ -225,3 +224,43 @@ def test_archive_files_stay_owner_only(capsys, month_one):
     _, archive, _ = month_one
     for f in archive.iterdir():
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+
+
+def test_a_deferred_row_exported_as_placeholder_is_not_offered_again(
+    capsys, tmp_path, month_one, april, monkeypatch
+):
+    monkeypatch.delenv("XL_PMPM_LEDGER", raising=False)
+    march, archive, rows = month_one
+    (reviewed,) = (archive.parent).glob("*_reviewed_*.csv")
+    code, _, err = run(
+        capsys, "export", str(reviewed), "--out", str(tmp_path / "up"), "--as-of", AS_OF_MARCH
+    )
+    assert code == 0, err  # lines 3 and 4 went out as placeholders (visit times blank)
+    code, listing, _ = carry(capsys, archive, "--month", APRIL)
+    assert [r["line"] for r in listing["rows"]] == [5]
+    assert [r["line"] for r in listing["placeholders"]] == [3, 4]
+    code, text, _ = run(capsys, "carry-over", "--archive", str(archive), "--month", APRIL)
+    assert "1 row(s) set aside before 2025-04" in text
+    assert text.count("Confirm the placeholder in HHAeXchange") == 2
+    for r in rows:
+        assert r[PATIENT] not in text
+
+    out = tmp_path / "carried"
+    # After March's window closed: nothing is carried (unbilled lists it as lost).
+    code, late, _ = carry(
+        capsys, archive, "--into", str(april), "--out", str(out), "--as-of", "2025-07-01"
+    )
+    assert code == 0 and late["carried"] == 0 and [r["line"] for r in late["closed"]] == [5]
+    assert not out.exists()
+    code, done, _ = carry(
+        capsys, archive, "--into", str(april), "--out", str(out), "--as-of", "2025-05-02"
+    )
+    assert code == 0 and done["carried"] == 1 and done["files"][0]["month"] == MARCH
+    assert [r["line"] for r in done["placeholders"]] == [3, 4]
+    table = files.read_tier_report(done["file"], files.load_layout()).table
+    assert list(table[PATIENT]) == [rows[3][PATIENT]]
+    # The carried March row is March's to bill: exported for March, in March's window.
+    code, text, err = run(
+        capsys, "export", done["file"], "--out", str(tmp_path / "up"), "--as-of", "2025-05-02"
+    )
+    assert code == 0, text + err

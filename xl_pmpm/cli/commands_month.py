@@ -13,7 +13,7 @@ folder (`export --out DIR`) or, for `history`, in the current folder.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -30,22 +30,26 @@ from xl_pmpm.cli.options import (
 from xl_pmpm.core.carryover import (
     CARRY,
     RESTORE,
-    already_in_report,
+    Settled,
+    against_ledger,
+    by_month,
     carry_into,
     carry_over_candidates,
     choose_records,
+    in_window,
     outstanding_records,
 )
+from xl_pmpm.core.claims import submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
-from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, unbilled_lines
+from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, ledger_outcomes, unbilled_lines
 from xl_pmpm.core.validation import billing_month, validate_report, validate_table
 from xl_pmpm.core.visits import aggregate_visits
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
-from xl_pmpm.io.unbilled import unbilled_from_files
+from xl_pmpm.io.unbilled import read_entries, unbilled_from_files
 from xl_pmpm.io.visits_reader import load_mapping, read_visits
 
 
@@ -258,12 +262,39 @@ def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
 
+def _settle(args: argparse.Namespace, chosen: pd.DataFrame, layout) -> Settled:
+    """`chosen` split by what the ledger holds of its member-months (none: all to carry)."""
+    db = args.ledger or default_ledger()
+    months = sorted(set(chosen["month"].astype(str)) - {""}) if not chosen.empty else []
+    entries, _ = read_entries(db, required=bool(args.ledger), months=months or None)
+    if entries is None or not months:
+        return Settled(chosen, chosen.iloc[0:0], chosen.iloc[0:0])
+    warn_if_on_network(db)
+    return against_ledger(chosen, ledger_outcomes(entries), layout.name_of("patient_number"))
+
+
+def _held_lines(settled: Settled) -> list[str]:
+    lines = []
+    for _, r in settled.placeholder.iterrows():
+        lines.append(
+            f"  line {int(r['line'])} ({r['month']}, {r['source']}) went out as a placeholder: "
+            "not carried again. Confirm the placeholder in HHAeXchange (its visit is in "
+            "pre-billing, unconfirmed) instead."
+        )
+    for _, r in settled.exported.iterrows():
+        lines.append(
+            f"  line {int(r['line'])} ({r['month']}, {r['source']}) is already exported for "
+            f"{r['month']}: nothing to carry."
+        )
+    return lines
+
+
 @guarded
 def cmd_carry_over(args: argparse.Namespace) -> int:
     if bool(args.into) != bool(args.out):
         raise PmpmInputError(
             "--into and --out go together.",
-            fix="Give both to write the new report with the carried rows, or neither to list.",
+            fix="Give both to write the carried rows' reports, or neither to list.",
         )
     if args.lines and not args.into:
         raise PmpmInputError("--lines chooses rows to carry.", fix="Give it with --into and --out.")
@@ -277,6 +308,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         )
     archive = files.read_archive(archive_dir)
     month = parse_month(args.month)
+    as_of = parse_as_of(args.as_of) or date.today()
     report = None
     if args.into:
         report = files.read_tier_report(args.into, layout)
@@ -291,60 +323,95 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
             month = None if found is None else str(found)
     candidates = carry_over_candidates(archive, month)
     if report is None:
-        payload = {"archive": str(archive_dir), "month": month, "rows": Rows(candidates)}
+        settled = _settle(args, candidates, layout)
+        offered = settled.carry
+        payload = {
+            "archive": str(archive_dir),
+            "month": month,
+            "rows": Rows(offered),
+            "placeholders": Rows(settled.placeholder),
+            "exported": Rows(settled.exported),
+        }
         lines = [
-            f"{len(candidates)} row(s) set aside"
+            f"{len(offered)} row(s) set aside"
             + (f" before {month}" if month else "")
-            + f" and not restored or carried yet ({archive_dir}):"
+            + f" and not restored, carried or exported yet ({archive_dir}):"
         ]
-        lines += _carry_listing(candidates, layout)
-        if len(candidates):
+        lines += _carry_listing(offered, layout)
+        lines += _held_lines(settled)
+        if len(offered):
             lines.append(
-                "Carry them into the new month's report: xl-pmpm carry-over --archive "
-                f"{archive_dir} --into NEW_REPORT.csv --out DIR [--lines L]"
+                "Carry them, each into a report of its own service month: xl-pmpm carry-over "
+                f"--archive {archive_dir} --into NEW_REPORT.csv --out DIR [--lines L]"
             )
         emit(args, payload, "\n".join(lines))
         return 0
     chosen = choose_records(
         candidates, parse_lines(args.lines) if args.lines else None, args.source
     )
-    if chosen.empty:
-        emit(
-            args,
-            {"file": None, "carried": 0, "month": month},
-            f"Nothing to carry: no row set aside before {month} is waiting in {archive_dir}.",
-        )
-        return 0
+    settled = _settle(args, chosen, layout)
+    carry, closed, unknown = in_window(settled.carry, as_of)
     now = datetime.now()
-    name = f"{Path(args.into).stem}_carried_{now:%Y%m%dT%H%M%S}.csv"
-    twice = already_in_report(report.table, chosen, layout.name_of("patient_number"))
-    table, records = carry_into(report.table, chosen, at=now, into=name)
-    written = files.write_new_file(
-        args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
-    )
-    # Recorded only once the new file exists: a failure in between offers the rows again
-    # rather than losing them.
-    kept = files.write_archive(archive_dir, records, CARRY, now)
-    first = len(report.table) + 2
+    columns = report.table.iloc[0:0]
+    written: list[dict] = []
+    notes: list[str] = []
+    for service_month, rows in by_month(carry):
+        start, until = submission_window(service_month)
+        name = f"PMPM_Tier_Report_{service_month}_carried_{now:%Y%m%dT%H%M%S}.csv"
+        table, records = carry_into(columns, rows, at=now, into=name)
+        path = files.write_new_file(
+            args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
+        )
+        # Recorded only once the new file exists: a failure in between offers the rows
+        # again rather than losing them.
+        kept = files.write_archive(archive_dir, records, CARRY, now)
+        written.append(
+            {
+                "month": service_month,
+                "file": str(path),
+                "archive": str(kept),
+                "carried": len(rows),
+                "lines": rows["line"].astype(int).tolist(),
+                "submit_from": str(start),
+                "submit_until": str(until),
+                "rows": Rows(rows),
+            }
+        )
+        opens = f"opens {start}, " if as_of < start else ""
+        notes.append(
+            f"Wrote {path}: {len(rows)} row(s) set aside from {service_month}, for "
+            f"{service_month} with their original values ({service_month}'s submission "
+            f"window: {opens}until {until}, {(until - as_of).days} day(s) left).\n"
+            f"  recorded as carried in {kept}\n"
+            f"  Check it: xl-pmpm validate {path} --month {service_month}"
+        )
+    for _, r in closed.iterrows():
+        notes.append(
+            f"  line {int(r['line'])} ({r['month']}, {r['source']}): {r['month']}'s submission "
+            f"window closed on {submission_window(r['month'])[1]}; not carried (xl-pmpm "
+            "unbilled lists it as lost)."
+        )
+    for _, r in unknown.iterrows():
+        notes.append(
+            f"  line {int(r['line'])} ({r['source']}): its service month is not recorded; "
+            "not carried. Restore it into its own report with xl-pmpm restore."
+        )
+    notes += _held_lines(settled)
+    if not written and not notes:
+        notes.append(
+            f"Nothing to carry: no row set aside before {month} is waiting in {archive_dir}."
+        )
     payload = {
-        "already_in_report": [first + i for i, hit in enumerate(twice) if hit],
-        "file": str(written),
-        "archive": str(kept),
         "month": month,
-        "carried": len(chosen),
-        "lines": list(range(first, first + len(chosen))),
-        "rows": Rows(chosen),
+        "files": written,
+        "file": written[0]["file"] if len(written) == 1 else None,
+        "carried": sum(w["carried"] for w in written),
+        "closed": Rows(closed),
+        "unknown_month": Rows(unknown),
+        "placeholders": Rows(settled.placeholder),
+        "exported": Rows(settled.exported),
     }
-    emit(
-        args,
-        payload,
-        f"Wrote {written}: the {len(report.table)} row(s) of {Path(args.into).name} and "
-        f"{len(chosen)} carried row(s) at line(s) {_span(first, first + len(chosen) - 1)}, "
-        "with their original values.\n"
-        f"  recorded as carried in {kept}\n"
-        f"Fix their dates and hours for {month or 'the new month'}, then run "
-        f"`xl-pmpm validate {written}`." + _twice_note(twice, first),
-    )
+    emit(args, payload, "\n".join(notes))
     return 0
 
 
@@ -591,10 +658,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--archive", required=True, help="archive folder of `xl-pmpm review`")
     p.add_argument("--month", help="the new month YYYY-MM (default: the --into report's month)")
-    p.add_argument("--into", metavar="NEW_REPORT", help="the new month's tier report CSV")
-    p.add_argument("--out", help="folder for the new report with the carried rows")
+    p.add_argument(
+        "--into",
+        metavar="NEW_REPORT",
+        help="the new month's tier report CSV: its month and columns (the carried rows go to "
+        "a report of their own service month each)",
+    )
+    p.add_argument("--out", help="folder for the carried rows' reports, one per month")
     p.add_argument("--lines", help="only these original lines, e.g. 5,9-12 (default: all)")
     p.add_argument("--source", help="only rows set aside from this report file name")
+    p.add_argument("--ledger", help=LEDGER_HELP)
+    p.add_argument(
+        "--as-of", help="the day to check the submission windows on YYYY-MM-DD (default: today)"
+    )
     common(p)
     p.set_defaults(func=cmd_carry_over)
 

@@ -7,18 +7,28 @@ Restore) or a `carry` record (the row was carried into a later report). Both
 repeat the settled record's `archived_at`, `line`, `source` and `month`, which
 identify it.
 
+A carried row keeps its service month (issue 22): the PMPM of October is October's,
+billed in October's submission window, never moved into November's report (that would
+lose October's fee and could bill November for a member with no November care). So
+`xl-pmpm carry-over --into` writes the rows of each month to a report of that month
+(`by_month`), within that month's window only (`in_window`), and never re-offers a row
+the ledger already holds (`against_ledger`): a deferred row that went out as a
+placeholder is confirmed in HHAeXchange, not exported again.
+
 Pure functions over DataFrames: `outstanding_records`, `carry_over_candidates`,
-`choose_records`, `carry_into`. The shell is `xl-pmpm carry-over`
-(commands_month.py).
+`choose_records`, `against_ledger`, `in_window`, `carry_into`. The shell is
+`xl-pmpm carry-over` (commands_month.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import pandas as pd
 
+from xl_pmpm.core.claims import submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.review import ARCHIVE_META, DEFER, DELETE
 from xl_pmpm.core.values import member_key
@@ -149,3 +159,53 @@ def already_in_report(table: pd.DataFrame, chosen: pd.DataFrame, id_column: str)
         return pd.Series(False, index=chosen.index)
     present = set(member_key(table[id_column])) - {""}
     return member_key(chosen[id_column]).isin(present)
+
+
+@dataclass
+class Settled:
+    """Chosen records split by what the ledger already holds of their member-month."""
+
+    carry: pd.DataFrame  # not in the ledger (or only rejected): to carry
+    placeholder: pd.DataFrame  # went out as a placeholder: confirm it in HHAeXchange
+    exported: pd.DataFrame  # already exported (billed): nothing to carry
+
+
+def against_ledger(chosen: pd.DataFrame, outcomes: pd.DataFrame, id_column: str) -> Settled:
+    """Split `chosen` by its member-month in the ledger (`unbilled.ledger_outcomes`).
+
+    Members compared by `member_key`, months by the record's month. A placeholder
+    still open means the deferred row went out unconfirmed: carrying it would offer
+    the same visit again; it is confirmed in HHAeXchange instead (seed 001).
+    """
+    if chosen.empty or outcomes is None or outcomes.empty or id_column not in chosen:
+        return Settled(chosen, chosen.iloc[0:0], chosen.iloc[0:0])
+    key = member_key(chosen[id_column].fillna("").astype(str)) + "\0" + chosen["month"].astype(str)
+    o = outcomes
+    okey = member_key(o["patient_number"].astype(str)) + "\0" + o["month"].astype(str)
+    confirmed = set(okey[o["confirmed"].astype(bool)])
+    placeholder = set(okey[o["placeholder"].astype(bool)]) - confirmed
+    is_exported = key.isin(confirmed).to_numpy()
+    is_placeholder = key.isin(placeholder).to_numpy()
+    rest = ~is_exported & ~is_placeholder
+    return Settled(chosen[rest], chosen[is_placeholder], chosen[is_exported])
+
+
+def in_window(chosen: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(open, closed, unknown month): each record by its own month's submission window
+    on `as_of`. A closed window's rows cannot be billed any more (`unbilled` lists them
+    as lost); a record without a month cannot be placed in one."""
+    if chosen.empty:
+        return chosen, chosen, chosen
+    month = chosen["month"].fillna("").astype(str).str.strip()
+    known = month != ""
+    until = month[known].map(lambda m: submission_window(m)[1])
+    closed = pd.Series(False, index=chosen.index)
+    closed[known] = until.map(lambda d: d < as_of).astype(bool)
+    return chosen[known & ~closed], chosen[closed], chosen[~known]
+
+
+def by_month(chosen: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The records of each service month, oldest month first: one report each."""
+    if chosen.empty:
+        return []
+    return [(str(m), g) for m, g in chosen.groupby(chosen["month"].astype(str), sort=True)]

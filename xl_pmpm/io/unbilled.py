@@ -104,8 +104,8 @@ def read_entries(
     if address(path).server:  # a team's ledger server: connecting tells whether it is there
         return ledger.entry_columns(path, OUTCOME_COLUMNS, months), path
     p = Path(path)
-    if not p.exists():
-        if required:
+    if not p.exists() or (p.is_file() and not ledger.exists(p)):  # none, or a blank file
+        if required and not p.exists():
             raise PmpmInputError("No ledger here.", file=str(p), fix=LEDGER_FIX)
         return None, None
     if p.is_dir():
