@@ -154,7 +154,9 @@ def test_bad_usage_is_reported_without_traceback(capsys, tmp_path, month_one, ap
     code, _, err = carry(capsys, archive, "--into", str(april))
     assert code == 2 and "--into and --out" in err
     code, _, err = carry(capsys, archive, "--lines", "3")
-    assert code == 2 and "--into" in err
+    assert code == 2 and "--out" in err
+    code, _, err = carry(capsys, archive, "--out", str(tmp_path / "x"))
+    assert code == 2 and "--month" in err
     code, _, err = carry(capsys, archive, "--month", "April")
     assert code == 2 and "YYYY-MM" in err and "Traceback" not in err
 
@@ -241,7 +243,8 @@ def test_a_deferred_row_exported_as_placeholder_is_not_offered_again(
     assert [r["line"] for r in listing["placeholders"]] == [3, 4]
     code, text, _ = run(capsys, "carry-over", "--archive", str(archive), "--month", APRIL)
     assert "1 row(s) set aside before 2025-04" in text
-    assert text.count("Confirm the placeholder in HHAeXchange") == 2
+    assert "line(s) 3, 4 went out as placeholders" in text
+    assert text.count("Confirm the placeholders in HHAeXchange") == 1
     for r in rows:
         assert r[PATIENT] not in text
 
@@ -259,6 +262,11 @@ def test_a_deferred_row_exported_as_placeholder_is_not_offered_again(
     assert [r["line"] for r in done["placeholders"]] == [3, 4]
     table = files.read_tier_report(done["file"], files.load_layout()).table
     assert list(table[PATIENT]) == [rows[3][PATIENT]]
+    # Without a new report: the month named, the columns of the report the rows came from.
+    code, again, _ = carry(
+        capsys, archive, "--month", APRIL, "--out", str(out), "--as-of", "2025-05-02"
+    )
+    assert code == 0 and again["carried"] == 0  # carried already: not offered twice
     # The carried March row is March's to bill: exported for March, in March's window.
     code, text, err = run(
         capsys, "export", done["file"], "--out", str(tmp_path / "up"), "--as-of", "2025-05-02"

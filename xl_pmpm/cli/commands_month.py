@@ -42,6 +42,7 @@ from xl_pmpm.core.carryover import (
 from xl_pmpm.core.claims import submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
+from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
 from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, ledger_outcomes, unbilled_lines
 from xl_pmpm.core.validation import billing_month, validate_report, validate_table
@@ -273,31 +274,52 @@ def _settle(args: argparse.Namespace, chosen: pd.DataFrame, layout) -> Settled:
     return against_ledger(chosen, ledger_outcomes(entries), layout.name_of("patient_number"))
 
 
+def _own_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """An empty table of the columns the archived rows had in their own report."""
+    kept = [c for c in rows.columns if c not in ARCHIVE_META and rows[c].notna().any()]
+    return pd.DataFrame(columns=kept, dtype=str)
+
+
+def _by_source(rows: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(month, source, 'lines a, b, c') for each month and report the rows came from."""
+    return [
+        (str(m), str(src), ", ".join(str(n) for n in sorted(g["line"].astype(int))))
+        for (m, src), g in rows.groupby(["month", "source"], sort=True)
+    ]
+
+
 def _held_lines(settled: Settled) -> list[str]:
     lines = []
-    for _, r in settled.placeholder.iterrows():
+    for month, source, which in _by_source(settled.placeholder):
         lines.append(
-            f"  line {int(r['line'])} ({r['month']}, {r['source']}) went out as a placeholder: "
-            "not carried again. Confirm the placeholder in HHAeXchange (its visit is in "
-            "pre-billing, unconfirmed) instead."
+            f"  {source}, {month}: line(s) {which} went out as placeholders, not carried again. "
+            "Confirm the placeholders in HHAeXchange instead (their visits wait in "
+            "pre-billing, unconfirmed)."
         )
-    for _, r in settled.exported.iterrows():
+    for month, source, which in _by_source(settled.exported):
         lines.append(
-            f"  line {int(r['line'])} ({r['month']}, {r['source']}) is already exported for "
-            f"{r['month']}: nothing to carry."
+            f"  {source}, {month}: line(s) {which} are already exported for {month} (another "
+            "row of the member): nothing to carry."
         )
     return lines
 
 
 @guarded
 def cmd_carry_over(args: argparse.Namespace) -> int:
-    if bool(args.into) != bool(args.out):
+    if args.into and not args.out:
         raise PmpmInputError(
             "--into and --out go together.",
-            fix="Give both to write the carried rows' reports, or neither to list.",
+            fix="Give --out DIR for the carried rows' reports, or neither to list.",
         )
-    if args.lines and not args.into:
-        raise PmpmInputError("--lines chooses rows to carry.", fix="Give it with --into and --out.")
+    if args.out and not (args.into or args.month):
+        raise PmpmInputError(
+            "--out needs the new month: --month YYYY-MM (or --into NEW_REPORT).",
+            fix="Rows set aside before that month are carried, each to its own month's report.",
+        )
+    if args.lines and not args.out:
+        raise PmpmInputError(
+            "--lines chooses rows to carry.", fix="Give it with --out (and --month or --into)."
+        )
     layout, book = _settings(args)
     archive_dir = Path(args.archive)
     if not archive_dir.is_dir():
@@ -322,7 +344,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
             found = validate_report(report, layout, book)[0].month
             month = None if found is None else str(found)
     candidates = carry_over_candidates(archive, month)
-    if report is None:
+    if not args.out:
         settled = _settle(args, candidates, layout)
         offered = settled.carry
         payload = {
@@ -352,12 +374,13 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
     settled = _settle(args, chosen, layout)
     carry, closed, unknown = in_window(settled.carry, as_of)
     now = datetime.now()
-    columns = report.table.iloc[0:0]
     written: list[dict] = []
     notes: list[str] = []
     for service_month, rows in by_month(carry):
         start, until = submission_window(service_month)
         name = f"PMPM_Tier_Report_{service_month}_carried_{now:%Y%m%dT%H%M%S}.csv"
+        # The columns of the new report, else those of the report the rows came from.
+        columns = report.table.iloc[0:0] if report is not None else _own_columns(rows)
         table, records = carry_into(columns, rows, at=now, into=name)
         path = files.write_new_file(
             args.out, name, table.to_csv(index=False, lineterminator="\r\n").encode()
@@ -664,7 +687,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="the new month's tier report CSV: its month and columns (the carried rows go to "
         "a report of their own service month each)",
     )
-    p.add_argument("--out", help="folder for the carried rows' reports, one per month")
+    p.add_argument(
+        "--out",
+        help="write the carried rows here: one report per service month (needs --month or --into)",
+    )
     p.add_argument("--lines", help="only these original lines, e.g. 5,9-12 (default: all)")
     p.add_argument("--source", help="only rows set aside from this report file name")
     p.add_argument("--ledger", help=LEDGER_HELP)
