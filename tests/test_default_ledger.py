@@ -13,6 +13,7 @@ from cli_helpers import (  # noqa: F401 (fixtures)
     no_env_ledger_fixture,
     run,
 )
+from ledger_backends import backend_fixture, pg_ledger_fixture  # noqa: F401 (fixtures)
 
 from xl_pmpm.io import ledger
 from xl_pmpm.io.ledger import LEDGER_NAME, default_ledger
@@ -173,3 +174,16 @@ def test_restore_refuses_an_archive_row_changed_since_review(capsys, tmp_path, e
     assert restored.read_bytes().replace(b"\r\n", b"\n") == extract.read_bytes().replace(
         b"\r\n", b"\n"
     )
+
+
+def test_an_old_folder_ledger_merges_into_the_teams_server_too(capsys, tmp_path, extract, backend):
+    """`--ledger` (or $XL_PMPM_LEDGER) names the agency's ledger: a file or the server."""
+    old = old_folder_ledger(capsys, extract, tmp_path / "upload")
+    code, _, err = export(capsys, extract, tmp_path / "upload", "--ledger", str(backend))
+    assert code == 2 and "ledger merge" in err  # not merged into this one either
+    code, text, err = run(capsys, "ledger", "merge", str(old), "--ledger", str(backend))
+    assert code == 0 and f"Merged {EXTRACT_ROWS} entries" in text, err
+    merged = ledger.history(backend)
+    assert len(merged) == EXTRACT_ROWS and set(merged["status"]) == {"exported"}
+    code, again, _ = export(capsys, extract, tmp_path / "upload", "--ledger", str(backend))
+    assert code == 1 and again["summary"]["already-exported"] == EXTRACT_ROWS
