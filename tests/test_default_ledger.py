@@ -187,3 +187,33 @@ def test_an_old_folder_ledger_merges_into_the_teams_server_too(capsys, tmp_path,
     assert len(merged) == EXTRACT_ROWS and set(merged["status"]) == {"exported"}
     code, again, _ = export(capsys, extract, tmp_path / "upload", "--ledger", str(backend))
     assert code == 1 and again["summary"]["already-exported"] == EXTRACT_ROWS
+
+
+def test_restore_undoes_only_its_own_reviews_in_a_shared_archive_folder(capsys, tmp_path, extract):
+    """Found by the model test: restore undid every record of the archive folder, of any
+    report, so another report's deletion was put into this one (or refused it)."""
+    other = tmp_path / "november.csv"
+    other.write_bytes(extract.read_bytes())
+    archive = tmp_path / "archive"
+    reviewed = {}
+    for source, action in ((extract, "--delete"), (other, "--defer")):
+        code, text, err = run(
+            capsys, "review", str(source), action, "3", "--out", str(tmp_path / "rev"),
+            "--archive", str(archive), "--format", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        reviewed[source.name] = json.loads(text)["file"]
+    out = tmp_path / "restored"
+    code, text, err = run(
+        capsys, "restore", reviewed["november.csv"], "--archive", str(archive), "--out", str(out)
+    )
+    assert code == 0 and "Restored 0 deleted row(s)" in text, err
+    (restored,) = out.glob("*.csv")
+    assert restored.read_bytes().replace(b"\r\n", b"\n") == other.read_bytes().replace(
+        b"\r\n", b"\n"
+    )
+    # October's deletion is still waiting for October's file.
+    code, text, err = run(
+        capsys, "restore", reviewed[extract.name], "--archive", str(archive), "--out", str(out)
+    )
+    assert code == 0 and "Restored 1 deleted row(s)" in text, err

@@ -305,6 +305,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     report = files.read_tier_report(args.file, layout)
     files.check_archive(args.archive)  # an archive edited since review: refused, exit 2
     archive = outstanding_records(files.read_archive(args.archive))
+    sources = files.review_sources(args.archive, Path(args.file).name)
+    if sources is not None and not archive.empty:  # only this file's reviews, not others'
+        archive = archive[archive["source"].astype(str).isin(sources)]
     if archive.empty:
         raise UsageError(f"No archive records waiting to be restored in {args.archive}.")
     table = report.table

@@ -272,6 +272,28 @@ def archive_row_hashes(records: pd.DataFrame) -> list[str]:
     ]
 
 
+def review_sources(directory: str | Path, reviewed_name: str) -> set[str] | None:
+    """The reports a reviewed file came from, through every review before it (their
+    names, as the archive records' `source` holds them); None when a manifest of an
+    earlier release does not say (then every record of the folder is the file's)."""
+    directory, sources, name = Path(directory), set(), reviewed_name
+    while True:
+        try:
+            entry = json.loads((directory / f"manifest_{name}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return sources or None
+        if not isinstance(entry, dict) or "archive_rows" not in entry:
+            return sources or None
+        archive = directory / str(entry.get("archive"))
+        if not entry.get("archive") or not archive.is_file():
+            return sources  # nothing set aside in this review: the chain ends here
+        found = set(_read_archive_file(archive).get("source", pd.Series(dtype=str)))
+        if not found or found <= sources:
+            return sources
+        sources |= found
+        name = sorted(found)[0]
+
+
 def check_archive(directory: str | Path) -> None:
     """Refuse an archive a review wrote whose rows differ from what it wrote (edited and
     saved back, e.g. by Excel): PmpmInputError naming the archive and its line."""
