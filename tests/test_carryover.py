@@ -272,3 +272,11 @@ def test_a_deferred_row_exported_as_placeholder_is_not_offered_again(
         capsys, "export", done["file"], "--out", str(tmp_path / "up"), "--as-of", "2025-05-02"
     )
     assert code == 0, text + err
+
+
+def test_an_empty_archive_folder_has_nothing_to_carry(capsys, tmp_path, april):
+    """Found by the model test: an archive folder with no record was an internal error."""
+    (tmp_path / "archive").mkdir()
+    for extra in ((), ("--into", str(april), "--out", str(tmp_path / "out"))):
+        code, done, err = carry(capsys, tmp_path / "archive", "--as-of", "2025-05-02", *extra)
+        assert code == 0 and not err and done["rows" if not extra else "carried"] in ([], 0)

@@ -108,7 +108,7 @@ class MonthCycle(RuleBasedStateMachine):
                              f"{month}-{d:02d}", f"{hours[month]}", "Billed"]
                         )  # fmt: skip
             self.visits[month] = path
-            self.archive(month).mkdir(parents=True)
+            self.archive(month).mkdir(parents=True, exist_ok=True)
             code, out, err = xl(
                 "visits", path, "--month", month, "--out", self.root / "reports", "--format", "json"
             )
@@ -118,7 +118,8 @@ class MonthCycle(RuleBasedStateMachine):
             self.original[month] = read_rows(self.current[month])
 
     def archive(self, month: str) -> Path:
-        return self.root / "archive" / month
+        """One archive folder for every month, as `review --out work` keeps it."""
+        return self.root / "archive"
 
     def line_of(self, month: str, pid: str) -> int | None:
         rows = read_rows(self.current[month])
@@ -268,8 +269,8 @@ class MonthCycle(RuleBasedStateMachine):
     def every_row_kept(self) -> None:
         if not self.current:
             return
+        archive = files.read_archive(self.archive(SEPT))
         for month in MONTHS:
-            archive = files.read_archive(self.archive(month))
             report = read_rows(self.current[month])
             columns = list(self.original[month].columns)
             kept = [report[columns]]

@@ -265,8 +265,10 @@ def _span(first: int, last: int) -> str:
 
 def _settle(args: argparse.Namespace, chosen: pd.DataFrame, layout) -> Settled:
     """`chosen` split by what the ledger holds of its member-months (none: all to carry)."""
+    if chosen.empty:  # nothing set aside (an empty archive has no columns at all)
+        return Settled(chosen, chosen, chosen)
     db = args.ledger or default_ledger()
-    months = sorted(set(chosen["month"].astype(str)) - {""}) if not chosen.empty else []
+    months = sorted(set(chosen["month"].astype(str)) - {""})
     entries, _ = read_entries(db, required=bool(args.ledger), months=months or None)
     if entries is None or not months:
         return Settled(chosen, chosen.iloc[0:0], chosen.iloc[0:0])
@@ -282,6 +284,8 @@ def _own_columns(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _by_source(rows: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(month, source, 'lines a, b, c') for each month and report the rows came from."""
+    if rows.empty:
+        return []
     return [
         (str(m), str(src), ", ".join(str(n) for n in sorted(g["line"].astype(int))))
         for (m, src), g in rows.groupby(["month", "source"], sort=True)
