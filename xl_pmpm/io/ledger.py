@@ -4,7 +4,7 @@ The ledger answers "was this member already billed for this month?" before an
 export, keeps the history (`xl-pmpm history`), and takes the import results back
 (`mark_rejected`). It lives in a database reached through SQLAlchemy:
 
-- a path is a local SQLite file, the embedded default for one biller (created
+- a path is a local SQLite file, the embedded default for one agency (created
   owner-only, 0600 in a 0700 folder: it holds member IDs);
 - a URL (`postgresql://user@host/db`) is a database server a billing team shares.
 
@@ -20,7 +20,12 @@ Its jobs live in modules of their own; this module is the one callers import:
   and open-placeholder checks, marking rejected rows (statuses, placeholders and the
   corrections that replace them, corrections: see there);
 - `ledger_files`: writing the import files and recording them crash-safely;
-- `ledger_lock`: one export at a time per ledger.
+- `ledger_lock`: one export at a time per ledger;
+- `ledger_merge`: an earlier release's per-folder ledger merged into the agency's
+  (`xl-pmpm ledger merge`).
+
+Where the ledger is by default: one per agency, in the user's data folder
+(`ledger_address.default_ledger`), never in an export folder.
 
 Only `ledger_address` (no SQLAlchemy) is imported with this module; the others, and
 SQLAlchemy with them, on first use of one of their names (PEP 562), so that a command
