@@ -168,6 +168,7 @@ SET_ASIDE_CODES = (
     "formula-prefix",
     "datetime-format",
     "duplicate-member",
+    "auto-billed-contract",
     "below-minimum-hours",
     "tier-mismatch",
     "service-code-mismatch",
