@@ -107,9 +107,18 @@ def one_row_per_member(
         not_row = order["_contract"].to_numpy() != chosen[at]
         rest = order[not_row]
         if len(rest):
-            listed = rest["_contract"] + " (" + _hours_text(rest["billed"]) + " h)"
-            joined = listed.groupby(at[not_row], sort=True).agg("; ".join)
-            others.iloc[joined.index.to_numpy()] = joined.to_numpy()
+            listed = (rest["_contract"] + " (" + _hours_text(rest["billed"]) + " h)").to_numpy()
+            owner = at[not_row]
+            # Joined by rank within the member (a member has a few contracts at most): one
+            # vectorized pass per rank, no Python per member.
+            rank = pd.Series(owner).groupby(owner).cumcount().to_numpy()
+            for r in range(int(rank.max()) + 1):
+                pick = rank == r
+                part = np.full(len(lead), "", dtype=object)
+                part[owner[pick]] = listed[pick]
+                part = pd.Series(part, index=lead.index, dtype="str")
+                glue = "" if r == 0 else "; "
+                others = others.where(part == "", others + glue + part)
         # The hours of the PMPM contract itself: its visits', 0 where it has none.
         mine = pd.Series(order["billed"].to_numpy(), index=at)[~not_row]
         lead_hours = np.zeros(len(lead))

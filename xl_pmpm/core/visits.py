@@ -379,28 +379,27 @@ def aggregate_visits(
         "split_members": int(split.sum()),
         "auto_billed_members": int(auto.sum()),
     }
-    # Plain records (not a DataFrame: attrs are compared when frames are concatenated).
-    out.attrs["split_contracts"] = [
-        {"line": int(line), "contract": str(contract), "message": str(message)}
-        for line, contract, message in zip(
-            out.index[split], by_role["contract"][split], split_message(agg[split]), strict=True
-        )
-    ]
+    # Plain lists (not a DataFrame: attrs are compared when frames are concatenated).
+    out.attrs["split_contracts"] = {
+        "line": out.index[split].tolist(),
+        "contract": by_role["contract"][split].tolist(),
+        "message": split_message(agg[split]).tolist(),
+    }
     return out
 
 
 def with_split_contracts(
-    report: ValidationReport, records: list[dict], layout: Layout
+    report: ValidationReport, split: dict[str, list], layout: Layout
 ) -> ValidationReport:
-    """`report` with a `split-contracts` warning per row of `records`
-    (`aggregate_visits`' `attrs["split_contracts"]`: line, contract, message)."""
-    if not records:
+    """`report` with a `split-contracts` warning per row of `split`
+    (`aggregate_visits`' `attrs["split_contracts"]`: lists line, contract, message)."""
+    if not split["line"]:
         return report
     found = finding_rows(
         "split-contracts",
-        [r["line"] for r in records],
+        split["line"],
         layout.name_of("contract"),
-        [r["contract"] for r in records],
-        pd.Series([r["message"] for r in records]),
+        split["contract"],
+        pd.Series(split["message"]),
     )
     return dataclasses.replace(report, findings=combine([report.findings, found]))
