@@ -178,6 +178,24 @@ def test_unbilled_lists_a_split_member_month_once_on_the_summed_tier(capsys, tmp
     assert (ana_row[CONTRACT], ana_row[TIER]) == (LINKED, "2")
 
 
+def test_unbilled_into_brings_back_the_summed_row(capsys, tmp_path) -> None:
+    """A split member missing from the month's report comes back as `visits` builds it."""
+    rows = [visits(ANA, UPR, 80), visits(ANA, LINKED, 100), visits(BO, UPR, 20)]
+    _, report = tier_report(capsys, tmp_path, [visits(BO, UPR, 20)])  # Ana missing
+    into = tmp_path / "report_without_ana.csv"
+    report.to_csv(into, index=False)
+    path = write_visits(tmp_path, rows, "all_visits.csv")
+    code, payload = run_json(
+        capsys, "unbilled", path, "--as-of", AS_OF, "--into", into, "--out", tmp_path / "back"
+    )
+    assert payload["into"]["brought_back"] == 1, payload["into"]
+    table = pd.read_csv(payload["into"]["file"], dtype=str, keep_default_na=False)
+    ana = table[table[PATIENT] == ANA]
+    assert ana[[CONTRACT, BILLED, TIER, SERVICE]].values.tolist() == [
+        [LINKED, "180.00", "2", "2444"]
+    ]
+
+
 # --- item 8: contracts HHAeXchange bills itself ------------------------------------------------
 
 
