@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_helpers import no_env_ledger_fixture, run  # noqa: F401  (fixture applies here)
-from core_helpers import BILLED, CONTRACT, PATIENT, SERVICE, TIER, csv_text, valid_rows
+from core_helpers import BILLED, CONTRACT, PATIENT, SERVICE, TIER, UNBILLED, csv_text, valid_rows
 
 from xl_pmpm.io.files import bundled
 from xl_pmpm.io.ledger import LEDGER_ENV
@@ -194,6 +194,116 @@ def test_unbilled_into_brings_back_the_summed_row(capsys, tmp_path) -> None:
     assert ana[[CONTRACT, BILLED, TIER, SERVICE]].values.tolist() == [
         [LINKED, "180.00", "2", "2444"]
     ]
+
+
+# --- review on a report with the member on two rows -----------------------------------------
+
+
+def split_report(tmp_path: Path, *, care: str = LINKED, other: str = UPR) -> Path:
+    """Lines 2 and 4: one member, 100 h on `care` and 80 h on `other` (each Tier 1 alone,
+    Tier 2 together); line 3 another member; lines 5 and 6 a third member's row pasted
+    twice (a true duplicate)."""
+    rows = valid_rows(4, **{BILLED: "200.00", TIER: "2", SERVICE: "2444"})
+    rows[0].update({CONTRACT: care, BILLED: "100.00", TIER: "1", SERVICE: "2443"})
+    rows[2].update({PATIENT: rows[0][PATIENT], CONTRACT: other, BILLED: "80.00"})
+    # 80 h + 90 h unbilled would reach Tier 2: at risk on its own, but not to be deferred.
+    rows[2].update({TIER: "1", SERVICE: "2443", UNBILLED: "90.00"})
+    rows.append(dict(rows[3]))
+    path = tmp_path / "split_report.csv"
+    path.write_text(csv_text(list(rows[0]), [list(r.values()) for r in rows]), encoding="utf-8")
+    return path
+
+
+def review(capsys, path: Path, out: Path, *argv: object) -> tuple[int, dict]:
+    return run_json(
+        capsys, "review", path, "--suggested", "--month", "2025-03", "--out", out, *argv
+    )
+
+
+def test_review_does_not_delete_part_of_a_split_members_hours(capsys, tmp_path) -> None:
+    path = split_report(tmp_path)
+    code, done = review(capsys, path, tmp_path / "work")
+    assert code == 0
+    # The true duplicate (line 6 repeats line 5) is still deleted, as before; nothing else.
+    assert done["actions"] == {"delete": 1}
+    archive = pd.read_csv(done["archive"], dtype=str, keep_default_na=False)
+    assert archive[["line", "action", "reason"]].values.tolist() == [
+        ["6", "delete", "duplicate-member"]
+    ]
+    # Lines 2 and 4 stay, with all their hours, and review says what to do with them.
+    left = {r["line"]: r for r in done["left"]}
+    assert sorted(left) == [2, 4]
+    note = left[2]["note"]
+    assert left[4]["note"] == note and left[2]["reason"] == "duplicate-member"
+    assert f"line 2: {LINKED}, 100.00 h; line 4: {UPR}, 80.00 h" in note
+    assert "(100.00 + 80.00 = 180.00)" in note
+    assert "put the total on line 2 (the contract with the most hours)" in note
+    assert "give it Tier 2" in note and "then delete line(s) 4." in note
+    reviewed = pd.read_csv(done["file"], dtype=str, keep_default_na=False)
+    assert reviewed[BILLED].tolist() == ["100.00", "200.00", "80.00", "200.00"]
+    # Not deferred either: its visit times are as they were.
+    original = pd.read_csv(path, dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(reviewed, original.iloc[:4])
+    # Never silent: the text output names the lines and the hours to add up.
+    code, text, _ = run(
+        capsys, "review", path, "--suggested", "--month", "2025-03", "--out", tmp_path / "w2"
+    )
+    assert code == 0
+    assert "Deleted 1 and deferred 0 row(s)." in text
+    assert "Left 2 row(s) as they are" in text and "(100.00 + 80.00 = 180.00)" in text
+    assert ANA not in text and "Ana Smith" not in text  # no member data
+    # Validate still flags both rows until the biller adds them up.
+    code, payload = run_json(capsys, "validate", done["file"], "--month", "2025-03")
+    assert [e["row"] for e in payload["errors"] if e["code"] == "duplicate-member"] == [2, 4]
+
+
+def test_following_the_note_bills_the_member_at_the_tier_of_all_its_hours(capsys, tmp_path) -> None:
+    path = split_report(tmp_path)
+    _, done = review(capsys, path, tmp_path / "work")
+    reviewed = pd.read_csv(done["file"], dtype=str, keep_default_na=False)
+    reviewed.index = reviewed.index + 2  # file lines
+    # As the note says: 180.00 h on line 2 with Tier 2 and its code, then delete line 4.
+    reviewed.loc[2, [BILLED, TIER, SERVICE]] = ["180.00", "2", "2444"]
+    fixed = tmp_path / "fixed.csv"
+    reviewed.to_csv(fixed, index=False)
+    code, payload = run_json(
+        capsys,
+        "review",
+        fixed,
+        "--delete",
+        "4",
+        "--month",
+        "2025-03",
+        "--out",
+        tmp_path / "fixed_work",
+    )
+    assert code == 0 and payload["left"] == []
+    code, payload = run_json(capsys, "validate", payload["file"], "--month", "2025-03")
+    assert code == 0, payload["errors"]
+
+
+def test_the_billers_own_delete_wins_over_the_suggestion(capsys, tmp_path) -> None:
+    code, done = review(capsys, split_report(tmp_path), tmp_path / "work", "--delete", "4")
+    assert code == 0
+    assert done["actions"] == {"delete": 2}  # line 4 as asked, line 6 as suggested
+    assert [r["line"] for r in done["left"]] == [2]
+
+
+def test_the_note_names_the_payers_pmpm_contract(capsys, tmp_path) -> None:
+    settings = payers_file(tmp_path, **{"Sample Health Plan": {"pmpm_contract": SHP_PMPM}})
+    path = split_report(tmp_path, care=SHP_CARE, other=SHP_OTHER)
+    code, done = review(capsys, path, tmp_path / "work", "--payers", settings)
+    assert code == 0
+    (note,) = {r["note"] for r in done["left"]}
+    assert f"put the total on line 2 and change its Contract to {SHP_PMPM}" in note
+    assert "(the payer's PMPM contract)" in note and "delete line(s) 4." in note
+
+
+def test_the_bundled_samples_duplicate_is_a_true_one(capsys, tmp_path) -> None:
+    code, done = run_json(
+        capsys, "review", bundled("sample_tier_report.csv"), "--suggested", "--out", tmp_path
+    )
+    assert code == 0 and done["left"] == []
 
 
 # --- item 8: contracts HHAeXchange bills itself ------------------------------------------------
