@@ -188,6 +188,23 @@ def _hours(values: pd.Series) -> pd.Series:
     return values.map(lambda h: "?" if pd.isna(h) else f"{h:.2f}").astype(str)
 
 
+def _joined(values: pd.Series, groups: pd.Series, sep: str) -> pd.Series:
+    """`values` joined with `sep` within each group, in their order; indexed by group, sorted.
+
+    One vectorized pass per rank within the group (a member has a few rows at most),
+    no Python per group.
+    """
+    codes, uniques = pd.factorize(groups.to_numpy(), sort=True)
+    rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    text = values.astype(str).to_numpy(dtype=object)
+    out = np.full(len(uniques), "", dtype=object)
+    for r in range(int(rank.max()) + 1 if len(rank) else 0):
+        pick = rank == r
+        at = codes[pick]
+        out[at] = out[at] + (sep if r else "") + text[pick]
+    return pd.Series(out, index=uniques, dtype=object)
+
+
 def split_members(
     findings: pd.DataFrame,
     table: pd.DataFrame,
@@ -258,12 +275,12 @@ def split_members(
     )
     per_member = pd.DataFrame(
         {
-            "lines": members["line"].agg(lambda s: ", ".join(map(str, s))),
-            "listing": listing.groupby(rows["member"]).agg("; ".join),
-            "added": _hours(rows["billed"]).groupby(rows["member"]).agg(" + ".join),
+            "lines": _joined(rows["line"].astype(str), rows["member"], ", "),
+            "listing": _joined(listing, rows["member"], "; "),
+            "added": _joined(_hours(rows["billed"]), rows["member"], " + "),
             "keep": rows[rows["on_chosen"]].groupby("member")["line"].min(),
             "first": members["line"].min(),
-            "repeats": members["contract"].agg(lambda s: s.duplicated().any()),
+            "repeats": rows.duplicated(["member", "contract"]).groupby(rows["member"]).any(),
         }
     )
     per_member["keep"] = per_member["keep"].fillna(per_member["first"]).astype("int64")
@@ -290,7 +307,7 @@ def split_members(
         index=member_order,
     )
     others = rows[rows["line"].to_numpy() != per_member["keep"].reindex(rows["member"]).to_numpy()]
-    deleted = others.groupby("member")["line"].agg(lambda s: ", ".join(map(str, s)))
+    deleted = _joined(others["line"].astype(str), others["member"], ", ")
     deleted = deleted.reindex(member_order).fillna("")
 
     head = (
