@@ -295,7 +295,7 @@ def test_the_note_names_the_payers_pmpm_contract(capsys, tmp_path) -> None:
     code, done = review(capsys, path, tmp_path / "work", "--payers", settings)
     assert code == 0
     (note,) = {r["note"] for r in done["left"]}
-    assert f"put the total on line 2 and change its Contract to {SHP_PMPM}" in note
+    assert f"put the total on line 2 and change its {CONTRACT} to {SHP_PMPM}" in note
     assert "(the payer's PMPM contract)" in note and "delete line(s) 4." in note
 
 

@@ -188,6 +188,11 @@ def _hours(values: pd.Series) -> pd.Series:
     return values.map(lambda h: "?" if pd.isna(h) else f"{h:.2f}").astype(str)
 
 
+def _name(layout: Layout, role: str, default: str) -> str:
+    column = layout.column(role)
+    return default if column is None else column.name
+
+
 def _joined(values: pd.Series, groups: pd.Series, sep: str) -> pd.Series:
     """`values` joined with `sep` within each group, in their order; indexed by group, sorted.
 
@@ -309,6 +314,8 @@ def split_members(
     others = rows[rows["line"].to_numpy() != per_member["keep"].reindex(rows["member"]).to_numpy()]
     deleted = _joined(others["line"].astype(str), others["member"], ", ")
     deleted = deleted.reindex(member_order).fillna("")
+    billed_name = _name(layout, "billed_hours", "Billed Hours")
+    contract_name = _name(layout, "contract", "Contract")
 
     head = (
         "Review leaves lines "
@@ -320,14 +327,14 @@ def split_members(
         "them. "
     )
     fix = (
-        "Add up their Billed Hours ("
+        f"Add up their {billed_name} ("
         + per_member["added"]
         + " = "
         + _hours(total)
         + "), put the total on line "
         + per_member["keep"].astype(str)
         + pd.Series(
-            np.where(moved, " and change its Contract to " + chosen + " (" + why + ")", ""),
+            np.where(moved, f" and change its {contract_name} to " + chosen + " (" + why + ")", ""),
             index=member_order,
         )
         + pd.Series(np.where(moved, "", " (" + why + ")"), index=member_order)
@@ -340,7 +347,7 @@ def split_members(
     bad = unreadable.reindex(member_order).to_numpy()
     fix = fix.where(
         ~bad,
-        "Correct the Billed Hours marked '?' ("
+        f"Correct the {billed_name} marked '?' ("
         + per_member["added"]
         + "), then add them up, put the total on one row with the tier of that total "
         "and delete the other lines.",
