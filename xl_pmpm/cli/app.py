@@ -287,7 +287,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         args,
         {
             "file": str(written),
-            "archive": str(kept),
+            "archive": str(kept) if kept else None,
             "actions": counts,
             "left": [
                 {"line": int(r.line), "reason": r.reason, "note": r.note} for r in left.itertuples()
