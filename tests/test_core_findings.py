@@ -363,11 +363,18 @@ CORPUS_TESTED = dict.fromkeys(
 )
 
 
+# Issue 22: a member's hours over contracts; contracts HHAeXchange bills itself.
+CONTRACTS_TESTED = dict.fromkeys(
+    ["split-contracts", "auto-billed-contract"], "tests/test_split_contracts.py"
+)
+
+
 def test_every_finding_code_has_a_test() -> None:
     tested = set(CASES) | set(LEDGER_TESTED) | set(SETUP_TESTED) | set(CORPUS_TESTED)
-    assert tested == set(CODES)
+    assert tested | set(CONTRACTS_TESTED) == set(CODES)
     root = Path(__file__).resolve().parents[1]
-    for code, test_file in {**LEDGER_TESTED, **SETUP_TESTED, **CORPUS_TESTED}.items():
+    every = {**LEDGER_TESTED, **SETUP_TESTED, **CORPUS_TESTED, **CONTRACTS_TESTED}
+    for code, test_file in every.items():
         assert f'"{code}"' in (root / test_file).read_text(encoding="utf-8")
 
 

@@ -177,7 +177,7 @@ def test_reading_and_validating_leave_the_file_unchanged(tmp_path: Path) -> None
     mtime = path.stat().st_mtime_ns
 
     checked = workflow.check_file(path, LAYOUT, BOOK, month=MONTH, as_of=AS_OF, original=original)
-    actions = workflow.suggest_review(checked)
+    actions = workflow.suggest_review(checked, LAYOUT, BOOK)
     workflow.apply_actions(checked.report.table, actions, LAYOUT, at=datetime(2025, 4, 2))
 
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest

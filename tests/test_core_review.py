@@ -269,7 +269,7 @@ def test_sample_has_errors_and_at_risk_rows_to_start_with() -> None:
 
 
 def test_suggest_actions_deletes_error_rows_and_defers_at_risk_rows() -> None:
-    actions = workflow.suggest_review(SAMPLE)
+    actions = workflow.suggest_review(SAMPLE, LAYOUT, BOOK)
     assert actions["line"].is_unique
     assert list(actions["line"]) == sorted(actions["line"])
     errors = SAMPLE.validation.errors
@@ -293,12 +293,14 @@ def test_suggest_actions_keeps_the_first_row_of_a_duplicated_member(tmp_path: Pa
     rows = valid_rows(4)
     rows[3][PATIENT] = rows[1][PATIENT]  # lines 3 and 5
     checked = check_rows(tmp_path, rows)
-    actions = workflow.suggest_actions(checked.findings, checked.flags)
+    actions = workflow.suggest_actions(
+        checked.findings, checked.flags, checked.report.table, LAYOUT, BOOK
+    )
     assert actions[["line", "action"]].values.tolist() == [[5, DELETE]]
 
 
 def test_applying_the_suggestions_leaves_no_error() -> None:
-    actions = workflow.suggest_review(SAMPLE)
+    actions = workflow.suggest_review(SAMPLE, LAYOUT, BOOK)
     table, archive = workflow.apply_actions(SAMPLE_TABLE, actions, LAYOUT, at=AT)
     report, _ = validate_table(table, LAYOUT, BOOK)
     assert report.valid, report.errors.to_string()

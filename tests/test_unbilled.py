@@ -395,7 +395,8 @@ def test_a_member_billed_under_two_contracts_is_one_member_month() -> None:
     earned = earned_member_months(normalized(rows), BOOK)
     assert len(earned) == 1
     row = earned.iloc[0]
-    assert row["contract"] == OTHER and row["billed_hours"] == 30 and row["contracts"] == 2
+    # One member-month, one tier: 20 h + 30 h = 50 h, on the contract with the most hours.
+    assert row["contract"] == OTHER and row["billed_hours"] == 50 and row["contracts"] == 2
 
 
 def test_confirmed_entry_under_another_contract_still_counts() -> None:

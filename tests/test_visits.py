@@ -106,7 +106,14 @@ def test_tier_report_equals_hand_computed(visits_file):
         read_visits(visits_file, MAPPING), LAYOUT, BOOK, MONTH, mapping=MAPPING
     )
     pd.testing.assert_frame_equal(table, expected())
-    assert table.attrs["visits"] == {"visits": 13, "in_month": 12, "outside_month": 1, "rows": 5}
+    assert table.attrs["visits"] == {
+        "visits": 13,
+        "in_month": 12,
+        "outside_month": 1,
+        "rows": 5,
+        "split_members": 0,
+        "auto_billed_members": 0,
+    }
 
 
 def test_text_table_is_normalized_on_the_way(visits_file):

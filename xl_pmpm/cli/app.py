@@ -37,7 +37,7 @@ from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
 from xl_pmpm.core.rates import tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
-from xl_pmpm.core.review import restore_rows
+from xl_pmpm.core.review import KEEP, restore_rows
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import (
     LEDGER_ENV,
@@ -260,8 +260,6 @@ def cmd_review(args: argparse.Namespace) -> int:
         print(render_findings(checked.validation, layout))
         return 2
     frames = []
-    if args.suggested:
-        frames.append(suggest_review(checked))
     for action, lines in (("delete", args.delete), ("defer", args.defer)):
         if lines:
             frames.append(
@@ -273,9 +271,13 @@ def cmd_review(args: argparse.Namespace) -> int:
                     }
                 )
             )
+    if args.suggested:  # after the lines given: the biller's own choice wins
+        frames.append(suggest_review(checked, layout, book))
     if not frames:
         raise UsageError("Say what to do: --delete LINES, --defer LINES or --suggested.")
     actions = pd.concat(frames, ignore_index=True).drop_duplicates("line")
+    left = actions[actions["action"] == KEEP]
+    actions = actions[actions["action"] != KEEP]
     now = datetime.now()
     table, archive = _apply(checked, actions, layout, now, checked.report.source)
     out = Path(args.out)
@@ -293,11 +295,34 @@ def cmd_review(args: argparse.Namespace) -> int:
     counts = actions["action"].value_counts().to_dict()
     emit(
         args,
-        {"file": str(written), "archive": str(kept), "actions": counts},
+        {
+            "file": str(written),
+            "archive": str(kept) if kept else None,
+            "actions": counts,
+            "left": [
+                {"line": int(r.line), "reason": r.reason, "note": r.note} for r in left.itertuples()
+            ],
+        },
         f"Deleted {counts.get('delete', 0)} and deferred {counts.get('defer', 0)} row(s).\n"
-        f"  reviewed file: {written}\n  archive: {kept} (owner-only; `xl-pmpm restore` undoes)",
+        f"  reviewed file: {written}\n  archive: "
+        + (f"{kept} (owner-only; `xl-pmpm restore` undoes)" if kept else "none (no row changed)")
+        + left_text(left),
     )
     return 0
+
+
+def left_text(left: pd.DataFrame, limit: int = 10) -> str:
+    """What review left for the biller to fix by hand: one line per note ('' if none)."""
+    if left.empty:
+        return ""
+    notes = list(dict.fromkeys(left["note"]))
+    shown = "".join(f"\n  - {note}" for note in notes[:limit])
+    more = len(notes) - limit
+    rest = f"\n  ... and {more} more (listed with --format json)" if more > 0 else ""
+    return (
+        f"\nLeft {len(left)} row(s) as they are, to fix by hand before export "
+        f"(duplicate-member under different contracts):{shown}{rest}"
+    )
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -356,7 +381,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"   Tier {tier}: {t['members']} member(s), {t['hours']:,.2f} h, ${t['dollars']:,.2f}"
         )
-    actions = suggest_review(checked)
+    actions = suggest_review(checked, layout, book)
     now = datetime.now()
     table, archive = _apply(checked, actions, layout, now, sample.name)
     kept = files.write_archive(out / "archive", archive, "review", now)
@@ -364,6 +389,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"\n3. Review: deleted {counts.get('delete', 0)} row(s) with errors and deferred "
         f"{counts.get('defer', 0)} at-risk row(s); originals kept in {kept}"
+        + left_text(actions[actions["action"] == KEEP])
     )
     # The demo's own ledger (never the agency's, never among the files to upload).
     demo_ledger = out / LEDGER_NAME

@@ -46,7 +46,7 @@ from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
 from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, ledger_outcomes, unbilled_lines
 from xl_pmpm.core.validation import billing_month, validate_report, validate_table
-from xl_pmpm.core.visits import aggregate_visits
+from xl_pmpm.core.visits import aggregate_visits, with_split_contracts
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
@@ -98,6 +98,7 @@ def cmd_visits(args: argparse.Namespace) -> int:
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     path = files.write_new_file(args.out, f"tier_report_{month}_{stamp}.csv", data)
     report, _ = validate_table(table, layout, book, month=month, source=path.name)
+    report = with_split_contracts(report, table.attrs["split_contracts"], layout)
     counts = table.attrs["visits"]
     payload = {"file": str(path), "month": month, **counts, "validation": report.to_dict()}
     text = (
@@ -105,6 +106,17 @@ def cmd_visits(args: argparse.Namespace) -> int:
         f"{counts['in_month']} visit(s); {counts['outside_month']} visit(s) outside "
         f"{month} ignored."
     )
+    if counts["split_members"]:
+        text += (
+            f"\n{counts['split_members']} member(s) with billed hours under more than one "
+            "contract: their hours are added up on one row each, tiered on the sum "
+            "(split-contracts warnings, listed with --format json)."
+        )
+    if counts["auto_billed_members"]:
+        text += (
+            f"\n{counts['auto_billed_members']} member(s) left out: a contract of theirs is "
+            "billed by HHAeXchange itself (auto_billed in the payer settings)."
+        )
     if not report.valid:
         text += (
             f"\n{len(report.errors)} error(s) to review "
@@ -499,6 +511,11 @@ def unbilled_text(found: Unbilled, ledger_note: str) -> str:
             else "."
         ),
     ]
+    if t["auto_billed_member_months"]:
+        lines.append(
+            f"  Not listed: {t['auto_billed_member_months']} member-month(s) on contracts "
+            "HHAeXchange bills itself (auto_billed in the payer settings)."
+        )
     if t["by_reason"]:
         lines.append("Recoverable by reason:")
         lines += [f"  {code:15} {n:>6}  {REASONS[code][0]}" for code, n in t["by_reason"].items()]

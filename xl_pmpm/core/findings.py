@@ -66,6 +66,17 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "Keep one row per member for the month: delete or defer the others.",
     ),
+    "split-contracts": (
+        WARNING,
+        "Nothing to fix: bill the PMPM on this row only, with the tier of the added-up "
+        "hours, and no row for the member's other contracts.",
+    ),
+    "auto-billed-contract": (
+        ERROR,
+        "Delete the row: HHAeXchange creates this contract's PMPM visit itself every night "
+        "(Additional Bill Info), so importing it bills a second PMPM. If the contract no "
+        "longer bills PMPM that way, take it out of auto_billed in the payer settings.",
+    ),
     "tier-mismatch": (ERROR, "Correct the tier, or check the billed hours."),
     "service-code-mismatch": (ERROR, "Use the service code of the member's tier."),
     "below-minimum-hours": (

@@ -38,7 +38,20 @@ PAYER_COLUMNS = ["payer", "contracts", "hours_basis", "claim_dates"]
 #   late             what a claim past that window is: a warning, or an error
 #   own_codes        yes = the payer is known to want its own procedure and revenue
 #                    codes (seed 000: "critical" for Anthem and Elderplan)
-PAYER_OPTIONAL = {"submission_days": "90", "late": "warning", "own_codes": "no"}
+#   pmpm_contract    the payer's contract for JUST the PMPM claims (seed 001: "PMPM
+#                    visits are then created under this contract and not the direct
+#                    labor contract"): a member-month's PMPM row goes on it; blank = none
+#   auto_billed      patterns (;-separated, like `contracts`) of the payer's contracts
+#                    whose PMPM HHAeXchange bills itself (seed 001, "Internal Contracts
+#                    Prior to August 1, 2024": Additional Bill Info creates the PMPM visit
+#                    every night); `*` = all of the payer's contracts; blank = none
+PAYER_OPTIONAL = {
+    "submission_days": "90",
+    "late": "warning",
+    "own_codes": "no",
+    "pmpm_contract": "",
+    "auto_billed": "",
+}
 LATE = ("warning", "error")
 YES_NO = ("yes", "no")
 # A name or contract compared loosely: case, spaces and punctuation aside.
@@ -135,6 +148,27 @@ class RateBook:
             & (self.rates["effective_to"].isna() | (self.rates["effective_to"] >= day))
         ]
         return not own.empty
+
+    def pmpm_contracts(self, payers: pd.Series) -> pd.Series:
+        """The PMPM-only contract each payer names (`pmpm_contract`), '' where none."""
+        named = dict(zip(self.payers["payer"], self.payers["pmpm_contract"], strict=True))
+        return map_distinct(payers, lambda p: named.get(p, "")).astype(str)
+
+    def is_auto_billed(self, contract: str) -> bool:
+        """Whether HHAeXchange bills `contract`'s PMPM itself (its payer's `auto_billed`)."""
+        text = loose_name(contract)
+        if not text:
+            return False
+        payer = self.payer_of_contract(contract)
+        rows = self.payers[self.payers["payer"] == payer]
+        return bool(len(rows)) and _fits(text, rows.iloc[0]["auto_billed"])
+
+    def auto_billed(self, contracts: pd.Series) -> pd.Series:
+        """`is_auto_billed` of each contract (bool), asked once per distinct contract."""
+        if not any(len(p) for p in self.payers["auto_billed"]):
+            return pd.Series(False, index=contracts.index, dtype=bool)
+        found = map_distinct(contracts.fillna("").astype(str), self.is_auto_billed)
+        return found.astype(bool)
 
     def hours_basis(self, payers: pd.Series) -> pd.Series:
         basis = dict(zip(self.payers["payer"], self.payers["hours_basis"], strict=True))
@@ -309,6 +343,7 @@ def _check_no_overlap(rates: pd.DataFrame, path: str) -> None:
 
 def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     payers = frame.copy()
+    lines = payers.index  # file line numbers (the default payer's row may be added below)
     payers["payer"] = payers["payer"].replace("", DEFAULT_PAYER)
     payers["contracts"] = payers["contracts"].map(
         lambda s: [p.strip() for p in s.split(";") if p.strip()]
@@ -319,6 +354,9 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
         if col not in payers.columns:
             payers[col] = default
         payers[col] = payers[col].replace("", default)
+    payers["auto_billed"] = payers["auto_billed"].map(
+        lambda s: [p.strip() for p in s.split(";") if p.strip()]
+    )
     payers["late"] = payers["late"].str.casefold()
     payers["own_codes"] = payers["own_codes"].str.casefold()
     payers["submission_days"] = parse_numbers(payers, "submission_days", path, blank_ok=False)
@@ -357,11 +395,33 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
                     "submission_days": int(PAYER_OPTIONAL["submission_days"]),
                     "late": PAYER_OPTIONAL["late"],
                     "own_codes": PAYER_OPTIONAL["own_codes"],
+                    "pmpm_contract": "",
+                    "auto_billed": [],
                 }
             ]
         )
         payers = pd.concat([payers, default], ignore_index=True)
+    _check_pmpm_contracts(payers, lines, path)
     return payers
+
+
+def _check_pmpm_contracts(payers: pd.DataFrame, lines: pd.Index, path: str) -> None:
+    """A payer's `pmpm_contract` must be one of its contracts (by its `contracts` patterns,
+    or its name in the contract): otherwise the rows billed on it would be read back as
+    another payer's, with that payer's tiers and claim dates."""
+    book = RateBook(rates=pd.DataFrame(columns=RATE_COLUMNS), payers=payers, source=path)
+    for position, (payer, contract) in enumerate(
+        zip(payers["payer"], payers["pmpm_contract"], strict=True)
+    ):
+        if contract and book.payer_of_contract(contract) != payer:
+            raise PmpmInputError(
+                f"Payer '{payer}' names the PMPM contract '{contract}', which is not one of "
+                "its contracts.",
+                file=path,
+                row=int(lines[position]) if position < len(lines) else None,
+                column="pmpm_contract",
+                fix="Name a contract that the payer's `contracts` patterns fit, or add it to them.",
+            )
 
 
 def parse_rate_book(

@@ -169,8 +169,9 @@ def _mangle(
     frame.at[rows[5], col["tier"]] = wrong[frame.at[rows[5], col["tier"]]]
     code = frame.at[rows[6], col["service_code"]]
     frame.at[rows[6], col["service_code"]] = "2445" if code != "2445" else "2443"
-    dup = frame.iloc[[rows[7]]].copy()
-    dup[col["patient_number"]] = frame.at[rows[8], col["patient_number"]]
+    # A member's row repeated (pasted twice): the same contract, so a true duplicate. A
+    # member on two contracts is not one (its hours add up: `review.split_members`).
+    dup = frame.iloc[[rows[8]]].copy()
     blank = pd.DataFrame([[""] * frame.shape[1]], columns=frame.columns)
     cut = len(frame) // 2
     return pd.concat([frame.iloc[:cut], blank, frame.iloc[cut:], dup], ignore_index=True)

@@ -25,9 +25,12 @@ those whose window has not opened yet (the month is not over) are not listed, on
 counted.
 
 Where a member has billed visits under more than one contract in a month, the
-member-month is listed once, under the contract with the most billed hours (ties: the
-first contract in order), with that contract's hours, tier and rate: the tier report
-`xl-pmpm visits` builds has that row.
+member-month is listed once, with the hours of all its contracts added up and the tier
+of that sum, under one contract (`member_months.one_row_per_member`: the payer's PMPM
+contract where its settings name one, else the contract with the most billed hours):
+the tier report `xl-pmpm visits` builds has that row. Member-months with a contract
+whose PMPM HHAeXchange bills itself (payer settings `auto_billed`) are not listed: they
+are counted apart (`auto_billed`).
 
 Plain functions over DataFrames; the files are read by :mod:`xl_pmpm.io.unbilled`.
 """
@@ -44,6 +47,7 @@ from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.claims import MIN_BILLED_HOURS, submission_window
 from xl_pmpm.core.entries import EXPORTED, PENDING, REJECTED
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.member_months import one_row_per_member
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.review import DEFER, DELETE
 from xl_pmpm.core.spans import round_cents
@@ -168,28 +172,30 @@ def earned_member_months(
     """Member-months that earned a PMPM, from normalized visits (`visits.normalize_visits`).
 
     One row per member and month with at least MIN_BILLED_HOURS billed hours and a tier:
-    month (YYYY-MM), patient_number, patient_name, contract (the one with the most
-    billed hours), payer, billed_hours (that contract's, rounded to 2 decimals, as the
-    tier report shows them), tier, rate_code, service_code, rate, contracts (how many
-    contracts billed the member that month). Tiers are the payer's, on its hours basis
-    (billed or authorized), for the month. `months` (YYYY-MM) keeps only those months.
-    Ordered by month, contract, patient_number.
+    month (YYYY-MM), patient_number, patient_name, contract (the row's contract:
+    `member_months.one_row_per_member`), payer (that contract's), billed_hours (of all
+    the member's contracts, rounded to 2 decimals), tier, rate_code, service_code,
+    rate, contracts (how many contracts billed the member that month). Member-months
+    HHAeXchange bills itself are left out; `attrs["auto_billed"]` counts them. Tiers
+    are the payer's, on its hours basis (billed or authorized), for the month.
+    `months` (YYYY-MM) keeps only those months. Ordered by month, contract,
+    patient_number.
     """
     return earned_from_hours(member_month_hours(visits, months), book)
 
 
 def earned_from_hours(hours_table: pd.DataFrame, book: RateBook) -> pd.DataFrame:
     """`earned_member_months` from `member_month_hours` (of one file or combined)."""
-    agg = hours_table.copy()
+    # One member-month, one tier: the hours of all the member's contracts, on one contract
+    # (the rule `xl-pmpm visits` follows too); those HHAeXchange bills itself are left out.
+    if hours_table is None:  # no visits at all
+        hours_table = pd.DataFrame({c: pd.Series(dtype="float64") for c in HOURS_COLUMNS})
+    agg = one_row_per_member(hours_table, book, by=("key",), summed=("billed", "authorized"))
     agg["billed"] = agg["billed"].round(2)
     agg["authorized"] = agg["authorized"].round(2)
-    agg = agg[agg["billed"] >= MIN_BILLED_HOURS]
-    # One row per member-month: the contract with the most billed hours.
-    agg["contracts"] = agg.groupby(["key", "patient_number"])["contract"].transform("size")
-    order = agg.sort_values(
-        ["key", "patient_number", "billed", "contract"], ascending=[True, True, False, True]
-    )
-    agg = order.drop_duplicates(["key", "patient_number"], keep="first")
+    earning = (agg["billed"] >= MIN_BILLED_HOURS).to_numpy()
+    auto_billed = agg["auto_billed"].to_numpy()
+    agg = agg[earning & ~auto_billed]
     agg = agg.sort_values(["key", "contract", "patient_number"]).reset_index(drop=True)
 
     payers = book.payer_for_contracts(agg["contract"])
@@ -224,7 +230,10 @@ def earned_from_hours(hours_table: pd.DataFrame, book: RateBook) -> pd.DataFrame
             "contracts": agg["contracts"].astype("int64"),
         }
     )
-    return out[out["tier"].notna()].reset_index(drop=True)[EARNED_COLUMNS]
+    out = out[out["tier"].notna()].reset_index(drop=True)[EARNED_COLUMNS]
+    # Member-months whose PMPM HHAeXchange bills itself (payer settings `auto_billed`).
+    out.attrs["auto_billed"] = int((earning & auto_billed).sum())
+    return out
 
 
 # --- the ledger and the archive: what happened to each member-month ------------------------
@@ -309,6 +318,7 @@ class Unbilled:
     earned: int = 0
     confirmed: int = 0
     months: list[str] = field(default_factory=list)
+    auto_billed: int = 0  # earned member-months HHAeXchange bills itself (not listed)
 
     def totals(self) -> dict:
         """Recoverable and lost dollars, members, the nearest deadline, counts by reason."""
@@ -329,6 +339,7 @@ class Unbilled:
             "earned_member_months": self.earned,
             "confirmed_member_months": self.confirmed,
             "not_yet_open_member_months": self.not_yet_open,
+            "auto_billed_member_months": self.auto_billed,
             "by_reason": {
                 code: int(n)
                 for code, n in rec["reason"].value_counts().reindex(REASONS).dropna().items()
@@ -413,6 +424,7 @@ def find_unbilled(
         earned=len(earned),
         confirmed=confirmed,
         months=months,
+        auto_billed=int(earned.attrs.get("auto_billed", 0)),
     )
 
 

@@ -15,6 +15,7 @@ distinct value where parsing is involved; groupby for the sums). The thin reader
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,9 @@ import pandas as pd
 
 from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.member_months import one_row_per_member, split_message
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.values import per_value, squash
 
@@ -330,6 +333,11 @@ def aggregate_visits(
         agency=("agency", "first"),
         office=("office", "first"),
     ).reset_index()
+    # One member-month, one tier: the member's contracts added up, one row on one contract.
+    agg = one_row_per_member(agg, book, summed=("billed", "unbilled", "authorized"))
+    auto = agg["auto_billed"].to_numpy()
+    agg = agg[~auto] if auto.any() else agg
+    agg = agg.sort_values(["contract", "patient_number"], kind="stable").reset_index(drop=True)
     exact = agg[["billed", "unbilled", "authorized"]].round(_NOISE_DECIMALS)
 
     payers = book.payer_for_contracts(agg["contract"])
@@ -362,10 +370,36 @@ def aggregate_visits(
             out[col.name] = col.default or ""
     out = out.astype(str)
     out.index = pd.RangeIndex(2, len(out) + 2, name="line")
+    split = (agg["contracts"] > 1).to_numpy()
     out.attrs["visits"] = {
         "visits": int(total),
         "in_month": int(inside.sum()),
         "outside_month": int(total - inside.sum()),
         "rows": int(len(out)),
+        "split_members": int(split.sum()),
+        "auto_billed_members": int(auto.sum()),
+    }
+    # Plain lists (not a DataFrame: attrs are compared when frames are concatenated).
+    out.attrs["split_contracts"] = {
+        "line": out.index[split].tolist(),
+        "contract": by_role["contract"][split].tolist(),
+        "message": split_message(agg[split]).tolist(),
     }
     return out
+
+
+def with_split_contracts(
+    report: ValidationReport, split: dict[str, list], layout: Layout
+) -> ValidationReport:
+    """`report` with a `split-contracts` warning per row of `split`
+    (`aggregate_visits`' `attrs["split_contracts"]`: lists line, contract, message)."""
+    if not split["line"]:
+        return report
+    found = finding_rows(
+        "split-contracts",
+        split["line"],
+        layout.name_of("contract"),
+        split["contract"],
+        pd.Series(split["message"]),
+    )
+    return dataclasses.replace(report, findings=combine([report.findings, found]))

@@ -253,7 +253,10 @@ def apply_actions(
     source: str = "",
     month: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply (line, action, reason) rows; returns the new table and all archive records."""
+    """Apply (line, action, reason) rows; returns the new table and all archive records.
+
+    KEEP rows (a suggestion to leave the row as it is) change nothing.
+    """
     records = []
     for action, group in actions.groupby("action", sort=False):
         for reason, rows in group.groupby("reason", sort=True):
@@ -297,5 +300,13 @@ def month_summary(table: pd.DataFrame, flags: pd.DataFrame) -> dict:
     }
 
 
-def suggest_review(checked: Checked) -> pd.DataFrame:
-    return suggest_actions(checked.validation.findings, checked.flags)
+def suggest_review(checked: Checked, layout: Layout, book: RateBook) -> pd.DataFrame:
+    """`review.suggest_actions` on a checked report, in its billing month."""
+    return suggest_actions(
+        checked.validation.findings,
+        checked.flags,
+        checked.report.table,
+        layout,
+        book,
+        checked.validation.month,
+    )
