@@ -29,6 +29,7 @@ from xl_pmpm.cli.options import (
     parse_as_of,
     parse_month,
     report_error,
+    safe_streams,
     warn_if_on_network,
 )
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
@@ -526,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    safe_streams()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
