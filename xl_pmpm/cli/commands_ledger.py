@@ -57,19 +57,37 @@ def cmd_ledger_backup(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `ledger init` and `ledger backup` to the `xl-pmpm` subparsers."""
-    p = sub.add_parser("ledger", help="set up, upgrade or back up the export ledger")
-    steps = p.add_subparsers(dest="ledger_command", required=True, metavar="{init,backup}")
+    p = sub.add_parser(
+        "ledger",
+        help="set up, upgrade or back up the export ledger",
+        description="The export ledger itself: create or upgrade its tables, back it up.",
+        example="xl-pmpm ledger init --ledger upload/pmpm-ledger.sqlite3",
+        group="ledger",
+    )
+    steps = p.add_subparsers(dest="ledger_command", required=True)
     where = (
         "the ledger: a file path or postgresql://USER@HOST/DB "
         f"(default: ${LEDGER_ENV}, else ./{LEDGER_NAME})"
     )
 
-    q = steps.add_parser("init", help="create the ledger's tables, or upgrade an older ledger")
+    q = steps.add_parser(
+        "init",
+        help="create the ledger's tables, or upgrade an older ledger",
+        description="Create the ledger's tables, or upgrade a ledger an earlier release made "
+        "(in one transaction, every entry kept).",
+        example="xl-pmpm ledger init --ledger upload/pmpm-ledger.sqlite3",
+    )
     q.add_argument("--ledger", help=where)
     add_settings(q, layout=False, rates=False)
     q.set_defaults(func=cmd_ledger_init)
 
-    q = steps.add_parser("backup", help="a consistent copy of the ledger as a new SQLite file")
+    q = steps.add_parser(
+        "backup",
+        help="a consistent copy of the ledger as a new SQLite file",
+        description="Write a consistent copy of the ledger (a file or a server) as a new "
+        "SQLite file, never over an existing one; the copy is a ledger itself.",
+        example="xl-pmpm ledger backup --to backups/ledger-2026-11-05.sqlite3",
+    )
     q.add_argument("--ledger", help=where)
     q.add_argument("--to", required=True, metavar="FILE", help="the new backup file")
     add_settings(q, layout=False, rates=False)

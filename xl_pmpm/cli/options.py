@@ -112,6 +112,24 @@ def emit(args: argparse.Namespace, payload: object, text: str) -> None:
         print(text)
 
 
+LONG_INPUT = 5_000_000  # bytes: inputs that take seconds get progress lines on a terminal
+
+
+def progress(message: str, *inputs: str | Path | None) -> None:
+    """`message` on stderr when stderr is a terminal and an input is large (long work):
+    never into a pipe, a log or a redirected file, never for a quick run."""
+    if not sys.stderr.isatty():
+        return
+    sizes = []
+    for path in inputs:
+        try:
+            sizes.append(Path(path).stat().st_size if path and str(path) != "-" else 0)
+        except OSError:
+            sizes.append(0)
+    if sum(sizes) >= LONG_INPUT:
+        print(f"xl-pmpm: {message} ({sum(sizes) / 1e6:,.0f} MB)...", file=sys.stderr, flush=True)
+
+
 def warn_if_on_network(ledger: str | Path | None) -> None:
     """On stderr: a SQLite ledger on a network path should be a shared server instead."""
     warning = network_warning(ledger)
