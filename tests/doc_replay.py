@@ -64,11 +64,12 @@ def commands(text: str) -> list[Command]:
     """The `$ ` commands of the document's fenced blocks (but ```text ones), with their
     output lines."""
     found: list[Command] = []
-    inside = False
+    fenced = inside = False
     current: Command | None = None
     for i, line in enumerate(text.splitlines()):
         if line.startswith("```"):
-            inside = not inside and line.strip() != "```text"
+            fenced = not fenced
+            inside = fenced and line.strip() != "```text"
             current = None
             continue
         if not inside:

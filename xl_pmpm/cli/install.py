@@ -38,7 +38,7 @@ EXCEL_STEPS = {
         "The buttons run Python through the AppleScript helper installed in "
         "~/Library/Application Scripts/com.microsoft.Excel; macOS may ask once to allow it.",
         "Cell functions (@xw.func) need Excel on Windows; on macOS use the buttons, "
-        "or xlwings Lite (see README).",
+        "or xlwings Lite (see docs/workbook.md).",
     ],
 }
 
