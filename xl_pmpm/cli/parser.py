@@ -15,7 +15,6 @@ or choice gets "did you mean" (difflib) instead of the whole list.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from typing import Any
 
@@ -48,6 +47,8 @@ class Parser(argparse.ArgumentParser):
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if action.choices is None or value in action.choices:
             return
+        import difflib  # only on a typo: start-up stays lean
+
         choices = [str(c) for c in action.choices]
         close = difflib.get_close_matches(str(value), choices, n=3, cutoff=0.6)
         if isinstance(action, Commands):
