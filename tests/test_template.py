@@ -272,18 +272,19 @@ def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> 
     root = Path(template.__file__).resolve().parents[2]
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
         shutil.copy(root / name, src)
     shutil.copytree(root / "xl_pmpm", src / "xl_pmpm", ignore=shutil.ignore_patterns("__pycache__"))
     lib = tmp_path / "lib"
+    # The wheel as pip builds it (its own build environment: pyproject's setuptools).
     subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py"]
-        + ["--build-lib", str(lib)],
-        cwd=src,
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(src)],
         check=True,
         capture_output=True,
         timeout=300,
     )
+    with zipfile.ZipFile(next(tmp_path.glob("xl_pmpm-*.whl"))) as wheel:
+        wheel.extractall(lib)
     run = functools.partial(
         subprocess.run,
         capture_output=True,

@@ -250,7 +250,7 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
 
 
 def layout_markdown(layout: Layout) -> str:
-    """The layout as a Markdown table (the README's copy is checked against this)."""
+    """The layout as a Markdown table (docs/reference.md's copy is checked against this)."""
     rows = [
         "| # | Column | Type | Required | Max length | Formats | Locked | Exported |",
         "|---|---|---|---|---|---|---|---|",

@@ -184,7 +184,7 @@ def _cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Da
         pattern = r"[0-9]+" if decimals == 0 else rf"[0-9]+(?:\.[0-9]{{1,{decimals}}})?"
         these = ok & of(lambda c, d=decimals: c.type == "number" and (c.decimals or 0) == d)
         out["type"] |= _only(values, these, lambda v, p=pattern: ~v.str.fullmatch(p))
-    stamps = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+    stamps = np.full(len(raw), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     for i, col in enumerate(cols):
         these = (owner == i) & ~blank
         if col.type == "datetime" and these.any():
