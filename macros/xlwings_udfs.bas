@@ -40,13 +40,13 @@ failed:
     PMPM_EXPORT_CODE = Err.Description
 End Function
 
-Function PMPM_PRORATE(rate, start, end)
+Function PMPM_PRORATE(rate, first_day, last_day)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        PMPM_PRORATE = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_PRORATE", Array(rate, start, end), ThisWorkbook, Application.Caller)
+        PMPM_PRORATE = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_PRORATE", Array(rate, first_day, last_day), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        PMPM_PRORATE = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_PRORATE", Array(rate, start, end))
+        PMPM_PRORATE = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_PRORATE", Array(rate, first_day, last_day))
         Exit Function
     #End If
 failed:
@@ -118,13 +118,13 @@ failed:
     PMPM_TIER_IF_BILLED = Err.Description
 End Function
 
-Function PMPM_UNITS(start, end)
+Function PMPM_UNITS(first_day, last_day)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        PMPM_UNITS = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_UNITS", Array(start, end), ThisWorkbook, Application.Caller)
+        PMPM_UNITS = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_UNITS", Array(first_day, last_day), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        PMPM_UNITS = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_UNITS", Array(start, end))
+        PMPM_UNITS = XLPy.CallUDF("xl_pmpm.excel.udfs", "PMPM_UNITS", Array(first_day, last_day))
         Exit Function
     #End If
 failed:

@@ -197,18 +197,22 @@ def submit_window_rows(month: Any) -> Grid:
     return rows or [["", ""]]
 
 
-def prorate_cost_column(rate: Any, start: Any, end: Any) -> Grid:
-    """Prorated cost of each PMPM service from `start` to `end` (both days included)."""
-    (rates, starts, ends), width = _aligned(rate, start, end)
+def prorate_cost_column(rate: Any, first_day: Any, last_day: Any) -> Grid:
+    """Prorated cost of each PMPM service from `first_day` to `last_day` (both included).
+
+    (Not ``start`` / ``end``: xlwings writes the argument names into the VBA wrapper, and
+    ``End`` is a reserved word there.)
+    """
+    (rates, starts, ends), width = _aligned(rate, first_day, last_day)
     priced = prorate_column(
         [_number(v) for v in rates], [excel_date(v) for v in starts], [excel_date(v) for v in ends]
     )
     return _shape(_out(priced["cost"]), width)
 
 
-def units_column(start: Any, end: Any) -> Grid:
-    """Units (calendar months) of each PMPM service from `start` to `end`."""
-    (starts, ends), width = _aligned(start, end)
+def units_column(first_day: Any, last_day: Any) -> Grid:
+    """Units (calendar months) of each PMPM service from `first_day` to `last_day`."""
+    (starts, ends), width = _aligned(first_day, last_day)
     units = calendar_months([excel_date(v) for v in starts], [excel_date(v) for v in ends])
     return _shape([v if v == "" else int(v) for v in _out(units)], width)
 

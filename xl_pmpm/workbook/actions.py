@@ -264,7 +264,7 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
     CellFunction(
         "PMPM_PRORATE",
         "prorate_cost_column",
-        (Arg("rate"), Arg("start"), Arg("end")),
+        (Arg("rate"), Arg("first_day"), Arg("last_day")),
         "Cost of a PMPM service: full months at the rate, partial months prorated by days.",
         "=PMPM_PRORATE(146.45,DATE(2024,1,17),DATE(2024,3,10))",
         "264.55 — full months at the rate, partial months by days: 146.45 x (15/31 + 1 + 10/31).",
@@ -272,7 +272,7 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
     CellFunction(
         "PMPM_UNITS",
         "units_column",
-        (Arg("start"), Arg("end")),
+        (Arg("first_day"), Arg("last_day")),
         "Units of a PMPM service: the calendar months it touches.",
         "=PMPM_UNITS(DATE(2024,1,17),DATE(2024,3,10))",
         "3 — the calendar months the PMPM service touches.",
