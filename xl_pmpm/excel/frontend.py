@@ -492,19 +492,22 @@ def read_report(
     return table, engine
 
 
-def flag_formulas(layout: Layout, sheet: str) -> list[str]:
+def flag_formulas(layout: Layout, sheet: str, columns: Sequence[str] | None = None) -> list[str]:
     """The four flag columns' formulas of Tier Report sheet `sheet`, as the template has them.
 
     The same text for every row (structured references to the row), so one grid write
-    puts them over a whole column range.
+    puts them over a whole column range. `columns`: the data columns the sheet holds
+    (a column the extract lacks is not referred to).
     """
-    formulas = engine_formulas(layout, table_name(sheet))
+    formulas = engine_formulas(layout, table_name(sheet), columns)
     return [formulas[c] for c in FLAG_COLUMNS]
 
 
-def _formula_rows(layout: Layout, sheet: str, rows: int) -> list[list[str]]:
+def _formula_rows(
+    layout: Layout, sheet: str, rows: int, columns: Sequence[str] | None = None
+) -> list[list[str]]:
     """`rows` rows of the flag formulas: what one write over the flag columns takes."""
-    row = flag_formulas(layout, sheet)
+    row = flag_formulas(layout, sheet, columns)
     return [row] * rows
 
 
@@ -527,7 +530,7 @@ def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout, sheet: str)
         columns.append([_cell_value(v, col) for v in table[name].fillna("").astype(str)])
     eng = engine.reindex(columns=ENGINE_COLUMNS)
     eng[ACTION] = eng[ACTION].fillna(KEEP)
-    for formula in flag_formulas(layout, sheet):
+    for formula in flag_formulas(layout, sheet, list(table.columns)):
         columns.append([formula] * len(table))
     for name in (FINDINGS, ACTION):
         values = eng[name].astype(object)
@@ -671,7 +674,7 @@ def _write_view_formulas(book: xw.Book, table: pd.DataFrame, layout: Layout) -> 
     counts = contracts[contracts != ""].value_counts()
     for contract, name in report_sheet_names(sorted(counts.index)).items():
         if _has_sheet(book, name):
-            rows = _formula_rows(layout, name, int(counts[contract]))
+            rows = _formula_rows(layout, name, int(counts[contract]), list(table.columns))
             put(book.sheets[name], rows, row=2, column=first)
 
 
@@ -875,7 +878,7 @@ def refresh_flags(book: xw.Book) -> None:
             alert(book, "The All sheet holds no rows: run Load Extract first.", title)
             return
         step("writing the tier formulas…")
-        rows = _formula_rows(layout, ALL, len(table))
+        rows = _formula_rows(layout, ALL, len(table), list(table.columns))
         put(book.sheets[ALL], rows, row=2, column=2 + table.shape[1])
         _write_view_formulas(book, table, layout)
         step("checking the tiers…")
