@@ -252,6 +252,7 @@ def write_table(
     old_rows: int | None = None,
     append: int | None = None,
     first_column: int | None = None,
+    blank_to: int | None = None,
 ) -> None:
     """Write header + rows at A1 (one write) as Excel Table `name`; no stale row left.
 
@@ -261,7 +262,8 @@ def write_table(
     clear empties everything below the new rows. With `append` (rows incl. header
     already there), only grid's rows go below them. With `first_column` (1-based) the
     table is one of several side by side, found by its name: only its own columns are
-    cleared. At most three range calls, whatever the row count.
+    cleared. With `blank_to` (a column count wider than the grid), the same write blanks
+    the columns between. At most three range calls, whatever the row count.
     """
     if not grid:
         return
@@ -278,7 +280,10 @@ def write_table(
         keep = max(rows, 2)  # the one data row of an empty table: blank, not deleted
         height = keep if old_rows is None else max(keep, old_rows)
         blank = [None] * width
-        put(sheet, [*grid, *([blank] * (height - rows))], column=first)
+        body = [*grid, *([blank] * (height - rows))]
+        if blank_to is not None and blank_to > width:
+            body = [[*r, *([None] * (blank_to - width))] for r in body]
+        put(sheet, body, column=first)
         if old_rows is None:
             below = f"{left}{keep + 1}:{right}{_MAX_ROW}" if beside else f"{keep + 1}:{_MAX_ROW}"
             sheet.range(below).clear_contents()
@@ -601,7 +606,17 @@ def write_report(
     sheet, made = _report_sheet(book, name, layout, list(table.columns), after)
     if made and name != ALL:
         old_rows = None
-    write_table(sheet, _grid(table, engine, layout, name), table_name(name), old_rows=old_rows)
+    # A sheet written before (the template's, or last month's) may be wider than this
+    # extract's columns (it lacks Authorized Hours, say): the same write blanks the rest of
+    # the widest table a report sheet can have, so nothing stale is left to the right.
+    widest = 1 + len(layout.sheet_columns) + len(ENGINE_COLUMNS)
+    write_table(
+        sheet,
+        _grid(table, engine, layout, name),
+        table_name(name),
+        old_rows=old_rows,
+        blank_to=None if made else widest,
+    )
     return sheet
 
 
