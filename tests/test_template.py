@@ -354,8 +354,13 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         findings = openpyxl.utils.get_column_letter(expected.index("Findings") + 1)
         assert any(f"${risk}2" in r.formula[0] for r in rules)
         assert any(f"${findings}2" in r.formula[0] for r in rules)
-        assert ws.sheet_properties.pageSetUpPr.fitToPage
-        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        # Printed at 8 pt or more (one page width was about 3 pt): an explicit scale, the
+        # header row and the row's identity (Line to Patient Number) on every page.
+        assert not ws.sheet_properties.pageSetUpPr.fitToPage
+        assert wb._fonts[0].sz * ws.page_setup.scale / 100 >= 8
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.print_title_rows == "$1:$1"
+        assert ws.print_title_cols == f"$A:${openpyxl.utils.get_column_letter(patient + 1)}"
     for sheet in ("Rates", "Deferred", "Validation", "Export History"):
         assert wb[sheet].freeze_panes == "A2", sheet
         assert wb[sheet].column_dimensions["A"].width >= 10, sheet

@@ -8,7 +8,8 @@ import openpyxl
 import pandas as pd
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from xl_pmpm.core.errors import PmpmInputError
@@ -43,6 +44,8 @@ from xl_pmpm.workbook.sheets import (
     table_name,
 )
 
+# Print scale (percent): the sheets' 11 pt text prints at 8.25 pt.
+PRINT_SCALE = 75
 # Rows built as XML at a time: bounds the memory of a large fill.
 CHUNK = 8192
 AT_RISK_FILL = PatternFill("solid", start_color="FFF4B183", end_color="FFF4B183")
@@ -177,8 +180,8 @@ def report_sheet(
         ws.column_dimensions[col[h]].number_format = fmt
     # Write-only: sheet properties, views and columns go out with the first row.
     set_widths(ws, headers)
-    ws.freeze_panes = freeze_cell(layout, headers)
-    ws.sheet_properties.pageSetUpPr.fitToPage = True  # printed: all columns on one page width
+    freeze = freeze_cell(layout, headers)
+    ws.freeze_panes = freeze
     ws.append([cells(h, bold=True) for h in headers])
     # Blank cells are styled too: what a biller types there stays text.
     styles = {h: cells(None, fmt).style_id for h, fmt in formats.items()}
@@ -215,10 +218,18 @@ def report_sheet(
     )
     dv.add(f"{col[ACTION]}2:{col[ACTION]}{MAX_ROW}")
     ws.data_validations.append(dv)
+    # Printed at a size a biller reads: no fit-to-width (23 columns on one page width were
+    # about 3 pt), an explicit scale keeping the 11 pt cells at 8 pt or more; the pages go
+    # across a row first, each with the header row and the row's identity (Line through
+    # Patient Number, the frozen columns) repeated.
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.paperSize = 1  # Letter
+    ws.page_setup.scale = PRINT_SCALE
+    ws.page_setup.pageOrder = "overThenDown"
     ws.print_title_rows = "1:1"
+    frozen = column_index_from_string(coordinate_from_string(freeze)[0]) - 1
+    if frozen:
+        ws.print_title_cols = f"A:{get_column_letter(frozen)}"
     return SheetExtras(
         rows=lambda: _report_rows_xml(layout, sheet, rows, styles, columns),
         number_as_text=column_runs_sqref(text_column_numbers(layout, columns=columns)),
