@@ -23,6 +23,7 @@ Table from A1, resized to its rows after every write (created when missing).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -148,6 +149,45 @@ def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- sheets
 
 
+# The book's sheets by casefolded name, scanned once per action (each sheet's name is a
+# call to Excel): {id(book): (book, {name: sheet})}. Every action starts a new scan
+# (`one_scan`); sheets the front end adds, copies or deletes are kept in it.
+_SCANS: dict[int, tuple[xw.Book, dict[str, xw.Sheet], list[xw.Sheet]]] = {}
+
+
+def _scan(book: xw.Book) -> tuple[xw.Book, dict[str, xw.Sheet], list[xw.Sheet]]:
+    held = _SCANS.get(id(book))
+    if held is None or held[0] is not book:
+        index = {sheet.name.casefold(): sheet for sheet in book.sheets}
+        held = (book, index, list(index.values())[-1:])  # the book's last sheet
+        _SCANS[id(book)] = held
+    return held
+
+
+def _index(book: xw.Book) -> dict[str, xw.Sheet]:
+    """{casefolded name: sheet} of the book: one scan of ``book.sheets`` per action."""
+    return _scan(book)[1]
+
+
+def one_scan(action: Callable[[xw.Book], None]) -> Callable[[xw.Book], None]:
+    """An action that looks the book's sheets up once (a fresh scan, dropped after)."""
+
+    @functools.wraps(action)
+    def run(book: xw.Book) -> None:
+        _SCANS.pop(id(book), None)
+        try:
+            action(book)
+        finally:
+            _SCANS.pop(id(book), None)
+
+    return run
+
+
+def _named(book: xw.Book, name: str) -> xw.Sheet:
+    """The sheet `name` (it exists: checked with `_has_sheet`), from the action's scan."""
+    return _index(book)[name.casefold()]
+
+
 def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
     """The sheet `name`, added at the end when missing."""
     return _sheet(book, name, hidden=hidden)[0]
@@ -155,17 +195,19 @@ def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
 
 def _sheet(book: xw.Book, name: str, *, hidden: bool = False) -> tuple[xw.Sheet, bool]:
     """(the sheet `name`, whether it was just added at the end); no range call."""
-    for sheet in book.sheets:
-        if sheet.name.casefold() == name.casefold():
-            return sheet, False
-    sheet = book.sheets.add(name, after=book.sheets[len(book.sheets) - 1])
+    _, index, last = _scan(book)
+    if name.casefold() in index:
+        return index[name.casefold()], False
+    sheet = book.sheets.add(name, after=last[0]) if last else book.sheets.add(name)
+    index[name.casefold()] = sheet
+    last[:] = [sheet]
     if hidden:
         _hide(sheet)
     return sheet, True
 
 
 def _has_sheet(book: xw.Book, name: str) -> bool:
-    return any(s.name.casefold() == name.casefold() for s in book.sheets)
+    return name.casefold() in _index(book)
 
 
 def read_block(sheet: xw.Sheet) -> list[list[Any]]:
@@ -187,7 +229,7 @@ def sheet_table(sheet: xw.Sheet) -> Any | None:
 def _table_names(book: xw.Book) -> set[str]:
     names: set[str] = set()
     with contextlib.suppress(NotImplementedError, AttributeError):
-        for sheet in book.sheets:
+        for sheet in _index(book).values():
             names |= {t.name.casefold() for t in sheet.tables}
     return names
 
@@ -311,7 +353,7 @@ def read_settings(book: xw.Book) -> Settings:
     out.rows = {}
     if not _has_sheet(book, SETTINGS):
         return out
-    for r, row in enumerate(read_block(book.sheets[SETTINGS]), start=1):
+    for r, row in enumerate(read_block(_named(book, SETTINGS)), start=1):
         if row and isinstance(row[0], str) and row[0].strip():
             key = row[0].strip().casefold()
             out[key] = row[1] if len(row) > 1 else None
@@ -554,11 +596,24 @@ def _text_format(sheet: xw.Sheet, names: Sequence[str], layout: Layout, offset: 
 def _report_sheets(book: xw.Book) -> dict[str, xw.Sheet]:
     """{casefolded name: sheet} of the Tier Report sheets (a ``Report_`` table); no range call."""
     out = {}
-    for sheet in book.sheets:
+    for name, sheet in _index(book).items():
         table = sheet_table(sheet)
         if table is not None and table.name.casefold().startswith("report_"):
-            out[sheet.name.casefold()] = sheet
+            out[name] = sheet
     return out
+
+
+def _copy_sheet(book: xw.Book, source: xw.Sheet, after: xw.Sheet, name: str) -> xw.Sheet:
+    """A copy of `source` right after `after`, named `name` (not taken: the scan says).
+
+    xlwings' ``Sheet.copy`` reads every sheet's name three times to find the copy; the
+    copy lands right after `after`, so it is found by position: four calls in all.
+    """
+    position = after.index  # 1-based: the copy's 0-based index in book.sheets
+    source.impl.copy(after=after.impl)
+    sheet = book.sheets[position]
+    sheet.name = name
+    return sheet
 
 
 def _report_sheet(
@@ -571,12 +626,13 @@ def _report_sheet(
     is renamed after the sheet. Without All to copy, a bare sheet gets the text formats
     and highlighting (two range calls).
     """
-    for sheet in book.sheets:
-        if sheet.name.casefold() == name.casefold():
-            return sheet, False
+    index = _index(book)
+    if name.casefold() in index:
+        return index[name.casefold()], False
     if name != ALL and _has_sheet(book, ALL):
-        source = book.sheets[ALL]
-        sheet = source.copy(after=after or source, name=name)
+        source = _named(book, ALL)
+        sheet = _copy_sheet(book, source, after or source, name)
+        index[name.casefold()] = sheet
         table = sheet_table(sheet)
         if table is not None:
             with contextlib.suppress(NotImplementedError, AttributeError):
@@ -670,7 +726,7 @@ def write_views(
     present = set() if values is None else set(values[values != ""])
     wanted = present | set(old or ()) if only is None else {c for c in only if c}
     names = report_sheet_names(sorted(wanted))
-    after = book.sheets[ALL] if _has_sheet(book, ALL) else None
+    after = _named(book, ALL) if _has_sheet(book, ALL) else None
     for contract, name in names.items():
         rows = (values == contract) if values is not None else []
         known = None if old is None else old.get(contract, 1)
@@ -690,7 +746,7 @@ def _write_view_formulas(book: xw.Book, table: pd.DataFrame, layout: Layout) -> 
     for contract, name in report_sheet_names(sorted(counts.index)).items():
         if _has_sheet(book, name):
             rows = _formula_rows(layout, name, int(counts[contract]), list(table.columns))
-            put(book.sheets[name], rows, row=2, column=first)
+            put(_named(book, name), rows, row=2, column=first)
 
 
 def _save_all(
@@ -774,6 +830,7 @@ def _append_archive(
 # --------------------------------------------------------------------------- scripts
 
 
+@one_scan
 def load_extract(book: xw.Book) -> None:
     """Read the extract named on Settings into All, one sheet per contract and _original.
 
@@ -843,7 +900,7 @@ def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -
         return
     places = contract_payers(rates, list(contracts)[:CONTRACT_PLACES])
     places += [[None, None]] * (CONTRACT_PLACES - len(places))
-    put(book.sheets[RATES], places, row=2, column=CONTRACTS_FIRST_COLUMN)
+    put(_named(book, RATES), places, row=2, column=CONTRACTS_FIRST_COLUMN)
 
 
 def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period | None) -> None:
@@ -861,7 +918,7 @@ def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period |
     present = {k: r for k, r in rows.items() if r is not None and values[k] is not None}
     if not present:
         return
-    sheet = book.sheets[SETTINGS]
+    sheet = _named(book, SETTINGS)
     first, last = min(present.values()), max(present.values())
     if last - first + 1 == len(present):
         by_row = {r: values[k] for k, r in present.items()}
@@ -877,8 +934,10 @@ def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
     for name, sheet in _report_sheets(book).items():
         if name not in keep:
             sheet.delete()
+            _index(book).pop(name, None)
 
 
+@one_scan
 def refresh_flags(book: xw.Book) -> None:
     """Write the flag formulas back over All and each contract sheet: one write each.
 
@@ -894,7 +953,7 @@ def refresh_flags(book: xw.Book) -> None:
             return
         step("writing the tier formulas…")
         rows = _formula_rows(layout, ALL, len(table), list(table.columns))
-        put(book.sheets[ALL], rows, row=2, column=2 + table.shape[1])
+        put(_named(book, ALL), rows, row=2, column=2 + table.shape[1])
         _write_view_formulas(book, table, layout)
         step("checking the tiers…")
         flags = compute_flags(table, layout, rates, settings_month(settings))
@@ -1001,11 +1060,13 @@ def _act_steps(book: xw.Book, action: str, title: str, step: Callable[[str], Non
     alert(book, f"{len(lines)} row(s) {done}; kept on Deferred{where}.", title)
 
 
+@one_scan
 def delete_rows(book: xw.Book) -> None:
     """Remove the rows marked Delete on any report sheet; the archive keeps them."""
     _act(book, DELETE)
 
 
+@one_scan
 def defer_rows(book: xw.Book) -> None:
     """Clear the visit times of the rows marked Defer on any report sheet.
 
@@ -1015,6 +1076,7 @@ def defer_rows(book: xw.Book) -> None:
     _act(book, DEFER)
 
 
+@one_scan
 def restore_rows(book: xw.Book) -> None:
     """Restore the selected Deferred rows (all when Deferred isn't the active sheet)."""
     with progress(book, "Restore", "reading Deferred…") as step:
@@ -1085,6 +1147,7 @@ def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]
     return rows
 
 
+@one_scan
 def validate(book: xw.Book) -> None:
     """Validate All against the layout, rates, locked fields and dates; list findings."""
     with progress(book, "Validate", "reading All…") as step:
@@ -1115,11 +1178,12 @@ def _validate_steps(book: xw.Book, step: Callable[[str], None]) -> None:
         counts = findings["row"].dropna().astype("int64").value_counts()
         count = counts.reindex(table.index).fillna(0).astype("int64")
         column = [[int(n) if n > 0 else None] for n in count]
-        put(book.sheets[ALL], column, row=2, column=2 + table.shape[1] + len(FLAG_COLUMNS))
+        put(_named(book, ALL), column, row=2, column=2 + table.shape[1] + len(FLAG_COLUMNS))
     errors, warnings = len(report.errors), len(report.warnings)
     alert(book, f"{errors} errors, {warnings} warnings: see the Validation sheet", "Validate")
 
 
+@one_scan
 def export(book: xw.Book) -> None:
     """Write the import file(s) to the export folder and record them in the ledger.
 
@@ -1159,6 +1223,7 @@ def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     alert(book, f"{done.rows:,} rows exported to {folder}:\n{names}", "Export")
 
 
+@one_scan
 def show_help(book: xw.Book) -> None:
     """Show the Help sheet."""
     get_sheet(book, HELP).activate()
@@ -1177,6 +1242,7 @@ def _ledger_history(book: xw.Book, title: str) -> pd.DataFrame | None:
         return None
 
 
+@one_scan
 def show_history(book: xw.Book) -> None:
     """List the export ledger (Settings "Ledger file") on the Export History sheet."""
     with progress(book, "History", "reading the ledger…") as step:
@@ -1203,6 +1269,7 @@ def _history_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     alert(book, f"{len(entries):,} ledger entries.", "History")
 
 
+@one_scan
 def show_kpis(book: xw.Book) -> None:
     """Fill the KPI sheet's tables from the export ledger (Settings "Ledger file").
 
@@ -1238,6 +1305,7 @@ def _kpi_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     alert(book, f"KPIs of {months:,} month(s), {members:,} member-months billed.", "KPIs")
 
 
+@one_scan
 def show_unbilled(book: xw.Book) -> None:
     """Fill the Unbilled sheet: member-months with billed care and no confirmed PMPM.
 
