@@ -754,3 +754,42 @@ def test_libreoffice_recalculates_all_after_load_as_the_engine(
     assert rows == len(values) - 1
     own = set(files.load_rate_book().rates["payer"]) - {"*"}
     assert own & payers, "a payer with its own rates is in the extract"
+
+
+def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    """At 20 contracts: every call that crosses to Excel is counted (not only ranges); the
+    sheets are scanned once per action; the totals are docs/workbook.md's a + b x c."""
+    contracts = 20
+    layout, book = files.load_layout(), files.load_rate_book()
+    extract = sample.generate_extract(200, MONTH, layout, book, mangle=False)
+    extract[layout.name_of("contract")] = [
+        f"Linked - Plan {i % contracts:02d}" for i in range(len(extract))
+    ]
+    path = tmp_path / "extract.csv"
+    path.write_bytes(sample.extract_csv(extract))
+    p = excel.workbook_payload(template_bytes(), formula_values=BLANK_ROW)
+    type_settings(p, {"Extract file": str(path), "Archive folder": str(tmp_path / "a")})
+    totals = {}
+    for name, script in (
+        ("load", fe.load_extract),
+        ("refresh", fe.refresh_flags),
+        ("delete", fe.delete_rows),
+        ("defer", fe.defer_rows),
+    ):
+        if name == "delete":
+            p = mark_actions(p, {4: "Delete", 6: "Delete", 9: "Delete", 12: "Defer"})
+        sheets_before = len(p["sheets"])
+        book_ = excel.open_book(p)
+        with excel.count_range_calls() as calls:
+            script(book_)
+        p = excel.replay(p, book_.json())
+        # One scan; Load adds the hidden extract sheet, and xlwings' Sheets.add scans too.
+        scans = 2 if name == "load" else 1
+        assert calls.crossings.get("Sheets.__iter__", 0) <= scans * sheets_before, name
+        totals[name] = calls.total
+    formula = {"load": 76 + 16 * contracts, "refresh": 27 + 3 * contracts}
+    formula |= {"delete": 67 + 5 * contracts, "defer": 57 + 5 * contracts}
+    assert all(totals[k] <= formula[k] for k in formula), (totals, formula)
+    assert totals["load"] < 4098 // 10  # 4,098 before: a name scan per contract
