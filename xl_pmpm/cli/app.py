@@ -21,6 +21,7 @@ from xl_pmpm.cli.commands_ledger import add_commands as add_ledger_commands
 from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
+from xl_pmpm.cli.commands_workbook import add_commands as add_workbook_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
 from xl_pmpm.cli.options import (
     add_settings,
@@ -606,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_month_commands(sub)
     add_ledger_commands(sub)
     add_install_command(sub)
+    add_workbook_commands(sub)
 
     p = sub.add_parser(
         "layout",

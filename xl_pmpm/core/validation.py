@@ -758,12 +758,14 @@ def payer_findings(
     out = []
     fits = {c: book.match_contract(c) for c in contracts.unique()}  # once per contract
     unknown = contracts[~contracts.isin([c for c, payer in fits.items() if payer is not None])]
+    # The file's name only: no folder of this computer in a report.
+    payers_file = re.split(r"[\\/]", book.payers_source)[-1]
     if not unknown.empty:
         for contract, lines in unknown.groupby(unknown, sort=True):
             out.append(
                 file_finding(
                     "payer-unknown",
-                    f"No payer in the payer settings ({book.source}) fits contract "
+                    f"No payer in the payer settings ({payers_file}) fits contract "
                     f"'{contract}' ({len(lines)} row(s), first on line {lines.index[0]}): "
                     "the default payer's claim dates, codes and rates are used.",
                     field=col.name,
