@@ -73,6 +73,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="write the month's workbook from an extract (what Load Extract does)",
         description="Write a new billers' workbook (.xlsm) holding the extract: All and one "
         "sheet per contract, the tier columns as formulas. Never overwrites a file.",
+        example="xl-pmpm fill report.csv --out PMPM_2026-10.xlsm",
+        group="workbook",
     )
     p.add_argument("extract", help="the tier report extract (CSV or workbook)")
     p.add_argument("--out", required=True, help="the workbook to write (.xlsm, a new file)")
