@@ -191,6 +191,53 @@ def unreadable_ledger(path: Path, exc: BaseException) -> PmpmInputError:
     )
 
 
+def check_ledger_file(ledger: str | Path | Address) -> None:
+    """A SQLite ledger path holding another kind of file, or naming a folder: said by what
+    it is (sniff.identify), before anything (a lock file, a folder) is made beside it.
+
+    A file that was a ledger (SQLite's header, the ledger's name, a backup beside it) is
+    left to SQLite, whose error `unreadable_ledger` calls damage, with how to restore it.
+    """
+    from xl_pmpm.io.sniff import identify
+
+    where = address(ledger)
+    path = where.path
+    if path is None:
+        return
+    if path.is_dir():
+        raise PmpmInputError(
+            "The ledger is a folder, not a ledger file.",
+            file=where.shown,
+            fix=f"Give the ledger file itself ({LEDGER_NAME} in that folder?).",
+        )
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+            more = bool(fh.read(1))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PmpmInputError(
+            f"The ledger cannot be read ({exc.strerror}).",
+            file=where.shown,
+            fix="Check it is a file you may read and write.",
+        ) from None
+    if not head or head.startswith(_SQLITE_MAGIC):
+        return
+    if path.name == LEDGER_NAME or backup_path(path).exists():
+        return  # damage: unreadable_ledger says so once SQLite refuses it
+    kind = identify(head)
+    if kind is None:
+        what = "a text file"
+    elif kind.code == "cut-off" and more:
+        what = "a zip archive (a workbook?)"
+    else:
+        what = kind.what
+    raise PmpmInputError(
+        f"Not an xl-pmpm ledger: the file is {what}.", file=where.shown, fix=NOT_A_LEDGER_FIX
+    )
+
+
 # --- a SQLite ledger on a network path -----------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from xl_pmpm.io.ledger_address import (
     SERVER_FIX,
     Address,
     address,
+    check_ledger_file,
     server_problem,
     shown_url,
     unreadable_ledger,
@@ -316,6 +317,7 @@ def open_ledger(
     database that holds no table yet.
     """
     where = address(ledger)
+    check_ledger_file(where)
     create = create and not read_only and not where.server
     if where.path is not None and not where.path.exists():
         if not create:
@@ -366,6 +368,7 @@ def init(ledger: str | Path) -> tuple[str, int]:
     the tables. Returns (created / upgraded / checked, the version found before).
     """
     where = address(ledger)
+    check_ledger_file(where)
     if where.path is not None and not where.path.exists():
         with opened(where, create=True):
             return "created", 0
