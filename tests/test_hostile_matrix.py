@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import extract_fixture, no_env_ledger_fixture, run  # noqa: F401
-from hostile_files import NAMES, make_hostile
+from hostile_files import NAMES, make_hostile, portal_page
 
+from xl_pmpm.io import files
 from xl_pmpm.io.ledger_address import LEDGER_NAME
 
 AS_OF = "2026-11-05"
@@ -195,3 +196,61 @@ def test_a_hostile_file_in_any_slot_is_a_message_never_an_internal_error(
         after.pop(f"{h}.lock", None)
         after[str(h.parent)] = before[str(h.parent)]
     assert after == before, "a refused input wrote something"
+
+
+# --- what the file is, said with the fix ------------------------------------------------
+
+NAMED = {
+    "web-page": ("a web page (HTML)", "download the file again"),
+    "password-workbook": ("a password-protected Excel workbook", "with its password"),
+    "old-xls": ("an old-style Excel workbook (.xls", "Save As > CSV UTF-8"),
+    "opendocument": ("an OpenDocument file (.ods", "save it as CSV"),
+    "binary-workbook": ("a binary Excel workbook (.xlsb)", "Save As > CSV UTF-8"),
+    "cut-off-workbook": ("cut off or damaged", "Download or copy it again"),
+    "empty": ("is empty", "again"),
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(NAMED))
+def test_a_report_that_is_another_kind_of_file_is_named_with_the_fix(capsys, tmp_path, hostile):
+    what, fix = NAMED[hostile]
+    path = make_hostile(tmp_path, hostile, ".csv")
+    code, out, err = run(capsys, "validate", path, "--as-of", AS_OF)
+    assert code == 2
+    text = " ".join((out + err).split())
+    if hostile == "empty":
+        assert "The file is empty" in text
+    else:
+        assert what in text and fix in text, text
+    assert "a zip archive" not in text and "(.xls)" not in text.replace(what, "")
+
+
+@pytest.mark.parametrize("hostile", sorted(NAMED))
+@pytest.mark.parametrize("option", ["--rates", "--payers"])
+def test_a_settings_file_that_is_another_kind_of_file_is_named(capsys, tmp_path, hostile, option):
+    what, fix = NAMED[hostile]
+    path = make_hostile(tmp_path, hostile, ".csv")
+    code, out, err = run(capsys, "tier", "100", option, path)
+    assert code == 2 and out == ""
+    text = " ".join(err.split())
+    assert what in text and fix in text and str(path) in text, text
+
+
+def test_the_portal_page_with_a_line_over_the_csv_modules_limit_is_named(capsys, tmp_path):
+    """The round-three case: the download ended on the portal's page, one minified line of
+    200,000 characters (the csv module refuses fields over 131,072)."""
+    path = tmp_path / "PMPM_Tier_Report.csv"
+    path.write_bytes(portal_page())
+    for argv in (["validate", path], ["export", path, "--out", tmp_path / "out"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and "web page (HTML)" in out + err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_over_long_line_in_a_settings_file_is_refused_naming_the_line(capsys, tmp_path):
+    rates = files.bundled("rates.csv").read_bytes().splitlines()
+    rates.insert(2, b"*," + b"9" * 150_000)
+    path = tmp_path / "rates.csv"
+    path.write_bytes(b"\n".join(rates))
+    code, _, err = run(capsys, "tier", "100", "--rates", path)
+    assert code == 2 and "line 3 is 150,002 characters long" in err

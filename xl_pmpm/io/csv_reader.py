@@ -21,7 +21,7 @@ from pyarrow import csv as pacsv
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
-from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify, too_long_line
+from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify
 
 # Excel's first-line delimiter hint ("sep=;"), which Excel itself hides.
 _SEP_HINT = re.compile(r"sep=([,;\t|])")
@@ -51,7 +51,9 @@ def not_a_report(data: bytes) -> str | None:
     kind = identify(data)
     if kind is None or kind.code == "workbook":
         return None
-    return f"This is {kind.what}: not an Excel workbook (.xlsx) or a CSV file. {kind.fix}"
+    return (
+        f"This is {kind.what}; a tier report is a CSV file or an .xlsx / .xlsm workbook. {kind.fix}"
+    )
 
 
 def lone_cr_lines(text: str) -> list[int]:
@@ -200,7 +202,8 @@ def _title_lines(lines: list[str], sep: str, layout: Layout) -> int:
 
 def _cells(line: str, sep: str) -> list[str]:
     """A line's cells (none for a line too long to be a header: the csv module refuses a
-    field over its limit, and no header is that long)."""
+    field over its limit, and no header is that long). Longer records are read by
+    `_records_with_lines`, which raises the limit to the file's size."""
     if len(line) > MAX_LINE_CHARS:
         return []
     return next(csv.reader([line], delimiter=sep), [])
@@ -331,10 +334,6 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
         report = parse_workbook_report(data, layout, source)
         report.findings = combine([*findings, report.findings])
         return report
-    too_long = too_long_line(data, "The file", source)
-    if too_long is not None:  # before any parser: the csv module refuses such a field
-        findings.append(file_finding("not-csv", too_long.message + " " + too_long.fix))
-        return _unreadable(layout, source, findings, "", size)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text, encoding = decode_text(data)
         head, frame = text, None

@@ -54,7 +54,7 @@ def load_rate_book(rates: str | Path | None = None, payers: str | Path | None = 
     limit = sniff.MAX_SETTINGS_BYTES
     return parse_rate_book(
         decode_text(sniff.read_input(rp, "The rate table", max_bytes=limit))[0],
-        decode_text(sniff.read_input(pp, "The payer settings", max_bytes=limit))[0],
+        decode_text(sniff.read_input(pp, "The payer settings file", max_bytes=limit))[0],
         str(rp),
         str(pp),
     )

@@ -214,8 +214,8 @@ def check_ledger_file(ledger: str | Path | Address) -> None:
         with path.open("rb") as fh:
             head = fh.read(1 << 20)
             more = bool(fh.read(1))
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not there yet (or under a file): the caller says so
     except OSError as exc:
         raise PmpmInputError(
             f"The ledger cannot be read ({exc.strerror}).",

@@ -109,7 +109,9 @@ def _zip_kind(data: bytes) -> Kind:
         return Kind("workbook", "an Excel workbook (.xlsx or .xlsm)", SAVE_AS_CSV)
     if "word/document.xml" in names:
         return Kind("word", "a Word document (.docx)", SAVE_AS_CSV)
-    return Kind("zip", "a zip archive", "Unzip it and give the CSV file inside.")
+    return Kind(
+        "zip", "a zip archive, not an Excel workbook", "Unzip it and give the CSV file inside."
+    )
 
 
 _MAGIC = {
