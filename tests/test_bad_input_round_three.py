@@ -7,9 +7,18 @@ The files that are not what a command expected are the matrix of test_hostile_ma
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from cli_helpers import extract_fixture, no_env_ledger_fixture, run  # noqa: F401
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from xl_pmpm.core.export import contract_file_parts, contract_tag
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger_address import LEDGER_ENV
 
@@ -108,3 +117,67 @@ def test_a_rate_table_cut_short_names_the_file(capsys, tmp_path, text, words):
     path.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, "tier", "100", "--rates", path)
     assert code == 2 and words in err and str(path) in err, err
+
+
+# --- import file names on real file systems -------------------------------------------------
+
+FILE_NAME = re.compile(r"PMPM_([A-Za-z0-9-]{1,40})_2026-10_\d{8}T\d{6}_(\d{2})\.csv")
+LINKED = "Linked - Metro MLTC CDPAP"
+MEETING = [  # equal but for case, punctuation, or past the first 40 characters
+    LINKED,
+    LINKED.upper(),
+    "Linked - Metro MLTC, CDPAP",
+    "Linked -- Metro MLTC CDPAP",
+    "Linked - Metro MLTC CDPAP Community Based Plan A",
+    "Linked - Metro MLTC CDPAP Community Based Plan B",
+]
+
+
+def test_contracts_whose_names_meet_get_file_names_that_tell_them_apart(
+    capsys, tmp_path, monkeypatch
+):
+    from xl_pmpm.core.sample import extract_csv, generate_extract
+
+    layout, book = files.load_layout(), files.load_rate_book()
+    table = generate_extract(40, "2026-10", layout, book, mangle=False, below_minimum=False)
+    col = layout.name_of("contract")
+    table = table[table[col].str.startswith("Linked")].head(len(MEETING)).copy()
+    table[col] = MEETING
+    report = tmp_path / "october.csv"
+    report.write_bytes(extract_csv(table))
+    out = tmp_path / "upload"
+    code, text, err = run(
+        capsys, "export", report, "--out", out, "--as-of", AS_OF, "--format", "json"
+    )
+    assert code == 0, err
+    done = json.loads(text)
+    names = [Path(f["file"]).name for f in done["file_contracts"]]
+    assert sorted(names) == sorted(p.name for p in out.glob("*.csv"))
+    assert all(FILE_NAME.fullmatch(n) for n in names), names  # the documented pattern
+    folded = {unicodedata.normalize("NFKC", n).casefold() for n in names}
+    assert len(folded) == len(MEETING)  # one file each, on any file system
+    for f in done["file_contracts"]:  # each file's contract, as said, is the one inside it
+        inside = pd.read_csv(f["file"], dtype=str, keep_default_na=False)[col]
+        assert set(inside) == {f["contract"]} and len(inside) == f["rows"]
+    assert sorted(f["contract"] for f in done["file_contracts"]) == sorted(MEETING)
+    # A contract no other meets keeps its plain name.
+    plain = {f["contract"]: Path(f["file"]).name for f in done["file_contracts"]}
+    assert plain[MEETING[4]].startswith("PMPM_Linked-Metro-MLTC-CDPAP-Community-")
+    code, text, _ = run(capsys, "export", report, "--out", tmp_path / "again", "--as-of", AS_OF)
+    for contract in plain:  # the text output states each file's contract too
+        assert f"contract {contract!r}" in text
+    tags = {c: FILE_NAME.fullmatch(n).group(1) for c, n in plain.items()}
+    assert tags[LINKED] == f"Linked-Metro-MLTC-CDPAP-{contract_tag(LINKED)}"  # stable
+
+
+PIECES = st.sampled_from(["a", "A", "é", "É", "e\u0301", " ", "-", ",", "ß", "SS", "Ω", "x" * 39])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=8).map("".join), min_size=1, max_size=12, unique=True))
+def test_contract_file_parts_are_unique_ignoring_case_and_normalisation(contracts):
+    parts = contract_file_parts(contracts)
+    assert set(parts) == set(contracts)
+    assert all(re.fullmatch(r"[A-Za-z0-9-]{1,40}", p) for p in parts.values())
+    folded = [unicodedata.normalize("NFKC", p).casefold() for p in parts.values()]
+    assert len(set(folded)) == len(folded)
