@@ -35,6 +35,7 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.shape import check_shape, either
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.core.values import squash
 from xl_pmpm.io import ledger, sniff
@@ -57,17 +58,22 @@ class ResultsMapping:
     date_formats: tuple[str, ...] = DATE_FORMATS
 
 
+RESULTS_KEYS = ("patient_number", "contract", "visit_date", "reason", "file_name", "date_formats")
+
+
 def load_results_mapping(path: str | Path | None) -> ResultsMapping:
     """A ResultsMapping from the `[results]` table of a TOML file (defaults when None)."""
     if path is None:
         return ResultsMapping()
     fix = "Give a TOML file with a [results] table of header names."
-    raw = sniff.load_toml(path, "The results columns file", fix).get("results", {})
-    if not isinstance(raw, dict):
-        raise PmpmInputError("[results] is not a table.", file=str(path), fix=fix)
+    text = either(str, [str])
+    shape = {"results": dict.fromkeys(RESULTS_KEYS, text)}
+    whole = sniff.load_toml(path, "The results columns file", fix)
+    check_shape(whole, shape, str(path), fix=fix)
+    raw = whole.get("results", {})
     base = ResultsMapping()
     values = {}
-    for key in ("patient_number", "contract", "visit_date", "reason", "file_name", "date_formats"):
+    for key in RESULTS_KEYS:
         v = raw.get(key, getattr(base, key))
         values[key] = (v,) if isinstance(v, str) else tuple(v)
     return ResultsMapping(**values)
