@@ -178,7 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     lines = [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
     lines += [
-        f"  {f['file']}\n      contract {f['contract']!r}, {f['rows']} row(s)"
+        f"  {f['file']}  (contract {f['contract']!r}: {f['rows']} row(s))"
         for f in done.file_contracts
     ]
     if db is not None:
