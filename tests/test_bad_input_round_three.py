@@ -181,3 +181,21 @@ def test_contract_file_parts_are_unique_ignoring_case_and_normalisation(contract
     assert all(re.fullmatch(r"[A-Za-z0-9-]{1,40}", p) for p in parts.values())
     folded = [unicodedata.normalize("NFKC", p).casefold() for p in parts.values()]
     assert len(set(folded)) == len(folded)
+
+
+@pytest.mark.parametrize(
+    "manifest", [b"[1, 2]", b'{"lines": "2"}', b'{"lines": [true]}', b"\xff\xfe", b"<html>"]
+)
+def test_a_damaged_line_manifest_is_named_not_an_internal_error(
+    capsys, tmp_path, extract, manifest
+):
+    out = tmp_path / "reviewed"
+    code, _, err = run(capsys, "review", extract, "--out", out, "--defer", "2", "--as-of", AS_OF)
+    assert code == 0, err
+    reviewed = next(out.glob("*_reviewed_*.csv"))
+    (out / "archive" / f"manifest_{reviewed.name}.json").write_bytes(manifest)
+    code, _, err = run(
+        capsys, "restore", reviewed, "--archive", out / "archive", "--out", tmp_path / "back"
+    )
+    assert code == 2 and "line manifest" in err and "internal error" not in err, err
+    assert not (tmp_path / "back").exists()

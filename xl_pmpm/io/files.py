@@ -249,12 +249,21 @@ def write_line_manifest(directory: str | Path, reviewed_name: str, lines: list[i
 def read_line_manifest(directory: str | Path, reviewed_name: str, rows: int) -> list[int]:
     """The original line numbers of a reviewed file's rows, as `write_line_manifest` kept them."""
     path = Path(directory) / f"manifest_{reviewed_name}.json"
+    fix = "Restore into the file `xl-pmpm review` wrote, with the archive folder it named."
+    if not path.exists():
+        raise PmpmInputError(f"No line manifest for {reviewed_name} in {directory}.", fix=fix)
+    data = sniff.read_bytes(path, "The line manifest")
     try:
-        lines = json.loads(path.read_text(encoding="utf-8"))["lines"]
-    except (FileNotFoundError, KeyError, ValueError):
+        lines = json.loads(data.decode("utf-8"))["lines"]
+        if not isinstance(lines, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in lines
+        ):
+            raise TypeError
+    except (KeyError, ValueError, TypeError, IndexError):
         raise PmpmInputError(
-            f"No line manifest for {reviewed_name} in {directory}.",
-            fix="Restore into the file `xl-pmpm review` wrote, with the archive folder it named.",
+            "The line manifest is not one xl-pmpm wrote (damaged, or edited by hand).",
+            file=str(path),
+            fix=f"Put back the manifest `xl-pmpm review` wrote. {fix}",
         ) from None
     if len(lines) != rows:
         raise PmpmInputError(
