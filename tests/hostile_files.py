@@ -104,6 +104,7 @@ CONTENTS = {
     "unclosed-quote": lambda: (HEADER + '\n1,"2,3,4\n5,6,7,8\n').encode(),
     "zip-bomb": zip_bomb,
     "web-page": portal_page,
+    "json-message": lambda: b'{"error": "Unauthorized", "status": 401}\n',
     "password-workbook": encrypted_workbook,
     "old-xls": old_xls,
     "opendocument": opendocument,

@@ -202,6 +202,7 @@ def test_a_hostile_file_in_any_slot_is_a_message_never_an_internal_error(
 
 NAMED = {
     "web-page": ("a web page (HTML)", "download the file again"),
+    "json-message": ("a message from a web service (JSON)", "download the file again"),
     "password-workbook": ("a password-protected Excel workbook", "with its password"),
     "old-xls": ("an old-style Excel workbook (.xls", "Save As > CSV UTF-8"),
     "opendocument": ("an OpenDocument file (.ods", "save it as CSV"),

@@ -16,6 +16,7 @@ above all, refuses a field over 131,072 characters with an error that is no mess
 from __future__ import annotations
 
 import io
+import re
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -139,11 +140,21 @@ XML = Kind(
     "an XML file (an 'XML Spreadsheet 2003' or another program's export)",
     SAVE_AS_CSV,
 )
+JSON = Kind(
+    "json",
+    "a message from a web service (JSON), not the file itself: the download did not "
+    "give the file (a login or an error)",
+    "Log in to the portal again and download the file again.",
+)
 NUL = Kind(
     "binary",
     "a binary file (it holds NUL bytes), not text",
     "Give the CSV file itself (File > Save As > CSV UTF-8 in Excel).",
 )
+
+
+# A page's first tags (a CSV never starts with '<'); a page fragment may lack <html>.
+_HTML_TAG = re.compile(rb"<(head|body|script|meta|title|div|form|table|link|style|!--)[\s>/]")
 
 
 def identify(data: bytes) -> Kind | None:
@@ -163,12 +174,12 @@ def identify(data: bytes) -> Kind | None:
         return None
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"<"):
-        if head.startswith((b"<!doctype html", b"<html")) or any(
-            tag in head for tag in (b"<head", b"<body", b"<script", b"<meta", b"<title")
-        ):
+        if head.startswith((b"<!doctype html", b"<html")) or _HTML_TAG.search(head):
             return WEB_PAGE
         if head.startswith(b"<?xml"):
             return XML
+    if head.startswith(b"{") and re.match(rb'\{\s*"[^"\n]{1,80}"\s*:', head):
+        return JSON
     if b"\x00" in data:
         return NUL
     return None
