@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats
+from xl_pmpm.core.cells import check_date_formats, fail_at_first, parse_dates_in_formats
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
@@ -91,7 +91,9 @@ def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
         raise PmpmInputError(
             "[statuses] gives no word for 'billed'.", file=source, fix='Add billed = ["Billed"].'
         )
-    formats = tuple(raw.get("format", {}).get("date_formats", ["%Y-%m-%d"]))
+    formats = check_date_formats(
+        raw.get("format", {}).get("date_formats", ["%Y-%m-%d"]), source, "[format] date_formats"
+    )
     defaults = {k: str(v).strip() for k, v in raw.get("defaults", {}).items()}
     return VisitsMapping(cols, statuses, formats, defaults, source)
 

@@ -30,7 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats, unreadable_csv
+from xl_pmpm.core.cells import (
+    check_date_formats,
+    fail_at_first,
+    parse_dates_in_formats,
+    unreadable_csv,
+)
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
@@ -76,6 +81,7 @@ def load_results_mapping(path: str | Path | None) -> ResultsMapping:
     for key in RESULTS_KEYS:
         v = raw.get(key, getattr(base, key))
         values[key] = (v,) if isinstance(v, str) else tuple(v)
+    check_date_formats(values["date_formats"], str(path), "[results] date_formats")
     return ResultsMapping(**values)
 
 
