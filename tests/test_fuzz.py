@@ -6,12 +6,21 @@
   original up to the documented normalisation (values stripped of surrounding
   spaces, schedule times in the layout's first format): `export.import_frame`.
 
+- Issue 27: the set-up files a biller keeps by hand (the rate table, the payer settings,
+  the layout, the visits and results mappings), mutated from the bundled ones, give
+  settings or a PmpmError with a message; so do workbooks with one XML part mutated.
+
 Delete / defer / restore in any order is fuzzed in tests/test_core_review.py.
+
+CI runs a bounded number of examples; XL_PMPM_FUZZ_SCALE=N multiplies every test's
+examples by N for a long local run (e.g. `XL_PMPM_FUZZ_SCALE=40 pytest tests/test_fuzz.py`).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +52,19 @@ from xl_pmpm.core.validation import FORMULA_PREFIXES, validate_report
 from xl_pmpm.io import files, workflow
 from xl_pmpm.io.csv_reader import parse_tier_report
 
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SCALE = max(1, int(os.environ.get("XL_PMPM_FUZZ_SCALE", "1") or 1))
+
+
+def bounded(examples: int) -> settings:
+    """`examples` examples (times XL_PMPM_FUZZ_SCALE), no deadline."""
+    return settings(
+        max_examples=examples * SCALE,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+FUZZ = bounded(80)
 AT = datetime(2025, 4, 2, 10, 0, 0)
 
 
@@ -85,7 +106,7 @@ def test_csv_like_text_gives_a_report_or_a_clear_error(prefix: bytes, body: str)
     read_and_validate(prefix + body.encode("utf-8"))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@bounded(40)
 @given(
     cells=st.lists(st.lists(st.text(max_size=12), min_size=0, max_size=20), max_size=12),
     sep=st.sampled_from([",", ";", "\t"]),
@@ -158,7 +179,7 @@ def valid_tables(draw: st.DrawFn) -> pd.DataFrame:
     return frame
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@bounded(25)
 @given(table=valid_tables())
 def test_exported_valid_table_reads_back_valid_and_equal(table: pd.DataFrame) -> None:
     import tempfile
@@ -187,7 +208,7 @@ ROW_PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@bounded(150)
 @given(
     top=st.sampled_from(["", "sep=,\n", "PMPM Tier Report\n", "Title,,\n\n"]),
     body=st.lists(ROW_PIECES, max_size=80).map("".join),
@@ -201,3 +222,190 @@ def test_the_byte_reader_and_the_csv_module_read_the_same(top: str, body: str, e
     pd.testing.assert_frame_equal(fast.table, exact.table, check_index_type=False)
     found = exact.findings[exact.findings["code"] != "encoding"].reset_index(drop=True)
     pd.testing.assert_frame_equal(fast.findings, found)
+
+
+# --- issue 27: the set-up files, and workbook XML parts, mutated -------------------------
+
+# What a hand edit, a half save or a paste puts into a settings file.
+JUNK = st.sampled_from(
+    ["", "\n", ",", '"', "'", "=", "[", "]", "{", "}", "#", "0", "-1", "1e999", "nan", "true",
+     '""', "[]", "{}", "[[1]]", "\x00", "\ufeff", "é", "%Q", "%Y", "utf-16", "x" * 300,
+     "[[columns]]\n", "[layout]\n", "name = \"A\"\n", "*", ";", "\t", "2024-13-01",
+     "9" * 30]
+)  # fmt: skip
+
+
+@st.composite
+def mutated(draw: st.DrawFn, text: str) -> str:
+    """`text` with a few edits: a cut, a deleted or repeated line, junk put in or over."""
+    for _ in range(draw(st.integers(1, 4))):
+        lines = text.split("\n")
+        op = draw(st.sampled_from(["cut", "drop", "repeat", "insert", "replace", "value"]))
+        at = draw(st.integers(0, max(len(text) - 1, 0)))
+        k = draw(st.integers(0, max(len(lines) - 1, 0)))
+        if op == "cut":
+            text = text[:at]
+        elif op == "drop":
+            text = "\n".join(lines[:k] + lines[k + 1 :])
+        elif op == "repeat":
+            text = "\n".join(lines[: k + 1] + lines[k:])
+        elif op == "insert":
+            text = text[:at] + draw(JUNK) + text[at:]
+        elif op == "replace":
+            end = at + draw(st.integers(1, 12))
+            text = text[:at] + draw(JUNK) + text[end:]
+        else:  # a value: the right of a TOML '=' or one CSV cell
+            line = lines[k]
+            if "=" in line:
+                lines[k] = line.split("=", 1)[0] + "= " + draw(JUNK)
+            else:
+                cells = line.split(",")
+                cells[draw(st.integers(0, len(cells) - 1))] = draw(JUNK)
+                lines[k] = ",".join(cells)
+            text = "\n".join(lines)
+    return text
+
+
+def bundled_text(name: str) -> str:
+    return files.bundled(name).read_text(encoding="utf-8")
+
+
+def settings_or_clear_error(load, name: str, text: str) -> object:
+    """`load(path)` of `text` written as `name`: its result, or None after a PmpmError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        try:
+            return load(path)
+        except PmpmError as exc:
+            assert str(exc).strip()
+            return None
+
+
+@bounded(60)
+@given(text=mutated(bundled_text("rates.csv")))
+def test_a_mutated_rate_table_gives_rates_or_a_clear_error(text: str) -> None:
+    book = settings_or_clear_error(lambda p: files.load_rate_book(rates=p), "rates.csv", text)
+    if book is not None:  # usable: every tier of the default payer answers, or says why not
+        from xl_pmpm.core.rates import tier_for_hours
+
+        try:
+            tier_for_hours([0, 100, 200, 500], "*", MONTH, book=book)
+        except PmpmError as exc:
+            assert str(exc).strip()
+
+
+@bounded(60)
+@given(text=mutated(bundled_text("payers.csv")))
+def test_a_mutated_payer_file_gives_payers_or_a_clear_error(text: str) -> None:
+    book = settings_or_clear_error(lambda p: files.load_rate_book(payers=p), "payers.csv", text)
+    if book is not None:
+        book.payer_for_contracts(pd.Series(["Linked - Metro MLTC CDPAP", "Elderplan X", ""]))
+
+
+def _valid_csv() -> bytes:
+    return csv_text(HEADER, [valid_row(i) for i in range(3)]).encode()
+
+
+@bounded(60)
+@given(text=mutated(bundled_text("layout.toml")))
+def test_a_mutated_layout_gives_a_layout_or_a_clear_error(text: str) -> None:
+    layout = settings_or_clear_error(files.load_layout, "layout.toml", text)
+    if layout is not None:  # usable: a report is read and validated under it
+        try:
+            report = parse_tier_report(_valid_csv(), layout, source="fuzz.csv")
+            validate_report(report, layout, BOOK)
+        except PmpmError as exc:
+            assert str(exc).strip()
+
+
+VISITS_CSV = (
+    b"Patient Number,Contract,Visit Date,Hours,Status\n"
+    b"0000000001,Linked - Metro MLTC CDPAP,2025-03-01,100,Billed\n"
+    b"0000000002,Linked - Metro MLTC CDPAP,03/02/2025,20,Scheduled\n"
+)
+
+
+@bounded(60)
+@given(text=mutated(bundled_text("visits_columns.toml")))
+def test_a_mutated_visits_mapping_gives_a_mapping_or_a_clear_error(text: str) -> None:
+    from xl_pmpm.core.visits import aggregate_visits
+    from xl_pmpm.io.visits_reader import load_mapping, read_visits_bytes
+
+    mapping = settings_or_clear_error(load_mapping, "visits_columns.toml", text)
+    if mapping is not None:
+        try:
+            visits = read_visits_bytes(VISITS_CSV, mapping, "visits.csv")
+            aggregate_visits(visits, LAYOUT, BOOK, MONTH, mapping=mapping)
+        except PmpmError as exc:
+            assert str(exc).strip()
+
+
+RESULTS_TOML = """[results]
+patient_number = ["Patient Number", "Admission ID"]
+contract = "Primary Contract"
+visit_date = ["Visit Date"]
+reason = ["Failed Reason", "Reason"]
+date_formats = ["%m/%d/%Y", "%Y-%m-%d"]
+"""
+RESULTS_CSV = (
+    b"Patient Number,Primary Contract,Visit Date,Failed Reason\n"
+    b"0000000001,Linked - Metro MLTC CDPAP,03/01/2025,Duplicate visit\n"
+)
+
+
+@bounded(60)
+@given(text=mutated(RESULTS_TOML))
+def test_a_mutated_results_mapping_gives_a_mapping_or_a_clear_error(text: str) -> None:
+    from xl_pmpm.io.reconcile import load_results_mapping, read_results_bytes
+
+    mapping = settings_or_clear_error(load_results_mapping, "results.toml", text)
+    if mapping is not None:
+        try:
+            read_results_bytes(RESULTS_CSV, mapping, month=MONTH, source="results.csv")
+        except PmpmError as exc:
+            assert str(exc).strip()
+
+
+def _workbook_parts() -> dict[str, bytes]:
+    """A small valid .xlsx holding the report (header and three rows), part by part."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "All"
+    ws.append(HEADER)
+    for i in range(3):
+        row = valid_row(i)
+        ws.append([row.get(h, "") for h in HEADER])
+    buf = io.BytesIO()
+    wb.save(buf)
+    with zipfile.ZipFile(buf) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+WORKBOOK = _workbook_parts()
+XML_JUNK = st.sampled_from(
+    ["", "<", ">", "</row>", "<row r=\"0\">", "<c r=\"ZZZZ99999999\"><v>1</v></c>",
+     '<c t="s"><v>99999</v></c>', '<c t="n"><v>1e999</v></c>', '<c t="d"><v>x</v></c>',
+     '<c t="e"><v>#REF!</v></c>', 'r="A0"', 'r="-1"', "\x00", "&amp;", "&bogus;",
+     '<!DOCTYPE x [<!ENTITY a "aaaa">]>', "<sheetData/>", 'state="hidden"', 'hidden="1"',
+     'ref="A1:ZZZ9999999"', "<dimension ref=\"A1\"/>", "é", "9" * 40]
+)  # fmt: skip
+
+
+@bounded(60)
+@given(
+    part=st.sampled_from(sorted(n for n in WORKBOOK if n.endswith((".xml", ".rels")))),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 40), XML_JUNK), min_size=1, max_size=4
+    ),
+)
+def test_a_workbook_with_a_mutated_xml_part_gives_a_report_or_a_clear_error(
+    part: str, edits: list[tuple[int, int, str]]
+) -> None:
+    text = WORKBOOK[part].decode("utf-8")
+    for at, width, junk in edits:
+        at %= max(len(text), 1)
+        text = text[:at] + junk + text[at + width :]
+    read_and_validate(_zip({**WORKBOOK, part: text.encode("utf-8", "surrogatepass")}))

@@ -189,13 +189,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         "files": [str(p) for p in done.files],
         "rows": done.rows,
         "contracts": done.contracts,
+        "file_contracts": done.file_contracts,
         "refused": False,
         "ledger": ledger.shown(db),
         "corrections": _corrections(args),
         **done.validation.to_dict(),
     }
     lines = [f"Exported {done.rows} row(s) in {len(done.files)} file(s):"]
-    lines += [f"  {p}" for p in done.files]
+    lines += [
+        f"  {f['file']}  (contract {f['contract']!r}: {f['rows']} row(s))"
+        for f in done.file_contracts
+    ]
     if db is not None:
         lines.append(f"Recorded in the ledger {ledger.shown(db)}.")
     if done.recovered is not None and done.recovered.changed:

@@ -44,8 +44,8 @@ from xl_pmpm.core.service_setup import (
     check_setup_export,
 )
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
-from xl_pmpm.io import files, ledger
-from xl_pmpm.io.csv_reader import decode_text, sniff_binary
+from xl_pmpm.io import files, ledger, sniff
+from xl_pmpm.io.csv_reader import decode_text
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
 
@@ -61,14 +61,7 @@ def read_csv_text(
 ) -> pd.DataFrame:
     """A CSV as stripped strings with lower-case headers, indexed by file line number."""
     path = Path(path)
-    data = files.read_input(path, what)
-    binary = sniff_binary(data)
-    if binary:
-        raise PmpmInputError(
-            f"{what} is {binary}, not a CSV file.",
-            file=str(path),
-            fix="In Excel use File > Save As > CSV UTF-8.",
-        )
+    data = sniff.read_input(path, what)  # a web page, a workbook, empty...: said and refused
     reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
     header: list[str] | None = None
     records: list[list[str]] = []

@@ -7,10 +7,11 @@ existing file) is the shell's job (files.py).
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,11 +45,59 @@ class ExportPart:
         return len(self.lines)
 
 
-def slug(text: str, limit: int = 40) -> str:
-    """A file-name-safe form of a contract name."""
+SLUG_LIMIT = 40  # characters of the contract in an import file's name
+TAG_LENGTH = 6  # hex digits of the tag that tells apart contracts whose names would meet
+
+
+def slug(text: str, limit: int = SLUG_LIMIT) -> str:
+    """A file-name-safe form of a contract name: ASCII letters, digits and '-'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     cleaned = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-")
     return cleaned[:limit].rstrip("-") or "contract"
+
+
+def fold(text: str) -> str:
+    """A name as file systems that ignore case compare it (Windows, macOS, OneDrive):
+    Unicode compatibility-normalised (NFKC) and case-folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def contract_tag(contract: str, length: int = TAG_LENGTH) -> str:
+    """A short stable tag of a contract's full name, as the extract spells it (the same
+    name, the same tag; names that differ in any character, differ)."""
+    digest = hashlib.sha256(contract.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:length]
+
+
+def contract_file_parts(contracts: Iterable[str], limit: int = SLUG_LIMIT) -> dict[str, str]:
+    """The `<contract>` part of each contract's import file names, unique ignoring case
+    and Unicode normalisation (`fold`), at most `limit` characters.
+
+    A contract's part is its `slug`; where two contracts' slugs would meet (names equal
+    but for case, punctuation or accents, or in their first `limit` characters), each
+    of them gets a short tag of its full name (`contract_tag`) after a shortened slug,
+    so every file stays within `PMPM_<contract>_<YYYY-MM>_<timestamp>_<part>.csv` and
+    tells its contract apart.
+    """
+    names = sorted(set(contracts))
+    base = {c: slug(c, limit) for c in names}
+    by_fold: dict[str, list[str]] = {}
+    for c in names:
+        by_fold.setdefault(fold(base[c]), []).append(c)
+    out = dict(base)
+    for length in range(TAG_LENGTH, 65):
+        for group in by_fold.values():
+            if len(group) > 1:
+                for c in group:
+                    tag = contract_tag(c, length)
+                    out[c] = f"{base[c][: limit - len(tag) - 1].rstrip('-')}-{tag}"
+        folded = [fold(v) for v in out.values()]
+        if len(set(folded)) == len(folded):
+            return out
+        by_fold = {}
+        for c in names:
+            by_fold.setdefault(fold(out[c]), []).append(c)
+    raise AssertionError("unreachable: full SHA-256 tags of distinct names differ")
 
 
 def import_frame(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
@@ -273,8 +322,9 @@ def _parts(
     # table), each freed before the next is taken.
     groups = keys.groupby(keys, sort=True).indices
     del keys
+    in_name = contract_file_parts(str(k) for k in groups)
     for key in sorted(groups):
         positions = groups.pop(key)
         if len(positions):
-            name = f"{prefix}_{slug(str(key))}_{month}_{when}"
+            name = f"{prefix}_{in_name[str(key)]}_{month}_{when}"
             yield from _contract_parts(live, positions, layout, header, name, str(key))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.shape import SCALAR, check_shape
 
 TYPES = ("number", "text", "datetime")
 REQUIRED = ("yes", "no", "situational")
@@ -148,9 +150,66 @@ def format_to_regex(fmt: str) -> str:
     return "^" + "".join(out) + "$"
 
 
+COLUMN_SHAPE = {
+    "name": str,
+    "type": str,
+    "required": str,
+    "role": str,
+    "decimals": int,
+    "max_length": int,
+    "formats": [str],
+    "allowed": [SCALAR],
+    "locked": bool,
+    "id": bool,
+    "informational": bool,
+    "export": bool,
+    "optional": bool,
+    "pair": str,
+    "default": SCALAR,
+    "accepts": [SCALAR],
+    "skilled": [SCALAR],
+}
+LAYOUT_SHAPE = {
+    "layout": {
+        "name": str,
+        "max_upload_bytes": int,
+        "export_informational": bool,
+        "encoding": str,
+        "line_terminator": str,
+    },
+    "columns": [COLUMN_SHAPE],
+}
+
+
+def _check_head(head: dict, source: str) -> None:
+    """[layout]'s values: an upload limit above zero, an encoding Python knows, a line end."""
+    if head.get("max_upload_bytes", 1) <= 0:
+        raise PmpmInputError(
+            "[layout] max_upload_bytes is not above zero.",
+            file=source,
+            fix="Give the import's limit in bytes, e.g. 10_000_000.",
+        )
+    try:
+        codecs.lookup(head.get("encoding", "utf-8"))
+    except LookupError:
+        raise PmpmInputError(
+            f"[layout] encoding '{head['encoding']}' is not an encoding.",
+            file=source,
+            fix='Use "utf-8" (what the import reads).',
+        ) from None
+    if head.get("line_terminator", "\r\n") not in ("\r\n", "\n", "\r"):
+        raise PmpmInputError(
+            "[layout] line_terminator is not a line end.",
+            file=source,
+            fix='Use "\\r\\n" (what Excel writes).',
+        )
+
+
 def parse_layout(raw: dict, source: str = "layout") -> Layout:
     """Build and check a Layout from the parsed TOML mapping."""
+    check_shape(raw, LAYOUT_SHAPE, source, fix="Compare it with the bundled layout.toml.")
     head = raw.get("layout", {})
+    _check_head(head, source)
     columns = []
     seen: set[str] = set()
     roles: set[str] = set()
@@ -186,6 +245,11 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
                 raise PmpmInputError(
                     f"{where} ('{name}'): {exc}.", fix="Use %Y %m %d %H %I %M %S %p."
                 ) from None
+        for key in ("decimals", "max_length"):
+            if spec.get(key, 0) < 0:
+                raise PmpmInputError(
+                    f"{where} ('{name}') has {key} below zero.", fix=f"Give {key} as 0 or more."
+                )
         role = spec.get("role")
         accepts = tuple(str(a) for a in spec.get("accepts", ()))
         clash = [a for a in accepts if a in seen and a != name]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_numbers
+from xl_pmpm.core.cells import fail_at_first, parse_numbers, unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.values import map_distinct
 
@@ -273,8 +273,19 @@ def unknown_payer(book: RateBook, name: str) -> dict[str, str] | None:
 
 
 def read_table_text(text: str, what: str, columns: list[str], source: str) -> pd.DataFrame:
-    """A settings table (CSV text) as stripped strings, indexed by file line number."""
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    """A settings table (CSV text) as stripped strings, indexed by file line number.
+
+    A file saved half-way (a quote never closed, a last line cut short) is a
+    PmpmInputError naming the file: a missing value is '', for the checks to name.
+    """
+    fix = f"Save the {what} again in full (compare it with the bundled one)."
+    if not text.strip():
+        raise PmpmInputError(f"The {what} is empty.", file=source, fix=fix)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise unreadable_csv(exc, f"The {what}", source, fix) from None
+    frame = frame.fillna("")
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in columns if c not in frame.columns]
     if missing:

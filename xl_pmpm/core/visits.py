@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats
+from xl_pmpm.core.cells import check_date_formats, fail_at_first, parse_dates_in_formats
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.member_months import one_row_per_member, split_message
 from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.shape import SCALAR, Each, check_shape, either
 from xl_pmpm.core.values import per_value, squash
 
 STATUSES = ("billed", "confirmed_unbilled", "unconfirmed", "scheduled")
@@ -48,8 +49,17 @@ class VisitsMapping:
     source: str = "bundled visits_columns.toml"
 
 
+MAPPING_SHAPE = {
+    "columns": Each(SCALAR),
+    "statuses": Each(either(SCALAR, [SCALAR])),
+    "format": {"date_formats": [str]},
+    "defaults": Each(SCALAR),
+}
+
+
 def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
     """Build and check a VisitsMapping from parsed TOML."""
+    check_shape(raw, MAPPING_SHAPE, source, fix="Compare it with the bundled visits_columns.toml.")
     cols = {k: str(v).strip() for k, v in raw.get("columns", {}).items() if str(v).strip()}
     unknown = set(cols) - set(FIELDS)
     if unknown:
@@ -71,7 +81,7 @@ def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
             raise PmpmInputError(
                 f"[statuses] has '{status}'.", file=source, fix=f"Use {', '.join(STATUSES)}."
             )
-        for w in [words] if isinstance(words, str) else words:
+        for w in words if isinstance(words, list) else [words]:
             key = squash(str(w))
             if key in statuses and statuses[key] != status:
                 raise PmpmInputError(
@@ -84,7 +94,9 @@ def parse_mapping(raw: dict, source: str = "visits mapping") -> VisitsMapping:
         raise PmpmInputError(
             "[statuses] gives no word for 'billed'.", file=source, fix='Add billed = ["Billed"].'
         )
-    formats = tuple(raw.get("format", {}).get("date_formats", ["%Y-%m-%d"]))
+    formats = check_date_formats(
+        raw.get("format", {}).get("date_formats", ["%Y-%m-%d"]), source, "[format] date_formats"
+    )
     defaults = {k: str(v).strip() for k, v in raw.get("defaults", {}).items()}
     return VisitsMapping(cols, statuses, formats, defaults, source)
 

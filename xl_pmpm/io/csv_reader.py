@@ -21,14 +21,7 @@ from pyarrow import csv as pacsv
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
-
-_BINARY_MAGIC = {
-    b"PK\x03\x04": "a zip file (an .xlsx or .xlsm workbook?)",
-    b"%PDF": "a PDF document",
-    b"\xd0\xcf\x11\xe0": "an old-style Excel workbook (.xls)",
-    b"{\\rtf": "a Rich Text document",
-}
-
+from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify
 
 # Excel's first-line delimiter hint ("sep=;"), which Excel itself hides.
 _SEP_HINT = re.compile(r"sep=([,;\t|])")
@@ -52,16 +45,15 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def sniff_binary(data: bytes) -> str | None:
-    """What a non-text file looks like, or None if it may be text."""
-    for magic, what in _BINARY_MAGIC.items():
-        if data.startswith(magic):
-            return what
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+def not_a_report(data: bytes) -> str | None:
+    """What a file that cannot be a tier report is, with the fix; None if it may be one
+    (text, or an .xlsx / .xlsm workbook). Said through `sniff.identify`, as every reader."""
+    kind = identify(data)
+    if kind is None or kind.code == "workbook":
         return None
-    if b"\x00" in data:
-        return "a binary file (it holds NUL bytes)"
-    return None
+    return (
+        f"This is {kind.what}; a tier report is a CSV file or an .xlsx / .xlsm workbook. {kind.fix}"
+    )
 
 
 def lone_cr_lines(text: str) -> list[int]:
@@ -209,6 +201,11 @@ def _title_lines(lines: list[str], sep: str, layout: Layout) -> int:
 
 
 def _cells(line: str, sep: str) -> list[str]:
+    """A line's cells (none for a line too long to be a header: the csv module refuses a
+    field over its limit, and no header is that long). Longer records are read by
+    `_records_with_lines`, which raises the limit to the file's size."""
+    if len(line) > MAX_LINE_CHARS:
+        return []
     return next(csv.reader([line], delimiter=sep), [])
 
 
@@ -327,16 +324,16 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
                 value=str(size),
             )
         )
+    what = not_a_report(data)
+    if what:
+        findings.append(file_finding("not-csv", what))
+        return _unreadable(layout, source, findings, "", size)
     if data.startswith(b"PK\x03\x04"):
         from xl_pmpm.io.workbook_reader import parse_workbook_report  # openpyxl only when needed
 
         report = parse_workbook_report(data, layout, source)
         report.findings = combine([*findings, report.findings])
         return report
-    what = sniff_binary(data)
-    if what:
-        findings.append(file_finding("not-csv", f"This is {what}, not a CSV file."))
-        return _unreadable(layout, source, findings, "", size)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text, encoding = decode_text(data)
         head, frame = text, None

@@ -12,8 +12,6 @@ import hashlib
 import io
 import json
 import os
-import sys
-import tomllib
 from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
@@ -25,6 +23,7 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.layout import Layout, parse_layout
 from xl_pmpm.core.rates import RateBook, parse_rate_book
 from xl_pmpm.core.report import TierReport
+from xl_pmpm.io import sniff
 from xl_pmpm.io.atomic import DIR_MODE, FILE_MODE, numbered_names, publish, write_synced
 from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
 from xl_pmpm.io.memory import release_unused
@@ -36,11 +35,10 @@ def bundled(name: str) -> Path:
     return Path(str(resources.files("xl_pmpm") / "data" / name))
 
 
-STDIN = "-"  # the file name that means standard input (`xl-pmpm validate - < report.csv`)
+STDIN = sniff.STDIN
 
 
-def is_stdin(path: str | Path) -> bool:
-    return str(path) == STDIN
+is_stdin = sniff.is_stdin
 
 
 def source_name(path: str | Path) -> str:
@@ -49,39 +47,15 @@ def source_name(path: str | Path) -> str:
 
 
 def read_input(path: str | Path, what: str) -> bytes:
-    """The bytes of an input file (`-`: standard input); a missing, unreadable or folder
-    path is a PmpmInputError naming the file (`what`: "Visits file", "Rate table", ...)
-    and how to fix it."""
-    if is_stdin(path):
-        return sys.stdin.buffer.read()
-    path = Path(path)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise PmpmInputError(
-            f"{what} not found.", file=str(path), fix="Check the file name and folder."
-        ) from None
-    except IsADirectoryError:
-        raise PmpmInputError(
-            f"{what}: {path} is a folder, not a file.", file=str(path), fix="Name the file itself."
-        ) from None
-    except OSError as exc:
-        raise PmpmInputError(
-            f"{what} cannot be read ({exc.strerror}).",
-            file=str(path),
-            fix="Close it in Excel and check it is a file you may read.",
-        ) from None
+    """The bytes of an input file, as they are (`sniff.read_bytes`): for a reader that
+    says itself what else the file is. Text a command reads goes through `sniff.read_input`."""
+    return sniff.read_bytes(path, what)
 
 
 def load_layout(path: str | Path | None = None) -> Layout:
     """The import layout from a TOML file (the bundled one when `path` is None)."""
     path = Path(path) if path else bundled("layout.toml")
-    try:
-        raw = tomllib.loads(read_input(path, "Layout file").decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PmpmInputError(
-            f"{path} is not valid TOML: {exc}", fix="Compare it with the bundled layout.toml."
-        ) from None
+    raw = sniff.load_toml(path, "The layout file", "Compare it with the bundled layout.toml.")
     return parse_layout(raw, source=str(path))
 
 
@@ -89,9 +63,10 @@ def load_rate_book(rates: str | Path | None = None, payers: str | Path | None = 
     """The rate table and payer settings (the bundled ones by default)."""
     rp = Path(rates) if rates else bundled("rates.csv")
     pp = Path(payers) if payers else bundled("payers.csv")
+    limit = sniff.MAX_SETTINGS_BYTES
     return parse_rate_book(
-        decode_text(read_input(rp, "Rate table"))[0],
-        decode_text(read_input(pp, "Payer settings"))[0],
+        decode_text(sniff.read_input(rp, "The rate table", max_bytes=limit))[0],
+        decode_text(sniff.read_input(pp, "The payer settings file", max_bytes=limit))[0],
         str(rp),
         str(pp),
     )
@@ -256,14 +231,34 @@ def read_archive(directory: str | Path) -> pd.DataFrame:
         if not Path(str(j.get("reviewed", ""))).is_file()  # committed once the file is there
     }
     files = [f for f in files if f.name not in pending]
-    frames = [
-        pd.read_csv(io.BytesIO(f.read_bytes()), dtype=str, keep_default_na=False) for f in files
-    ]
+    frames = [_archive_records(f) for f in files]
     if not frames:
         return pd.DataFrame()
-    out = pd.concat(frames, ignore_index=True)
-    out["line"] = out["line"].astype("int64")
-    return out
+    return pd.concat(frames, ignore_index=True)
+
+
+def _archive_records(path: Path) -> pd.DataFrame:
+    """One archive file's records, checked to be what `write_archive` wrote."""
+    what = "The archive record file"
+    fix = (
+        "Move this file out of the archive folder (keep it): xl-pmpm wrote none like it. "
+        "If it was one of its archive files, restore it from your backup."
+    )
+    try:
+        data = sniff.read_input(path, what)
+    except PmpmInputError as exc:
+        raise PmpmInputError(exc.message, file=exc.file, row=exc.row, fix=fix) from None
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+        lines = pd.to_numeric(frame["line"], errors="raise").astype("int64")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, KeyError, TypeError):
+        raise PmpmInputError(
+            f"{what} is not an xl-pmpm archive (no whole-number 'line' column, or not CSV).",
+            file=str(path),
+            fix=fix,
+        ) from None
+    frame["line"] = lines
+    return frame
 
 
 def write_line_manifest(
@@ -362,12 +357,21 @@ def _edited_archive(path: Path, line: int) -> PmpmInputError:
 def read_line_manifest(directory: str | Path, reviewed_name: str, rows: int) -> list[int]:
     """The original line numbers of a reviewed file's rows, as `write_line_manifest` kept them."""
     path = Path(directory) / f"manifest_{reviewed_name}.json"
+    fix = "Restore into the file `xl-pmpm review` wrote, with the archive folder it named."
+    if not path.exists():
+        raise PmpmInputError(f"No line manifest for {reviewed_name} in {directory}.", fix=fix)
+    data = sniff.read_bytes(path, "The line manifest")
     try:
-        lines = json.loads(path.read_text(encoding="utf-8"))["lines"]
-    except (FileNotFoundError, KeyError, ValueError):
+        lines = json.loads(data.decode("utf-8"))["lines"]
+        if not isinstance(lines, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in lines
+        ):
+            raise TypeError
+    except (KeyError, ValueError, TypeError, IndexError):
         raise PmpmInputError(
-            f"No line manifest for {reviewed_name} in {directory}.",
-            fix="Restore into the file `xl-pmpm review` wrote, with the archive folder it named.",
+            "The line manifest is not one xl-pmpm wrote (damaged, or edited by hand).",
+            file=str(path),
+            fix=f"Put back the manifest `xl-pmpm review` wrote. {fix}",
         ) from None
     if len(lines) != rows:
         raise PmpmInputError(

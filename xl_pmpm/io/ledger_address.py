@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -150,23 +151,87 @@ def looks_like_url(text: str | Path) -> bool:
     return isinstance(text, str) and "://" in text
 
 
+URL_FIX = (
+    "Write it as postgresql://USER@HOST[:PORT]/DATABASE (password from PGPASSWORD or "
+    "~/.pgpass), or give the path of a SQLite ledger file."
+)
+# A server URL typed without its '//' (or its ':'): not a file name anyone means.
+_BROKEN_URL = re.compile(r"(?i)^(postgres(?:ql)?|sqlite)(\+[a-z0-9]+)?(:/?(?!/)|//)")
+
+
+def _url_mistake(text: str) -> PmpmInputError | None:
+    """The part of a ledger URL that is wrong, said without the password; None if none is.
+
+    Checked before SQLAlchemy reads it: a port that is no number, an IPv6 bracket never
+    closed, an '@' in the password (the host would take the password's end), a host with
+    a space, a sqlite URL without a file.
+    """
+    scheme, _, rest = text.partition("://")
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and "@" in userinfo:
+        return PmpmInputError(
+            "The ledger URL holds two '@': an '@' inside the user name or password must be "
+            "written %40 (the part after the last '@' is taken as the host).",
+            fix=URL_FIX,
+        )
+    if scheme.lower().startswith("sqlite"):
+        if not rest.strip("/"):
+            return PmpmInputError("The ledger URL names no file.", fix=URL_FIX)
+        return None
+    host, port = hostport, ""
+    if hostport.startswith("["):
+        if "]" not in hostport:
+            return PmpmInputError(
+                "The ledger URL's host opens '[' (an IPv6 address) and never closes it.",
+                fix=URL_FIX,
+            )
+        host, _, after = hostport.partition("]")
+        host += "]"
+        port = after[1:] if after.startswith(":") else after
+    elif ":" in hostport:
+        host, _, port = hostport.rpartition(":")
+    if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
+        return PmpmInputError(
+            f"The ledger URL's port '{port}' is not a port number (1 to 65535).",
+            fix=f"Check the digits after the host's ':' (5432 is PostgreSQL's). {URL_FIX}",
+        )
+    if any(ch.isspace() for ch in host):
+        return PmpmInputError(
+            f"The ledger URL's host '{host}' holds a space.",
+            fix=f"Check the host name. {URL_FIX}",
+        )
+    return None
+
+
 def address(ledger: str | Path | Address) -> Address:
-    """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL."""
+    """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL.
+
+    A URL with a mistake (`_url_mistake`), or a server URL missing its '//', is a
+    PmpmInputError naming the wrong part, never the password.
+    """
     if isinstance(ledger, Address):
         return ledger
     if not looks_like_url(ledger):
+        if _BROKEN_URL.match(str(ledger).strip()):
+            raise PmpmInputError(
+                "The ledger looks like a server URL without its '://' (it would be taken "
+                "as a file name).",
+                fix=URL_FIX,
+            )
         return Address(Path(ledger), None, str(ledger))
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    text = str(ledger).strip()
+    mistake = _url_mistake(text)
+    if mistake is not None:
+        raise mistake
     try:
-        url = make_url(str(ledger).strip())
-    except ArgumentError:
-        raise PmpmInputError(
-            "The ledger URL cannot be read.",
-            fix="Write it as postgresql://USER@HOST[:PORT]/DATABASE (password from PGPASSWORD "
-            "or ~/.pgpass), or give the path of a SQLite ledger file.",
-        ) from None
+        url = make_url(text)
+        url.port  # noqa: B018 - SQLAlchemy checks the port when asked
+    except (ArgumentError, ValueError, TypeError):
+        raise PmpmInputError("The ledger URL cannot be read.", fix=URL_FIX) from None
     if url.get_backend_name() == "sqlite":
         return Address(Path(url.database or ""), None, url.database or "")
     given = shown_url(url)  # as the biller wrote it, less the password
@@ -252,6 +317,53 @@ def unreadable_ledger(path: Path, exc: BaseException) -> PmpmInputError:
         "damaged beyond recognition.",
         file=str(path),
         fix=f"{NOT_A_LEDGER_FIX} If it is your ledger: {restore_fix(path)}",
+    )
+
+
+def check_ledger_file(ledger: str | Path | Address) -> None:
+    """A SQLite ledger path holding another kind of file, or naming a folder: said by what
+    it is (sniff.identify), before anything (a lock file, a folder) is made beside it.
+
+    A file that was a ledger (SQLite's header, the ledger's name, a backup beside it) is
+    left to SQLite, whose error `unreadable_ledger` calls damage, with how to restore it.
+    """
+    from xl_pmpm.io.sniff import identify
+
+    where = address(ledger)
+    path = where.path
+    if path is None:
+        return
+    if path.is_dir():
+        raise PmpmInputError(
+            "The ledger is a folder, not a ledger file.",
+            file=where.shown,
+            fix=f"Give the ledger file itself ({LEDGER_NAME} in that folder?).",
+        )
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+            more = bool(fh.read(1))
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not there yet (or under a file): the caller says so
+    except OSError as exc:
+        raise PmpmInputError(
+            f"The ledger cannot be read ({exc.strerror}).",
+            file=where.shown,
+            fix="Check it is a file you may read and write.",
+        ) from None
+    if not head or head.startswith(_SQLITE_MAGIC):
+        return
+    if path.name == LEDGER_NAME or backup_path(path).exists():
+        return  # damage: unreadable_ledger says so once SQLite refuses it
+    kind = identify(head)
+    if kind is None:
+        what = "a text file"
+    elif kind.code == "cut-off" and more:
+        what = "a zip archive (a workbook?)"
+    else:
+        what = kind.what
+    raise PmpmInputError(
+        f"Not an xl-pmpm ledger: the file is {what}.", file=where.shown, fix=NOT_A_LEDGER_FIX
     )
 
 

@@ -57,29 +57,29 @@ def backup(ledger: str | Path, to: str | Path) -> int:
         )
     from xl_pmpm.io.files import ensure_private_dir
 
-    ensure_private_dir(target.parent if str(target.parent) else ".")
-    temp = target.with_name(f".{target.name}.{os.getpid()}.backup")
-    temp.unlink(missing_ok=True)
-    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    try:
-        with opened(ledger, read_only=True) as db:
+    with opened(ledger, read_only=True) as db:  # a ledger it is, before anything is written
+        ensure_private_dir(target.parent if str(target.parent) else ".")
+        temp = target.with_name(f".{target.name}.{os.getpid()}.backup")
+        temp.unlink(missing_ok=True)
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        try:
             copy = _copy_server if db.where.server else _copy_sqlite
             count = copy(db, temp)
-        with contextlib.closing(sqlite3.connect(temp)) as check:
-            if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise PmpmInputError("The backup did not check out.", file=str(target))
-        with open(temp, "rb") as fh:
-            os.fsync(fh.fileno())
-        try:
-            publish(temp, target)  # atomic; fails rather than replace
-        except FileExistsError:
-            raise PmpmInputError(
-                "A file of that name appeared; a backup never replaces a file.",
-                file=str(target),
-                fix="Give a new file name.",
-            ) from None
-    finally:
-        temp.unlink(missing_ok=True)
+            with contextlib.closing(sqlite3.connect(temp)) as check:
+                if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                    raise PmpmInputError("The backup did not check out.", file=str(target))
+            with open(temp, "rb") as fh:
+                os.fsync(fh.fileno())
+            try:
+                publish(temp, target)  # atomic; fails rather than replace
+            except FileExistsError:
+                raise PmpmInputError(
+                    "A file of that name appeared; a backup never replaces a file.",
+                    file=str(target),
+                    fix="Give a new file name.",
+                ) from None
+        finally:
+            temp.unlink(missing_ok=True)
     return count
 
 

@@ -38,6 +38,7 @@ from xl_pmpm.io.ledger_address import (
     Address,
     address,
     blank,
+    check_ledger_file,
     server_problem,
     shown_url,
     unreadable_ledger,
@@ -324,6 +325,7 @@ def open_ledger(
     database that holds no table yet.
     """
     where = address(ledger)
+    check_ledger_file(where)
     create = create and not read_only and not where.server
     if where.path is not None and (not where.path.exists() or blank(where.path)):
         # A blank file (0 bytes, or no table: an export killed as it made it) is a new ledger.
@@ -375,6 +377,7 @@ def init(ledger: str | Path) -> tuple[str, int]:
     the tables. Returns (created / upgraded / checked, the version found before).
     """
     where = address(ledger)
+    check_ledger_file(where)
     if where.path is not None and (not where.path.exists() or blank(where.path)):
         with opened(where, create=True):
             return "created", 0

@@ -24,7 +24,13 @@ from filelock import FileLock, Timeout
 from sqlalchemy.exc import DBAPIError
 
 from xl_pmpm.core.errors import PmpmError
-from xl_pmpm.io.ledger_address import LOCK_TIMEOUT, Address, address, server_problem
+from xl_pmpm.io.ledger_address import (
+    LOCK_TIMEOUT,
+    Address,
+    address,
+    check_ledger_file,
+    server_problem,
+)
 from xl_pmpm.io.ledger_db import FILE_MODE, _server_engine
 
 ADVISORY_KEY = 0x786C706D706D  # "xlpmpm": the ledger's advisory lock on a PostgreSQL server
@@ -110,6 +116,7 @@ def locked(db_path: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]
     """Hold the ledger's lock: one export or reconcile at a time per ledger (see above)."""
     where = address(db_path)
     if where.path is not None:
+        check_ledger_file(where)  # another kind of file: said before the lock file is made
         with _file_lock(where, timeout):
             yield
     elif where.url is not None and where.url.get_backend_name() == "postgresql":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -31,15 +30,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats, unreadable_csv
+from xl_pmpm.core.cells import (
+    check_date_formats,
+    fail_at_first,
+    parse_dates_in_formats,
+    unreadable_csv,
+)
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.shape import check_shape, either
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.core.values import member_key, squash
-from xl_pmpm.io import files, ledger
-from xl_pmpm.io.csv_reader import decode_text, sniff_binary
+from xl_pmpm.io import ledger, sniff
+from xl_pmpm.io.csv_reader import decode_text
 from xl_pmpm.io.workflow import Exported, export_import_file
 
 SUMMARY_LINE = re.compile(r"^\s*(\d[\d,]*)\s+of\s+(\d[\d,]*)\s+rows?\s+imported", re.IGNORECASE)
@@ -58,23 +63,25 @@ class ResultsMapping:
     date_formats: tuple[str, ...] = DATE_FORMATS
 
 
+RESULTS_KEYS = ("patient_number", "contract", "visit_date", "reason", "file_name", "date_formats")
+
+
 def load_results_mapping(path: str | Path | None) -> ResultsMapping:
     """A ResultsMapping from the `[results]` table of a TOML file (defaults when None)."""
     if path is None:
         return ResultsMapping()
-    try:
-        raw = tomllib.loads(Path(path).read_bytes().decode("utf-8")).get("results", {})
-    except FileNotFoundError:
-        raise PmpmInputError(
-            "Mapping file not found.", file=str(path), fix="Check the name."
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PmpmInputError(f"Not valid TOML: {exc}", file=str(path), fix="Fix it.") from None
+    fix = "Give a TOML file with a [results] table of header names."
+    text = either(str, [str])
+    shape = {"results": dict.fromkeys(RESULTS_KEYS, text)}
+    whole = sniff.load_toml(path, "The results columns file", fix)
+    check_shape(whole, shape, str(path), fix=fix)
+    raw = whole.get("results", {})
     base = ResultsMapping()
     values = {}
-    for key in ("patient_number", "contract", "visit_date", "reason", "file_name", "date_formats"):
+    for key in RESULTS_KEYS:
         v = raw.get(key, getattr(base, key))
         values[key] = (v,) if isinstance(v, str) else tuple(v)
+    check_date_formats(values["date_formats"], str(path), "[results] date_formats")
     return ResultsMapping(**values)
 
 
@@ -258,11 +265,12 @@ def read_results_bytes(
     data: bytes, mapping: ResultsMapping, *, month: str | None = None, source: str = "results"
 ) -> pd.DataFrame:
     """Failed rows from a results file's bytes; `attrs['summary']` = (imported, total) if given."""
-    binary = sniff_binary(data)
-    if binary:
-        raise PmpmInputError(
-            f"The results file is {binary}.", file=source, fix="Save the attachment as CSV."
-        )
+    kind = sniff.identify(data)
+    if kind is not None:
+        raise sniff.refuse(kind, "The results file", source)
+    too_long = sniff.too_long_line(data, "The results file", source)
+    if too_long is not None:
+        raise too_long
     text = decode_text(data)[0].replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     skip = 0
@@ -296,7 +304,7 @@ def read_results_bytes(
 def read_results(
     path: str | Path, mapping: ResultsMapping | None = None, *, month: str | None = None
 ) -> pd.DataFrame:
-    data = files.read_input(path, "The results file")
+    data = sniff.read_bytes(path, "The results file")
     return read_results_bytes(data, mapping or ResultsMapping(), month=month, source=str(path))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,23 +20,14 @@ import pyarrow.csv as pacsv
 from xl_pmpm.core.cells import unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.visits import VisitsMapping, normalize_visits, parse_mapping
-from xl_pmpm.io import files
-from xl_pmpm.io.csv_reader import decode_text, sniff_binary
+from xl_pmpm.io import files, sniff
+from xl_pmpm.io.csv_reader import decode_text
 
 
 def load_mapping(path: str | Path | None = None) -> VisitsMapping:
     """The visits column mapping from a TOML file (the bundled one when `path` is None)."""
     p = Path(path) if path else files.bundled("visits_columns.toml")
-    try:
-        raw = tomllib.loads(p.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise PmpmInputError(
-            "Mapping file not found.", file=str(p), fix="Check the name."
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PmpmInputError(
-            f"Not valid TOML: {exc}", file=str(p), fix="Compare it with visits_columns.toml."
-        ) from None
+    raw = sniff.load_toml(p, "The mapping file", "Compare it with the bundled visits_columns.toml.")
     return parse_mapping(raw, source=str(p))
 
 
@@ -125,15 +115,14 @@ def _ascii_only(table: pa.Table) -> bool:
 
 def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits") -> pd.DataFrame:
     """Normalized visits from a CSV file's bytes (index = file line numbers)."""
-    binary = sniff_binary(data)
-    if binary:
-        raise PmpmInputError(
-            f"The visits file is {binary}, not a CSV file.",
-            file=source,
-            fix="In Excel use File > Save As > CSV UTF-8.",
-        )
+    kind = sniff.identify(data)
+    if kind is not None:
+        raise sniff.refuse(kind, "The visits file", source)
     if not data[:65536].strip() and not data.strip():
         raise PmpmInputError("The visits file is empty.", file=source, fix="Export it again.")
+    too_long = sniff.too_long_line(data, "The visits file", source)
+    if too_long is not None:
+        raise too_long
     # Line numbers: header = 1. Exact unless a quoted cell holds a line break.
     physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     raw = None
@@ -161,8 +150,8 @@ def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits
 
 def read_visits(path: str | Path, mapping: VisitsMapping) -> pd.DataFrame:
     """Read and normalize a visits CSV; PmpmInputError (file, line, column) on bad cells."""
-    data = files.read_input(path, "The visits file")
-    return read_visits_bytes(data, mapping, source="stdin" if files.is_stdin(path) else str(path))
+    data = sniff.read_bytes(path, "The visits file")
+    return read_visits_bytes(data, mapping, source="stdin" if sniff.is_stdin(path) else str(path))
 
 
 # --- large files, chunk by chunk (issue 16: `xl-pmpm unbilled` over months of visits) ------
@@ -220,13 +209,12 @@ def iter_visits(
     source = str(path)
     with path.open("rb") as fh:
         head = fh.read(65536)
-    binary = sniff_binary(head)
-    if binary:
-        raise PmpmInputError(
-            f"The visits file is {binary}, not a CSV file.",
-            file=source,
-            fix="In Excel use File > Save As > CSV UTF-8.",
-        )
+    kind = sniff.identify(head)
+    if kind is not None:
+        raise sniff.refuse(kind, "The visits file", source)
+    too_long = sniff.too_long_line(head[: head.rfind(b"\n") + 1], "The visits file", source)
+    if too_long is not None:
+        raise too_long
     names = _header_names(head)
     done = 0  # rows (and blank lines) read so far: the next row's line is done + 2
     if names:

@@ -49,6 +49,8 @@ class Exported:
     rows: int
     validation: ValidationReport
     contracts: dict[str, int] = field(default_factory=dict)
+    # Each file's contract and rows, in the order of `files` (file names shorten contracts).
+    file_contracts: list[dict[str, object]] = field(default_factory=list)
     ledger: str | Path | None = None  # the ledger the rows were recorded in (None: not recorded)
     recovered: Reconciled | None = None  # an interrupted earlier export finished first
 
@@ -203,11 +205,16 @@ def export_import_file(
     contracts: dict[str, int] = {}
     for p in made:
         contracts[p.contract] = contracts.get(p.contract, 0) + p.rows
+    by_file = [
+        {"file": str(path), "contract": p.contract, "rows": p.rows}
+        for path, p in zip(written, made, strict=True)
+    ]
     return Exported(
         written,
         sum(p.rows for p in made),
         validation,
         contracts,
+        by_file,
         ledger,
         recovered,
     )
