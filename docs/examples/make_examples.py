@@ -52,8 +52,10 @@ def main() -> None:
     )
     write(HERE / "november.csv", extract_csv(november))
 
-    # The month's cycle: a correction of October's first row, the import's failed rows.
+    # The month's cycle: the bundled sample extract (the month with the agency's ledger and
+    # its carry-over), a correction of October's first row, the import's failed rows.
     cycle = HERE / "month_cycle"
+    write(cycle / "sample_tier_report.csv", files.bundled("sample_tier_report.csv").read_bytes())
     write(cycle / "fix.csv", extract_csv(october.iloc[:1]))
     failed = october.iloc[[3, 7]].copy()
     failed["Failed Reason"] = ["Caregiver is not active for the visit date", "Invalid Service Code"]
