@@ -731,8 +731,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "carry-over",
         help="rows deferred or removed in earlier months, back into a new report",
-        description="List the rows set aside by `review` in earlier months and not restored; "
-        "with --into, add them to the new month's report (a new file).",
+        description="List the rows set aside by `review` in earlier months and not restored, "
+        "carried or exported yet; with --out, write them into a new report of their own "
+        "service month each, within that month's submission window.",
         example="xl-pmpm carry-over --archive work/archive --month 2026-11",
         group="month",
     )
