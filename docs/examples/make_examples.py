@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from xl_pmpm.core.sample import extract_csv, generate_extract
 from xl_pmpm.io import files
 
@@ -52,8 +54,10 @@ def main() -> None:
     )
     write(HERE / "november.csv", extract_csv(november))
 
-    # The month's cycle: a correction of October's first row, the import's failed rows.
+    # The month's cycle: the bundled sample extract (the month with the agency's ledger and
+    # its carry-over), a correction of October's first row, the import's failed rows.
     cycle = HERE / "month_cycle"
+    write(cycle / "sample_tier_report.csv", files.bundled("sample_tier_report.csv").read_bytes())
     write(cycle / "fix.csv", extract_csv(october.iloc[:1]))
     failed = october.iloc[[3, 7]].copy()
     failed["Failed Reason"] = ["Caregiver is not active for the visit date", "Invalid Service Code"]
@@ -97,6 +101,49 @@ def main() -> None:
     deferred[["Visit Start Time", "Visit End Time"]] = ""
     write(rules / "deferred.csv", extract_csv(deferred))
     write(rules / "confirmed.csv", extract_csv(linked_rows.iloc[:2]))
+
+    # One member-month over two contracts, and contracts HHAeXchange bills itself
+    # (members of their own, so the ledger of the examples before does not know them).
+    def october_visits(pid: str, name: str, contract: str, hours: float) -> tuple:
+        return (pid, name, contract, "2026-10-03", "", hours, "Billed")
+
+    upr_contract, internal = "UPR - Hudson Valley MLTC", "Elderplan CDPAP Internal"
+    write(
+        rules / "visits_split.csv",
+        visits_csv(
+            [
+                october_visits("0000200101", "Ann Split", linked, 100.0),
+                october_visits("0000200101", "Ann Split", upr_contract, 80.0),
+                october_visits("0000200102", "Bo Single", linked, 120.0),
+            ]
+        ),
+    )
+    split = october.iloc[[1, 2, 1]].copy()  # clean rows; line 4 is line 2's member again
+    split["Patient Number"] = ["0000200101", "0000200102", "0000200101"]
+    split["Patient Name"] = ["Ann Split", "Bo Single", "Ann Split"]
+    split["Primary Contract"] = [linked, linked, upr_contract]
+    split["Billed Hours"] = ["100.00", "120.00", "80.00"]
+    split["Unbilled Hours"] = "0.00"
+    split["Tier"] = "1"
+    split["Primary Service code"] = "2443"
+    write(rules / "split_report.csv", extract_csv(split))
+    auto = split.iloc[[0, 1, 1]].copy()
+    auto["Patient Number"] = ["0000200201", "0000200202", "0000200203"]
+    auto["Patient Name"] = ["Cy Auto", "Dee Auto", "Eve Auto"]
+    auto["Primary Contract"] = ["Linked - Elderplan CDPAP", internal, "Linked - Elderplan CDPAP"]
+    write(rules / "auto_report.csv", extract_csv(auto))
+    payers = pd.read_csv(files.bundled("payers.csv"), dtype=str, keep_default_na=False)
+    payers.loc[payers["payer"] == "Elderplan", "auto_billed"] = internal
+    write(rules / "payers.csv", payers.to_csv(index=False, lineterminator=CRLF))
+    write(
+        rules / "visits_auto.csv",
+        visits_csv(
+            [
+                october_visits("0000200301", "Fay Auto", internal, 100.0),
+                october_visits("0000200302", "Gus Linked", "Linked - Elderplan CDPAP", 30.0),
+            ]
+        ),
+    )
     setup = [
         "Contract,Discipline,Service Code,Description,Export Code,Revenue Code,HCPCS Code",
         f"{linked},PA,2443,PMPM Tier 1,2443,,2443",

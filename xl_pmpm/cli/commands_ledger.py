@@ -119,7 +119,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="create the ledger's tables, or upgrade an older ledger",
         description="Create the ledger's tables, or upgrade a ledger an earlier release made "
         "(in one transaction, every entry kept).",
-        example="xl-pmpm ledger init --ledger upload/pmpm-ledger.sqlite3",
+        example="xl-pmpm ledger init",
     )
     q.add_argument("--ledger", help=where)
     add_settings(q, layout=False, rates=False)

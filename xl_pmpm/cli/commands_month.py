@@ -699,7 +699,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="the export ledger: what was exported, when, in which file",
         description="Every member-month exported: when, in which import file, and its state "
         "(exported, placeholder, rejected, correction). Member IDs are not printed.",
-        example="xl-pmpm history --ledger upload/pmpm-ledger.sqlite3 --month 2026-10",
+        example="xl-pmpm history --month 2026-10",
         group="ledger",
     )
     p.add_argument(
@@ -715,7 +715,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="record the import's failed rows; resubmit corrections",
         description="Read the import's failed-rows attachment, mark those member-months "
         "rejected in the ledger, and (with --corrected) write the resubmission file.",
-        example="xl-pmpm reconcile failed_rows.csv --ledger upload/pmpm-ledger.sqlite3",
+        example="xl-pmpm reconcile failed_rows.csv",
         group="month",
     )
     p.add_argument("results", metavar="RESULTS_FILE", help="the failed-rows attachment (CSV)")
@@ -731,8 +731,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "carry-over",
         help="rows deferred or removed in earlier months, back into a new report",
-        description="List the rows set aside by `review` in earlier months and not restored; "
-        "with --into, add them to the new month's report (a new file).",
+        description="List the rows set aside by `review` in earlier months and not restored, "
+        "carried or exported yet; with --out, write them into a new report of their own "
+        "service month each, within that month's submission window.",
         example="xl-pmpm carry-over --archive work/archive --month 2026-11",
         group="month",
     )
@@ -763,7 +764,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Set the visits beside the ledger and the archive: every member-month that "
         "earned a PMPM not yet confirmed, with its reason, dollars and days left to bill it. "
         "Exit 1 when something is recoverable.",
-        example="xl-pmpm unbilled visits.csv --ledger upload/pmpm-ledger.sqlite3",
+        example="xl-pmpm unbilled visits.csv",
         group="month",
     )
     p.add_argument("files", nargs="+", metavar="VISITS", help="visits CSV(s), one row per visit")

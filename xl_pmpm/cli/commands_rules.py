@@ -46,6 +46,7 @@ from xl_pmpm.core.service_setup import (
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger, sniff
 from xl_pmpm.io.csv_reader import decode_text
+from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
 
@@ -375,7 +376,7 @@ def cmd_claim_dates(args: argparse.Namespace) -> int:
 def _read_history(path: str) -> pd.DataFrame:
     ledger_fix = (
         "Give --ledger the ledger file your exports were recorded in "
-        "(the one `xl-pmpm history --ledger` shows)."
+        "(`xl-pmpm ledger where` shows the one the commands use without it)."
     )
     shown = ledger.shown(path)
     if "://" not in path and not Path(path).is_file():
@@ -429,6 +430,7 @@ def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]
 
 @guarded
 def cmd_kpi(args: argparse.Namespace) -> int:
+    args.ledger = args.ledger or str(default_ledger())
     history = _read_history(args.ledger)
     book = files.load_rate_book(args.rates, args.payers)
     tables = kpi_tables(history, book)
@@ -629,10 +631,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="PMPM revenue per member, tiers, tier mix and payers by month",
         description="KPIs from the ledger: PMPM revenue per member per month, members and "
         "revenue by tier, tier mix month over month, per payer.",
-        example="xl-pmpm kpi --ledger upload/pmpm-ledger.sqlite3",
+        example="xl-pmpm kpi --visits visits_2026-09.csv",
         group="ledger",
     )
-    p.add_argument("--ledger", required=True, help="the export ledger database")
+    p.add_argument("--ledger", help=LEDGER_HELP)
     p.add_argument(
         "--visits",
         nargs="+",
