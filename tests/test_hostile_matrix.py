@@ -45,8 +45,14 @@ def base(tmp_path_factory: pytest.TempPathFactory, extract: Path) -> dict[str, P
     exported = folder / "exported"
     from xl_pmpm.cli import app as cli
 
-    assert cli.main(["export", str(extract), "--out", str(exported), "--as-of", AS_OF]) == 0
-    out["ledger"] = exported / LEDGER_NAME
+    out["ledger"] = folder / LEDGER_NAME
+    assert (
+        cli.main(
+            ["export", str(extract), "--out", str(exported), "--as-of", AS_OF]
+            + ["--ledger", str(out["ledger"])]
+        )
+        == 0
+    )
     reviewed = folder / "reviewed"
     assert (
         cli.main(["review", str(extract), "--out", str(reviewed), "--defer", "2", "--as-of", AS_OF])

@@ -137,7 +137,7 @@ def carry_into(
     if chosen.empty:
         return table, chosen.iloc[0:0]
     start = int(table.index.max()) + 1 if len(table) else 2
-    rows = chosen.reindex(columns=list(table.columns)).fillna("").astype(str)
+    rows = chosen.reindex(columns=list(table.columns)).astype(object).fillna("").astype(str)
     rows.index = pd.RangeIndex(start, start + len(rows), name=table.index.name)
     out = pd.concat([table, rows])
     records = chosen.copy()

@@ -153,7 +153,7 @@ def _workbook(
     # Restore puts a row back whole: every column the rules read, Authorized Hours too.
     deferred_columns = [*DEFERRED_COLUMNS_META, *(c.name for c in layout.sheet_columns)]
     if deferred is not None:  # all text on the sheet, as the front end writes it
-        deferred = deferred.reindex(columns=deferred_columns).fillna("").astype(str)
+        deferred = deferred.reindex(columns=deferred_columns).astype(object).fillna("").astype(str)
         deferred["archived_at"] = deferred["archived_at"].map(stamp_text)
         deferred = deferred.where(deferred != "", None)
     meta = {c: shown(c) for c in DEFERRED_COLUMNS_META}
