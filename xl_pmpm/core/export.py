@@ -197,6 +197,14 @@ def csv_lines(rows: pd.DataFrame, layout: Layout, encoder: codecs.IncrementalEnc
     return _encoded(data, layout, encoder)
 
 
+def csv_file(frame: pd.DataFrame, layout: Layout) -> bytes:
+    """`frame` (text) as a CSV file, header first, in the layout's encoding and line ends:
+    the bytes of pandas' to_csv(index=False), written by Arrow."""
+    header = _encode(frame.iloc[0:0], layout, header=True)
+    encoder = codecs.getincrementalencoder(layout.encoding)()
+    return header + csv_lines(frame, layout, encoder)
+
+
 def _encoded(data: memoryview, layout: Layout, encoder: codecs.IncrementalEncoder) -> bytes:
     if codecs.lookup(layout.encoding).name == "utf-8":
         return bytes(data)
