@@ -147,8 +147,8 @@ def _quoted_by_csv(delimiter: str, terminator: str) -> str:
 
 
 def csv_line_array(
-    columns: list[pa.Array], terminator: str, delimiter: str = ","
-) -> pa.LargeStringArray:
+    columns: list[pa.Array] | list[pa.ChunkedArray], terminator: str, delimiter: str = ","
+) -> pa.LargeStringArray | pa.ChunkedArray:
     """Each row of `columns` (Arrow text) as one CSV line, its terminator included, quoted
     exactly as pandas' to_csv quotes (QUOTE_MINIMAL, RFC 4180): only a value holding the
     delimiter, a quote or a line break, its quotes doubled; in a one-column file, an empty
@@ -254,16 +254,32 @@ def _spans(ends: np.ndarray, header: bytes, limit: int) -> list[tuple[int, int]]
     return spans
 
 
+def _take_rows(column: pa.ChunkedArray, positions: np.ndarray) -> pa.ChunkedArray:
+    """The values of `column` at `positions` (ascending), taken chunk by chunk: Arrow's
+    take over a chunked array joins the whole column first, at every call."""
+    if column.num_chunks == 1:
+        return pa.chunked_array([column.chunk(0).take(positions)], column.type)
+    starts = np.concatenate([[0], np.cumsum([len(c) for c in column.chunks])])
+    cut = np.searchsorted(positions, starts)
+    pieces = [
+        column.chunk(k).take(positions[cut[k] : cut[k + 1]] - starts[k])
+        for k in range(column.num_chunks)
+        if cut[k + 1] > cut[k]
+    ]
+    return pa.chunked_array(pieces, column.type)
+
+
 def _contract_parts(
-    columns: list[pa.Array],
+    columns: list[pa.ChunkedArray],
+    positions: np.ndarray,
     lines_of: np.ndarray,
     layout: Layout,
     header: bytes,
     name: str,
     contract: str,
 ) -> Iterator[ExportPart]:
-    """The import files of one contract's rows (`columns`, their report lines `lines_of`),
-    one at a time.
+    """The import files of one contract's rows (at `positions` of `columns`, ascending; their
+    report lines `lines_of`), one at a time.
 
     Written slice by slice straight into files under the upload limit, each
     taking as many rows as fit: the contract's whole text is never held.
@@ -285,8 +301,12 @@ def _contract_parts(
         return part
 
     for first in range(0, len(lines_of), _ENCODE_ROWS):
-        rows = [c.slice(first, _ENCODE_ROWS) for c in columns]
-        data, ends = _line_bytes(csv_line_array(rows, layout.line_terminator))
+        at = positions[first : first + _ENCODE_ROWS]
+        rows = [_take_rows(c, at) for c in columns]  # this slice's rows only, never a copy of all
+        lines_array = csv_line_array(rows, layout.line_terminator)
+        if isinstance(lines_array, pa.ChunkedArray):
+            lines_array = lines_array.combine_chunks()
+        data, ends = _line_bytes(lines_array)
         if not utf8:
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)
@@ -362,18 +382,15 @@ def _parts(
         raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
     keys = _pandas_text(columns[names.index(contract_col)])
     when = stamp.strftime("%Y%m%dT%H%M%S")
-    # The rows sorted by contract once (stable: each contract's rows in the report's order),
-    # then each contract's files cut from its slice: the cost does not grow with contracts.
+    # One contract's rows at a time, each cut into slices taken from the whole table's
+    # columns (the export values computed once above): nothing of the table is copied
+    # whole, and the cost does not grow with the number of contracts.
     groups = keys.groupby(keys, sort=True).indices
     del keys
-    order = np.concatenate([groups[k] for k in sorted(groups)]) if groups else np.empty(0, int)
-    bounds = np.cumsum([0] + [len(groups[k]) for k in sorted(groups)])
-    if not np.array_equal(order, np.arange(len(order))):
-        columns = [c.take(order) for c in columns]
-    columns = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in columns]
-    line_numbers = live.index.to_numpy()[order]
-    for key, a, b in zip(sorted(groups), bounds[:-1], bounds[1:], strict=True):
-        if b > a:
+    line_numbers = live.index.to_numpy()
+    for key in sorted(groups):
+        positions = groups.pop(key)
+        if len(positions):
             name = f"{prefix}_{slug(str(key))}_{month}_{when}"
-            rows = [c.slice(a, b - a) for c in columns]
-            yield from _contract_parts(rows, line_numbers[a:b], layout, header, name, str(key))
+            lines_of = line_numbers[positions]
+            yield from _contract_parts(columns, positions, lines_of, layout, header, name, str(key))
