@@ -46,6 +46,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from xl_pmpm.core.sample import REAL_SHAPE  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
 AS_OF = "2026-11-05"
@@ -64,7 +67,7 @@ ARROW = (
 # Shapes of extract (core/sample.py's generator): a real one has 32 contracts of Zipf-like
 # sizes and every name "Family, Given" (a value to quote on each line).
 SHAPES = {
-    "real": {"contracts": 32, "comma_names": 1.0},
+    "real": REAL_SHAPE,
     "quoted1": {"contracts": 32, "comma_names": 0.01},
     "plain": {"contracts": 4, "comma_names": 0.0},
 }

@@ -73,6 +73,11 @@ FAMILY = [
 REGIONS = ["Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island", "Nassau", "Suffolk", "Erie"]
 
 
+# A real extract's shape (the benchmarks): 32 contracts of Zipf-like sizes, every name
+# "Family, Given" (a value a CSV writer must quote on every line), IDs with leading zeros.
+REAL_SHAPE = {"contracts": 32, "comma_names": 1.0}
+
+
 def contract_names(count: int) -> list[str]:
     """`count` contract names: the four above, then each kind per region (up to 36)."""
     more = [f"{base} - {region}" for region in REGIONS for base in CONTRACTS]
