@@ -211,6 +211,10 @@ def _encoded(data: memoryview, layout: Layout, encoder: codecs.IncrementalEncode
     return encoder.encode(str(data, "utf-8"))
 
 
+# Export text up to this size is joined into one Arrow chunk a column before it is cut
+# (faster slices); above it, it is taken chunk by chunk (no second copy of a large table).
+_JOIN_BYTES = 64 << 20
+
 # Rows taken and written at a time: a contract of a million rows is never copied whole.
 _ENCODE_ROWS = 50_000
 
@@ -387,6 +391,10 @@ def _parts(
     # whole, and the cost does not grow with the number of contracts.
     groups = keys.groupby(keys, sort=True).indices
     del keys
+    if sum(c.nbytes for c in columns) <= _JOIN_BYTES:
+        # A table this small is joined into one chunk a column (a copy of its text): each
+        # slice is then one take per column, not one per chunk.
+        columns = [pa.chunked_array([c.combine_chunks()], c.type) for c in columns]
     line_numbers = live.index.to_numpy()
     for key in sorted(groups):
         positions = groups.pop(key)
