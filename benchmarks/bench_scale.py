@@ -2,11 +2,14 @@
 
 For each row count (default 10k, 100k, 250k and 1,048,575, Excel's sheet limit
 less the header) one extract is generated, then each of these runs as a fresh
-process, `--repeat` times, keeping the fastest wall time and the lowest peak RSS
-(the machine is shared: the minimum is the run least disturbed):
+process, `--repeat` rounds, each round running every side once in turn (alternated
+pairs); the figure is the median wall time and the largest peak RSS, with the load
+average at the start of each round:
 
 - floor: ``python -c "pandas.read_csv(src, dtype=str).to_csv(out, index=False)"``,
   the plainest way to read and write the same file with pandas;
+- arrow: pyarrow's ``read_csv`` (every column text) + ``write_csv`` of the same file,
+  the physical limit;
 - ``xl-pmpm validate FILE``;
 - ``xl-pmpm export FILE --out DIR --no-ledger``;
 - with ``--ledger``, also ``xl-pmpm export FILE --out DIR`` (the default export: its
@@ -20,6 +23,8 @@ same size in the same run.
         [--code PATH]   # run another checkout's xl_pmpm (to measure before/after)
         [--data DIR]    # keep the generated extracts there between runs
         [--ledger]      # also the export with the ledger (the default `xl-pmpm export`)
+        [--shape real|quoted1|plain]  # the extract's shape (SHAPES; default real)
+        [--baseline PATH]  # another checkout's export, run right before this one's
     python benchmarks/bench_scale.py --startup [--repeat 7] [--code PATH]
 
 ``--startup`` measures start-up instead: the CPU time (user + system, the child's own
@@ -34,11 +39,15 @@ import argparse
 import compileall
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from xl_pmpm.core.sample import REAL_SHAPE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
@@ -47,14 +56,29 @@ EXCEL_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
 FLOOR = (
     "import sys, pandas as pd; pd.read_csv(sys.argv[1], dtype=str).to_csv(sys.argv[2], index=False)"
 )
+# The physical limit: Arrow reading and writing the same bytes (its writer quotes every text).
+ARROW = (
+    "import csv, sys, pyarrow as pa, pyarrow.csv as c; "
+    "names = next(csv.reader(open(sys.argv[1], encoding='utf-8', newline=''))); "
+    "t = c.read_csv(sys.argv[1], convert_options=c.ConvertOptions("
+    "column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False)); "
+    "c.write_csv(t, sys.argv[2])"
+)
+# Shapes of extract (core/sample.py's generator): a real one has 32 contracts of Zipf-like
+# sizes and every name "Family, Given" (a value to quote on each line).
+SHAPES = {
+    "real": REAL_SHAPE,
+    "quoted1": {"contracts": 32, "comma_names": 0.01},
+    "plain": {"contracts": 4, "comma_names": 0.0},
+}
 
 
-def make_extract(rows: int, folder: Path) -> Path:
+def make_extract(rows: int, folder: Path, shape: str = "real") -> Path:
     """The generated extract of `rows` rows (made once, kept in `folder`).
 
     Made in a child process: this one stays small, so no child inherits its pages.
     """
-    path = folder / f"extract_{rows}.csv"
+    path = folder / f"extract_{shape}_{rows}.csv"
     if not path.exists():
         make = (
             "import sys; from pathlib import Path; "
@@ -62,7 +86,7 @@ def make_extract(rows: int, folder: Path) -> Path:
             "from xl_pmpm.io import files; "
             "layout, book = files.load_layout(), files.load_rate_book(); "
             f"frame = generate_extract({rows}, '{MONTH}', layout, book, mangle=False, "
-            "below_minimum=False); "
+            f"below_minimum=False, **{SHAPES[shape]!r}); "
             "Path(sys.argv[1]).write_bytes(extract_csv(frame))"
         )
         tmp = path.with_suffix(".part")
@@ -123,16 +147,26 @@ def measure_startup(code: Path, repeat: int, work: Path) -> dict:
 
 
 def measure(
-    rows: int, src: Path, code: Path, repeat: int, work: Path, ledger: bool = False
+    rows: int,
+    src: Path,
+    code: Path,
+    repeat: int,
+    work: Path,
+    ledger: bool = False,
+    baseline: Path | None = None,
 ) -> dict:
+    """Each side once per round, the rounds alternated (floor, arrow, xl-pmpm sides, and
+    with `baseline` that checkout's export right before this one's); the medians."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("XL_PMPM_LEDGER", None)  # the ledger is the new one in the export's folder
     cli = [sys.executable, "-m", "xl_pmpm.cli"]
-    best: dict[str, list[float]] = {}
+    runs: dict[str, list[tuple[float, float]]] = {}
+    loads = []
     for k in range(repeat):
         # Interleaved, so a burst of load on the shared machine hits every side alike.
         sides = {
             "floor": [sys.executable, "-c", FLOOR, str(src), str(work / f"floor_{k}.csv")],
+            "arrow": [sys.executable, "-c", ARROW, str(src), str(work / f"floor_{k}.csv")],
             "validate": [*cli, "validate", str(src), "--month", MONTH, "--as-of", AS_OF],
             "export": [
                 *cli,
@@ -151,20 +185,41 @@ def measure(
             month = ["--month", MONTH, "--as-of", AS_OF]
             out = str(work / f"ledger_{rows}_{k}")
             sides["export_ledger"] = [*cli, "export", str(src), "--out", out, *month]
+        if baseline is not None:
+            base = [a.replace(f"export_{rows}_{k}", f"base_{rows}_{k}") for a in sides["export"]]
+            sides = {
+                **{s: c for s, c in sides.items() if s != "export"},
+                "export_baseline": base,
+                "export": sides["export"],
+            }
+        loads.append(round(os.getloadavg()[0], 2))
         for side, cmd in sides.items():
             # validate exits 1 above 10 MB (file-too-large: an error the export cures)
-            wall, rss = run(cmd, env, work, ok=(0, 1) if side == "validate" else (0,))
-            old = best.setdefault(side, [wall, rss])
-            best[side] = [min(old[0], wall), min(old[1], rss)]
-        (work / f"floor_{k}.csv").unlink(missing_ok=True)
+            side_env = env
+            if side == "export_baseline":
+                side_env = {**env, "PYTHONPATH": str(baseline)}
+            wall, rss = run(cmd, side_env, work, ok=(0, 1) if side == "validate" else (0,))
+            runs.setdefault(side, []).append((wall, rss))
+            (work / f"floor_{k}.csv").unlink(missing_ok=True)
+    best = {
+        side: [statistics.median(w for w, _ in r), max(m for _, m in r)] for side, r in runs.items()
+    }
     floor_s, floor_mib = best["floor"]
-    out = {"rows": rows, "file_mb": round(src.stat().st_size / 1e6, 1)}
+    out = {
+        "rows": rows,
+        "file_mb": round(src.stat().st_size / 1e6, 1),
+        "rounds": repeat,
+        "load_average_1min": loads,
+    }
     for side in best:
         wall, mib = best[side]
         out[f"{side}_s"] = round(wall, 2)
         out[f"{side}_peak_mib"] = round(mib)
         if side != "floor":
             out[f"{side}_ratio"] = round(wall / floor_s, 2)
+    if "export_baseline" in best:
+        out["export_vs_baseline"] = round(best["export"][0] / best["export_baseline"][0], 2)
+    out["export_vs_arrow"] = round(best["export"][0] / best["arrow"][0], 2)
     return out
 
 
@@ -176,6 +231,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="folder to keep generated extracts in")
     ap.add_argument("--ledger", action="store_true", help="also export with the ledger")
     ap.add_argument("--startup", action="store_true", help="validate of a 1-row file, CPU")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="real", help="extract's shape")
+    ap.add_argument("--baseline", type=Path, help="another checkout's export, alternated")
     args = ap.parse_args()
     if args.startup:
         with tempfile.TemporaryDirectory() as tmp:
@@ -186,9 +243,10 @@ def main() -> None:
         data.mkdir(parents=True, exist_ok=True)
         results = []
         for rows in args.rows:
-            src = make_extract(rows, data)
+            src = make_extract(rows, data, args.shape)
+            base = args.baseline.resolve() if args.baseline else None
             results.append(
-                measure(rows, src, args.code.resolve(), args.repeat, Path(tmp), args.ledger)
+                measure(rows, src, args.code.resolve(), args.repeat, Path(tmp), args.ledger, base)
             )
             print(json.dumps(results[-1]), flush=True)
     sides = [s for s in ("validate", "export", "export_ledger") if f"{s}_s" in results[0]]

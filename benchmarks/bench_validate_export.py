@@ -1,5 +1,9 @@
 """Validate + export of a generated extract, as a ratio to the plain pandas CSV floor.
 
+The extract is shaped like a real one (`xl_pmpm.core.sample.REAL_SHAPE`: 32 contracts
+of Zipf-like sizes, names "Family, Given"). In-process; `bench_scale.py` measures the
+same as whole commands, in alternated rounds.
+
 The floor is `pandas.read_csv(dtype=str)` + `to_csv` of the same file, measured in
 the same run (machines here are noisy, so only ratios are reported). Each side
 runs `--repeat` times; the best time of each is compared. Peak memory (RSS) of
@@ -26,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xl_pmpm.core.sample import extract_csv, generate_extract  # noqa: E402
+from xl_pmpm.core.sample import REAL_SHAPE, extract_csv, generate_extract  # noqa: E402
 from xl_pmpm.io import files  # noqa: E402
 from xl_pmpm.io.workflow import export_import_file  # noqa: E402
 
@@ -105,7 +109,9 @@ def main() -> None:
     layout, book = files.load_layout(), files.load_rate_book()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        frame = generate_extract(args.rows, MONTH, layout, book, mangle=False, below_minimum=False)
+        frame = generate_extract(
+            args.rows, MONTH, layout, book, mangle=False, below_minimum=False, **REAL_SHAPE
+        )
         src = tmp / "extract.csv"
         src.write_bytes(extract_csv(frame))
         rows = ours(src, tmp / "warm", layout, book)  # warm-up, and proof it exports

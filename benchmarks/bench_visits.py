@@ -1,42 +1,65 @@
-"""Visits file -> tier report, as a ratio to a bare `pandas.read_csv` of the same file.
+"""`xl-pmpm visits` as a whole command against DuckDB doing the same, from the CSV to a CSV.
 
-Generates a month of visits (vectorized numpy; invented data, about 30 visits per
-member, 2 % of visits outside the month), writes it to a CSV in a temp folder,
-then times `read_visits` + `aggregate_visits` against `pandas.read_csv(path)`
-(default options), best of `--repeat` each, in the same run.
+Generates a month of visits shaped like a real extract (core/sample.py: 32 contracts of
+Zipf-like sizes, names "Family, Given"; about 30 visits per member, 2 % of visits outside
+the month), writes it to a CSV, then runs in alternated rounds, each side a fresh process
+(wall time, peak RSS from wait4):
 
-    python benchmarks/bench_visits.py [--visits 5000000] [--repeat 3]
+- ``xl-pmpm visits FILE --month M --out DIR`` (read, aggregate, write, validate);
+- DuckDB: the same sums per member and contract from the CSV (every column text, trimmed),
+  written to a CSV by ``COPY``, in ``python -c`` (only duckdb imported);
+- arrow: pyarrow ``read_csv`` + ``write_csv`` of the visits file, the physical limit.
+
+The figure is the median of the rounds (and the largest peak), with the load average at
+the start of each round.
+
+    python benchmarks/bench_visits.py [--visits 2000000] [--repeat 3] [--data DIR]
+        [--code PATH]  # another checkout's xl_pmpm
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_scale import ARROW, run  # noqa: E402 (this folder)
 
-from xl_pmpm.core.sample import AGENCY_ID, CONTRACTS, FAMILY, GIVEN, OFFICE_ID
-from xl_pmpm.core.visits import aggregate_visits
-from xl_pmpm.io import files
-from xl_pmpm.io.visits_reader import load_mapping, read_visits
+from xl_pmpm.core.sample import (
+    AGENCY_ID,
+    OFFICE_ID,
+    contract_names,
+    contract_shares,
+    member_names,
+)
+from xl_pmpm.io.visits_reader import load_mapping
 
+ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
 STATUS_WORDS = np.array(["Billed", "Confirmed", "Unconfirmed", "Scheduled"])
 
 
-def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) -> pd.DataFrame:
-    """`n` invented visits of `month`, one row each, all text (vectorized, no row loop)."""
+def generate_visits(
+    n: int,
+    month: str,
+    seed: int = 2443,
+    per_member: int = 30,
+    contracts: int = 32,
+    comma_names: float = 1.0,
+) -> pd.DataFrame:
+    """`n` invented visits of `month`, one row each, all text (vectorized, no row loop),
+    shaped like a real extract (core/sample.py's contracts and names)."""
     rng = np.random.default_rng(seed)
     members = max(1, n // per_member)
     ids = np.char.zfill(rng.choice(10**9, size=members, replace=False).astype(str), 10)
-    contract = rng.choice(len(CONTRACTS), size=members, p=[0.4, 0.25, 0.2, 0.15])
-    given = rng.integers(0, len(GIVEN), members)
-    family = rng.integers(0, len(FAMILY), members)
-    names = np.char.add(np.char.add(np.array(GIVEN)[given], " "), np.array(FAMILY)[family])
+    contract = rng.choice(contracts, size=members, p=contract_shares(contracts, rng))
+    names = member_names(rng, members, comma_names)
     who = rng.integers(0, members, n)
     start = pd.Period(month, freq="M").start_time
     days = rng.integers(0, 31, n) - np.where(rng.random(n) < 0.02, 40, 0)  # 2 % outside
@@ -52,7 +75,7 @@ def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) 
             "Office ID": OFFICE_ID,
             "Patient Number": ids[who],
             "Patient Name": names[who],
-            "Contract": np.array(CONTRACTS)[contract][who],
+            "Contract": np.array(contract_names(contracts))[contract][who],
             "Visit Date": dates,
             "Hours": np.char.mod("%.2f", np.arange(49) / 4.0)[quarters],
             "Status": status,
@@ -60,9 +83,9 @@ def generate_visits(n: int, month: str, seed: int = 2443, per_member: int = 30) 
     )
 
 
-def duckdb_aggregate(duckdb, src: Path, mapping) -> pd.DataFrame:
-    """The same aggregation in DuckDB, straight from the CSV: hours per member, contract
-    and status class in the month (billed, confirmed-unbilled), visits counted."""
+def duckdb_query(mapping) -> str:
+    """The aggregation in DuckDB's SQL, straight from the CSV (every column text, trimmed):
+    hours per member and contract by status class in the month, visits counted."""
     col = mapping.columns
     billed = [w for w, s in mapping.statuses.items() if s == "billed"]
     unbilled = [w for w, s in mapping.statuses.items() if s == "confirmed_unbilled"]
@@ -70,96 +93,75 @@ def duckdb_aggregate(duckdb, src: Path, mapping) -> pd.DataFrame:
     end = (pd.Period(MONTH, freq="M") + 1).start_time.date()
     status = f'lower(trim("{col["status"]}"))'
     hours = f'CAST(trim("{col["hours"]}") AS DOUBLE)'
-    query = f"""
+    day = f"""strptime(trim("{col["visit_date"]}"), '%Y-%m-%d')"""
+    return f"""
         SELECT trim("{col["patient_number"]}") AS member, trim("{col["contract"]}") AS contract,
-               sum(CASE WHEN {status} IN ? THEN {hours} ELSE 0 END) AS billed,
-               sum(CASE WHEN {status} IN ? THEN {hours} ELSE 0 END) AS unbilled,
+               sum(CASE WHEN {status} IN {tuple(billed)!r} THEN {hours} ELSE 0 END) AS billed,
+               sum(CASE WHEN {status} IN {tuple(unbilled)!r} THEN {hours} ELSE 0 END) AS unbilled,
                count(*) AS visits
-        FROM read_csv(?, all_varchar = true)
-        WHERE strptime(trim("{col["visit_date"]}"), '%Y-%m-%d') >= ?
-          AND strptime(trim("{col["visit_date"]}"), '%Y-%m-%d') < ?
+        FROM read_csv(getvariable('src'), all_varchar = true)
+        WHERE {day} >= DATE '{start}' AND {day} < DATE '{end}'
         GROUP BY ALL
     """
-    with duckdb.connect() as con:
-        con.execute("SET enable_progress_bar = false")  # drawing it costs the baseline time
-        return con.execute(query, [billed, unbilled, str(src), start, end]).df()
 
 
-def duckdb_aggregate_typed(duckdb, src: Path, mapping) -> pd.DataFrame:
-    """The same sums with DuckDB's own typed reading (dates and hours parsed by its
-    sniffer, nothing trimmed): faster, but a bad cell stops it instead of being named,
-    and only its one date form is read. A lower bound, not the same work."""
-    col = mapping.columns
-    billed = [w for w, s in mapping.statuses.items() if s == "billed"]
-    unbilled = [w for w, s in mapping.statuses.items() if s == "confirmed_unbilled"]
-    start = pd.Period(MONTH, freq="M").start_time.date()
-    end = (pd.Period(MONTH, freq="M") + 1).start_time.date()
-    status, hours, day = (f'"{col[k]}"' for k in ("status", "hours", "visit_date"))
-    types = {col["patient_number"]: "VARCHAR", col["visit_date"]: "DATE", col["hours"]: "DOUBLE"}
-    query = f"""
-        SELECT "{col["patient_number"]}" AS member, "{col["contract"]}" AS contract,
-               sum(CASE WHEN lower({status}) IN ? THEN {hours} ELSE 0 END) AS billed,
-               sum(CASE WHEN lower({status}) IN ? THEN {hours} ELSE 0 END) AS unbilled,
-               count(*) AS visits
-        FROM read_csv(?, types = ?)
-        WHERE {day} >= ? AND {day} < ?
-        GROUP BY ALL
-    """
-    with duckdb.connect() as con:
-        con.execute("SET enable_progress_bar = false")
-        return con.execute(query, [billed, unbilled, str(src), types, start, end]).df()
-
-
-def best_of(repeat: int, fn) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
+DUCKDB = (
+    "import sys, duckdb; con = duckdb.connect(); "
+    "con.execute('SET enable_progress_bar = false'); "
+    "con.execute('SET VARIABLE src = ?', [sys.argv[1]]); "
+    "con.execute(f\"COPY ({sys.argv[3]}) TO '{sys.argv[2]}' (HEADER, DELIMITER ',')\")"
+)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--visits", type=int, default=1_000_000)
+    ap.add_argument("--visits", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, help="folder to keep the generated visits in")
+    ap.add_argument("--code", type=Path, default=ROOT, help="checkout whose xl_pmpm to run")
     args = ap.parse_args()
-    layout, book, mapping = files.load_layout(), files.load_rate_book(), load_mapping()
+    mapping = load_mapping()
+    env = {**os.environ, "PYTHONPATH": str(args.code.resolve())}
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "visits.csv"
-        t = time.perf_counter()
-        generate_visits(args.visits, MONTH).to_csv(src, index=False)
-        made = time.perf_counter() - t
-
-        def ours():
-            return aggregate_visits(read_visits(src, mapping), layout, book, MONTH, mapping=mapping)
-
-        floor, _ = best_of(args.repeat, lambda: pd.read_csv(src))
-        mine, table = best_of(args.repeat, ours)
-        engine = typed = None
-        try:
-            import duckdb  # optional: the embedded engine baseline (not a dependency)
-        except ImportError:
-            duckdb = None
-        if duckdb is not None:
-            engine, got = best_of(args.repeat, lambda: duckdb_aggregate(duckdb, src, mapping))
-            typed, _ = best_of(args.repeat, lambda: duckdb_aggregate_typed(duckdb, src, mapping))
-            assert len(got) == len(table), (len(got), len(table))
+        work = Path(tmp)
+        data = args.data or work
+        data.mkdir(parents=True, exist_ok=True)
+        src = data / f"visits_{args.visits}.csv"
+        if not src.exists():
+            generate_visits(args.visits, MONTH).to_csv(src.with_suffix(".part"), index=False)
+            src.with_suffix(".part").rename(src)
+        query = duckdb_query(mapping)
+        runs: dict[str, list[tuple[float, float]]] = {}
+        loads = []
+        for k in range(args.repeat):
+            sides = {
+                "visits": [
+                    *[sys.executable, "-m", "xl_pmpm.cli", "visits", str(src)],
+                    *["--month", MONTH, "--out", str(work / f"out_{k}")],
+                ],
+                "duckdb": [sys.executable, "-c", DUCKDB, str(src), str(work / "d.csv"), query],
+                "arrow": [sys.executable, "-c", ARROW, str(src), str(work / "a.csv")],
+            }
+            loads.append(round(os.getloadavg()[0], 2))
+            for side, cmd in sides.items():
+                wall, rss = run(cmd, env, work, ok=(0, 1))  # 1: the report has errors to review
+                runs.setdefault(side, []).append((wall, rss))
+        rows_duck = (work / "d.csv").read_bytes().count(b"\n") - 1
+        med = {s: statistics.median(w for w, _ in r) for s, r in runs.items()}
+        peak = {s: max(m for _, m in r) for s, r in runs.items()}
         print(
             json.dumps(
                 {
                     "visits": args.visits,
                     "file_mb": round(src.stat().st_size / 1e6, 1),
-                    "generate_and_write_s": round(made, 2),
-                    "read_csv_s": round(floor, 3),
-                    "read_visits_plus_aggregate_s": round(mine, 3),
-                    "ratio": round(mine / floor, 2),
-                    "duckdb_s": None if engine is None else round(engine, 3),
-                    "ratio_to_duckdb": None if engine is None else round(mine / engine, 2),
-                    "duckdb_typed_s": None if typed is None else round(typed, 3),
-                    "ratio_to_duckdb_typed": None if typed is None else round(mine / typed, 2),
-                    "rows_out": len(table),
-                    **{f"stats_{k}": v for k, v in table.attrs["visits"].items()},
+                    "rounds": args.repeat,
+                    "load_average_1min": loads,
+                    **{f"{s}_s": round(v, 2) for s, v in med.items()},
+                    **{f"{s}_peak_mib": round(v) for s, v in peak.items()},
+                    "ratio_to_duckdb": round(med["visits"] / med["duckdb"], 2),
+                    "peak_ratio_to_duckdb": round(peak["visits"] / peak["duckdb"], 2),
+                    "ratio_to_arrow": round(med["visits"] / med["arrow"], 2),
+                    "duckdb_groups": rows_duck,
                 },
                 indent=2,
             )

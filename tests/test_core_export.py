@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from core_helpers import (
     AS_OF,
@@ -40,6 +41,7 @@ from core_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xl_pmpm.core import export as export_module
 from xl_pmpm.core import sample
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.export import csv_lines, import_frame, import_parts
@@ -361,26 +363,62 @@ def test_import_frame_strips_values_but_keeps_text() -> None:
     assert list(frame.columns) == EXPORT_HEADER
 
 
-@settings(max_examples=150, deadline=None)
+CSV_CHARS = list("ab ,\"\r\né0\t;'-") + ["ë", "Ó", "\u2028", "\x85"]
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    st.lists(
-        st.tuples(
-            st.text(st.sampled_from(list('ab ,"\r\né0')), max_size=6),
-            st.text(st.sampled_from(list("xy 7'-")), max_size=4),
-            st.text(max_size=5),
-        ),
-        max_size=12,
+    st.integers(1, 4).flatmap(
+        lambda width: st.lists(
+            st.lists(
+                st.text(st.sampled_from(CSV_CHARS), max_size=6), min_size=width, max_size=width
+            ),
+            max_size=12,
+        )
     ),
     st.sampled_from(["utf-8", "cp1252"]),
     st.sampled_from(["\r\n", "\n"]),
 )
 def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator):
-    """Arrow writes the lines when no value needs quoting, pandas otherwise: the bytes are
-    pandas' own either way (quotes, commas, line breaks, accents, empty values)."""
+    """Arrow writes every line, quoting only the values that need it: the bytes are pandas'
+    own to_csv (QUOTE_MINIMAL) in every column (quotes, commas, line breaks, accents, empty
+    values, one-column rows)."""
     layout = dataclasses.replace(LAYOUT, encoding=encoding, line_terminator=terminator)
-    frame = pd.DataFrame(rows, columns=["a", "b", "c"], dtype="str")
+    width = len(rows[0]) if rows else 3
+    frame = pd.DataFrame(rows, columns=[f"c{k}" for k in range(width)], dtype="str")
     if encoding == "cp1252":
         frame = frame.map(lambda v: v.encode("cp1252", "replace").decode("cp1252"))
     expected = frame.to_csv(index=False, header=False, lineterminator=terminator)
     encoder = codecs.getincrementalencoder(encoding)()
     assert csv_lines(frame, layout, encoder) == expected.encode(encoding)
+
+
+@pytest.mark.parametrize("join_bytes", [0, 1 << 30])  # taken chunk by chunk / joined first
+def test_real_shaped_export_is_each_contracts_rows_in_order(monkeypatch, join_bytes) -> None:
+    """A real-shaped extract (many contracts, every name "Family, Given", its text in several
+    Arrow chunks), cut into small slices: each contract's files hold exactly its rows, in
+    the report's order, quoted as pandas quotes them."""
+    monkeypatch.setattr(export_module, "_ENCODE_ROWS", 97)  # slices across chunk edges
+    monkeypatch.setattr(export_module, "_JOIN_BYTES", join_bytes)
+    frame = sample.generate_extract(
+        2_000, MONTH, LAYOUT, BOOK, mangle=False, below_minimum=False, **sample.REAL_SHAPE
+    )
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_batches(arrow.to_batches(max_chunksize=333)).to_pandas()
+    table.index = frame.index
+    assert table[NAME].array.__arrow_array__().num_chunks > 1
+    layout = dataclasses.replace(LAYOUT, max_upload_bytes=40_000)  # several files a contract
+    parts = parts_of(table, layout)
+    want = import_frame(table, layout)
+    contract = LAYOUT.name_of("contract")
+    assert {p.contract for p in parts} == set(want[contract])
+    for key in sorted(set(want[contract])):
+        mine = [p for p in parts if p.contract == key]
+        lines = [line for p in mine for line in p.lines]
+        rows = want[want[contract] == key]
+        assert lines == rows.index.tolist()
+        body = b"".join(p.data.split(b"\r\n", 1)[1] for p in mine)
+        expected = rows.to_csv(index=False, header=False, lineterminator="\r\n").encode()
+        assert body == expected
+        assert all(len(p.data) <= layout.max_upload_bytes for p in mine)
+    assert any(b'"' in p.data for p in parts)  # the names were quoted

@@ -42,17 +42,18 @@ from xl_pmpm.core.carryover import (
 )
 from xl_pmpm.core.claims import submission_window
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.export import csv_file
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import summary_payload, summary_text, visit_summary
 from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, ledger_outcomes, unbilled_lines
 from xl_pmpm.core.validation import billing_month, validate_report, validate_table
-from xl_pmpm.core.visits import aggregate_visits, with_split_contracts
+from xl_pmpm.core.visits import aggregate_visits, visits_report, with_split_contracts
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
 from xl_pmpm.io.unbilled import read_entries, unbilled_from_files
-from xl_pmpm.io.visits_reader import load_mapping, read_visits
+from xl_pmpm.io.visits_reader import load_mapping, read_visit_sums
 
 
 def parse_lines(text: str, option: str = "--lines") -> list[int]:
@@ -94,9 +95,8 @@ def cmd_visits(args: argparse.Namespace) -> int:
     month = parse_month(args.month)
     mapping = load_mapping(args.mapping)
     progress(f"reading and summing {files.source_name(args.file)}", args.file)
-    visits = read_visits(args.file, mapping)
-    table = aggregate_visits(visits, layout, book, month, mapping=mapping, source=args.file)
-    data = table.to_csv(index=False, lineterminator=layout.line_terminator).encode(layout.encoding)
+    table = visits_report(read_visit_sums(args.file, mapping, month), layout, book, month)
+    data = csv_file(table, layout)
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     path = files.write_new_file(args.out, f"tier_report_{month}_{stamp}.csv", data)
     report, _ = validate_table(table, layout, book, month=month, source=path.name)

@@ -27,7 +27,10 @@ def numeric(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
     col = layout.column(role)
     if col is None or col.name not in table.columns:
         return pd.Series(np.nan, index=table.index, dtype="float64")
-    return pd.to_numeric(table[col.name].str.strip(), errors="coerce").astype("float64")
+    # Parsed once per distinct value: hours repeat across a large file.
+    return per_value(
+        table[col.name], lambda u: pd.to_numeric(u.str.strip(), errors="coerce").astype("float64")
+    )
 
 
 def text(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:

@@ -108,6 +108,12 @@ def _describe_invisible(text: str) -> str:
     return f"an invisible character, {first}, at character {at}{more}"
 
 
+def _plain_hours(values: pd.Series) -> pd.Series:
+    """Values written as plain numbers, as numbers (NaN otherwise)."""
+    text = values.str.strip()
+    return pd.to_numeric(text.where(text.str.fullmatch(r"[0-9.eE+-]+"), None), errors="coerce")
+
+
 def hours_implausible(
     table: pd.DataFrame, layout: Layout, live: pd.Series, month: pd.Period | None
 ) -> list[pd.DataFrame]:
@@ -120,8 +126,7 @@ def hours_implausible(
         col = layout.column(role)
         if col is None or col.name not in table.columns:
             continue
-        text = table[col.name].fillna("").astype(str).str.strip()
-        hours = pd.to_numeric(text.where(text.str.fullmatch(r"[0-9.eE+-]+"), None), errors="coerce")
+        hours = per_value(table[col.name], _plain_hours)  # once per distinct value
         over = live & (hours > limit).fillna(False).astype(bool)
         if over.any():
             out.append(

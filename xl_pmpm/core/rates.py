@@ -242,18 +242,14 @@ class RateBook:
         stacked = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
         )
-        hit = chosen >= 0
-        take = np.where(hit, chosen, 0)
         out = pd.DataFrame(index=hours.index)
         for f in TIER_FIELDS:
-            picked = stacked[f].to_numpy(dtype=object)[take] if len(stacked) else take
-            column = pd.Series(picked, index=hours.index).where(hit)
-            if f == "tier":
-                out[f] = column.astype("Int64")
-            elif f == "rate":
-                out[f] = column.astype("float64")
-            else:
-                out[f] = column.astype("string")
+            # Typed once on the (small) stacked tables, then taken per row: no object
+            # array of a million values is built and converted.
+            dtype = "Int64" if f == "tier" else "float64" if f == "rate" else "string"
+            typed = pd.Series(stacked[f], dtype=object).astype(dtype).array
+            picked = typed.take(chosen, allow_fill=True)  # -1: no tier, missing
+            out[f] = pd.Series(picked, index=hours.index)
         return out
 
 

@@ -69,6 +69,39 @@ FAMILY = [
 ]
 
 
+# Where a real extract's many contracts come from: each kind above, per borough or region.
+REGIONS = ["Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island", "Nassau", "Suffolk", "Erie"]
+
+
+# A real extract's shape (the benchmarks): 32 contracts of Zipf-like sizes, every name
+# "Family, Given" (a value a CSV writer must quote on every line), IDs with leading zeros.
+REAL_SHAPE = {"contracts": 32, "comma_names": 1.0}
+
+
+def contract_names(count: int) -> list[str]:
+    """`count` contract names: the four above, then each kind per region (up to 36)."""
+    more = [f"{base} - {region}" for region in REGIONS for base in CONTRACTS]
+    return (CONTRACTS + more)[:count]
+
+
+def contract_shares(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Zipf-like shares of `count` contracts (the k-th largest about 1/k of the largest),
+    in a random order: a real agency has a few large contracts and many small ones."""
+    weights = 1.0 / np.arange(1, count + 1) ** 1.1
+    return rng.permutation(weights / weights.sum())
+
+
+def member_names(rng: np.random.Generator, n: int, comma_share: float = 0.0) -> np.ndarray:
+    """`n` invented names "Given Family"; `comma_share` of them "Family, Given" as
+    HHAeXchange's extracts write them (a CSV writer must quote those)."""
+    given = np.array(GIVEN)[rng.integers(0, len(GIVEN), n)].astype(object)
+    family = np.array(FAMILY)[rng.integers(0, len(FAMILY), n)].astype(object)
+    if not comma_share:
+        return given + " " + family
+    comma = rng.random(n) < comma_share
+    return np.where(comma, family + ", " + given, given + " " + family)
+
+
 def generate_extract(
     members: int,
     month: str,
@@ -78,6 +111,8 @@ def generate_extract(
     seed: int = 2443,
     mangle: bool = True,
     below_minimum: bool = True,
+    contracts: int = 4,
+    comma_names: float = 0.0,
 ) -> pd.DataFrame:
     """A tier report of `members` rows (all text, layout columns in order).
 
@@ -85,12 +120,18 @@ def generate_extract(
     files: IDs in scientific notation, reformatted dates, a formula prefix, a
     blank row, a wrong tier, a wrong service code and a duplicated member.
     With `below_minimum`, about 2 % of members have under one billed hour.
+    Shaped like a real extract (the benchmarks): `contracts` contracts of Zipf-like
+    sizes (`contract_shares`), `comma_names` of the names "Family, Given".
     """
     rng = np.random.default_rng(seed)
     period = pd.Period(month, freq="M")
     first = period.start_time
     n = members
-    contract = np.array(CONTRACTS)[rng.choice(4, size=n, p=[0.4, 0.25, 0.2, 0.15])]
+    if contracts == len(CONTRACTS):
+        contract = np.array(CONTRACTS)[rng.choice(4, size=n, p=[0.4, 0.25, 0.2, 0.15])]
+    else:
+        shares = contract_shares(contracts, rng)
+        contract = np.array(contract_names(contracts))[rng.choice(contracts, size=n, p=shares)]
     mix = [0.42, 0.33, 0.13, 0.10, 0.02] if below_minimum else [0.43, 0.34, 0.13, 0.10, 0.0]
     kind = rng.choice(5, size=n, p=mix)
     billed = np.select(
@@ -108,11 +149,7 @@ def generate_extract(
     ).round(2)
     patient = rng.choice(10**9, size=n, replace=False)
     patient_number = np.char.zfill(patient.astype(str), 10)
-    names = (
-        np.array(GIVEN)[rng.integers(0, len(GIVEN), n)].astype(object)
-        + " "
-        + np.array(FAMILY)[rng.integers(0, len(FAMILY), n)].astype(object)
-    )
+    names = member_names(rng, n, comma_names)
     skilled = rng.random(n) < 0.12
 
     payers = book.payer_for_contracts(pd.Series(contract))

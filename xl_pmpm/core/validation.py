@@ -29,6 +29,8 @@ from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.values import (
     SPACE,
+    Distinct,
+    distinct_values,
     has_non_ascii_digit,
     member_key,
     per_value_columns,
@@ -68,7 +70,9 @@ def _is_text(values: pd.Series, want: np.ndarray) -> np.ndarray:
     return out
 
 
-def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
+def repeated_header_rows(
+    table: pd.DataFrame, coded: dict[str, Distinct] | None = None
+) -> pd.Series:
     """True where a row repeats the header (two exports pasted together).
 
     A row counts when at least half of the columns, and at least three, hold
@@ -76,7 +80,7 @@ def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
     """
     hits = np.zeros(len(table), dtype=np.int64)
     wants = np.array([squash(name) for name in table.columns], dtype=object)
-    columns = [table[name] for name in table.columns]
+    columns = _columns(table, list(table.columns), coded)
     for hit in per_value_columns(
         columns, lambda u, owner: pd.Series(_is_text(u, wants[owner]), index=u.index)
     ):
@@ -84,13 +88,15 @@ def repeated_header_rows(table: pd.DataFrame) -> pd.Series:
     return pd.Series(hits >= max(3, (len(table.columns) + 1) // 2), index=table.index)
 
 
-def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
+def totals_rows(
+    table: pd.DataFrame, layout: Layout, coded: dict[str, Distinct] | None = None
+) -> pd.Series:
     """True where a row is a totals line: a 'Total' label and no member ID."""
     label = np.zeros(len(table), dtype=bool)
     col = layout.column("patient_number")
     id_name = col.name if col is not None and col.name in table.columns else None
     # a label in the ID column is an ID, not a totals line
-    columns = [table[name] for name in table.columns if name != id_name]
+    columns = _columns(table, [n for n in table.columns if n != id_name], coded)
     for hit in per_value_columns(columns, lambda u, _: u.str.fullmatch(_TOTAL_LABEL.pattern)):
         label |= hit.to_numpy(bool)
     if id_name is not None:
@@ -98,13 +104,21 @@ def totals_rows(table: pd.DataFrame, layout: Layout) -> pd.Series:
     return pd.Series(label, index=table.index)
 
 
-def blank_rows(table: pd.DataFrame) -> pd.Series:
+def blank_rows(table: pd.DataFrame, coded: dict[str, Distinct] | None = None) -> pd.Series:
     """True where every cell of the row is empty or spaces."""
     blank = np.ones(len(table), dtype=bool)
-    columns = [table[name] for name in table.columns]
+    columns = _columns(table, list(table.columns), coded)
     for empty in per_value_columns(columns, lambda u, _: u.str.strip() == ""):
         blank &= empty.to_numpy(bool)
     return pd.Series(blank, index=table.index)
+
+
+def _columns(
+    table: pd.DataFrame, names: list, coded: dict[str, Distinct] | None
+) -> list[pd.Series | Distinct]:
+    """The columns `names` of `table`, as already factorized in `coded` where they are."""
+    coded = coded or {}
+    return [coded[name] if name in coded else table[name] for name in names]
 
 
 def parse_datetimes(values: pd.Series, column: Column) -> pd.Series:
@@ -820,10 +834,16 @@ def validate_table(
     parts: list[pd.DataFrame] = [] if read_findings is None else [read_findings]
     if table.empty:
         parts.append(file_finding("no-rows", "The file holds a header but no member rows."))
-    blank = blank_rows(table)
+    # Each column factorized once for the row checks and the cell checks.
+    coded = (
+        {name: distinct_values(table[name]) for name in table.columns}
+        if table.columns.is_unique
+        else {}
+    )
+    blank = blank_rows(table, coded)
     if blank.any():
         parts.append(finding_rows("blank-row", table.index[blank], None, "", "The row is blank."))
-    header = repeated_header_rows(table) & ~blank
+    header = repeated_header_rows(table, coded) & ~blank
     if header.any():
         parts.append(
             finding_rows(
@@ -834,7 +854,7 @@ def validate_table(
                 "The line repeats the header (two files pasted together?).",
             )
         )
-    totals = totals_rows(table, layout) & ~blank & ~header
+    totals = totals_rows(table, layout, coded) & ~blank & ~header
     if totals.any():
         parts.append(
             finding_rows(
@@ -850,7 +870,9 @@ def validate_table(
     parsed: dict[str, pd.Series] = {}
     cols = [col for col in layout.columns if col.name in table.columns]
     raws = [table[col.name].fillna("").astype(str) for col in cols]
-    every_check = per_value_columns(raws, lambda u, owner: _cell_checks(u, cols, owner))
+    distinct = [coded.get(col.name, raw) for col, raw in zip(cols, raws, strict=True)]
+    del coded
+    every_check = per_value_columns(distinct, lambda u, owner: _cell_checks(u, cols, owner))
     for col, raw, checks in zip(cols, raws, every_check, strict=True):
         parts.extend(_column_findings(table, col, raw, checks, live, parsed))
     parts.extend(_pair_findings(table, layout, live))

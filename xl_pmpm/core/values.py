@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,25 @@ def map_distinct(values: pd.Series, lookup: Callable[[Any], Any]) -> pd.Series:
     return per_value(values, lambda distinct: distinct.map(lookup))
 
 
+@dataclass(frozen=True)
+class Distinct:
+    """A column as its distinct values (text, missing as "") and, per row, which one."""
+
+    codes: np.ndarray  # int32, one per row
+    uniques: pd.Series
+    index: pd.Index
+
+
+def distinct_values(column: pd.Series) -> Distinct:
+    """`column` factorized once, for several `per_value_columns` passes over it."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    # Text stays Arrow text: a million distinct IDs never become Python objects.
+    text = pd.Series(uniques) if column.dtype == "str" else pd.Series(uniques, dtype=object)
+    return Distinct(codes.astype(np.int32), text.fillna("").astype(str), column.index)
+
+
 def per_value_columns(
-    columns: list[pd.Series],
+    columns: list[pd.Series | Distinct],
     check: Callable[[pd.Series, np.ndarray], pd.DataFrame | pd.Series],
 ) -> Iterator:
     """`per_value` over several columns with ONE call of `check`; the columns' answers in turn.
@@ -49,29 +67,24 @@ def per_value_columns(
     position in `columns` of the column it comes from. A pandas operation costs about
     the same for 16 values as for one, so a small table pays it once, not per column.
     Each answer is spread back to its column's rows only when asked for, so a large
-    table holds one column's answer at a time.
+    table holds one column's answer at a time. A column given as `Distinct` (factorized
+    once for several passes) is not factorized again.
     """
     # int32 codes: every column's codes are held until its answer is spread
-    coded = [
-        (codes.astype(np.int32), uniques)
-        for codes, uniques in (pd.factorize(s, use_na_sentinel=False) for s in columns)
-    ]
-    # Text stays Arrow text: a million distinct IDs never become Python objects.
-    distinct = [
-        (pd.Series(u) if s.dtype == "str" else pd.Series(u, dtype=object)).fillna("").astype(str)
-        for s, (_, u) in zip(columns, coded, strict=True)
-    ]
-    if not distinct:
+    coded = [c if isinstance(c, Distinct) else distinct_values(c) for c in columns]
+    if not coded:
         return
-    sizes = [len(d) for d in distinct]
+    sizes = [len(d.uniques) for d in coded]
     owner = np.repeat(np.arange(len(columns)), sizes)
+    distinct = [d.uniques for d in coded]
     stacked = distinct[0] if len(distinct) == 1 else pd.concat(distinct, ignore_index=True)
+    del distinct
     result = check(stacked, owner)
-    del stacked, distinct, owner
+    del stacked, owner
     start = 0
-    for s, (codes, _), size in zip(columns, coded, sizes, strict=True):
-        spread = result.take(codes + start)
-        spread.index = s.index
+    for d, size in zip(coded, sizes, strict=True):
+        spread = result.take(d.codes + start)
+        spread.index = d.index
         yield spread
         start += size
 

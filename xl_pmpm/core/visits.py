@@ -318,10 +318,27 @@ def aggregate_visits(
     """
     if not _is_normalized(visits):
         visits = normalize_visits(visits, mapping, source)
+    return visits_report(visit_sums(visits, month), layout, book, month)
+
+
+# What visit_sums keeps of each member and contract, and how parts of a file add up.
+_SUMS = {
+    "billed": "sum",
+    "unbilled": "sum",
+    "authorized": "max",
+    "name": "first",
+    "agency": "first",
+    "office": "first",
+}
+
+
+def visit_sums(visits: pd.DataFrame, month: pd.Period | str) -> pd.DataFrame:
+    """The month's hours of normalized `visits` per contract and member (billed, unbilled,
+    the largest authorized, the first name and IDs given); the visits counted in
+    `attrs["visits"]` ({"visits", "in_month"}). Parts of one file, read a chunk at a time,
+    add up with `combine_visit_sums`."""
     period = pd.Period(month, freq="M")
-    first = period.start_time
-    total = len(visits)
-    inside = (visits["visit_date"] >= first) & (visits["visit_date"] <= period.end_time)
+    inside = (visits["visit_date"] >= period.start_time) & (visits["visit_date"] <= period.end_time)
     v = visits[inside.to_numpy()]
     billed = v["hours"].where(v["status"] == "billed", 0.0)
     frame = pd.DataFrame(
@@ -337,14 +354,32 @@ def aggregate_visits(
         }
     )
     groups = frame.groupby(["contract", "patient_number"], sort=True, observed=True)
-    agg = groups.agg(
-        billed=("billed", "sum"),
-        unbilled=("unbilled", "sum"),
-        authorized=("authorized", "max"),
-        name=("name", "first"),
-        agency=("agency", "first"),
-        office=("office", "first"),
-    ).reset_index()
+    agg = groups.agg(**{f: (f, how) for f, how in _SUMS.items()}).reset_index()
+    agg.attrs["visits"] = {"visits": int(len(visits)), "in_month": int(inside.sum())}
+    return agg
+
+
+def combine_visit_sums(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """`visit_sums` of parts of one file (in the file's order) as of the whole file."""
+    if len(parts) == 1:
+        return parts[0]
+    counts = {k: sum(p.attrs["visits"][k] for p in parts) for k in ("visits", "in_month")}
+    keys = ["contract", "patient_number"]
+    stacked = pd.concat([p.astype({k: str for k in keys}) for p in parts], ignore_index=True)
+    agg = stacked.groupby(keys, sort=True).agg(_SUMS).reset_index()
+    agg.attrs["visits"] = counts
+    return agg
+
+
+def visits_report(
+    sums: pd.DataFrame, layout: Layout, book: RateBook, month: pd.Period | str
+) -> pd.DataFrame:
+    """The month's tier report from `visit_sums` (see aggregate_visits)."""
+    period = pd.Period(month, freq="M")
+    first = period.start_time
+    agg = sums
+    total = sums.attrs["visits"]["visits"]
+    in_month = sums.attrs["visits"]["in_month"]
     # One member-month, one tier: the member's contracts added up, one row on one contract.
     agg = one_row_per_member(agg, book, summed=("billed", "unbilled", "authorized"))
     auto = agg["auto_billed"].to_numpy()
@@ -385,8 +420,8 @@ def aggregate_visits(
     split = (agg["contracts"] > 1).to_numpy()
     out.attrs["visits"] = {
         "visits": int(total),
-        "in_month": int(inside.sum()),
-        "outside_month": int(total - inside.sum()),
+        "in_month": int(in_month),
+        "outside_month": int(total - in_month),
         "rows": int(len(out)),
         "split_members": int(split.sum()),
         "auto_billed_members": int(auto.sum()),

@@ -19,9 +19,16 @@ import pyarrow.csv as pacsv
 
 from xl_pmpm.core.cells import unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.visits import VisitsMapping, normalize_visits, parse_mapping
+from xl_pmpm.core.visits import (
+    VisitsMapping,
+    combine_visit_sums,
+    normalize_visits,
+    parse_mapping,
+    visit_sums,
+)
 from xl_pmpm.io import files, sniff
 from xl_pmpm.io.csv_reader import decode_text
+from xl_pmpm.io.memory import release_unused
 
 
 def load_mapping(path: str | Path | None = None) -> VisitsMapping:
@@ -194,6 +201,9 @@ def iter_visits(
     The same errors as `read_visits` (file, line, column), raised at the chunk holding
     the bad cell.
     """
+    if sniff.is_stdin(path):  # standard input is read whole: it cannot be re-opened
+        yield read_visits(path, mapping)
+        return
     path = Path(path)
     chunk_rows = chunk_rows or CHUNK_ROWS
     stream_above = STREAM_BYTES if stream_above is None else stream_above
@@ -249,6 +259,17 @@ def iter_visits(
     # Not UTF-8, a ragged row, a quoted line break...: pandas' C reader goes on from the
     # first row not read and says what is wrong, as it did for the whole file before.
     yield from _read_chunks_slow(path, mapping, chunk_rows, skip=done)
+
+
+def read_visit_sums(path: str | Path, mapping: VisitsMapping, month: str) -> pd.DataFrame:
+    """`core.visits.visit_sums` of a visits file, read a chunk at a time (`iter_visits`):
+    memory holds one chunk and the sums, never the whole file's visits."""
+    parts = []
+    for chunk in iter_visits(path, mapping):
+        parts.append(visit_sums(chunk, month))
+        del chunk
+        release_unused()  # the chunk's text and codes, back before the next is read
+    return combine_visit_sums(parts)
 
 
 def _read_chunks_slow(
