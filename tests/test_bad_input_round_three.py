@@ -170,7 +170,19 @@ def test_contracts_whose_names_meet_get_file_names_that_tell_them_apart(
     # A contract no other meets keeps its plain name.
     plain = {f["contract"]: Path(f["file"]).name for f in done["file_contracts"]}
     assert plain[MEETING[4]].startswith("PMPM_Linked-Metro-MLTC-CDPAP-Community-")
-    code, text, _ = run(capsys, "export", report, "--out", tmp_path / "again", "--as-of", AS_OF)
+    # Again, in text, into another folder and another ledger (the agency's refuses it twice).
+    code, text, _ = run(
+        capsys,
+        "export",
+        report,
+        "--out",
+        tmp_path / "again",
+        "--as-of",
+        AS_OF,
+        "--ledger",
+        tmp_path / "second-ledger.sqlite3",
+    )
+    assert code == 0
     for contract in plain:  # the text output states each file's contract too
         assert f"contract {contract!r}" in text
     tags = {c: FILE_NAME.fullmatch(n).group(1) for c, n in plain.items()}
