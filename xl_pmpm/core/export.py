@@ -38,6 +38,9 @@ class ExportPart:
     data: bytes
     contract: str
     lines: list[int] = field(default_factory=list)
+    # Each line's fingerprint as the file holds it (`pd.util.hash_pandas_object` of its
+    # import_frame row): the ledger's `row_hash`, made while the row is at hand.
+    hashes: list[int] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -183,13 +186,15 @@ def _contract_parts(
     count = 0
     pieces: list[memoryview] = []  # views of the encoded slices: copied once, into the part
     lines: list[int] = []
+    hashes: list[int] = []
     size = 0
 
     def flush() -> ExportPart:
-        nonlocal pieces, lines, size, count
+        nonlocal pieces, lines, hashes, size, count
         count += 1
-        part = ExportPart(f"{name}_{count:02d}.csv", b"".join([header, *pieces]), contract, lines)
-        pieces, lines, size = [], [], 0
+        data = b"".join([header, *pieces])
+        part = ExportPart(f"{name}_{count:02d}.csv", data, contract, lines, hashes)
+        pieces, lines, hashes, size = [], [], [], 0
         return part
 
     for first in range(0, len(positions), _ENCODE_ROWS):
@@ -201,6 +206,7 @@ def _contract_parts(
         ends = _line_ends(data, term)
         view = memoryview(data)
         index = rows.index
+        fingerprints = pd.util.hash_pandas_object(rows, index=False).to_numpy()
         done = 0
         while done < len(ends):
             start = int(ends[done - 1]) if done else 0
@@ -216,6 +222,7 @@ def _contract_parts(
                 continue
             pieces.append(view[start : int(ends[stop - 1])])
             lines.extend(index[done:stop].tolist())
+            hashes.extend(fingerprints[done:stop].tolist())
             size += int(ends[stop - 1]) - start
             done = stop
             if done < len(ends):

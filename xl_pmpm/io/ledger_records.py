@@ -118,9 +118,11 @@ def part_entries(
     if shas is None:
         shas = [sha256_hex(p.data) for p in parts]
     for p, sha in zip(parts, shas, strict=True):
+        known = len(p.hashes) == len(p.lines)  # fingerprinted as the file was made
         for first in range(0, len(p.lines), rows):
+            hashes = p.hashes[first : first + rows] if known else None
             yield _entries(
-                p.lines[first : first + rows], p.name, sha, table, flags, layout, fixes
+                p.lines[first : first + rows], p.name, sha, table, flags, layout, fixes, hashes
             ).assign(month=month, directory=directory, exported_at=at.isoformat(timespec="seconds"))
 
 
@@ -132,8 +134,14 @@ def _entries(
     flags: pd.DataFrame,
     layout: Layout,
     corrections: set[int],
+    hashes: list[int] | None = None,
 ) -> pd.DataFrame:
     rows = table.loc[lines]
+    fingerprints = (
+        pd.Series(hashes, dtype="uint64").astype(str).to_numpy()
+        if hashes is not None
+        else row_hashes(rows, layout).to_numpy()
+    )
     entries = pd.DataFrame(
         {
             "patient_number": rows[layout.name_of("patient_number")].fillna("").str.strip(),
@@ -141,7 +149,7 @@ def _entries(
             "file_name": file_name,
             "sha256": sha,
             "line": pd.Index(lines).astype("int64"),
-            "row_hash": row_hashes(rows, layout).to_numpy(),
+            "row_hash": fingerprints,
         },
         index=rows.index,
     )
@@ -154,17 +162,35 @@ def _entries(
     return entries
 
 
+INSERTED = ["batch", "status", *(c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT)]
+
+
 def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
-    """Insert `entries` with `batch` and `status` (plain Python values for every driver)."""
-    cols = [c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT]
-    values = [entries[c].astype(object) for c in cols]
-    values = [v.where(v.notna(), None).tolist() for v in values]
-    records = [
-        {"batch": batch, "status": status, **dict(zip(cols, row, strict=True))}
-        for row in zip(*values, strict=True)
-    ]
-    if records:
-        conn.execute(sa.insert(exports), records)
+    """Insert `entries` with `batch` and `status`: plain Python tuples straight to the
+    driver (`executemany`; PostgreSQL's `COPY`), no per-row dict or SQL compilation."""
+    if entries.empty:
+        return
+    values = [entries[c].astype(object) for c in INSERTED[2:]]
+    columns = [v.where(v.notna(), None).tolist() for v in values]
+    n = len(entries)
+    rows = zip([batch] * n, [status] * n, *columns, strict=True)
+    names = ", ".join(INSERTED)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        import psycopg
+
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY exports ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:  # said as SQLAlchemy says it (IntegrityError: a conflict)
+            raise sa.exc.DBAPIError.instance(
+                "COPY exports", None, exc, psycopg.Error, hide_parameters=True
+            ) from None
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(INSERTED))
+    conn.exec_driver_sql(f"INSERT INTO exports ({names}) VALUES ({marks})", list(rows))
 
 
 def record_export(
