@@ -12,7 +12,7 @@ One extract of `--rows` rows is generated and validated once; then, alternated
   `synchronous = FULL` and the ledger's page cache, committed.
 
 CPU seconds of this process (the machine is shared by several engineers: wall time
-measures the others). Medians of the pairs, with the load average at each pair (the machine is shared).
+measures the others). Medians of the pairs, with the load average at each pair.
 
     python benchmarks/bench_ledger.py [--rows 250000] [--repeat 3]
 """
@@ -100,7 +100,10 @@ def main() -> None:
             t2 = second(Path(b))
             led, flo = (t1, t2) if first is ledger_run else (t2, t1)
         pairs.append((led, flo, load))
-        print(f"pair {i + 1}: ledger {led:.2f} s, floor {flo:.2f} s, {led / flo:.2f}x, load {load:.1f}")
+        print(
+            f"pair {i + 1}: ledger {led:.2f} s, floor {flo:.2f} s, "
+            f"{led / flo:.2f}x, load {load:.1f}"
+        )
     led = statistics.median(p[0] for p in pairs)
     flo = statistics.median(p[1] for p in pairs)
     ratio = statistics.median(p[0] / p[1] for p in pairs)
