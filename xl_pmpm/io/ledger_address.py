@@ -154,6 +154,8 @@ def address(ledger: str | Path | Address) -> Address:
     """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL."""
     if isinstance(ledger, Address):
         return ledger
+    if isinstance(getattr(ledger, "where", None), Address):  # an opened ledger (ledger_db)
+        return ledger.where  # type: ignore[union-attr]
     if not looks_like_url(ledger):
         return Address(Path(ledger), None, str(ledger))
     from sqlalchemy.engine import make_url

@@ -139,10 +139,8 @@ def _server_engine(url: URL) -> Engine:
     connect_args: dict = {}
     if url.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = CONNECT_TIMEOUT
-    try:
-        return sa.create_engine(
-            url, poolclass=NullPool, hide_parameters=True, connect_args=connect_args
-        )
+    try:  # pooled: one export's steps reuse one login (the engine is disposed after it)
+        return sa.create_engine(url, pool_size=2, hide_parameters=True, connect_args=connect_args)
     except (NoSuchModuleError, ImportError, ArgumentError):
         raise PmpmInputError(
             f"No driver for the ledger URL {shown_url(url)} ({url.drivername}).",
@@ -281,10 +279,26 @@ def create_schema(engine: Engine) -> None:
 
 @dataclass
 class Ledger:
-    """An opened ledger: its engine, and where it is."""
+    """An opened ledger: its engine, and where it is.
+
+    One export opens it once (`Ledger.open`, or `opened`) and hands the object to each
+    step (reconcile, check, backup, record, confirm): every function that takes a
+    ledger takes this object as well as a path or URL, and then uses its engine (one
+    address parse, one engine, on a server one pool of logins, per export).
+    """
 
     engine: Engine
     where: Address
+
+    @classmethod
+    def open(
+        cls, ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+    ) -> Ledger:
+        """`open_ledger`: dispose of it with `close` (or use `opened`)."""
+        return open_ledger(ledger, create=create, read_only=read_only)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     @property
     def shown(self) -> str:
@@ -307,7 +321,7 @@ def _create_sqlite_file(path: Path) -> None:
 
 
 def open_ledger(
-    ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+    ledger: str | Path | Address | Ledger, *, create: bool = True, read_only: bool = False
 ) -> Ledger:
     """Open the ledger, checked to be one; for writing, upgraded to SCHEMA_VERSION.
 
@@ -316,8 +330,10 @@ def open_ledger(
     A server's tables are made only by `init` (xl-pmpm ledger init), never by a command
     that merely uses it. `read_only`: nothing is ever written (no table, no upgrade).
     A database of another program is never changed: the tables are only made in a
-    database that holds no table yet.
+    database that holds no table yet. An opened `Ledger` is returned as it is.
     """
+    if isinstance(ledger, Ledger):
+        return ledger
     where = address(ledger)
     create = create and not read_only and not where.server
     if where.path is not None and (not where.path.exists() or blank(where.path)):
@@ -348,9 +364,14 @@ def open_ledger(
 
 @contextlib.contextmanager
 def opened(
-    ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+    ledger: str | Path | Address | Ledger, *, create: bool = True, read_only: bool = False
 ) -> Iterator[Ledger]:
-    """`open_ledger`, disposed of afterwards; driver errors said safely (`server_problem`)."""
+    """`open_ledger`, disposed of afterwards; driver errors said safely (`server_problem`).
+
+    Given an opened `Ledger` (one export's steps), it is used as it is and left open:
+    whoever opened it closes it.
+    """
+    mine = not isinstance(ledger, Ledger)
     db = open_ledger(ledger, create=create, read_only=read_only)
     try:
         yield db
@@ -359,7 +380,8 @@ def opened(
             raise server_problem(exc, db.where) from None
         raise
     finally:
-        db.engine.dispose()
+        if mine:
+            db.engine.dispose()
 
 
 def init(ledger: str | Path) -> tuple[str, int]:

@@ -47,7 +47,7 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
 from xl_pmpm.core.values import member_key
 from xl_pmpm.io.ledger_address import exists
-from xl_pmpm.io.ledger_db import ADDED_COLUMNS, _table_columns, exports, opened
+from xl_pmpm.io.ledger_db import ADDED_COLUMNS, Ledger, _table_columns, exports, opened
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
@@ -249,7 +249,7 @@ def members_of(table: pd.DataFrame, layout: Layout) -> pd.Index:
 
 def check_against_ledger(
     report: ValidationReport,
-    db_path: str | Path,
+    db_path: str | Path | Ledger,
     table: pd.DataFrame,
     layout: Layout,
     *,

@@ -173,13 +173,14 @@ def export_import_file(
         written = write_all_or_none(out_dir, parts)
     else:
         from xl_pmpm.io.ledger_files import LedgerConflict, reconcile_pending, write_and_record
-        from xl_pmpm.io.ledger_lock import locked
+        from xl_pmpm.io.ledger_lock import locked_and_opened
         from xl_pmpm.io.ledger_records import check_against_ledger
 
-        # From the ledger check to the last write, no other export may use the ledger.
-        with locked(ledger, lock_timeout):
-            recovered = reconcile_pending(ledger, out_dir)
-            checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
+        # From the ledger check to the last write, no other export may use the ledger;
+        # it is opened once (one engine) for all the steps.
+        with locked_and_opened(ledger, lock_timeout) as db:
+            recovered = reconcile_pending(db, out_dir)
+            checked = check_against_ledger(validation, db, table, layout, corrections=fixes)
             if parts is None or checked is not validation:  # refused: nothing written
                 list(import_parts(table, layout, checked, month=name_month, stamp=at, blank=blank))
             assert parts is not None
@@ -187,7 +188,7 @@ def export_import_file(
                 written = write_and_record(
                     parts,
                     out_dir,
-                    ledger,
+                    db,
                     table,
                     claimed(flags),
                     layout,
