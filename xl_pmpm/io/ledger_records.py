@@ -397,12 +397,19 @@ def link_placeholders(conn: Connection, batch: str) -> None:
         )
         .scalar_subquery()
     )
+    # Only members with a blocking placeholder at all can be linked: that set is read once
+    # (most months have none), and the newest placeholder is looked up for them alone.
+    q = exports.alias("q")
+    with_placeholder = sa.select(q.c.patient_number).where(
+        q.c.placeholder == 1, q.c.status.in_(BLOCKING)
+    )
     conn.execute(
         sa.update(exports)
         .where(
             exports.c.batch == batch,
             exports.c.placeholder == 0,
             exports.c.replaces.is_(None),
+            exports.c.patient_number.in_(with_placeholder),
         )
         .values(replaces=newest_placeholder)
     )
