@@ -15,6 +15,7 @@ CPU seconds of this process (the machine is shared by several engineers: wall ti
 measures the others). Medians of the pairs, with the load average at each pair.
 
     python benchmarks/bench_ledger.py [--rows 250000] [--repeat 3]
+    source .ci/postgres.sh && python benchmarks/bench_ledger.py --postgres  # vs SQLite
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=250_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the record step on PostgreSQL ($XL_PMPM_TEST_POSTGRES, .ci/postgres.sh; a new "
+        "database each run) against SQLite, wall seconds (the server's CPU is not ours)",
+    )
     args = parser.parse_args()
+    clock = time.perf_counter if args.postgres else time.process_time
 
     import sqlalchemy as sa
 
@@ -52,13 +60,34 @@ def main() -> None:
     at = datetime(2026, 11, 5, 9, 0)
 
     marks: dict[str, float] = {}
-    ledger_files._checkpoint = lambda stage: marks.__setitem__(stage, time.process_time())
+    ledger_files._checkpoint = lambda stage: marks.__setitem__(stage, clock())
 
-    def ledger_run(work: Path) -> float:
+    def ledger_run(work: Path, ledger: str | Path | None = None) -> float:
+        ledger = ledger or work / "ledger.db"
         workflow.export_import_file(
-            table, work / "out", layout, book, month=MONTH, at=at, ledger=work / "ledger.db"
+            table, work / "out", layout, book, month=MONTH, at=at, ledger=ledger
         )
         return marks["confirmed"] - marks["temp-written"]
+
+    if args.postgres:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from ledger_backends import _PASSWORD, drop_database, new_database
+
+        from xl_pmpm.io import ledger as ledger_api
+
+        def pg_run(work: Path) -> float:
+            url = new_database()
+            full = sa.engine.make_url(url).set(password=_PASSWORD).render_as_string(False)
+            ledger_api.init(full)
+            try:
+                return ledger_run(work, full)
+            finally:
+                drop_database(url)
+
+        compare(args, ledger_run, pg_run, "SQLite", "PostgreSQL")
+        return
 
     # The floor's tuples: the same entries, built once outside the timing.
     report, flags = validate_table(table, layout, book, month=MONTH)
@@ -82,33 +111,38 @@ def main() -> None:
         engine = sa.create_engine(f"sqlite:///{path}")
         metadata.create_all(engine)
         engine.dispose()
-        start = time.process_time()
+        start = clock()
         with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # as the ledger's writer
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(insert, rows)
             conn.execute("COMMIT")
-        return time.process_time() - start
+        return clock() - start
 
+    compare(args, ledger_run, floor_run, "ledger record step", "sqlite3 floor")
+
+
+def compare(args: argparse.Namespace, one, other, one_name: str, other_name: str) -> None:
+    """`one` and `other` alternated `args.repeat` times; the medians and the load."""
     pairs = []
     for i in range(args.repeat):
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-            first, second = (ledger_run, floor_run) if i % 2 == 0 else (floor_run, ledger_run)
+            first, second = (one, other) if i % 2 == 0 else (other, one)
             t1 = first(Path(a))
             t2 = second(Path(b))
-            led, flo = (t1, t2) if first is ledger_run else (t2, t1)
+            led, flo = (t1, t2) if first is one else (t2, t1)
         pairs.append((led, flo, load))
         print(
-            f"pair {i + 1}: ledger {led:.2f} s, floor {flo:.2f} s, "
+            f"pair {i + 1}: {one_name} {led:.2f} s, {other_name} {flo:.2f} s, "
             f"{led / flo:.2f}x, load {load:.1f}"
         )
     led = statistics.median(p[0] for p in pairs)
     flo = statistics.median(p[1] for p in pairs)
     ratio = statistics.median(p[0] / p[1] for p in pairs)
     print(
-        f"{args.rows:,} rows: ledger record step {led:.2f} s, sqlite3 floor {flo:.2f} s, "
+        f"{args.rows:,} rows: {one_name} {led:.2f} s, {other_name} {flo:.2f} s, "
         f"median ratio {ratio:.2f}x (load {min(p[2] for p in pairs):.1f}-"
         f"{max(p[2] for p in pairs):.1f})"
     )

@@ -19,7 +19,11 @@ same size in the same run.
     python benchmarks/bench_scale.py [--rows 10000 100000 250000 1048575] [--repeat 3]
         [--code PATH]   # run another checkout's xl_pmpm (to measure before/after)
         [--data DIR]    # keep the generated extracts there between runs
-        [--ledger]      # also the export with the ledger (the default `xl-pmpm export`)
+        [--ledger]      # also the export with the ledger (the default `xl-pmpm export`; its
+                        # ledger a new SQLite file beside the output, never the agency's)
+        [--cpu]         # CPU seconds of each process instead of wall time (a shared machine);
+                        # the load average at each round and the median of the per-round
+                        # ratios (each run against the floor run of its round) are printed
     python benchmarks/bench_scale.py --startup [--repeat 7] [--code PATH]
 
 ``--startup`` measures start-up instead: the CPU time (user + system, the child's own
@@ -34,6 +38,7 @@ import argparse
 import compileall
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,12 +128,20 @@ def measure_startup(code: Path, repeat: int, work: Path) -> dict:
 
 
 def measure(
-    rows: int, src: Path, code: Path, repeat: int, work: Path, ledger: bool = False
+    rows: int,
+    src: Path,
+    code: Path,
+    repeat: int,
+    work: Path,
+    ledger: bool = False,
+    cpu: bool = False,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("XL_PMPM_LEDGER", None)  # the ledger is the new one in the export's folder
     cli = [sys.executable, "-m", "xl_pmpm.cli"]
     best: dict[str, list[float]] = {}
+    runs: dict[str, list[float]] = {}
+    loads: list[float] = []
     for k in range(repeat):
         # Interleaved, so a burst of load on the shared machine hits every side alike.
         sides = {
@@ -150,21 +163,39 @@ def measure(
         if ledger:
             month = ["--month", MONTH, "--as-of", AS_OF]
             out = str(work / f"ledger_{rows}_{k}")
-            sides["export_ledger"] = [*cli, "export", str(src), "--out", out, *month]
+            book = str(work / f"ledger_{rows}_{k}.sqlite3")  # a new ledger (never the agency's)
+            sides["export_ledger"] = [
+                *cli,
+                "export",
+                str(src),
+                "--out",
+                out,
+                "--ledger",
+                book,
+                *month,
+            ]
+        loads.append(os.getloadavg()[0])
         for side, cmd in sides.items():
             # validate exits 1 above 10 MB (file-too-large: an error the export cures)
-            wall, rss = run(cmd, env, work, ok=(0, 1) if side == "validate" else (0,))
+            ok = (0, 1) if side == "validate" else (0,)
+            wall, rss = run(cmd, env, work, ok=ok, cpu=cpu)
             old = best.setdefault(side, [wall, rss])
             best[side] = [min(old[0], wall), min(old[1], rss)]
+            runs.setdefault(side, []).append(wall)
         (work / f"floor_{k}.csv").unlink(missing_ok=True)
     floor_s, floor_mib = best["floor"]
     out = {"rows": rows, "file_mb": round(src.stat().st_size / 1e6, 1)}
+    out["load_average"] = [round(x, 1) for x in loads]
+    out["seconds"] = "cpu" if cpu else "wall"
     for side in best:
         wall, mib = best[side]
         out[f"{side}_s"] = round(wall, 2)
         out[f"{side}_peak_mib"] = round(mib)
         if side != "floor":
             out[f"{side}_ratio"] = round(wall / floor_s, 2)
+            # each run against the floor run just before it (pairs), their median
+            pairs = [a / b for a, b in zip(runs[side], runs["floor"], strict=True)]
+            out[f"{side}_ratio_median"] = round(statistics.median(pairs), 2)
     return out
 
 
@@ -176,6 +207,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="folder to keep generated extracts in")
     ap.add_argument("--ledger", action="store_true", help="also export with the ledger")
     ap.add_argument("--startup", action="store_true", help="validate of a 1-row file, CPU")
+    ap.add_argument(
+        "--cpu", action="store_true", help="CPU seconds (user + system) instead of wall time"
+    )
     args = ap.parse_args()
     if args.startup:
         with tempfile.TemporaryDirectory() as tmp:
@@ -188,7 +222,9 @@ def main() -> None:
         for rows in args.rows:
             src = make_extract(rows, data)
             results.append(
-                measure(rows, src, args.code.resolve(), args.repeat, Path(tmp), args.ledger)
+                measure(
+                    rows, src, args.code.resolve(), args.repeat, Path(tmp), args.ledger, args.cpu
+                )
             )
             print(json.dumps(results[-1]), flush=True)
     sides = [s for s in ("validate", "export", "export_ledger") if f"{s}_s" in results[0]]
