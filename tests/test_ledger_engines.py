@@ -4,6 +4,8 @@ lock, the reconcile of pending entries, the check, the backup, the record and th
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -54,3 +56,29 @@ def test_one_export_with_a_ledger_makes_one_engine(capsys, tmp_path, extract, ba
     assert code == 1, out + err  # refused: every row already exported
     assert "already-exported" in out + err
     assert len(engines) == 1, engines
+
+
+def test_progress_on_stderr_only_when_it_is_a_terminal(capsys, tmp_path, extract, monkeypatch):
+    ledger = tmp_path / "ledger.sqlite3"
+    argv = ["export", extract, "--out", tmp_path / "quiet", "--as-of", AS_OF, "--ledger", ledger]
+    code, quiet_out, quiet_err = run(capsys, *argv)
+    assert code == 0 and "xl-pmpm export:" not in quiet_err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    argv = ["export", extract, "--out", tmp_path / "tty", "--as-of", AS_OF]
+    code, out, err = run(capsys, *argv, "--ledger", tmp_path / "other.sqlite3")
+    assert code == 0
+    steps = [line for line in err.splitlines() if line.startswith("xl-pmpm export:")]
+    assert [s.split(":")[1].split()[0] for s in steps] == [
+        "reading",
+        "validating",
+        "checking",
+        "writing",
+        "recording",
+    ]
+    assert "validating 40 row(s)" in err and "recording 40 row(s) in the ledger" in err
+
+    # stdout as without a terminal (the files' names differ by folder and time only)
+    def same(text: str) -> str:
+        return re.sub(r"\d{8}T\d{6}", "T", text.replace("tty", "quiet").replace("other", "ledger"))
+
+    assert same(out) == same(quiet_out)

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -137,8 +138,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if v.valid else 1
 
 
+def _progress(command: str) -> Callable[[str], None] | None:
+    """Each step of a long command on stderr, only when stderr is a terminal (a script's
+    or a log's stderr stays as it was; stdout is never touched)."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda step: print(f"xl-pmpm {command}: {step}…", file=sys.stderr, flush=True)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
+    say = _progress("export")
+    if say:
+        say(f"reading {Path(args.file).name}")
     report = files.read_tier_report(args.file, layout)
     if not report.readable:
         v = ValidationReport(report.findings, 0, report.source)
@@ -166,6 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             ledger=db,
             corrections=_corrections(args),
             lock_timeout=args.wait,
+            progress=say,
         )
     except ExportRefused as refused:
         v = refused.report

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -276,6 +276,7 @@ def write_and_record(
     month: str,
     at: datetime,
     corrections: Iterable[int] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the import files and record their rows, crash-safely (see the module doc).
 
@@ -300,6 +301,8 @@ def write_and_record(
                 .distinct()
             )
         )
+    say = progress or (lambda step: None)
+    say("writing the import files")
     taken: set[str] = set()
     temps: list[Path] = []
     shas: list[str] = []
@@ -327,6 +330,7 @@ def write_and_record(
         made, table, flags, layout, str(month), at, str(directory), corrections, shas=shas
     )
     lines = [n for p in made for n in p.lines]
+    say(f"recording {len(lines):,} row(s) in the ledger")
     try:
         _record_pending(db_path, entries, lines, table, layout, month, corrections, batch)
     except BaseException:
