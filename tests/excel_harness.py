@@ -704,9 +704,36 @@ class RangeCallCounter:
     count: int = 0
     views: int = 0
     calls: list[tuple[str, Any, Any]] = field(default_factory=list)
+    # Every other call that crosses to Excel, by kind: a sheet looked up, named or
+    # yielded by iterating the sheets, a sheet added, copied, deleted, hidden or
+    # activated, a table looked up, named, added or resized, the book's names.
+    crossings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Every call that crosses to Excel: ranges and all the others."""
+        return self.count + sum(self.crossings.values())
 
 
 _ACTIVE_COUNTERS: list[RangeCallCounter] = []
+# What else crosses to Excel (besides ranges), counted by `count_range_calls`.
+_CROSSING_PROPERTIES = [
+    (_xlremote.Sheet, "name"),
+    (_xlremote.Sheet, "visible"),
+    (_xlremote.Sheet, "tables"),
+    (_xlremote.Table, "name"),
+    (_xlremote.Book, "names"),
+]
+_CROSSING_METHODS = [
+    (_xlremote.Sheets, "__call__"),
+    (_xlremote.Sheets, "add"),
+    (_xlremote.Sheets, "__len__"),
+    (_xlremote.Sheet, "copy"),
+    (_xlremote.Sheet, "delete"),
+    (_xlremote.Sheet, "activate"),
+    (_xlremote.Table, "resize"),
+    (_xlremote.Tables, "add"),
+]
 _ORIGINALS: dict[str, Any] = {}
 
 
@@ -717,7 +744,7 @@ def _install_counting() -> None:
 
     def counting_init(self: Any, sheet: Any, arg1: Any, arg2: Any = None) -> None:
         init(self, sheet, arg1, arg2)
-        call = (self.sheet.name, arg1, arg2)
+        call = (self.sheet.api["name"], arg1, arg2)  # not a counted name read
         for counter in _ACTIVE_COUNTERS:
             counter.count += 1
             counter.calls.append(call)
@@ -729,11 +756,54 @@ def _install_counting() -> None:
 
     _xlremote.Range.__init__ = counting_init  # type: ignore[method-assign]
     _xlremote.Range.api = property(counting_api)  # type: ignore[method-assign]
+    for cls, attr in _CROSSING_PROPERTIES:
+        _ORIGINALS[f"{cls.__name__}.{attr}"] = original = vars(cls)[attr]
+        setattr(cls, attr, _counted_property(f"{cls.__name__}.{attr}", original))
+    for cls, attr in _CROSSING_METHODS:
+        _ORIGINALS[f"{cls.__name__}.{attr}"] = original = vars(cls)[attr]
+        setattr(cls, attr, _counted_method(f"{cls.__name__}.{attr}", original))
+    _ORIGINALS["Sheets.__iter__"] = iterate = vars(_xlremote.Sheets)["__iter__"]
+
+    def counting_iter(self: Any) -> Any:
+        for sheet in iterate(self):  # one call per sheet, as COM's enumeration makes
+            _cross("Sheets.__iter__")
+            yield sheet
+
+    _xlremote.Sheets.__iter__ = counting_iter  # type: ignore[method-assign]
+
+
+def _cross(kind: str) -> None:
+    for counter in _ACTIVE_COUNTERS:
+        counter.crossings[kind] = counter.crossings.get(kind, 0) + 1
+
+
+def _counted_property(kind: str, original: property) -> property:
+    def get(self: Any) -> Any:
+        _cross(kind)
+        return original.fget(self)
+
+    def put(self: Any, value: Any) -> None:
+        _cross(kind)
+        original.fset(self, value)
+
+    return property(get, put if original.fset else None)
+
+
+def _counted_method(kind: str, original: Any) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _cross(kind)
+        return original(self, *args, **kwargs)
+
+    return method
 
 
 def _uninstall_counting() -> None:
     _xlremote.Range.__init__ = _ORIGINALS.pop("init")  # type: ignore[method-assign]
     _xlremote.Range.api = _ORIGINALS.pop("api")  # type: ignore[method-assign]
+    for name, original in list(_ORIGINALS.items()):
+        cls_name, attr = name.split(".")
+        setattr(getattr(_xlremote, cls_name), attr, original)
+        del _ORIGINALS[name]
 
 
 @contextmanager

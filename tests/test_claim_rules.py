@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import date
 
 import pytest
 
 from xl_pmpm.cli.commands_rules import add_commands
+from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.claims import claim_dates_for, export_code
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import CODES
@@ -197,7 +197,7 @@ def test_setup_bad_month() -> None:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="xl-pmpm")
+    parser = Parser(prog="xl-pmpm")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
@@ -228,7 +228,7 @@ def test_claim_dates_command_bad_input(tmp_path, capsys) -> None:
 
 
 def test_every_command_sets_func() -> None:
-    parser = argparse.ArgumentParser(prog="xl-pmpm")
+    parser = Parser(prog="xl-pmpm")
     sub = parser.add_subparsers(dest="command", required=True)
     add_commands(sub)
     assert set(sub.choices) == {

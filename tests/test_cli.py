@@ -282,9 +282,9 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert "folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_readme_layout_table_is_generated_from_the_layout():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert layout_markdown(files.load_layout()) in readme
+def test_reference_layout_table_is_generated_from_the_layout():
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    assert layout_markdown(files.load_layout()) in reference
 
 
 def test_bundled_sample_is_the_generators_output():

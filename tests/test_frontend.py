@@ -175,8 +175,10 @@ def assert_live_formulas(excel: ExcelHarness, payload: dict) -> None:
     report = [s["name"] for s in payload["sheets"] if s["name"] in ("All", *VIEWS)]
     assert len(report) == 1 + len(VIEWS)
     for name in report:
-        want = formulas.engine_formulas(layout, sheets.table_name(name))
         frame = excel.sheet_frame(payload, name)
+        # The formulas of the sheet's own columns (a column the extract lacks is not named).
+        columns = [c for c in frame.columns if c not in sheets.ENGINE_COLUMNS]
+        want = formulas.engine_formulas(layout, sheets.table_name(name), columns)
         assert len(frame), name
         for column in sheets.FLAG_COLUMNS:
             assert frame[column].eq(want[column]).all(), (name, column)
@@ -313,7 +315,8 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     deferred = excel.sheet_frame(flow.payloads["delete"], "Deferred")
     assert deferred["Line"].astype(int).tolist() == [4, 6, 9]
     assert deferred["Archived at"].map(lambda v: bool(STAMP.match(v))).all()
-    assert table_of(flow.payloads["delete"], "Deferred")["range_address"] == "A1:V4"
+    # The template's Deferred keeps every column the rules read (Authorized Hours: W).
+    assert table_of(flow.payloads["delete"], "Deferred")["range_address"] == "A1:W4"
     assert set(deferred["Action"]) == {"delete"}
     # defer: visit times blank, row kept, Action back to Keep
     after_defer = all_frame(excel, flow.payloads["defer"]).set_index("Line")
@@ -329,7 +332,7 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     data = [c for c in loaded.columns if c not in fe.ENGINE_COLUMNS]
     pd.testing.assert_frame_equal(restored[data], loaded[data])
     assert excel.sheet_values(flow.payloads["restore"], "Deferred")[1:] == []
-    assert table_of(flow.payloads["restore"], "Deferred")["range_address"] == "A1:V2"
+    assert table_of(flow.payloads["restore"], "Deferred")["range_address"] == "A1:W2"
     assert kept["archived_at"].map(lambda v: bool(STAMP.match(v))).all()
     # validate: the Validation sheet lists validate_table's findings, with links
     layout, book = files.load_layout(), files.load_rate_book()
@@ -725,9 +728,14 @@ def test_libreoffice_recalculates_all_after_load_as_the_engine(
     values = excel.sheet_values(p, "All")
     for r, row in enumerate(values, start=1):
         for c, value in enumerate(row, start=1):
-            ws.cell(r, c).value = value
+            ws.cell(r, c).value = None if value == "" else value
+    # The table as Load resized it: its columns are the header's (the extract's own).
+    from openpyxl.worksheet.table import TableColumn
+
+    header = [h for h in values[0] if h not in (None, "")]
     table = ws.tables[sheets.table_name("All")]
-    table.ref = table.autoFilter.ref = f"A1:{fe.col_letter(len(values[0]))}{len(values)}"
+    table.ref = table.autoFilter.ref = f"A1:{fe.col_letter(len(header))}{len(values)}"
+    table.tableColumns = [TableColumn(id=i, name=h) for i, h in enumerate(header, start=1)]
     rates = wb[sheets.RATES]
     for r, row in enumerate(contracts_table(excel, p), start=2):
         for c, value in enumerate(row, start=sheets.CONTRACTS_FIRST_COLUMN):
@@ -738,7 +746,7 @@ def test_libreoffice_recalculates_all_after_load_as_the_engine(
     assert (
         openpyxl.load_workbook(saved)["All"][f"{tier}2"].value
         == (
-            formulas.engine_formulas(files.load_layout(), sheets.table_name("All"))[
+            formulas.engine_formulas(files.load_layout(), sheets.table_name("All"), header)[
                 sheets.FLAG_COLUMNS[0]
             ]
         )
@@ -747,3 +755,42 @@ def test_libreoffice_recalculates_all_after_load_as_the_engine(
     assert rows == len(values) - 1
     own = set(files.load_rate_book().rates["payer"]) - {"*"}
     assert own & payers, "a payer with its own rates is in the extract"
+
+
+def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    """At 20 contracts: every call that crosses to Excel is counted (not only ranges); the
+    sheets are scanned once per action; the totals are docs/workbook.md's a + b x c."""
+    contracts = 20
+    layout, book = files.load_layout(), files.load_rate_book()
+    extract = sample.generate_extract(200, MONTH, layout, book, mangle=False)
+    extract[layout.name_of("contract")] = [
+        f"Linked - Plan {i % contracts:02d}" for i in range(len(extract))
+    ]
+    path = tmp_path / "extract.csv"
+    path.write_bytes(sample.extract_csv(extract))
+    p = excel.workbook_payload(template_bytes(), formula_values=BLANK_ROW)
+    type_settings(p, {"Extract file": str(path), "Archive folder": str(tmp_path / "a")})
+    totals = {}
+    for name, script in (
+        ("load", fe.load_extract),
+        ("refresh", fe.refresh_flags),
+        ("delete", fe.delete_rows),
+        ("defer", fe.defer_rows),
+    ):
+        if name == "delete":
+            p = mark_actions(p, {4: "Delete", 6: "Delete", 9: "Delete", 12: "Defer"})
+        sheets_before = len(p["sheets"])
+        book_ = excel.open_book(p)
+        with excel.count_range_calls() as calls:
+            script(book_)
+        p = excel.replay(p, book_.json())
+        # One scan; Load adds the hidden extract sheet, and xlwings' Sheets.add scans too.
+        scans = 2 if name == "load" else 1
+        assert calls.crossings.get("Sheets.__iter__", 0) <= scans * sheets_before, name
+        totals[name] = calls.total
+    formula = {"load": 76 + 16 * contracts, "refresh": 27 + 3 * contracts}
+    formula |= {"delete": 67 + 5 * contracts, "defer": 57 + 5 * contracts}
+    assert all(totals[k] <= formula[k] for k in formula), (totals, formula)
+    assert totals["load"] < 4098 // 10  # 4,098 before: a name scan per contract

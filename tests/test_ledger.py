@@ -6,7 +6,6 @@ Every test that takes `backend` runs on a SQLite file and on a PostgreSQL databa
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import stat
@@ -18,6 +17,7 @@ from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
 from ledger_backends import backend_fixture, pg_ledger_fixture  # noqa: F401 (fixtures)
 
 from xl_pmpm.cli.commands_month import add_commands
+from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import ExportRefused
 from xl_pmpm.io import files, ledger, ledger_files, workflow
 
@@ -195,7 +195,7 @@ def test_pending_entry_without_any_file_is_dropped(backend, tmp_path, monkeypatc
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
+    parser = Parser()  # the commands are declared for xl-pmpm's parser (example=, group=)
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 
@@ -10,6 +9,7 @@ import pandas as pd
 import pytest
 
 from xl_pmpm.cli.commands_rules import add_commands
+from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
 
@@ -183,7 +183,7 @@ def test_bad_units_name_the_row() -> None:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="xl-pmpm")
+    parser = Parser(prog="xl-pmpm")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

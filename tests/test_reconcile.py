@@ -6,7 +6,6 @@ uploaded columns echoed, plus "Failed Reason", after a "N of M rows imported" li
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import datetime
 
@@ -26,6 +25,7 @@ from core_helpers import (
 )
 
 from xl_pmpm.cli.commands_month import add_commands
+from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.validation import validate_report
 from xl_pmpm.io import files, ledger, workflow
@@ -163,7 +163,7 @@ def test_results_mapping_and_bad_input():
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
+    parser = Parser()  # the commands are declared for xl-pmpm's parser (example=, group=)
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

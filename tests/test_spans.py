@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import date, timedelta
 
@@ -12,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xl_pmpm.cli.commands_rules import add_commands
+from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.spans import (
     SPAN_FINDING_COLUMNS,
@@ -255,7 +255,7 @@ def test_prorate_properties(start: date, length: int, rate: float) -> None:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="xl-pmpm")
+    parser = Parser(prog="xl-pmpm")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

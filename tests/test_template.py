@@ -272,18 +272,19 @@ def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> 
     root = Path(template.__file__).resolve().parents[2]
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
         shutil.copy(root / name, src)
     shutil.copytree(root / "xl_pmpm", src / "xl_pmpm", ignore=shutil.ignore_patterns("__pycache__"))
     lib = tmp_path / "lib"
+    # The wheel as pip builds it (its own build environment: pyproject's setuptools).
     subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py"]
-        + ["--build-lib", str(lib)],
-        cwd=src,
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(src)],
         check=True,
         capture_output=True,
         timeout=300,
     )
+    with zipfile.ZipFile(next(tmp_path.glob("xl_pmpm-*.whl"))) as wheel:
+        wheel.extractall(lib)
     run = functools.partial(
         subprocess.run,
         capture_output=True,
@@ -323,7 +324,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Help",
         "xlwings.conf",
     ]
-    expected = ["Line"] + [c.name for c in LAYOUT.export_columns] + template.ENGINE_COLUMNS
+    expected = ["Line"] + [c.name for c in LAYOUT.sheet_columns] + template.ENGINE_COLUMNS
     assert template.ENGINE_COLUMNS == [
         "Tier now",
         "Tier if billed",
@@ -342,7 +343,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         assert ws.freeze_panes == f"{openpyxl.utils.get_column_letter(patient + 2)}2"
         billed = expected.index(LAYOUT.name_of("billed_hours")) + 1
         assert ws.cell(2, billed).number_format == "#,##0.00"
-        for n, column in enumerate(LAYOUT.export_columns, start=2):
+        for n, column in enumerate(LAYOUT.sheet_columns, start=2):
             if column.id or column.type == "datetime":
                 assert ws.cell(2, n).number_format == "@", column.name
         action = openpyxl.utils.get_column_letter(expected.index("Action") + 1)
@@ -354,8 +355,13 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         findings = openpyxl.utils.get_column_letter(expected.index("Findings") + 1)
         assert any(f"${risk}2" in r.formula[0] for r in rules)
         assert any(f"${findings}2" in r.formula[0] for r in rules)
-        assert ws.sheet_properties.pageSetUpPr.fitToPage
-        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        # Printed at 8 pt or more (one page width was about 3 pt): an explicit scale, the
+        # header row and the row's identity (Line to Patient Number) on every page.
+        assert not ws.sheet_properties.pageSetUpPr.fitToPage
+        assert wb._fonts[0].sz * ws.page_setup.scale / 100 >= 8
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.print_title_rows == "$1:$1"
+        assert ws.print_title_cols == f"$A:${openpyxl.utils.get_column_letter(patient + 1)}"
     for sheet in ("Rates", "Deferred", "Validation", "Export History"):
         assert wb[sheet].freeze_panes == "A2", sheet
         assert wb[sheet].column_dimensions["A"].width >= 10, sheet
@@ -380,7 +386,8 @@ def test_sheets_tables_and_headers(built: Path) -> None:
     assert {"Extract file", "Export folder", "Archive folder", "Ledger file"} <= labels
     history = wb["Export History"].tables["ExportHistory"]
     assert [c.name for c in history.tableColumns] == [sheets.shown(c) for c in ledger.ENTRY_COLUMNS]
-    assert wb["Deferred"].tables["Deferred"].ref == "A1:V2"
+    # The archive keeps every column the rules read: Authorized Hours too (W).
+    assert wb["Deferred"].tables["Deferred"].ref == "A1:W2"
     assert [c.value for c in wb["Deferred"][1]][:6] == [sheets.shown(c) for c in ARCHIVE_META]
     summary = wb["Summary"]
     assert set(summary.tables) == {"Summary", "ByTier"}
@@ -726,14 +733,19 @@ def _assert_row_is_the_engines(
     assert values[col["Dollar effect"]] == pytest.approx(expected["dollar_effect"]), where
 
 
-def _engine_vs_libreoffice(path: Path, month: str, tmp_path: Path) -> tuple[int, set[str]]:
-    """Recalculate `path` in LibreOffice; compare every All row with flag_tier_risk.
+def _engine_vs_libreoffice(
+    path: Path, month: str, tmp_path: Path, table: pd.DataFrame | None = None
+) -> tuple[int, set[str]]:
+    """Recalculate `path` in LibreOffice; compare every All row with flag_tier_risk run
+    on `table`, the rows the workbook was filled from (default: the workbook's own
+    read-back, where the rows are not at hand).
 
     Returns (rows compared, payers seen).
     """
     from xl_pmpm.io.workbook_reader import parse_workbook_report
 
-    table = parse_workbook_report(path.read_bytes(), LAYOUT).table
+    if table is None:
+        table = parse_workbook_report(path.read_bytes(), LAYOUT).table
     flags = flag_tier_risk(table, LAYOUT, BOOK, pd.Timestamp(f"{month}-01"))
     wb = openpyxl.load_workbook(_soffice_convert(path, "xlsx", tmp_path), data_only=True)
     headers = [c.value for c in wb["All"][1]]
@@ -780,7 +792,8 @@ def test_libreoffice_follows_each_payers_rates_and_hours_basis(tmp_path: Path) -
     path = template.build_template(
         tmp_path / "payers.xlsm", LAYOUT, BOOK, rows=rows, billing_month=date(2025, 3, 1)
     )
-    n, payers = _engine_vs_libreoffice(path, "2025-03", tmp_path)
+    # The engine on the rows themselves: a column the workbook lost would show here.
+    n, payers = _engine_vs_libreoffice(path, "2025-03", tmp_path, rows)
     assert n == len(rows)
     assert {"Sample Health Plan", "Authorized Example Plan", "*"} <= payers
 
@@ -921,7 +934,9 @@ def test_every_structured_reference_names_a_column_its_table_has(tmp_path: Path)
             for cell in row
             if isinstance(cell.value, str) and cell.value.startswith("=")
         ]
-        formulas += [(f"Load {n}", f) for n, f in engine_formulas(LAYOUT, "Report_All").items()]
+        # What Load writes: the formulas of the table's own columns.
+        load = engine_formulas(LAYOUT, "Report_All", columns["Report_All"])
+        formulas += [(f"Load {n}", f) for n, f in load.items()]
         for where, formula in formulas:
             for table, column in STRUCTURED_REF.findall(formula):
                 if table in columns:

@@ -16,9 +16,12 @@ import textwrap
 from datetime import date
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.excel import lite_main, udfs
+from xl_pmpm.io import files
 from xl_pmpm.workbook.actions import CELL_FUNCTIONS, HELP_SEPARATOR
 
 HELP_FUNCTIONS = [(f.signature, f.example, f.result) for f in CELL_FUNCTIONS]
@@ -347,3 +350,25 @@ def test_entry_point_gives_every_help_result(entry_point: dict) -> None:
     for _, example, result in HELP_FUNCTIONS:
         got = from_serials(entry_point["help"][example])
         assert shown(got) == result.split(HELP_SEPARATOR)[0], example
+
+
+def test_the_dollar_functions_take_the_payer() -> None:
+    """PMPM_AT_RISK and PMPM_TIER_IF_BILLED price at the payer's own rates, as the row's
+    Dollar effect does: Sample Health Plan's 245.00, not the default payer's 241.39."""
+    own = "Sample Health Plan"
+    assert udfs.at_risk_column(155, 10, "2025-03", own) == [[245.0]]
+    assert udfs.at_risk_column(155, 10, "2025-03") == [[241.39]]
+    assert udfs.tier_if_billed_column(155, 10, "2025-03", own) == [[2]]
+    flags = flag_tier_risk(
+        pd.DataFrame(
+            {
+                "Primary Contract": ["Sample Health Plan PMPM"],
+                "Billed Hours": ["155"],
+                "Unbilled Hours": ["10"],
+            }
+        ),
+        files.load_layout(),
+        files.load_rate_book(),
+        pd.Timestamp("2025-03-01"),
+    )
+    assert flags["dollar_effect"].iloc[0] == 245.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pytest
 from core_helpers import BOOK, HEADER, LAYOUT, MONTH, csv_text
 
 from xl_pmpm.cli.commands_month import add_commands
+from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.core.validation import validate_table
@@ -228,7 +228,7 @@ def test_missing_column_and_custom_mapping():
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
+    parser = Parser()  # the commands are declared for xl-pmpm's parser (example=, group=)
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

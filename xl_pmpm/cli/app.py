@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from xl_pmpm.cli.commands_ledger import add_commands as add_ledger_commands
 from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
+from xl_pmpm.cli.commands_workbook import add_commands as add_workbook_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
 from xl_pmpm.cli.options import (
     add_settings,
@@ -29,9 +29,12 @@ from xl_pmpm.cli.options import (
     known_errors,
     parse_as_of,
     parse_month,
+    progress,
     report_error,
+    safe_streams,
     warn_if_on_network,
 )
+from xl_pmpm.cli.parser import Parser, finish, parse
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
@@ -57,6 +60,8 @@ from xl_pmpm.io.workflow import (
 )
 
 log = logging.getLogger("xl_pmpm")
+
+REPORT_HELP = "the tier report: CSV extract or the billers' workbook (.xlsx/.xlsm); - for stdin"
 
 SAMPLE = "sample_tier_report.csv"
 SAMPLE_MONTH = "2026-10"
@@ -115,6 +120,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         db = None  # the agency's ledger, before anything was exported: nothing to check
     if db is None and args.correction:
         raise UsageError("--correction needs the ledger: give --ledger DB.")
+    progress(f"reading and validating {files.source_name(args.file)}", args.file)
     checked = check_file(
         args.file,
         layout,
@@ -138,19 +144,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if v.valid else 1
 
 
-def _progress(command: str) -> Callable[[str], None] | None:
-    """Each step of a long command on stderr, only when stderr is a terminal (a script's
-    or a log's stderr stays as it was; stdout is never touched)."""
-    if not sys.stderr.isatty():
-        return None
-    return lambda step: print(f"xl-pmpm {command}: {step}…", file=sys.stderr, flush=True)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
-    say = _progress("export")
-    if say:
-        say(f"reading {Path(args.file).name}")
+    progress(f"reading {files.source_name(args.file)}", args.file)
     report = files.read_tier_report(args.file, layout)
     if not report.readable:
         v = ValidationReport(report.findings, 0, report.source)
@@ -178,7 +174,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             ledger=db,
             corrections=_corrections(args),
             lock_timeout=args.wait,
-            progress=say,
+            progress=lambda step: progress(step, args.file),  # each step, with its count
         )
     except ExportRefused as refused:
         v = refused.report
@@ -294,7 +290,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     now = datetime.now()
     table, archive = _apply(checked, actions, layout, now, checked.report.source)
     out = Path(args.out)
-    stem = Path(args.file).stem
+    stem = Path(files.source_name(args.file)).stem
     archive_dir = Path(args.archive or out / "archive")
     written, kept = files.write_review(  # crash-safe: archive and manifest, then the file
         out,
@@ -477,8 +473,11 @@ def cmd_layout(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="xl-pmpm", description="Review, validate and export NY CDPAP PMPM tier reports."
+    parser = Parser(
+        prog="xl-pmpm",
+        description="Review, validate and export New York CDPAP PMPM tier reports: the month "
+        "from the HHAeXchange extract to the import file, every exported member-month "
+        "recorded in a ledger so none is billed twice. A FILE of - is read from standard input.",
     )
     parser.add_argument("--version", action="version", version=f"xl-pmpm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -489,13 +488,28 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--month", help="billing month YYYY-MM (default: from the file)")
             p.add_argument("--as-of", help="submission date YYYY-MM-DD (default: today)")
 
-    p = sub.add_parser("demo", help="the whole workflow on the bundled sample")
+    p = sub.add_parser(
+        "demo",
+        help="the whole workflow on the bundled sample",
+        description="Validate, review and export the bundled sample month (300 invented "
+        "members), and write the filled workbook: the first thing to run.",
+        example="xl-pmpm demo --out xl-pmpm-demo",
+        group="start",
+    )
     p.add_argument("--out", default="xl-pmpm-demo", help="output folder (default: ./xl-pmpm-demo)")
     common(p, month=False)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("validate", help="check a tier report against the import layout")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "validate",
+        help="check a tier report against the import layout",
+        description="Every problem in a tier report (CSV or the billers' workbook) in one "
+        "pass, each with its line, column and how to fix it. Exit 0 valid (warnings allowed), "
+        "1 errors, 2 unreadable.",
+        example="xl-pmpm validate report.csv --as-of 2026-11-05",
+        group="month",
+    )
+    p.add_argument("file", metavar="FILE", help=REPORT_HELP)
     p.add_argument("--original", help="the extract as downloaded, to check locked fields")
     p.add_argument(
         "--ledger",
@@ -506,8 +520,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("export", help="write the import-ready CSV (refused while errors remain)")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "export",
+        help="write the import-ready CSV (refused while errors remain)",
+        description="Write one import file per contract (split under the size limit) and "
+        "record every member-month in the ledger, so none is billed twice. Refused, with "
+        "nothing written, while an error remains.",
+        example="xl-pmpm export work/reviewed.csv --out upload --as-of 2026-11-05",
+        group="month",
+    )
+    p.add_argument("file", metavar="FILE", help=REPORT_HELP)
     p.add_argument("--out", required=True, help="folder for the import file(s)")
     p.add_argument(
         "--ledger",
@@ -535,26 +557,48 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("tier", help="tier, rate code and rate for hours")
-    p.add_argument("hours", nargs="+")
+    p = sub.add_parser(
+        "tier",
+        help="tier, rate code and rate for hours",
+        description="The tier, rate code and rate of a month's total hours, for a payer and "
+        "month (under 1 hour: no tier).",
+        example="xl-pmpm tier 158 160 480 --month 2026-10",
+        group="rules",
+    )
+    p.add_argument("hours", nargs="+", metavar="HOURS", help="a member's total hours in the month")
     p.add_argument("--payer", default="*", help="payer name from the payer settings")
     common(p)
     p.set_defaults(func=cmd_tier)
 
-    p = sub.add_parser("review", help="delete or defer rows, keeping the originals in an archive")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "review",
+        help="delete or defer rows, keeping the originals in an archive",
+        description="Write a new reviewed file with rows deleted or deferred (a deferred row "
+        "goes out as a placeholder); the originals go to an owner-only archive, so "
+        "`restore` and `carry-over` can bring them back.",
+        example="xl-pmpm review report.csv --suggested --out work",
+        group="month",
+    )
+    p.add_argument("file", metavar="FILE", help=REPORT_HELP)
     p.add_argument("--delete", help="lines to delete, e.g. 5,9-12")
     p.add_argument("--defer", help="lines to defer (clears Visit Start / Visit End)")
     p.add_argument(
         "--suggested", action="store_true", help="delete rows with errors and defer rows at risk"
     )
-    p.add_argument("--reason", default="biller review")
+    p.add_argument("--reason", default="biller review", help="why, kept in the archive")
     p.add_argument("--out", required=True, help="folder for the reviewed file")
     p.add_argument("--archive", help="archive folder (default: OUT/archive)")
     common(p)
     p.set_defaults(func=cmd_review)
 
-    p = sub.add_parser("build-template", help="build the macro-enabled billers' workbook")
+    p = sub.add_parser(
+        "build-template",
+        help="build the macro-enabled billers' workbook",
+        description="Build the billers' workbook (.xlsm: ribbon, sheets, formulas, VBA) from "
+        "the layout and the rate table.",
+        example="xl-pmpm build-template --out PMPM_Tier_Report.xlsm",
+        group="workbook",
+    )
     p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
     common(p, month=False)
     p.set_defaults(func=cmd_build_template)
@@ -563,24 +607,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_month_commands(sub)
     add_ledger_commands(sub)
     add_install_command(sub)
+    add_workbook_commands(sub)
 
-    p = sub.add_parser("layout", help="print the import layout as a Markdown table")
+    p = sub.add_parser(
+        "layout",
+        help="print the import layout as a Markdown table",
+        description="The HHAeXchange import layout this xl-pmpm checks against: columns, "
+        "types, lengths, formats.",
+        example="xl-pmpm layout",
+        group="rules",
+    )
     add_settings(p, rates=False, output=False)
     p.set_defaults(func=cmd_layout)
 
-    p = sub.add_parser("restore", help="undo delete/defer actions from an archive")
-    p.add_argument("file")
-    p.add_argument("--archive", required=True)
+    p = sub.add_parser(
+        "restore",
+        help="undo delete/defer actions from an archive",
+        description="Undo `review` exactly: the deleted rows and the deferred values come "
+        "back from the archive, into a new file.",
+        example="xl-pmpm restore work/reviewed.csv --archive work/archive --out work",
+        group="month",
+    )
+    p.add_argument("file", metavar="FILE", help="the reviewed file `review` wrote")
+    p.add_argument("--archive", required=True, help="the archive folder `review` wrote")
     p.add_argument("--lines", help="only these lines (default: all)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="folder for the restored file")
     common(p, month=False)
     p.set_defaults(func=cmd_restore)
+    finish(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    safe_streams()
+    args = parse(build_parser(), argv)
     try:
         return args.func(args)
     except known_errors() as exc:

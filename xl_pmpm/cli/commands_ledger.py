@@ -101,30 +101,60 @@ def cmd_ledger_merge(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the `ledger` commands to the `xl-pmpm` subparsers."""
-    p = sub.add_parser("ledger", help="set up, upgrade or back up the export ledger")
+    p = sub.add_parser(
+        "ledger",
+        help="where the export ledger is; set it up, upgrade, back up or merge it",
+        description="The export ledger itself: say where it is, create or upgrade its tables, "
+        "back it up, merge an earlier release's per-folder ledger into it.",
+        example="xl-pmpm ledger where",
+        group="ledger",
+    )
     steps = p.add_subparsers(
         dest="ledger_command", required=True, metavar="{init,backup,where,merge}"
     )
     where = LEDGER_HELP
 
-    q = steps.add_parser("init", help="create the ledger's tables, or upgrade an older ledger")
+    q = steps.add_parser(
+        "init",
+        help="create the ledger's tables, or upgrade an older ledger",
+        description="Create the ledger's tables, or upgrade a ledger an earlier release made "
+        "(in one transaction, every entry kept).",
+        example="xl-pmpm ledger init --ledger upload/pmpm-ledger.sqlite3",
+    )
     q.add_argument("--ledger", help=where)
     add_settings(q, layout=False, rates=False)
     q.set_defaults(func=cmd_ledger_init)
 
-    q = steps.add_parser("backup", help="a consistent copy of the ledger as a new SQLite file")
+    q = steps.add_parser(
+        "backup",
+        help="a consistent copy of the ledger as a new SQLite file",
+        description="Write a consistent copy of the ledger (a file or a server) as a new "
+        "SQLite file, never over an existing one; the copy is a ledger itself.",
+        example="xl-pmpm ledger backup --to backups/ledger-2026-11-05.sqlite3",
+    )
     q.add_argument("--ledger", help=where)
     q.add_argument("--to", required=True, metavar="FILE", help="the new backup file")
     add_settings(q, layout=False, rates=False)
     q.set_defaults(func=cmd_ledger_backup)
 
-    q = steps.add_parser("where", help="which ledger the commands use, and why")
+    q = steps.add_parser(
+        "where",
+        help="which ledger the commands use, and why",
+        description="Print the ledger the commands use (--ledger, $XL_PMPM_LEDGER, else the "
+        "agency's ledger in your data folder) and why.",
+        example="xl-pmpm ledger where",
+    )
     q.add_argument("--ledger", help=where)
     add_settings(q, layout=False, rates=False)
     q.set_defaults(func=cmd_ledger_where)
 
     q = steps.add_parser(
-        "merge", help="merge an earlier release's per-folder ledger into the agency's ledger"
+        "merge",
+        help="merge an earlier release's per-folder ledger into the agency's ledger",
+        description="Copy every entry of an older per-folder ledger into the agency's ledger; "
+        "refuses (and lists) a member-month exported in both from different files. The old "
+        "file is moved aside, kept.",
+        example="xl-pmpm ledger merge upload/pmpm-ledger.sqlite3",
     )
     q.add_argument("old", metavar="OLD", help="the old ledger (OUT/pmpm-ledger.sqlite3)")
     q.add_argument("--ledger", help=f"the ledger to merge into; {where}")

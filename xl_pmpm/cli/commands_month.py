@@ -25,6 +25,7 @@ from xl_pmpm.cli.options import (
     guarded,
     parse_as_of,
     parse_month,
+    progress,
     warn_if_on_network,
 )
 from xl_pmpm.core.carryover import (
@@ -92,6 +93,7 @@ def cmd_visits(args: argparse.Namespace) -> int:
     layout, book = _settings(args)
     month = parse_month(args.month)
     mapping = load_mapping(args.mapping)
+    progress(f"reading and summing {files.source_name(args.file)}", args.file)
     visits = read_visits(args.file, mapping)
     table = aggregate_visits(visits, layout, book, month, mapping=mapping, source=args.file)
     data = table.to_csv(index=False, lineterminator=layout.line_terminator).encode(layout.encoding)
@@ -601,6 +603,7 @@ def cmd_unbilled(args: argparse.Namespace) -> int:
         raise PmpmInputError("--into takes one month.", fix="Give one --month with --into.")
     mapping = load_mapping(args.mapping)
     db = args.ledger or default_ledger()
+    progress(f"reading {len(args.files)} visits file(s)", *args.files)
     run = unbilled_from_files(
         args.files,
         mapping,
@@ -662,22 +665,43 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
         add_settings(p, layout=settings, rates=settings)
 
-    p = sub.add_parser("visits", help="build the month's tier report from a visits file")
-    p.add_argument("file", metavar="FILE", help="visits CSV, one row per visit")
+    p = sub.add_parser(
+        "visits",
+        help="build the month's tier report from a visits file",
+        description="Sum a visits export (one row per visit) into the month's tier report: "
+        "one row per member-month, with its hours and tier.",
+        example="xl-pmpm visits visits.csv --month 2026-10 --out work",
+        group="visits",
+    )
+    p.add_argument("file", metavar="FILE", help="visits CSV, one row per visit; - for stdin")
     p.add_argument("--month", required=True, help="billing month YYYY-MM")
     p.add_argument("--out", required=True, help="folder for the tier report")
     p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
     common(p)
     p.set_defaults(func=cmd_visits)
 
-    p = sub.add_parser("summary", help="members, hours and dollars by tier and contract")
-    p.add_argument("file", metavar="FILE", help="tier report CSV")
+    p = sub.add_parser(
+        "summary",
+        help="members, hours and dollars by tier and contract",
+        description="Members, hours and dollars by tier and contract of a tier report, and "
+        "the rows set aside in the archive.",
+        example="xl-pmpm summary report.csv",
+        group="month",
+    )
+    p.add_argument("file", metavar="FILE", help="tier report CSV; - for stdin")
     p.add_argument("--month", help="billing month YYYY-MM (default: from the file)")
     p.add_argument("--archive", help="archive folder of `xl-pmpm review` (deferred/removed rows)")
     common(p)
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("history", help="the export ledger: what was exported, when, in which file")
+    p = sub.add_parser(
+        "history",
+        help="the export ledger: what was exported, when, in which file",
+        description="Every member-month exported: when, in which import file, and its state "
+        "(exported, placeholder, rejected, correction). Member IDs are not printed.",
+        example="xl-pmpm history --ledger upload/pmpm-ledger.sqlite3 --month 2026-10",
+        group="ledger",
+    )
     p.add_argument(
         "--ledger",
         help=LEDGER_HELP,
@@ -686,7 +710,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     common(p, settings=False)
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("reconcile", help="record the import's failed rows; resubmit corrections")
+    p = sub.add_parser(
+        "reconcile",
+        help="record the import's failed rows; resubmit corrections",
+        description="Read the import's failed-rows attachment, mark those member-months "
+        "rejected in the ledger, and (with --corrected) write the resubmission file.",
+        example="xl-pmpm reconcile failed_rows.csv --ledger upload/pmpm-ledger.sqlite3",
+        group="month",
+    )
     p.add_argument("results", metavar="RESULTS_FILE", help="the failed-rows attachment (CSV)")
     p.add_argument("--ledger", help=LEDGER_HELP)
     p.add_argument("--corrected", help="tier report holding the corrected rows")
@@ -698,7 +729,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser(
-        "carry-over", help="rows deferred or removed in earlier months, back into a new report"
+        "carry-over",
+        help="rows deferred or removed in earlier months, back into a new report",
+        description="List the rows set aside by `review` in earlier months and not restored; "
+        "with --into, add them to the new month's report (a new file).",
+        example="xl-pmpm carry-over --archive work/archive --month 2026-11",
+        group="month",
     )
     p.add_argument("--archive", required=True, help="archive folder of `xl-pmpm review`")
     p.add_argument("--month", help="the new month YYYY-MM (default: the --into report's month)")
@@ -724,6 +760,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "unbilled",
         help="member-months with billed care and no confirmed PMPM, with dollars and days left",
+        description="Set the visits beside the ledger and the archive: every member-month that "
+        "earned a PMPM not yet confirmed, with its reason, dollars and days left to bill it. "
+        "Exit 1 when something is recoverable.",
+        example="xl-pmpm unbilled visits.csv --ledger upload/pmpm-ledger.sqlite3",
+        group="month",
     )
     p.add_argument("files", nargs="+", metavar="VISITS", help="visits CSV(s), one row per visit")
     p.add_argument("--ledger", help=LEDGER_HELP)

@@ -538,14 +538,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     def fmt(p: argparse.ArgumentParser) -> None:
         add_settings(p, layout=False, rates=False)
 
-    p = sub.add_parser("prorate", help="units and prorated cost of a PMPM service")
+    p = sub.add_parser(
+        "prorate",
+        help="units and prorated cost of a PMPM service",
+        description="Units (months) and the prorated cost of a PMPM service between two days.",
+        example="xl-pmpm prorate 146.45 2026-10-10 2026-11-15",
+        group="rules",
+    )
     p.add_argument("rate", metavar="RATE", help="monthly rate, e.g. 146.45")
     p.add_argument("start", metavar="START", help="first day YYYY-MM-DD")
     p.add_argument("end", metavar="END", help="last day YYYY-MM-DD (included)")
     fmt(p)
     p.set_defaults(func=cmd_prorate)
 
-    p = sub.add_parser("perdiem", help="per-diem billable occurrences from documented units")
+    p = sub.add_parser(
+        "perdiem",
+        help="per-diem billable occurrences from documented units",
+        description="The per-diem occurrences a run creates from documented units: a day "
+        "meeting the threshold, in arrears, within the authorization.",
+        example="xl-pmpm perdiem units.csv --threshold 8 --arrears 3 --run-date 2026-10-20",
+        group="rules",
+    )
     p.add_argument("file", metavar="FILE", help="documented units CSV: client,date,code,units")
     p.add_argument("--threshold", required=True, help="units a day needs (met exactly counts)")
     p.add_argument("--arrears", required=True, help="days in arrears")
@@ -573,14 +586,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fmt(p)
     p.set_defaults(func=cmd_perdiem)
 
-    p = sub.add_parser("spans", help="check PMPM services cover the FI services, no overlaps")
+    p = sub.add_parser(
+        "spans",
+        help="check PMPM services cover the FI services, no overlaps",
+        description="Check that the PMPM service spans cover the FI's service spans, without "
+        "gaps or overlaps, for one provider.",
+        example='xl-pmpm spans fi.csv pmpm.csv --provider "Sample FI"',
+        group="rules",
+    )
     p.add_argument("fi_file", metavar="FI_FILE", help="CSV: member,provider,start,end")
     p.add_argument("pmpm_file", metavar="PMPM_FILE", help="CSV: member,start,end[,monthly_rate]")
     p.add_argument("--provider", required=True, help="the FI's provider name")
     fmt(p)
     p.set_defaults(func=cmd_spans)
 
-    p = sub.add_parser("claim-dates", help="claim From/Through dates and submission window")
+    p = sub.add_parser(
+        "claim-dates",
+        help="claim From/Through dates and submission window",
+        description="A service month's claim From and Through dates and its submission "
+        "window, by the payer's rule.",
+        example="xl-pmpm claim-dates 2026-10 --payer Elderplan",
+        group="rules",
+    )
     p.add_argument("month", metavar="MONTH", help="service month YYYY-MM")
     p.add_argument("--payer", default="*", help="payer name from the payer settings")
     add_settings(p, layout=False)
@@ -589,6 +616,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "service-setup",
         help="check a service-code setup export against the rate table (HCPCS, codes, export code)",
+        description="Check a service-code setup export against the rate table: HCPCS, "
+        "service, revenue and export codes. Exit 0 matches, 1 errors.",
+        example="xl-pmpm service-setup setup.csv --month 2026-10",
+        group="rules",
     )
     p.add_argument(
         "file",
@@ -600,7 +631,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_settings(p)
     p.set_defaults(func=cmd_service_setup)
 
-    p = sub.add_parser("kpi", help="PMPM revenue per member, tiers, tier mix and payers by month")
+    p = sub.add_parser(
+        "kpi",
+        help="PMPM revenue per member, tiers, tier mix and payers by month",
+        description="KPIs from the ledger: PMPM revenue per member per month, members and "
+        "revenue by tier, tier mix month over month, per payer.",
+        example="xl-pmpm kpi --ledger upload/pmpm-ledger.sqlite3",
+        group="ledger",
+    )
     p.add_argument("--ledger", required=True, help="the export ledger database")
     p.add_argument(
         "--visits",

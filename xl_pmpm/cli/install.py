@@ -11,6 +11,7 @@ changed: other xlwings workbooks keep their own settings.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ EXCEL_STEPS = {
         "The buttons run Python through the AppleScript helper installed in "
         "~/Library/Application Scripts/com.microsoft.Excel; macOS may ask once to allow it.",
         "Cell functions (@xw.func) need Excel on Windows; on macOS use the buttons, "
-        "or xlwings Lite (see README).",
+        "or xlwings Lite (see docs/workbook.md).",
     ],
 }
 
@@ -107,7 +108,18 @@ def install_workbook(
     return Installed(path, platform, python, done, steps)
 
 
+_UNEXPANDED = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|\$env:[A-Za-z_]+", re.IGNORECASE)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
+    unexpanded = _UNEXPANDED.search(args.to)
+    if unexpanded:  # the other Windows shell's spelling: it reached us as text
+        raise PmpmInputError(
+            f"The folder {args.to} holds {unexpanded.group()}, which this shell did not "
+            "replace by its value: a folder by that name would be made.",
+            fix='In PowerShell write --to "$env:USERPROFILE\\Documents\\PMPM"; in cmd.exe '
+            '--to "%USERPROFILE%\\Documents\\PMPM"; on a Mac --to ~/Documents/PMPM.',
+        )
     platform = args.platform or current_platform()
     if platform is None:
         raise PmpmInputError(
@@ -140,7 +152,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "install",
         help="write a copy of the workbook set up for this Python (Windows or macOS)",
-        description=__doc__.splitlines()[0],
+        description="Write a copy of the billers' workbook whose xlwings.conf sheet names "
+        "this Python (or --python), never over an existing file, and print the Excel steps. "
+        "The examples: Windows cmd.exe, Windows PowerShell, macOS.",
+        example=[
+            'xl-pmpm install --to "%USERPROFILE%\\Documents\\PMPM"',
+            'xl-pmpm install --to "$env:USERPROFILE\\Documents\\PMPM"',
+            "xl-pmpm install --to ~/Documents/PMPM",
+        ],
+        group="start",
     )
     p.add_argument("--to", default=".", help="folder for the workbook (default: here)")
     p.add_argument("--platform", choices=PLATFORMS, help="default: this computer's")

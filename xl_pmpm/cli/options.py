@@ -13,6 +13,7 @@ only: its text may hold SQL, member IDs or a server address with credentials.
 from __future__ import annotations
 
 import argparse
+import codecs
 import functools
 import json
 import sqlite3
@@ -76,18 +77,57 @@ class Rows(list):
 
 
 # With an indent, json's encoder is its pure-Python one, which iterates each list as it
-# writes: a `Rows` goes out a chunk at a time, the text exactly json.dumps's.
+# writes: a `Rows` goes out a chunk at a time, the text exactly json.dumps's. On a stream
+# that is not UTF-8 (a Windows console's cp1252, output redirected under it) every
+# character outside ASCII is written as its JSON escape: the same JSON to any reader.
 _JSON = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
+_JSON_ASCII = json.JSONEncoder(indent=2, ensure_ascii=True, default=str)
+
+
+def is_utf8(stream: object) -> bool:
+    """Does `stream` encode text as UTF-8 (so any character can be written to it)?"""
+    encoding = getattr(stream, "encoding", None)
+    try:
+        return encoding is not None and codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def safe_streams() -> None:
+    """Text that the console's encoding cannot hold is written as backslash escapes,
+    never an error (an ID with U+200B printed to a cp1252 console)."""
+    for stream in (sys.stdout, sys.stderr):
+        if not is_utf8(stream) and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def emit(args: argparse.Namespace, payload: object, text: str) -> None:
     """Print `payload` as JSON with `--format json`, else `text`."""
     if getattr(args, "format", "text") == "json":
-        for piece in _JSON.iterencode(payload):
+        encoder = _JSON if is_utf8(sys.stdout) else _JSON_ASCII
+        for piece in encoder.iterencode(payload):
             sys.stdout.write(piece)
         sys.stdout.write("\n")
     else:
         print(text)
+
+
+LONG_INPUT = 5_000_000  # bytes: inputs that take seconds get progress lines on a terminal
+
+
+def progress(message: str, *inputs: str | Path | None) -> None:
+    """`message` on stderr when stderr is a terminal and an input is large (long work):
+    never into a pipe, a log or a redirected file, never for a quick run."""
+    if not sys.stderr.isatty():
+        return
+    sizes = []
+    for path in inputs:
+        try:
+            sizes.append(Path(path).stat().st_size if path and str(path) != "-" else 0)
+        except OSError:
+            sizes.append(0)
+    if sum(sizes) >= LONG_INPUT:
+        print(f"xl-pmpm: {message} ({sum(sizes) / 1e6:,.0f} MB)...", file=sys.stderr, flush=True)
 
 
 def warn_if_on_network(ledger: str | Path | None) -> None:

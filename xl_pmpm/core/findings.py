@@ -198,7 +198,7 @@ CODES: dict[str, tuple[str, str]] = {
 
 
 def findings_markdown() -> str:
-    """The finding codes as the README's Markdown table (a test keeps the two equal)."""
+    """The finding codes as docs/reference.md's Markdown table (a test keeps the two equal)."""
     lines = ["| code | severity | what to do |", "|---|---|---|"]
     lines += [f"| `{code}` | {severity} | {fix} |" for code, (severity, fix) in CODES.items()]
     return "\n".join(lines)

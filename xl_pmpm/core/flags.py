@@ -50,7 +50,11 @@ def reported_tier(values: pd.Series) -> pd.Series:
 
 
 def flag_tier_risk(
-    table: pd.DataFrame, layout: Layout, book: RateBook, month: pd.Timestamp
+    table: pd.DataFrame,
+    layout: Layout,
+    book: RateBook,
+    month: pd.Timestamp,
+    payer: str | None = None,
 ) -> pd.DataFrame:
     """Tier flags for every row of a tier report (same index as `table`).
 
@@ -66,8 +70,14 @@ def flag_tier_risk(
     the claim is for that tier: `claim_*` are the tier, rate and codes the row
     bills (the raised tier's, else the billed hours'). `tier`, `rate`, `at_risk`
     and `dollar_effect` stay the billed hours' (the workbook's formulas show those).
+
+    `payer`: every row's payer, in place of the one its contract gives (a cell function
+    asked for one payer's answer).
     """
-    payers = book.payer_for_contracts(text(table, layout, "contract"))
+    if payer is None:
+        payers = book.payer_for_contracts(text(table, layout, "contract"))
+    else:
+        payers = pd.Series(payer, index=table.index, dtype=object)
     basis = book.hours_basis(payers)
     billed = numeric(table, layout, "billed_hours")
     unbilled = numeric(table, layout, "unbilled_hours").fillna(0.0)

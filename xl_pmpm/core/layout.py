@@ -100,6 +100,16 @@ class Layout:
             if c.export and (self.export_informational or not c.informational)
         ]
 
+    @property
+    def sheet_columns(self) -> list[Column]:
+        """The columns of the workbook's report sheets: every column the rules read.
+
+        The export columns and those read but never exported (Authorized Hours, which an
+        authorized-hours payer's tier follows): shown to the biller, left out of the import.
+        """
+        exported = self.export_columns
+        return [c for c in self.columns if c in exported or not c.export]
+
     def column(self, role: str) -> Column | None:
         """The column playing `role`, or None if the layout has none."""
         return self._by_role.get(role)
@@ -250,7 +260,7 @@ def parse_layout(raw: dict, source: str = "layout") -> Layout:
 
 
 def layout_markdown(layout: Layout) -> str:
-    """The layout as a Markdown table (the README's copy is checked against this)."""
+    """The layout as a Markdown table (docs/reference.md's copy is checked against this)."""
     rows = [
         "| # | Column | Type | Required | Max length | Formats | Locked | Exported |",
         "|---|---|---|---|---|---|---|---|",

@@ -79,6 +79,7 @@ class RateBook:
     rates: pd.DataFrame
     payers: pd.DataFrame
     source: str = "bundled rates"
+    payers_source: str = "payers.csv"
     # tier_table's answers: asked for per payer several times by each validation
     _tiers: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -437,7 +438,7 @@ def parse_rate_book(
     payers = parse_payers(
         read_table_text(payers_text, "payer settings", PAYER_COLUMNS, payers_source), payers_source
     )
-    return RateBook(rates=rates, payers=payers, source=rates_source)
+    return RateBook(rates=rates, payers=payers, source=rates_source, payers_source=payers_source)
 
 
 def tier_for_hours(

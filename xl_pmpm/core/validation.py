@@ -184,7 +184,7 @@ def _cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Da
         pattern = r"[0-9]+" if decimals == 0 else rf"[0-9]+(?:\.[0-9]{{1,{decimals}}})?"
         these = ok & of(lambda c, d=decimals: c.type == "number" and (c.decimals or 0) == d)
         out["type"] |= _only(values, these, lambda v, p=pattern: ~v.str.fullmatch(p))
-    stamps = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+    stamps = np.full(len(raw), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     for i, col in enumerate(cols):
         these = (owner == i) & ~blank
         if col.type == "datetime" and these.any():
@@ -758,12 +758,14 @@ def payer_findings(
     out = []
     fits = {c: book.match_contract(c) for c in contracts.unique()}  # once per contract
     unknown = contracts[~contracts.isin([c for c, payer in fits.items() if payer is not None])]
+    # The file's name only: no folder of this computer in a report.
+    payers_file = re.split(r"[\\/]", book.payers_source)[-1]
     if not unknown.empty:
         for contract, lines in unknown.groupby(unknown, sort=True):
             out.append(
                 file_finding(
                     "payer-unknown",
-                    f"No payer in the payer settings ({book.source}) fits contract "
+                    f"No payer in the payer settings ({payers_file}) fits contract "
                     f"'{contract}' ({len(lines)} row(s), first on line {lines.index[0]}): "
                     "the default payer's claim dates, codes and rates are used.",
                     field=col.name,

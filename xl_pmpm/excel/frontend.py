@@ -23,6 +23,7 @@ Table from A1, resized to its rows after every write (created when missing).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -147,6 +148,45 @@ def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- sheets
 
 
+# The book's sheets by casefolded name, scanned once per action (each sheet's name is a
+# call to Excel): {id(book): (book, {name: sheet})}. Every action starts a new scan
+# (`one_scan`); sheets the front end adds, copies or deletes are kept in it.
+_SCANS: dict[int, tuple[xw.Book, dict[str, xw.Sheet], list[xw.Sheet]]] = {}
+
+
+def _scan(book: xw.Book) -> tuple[xw.Book, dict[str, xw.Sheet], list[xw.Sheet]]:
+    held = _SCANS.get(id(book))
+    if held is None or held[0] is not book:
+        index = {sheet.name.casefold(): sheet for sheet in book.sheets}
+        held = (book, index, list(index.values())[-1:])  # the book's last sheet
+        _SCANS[id(book)] = held
+    return held
+
+
+def _index(book: xw.Book) -> dict[str, xw.Sheet]:
+    """{casefolded name: sheet} of the book: one scan of ``book.sheets`` per action."""
+    return _scan(book)[1]
+
+
+def one_scan(action: Callable[[xw.Book], None]) -> Callable[[xw.Book], None]:
+    """An action that looks the book's sheets up once (a fresh scan, dropped after)."""
+
+    @functools.wraps(action)
+    def run(book: xw.Book) -> None:
+        _SCANS.pop(id(book), None)
+        try:
+            action(book)
+        finally:
+            _SCANS.pop(id(book), None)
+
+    return run
+
+
+def _named(book: xw.Book, name: str) -> xw.Sheet:
+    """The sheet `name` (it exists: checked with `_has_sheet`), from the action's scan."""
+    return _index(book)[name.casefold()]
+
+
 def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
     """The sheet `name`, added at the end when missing."""
     return _sheet(book, name, hidden=hidden)[0]
@@ -154,17 +194,19 @@ def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
 
 def _sheet(book: xw.Book, name: str, *, hidden: bool = False) -> tuple[xw.Sheet, bool]:
     """(the sheet `name`, whether it was just added at the end); no range call."""
-    for sheet in book.sheets:
-        if sheet.name.casefold() == name.casefold():
-            return sheet, False
-    sheet = book.sheets.add(name, after=book.sheets[len(book.sheets) - 1])
+    _, index, last = _scan(book)
+    if name.casefold() in index:
+        return index[name.casefold()], False
+    sheet = book.sheets.add(name, after=last[0]) if last else book.sheets.add(name)
+    index[name.casefold()] = sheet
+    last[:] = [sheet]
     if hidden:
         _hide(sheet)
     return sheet, True
 
 
 def _has_sheet(book: xw.Book, name: str) -> bool:
-    return any(s.name.casefold() == name.casefold() for s in book.sheets)
+    return name.casefold() in _index(book)
 
 
 def read_block(sheet: xw.Sheet) -> list[list[Any]]:
@@ -186,7 +228,7 @@ def sheet_table(sheet: xw.Sheet) -> Any | None:
 def _table_names(book: xw.Book) -> set[str]:
     names: set[str] = set()
     with contextlib.suppress(NotImplementedError, AttributeError):
-        for sheet in book.sheets:
+        for sheet in _index(book).values():
             names |= {t.name.casefold() for t in sheet.tables}
     return names
 
@@ -251,6 +293,7 @@ def write_table(
     old_rows: int | None = None,
     append: int | None = None,
     first_column: int | None = None,
+    blank_to: int | None = None,
 ) -> None:
     """Write header + rows at A1 (one write) as Excel Table `name`; no stale row left.
 
@@ -260,7 +303,8 @@ def write_table(
     clear empties everything below the new rows. With `append` (rows incl. header
     already there), only grid's rows go below them. With `first_column` (1-based) the
     table is one of several side by side, found by its name: only its own columns are
-    cleared. At most three range calls, whatever the row count.
+    cleared. With `blank_to` (a column count wider than the grid), the same write blanks
+    the columns between. At most three range calls, whatever the row count.
     """
     if not grid:
         return
@@ -277,7 +321,10 @@ def write_table(
         keep = max(rows, 2)  # the one data row of an empty table: blank, not deleted
         height = keep if old_rows is None else max(keep, old_rows)
         blank = [None] * width
-        put(sheet, [*grid, *([blank] * (height - rows))], column=first)
+        body = [*grid, *([blank] * (height - rows))]
+        if blank_to is not None and blank_to > width:
+            body = [[*r, *([None] * (blank_to - width))] for r in body]
+        put(sheet, body, column=first)
         if old_rows is None:
             below = f"{left}{keep + 1}:{right}{_MAX_ROW}" if beside else f"{keep + 1}:{_MAX_ROW}"
             sheet.range(below).clear_contents()
@@ -305,7 +352,7 @@ def read_settings(book: xw.Book) -> Settings:
     out.rows = {}
     if not _has_sheet(book, SETTINGS):
         return out
-    for r, row in enumerate(read_block(book.sheets[SETTINGS]), start=1):
+    for r, row in enumerate(read_block(_named(book, SETTINGS)), start=1):
         if row and isinstance(row[0], str) and row[0].strip():
             key = row[0].strip().casefold()
             out[key] = row[1] if len(row) > 1 else None
@@ -488,19 +535,22 @@ def read_report(
     return table, engine
 
 
-def flag_formulas(layout: Layout, sheet: str) -> list[str]:
+def flag_formulas(layout: Layout, sheet: str, columns: Sequence[str] | None = None) -> list[str]:
     """The four flag columns' formulas of Tier Report sheet `sheet`, as the template has them.
 
     The same text for every row (structured references to the row), so one grid write
-    puts them over a whole column range.
+    puts them over a whole column range. `columns`: the data columns the sheet holds
+    (a column the extract lacks is not referred to).
     """
-    formulas = engine_formulas(layout, table_name(sheet))
+    formulas = engine_formulas(layout, table_name(sheet), columns)
     return [formulas[c] for c in FLAG_COLUMNS]
 
 
-def _formula_rows(layout: Layout, sheet: str, rows: int) -> list[list[str]]:
+def _formula_rows(
+    layout: Layout, sheet: str, rows: int, columns: Sequence[str] | None = None
+) -> list[list[str]]:
     """`rows` rows of the flag formulas: what one write over the flag columns takes."""
-    row = flag_formulas(layout, sheet)
+    row = flag_formulas(layout, sheet, columns)
     return [row] * rows
 
 
@@ -523,7 +573,7 @@ def _grid(table: pd.DataFrame, engine: pd.DataFrame, layout: Layout, sheet: str)
         columns.append([_cell_value(v, col) for v in table[name].fillna("").astype(str)])
     eng = engine.reindex(columns=ENGINE_COLUMNS)
     eng[ACTION] = eng[ACTION].fillna(KEEP)
-    for formula in flag_formulas(layout, sheet):
+    for formula in flag_formulas(layout, sheet, list(table.columns)):
         columns.append([formula] * len(table))
     for name in (FINDINGS, ACTION):
         values = eng[name].astype(object)
@@ -542,11 +592,24 @@ def _text_format(sheet: xw.Sheet, names: Sequence[str], layout: Layout, offset: 
 def _report_sheets(book: xw.Book) -> dict[str, xw.Sheet]:
     """{casefolded name: sheet} of the Tier Report sheets (a ``Report_`` table); no range call."""
     out = {}
-    for sheet in book.sheets:
+    for name, sheet in _index(book).items():
         table = sheet_table(sheet)
         if table is not None and table.name.casefold().startswith("report_"):
-            out[sheet.name.casefold()] = sheet
+            out[name] = sheet
     return out
+
+
+def _copy_sheet(book: xw.Book, source: xw.Sheet, after: xw.Sheet, name: str) -> xw.Sheet:
+    """A copy of `source` right after `after`, named `name` (not taken: the scan says).
+
+    xlwings' ``Sheet.copy`` reads every sheet's name three times to find the copy; the
+    copy lands right after `after`, so it is found by position: four calls in all.
+    """
+    position = after.index  # 1-based: the copy's 0-based index in book.sheets
+    source.impl.copy(after=after.impl)
+    sheet = book.sheets[position]
+    sheet.name = name
+    return sheet
 
 
 def _report_sheet(
@@ -559,12 +622,13 @@ def _report_sheet(
     is renamed after the sheet. Without All to copy, a bare sheet gets the text formats
     and highlighting (two range calls).
     """
-    for sheet in book.sheets:
-        if sheet.name.casefold() == name.casefold():
-            return sheet, False
+    index = _index(book)
+    if name.casefold() in index:
+        return index[name.casefold()], False
     if name != ALL and _has_sheet(book, ALL):
-        source = book.sheets[ALL]
-        sheet = source.copy(after=after or source, name=name)
+        source = _named(book, ALL)
+        sheet = _copy_sheet(book, source, after or source, name)
+        index[name.casefold()] = sheet
         table = sheet_table(sheet)
         if table is not None:
             with contextlib.suppress(NotImplementedError, AttributeError):
@@ -594,7 +658,17 @@ def write_report(
     sheet, made = _report_sheet(book, name, layout, list(table.columns), after)
     if made and name != ALL:
         old_rows = None
-    write_table(sheet, _grid(table, engine, layout, name), table_name(name), old_rows=old_rows)
+    # A sheet written before (the template's, or last month's) may be wider than this
+    # extract's columns (it lacks Authorized Hours, say): the same write blanks the rest of
+    # the widest table a report sheet can have, so nothing stale is left to the right.
+    widest = 1 + len(layout.sheet_columns) + len(ENGINE_COLUMNS)
+    write_table(
+        sheet,
+        _grid(table, engine, layout, name),
+        table_name(name),
+        old_rows=old_rows,
+        blank_to=None if made else widest,
+    )
     return sheet
 
 
@@ -648,7 +722,7 @@ def write_views(
     present = set() if values is None else set(values[values != ""])
     wanted = present | set(old or ()) if only is None else {c for c in only if c}
     names = report_sheet_names(sorted(wanted))
-    after = book.sheets[ALL] if _has_sheet(book, ALL) else None
+    after = _named(book, ALL) if _has_sheet(book, ALL) else None
     for contract, name in names.items():
         rows = (values == contract) if values is not None else []
         known = None if old is None else old.get(contract, 1)
@@ -667,8 +741,8 @@ def _write_view_formulas(book: xw.Book, table: pd.DataFrame, layout: Layout) -> 
     counts = contracts[contracts != ""].value_counts()
     for contract, name in report_sheet_names(sorted(counts.index)).items():
         if _has_sheet(book, name):
-            rows = _formula_rows(layout, name, int(counts[contract]))
-            put(book.sheets[name], rows, row=2, column=first)
+            rows = _formula_rows(layout, name, int(counts[contract]), list(table.columns))
+            put(_named(book, name), rows, row=2, column=first)
 
 
 def _save_all(
@@ -752,6 +826,7 @@ def _append_archive(
 # --------------------------------------------------------------------------- scripts
 
 
+@one_scan
 def load_extract(book: xw.Book) -> None:
     """Read the extract named on Settings into All, one sheet per contract and _original.
 
@@ -821,7 +896,7 @@ def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -
         return
     places = contract_payers(rates, list(contracts)[:CONTRACT_PLACES])
     places += [[None, None]] * (CONTRACT_PLACES - len(places))
-    put(book.sheets[RATES], places, row=2, column=CONTRACTS_FIRST_COLUMN)
+    put(_named(book, RATES), places, row=2, column=CONTRACTS_FIRST_COLUMN)
 
 
 def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period | None) -> None:
@@ -839,7 +914,7 @@ def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period |
     present = {k: r for k, r in rows.items() if r is not None and values[k] is not None}
     if not present:
         return
-    sheet = book.sheets[SETTINGS]
+    sheet = _named(book, SETTINGS)
     first, last = min(present.values()), max(present.values())
     if last - first + 1 == len(present):
         by_row = {r: values[k] for k, r in present.items()}
@@ -855,8 +930,10 @@ def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
     for name, sheet in _report_sheets(book).items():
         if name not in keep:
             sheet.delete()
+            _index(book).pop(name, None)
 
 
+@one_scan
 def refresh_flags(book: xw.Book) -> None:
     """Write the flag formulas back over All and each contract sheet: one write each.
 
@@ -871,8 +948,8 @@ def refresh_flags(book: xw.Book) -> None:
             alert(book, "The All sheet holds no rows: run Load Extract first.", title)
             return
         step("writing the tier formulas…")
-        rows = _formula_rows(layout, ALL, len(table))
-        put(book.sheets[ALL], rows, row=2, column=2 + table.shape[1])
+        rows = _formula_rows(layout, ALL, len(table), list(table.columns))
+        put(_named(book, ALL), rows, row=2, column=2 + table.shape[1])
         _write_view_formulas(book, table, layout)
         step("checking the tiers…")
         flags = compute_flags(table, layout, rates, settings_month(settings))
@@ -979,11 +1056,13 @@ def _act_steps(book: xw.Book, action: str, title: str, step: Callable[[str], Non
     alert(book, f"{len(lines)} row(s) {done}; kept on Deferred{where}.", title)
 
 
+@one_scan
 def delete_rows(book: xw.Book) -> None:
     """Remove the rows marked Delete on any report sheet; the archive keeps them."""
     _act(book, DELETE)
 
 
+@one_scan
 def defer_rows(book: xw.Book) -> None:
     """Clear the visit times of the rows marked Defer on any report sheet.
 
@@ -993,6 +1072,7 @@ def defer_rows(book: xw.Book) -> None:
     _act(book, DEFER)
 
 
+@one_scan
 def restore_rows(book: xw.Book) -> None:
     """Restore the selected Deferred rows (all when Deferred isn't the active sheet)."""
     with progress(book, "Restore", "reading Deferred…") as step:
@@ -1063,6 +1143,7 @@ def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]
     return rows
 
 
+@one_scan
 def validate(book: xw.Book) -> None:
     """Validate All against the layout, rates, locked fields and dates; list findings."""
     with progress(book, "Validate", "reading All…") as step:
@@ -1093,11 +1174,12 @@ def _validate_steps(book: xw.Book, step: Callable[[str], None]) -> None:
         counts = findings["row"].dropna().astype("int64").value_counts()
         count = counts.reindex(table.index).fillna(0).astype("int64")
         column = [[int(n) if n > 0 else None] for n in count]
-        put(book.sheets[ALL], column, row=2, column=2 + table.shape[1] + len(FLAG_COLUMNS))
+        put(_named(book, ALL), column, row=2, column=2 + table.shape[1] + len(FLAG_COLUMNS))
     errors, warnings = len(report.errors), len(report.warnings)
     alert(book, f"{errors} errors, {warnings} warnings: see the Validation sheet", "Validate")
 
 
+@one_scan
 def export(book: xw.Book) -> None:
     """Write the import file(s) to the export folder and record them in the ledger.
 
@@ -1140,6 +1222,7 @@ def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     alert(book, f"{done.rows:,} rows exported to {folder}:\n{names}", "Export")
 
 
+@one_scan
 def show_help(book: xw.Book) -> None:
     """Show the Help sheet."""
     get_sheet(book, HELP).activate()
@@ -1158,6 +1241,7 @@ def _ledger_history(book: xw.Book, title: str) -> pd.DataFrame | None:
         return None
 
 
+@one_scan
 def show_history(book: xw.Book) -> None:
     """List the export ledger (Settings "Ledger file") on the Export History sheet."""
     with progress(book, "History", "reading the ledger…") as step:
@@ -1184,6 +1268,7 @@ def _history_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     alert(book, f"{len(entries):,} ledger entries.", "History")
 
 
+@one_scan
 def show_kpis(book: xw.Book) -> None:
     """Fill the KPI sheet's tables from the export ledger (Settings "Ledger file").
 
@@ -1219,6 +1304,7 @@ def _kpi_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     alert(book, f"KPIs of {months:,} month(s), {members:,} member-months billed.", "KPIs")
 
 
+@one_scan
 def show_unbilled(book: xw.Book) -> None:
     """Fill the Unbilled sheet: member-months with billed care and no confirmed PMPM.
 

@@ -152,7 +152,9 @@ def rate_column(hours: Any, payer: Any = DEFAULT_PAYER, month: Any = None) -> Gr
     return _assign(hours, payer, month, "rate")
 
 
-def _flags(billed: Any, unbilled: Any, month: Any) -> tuple[pd.DataFrame, pd.Series, int]:
+def _flags(
+    billed: Any, unbilled: Any, month: Any, payer: Any = DEFAULT_PAYER
+) -> tuple[pd.DataFrame, pd.Series, int]:
     b, width = _flat(billed)
     u, _ = _flat(unbilled)
     u = (u + [None] * len(b))[: len(b)] if len(u) != 1 else u * len(b)
@@ -168,19 +170,25 @@ def _flags(billed: Any, unbilled: Any, month: Any) -> tuple[pd.DataFrame, pd.Ser
         }
     )
     stamp = excel_month(month) or pd.Timestamp.today().to_period("M").to_timestamp()
-    return flag_tier_risk(table, lay, rate_book(), stamp), billed_n.isna(), width
+    flags = flag_tier_risk(table, lay, rate_book(), stamp, payer=_payer(payer))
+    return flags, billed_n.isna(), width
 
 
-def tier_if_billed_column(billed: Any, unbilled: Any, month: Any = None) -> Grid:
-    """Tier each member would have if the unbilled hours were billed too."""
-    flags, blank, width = _flags(billed, unbilled, month)
+def tier_if_billed_column(
+    billed: Any, unbilled: Any, month: Any = None, payer: Any = DEFAULT_PAYER
+) -> Grid:
+    """Tier each member would have if the unbilled hours were billed too (`payer`'s tiers)."""
+    flags, blank, width = _flags(billed, unbilled, month, payer)
     values = _out(flags["tier_if_billed"].where(~blank))
     return _shape([int(v) if v != "" else "" for v in values], width)
 
 
-def at_risk_column(billed: Any, unbilled: Any, month: Any = None) -> Grid:
-    """Dollar effect of billing the unbilled hours (0 when the tier would not change)."""
-    flags, blank, width = _flags(billed, unbilled, month)
+def at_risk_column(
+    billed: Any, unbilled: Any, month: Any = None, payer: Any = DEFAULT_PAYER
+) -> Grid:
+    """Dollar effect of billing the unbilled hours at `payer`'s rates (0 when the tier
+    would not change)."""
+    flags, blank, width = _flags(billed, unbilled, month, payer)
     return _shape(_out(flags["dollar_effect"].where(~blank)), width)
 
 
@@ -197,18 +205,22 @@ def submit_window_rows(month: Any) -> Grid:
     return rows or [["", ""]]
 
 
-def prorate_cost_column(rate: Any, start: Any, end: Any) -> Grid:
-    """Prorated cost of each PMPM service from `start` to `end` (both days included)."""
-    (rates, starts, ends), width = _aligned(rate, start, end)
+def prorate_cost_column(rate: Any, first_day: Any, last_day: Any) -> Grid:
+    """Prorated cost of each PMPM service from `first_day` to `last_day` (both included).
+
+    (Not ``start`` / ``end``: xlwings writes the argument names into the VBA wrapper, and
+    ``End`` is a reserved word there.)
+    """
+    (rates, starts, ends), width = _aligned(rate, first_day, last_day)
     priced = prorate_column(
         [_number(v) for v in rates], [excel_date(v) for v in starts], [excel_date(v) for v in ends]
     )
     return _shape(_out(priced["cost"]), width)
 
 
-def units_column(start: Any, end: Any) -> Grid:
-    """Units (calendar months) of each PMPM service from `start` to `end`."""
-    (starts, ends), width = _aligned(start, end)
+def units_column(first_day: Any, last_day: Any) -> Grid:
+    """Units (calendar months) of each PMPM service from `first_day` to `last_day`."""
+    (starts, ends), width = _aligned(first_day, last_day)
     units = calendar_months([excel_date(v) for v in starts], [excel_date(v) for v in ends])
     return _shape([v if v == "" else int(v) for v in _out(units)], width)
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tomllib
 from collections.abc import Iterator
 from datetime import datetime
@@ -35,9 +36,24 @@ def bundled(name: str) -> Path:
     return Path(str(resources.files("xl_pmpm") / "data" / name))
 
 
+STDIN = "-"  # the file name that means standard input (`xl-pmpm validate - < report.csv`)
+
+
+def is_stdin(path: str | Path) -> bool:
+    return str(path) == STDIN
+
+
+def source_name(path: str | Path) -> str:
+    """How a file read is named in findings and messages: its name, or "stdin"."""
+    return "stdin" if is_stdin(path) else Path(path).name
+
+
 def read_input(path: str | Path, what: str) -> bytes:
-    """The bytes of an input file; a missing, unreadable or folder path is a PmpmInputError
-    naming the file (`what`: "Visits file", "Rate table", ...) and how to fix it."""
+    """The bytes of an input file (`-`: standard input); a missing, unreadable or folder
+    path is a PmpmInputError naming the file (`what`: "Visits file", "Rate table", ...)
+    and how to fix it."""
+    if is_stdin(path):
+        return sys.stdin.buffer.read()
     path = Path(path)
     try:
         return path.read_bytes()
@@ -102,7 +118,16 @@ def read_tier_report(path: str | Path, layout: Layout) -> TierReport:
             fix="Check that this is the tier report, or split the extract by contract.",
             file=path.name,
         )
-    report = parse_tier_report(read_input(path, "Tier report"), layout, source=path.name)
+    data = read_input(path, "Tier report")
+    if len(data) > MAX_REPORT_BYTES:  # standard input has no size to look at first
+        raise PmpmInputError(
+            f"The input is {len(data) / 1e6:,.0f} MB; xl-pmpm reads tier reports up to "
+            f"{MAX_REPORT_BYTES / 1e6:,.0f} MB.",
+            fix="Check that this is the tier report, or split the extract by contract.",
+            file=source_name(path),
+        )
+    report = parse_tier_report(data, layout, source=source_name(path))
+    del data
     release_unused()  # the file's bytes and the parser's buffers: before validation
     return report
 

@@ -47,11 +47,11 @@ NOT_A_LEDGER_FIX = (
     "Give the ledger file xl-pmpm export writes (pmpm-ledger.sqlite3 by default), "
     "not another program's database."
 )
-SERVER_FIX = "See the README, 'Working as a team'."
+SERVER_FIX = "See docs/team.md, 'Working as a team'."
 TEAM_SETUP = (
     "SQLite's locking is unreliable on network drives: two billers could both bill a "
     "member-month or damage the file. For a team, share one database server instead: "
-    "see the README, 'Working as a team'."
+    "see docs/team.md, 'Working as a team'."
 )
 
 

@@ -10,7 +10,7 @@ never over an existing file, owner-only (0600) like every ledger.
 beside it, replacing the last copy only once the new one checks out, so a ledger
 damaged later can be restored (`ledger_address.unreadable_ledger` says how). A server
 ledger has no file beside it: it is backed up by `xl-pmpm ledger backup` and the
-server's own backups (README, 'Working as a team'), so nothing is copied per export.
+server's own backups (docs/team.md), so nothing is copied per export.
 """
 
 from __future__ import annotations

@@ -142,6 +142,13 @@ def _server_engine(url: URL) -> Engine:
     try:  # pooled: one export's steps reuse one login (the engine is disposed after it)
         return sa.create_engine(url, pool_size=2, hide_parameters=True, connect_args=connect_args)
     except (NoSuchModuleError, ImportError, ArgumentError):
+        if url.drivername == "postgresql+psycopg":  # the one server driver xl-pmpm offers
+            raise PmpmInputError(
+                f"The ledger URL {shown_url(url)} names a PostgreSQL server, and its driver "
+                "(psycopg) is not installed.",
+                fix="Install it where xl-pmpm is installed: python -m pip install "
+                '"xl-pmpm[postgres]" (or give the path of a SQLite ledger file).',
+            ) from None
         raise PmpmInputError(
             f"No driver for the ledger URL {shown_url(url)} ({url.drivername}).",
             fix="Use postgresql://USER@HOST/DATABASE, or install the driver for your server.",

@@ -162,7 +162,7 @@ def read_visits_bytes(data: bytes, mapping: VisitsMapping, source: str = "visits
 def read_visits(path: str | Path, mapping: VisitsMapping) -> pd.DataFrame:
     """Read and normalize a visits CSV; PmpmInputError (file, line, column) on bad cells."""
     data = files.read_input(path, "The visits file")
-    return read_visits_bytes(data, mapping, source=str(path))
+    return read_visits_bytes(data, mapping, source="stdin" if files.is_stdin(path) else str(path))
 
 
 # --- large files, chunk by chunk (issue 16: `xl-pmpm unbilled` over months of visits) ------

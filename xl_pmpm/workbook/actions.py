@@ -210,7 +210,13 @@ class CellFunction:
 
 
 _HOURS_ARGS = (Arg("hours"), Arg("payer", DEFAULT_PAYER, None), Arg("month", None, None))
-_BILLED_ARGS = (Arg("billed"), Arg("unbilled"), Arg("month", None, None))
+# The payer last: formulas written before it was there keep their meaning.
+_BILLED_ARGS = (
+    Arg("billed"),
+    Arg("unbilled"),
+    Arg("month", None, None),
+    Arg("payer", DEFAULT_PAYER, None),
+)
 
 CELL_FUNCTIONS: tuple[CellFunction, ...] = (
     CellFunction(
@@ -241,17 +247,21 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
         "PMPM_TIER_IF_BILLED",
         "tier_if_billed_column",
         _BILLED_ARGS,
-        "The tier if the unbilled hours were billed too.",
-        "=PMPM_TIER_IF_BILLED(155,10)",
-        "2 — the tier if the unbilled hours were billed too.",
+        "The tier if the unbilled hours were billed too, with the payer's own tiers.",
+        '=PMPM_TIER_IF_BILLED(155,10,"2025-03","Sample Health Plan")',
+        "2 — the tier if the unbilled hours were billed too (that payer's tiers; without a "
+        "payer, the default payer's).",
     ),
     CellFunction(
         "PMPM_AT_RISK",
         "at_risk_column",
         _BILLED_ARGS,
-        "Dollars billing the unbilled hours would add (0 when the tier would not change).",
-        '=PMPM_AT_RISK(155,10,"2025-03")',
-        "241.39 — dollars billing the unbilled hours would add (0 when the tier stays).",
+        "Dollars billing the unbilled hours would add at the payer's rates (0 when the tier "
+        "would not change).",
+        '=PMPM_AT_RISK(155,10,"2025-03","Sample Health Plan")',
+        "245 — dollars billing the unbilled hours would add at that payer's rates, as the "
+        "row's Dollar effect shows (0 when the tier stays; without a payer, the default "
+        "payer's rates: 241.39).",
     ),
     CellFunction(
         "PMPM_SUBMIT_WINDOW",
@@ -264,7 +274,7 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
     CellFunction(
         "PMPM_PRORATE",
         "prorate_cost_column",
-        (Arg("rate"), Arg("start"), Arg("end")),
+        (Arg("rate"), Arg("first_day"), Arg("last_day")),
         "Cost of a PMPM service: full months at the rate, partial months prorated by days.",
         "=PMPM_PRORATE(146.45,DATE(2024,1,17),DATE(2024,3,10))",
         "264.55 — full months at the rate, partial months by days: 146.45 x (15/31 + 1 + 10/31).",
@@ -272,7 +282,7 @@ CELL_FUNCTIONS: tuple[CellFunction, ...] = (
     CellFunction(
         "PMPM_UNITS",
         "units_column",
-        (Arg("start"), Arg("end")),
+        (Arg("first_day"), Arg("last_day")),
         "Units of a PMPM service: the calendar months it touches.",
         "=PMPM_UNITS(DATE(2024,1,17),DATE(2024,3,10))",
         "3 — the calendar months the PMPM service touches.",

@@ -372,6 +372,12 @@ def unbilled_line() -> str:
     )
 
 
+KPI_EMPTY_NOTE = (
+    "No exports recorded yet: the KPIs and charts fill in when Export has recorded a month "
+    "in the ledger and you press KPIs."
+)
+
+
 def kpi_sheet(
     wb: openpyxl.Workbook, tiers: Sequence[int], tables: Mapping[str, pd.DataFrame] | None = None
 ) -> None:
@@ -409,6 +415,9 @@ def kpi_sheet(
     block = charts_at + CHART_COLUMNS + 1  # right of the charts
     month = get_column_letter(block)
     header += [None] * (block - 1 - len(header))
+    # Above the charts, while the ledger has no export: a word, not three empty charts.
+    months = column_of(KPI_TABLE_NAMES["by_month"], "month")
+    header[charts_at - 1] = cells(f'=IF(COUNTA({months})=0,"{KPI_EMPTY_NOTE}","")', bold=True)
     header += [cells("Tier mix: month", bold=True)]
     header += [cells(f"Tier {t} share", bold=True) for t in tiers]
     ws.column_dimensions[month].width = 16
@@ -480,6 +489,8 @@ def kpi_sheet(
 def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
     """(kind, text, extra) lines of the Help sheet: kind is "h" (heading) or "" (text)."""
     billed = layout.name_of("billed_hours")
+    authorized_column = layout.column("authorized_hours")
+    authorized = authorized_column.name if authorized_column else "authorized hours"
     out: list[tuple[str, str, str]] = [
         ("h", "PMPM Tier Report workbook", ""),
         ("", "Tiers, rates and the PMPM import file for NY CDPAP, month by month.", ""),
@@ -503,11 +514,17 @@ def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
         (
             "",
             ENGINE_HEADERS["tier"],
-            f"Tier for {billed} (or the authorized hours, for a payer billed on them), from "
-            "the row's payer's rates in force in the billing month (Rates sheet). Works "
-            "without Python.",
+            f"Tier for {billed}, from the row's payer's rates in force in the billing month "
+            f"(Rates sheet). A payer billed on authorized hours (hours basis on the Tiers "
+            f"table) is tiered on the row's {authorized} instead: that column is shown "
+            "here and never exported; a row without it has no tier. Works without Python.",
         ),
-        ("", ENGINE_HEADERS["tier_if_billed"], "The tier if the unbilled hours were billed too."),
+        (
+            "",
+            ENGINE_HEADERS["tier_if_billed"],
+            "The tier if the unbilled hours were billed too (for an authorized-hours payer, "
+            "the same as Tier now: unbilled hours do not change it).",
+        ),
         (
             "",
             ENGINE_HEADERS["at_risk"],

@@ -20,12 +20,18 @@ CENTERED = Alignment(horizontal="center")
 MAX_ROW = 1048576
 
 
+PLAIN_NUMBER = r"-?[0-9]+(?:\.[0-9]+)?"
+
+
 def column_values(values: pd.Series, column: Column) -> list[object]:
     """An extract's column (text) as cell values: numbers as numbers, IDs as text, "" blank."""
     text = values.astype(object).where(values.notna(), "").astype(str)
     out = text.astype(object)
     if column.type == "number" and not column.id:
-        numbers = pd.to_numeric(text.str.strip(), errors="coerce")
+        # Only a plain number becomes one ("12.5", "-3"): "1e23", " 5", "1,5" stay the text
+        # the extract had, so the book is read back as the extract was (Load does the same).
+        plain = text.str.fullmatch(PLAIN_NUMBER)
+        numbers = pd.to_numeric(text.where(plain, ""), errors="coerce")
         ok = numbers.notna() & ~np.isinf(numbers.to_numpy(dtype="float64", na_value=np.nan))
         out = out.where(~ok, numbers.astype(object))
     return out.where(text != "", None).tolist()

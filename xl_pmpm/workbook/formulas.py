@@ -7,6 +7,7 @@ without Python tiers and prices each row as xl_pmpm.core.flags.flag_tier_risk do
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -104,25 +105,33 @@ def tier_rate(tier: int, payer: str = f'"{DEFAULT_PAYER}"') -> str:
     return f"SUMPRODUCT({rate}*({payers}={payer})*({tiers}={tier})" + _in_force() + ")"
 
 
-def engine_formulas(layout: Layout, table: str) -> dict[str, str]:
+def engine_formulas(
+    layout: Layout, table: str, columns: Sequence[str] | None = None
+) -> dict[str, str]:
     """{engine column: formula} for one row of Tier Report table `table` (no Python needed).
 
     The row's payer comes from its contract (the Contracts table, written from the rate
     book's payers at the fill and at Load Extract), its hours from the payer's hours
     basis, its tier and rate from the payer's rows in force in the billing month (the
     Tiers table, `resolved_tiers`): the rule of xl_pmpm.core.flags.flag_tier_risk.
+
+    `columns`: the layout columns the table holds (default: the layout's sheet columns).
+    A structured reference to a column the table lacks is a broken formula in Excel, so a
+    missing column reads as blank, as the engine reads a missing column: no billed hours,
+    no tier; no contract, the default payer.
     """
-    billed = this_row(table, layout.name_of("billed_hours"))
-    unbilled_col = layout.column("unbilled_hours")
-    total = f"({billed}+N({this_row(table, unbilled_col.name)}))" if unbilled_col else billed
-    payer = _payer_of_row(this_row(table, layout.name_of("contract")))
-    authorized_col = layout.column("authorized_hours")
-    if authorized_col is not None:
-        # A structured reference to a column the table lacks is a broken formula in
-        # Excel: without the column, an authorized-hours payer's rows have no hours (as
-        # in the engine, which reads them as missing).
-        in_table = authorized_col in layout.export_columns
-        authorized = this_row(table, authorized_col.name) if in_table else '""'
+    present = {c.name for c in layout.sheet_columns} if columns is None else set(columns)
+
+    def cell(role: str) -> str | None:
+        column = layout.column(role)
+        return this_row(table, column.name) if column and column.name in present else None
+
+    billed = cell("billed_hours") or '""'
+    unbilled = cell("unbilled_hours")
+    total = f"({billed}+N({unbilled}))" if unbilled else billed
+    payer = _payer_of_row(cell("contract") or '""')
+    if layout.column("authorized_hours") is not None:
+        authorized = cell("authorized_hours") or '""'
         basis = (
             f"INDEX({column_of(TIERS_TABLE, 'hours_basis')},"
             f"MATCH({payer},{column_of(TIERS_TABLE, 'payer')},0))"

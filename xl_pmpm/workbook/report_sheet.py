@@ -8,12 +8,13 @@ import openpyxl
 import pandas as pd
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.flags import ENGINE_HEADERS
-from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.workbook.cells import (
     MAX_ROW,
     Cells,
@@ -43,15 +44,26 @@ from xl_pmpm.workbook.sheets import (
     table_name,
 )
 
+# Print scale (percent): the sheets' 11 pt text prints at 8.25 pt.
+PRINT_SCALE = 75
 # Rows built as XML at a time: bounds the memory of a large fill.
 CHUNK = 8192
 AT_RISK_FILL = PatternFill("solid", start_color="FFF4B183", end_color="FFF4B183")
 FINDINGS_FILL = PatternFill("solid", start_color="FFFCE4D6", end_color="FFFCE4D6")
 
 
-def report_formats(layout: Layout) -> dict[str, str]:
+def sheet_columns(layout: Layout, rows: pd.DataFrame | None = None) -> list[Column]:
+    """The layout columns of a Tier Report table: every column the rules read
+    (`Layout.sheet_columns`, Authorized Hours included); of a filled one, those the
+    extract has (as Load Extract writes them), so the book reads as the extract does."""
+    if rows is None:
+        return layout.sheet_columns
+    return [c for c in layout.sheet_columns if c.name in rows.columns]
+
+
+def report_formats(layout: Layout, columns: Sequence[Column] | None = None) -> dict[str, str]:
     """{column: number format} of a Tier Report table (text columns "@")."""
-    columns = layout.export_columns
+    columns = layout.sheet_columns if columns is None else columns
     formats = {c.name: "@" for c in columns if is_text_column(c)}
     for c in columns:  # hours as 78.10, not 78.1
         if c.type == "number" and not c.id and getattr(c, "decimals", None):
@@ -61,10 +73,13 @@ def report_formats(layout: Layout) -> dict[str, str]:
     return formats
 
 
-def text_column_numbers(layout: Layout, first: int = 2) -> list[int]:
-    """1-based numbers of the layout's text columns (IDs among them) on a sheet whose
-    export columns start at column `first` (2 on a Tier Report, after Line)."""
-    return [i for i, c in enumerate(layout.export_columns, start=first) if is_text_column(c)]
+def text_column_numbers(
+    layout: Layout, first: int = 2, columns: Sequence[Column] | None = None
+) -> list[int]:
+    """1-based numbers of the text columns (IDs among them) of `columns` (the layout's
+    sheet columns) on a sheet where they start at column `first` (2 on a Tier Report)."""
+    columns = layout.sheet_columns if columns is None else columns
+    return [i for i, c in enumerate(columns, start=first) if is_text_column(c)]
 
 
 def _lines(rows: pd.DataFrame) -> list[int]:
@@ -73,9 +88,8 @@ def _lines(rows: pd.DataFrame) -> list[int]:
     return list(range(2, len(rows) + 2))  # not an extract's line index: number as a file would
 
 
-def _values(layout: Layout, rows: pd.DataFrame, lines: list[int]) -> list[list[object]]:
-    """Line and the layout's export columns of `rows`, a list of cell values per column."""
-    columns = layout.export_columns
+def _values(columns: Sequence[Column], rows: pd.DataFrame, lines: list[int]) -> list[list[object]]:
+    """Line and `columns` of `rows`, a list of cell values per column."""
     frame = rows.reindex(columns=[c.name for c in columns])
     return [lines] + [column_values(frame[c.name], c) for c in columns]
 
@@ -88,14 +102,14 @@ def report_rows(
     Each data row is Line, the layout's export columns as cell values, then the engine
     formulas (Findings and Action blank). With no rows: one blank row with the formulas.
     """
-    columns = layout.export_columns
+    columns = sheet_columns(layout, rows)
     headers = report_columns([c.name for c in columns])
-    formulas = engine_formulas(layout, table_name(sheet))
+    formulas = engine_formulas(layout, table_name(sheet), [c.name for c in columns])
     tail = [formulas.get(h) for h in headers[1 + len(columns) :]]
-    formats = report_formats(layout)
+    formats = report_formats(layout, columns)
     if rows is None or not len(rows):
         return headers, iter([[None] * (1 + len(columns)) + tail]), formats
-    values = _values(layout, rows, _lines(rows))
+    values = _values(columns, rows, _lines(rows))
     return headers, (list(r) + tail for r in zip(*values, strict=True)), formats
 
 
@@ -104,22 +118,21 @@ def _report_rows_xml(
     sheet: str,
     rows: pd.DataFrame | None,
     styles: dict[str, int],
+    columns: Sequence[Column],
 ) -> Iterator[bytes]:
     """The data rows of a Tier Report sheet as XML, CHUNK rows at a time (see sheet_xml)."""
-    columns = layout.export_columns
     headers = report_columns([c.name for c in columns])
-    formulas = engine_formulas(layout, table_name(sheet))
+    formulas = engine_formulas(layout, table_name(sheet), [c.name for c in columns])
     letters = [column_letter(i) for i in range(1, len(headers) + 1)]
     data = rows is not None and len(rows) > 0
     n = len(rows) if data else 1
     lines = _lines(rows) if data else []
-    last = n + 1
-    shared = {h: i for i, h in enumerate(h for h in headers if h in formulas)}
+    formula_columns = [(headers.index(h), h) for h in headers if h in formulas]
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         numbers = [str(r) for r in range(start + 2, stop + 2)]
         if data:
-            values = _values(layout, rows.iloc[start:stop], lines[start:stop])
+            values = _values(columns, rows.iloc[start:stop], lines[start:stop])
         else:
             values = [[None] for _ in range(1 + len(columns))]
         cells = []
@@ -133,14 +146,8 @@ def _report_rows_xml(
                     row=lines[start + e.index],
                     column=headers[i],
                 ) from None
-        for h, si in shared.items():
-            i = headers.index(h)
-            ref = (
-                (f"{letters[i]}2:{letters[i]}{last}" if last > 2 else f"{letters[i]}2")
-                if (start == 0)
-                else ""
-            )
-            cells.append(formula_cells(letters[i], numbers, formulas[h], styles.get(h), si, ref))
+        for i, h in formula_columns:
+            cells.append(formula_cells(letters[i], numbers, formulas[h], styles.get(h)))
         yield rows_xml(start + 2, cells).encode("utf-8")
 
 
@@ -163,17 +170,18 @@ def report_sheet(
     """
     ws = wb.create_sheet(sheet)
     ws.sheet_properties.codeName = code_name
-    columns = layout.export_columns
-    headers = report_columns([c.name for c in columns])
-    formats = report_formats(layout)
+    columns = sheet_columns(layout, rows)
+    names = [c.name for c in columns]
+    headers = report_columns(names)
+    formats = report_formats(layout, columns)
     cells = Cells(ws)
     col = {h: get_column_letter(i) for i, h in enumerate(headers, start=1)}
     for h, fmt in formats.items():
         ws.column_dimensions[col[h]].number_format = fmt
     # Write-only: sheet properties, views and columns go out with the first row.
     set_widths(ws, headers)
-    ws.freeze_panes = freeze_cell(layout, headers)
-    ws.sheet_properties.pageSetUpPr.fitToPage = True  # printed: all columns on one page width
+    freeze = freeze_cell(layout, headers)
+    ws.freeze_panes = freeze
     ws.append([cells(h, bold=True) for h in headers])
     # Blank cells are styled too: what a biller types there stays text.
     styles = {h: cells(None, fmt).style_id for h, fmt in formats.items()}
@@ -182,7 +190,11 @@ def report_sheet(
     # The blank row of an empty sheet counts as no data row.
     n_rows = len(rows) if rows is not None else 0
     add_table(
-        ws, table_name(sheet), headers, n_rows, formulas=engine_formulas(layout, table_name(sheet))
+        ws,
+        table_name(sheet),
+        headers,
+        n_rows,
+        formulas=engine_formulas(layout, table_name(sheet), names),
     )
     whole = f"A2:{col[ACTION]}{MAX_ROW}"
     risk, findings = col[ENGINE_HEADERS["at_risk"]], col[FINDINGS]
@@ -206,13 +218,21 @@ def report_sheet(
     )
     dv.add(f"{col[ACTION]}2:{col[ACTION]}{MAX_ROW}")
     ws.data_validations.append(dv)
+    # Printed at a size a biller reads: no fit-to-width (23 columns on one page width were
+    # about 3 pt), an explicit scale keeping the 11 pt cells at 8 pt or more; the pages go
+    # across a row first, each with the header row and the row's identity (Line through
+    # Patient Number, the frozen columns) repeated.
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.paperSize = 1  # Letter
+    ws.page_setup.scale = PRINT_SCALE
+    ws.page_setup.pageOrder = "overThenDown"
     ws.print_title_rows = "1:1"
+    frozen = column_index_from_string(coordinate_from_string(freeze)[0]) - 1
+    if frozen:
+        ws.print_title_cols = f"A:{get_column_letter(frozen)}"
     return SheetExtras(
-        rows=lambda: _report_rows_xml(layout, sheet, rows, styles),
-        number_as_text=column_runs_sqref(text_column_numbers(layout)),
+        rows=lambda: _report_rows_xml(layout, sheet, rows, styles, columns),
+        number_as_text=column_runs_sqref(text_column_numbers(layout, columns=columns)),
     )
 
 

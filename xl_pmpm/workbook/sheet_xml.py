@@ -4,8 +4,8 @@ openpyxl builds one cell object per cell; on a filled Tier Report (hundreds of t
 of rows, each written on All and on its contract's sheet) that was nearly all of the
 fill's time. So the report sheets' data rows are written here as XML text, a column at a
 time, and spliced into the sheet part openpyxl wrote (header, views, table, formats):
-values as inline strings or numbers, each formula column as one shared formula
-(``<f t="shared" si=…>`` on the first row, a 30-byte reference on the others).
+values as inline strings or numbers, each formula column's whole formula in every cell
+(``<f>…</f>``), as Excel itself writes a table's calculated column.
 
 openpyxl has no writer for a sheet's ``<ignoredErrors>`` either; it is inserted at its
 place in the schema's element order (ECMA-376, CT_Worksheet).
@@ -164,24 +164,14 @@ def value_cells(
     return out
 
 
-def formula_cells(
-    letter: str, rows: Sequence[str], formula: str, style: int | None, index: int, ref: str
-) -> list[str]:
-    """One formula column's cells as shared formula `index` of the sheet.
-
-    `ref` (e.g. ``R2:R9``) is the shared range when ``rows[0]`` is its first cell: the
-    formula's text goes there once; "" for the rows after the first chunk.
-    """
+def formula_cells(letter: str, rows: Sequence[str], formula: str, style: int | None) -> list[str]:
+    """One formula column's cells: the whole formula in every cell, as Excel writes a
+    table's calculated column (the same text as the table's ``calculatedColumnFormula``;
+    Excel's own files never hold a shared formula with structured references)."""
     s = f' s="{style}"' if style else ""
-    out = [f'<c r="{letter}{r}"{s}><f t="shared" si="{index}"/></c>' for r in rows]
-    if ref and rows:
-        text = escape(formula[1:] if formula.startswith("=") else formula)
-        first = f'<c r="{letter}{rows[0]}"{s}>'
-        if ":" in ref:
-            out[0] = f'{first}<f t="shared" ref="{ref}" si="{index}">{text}</f></c>'
-        else:  # one row: a plain formula
-            out[0] = f"{first}<f>{text}</f></c>"
-    return out
+    text = escape(formula[1:] if formula.startswith("=") else formula)
+    head, tail = f'<c r="{letter}', f'"{s}><f>{text}</f></c>'
+    return [f"{head}{r}{tail}" for r in rows]
 
 
 def rows_xml(first: int, columns: Sequence[Sequence[str]]) -> str:

@@ -153,7 +153,8 @@ STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _ISO_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?Z?$")
 
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+# Excel refuses these in a sheet name; control characters (a line break in a contract) too.
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\\x00-\x1f\x7f]")
 
 
 # The header a biller reads for a field the core names with an identifier: one table for

@@ -150,8 +150,8 @@ def _workbook(
         extras[sheet] = report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
     rates_sheet(wb, book, contracts)
     settings_sheet(wb, billing_month, as_of)
-    export_names = [c.name for c in layout.export_columns]
-    deferred_columns = [*DEFERRED_COLUMNS_META, *export_names]
+    # Restore puts a row back whole: every column the rules read, Authorized Hours too.
+    deferred_columns = [*DEFERRED_COLUMNS_META, *(c.name for c in layout.sheet_columns)]
     if deferred is not None:  # all text on the sheet, as the front end writes it
         deferred = deferred.reindex(columns=deferred_columns).fillna("").astype(str)
         deferred["archived_at"] = deferred["archived_at"].map(stamp_text)

@@ -1,0 +1,151 @@
+"""Write the example inputs the documentation's commands read (invented members).
+
+    python docs/examples/make_examples.py
+
+Files at the top of docs/examples/ serve every document; docs/examples/<document>/ holds
+one document's own. `tests/doc_replay.py` copies them into a fresh folder and replays
+the document there. The files are made by the project's own sample generator with fixed
+seeds, so running this again writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from xl_pmpm.core.sample import extract_csv, generate_extract
+from xl_pmpm.io import files
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE.parent.parent / "tests" / "corpus" / "files"
+CRLF = "\r\n"
+
+
+def write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def visits_csv(rows: list[tuple[str, str, str, str, str, float, str]]) -> str:
+    header = "Agency ID,Office ID,Patient Number,Patient Name,Contract,Visit Date,Hours,Status"
+    body = [
+        ",".join(["48213", "702", pid, name, contract, day, f"{h:.2f}", status])
+        for pid, name, contract, day, _, h, status in rows
+    ]
+    return CRLF.join([header, *body]) + CRLF
+
+
+def month_of_visits(pid: str, name: str, contract: str, days: int, hours: float) -> list:
+    return [
+        (pid, name, contract, f"2026-09-{d:02d}", "", hours, "Billed") for d in range(1, days + 1)
+    ]
+
+
+def main() -> None:
+    layout, book = files.load_layout(), files.load_rate_book()
+
+    # October 2026: twelve members, clean; the month every document starts from.
+    october = generate_extract(12, "2026-10", layout, book, mangle=False, below_minimum=False)
+    write(HERE / "october.csv", extract_csv(october))
+    november = generate_extract(
+        12, "2026-11", layout, book, seed=2444, mangle=False, below_minimum=False
+    )
+    write(HERE / "november.csv", extract_csv(november))
+
+    # The month's cycle: a correction of October's first row, the import's failed rows.
+    cycle = HERE / "month_cycle"
+    write(cycle / "fix.csv", extract_csv(october.iloc[:1]))
+    failed = october.iloc[[3, 7]].copy()
+    failed["Failed Reason"] = ["Caregiver is not active for the visit date", "Invalid Service Code"]
+    text = failed.to_csv(index=False, lineterminator=CRLF)
+    write(cycle / "failed_rows.csv", f"10 of 12 rows imported successfully{CRLF}{text}")
+
+    # September 2026's visits: four members on 5 October, a fifth's timesheets late.
+    elder, linked, upr = (
+        "Elderplan CDPAP Internal",
+        "Linked - Metro MLTC CDPAP",
+        "UPR - Hudson Valley MLTC",
+    )
+    early = [
+        *month_of_visits("0000100101", "Ann Example", elder, 20, 8.0),
+        *month_of_visits("0000100102", "Bo Example", linked, 25, 7.5),
+        *month_of_visits("0000100103", "Cy Example", upr, 30, 6.0),
+        *month_of_visits("0000100105", "Eve Example", upr, 10, 4.0),
+    ]
+    late = [*early, *month_of_visits("0000100104", "Dee Example", upr, 12, 4.0)]
+    write(cycle / "visits_2026-09_oct05.csv", visits_csv(early))
+    write(cycle / "visits_2026-09_dec20.csv", visits_csv(late))
+
+    # The other programs' rules: the corpus files named there, and two clean months.
+    rules = HERE / "rules"
+    for name in (
+        "header_total_billed.csv",
+        "import_fields_only.csv",
+        "tier_raised.csv",
+        "discipline_code_swapped.csv",
+        "payer_codes_unset.csv",
+    ):
+        rules.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(CORPUS / name, rules / name)
+    for month, seed in (("2026-10", 2443), ("2026-11", 2444)):
+        frame = generate_extract(
+            200, month, layout, book, seed=seed, mangle=False, below_minimum=False
+        )
+        write(rules / f"report_{month}.csv", extract_csv(frame))
+    linked_rows = october[october["Primary Contract"] == linked]
+    deferred = linked_rows.iloc[:3].copy()
+    deferred[["Visit Start Time", "Visit End Time"]] = ""
+    write(rules / "deferred.csv", extract_csv(deferred))
+    write(rules / "confirmed.csv", extract_csv(linked_rows.iloc[:2]))
+    setup = [
+        "Contract,Discipline,Service Code,Description,Export Code,Revenue Code,HCPCS Code",
+        f"{linked},PA,2443,PMPM Tier 1,2443,,2443",
+        f"{linked},Other (Skilled),2443 Skilled,PMPM Tier 1,2443 Skilled:::::PMPM Tier 1,,2443",
+        f"{linked},PA,2444,PMPM Tier 2,2444:::::PMPM Tier 2,,2444.0",
+        f"{linked},PA,2445,PMPM Tier 3,2445,,2445",
+    ]
+    write(rules / "service_codes.csv", CRLF.join(setup) + CRLF)
+    write(
+        rules / "fi.csv",
+        """member,provider,start,end
+M-0001,Easter Seals Financial Management,2024-01-01,2024-03-31
+M-0001,Easter Seals Financial Management,2024-04-01,2024-12-31
+M-0002,Easter Seals Financial Management,2024-01-01,2024-06-30
+M-0003,Easter Seals Financial Management,2024-02-15,2024-06-30
+M-0004,Another FI,2024-01-01,2024-06-30
+""",
+    )
+    write(
+        rules / "pmpm.csv",
+        """member,start,end,monthly_rate
+M-0001,2024-01-01,2024-12-31,146.45
+M-0002,2024-01-01,2024-03-31,146.45
+M-0002,2024-03-31,2024-06-30,146.45
+M-0003,2024-02-01,2024-05-31,146.45
+M-0004,2024-01-01,2024-06-30,146.45
+""",
+    )
+    write(
+        rules / "units.csv",
+        """client,date,code,units
+C-1001,2016-07-31,602,1
+C-1002,2016-07-31,IND THPY,0.5
+C-1002,2016-07-31,GROUP,0.5
+C-1003,2016-07-30,602,1
+C-1001,2016-08-01,GROUP,1
+""",
+    )
+    write(
+        rules / "auth.csv",
+        """client,code,start,end,units_authorized,units_used
+C-1001,0905,2016-07-01,2016-07-31,30,10
+C-1001,0906,2016-08-01,,60,
+C-1002,0905,2016-07-01,2016-12-31,20,20
+C-1003,0905,2016-07-01,2016-12-31,30,0
+C-1003,0906,2016-07-01,2016-12-31,30,0
+""",
+    )
+
+
+if __name__ == "__main__":
+    main()
