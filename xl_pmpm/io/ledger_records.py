@@ -397,22 +397,18 @@ def link_placeholders(conn: Connection, batch: str) -> None:
         )
         .scalar_subquery()
     )
-    # Only members with a blocking placeholder at all can be linked: that set is read once
-    # (most months have none), and the newest placeholder is looked up for them alone.
-    q = exports.alias("q")
-    with_placeholder = sa.select(q.c.patient_number).where(
-        q.c.placeholder == 1, q.c.status.in_(BLOCKING)
-    )
-    conn.execute(
-        sa.update(exports)
-        .where(
-            exports.c.batch == batch,
-            exports.c.placeholder == 0,
-            exports.c.replaces.is_(None),
-            exports.c.patient_number.in_(with_placeholder),
+    where = [exports.c.batch == batch, exports.c.placeholder == 0, exports.c.replaces.is_(None)]
+    if conn.dialect.name == "sqlite":
+        # Only members with a blocking placeholder at all can be linked: SQLite reads that
+        # set once (most months have none) and looks up the newest placeholder for them
+        # alone. (PostgreSQL, without statistics for the rows this transaction added,
+        # would join the set row by row: there the indexed look-up per entry is faster.)
+        q = exports.alias("q")
+        with_placeholder = sa.select(q.c.patient_number).where(
+            q.c.placeholder == 1, q.c.status.in_(BLOCKING)
         )
-        .values(replaces=newest_placeholder)
-    )
+        where.append(exports.c.patient_number.in_(with_placeholder))
+    conn.execute(sa.update(exports).where(*where).values(replaces=newest_placeholder))
 
 
 def held_rows(
