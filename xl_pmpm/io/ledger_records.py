@@ -397,6 +397,11 @@ def link_placeholders(conn: Connection, batch: str) -> None:
         )
         .scalar_subquery()
     )
+    any_placeholder = sa.select(exports.c.id).where(
+        exports.c.placeholder == 1, exports.c.status.in_(BLOCKING)
+    )
+    if conn.execute(any_placeholder.limit(1)).first() is None:
+        return  # nothing to link to (most ledgers most months): every `replaces` stays NULL
     where = [exports.c.batch == batch, exports.c.placeholder == 0, exports.c.replaces.is_(None)]
     if conn.dialect.name == "sqlite":
         # Only members with a blocking placeholder at all can be linked: SQLite reads that
