@@ -22,7 +22,9 @@ same size in the same run.
     python benchmarks/bench_scale.py [--rows 10000 100000 250000 1048575] [--repeat 3]
         [--code PATH]   # run another checkout's xl_pmpm (to measure before/after)
         [--data DIR]    # keep the generated extracts there between runs
-        [--ledger]      # also the export with the ledger (the default `xl-pmpm export`)
+        [--ledger]      # also the export with the ledger (the default `xl-pmpm export`; its
+                        # ledger a new SQLite file beside the output, never the agency's)
+        [--cpu]         # CPU seconds of each process instead of wall time (a shared machine)
         [--shape real|quoted1|plain]  # the extract's shape (SHAPES; default real)
         [--baseline PATH]  # another checkout's export, run right before this one's
     python benchmarks/bench_scale.py --startup [--repeat 7] [--code PATH]
@@ -154,6 +156,7 @@ def measure(
     work: Path,
     ledger: bool = False,
     baseline: Path | None = None,
+    cpu: bool = False,
 ) -> dict:
     """Each side once per round, the rounds alternated (floor, arrow, xl-pmpm sides, and
     with `baseline` that checkout's export right before this one's); the medians."""
@@ -184,7 +187,9 @@ def measure(
         if ledger:
             month = ["--month", MONTH, "--as-of", AS_OF]
             out = str(work / f"ledger_{rows}_{k}")
-            sides["export_ledger"] = [*cli, "export", str(src), "--out", out, *month]
+            book = str(work / f"ledger_{rows}_{k}.sqlite3")  # a new ledger (never the agency's)
+            sides["export_ledger"] = [*cli, "export", str(src), "--out", out, "--ledger", book]
+            sides["export_ledger"] += month
         if baseline is not None:
             base = [a.replace(f"export_{rows}_{k}", f"base_{rows}_{k}") for a in sides["export"]]
             sides = {
@@ -198,7 +203,8 @@ def measure(
             side_env = env
             if side == "export_baseline":
                 side_env = {**env, "PYTHONPATH": str(baseline)}
-            wall, rss = run(cmd, side_env, work, ok=(0, 1) if side == "validate" else (0,))
+            ok = (0, 1) if side == "validate" else (0,)
+            wall, rss = run(cmd, side_env, work, ok=ok, cpu=cpu)
             runs.setdefault(side, []).append((wall, rss))
             (work / f"floor_{k}.csv").unlink(missing_ok=True)
     best = {
@@ -233,6 +239,9 @@ def main() -> None:
     ap.add_argument("--startup", action="store_true", help="validate of a 1-row file, CPU")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="real", help="extract's shape")
     ap.add_argument("--baseline", type=Path, help="another checkout's export, alternated")
+    ap.add_argument(
+        "--cpu", action="store_true", help="CPU seconds (user + system) instead of wall time"
+    )
     args = ap.parse_args()
     if args.startup:
         with tempfile.TemporaryDirectory() as tmp:
@@ -246,7 +255,16 @@ def main() -> None:
             src = make_extract(rows, data, args.shape)
             base = args.baseline.resolve() if args.baseline else None
             results.append(
-                measure(rows, src, args.code.resolve(), args.repeat, Path(tmp), args.ledger, base)
+                measure(
+                    rows,
+                    src,
+                    args.code.resolve(),
+                    args.repeat,
+                    Path(tmp),
+                    args.ledger,
+                    base,
+                    cpu=args.cpu,
+                )
             )
             print(json.dumps(results[-1]), flush=True)
     sides = [s for s in ("validate", "export", "export_ledger") if f"{s}_s" in results[0]]

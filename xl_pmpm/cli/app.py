@@ -159,7 +159,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         refuse_unmerged(args.out, db)
     warn_if_on_network(db)
     original = files.read_tier_report(args.original, layout).table if args.original else None
-    progress("validating and writing the import files", args.file)
     try:
         done = export_import_file(
             report.table,
@@ -175,6 +174,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             ledger=db,
             corrections=_corrections(args),
             lock_timeout=args.wait,
+            progress=lambda step: progress(step, args.file),  # each step, with its count
         )
     except ExportRefused as refused:
         v = refused.report

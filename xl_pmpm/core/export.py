@@ -41,6 +41,9 @@ class ExportPart:
     data: bytes
     contract: str
     lines: list[int] = field(default_factory=list)
+    # Each line's fingerprint as the file holds it (`pd.util.hash_pandas_object` of its
+    # import_frame row): the ledger's `row_hash`, made while the row is at hand.
+    hashes: list[int] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -323,6 +326,13 @@ def _take_rows(column: pa.ChunkedArray, positions: np.ndarray) -> pa.ChunkedArra
     return pa.chunked_array(pieces, column.type)
 
 
+def row_fingerprints(rows: list[pa.Array] | list[pa.ChunkedArray]) -> np.ndarray:
+    """pandas' hash of each row of the import file's columns `rows` (its values as the file
+    holds them), the ledger's fingerprint of a row (`hash_pandas_object`, no index)."""
+    frame = pd.DataFrame({i: r.to_pandas() for i, r in enumerate(rows)})
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
 def _contract_parts(
     columns: list[pa.ChunkedArray],
     positions: np.ndarray,
@@ -345,13 +355,15 @@ def _contract_parts(
     count = 0
     pieces: list[memoryview] = []  # views of the encoded slices: copied once, into the part
     lines: list[int] = []
+    hashes: list[int] = []
     size = 0
 
     def flush() -> ExportPart:
-        nonlocal pieces, lines, size, count
+        nonlocal pieces, lines, hashes, size, count
         count += 1
-        part = ExportPart(f"{name}_{count:02d}.csv", b"".join([header, *pieces]), contract, lines)
-        pieces, lines, size = [], [], 0
+        data = b"".join([header, *pieces])
+        part = ExportPart(f"{name}_{count:02d}.csv", data, contract, lines, hashes)
+        pieces, lines, hashes, size = [], [], [], 0
         return part
 
     for first in range(0, len(lines_of), _ENCODE_ROWS):
@@ -365,6 +377,9 @@ def _contract_parts(
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)
         index = lines_of[first : first + _ENCODE_ROWS]
+        # The ledger's fingerprint of each row (`ledger_records.row_hashes`), made from the
+        # slice the file is written from rather than from a second import frame.
+        fingerprints = row_fingerprints(rows)
         done = 0
         while done < len(ends):
             start = int(ends[done - 1]) if done else 0
@@ -380,6 +395,7 @@ def _contract_parts(
                 continue
             pieces.append(data[start : int(ends[stop - 1])])
             lines.extend(index[done:stop].tolist())
+            hashes.extend(fingerprints[done:stop].tolist())
             size += int(ends[stop - 1]) - start
             done = stop
             if done < len(ends):

@@ -212,6 +212,8 @@ def address(ledger: str | Path | Address) -> Address:
     """
     if isinstance(ledger, Address):
         return ledger
+    if isinstance(getattr(ledger, "where", None), Address):  # an opened ledger (ledger_db)
+        return ledger.where  # type: ignore[union-attr]
     if not looks_like_url(ledger):
         if _BROKEN_URL.match(str(ledger).strip()):
             raise PmpmInputError(

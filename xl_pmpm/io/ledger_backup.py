@@ -136,7 +136,7 @@ def remove_stale_copies(target: Path) -> list[str]:
     return removed
 
 
-def backup_ledger(ledger: str | Path) -> Path | None:
+def backup_ledger(ledger: str | Path | Ledger) -> Path | None:
     """Copy a SQLite ledger to `<ledger>.backup` (SQLite's online backup), replacing the last.
 
     Made before each export. The copy is checked (`PRAGMA quick_check`) before it
@@ -157,7 +157,8 @@ def backup_ledger(ledger: str | Path) -> Path | None:
     temp.unlink(missing_ok=True)
     os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
-        with opened(where, read_only=True) as db:  # a ledger, or refused as not one
+        # a ledger, or refused as not one (the export's own when it opened it)
+        with opened(ledger if isinstance(ledger, Ledger) else where, read_only=True) as db:
             uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
             with (
                 contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,

@@ -46,6 +46,7 @@ from xl_pmpm.io.ledger_address import (
 
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
 SCHEMA_VERSION = 4
+CACHE_KIB = 65_536  # a writer's page cache: a million entries' index pages stay in memory
 
 metadata = sa.MetaData()
 _blocking = ", ".join(f"'{s}'" for s in BLOCKING)
@@ -120,6 +121,7 @@ def _sqlite_engine(path: Path, *, read_only: bool) -> Engine:
         def creator() -> sqlite3.Connection:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             return conn
 
     engine = sa.create_engine(
@@ -138,10 +140,8 @@ def _server_engine(url: URL) -> Engine:
     connect_args: dict = {}
     if url.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = CONNECT_TIMEOUT
-    try:
-        return sa.create_engine(
-            url, poolclass=NullPool, hide_parameters=True, connect_args=connect_args
-        )
+    try:  # pooled: one export's steps reuse one login (the engine is disposed after it)
+        return sa.create_engine(url, pool_size=2, hide_parameters=True, connect_args=connect_args)
     except (NoSuchModuleError, ImportError, ArgumentError):
         if url.drivername == "postgresql+psycopg":  # the one server driver xl-pmpm offers
             raise PmpmInputError(
@@ -287,10 +287,26 @@ def create_schema(engine: Engine) -> None:
 
 @dataclass
 class Ledger:
-    """An opened ledger: its engine, and where it is."""
+    """An opened ledger: its engine, and where it is.
+
+    One export opens it once (`Ledger.open`, or `opened`) and hands the object to each
+    step (reconcile, check, backup, record, confirm): every function that takes a
+    ledger takes this object as well as a path or URL, and then uses its engine (one
+    address parse, one engine, on a server one pool of logins, per export).
+    """
 
     engine: Engine
     where: Address
+
+    @classmethod
+    def open(
+        cls, ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+    ) -> Ledger:
+        """`open_ledger`: dispose of it with `close` (or use `opened`)."""
+        return open_ledger(ledger, create=create, read_only=read_only)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     @property
     def shown(self) -> str:
@@ -313,7 +329,7 @@ def _create_sqlite_file(path: Path) -> None:
 
 
 def open_ledger(
-    ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+    ledger: str | Path | Address | Ledger, *, create: bool = True, read_only: bool = False
 ) -> Ledger:
     """Open the ledger, checked to be one; for writing, upgraded to SCHEMA_VERSION.
 
@@ -322,8 +338,10 @@ def open_ledger(
     A server's tables are made only by `init` (xl-pmpm ledger init), never by a command
     that merely uses it. `read_only`: nothing is ever written (no table, no upgrade).
     A database of another program is never changed: the tables are only made in a
-    database that holds no table yet.
+    database that holds no table yet. An opened `Ledger` is returned as it is.
     """
+    if isinstance(ledger, Ledger):
+        return ledger
     where = address(ledger)
     check_ledger_file(where)
     create = create and not read_only and not where.server
@@ -355,9 +373,14 @@ def open_ledger(
 
 @contextlib.contextmanager
 def opened(
-    ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
+    ledger: str | Path | Address | Ledger, *, create: bool = True, read_only: bool = False
 ) -> Iterator[Ledger]:
-    """`open_ledger`, disposed of afterwards; driver errors said safely (`server_problem`)."""
+    """`open_ledger`, disposed of afterwards; driver errors said safely (`server_problem`).
+
+    Given an opened `Ledger` (one export's steps), it is used as it is and left open:
+    whoever opened it closes it.
+    """
+    mine = not isinstance(ledger, Ledger)
     db = open_ledger(ledger, create=create, read_only=read_only)
     try:
         yield db
@@ -366,7 +389,8 @@ def opened(
             raise server_problem(exc, db.where) from None
         raise
     finally:
-        db.engine.dispose()
+        if mine:
+            db.engine.dispose()
 
 
 def init(ledger: str | Path) -> tuple[str, int]:

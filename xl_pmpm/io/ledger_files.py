@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -124,7 +124,9 @@ def _pending_files(db: Ledger, only: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["directory", "file_name", "sha256"], dtype=object)
 
 
-def reconcile_pending(db_path: str | Path, out_dir: str | Path | None = None) -> Reconciled:
+def reconcile_pending(
+    db_path: str | Path | Ledger, out_dir: str | Path | None = None
+) -> Reconciled:
     """Finish interrupted exports (all folders, or only `out_dir`); see the module doc.
 
     Call it holding `ledger_lock.locked(db_path)`: a running export's pending entries
@@ -195,7 +197,7 @@ def _free_name(directory: Path, name: str, taken: set[str]) -> str:
 
 
 def _record_pending(
-    db_path: str | Path,
+    db_path: str | Path | Ledger,
     entries: Iterable[pd.DataFrame],
     lines: list[int],
     table: pd.DataFrame,
@@ -238,7 +240,9 @@ def _record_pending(
             raise LedgerConflict(taken if not taken.empty else empty_findings()) from None
 
 
-def _unpublish(db_path: str | Path, batch: str, written: list[Path], temps: list[Path]) -> None:
+def _unpublish(
+    db_path: str | Path | Ledger, batch: str, written: list[Path], temps: list[Path]
+) -> None:
     """Take back an export whose files could not all be put in place: the files it put
     there (its own: named by it a moment ago), its temp files, and its pending entries."""
     for path in [*written, *temps]:
@@ -264,7 +268,7 @@ def _publish_error(directory: Path, exc: OSError) -> PmpmInputError:
 def write_and_record(
     parts: Iterable[ExportPart],
     out_dir: str | Path,
-    db_path: str | Path,
+    db_path: str | Path | Ledger,
     table: pd.DataFrame,
     flags: pd.DataFrame,
     layout: Layout,
@@ -272,6 +276,7 @@ def write_and_record(
     month: str,
     at: datetime,
     corrections: Iterable[int] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the import files and record their rows, crash-safely (see the module doc).
 
@@ -296,6 +301,8 @@ def write_and_record(
                 .distinct()
             )
         )
+    say = progress or (lambda step: None)
+    say("writing the import files")
     taken: set[str] = set()
     temps: list[Path] = []
     shas: list[str] = []
@@ -323,6 +330,7 @@ def write_and_record(
         made, table, flags, layout, str(month), at, str(directory), corrections, shas=shas
     )
     lines = [n for p in made for n in p.lines]
+    say(f"recording {len(lines):,} row(s) in the ledger")
     try:
         _record_pending(db_path, entries, lines, table, layout, month, corrections, batch)
     except BaseException:

@@ -31,7 +31,7 @@ from xl_pmpm.io.ledger_address import (
     check_ledger_file,
     server_problem,
 )
-from xl_pmpm.io.ledger_db import FILE_MODE, _server_engine
+from xl_pmpm.io.ledger_db import FILE_MODE, Ledger, _server_engine, opened
 
 ADVISORY_KEY = 0x786C706D706D  # "xlpmpm": the ledger's advisory lock on a PostgreSQL server
 
@@ -75,7 +75,7 @@ _held_guard = threading.RLock()
 
 
 @contextlib.contextmanager
-def _advisory_lock(where: Address, timeout: float) -> Iterator[None]:
+def _advisory_lock(where: Address, timeout: float, db: Ledger | None = None) -> Iterator[None]:
     key = where.shown
     with _held_guard:
         if _held.get(key):
@@ -85,11 +85,13 @@ def _advisory_lock(where: Address, timeout: float) -> Iterator[None]:
             finally:
                 _held[key] -= 1
             return
-        engine = _server_engine(where.url)  # type: ignore[arg-type]
+        # The export's own engine when it opened the ledger (one engine per export).
+        engine = db.engine if db is not None else _server_engine(where.url)  # type: ignore[arg-type]
         try:
             conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except DBAPIError as exc:
-            engine.dispose()
+            if db is None:
+                engine.dispose()
             raise server_problem(exc, where) from None
         try:
             conn.exec_driver_sql(f"SET lock_timeout = {max(int(timeout * 1000), 1)}")
@@ -106,13 +108,18 @@ def _advisory_lock(where: Address, timeout: float) -> Iterator[None]:
                 _held.pop(key, None)
                 with contextlib.suppress(DBAPIError):
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                    conn.exec_driver_sql("RESET lock_timeout")
         finally:
-            conn.close()  # closing the session releases the lock in any case
-            engine.dispose()
+            if db is None:
+                conn.close()  # closing the session releases the lock in any case
+                engine.dispose()
+            else:  # a pooled login: dropped, not returned, so no lock can outlive the export
+                conn.invalidate()
+                conn.close()
 
 
 @contextlib.contextmanager
-def locked(db_path: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def locked(db_path: str | Path | Ledger, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the ledger's lock: one export or reconcile at a time per ledger (see above)."""
     where = address(db_path)
     if where.path is not None:
@@ -120,7 +127,24 @@ def locked(db_path: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]
         with _file_lock(where, timeout):
             yield
     elif where.url is not None and where.url.get_backend_name() == "postgresql":
-        with _advisory_lock(where, timeout):
+        db = db_path if isinstance(db_path, Ledger) else None
+        with _advisory_lock(where, timeout, db):
             yield
     else:
         yield
+
+
+@contextlib.contextmanager
+def locked_and_opened(ledger: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[Ledger]:
+    """The ledger opened once (created if absent) and its lock held: one export's steps.
+
+    A SQLite ledger is opened holding the lock (two exports never make its tables at
+    once); a server's is opened first, and its lock taken on that engine.
+    """
+    where = address(ledger)
+    if where.server:
+        with opened(where) as db, locked(db, timeout):
+            yield db
+    else:
+        with locked(where, timeout), opened(where) as db:
+            yield db

@@ -47,7 +47,7 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import placeholder_rows
 from xl_pmpm.core.values import member_key
 from xl_pmpm.io.ledger_address import exists
-from xl_pmpm.io.ledger_db import ADDED_COLUMNS, _table_columns, exports, opened
+from xl_pmpm.io.ledger_db import ADDED_COLUMNS, Ledger, _table_columns, exports, opened
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
@@ -118,9 +118,11 @@ def part_entries(
     if shas is None:
         shas = [sha256_hex(p.data) for p in parts]
     for p, sha in zip(parts, shas, strict=True):
+        known = len(p.hashes) == len(p.lines)  # fingerprinted as the file was made
         for first in range(0, len(p.lines), rows):
+            hashes = p.hashes[first : first + rows] if known else None
             yield _entries(
-                p.lines[first : first + rows], p.name, sha, table, flags, layout, fixes
+                p.lines[first : first + rows], p.name, sha, table, flags, layout, fixes, hashes
             ).assign(month=month, directory=directory, exported_at=at.isoformat(timespec="seconds"))
 
 
@@ -132,8 +134,14 @@ def _entries(
     flags: pd.DataFrame,
     layout: Layout,
     corrections: set[int],
+    hashes: list[int] | None = None,
 ) -> pd.DataFrame:
     rows = table.loc[lines]
+    fingerprints = (
+        pd.Series(hashes, dtype="uint64").astype(str).to_numpy()
+        if hashes is not None
+        else row_hashes(rows, layout).to_numpy()
+    )
     entries = pd.DataFrame(
         {
             "patient_number": rows[layout.name_of("patient_number")].fillna("").str.strip(),
@@ -141,7 +149,7 @@ def _entries(
             "file_name": file_name,
             "sha256": sha,
             "line": pd.Index(lines).astype("int64"),
-            "row_hash": row_hashes(rows, layout).to_numpy(),
+            "row_hash": fingerprints,
         },
         index=rows.index,
     )
@@ -154,17 +162,35 @@ def _entries(
     return entries
 
 
+INSERTED = ["batch", "status", *(c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT)]
+
+
 def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
-    """Insert `entries` with `batch` and `status` (plain Python values for every driver)."""
-    cols = [c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT]
-    values = [entries[c].astype(object) for c in cols]
-    values = [v.where(v.notna(), None).tolist() for v in values]
-    records = [
-        {"batch": batch, "status": status, **dict(zip(cols, row, strict=True))}
-        for row in zip(*values, strict=True)
-    ]
-    if records:
-        conn.execute(sa.insert(exports), records)
+    """Insert `entries` with `batch` and `status`: plain Python tuples straight to the
+    driver (`executemany`; PostgreSQL's `COPY`), no per-row dict or SQL compilation."""
+    if entries.empty:
+        return
+    values = [entries[c].astype(object) for c in INSERTED[2:]]
+    columns = [v.where(v.notna(), None).tolist() for v in values]
+    n = len(entries)
+    rows = zip([batch] * n, [status] * n, *columns, strict=True)
+    names = ", ".join(INSERTED)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        import psycopg
+
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY exports ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:  # said as SQLAlchemy says it (IntegrityError: a conflict)
+            raise sa.exc.DBAPIError.instance(
+                "COPY exports", None, exc, psycopg.Error, hide_parameters=True
+            ) from None
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(INSERTED))
+    conn.exec_driver_sql(f"INSERT INTO exports ({names}) VALUES ({marks})", list(rows))
 
 
 def record_export(
@@ -223,7 +249,7 @@ def members_of(table: pd.DataFrame, layout: Layout) -> pd.Index:
 
 def check_against_ledger(
     report: ValidationReport,
-    db_path: str | Path,
+    db_path: str | Path | Ledger,
     table: pd.DataFrame,
     layout: Layout,
     *,
@@ -371,15 +397,23 @@ def link_placeholders(conn: Connection, batch: str) -> None:
         )
         .scalar_subquery()
     )
-    conn.execute(
-        sa.update(exports)
-        .where(
-            exports.c.batch == batch,
-            exports.c.placeholder == 0,
-            exports.c.replaces.is_(None),
-        )
-        .values(replaces=newest_placeholder)
+    any_placeholder = sa.select(exports.c.id).where(
+        exports.c.placeholder == 1, exports.c.status.in_(BLOCKING)
     )
+    if conn.execute(any_placeholder.limit(1)).first() is None:
+        return  # nothing to link to (most ledgers most months): every `replaces` stays NULL
+    where = [exports.c.batch == batch, exports.c.placeholder == 0, exports.c.replaces.is_(None)]
+    if conn.dialect.name == "sqlite":
+        # Only members with a blocking placeholder at all can be linked: SQLite reads that
+        # set once (most months have none) and looks up the newest placeholder for them
+        # alone. (PostgreSQL, without statistics for the rows this transaction added,
+        # would join the set row by row: there the indexed look-up per entry is faster.)
+        q = exports.alias("q")
+        with_placeholder = sa.select(q.c.patient_number).where(
+            q.c.placeholder == 1, q.c.status.in_(BLOCKING)
+        )
+        where.append(exports.c.patient_number.in_(with_placeholder))
+    conn.execute(sa.update(exports).where(*where).values(replaces=newest_placeholder))
 
 
 def held_rows(

@@ -7,7 +7,7 @@ the export ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -124,6 +124,7 @@ def export_import_file(
     ledger: str | Path | None = None,
     corrections: Iterable[int] = (),
     lock_timeout: float = LOCK_TIMEOUT,
+    progress: Callable[[str], None] | None = None,
 ) -> Exported:
     """Validate `table` and, if no error remains, write its import file(s) to `out_dir`.
 
@@ -138,13 +139,16 @@ def export_import_file(
     `corrections`; the files are written and their rows recorded crash-safely
     (pending, linked, confirmed: see ledger_files.py). A member-month another export
     recorded in the meantime (the database's uniqueness rule) is refused the same way,
-    nothing written.
+    nothing written. `progress` is told each step as it starts (a long export's
+    reader sees it move), with its count of rows.
     """
+    say = progress or (lambda step: None)
     if ledger is None and list(corrections):
         raise PmpmInputError(
             "Corrections are rows exported again: they need the export ledger.",
             fix="Export with the ledger, or leave out the correction lines.",
         )
+    say(f"validating {len(table):,} row(s)")
     validation, flags = validate_table(
         table,
         layout,
@@ -172,16 +176,19 @@ def export_import_file(
     recovered = None
     if ledger is None:
         assert parts is not None
+        say("writing the import files")
         written = write_all_or_none(out_dir, parts)
     else:
         from xl_pmpm.io.ledger_files import LedgerConflict, reconcile_pending, write_and_record
-        from xl_pmpm.io.ledger_lock import locked
+        from xl_pmpm.io.ledger_lock import locked_and_opened
         from xl_pmpm.io.ledger_records import check_against_ledger
 
-        # From the ledger check to the last write, no other export may use the ledger.
-        with locked(ledger, lock_timeout):
-            recovered = reconcile_pending(ledger, out_dir)
-            checked = check_against_ledger(validation, ledger, table, layout, corrections=fixes)
+        # From the ledger check to the last write, no other export may use the ledger;
+        # it is opened once (one engine) for all the steps.
+        with locked_and_opened(ledger, lock_timeout) as db:
+            recovered = reconcile_pending(db, out_dir)
+            say(f"checking {len(table):,} row(s) against the ledger")
+            checked = check_against_ledger(validation, db, table, layout, corrections=fixes)
             if parts is None or checked is not validation:  # refused: nothing written
                 list(import_parts(table, layout, checked, month=name_month, stamp=at, blank=blank))
             assert parts is not None
@@ -189,13 +196,14 @@ def export_import_file(
                 written = write_and_record(
                     parts,
                     out_dir,
-                    ledger,
+                    db,
                     table,
                     claimed(flags),
                     layout,
                     month=validation.month or "",
                     at=at,
                     corrections=fixes,
+                    progress=say,
                 )
             except LedgerConflict as lost:
                 # Another export recorded these member-months first: refused as any error.
