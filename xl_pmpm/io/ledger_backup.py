@@ -165,10 +165,17 @@ def backup_ledger(ledger: str | Path | Ledger) -> Path | None:
                 contextlib.closing(sqlite3.connect(temp)) as dst,
             ):
                 try:
-                    src.backup(dst)
-                    ok = dst.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                    # A ledger that holds no entry yet (made by this export as it opened
+                    # it) has nothing to keep: the last backup, if any, stays.
+                    empty = src.execute("SELECT NOT EXISTS (SELECT 1 FROM exports)").fetchone()[0]
+                    if not empty:
+                        src.backup(dst)
+                        ok = dst.execute("PRAGMA quick_check").fetchone()[0] == "ok"
                 except sqlite3.DatabaseError as exc:
                     raise unreadable_ledger(path, exc) from None
+        if empty:
+            temp.unlink(missing_ok=True)
+            return None
         if not ok:
             raise unreadable_ledger(path, sqlite3.DatabaseError("quick_check failed"))
         with open(temp, "rb") as fh:
