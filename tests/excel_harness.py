@@ -714,8 +714,20 @@ class RangeCallCounter:
         """Every call that crosses to Excel: ranges and all the others."""
         return self.count + sum(self.crossings.values())
 
+    def breakdown(self) -> dict[str, int]:
+        """{kind: calls}: the crossings by kind, and the ranges by sheet ("Range <sheet>")."""
+        out = dict(self.crossings)
+        for sheet, _, _ in self.calls:
+            key = f"Range {sheet}"
+            out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
 
 _ACTIVE_COUNTERS: list[RangeCallCounter] = []
+# How deep inside a counted call the engine is: a call the engine makes inside one (the
+# old name a rename reads, the name a copy reads to name the copy) is part of it, one
+# crossing, as in desktop Excel, where each of those is a single COM call.
+_DEPTH = [0]
 # What else crosses to Excel (besides ranges), counted by `count_range_calls`.
 _CROSSING_PROPERTIES = [
     (_xlremote.Sheet, "name"),
@@ -744,6 +756,8 @@ def _install_counting() -> None:
 
     def counting_init(self: Any, sheet: Any, arg1: Any, arg2: Any = None) -> None:
         init(self, sheet, arg1, arg2)
+        if _DEPTH[0]:
+            return
         call = (self.sheet.api["name"], arg1, arg2)  # not a counted name read
         for counter in _ACTIVE_COUNTERS:
             counter.count += 1
@@ -773,18 +787,31 @@ def _install_counting() -> None:
 
 
 def _cross(kind: str) -> None:
+    if _DEPTH[0]:
+        return
     for counter in _ACTIVE_COUNTERS:
         counter.crossings[kind] = counter.crossings.get(kind, 0) + 1
+
+
+@contextmanager
+def _inside() -> Iterator[None]:
+    _DEPTH[0] += 1
+    try:
+        yield
+    finally:
+        _DEPTH[0] -= 1
 
 
 def _counted_property(kind: str, original: property) -> property:
     def get(self: Any) -> Any:
         _cross(kind)
-        return original.fget(self)
+        with _inside():
+            return original.fget(self)
 
     def put(self: Any, value: Any) -> None:
         _cross(kind)
-        original.fset(self, value)
+        with _inside():
+            original.fset(self, value)
 
     return property(get, put if original.fset else None)
 
@@ -792,7 +819,8 @@ def _counted_property(kind: str, original: property) -> property:
 def _counted_method(kind: str, original: Any) -> Any:
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         _cross(kind)
-        return original(self, *args, **kwargs)
+        with _inside():
+            return original(self, *args, **kwargs)
 
     return method
 

@@ -71,6 +71,7 @@ from xl_pmpm.workbook.sheets import (
     LINE,
     ORIGINAL,
     RATES,
+    RESERVED_SHEETS,
     SETTINGS,
     SUMMARY_CONTRACT_ROWS,
     UNBILLED,
@@ -148,28 +149,61 @@ def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- sheets
 
 
-# The book's sheets by casefolded name, scanned once per action (each sheet's name is a
-# call to Excel): {id(book): (book, {name: sheet})}. Every action starts a new scan
-# (`one_scan`); sheets the front end adds, copies or deletes are kept in it.
-_SCANS: dict[int, tuple[xw.Book, dict[str, xw.Sheet], list[xw.Sheet]]] = {}
+class _Sheets:
+    """The sheets an action has found, by casefolded name (None: known to be missing).
+
+    A sheet whose name the action knows is looked up by that name (one call to Excel);
+    only an action that must find sheets it cannot name (the stale contract sheets Load
+    removes) scans ``book.sheets``, once (two calls per sheet: the sheet, its name).
+    Sheets the front end adds, copies or deletes are kept here.
+    """
+
+    def __init__(self, book: xw.Book) -> None:
+        self.book = book
+        self.found: dict[str, xw.Sheet | None] = {}
+        self.scanned = False
+        self.last: xw.Sheet | None = None  # the book's last sheet, once known
+
+    def get(self, name: str) -> xw.Sheet | None:
+        key = name.casefold()
+        if key not in self.found and not self.scanned:
+            try:
+                self.found[key] = self.book.sheets[name]
+            except Exception:  # missing: ValueError (remote engine), com_error (desktop)
+                self.found[key] = None
+        return self.found.get(key)
+
+    def everything(self) -> dict[str, xw.Sheet]:
+        if not self.scanned:
+            sheets = list(self.book.sheets)
+            for sheet in sheets:
+                self.found.setdefault(sheet.name.casefold(), sheet)
+            self.found = {k: v for k, v in self.found.items() if v is not None}
+            if sheets and self.last is None:
+                self.last = sheets[-1]
+            self.scanned = True
+        return {k: v for k, v in self.found.items() if v is not None}
 
 
-def _scan(book: xw.Book) -> tuple[xw.Book, dict[str, xw.Sheet], list[xw.Sheet]]:
+# The sheets each running action has found: {id(book): _Sheets}. Every action starts
+# afresh (`one_scan`).
+_SCANS: dict[int, _Sheets] = {}
+
+
+def _scan(book: xw.Book) -> _Sheets:
     held = _SCANS.get(id(book))
-    if held is None or held[0] is not book:
-        index = {sheet.name.casefold(): sheet for sheet in book.sheets}
-        held = (book, index, list(index.values())[-1:])  # the book's last sheet
-        _SCANS[id(book)] = held
+    if held is None or held.book is not book:
+        held = _SCANS[id(book)] = _Sheets(book)
     return held
 
 
 def _index(book: xw.Book) -> dict[str, xw.Sheet]:
-    """{casefolded name: sheet} of the book: one scan of ``book.sheets`` per action."""
-    return _scan(book)[1]
+    """{casefolded name: sheet} of every sheet of the book: one scan per action at most."""
+    return _scan(book).everything()
 
 
 def one_scan(action: Callable[[xw.Book], None]) -> Callable[[xw.Book], None]:
-    """An action that looks the book's sheets up once (a fresh scan, dropped after)."""
+    """An action that looks each sheet up at most once (found sheets dropped after)."""
 
     @functools.wraps(action)
     def run(book: xw.Book) -> None:
@@ -183,8 +217,10 @@ def one_scan(action: Callable[[xw.Book], None]) -> Callable[[xw.Book], None]:
 
 
 def _named(book: xw.Book, name: str) -> xw.Sheet:
-    """The sheet `name` (it exists: checked with `_has_sheet`), from the action's scan."""
-    return _index(book)[name.casefold()]
+    """The sheet `name` (it exists: checked with `_has_sheet`), looked up once per action."""
+    sheet = _scan(book).get(name)
+    assert sheet is not None, name
+    return sheet
 
 
 def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
@@ -194,19 +230,26 @@ def get_sheet(book: xw.Book, name: str, *, hidden: bool = False) -> xw.Sheet:
 
 def _sheet(book: xw.Book, name: str, *, hidden: bool = False) -> tuple[xw.Sheet, bool]:
     """(the sheet `name`, whether it was just added at the end); no range call."""
-    _, index, last = _scan(book)
-    if name.casefold() in index:
-        return index[name.casefold()], False
-    sheet = book.sheets.add(name, after=last[0]) if last else book.sheets.add(name)
-    index[name.casefold()] = sheet
-    last[:] = [sheet]
+    held = _scan(book)
+    found = held.get(name)
+    if found is not None:
+        return found, False
+    if held.last is None:
+        count = len(book.sheets)
+        held.last = book.sheets[count - 1] if count else None
+    last = held.last
+    # Not `add(name)`: xlwings reads every sheet's name to refuse a taken one, and the
+    # action knows already that `name` is free.
+    sheet = book.sheets.add(after=last) if last is not None else book.sheets.add()
+    sheet.name = name
+    held.found[name.casefold()] = held.last = sheet
     if hidden:
         _hide(sheet)
     return sheet, True
 
 
 def _has_sheet(book: xw.Book, name: str) -> bool:
-    return name.casefold() in _index(book)
+    return _scan(book).get(name) is not None
 
 
 def read_block(sheet: xw.Sheet) -> list[list[Any]]:
@@ -285,6 +328,9 @@ def put(sheet: xw.Sheet, grid: Sequence[Sequence[Any]], row: int = 1, column: in
         target[start : start + step, :].raw_value = rows[start : start + step]
 
 
+_UNKNOWN: Any = object()  # a sheet's table not looked up yet
+
+
 def write_table(
     sheet: xw.Sheet,
     grid: list[list[Any]],
@@ -294,6 +340,7 @@ def write_table(
     append: int | None = None,
     first_column: int | None = None,
     blank_to: int | None = None,
+    table: Any = None,
 ) -> None:
     """Write header + rows at A1 (one write) as Excel Table `name`; no stale row left.
 
@@ -304,12 +351,14 @@ def write_table(
     already there), only grid's rows go below them. With `first_column` (1-based) the
     table is one of several side by side, found by its name: only its own columns are
     cleared. With `blank_to` (a column count wider than the grid), the same write blanks
-    the columns between. At most three range calls, whatever the row count.
+    the columns between. `table`: the sheet's table when the caller has it (a sheet's
+    tables are a call to Excel). At most three range calls, whatever the row count.
     """
     if not grid:
         return
     beside = first_column is not None
-    table = _named_table(sheet, name) if beside else sheet_table(sheet)
+    if table is None or table is _UNKNOWN:
+        table = _named_table(sheet, name) if beside else sheet_table(sheet)
     width = len(grid[0])
     first = first_column or 1
     left, right = col_letter(first), col_letter(first + width - 1)
@@ -589,10 +638,16 @@ def _text_format(sheet: xw.Sheet, names: Sequence[str], layout: Layout, offset: 
         sheet.range(runs).number_format = "@"
 
 
-def _report_sheets(book: xw.Book) -> dict[str, xw.Sheet]:
-    """{casefolded name: sheet} of the Tier Report sheets (a ``Report_`` table); no range call."""
+def _report_sheets(book: xw.Book, skip: Iterable[str] = ()) -> dict[str, xw.Sheet]:
+    """{casefolded name: sheet} of the Tier Report sheets (a ``Report_`` table); no range call.
+
+    The sheets named in `skip` (casefolded) are not looked at.
+    """
     out = {}
+    skipped = set(skip)
     for name, sheet in _index(book).items():
+        if name in skipped:
+            continue
         table = sheet_table(sheet)
         if table is not None and table.name.casefold().startswith("report_"):
             out[name] = sheet
@@ -603,41 +658,45 @@ def _copy_sheet(book: xw.Book, source: xw.Sheet, after: xw.Sheet, name: str) -> 
     """A copy of `source` right after `after`, named `name` (not taken: the scan says).
 
     xlwings' ``Sheet.copy`` reads every sheet's name three times to find the copy; the
-    copy lands right after `after`, so it is found by position: four calls in all.
+    copy lands right after `after`, so it is found by position: three calls in all (the
+    copy, the sheet at its position, its name).
     """
-    position = after.index  # 1-based: the copy's 0-based index in book.sheets
+    position = after.index + 1  # 1-based, as ``book.sheets(i)`` takes it
     source.impl.copy(after=after.impl)
-    sheet = book.sheets[position]
+    sheet = book.sheets(position)
     sheet.name = name
     return sheet
 
 
 def _report_sheet(
     book: xw.Book, name: str, layout: Layout, columns: Sequence[str], after: xw.Sheet | None
-) -> tuple[xw.Sheet, bool]:
-    """(the Tier Report sheet `name`, whether it was just made).
+) -> tuple[xw.Sheet, bool, Any]:
+    """(the Tier Report sheet `name`, whether it was just made, its table if known).
+
+    The table is known (`_UNKNOWN` otherwise) for a sheet just copied from All.
 
     A contract's sheet is made as a copy of All, so it has All's drop-down, freeze,
     widths, number formats, conditional formats, formulas and print titles; its table
     is renamed after the sheet. Without All to copy, a bare sheet gets the text formats
     and highlighting (two range calls).
     """
-    index = _index(book)
-    if name.casefold() in index:
-        return index[name.casefold()], False
+    held = _scan(book)
+    found = held.get(name)
+    if found is not None:
+        return found, False, _UNKNOWN
     if name != ALL and _has_sheet(book, ALL):
         source = _named(book, ALL)
         sheet = _copy_sheet(book, source, after or source, name)
-        index[name.casefold()] = sheet
+        held.found[name.casefold()] = sheet
         table = sheet_table(sheet)
         if table is not None:
             with contextlib.suppress(NotImplementedError, AttributeError):
                 table.name = table_name(name)
-        return sheet, True
+        return sheet, True, table
     sheet, _ = _sheet(book, name)
     _text_format(sheet, list(columns), layout, offset=2)
     _highlight(sheet, len(columns))
-    return sheet, True
+    return sheet, True, _UNKNOWN
 
 
 def write_report(
@@ -649,15 +708,17 @@ def write_report(
     *,
     old_rows: int | None = None,
     after: xw.Sheet | None = None,
+    copied_rows: int | None = None,
 ) -> xw.Sheet:
     """Write a Tier Report sheet's table in one write; no blank row left behind.
 
     `old_rows` (rows incl. header before, when known) spares the clear below. A missing
-    sheet is made (see `_report_sheet`); a copy of All holds All's rows, cleared here.
+    sheet is made (see `_report_sheet`); a copy of All holds All's rows (`copied_rows`,
+    incl. header, when known), blanked by the same write.
     """
-    sheet, made = _report_sheet(book, name, layout, list(table.columns), after)
+    sheet, made, known = _report_sheet(book, name, layout, list(table.columns), after)
     if made and name != ALL:
-        old_rows = None
+        old_rows = copied_rows if known is not _UNKNOWN else None
     # A sheet written before (the template's, or last month's) may be wider than this
     # extract's columns (it lacks Authorized Hours, say): the same write blanks the rest of
     # the widest table a report sheet can have, so nothing stale is left to the right.
@@ -668,6 +729,7 @@ def write_report(
         table_name(name),
         old_rows=old_rows,
         blank_to=None if made else widest,
+        table=known,
     )
     return sheet
 
@@ -723,11 +785,19 @@ def write_views(
     wanted = present | set(old or ()) if only is None else {c for c in only if c}
     names = report_sheet_names(sorted(wanted))
     after = _named(book, ALL) if _has_sheet(book, ALL) else None
+    copied = max(len(table) + 1, 2)  # All's rows as written just before: what a copy holds
     for contract, name in names.items():
         rows = (values == contract) if values is not None else []
         known = None if old is None else old.get(contract, 1)
         after = write_report(
-            book, name, table[rows], engine[rows], layout, old_rows=known, after=after
+            book,
+            name,
+            table[rows],
+            engine[rows],
+            layout,
+            old_rows=known,
+            after=after,
+            copied_rows=copied,
         )
     return list(names.values())
 
@@ -833,6 +903,7 @@ def load_extract(book: xw.Book) -> None:
     The contract sheets are the extract's own: a missing one is made as a copy of All,
     and the sheets of contracts the extract no longer holds are removed.
     """
+    _index(book)  # Load removes the sheets of contracts it no longer has: one scan
     try:
         settings, layout, rates = _context(book)
         picked = pick_extract_file()
@@ -926,11 +997,11 @@ def _fix_month_and_extract(book: xw.Book, settings: Settings, month: pd.Period |
 
 def _drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
     """Delete the contract sheets of contracts no longer in the extract (no range call)."""
-    keep = {ALL.casefold(), *(v.casefold() for v in views)}
-    for name, sheet in _report_sheets(book).items():
+    keep = {*(s.casefold() for s in RESERVED_SHEETS), *(v.casefold() for v in views)}
+    for name, sheet in _report_sheets(book, skip=keep).items():
         if name not in keep:
             sheet.delete()
-            _index(book).pop(name, None)
+            _scan(book).found[name] = None
 
 
 @one_scan
@@ -987,15 +1058,18 @@ def _touched(table: pd.DataFrame, layout: Layout, lines: Iterable[int]) -> set[s
     return set(picked[picked != ""])
 
 
-def view_marks(book: xw.Book) -> dict[int, str]:
+def view_marks(book: xw.Book, table: pd.DataFrame, layout: Layout) -> dict[int, str]:
     """{line: mark} of the Action cells marked on the contract sheets: one read each.
 
     A biller may mark a row on its contract's sheet as well as on All; blank and Keep
-    marks are left out.
+    marks are left out. The sheets are those of All's contracts, looked up by name.
     """
+    contracts = _contracts(table, layout)
+    present = set() if contracts is None else set(contracts[contracts != ""])
+    views = [_scan(book).get(n) for n in report_sheet_names(sorted(present)).values()]
     marks: dict[int, str] = {}
-    for name, sheet in _report_sheets(book).items():
-        if name == ALL.casefold():
+    for sheet in views:
+        if sheet is None:
             continue
         rows = read_block(sheet)
         if not rows or LINE not in rows[0] or ACTION not in rows[0]:
@@ -1018,7 +1092,7 @@ def _act(book: xw.Book, action: str) -> None:
 def _act_steps(book: xw.Book, action: str, title: str, step: Callable[[str], None]) -> None:
     settings, layout, _ = _context(book)
     table, engine = read_report(book, layout)
-    marks = pd.Series(view_marks(book), dtype=object)
+    marks = pd.Series(view_marks(book, table, layout), dtype=object)
     marks = marks[marks.index.isin(engine.index)]
     engine.loc[marks.index, ACTION] = marks
     lines = _marked(engine, action)
