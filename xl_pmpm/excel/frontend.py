@@ -341,6 +341,7 @@ def write_table(
     first_column: int | None = None,
     blank_to: int | None = None,
     table: Any = None,
+    resize: bool = False,
 ) -> None:
     """Write header + rows at A1 (one write) as Excel Table `name`; no stale row left.
 
@@ -352,7 +353,9 @@ def write_table(
     table is one of several side by side, found by its name: only its own columns are
     cleared. With `blank_to` (a column count wider than the grid), the same write blanks
     the columns between. `table`: the sheet's table when the caller has it (a sheet's
-    tables are a call to Excel). At most three range calls, whatever the row count.
+    tables are a call to Excel); `resize`: resize it even when the row count is
+    `old_rows` (a copy's table spans its source's rows). At most three range calls,
+    whatever the row count.
     """
     if not grid:
         return
@@ -377,7 +380,7 @@ def write_table(
         if old_rows is None:
             below = f"{left}{keep + 1}:{right}{_MAX_ROW}" if beside else f"{keep + 1}:{_MAX_ROW}"
             sheet.range(below).clear_contents()
-    if table is not None and rows == before:
+    if table is not None and rows == before and not resize:
         return
     target = sheet.range(f"{left}1:{right}{max(rows, 2)}")
     if table is not None:
@@ -728,8 +731,9 @@ def write_report(
         _grid(table, engine, layout, name),
         table_name(name),
         old_rows=old_rows,
-        blank_to=None if made else widest,
+        blank_to=None if made and known is _UNKNOWN else widest,
         table=known,
+        resize=made,
     )
     return sheet
 
@@ -772,20 +776,21 @@ def write_views(
     *,
     only: Iterable[str] | None = None,
     old: dict[str, int] | None = None,
+    copied_rows: int | None = None,
 ) -> list[str]:
     """Rewrite the contract sheets (views of All) of the contracts in `only` (all: None).
 
     `old` ({contract: rows incl. header} before the action, from `contract_counts`) lets
     each view be written and resized without a clear: two range calls per view, one
     when its row count did not change. A contract now without rows keeps its sheet,
-    emptied.
+    emptied. `copied_rows`: the rows (incl. header) All holds when a missing sheet is
+    copied from it, if known: a copy is then written without a clear.
     """
     values = _contracts(table, layout)
     present = set() if values is None else set(values[values != ""])
     wanted = present | set(old or ()) if only is None else {c for c in only if c}
     names = report_sheet_names(sorted(wanted))
     after = _named(book, ALL) if _has_sheet(book, ALL) else None
-    copied = max(len(table) + 1, 2)  # All's rows as written just before: what a copy holds
     for contract, name in names.items():
         rows = (values == contract) if values is not None else []
         known = None if old is None else old.get(contract, 1)
@@ -797,7 +802,7 @@ def write_views(
             layout,
             old_rows=known,
             after=after,
-            copied_rows=copied,
+            copied_rows=copied_rows,
         )
     return list(names.values())
 
@@ -927,6 +932,8 @@ def load_extract(book: xw.Book) -> None:
         )
         _fix_month_and_extract(book, settings, month)
         engine = pd.DataFrame({FINDINGS: None, ACTION: KEEP}, index=table.index)
+        copied = _empty_all_for_copies(book, table, layout)
+        views = write_views(book, table, engine, layout, copied_rows=copied)
         write_report(book, ALL, table, engine, layout)
         step("keeping the extract as loaded…")
         original, made = _sheet(book, ORIGINAL, hidden=True)
@@ -942,7 +949,6 @@ def load_extract(book: xw.Book) -> None:
             ],
         )
         step("one sheet per contract…")
-        views = write_views(book, table, engine, layout)
         _drop_stale_views(book, views)
         contracts = extract_contracts(table, layout)
         _write_contracts(book, contracts, rates)
@@ -955,6 +961,25 @@ def load_extract(book: xw.Book) -> None:
         + (f" The Summary lists the first {SUMMARY_CONTRACT_ROWS} contracts." if more > 0 else ""),
         "Load Extract",
     )
+
+
+def _empty_all_for_copies(book: xw.Book, table: pd.DataFrame, layout: Layout) -> int | None:
+    """Clear All's rows below its header when a contract's sheet is to be copied from it.
+
+    Then each copy holds All's header and blank rows: written without a clear of its
+    own (one clear here instead of one per copy). Returns the rows (incl. header) a
+    copy then holds for its write, None when nothing is to be copied.
+    """
+    values = _contracts(table, layout)
+    if values is None or not _has_sheet(book, ALL):
+        return None
+    names = report_sheet_names(sorted(set(values[values != ""])))
+    if all(_has_sheet(book, n) for n in names.values()):
+        return None
+    widest = 1 + len(layout.sheet_columns) + len(ENGINE_COLUMNS)
+    width = max(widest, 1 + table.shape[1] + len(ENGINE_COLUMNS))
+    _named(book, ALL).range(f"A2:{col_letter(width)}{_MAX_ROW}").clear_contents()
+    return 2
 
 
 def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -> None:
