@@ -603,6 +603,19 @@ def test_counter_nests_and_restores_the_engine(excel: ExcelHarness) -> None:
     assert _xlremote.Range.api is original_api
 
 
+def test_a_rename_is_one_call_and_the_breakdown_names_each_kind(excel: ExcelHarness) -> None:
+    """The engine reads the old name inside a rename: part of the one call, as in Excel."""
+    book = excel.open_book(excel.payload({"S": block(2), "T": block(2)}))
+    with excel.count_range_calls() as calls:
+        sheet = book.sheets["S"]
+        sheet.name = "Renamed"
+        sheet["A1"].value  # noqa: B018
+        sheet["A2"].value  # noqa: B018
+    assert calls.crossings == {"Sheets.__call__": 1, "Sheet.name": 1}
+    assert calls.breakdown() == {"Range Renamed": 2, "Sheet.name": 1, "Sheets.__call__": 1}
+    assert calls.total == 4
+
+
 def _read_claims(excel: ExcelHarness, rows: int) -> tuple[pd.DataFrame, h.RangeCallCounter]:
     header = [f"c{j}" for j in range(16)]
     data = [header] + [[i * 16 + j for j in range(16)] for i in range(rows)]
