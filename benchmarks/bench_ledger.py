@@ -72,7 +72,7 @@ def main() -> None:
     if args.postgres:
         import sys
 
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
         from ledger_backends import _PASSWORD, drop_database, new_database
 
         from xl_pmpm.io import ledger as ledger_api

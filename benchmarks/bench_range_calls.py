@@ -2,7 +2,7 @@
 
 Every workbook button (Load Extract, Refresh Flags, Delete Rows, Defer Rows,
 Restore, Validate, Export) runs its script against a real ``xw.Book`` built by
-xlwings' remote engine from a payload (tests/excel_harness.py), with every
+xlwings' remote engine from a payload (tests/harness/excel_harness.py), with every
 Range the script obtains counted. The ratio of interest is 100k / 1k: a script
 whose range calls grow with the rows would make Excel crawl on a real extract.
 The engine's own chunk ranges (xlwings splitting a write above 100,000 cells)
@@ -33,7 +33,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "harness")]
 
 from excel_harness import ExcelHarness, mark_actions  # noqa: E402
 

@@ -18,7 +18,14 @@ import tempfile  # noqa: E402
 
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="xl-pmpm-test-data-")
 
+import sys  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# The tests mirror the package's rooms (tests/core, tests/io, ...). What they share is in
+# tests/support (helpers) and tests/harness (the Excel harness), imported by module name.
+_TESTS = Path(__file__).resolve().parent
+sys.path[:0] = [str(_TESTS / "support"), str(_TESTS / "harness")]
 
 import pytest  # noqa: E402
 from excel_harness import ExcelHarness  # noqa: E402

@@ -3,7 +3,7 @@
     python docs/examples/make_examples.py
 
 Files at the top of docs/examples/ serve every document; docs/examples/<document>/ holds
-one document's own. `tests/doc_replay.py` copies them into a fresh folder and replays
+one document's own. `tests/support/doc_replay.py` copies them into a fresh folder and replays
 the document there. The files are made by the project's own sample generator with fixed
 seeds, so running this again writes the same bytes.
 """

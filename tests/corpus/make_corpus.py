@@ -6,7 +6,7 @@ Every file starts from the bundled sample generator (xl_pmpm.core.sample, invent
 members) and carries one kind of damage. `expected.toml` says, for each file,
 the finding code(s) reading + validating it must give (`codes`; with
 `exact = true`, nothing else), the lines they must point at (`rows`), or the
-clear error class it must raise instead (`error`). tests/test_corpus.py runs
+clear error class it must raise instead (`error`). tests/project/test_corpus.py runs
 them all. Deterministic: running the script twice gives the same bytes.
 """
 

@@ -47,7 +47,7 @@ from xl_pmpm.io.ledger_address import (
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
 SCHEMA_VERSION = 4
 # A writer's page cache. SQLite takes its pages as it needs them: 64 MiB put the export of
-# 100k rows over its memory bound (tests/test_memory.py).
+# 100k rows over its memory bound (tests/io/test_memory.py).
 CACHE_KIB = 16_384
 
 metadata = sa.MetaData()
