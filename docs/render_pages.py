@@ -23,7 +23,7 @@ import openpyxl
 
 from xl_pmpm import cli
 
-# Recalculate OOXML files on load, whatever the profile's default (as tests/workbook/test_template.py).
+# Recalculate OOXML files on load, whatever the profile's default (as tests/support/libreoffice.py).
 RECALC_XCU = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry"
  xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
