@@ -452,8 +452,10 @@ def test_kpis_follow_the_ledger_and_shrink_with_it(excel: ExcelHarness, tmp_path
         assert all(shown.values())
         assert_tables_fit(excel, p)
     assert len(shown["by_month"]) == 1 and shown["by_month"][0][0] == "2026-09"
-    # The same range calls for three months of 150 members as for one of 30.
-    assert counts[big] == counts[small]
+    # No more range calls for three months of 150 members than for one of 30: a table that
+    # grows is resized to the range its write covers (no call of its own), one that shrinks
+    # (big, then small) to a range of its own: one call more per table.
+    assert counts[big] <= counts[small] <= counts[big] + len(sheets.KPI_TABLE_NAMES)
     # Months stay text: a General cell would turn "2026-09" into a date.
     assert excel.format_at(p, sheets.KPI, "A2", "setNumberFormat") == "@"
 
@@ -811,7 +813,7 @@ def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
         scans = 1 if name == "load" else 0
         assert calls.crossings.get("Sheets.__iter__", 0) <= scans * sheets_before, name
         totals[name] = calls.total
-    formula = {"load": 37 + 8 * contracts, "refresh": 5 + 2 * contracts}
+    formula = {"load": 39 + 7 * contracts, "refresh": 5 + 2 * contracts}
     formula |= {"delete": 26 + 2 * contracts, "defer": 14 + 2 * contracts}
     assert all(totals[k] <= formula[k] for k in formula), (totals, formula)
     assert totals["load"] < 4098 // 20  # 4,098 before issue 23: a name scan per contract

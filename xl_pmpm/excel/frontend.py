@@ -163,6 +163,7 @@ class _Sheets:
         self.found: dict[str, xw.Sheet | None] = {}
         self.scanned = False
         self.last: xw.Sheet | None = None  # the book's last sheet, once known
+        self.positions: dict[int, int] = {}  # {id(sheet): 1-based index} of copies made
 
     def get(self, name: str) -> xw.Sheet | None:
         key = name.casefold()
@@ -304,17 +305,20 @@ def _raw(value: Any) -> Any:
     return value
 
 
-def put(sheet: xw.Sheet, grid: Sequence[Sequence[Any]], row: int = 1, column: int = 1) -> None:
+def put(
+    sheet: xw.Sheet, grid: Sequence[Sequence[Any]], row: int = 1, column: int = 1
+) -> xw.Range | None:
     """Write `grid` with its top-left cell at (`row`, `column`): one range call.
 
     The values go in raw, into a range of the grid's exact size: xlwings' value
     conversion would build the target range twice more (a resize each time). Above the
     engine's cell budget for one write (Office.js caps a request's size), the write is
     split into row chunks the way xlwings splits its own writes; desktop Excel has no
-    budget and takes it whole.
+    budget and takes it whole. Returns the range written (for a table resized to it),
+    None when nothing was written.
     """
     if not grid:
-        return
+        return None
     height, width = len(grid), len(grid[0])
     rows = [[_raw(v) for v in r] for r in grid]
     left, right = col_letter(column), col_letter(column + width - 1)
@@ -322,10 +326,11 @@ def put(sheet: xw.Sheet, grid: Sequence[Sequence[Any]], row: int = 1, column: in
     budget = getattr(target.impl, "max_cells_per_write", None)
     if not budget or height * width <= budget:
         target.raw_value = rows if height > 1 or width > 1 else rows[0][0]
-        return
+        return target
     step = max(1, budget // width)
     for start in range(0, height, step):
         target[start : start + step, :].raw_value = rows[start : start + step]
+    return target
 
 
 _UNKNOWN: Any = object()  # a sheet's table not looked up yet
@@ -360,11 +365,10 @@ def write_table(
     if not grid:
         return
     beside = first_column is not None
-    if table is None or table is _UNKNOWN:
-        table = _named_table(sheet, name) if beside else sheet_table(sheet)
     width = len(grid[0])
     first = first_column or 1
     left, right = col_letter(first), col_letter(first + width - 1)
+    written = None
     if append is not None:
         put(sheet, grid, row=append + 1, column=first)
         rows, before = append + len(grid), append
@@ -376,13 +380,18 @@ def write_table(
         body = [*grid, *([blank] * (height - rows))]
         if blank_to is not None and blank_to > width:
             body = [[*r, *([None] * (blank_to - width))] for r in body]
-        put(sheet, body, column=first)
+        written = put(sheet, body, column=first)
         if old_rows is None:
             below = f"{left}{keep + 1}:{right}{_MAX_ROW}" if beside else f"{keep + 1}:{_MAX_ROW}"
             sheet.range(below).clear_contents()
+        if height != keep or len(body[0]) != width:
+            written = None  # the write spans more than the table: not its range
+    if table is None or table is _UNKNOWN:
+        table = _named_table(sheet, name) if beside else sheet_table(sheet)
     if table is not None and rows == before and not resize:
         return
-    target = sheet.range(f"{left}1:{right}{max(rows, 2)}")
+    # The table's range is the write's own when they are the same cells (no second call).
+    target = written if written is not None else sheet.range(f"{left}1:{right}{max(rows, 2)}")
     if table is not None:
         table.resize(target)
     elif name.casefold() not in _table_names(sheet.book):
@@ -662,12 +671,18 @@ def _copy_sheet(book: xw.Book, source: xw.Sheet, after: xw.Sheet, name: str) -> 
 
     xlwings' ``Sheet.copy`` reads every sheet's name three times to find the copy; the
     copy lands right after `after`, so it is found by position: three calls in all (the
-    copy, the sheet at its position, its name).
+    copy, the sheet at its position, its name). The place of a copy made before is
+    kept, so copies made one after the other read no sheet's index.
     """
-    position = after.index + 1  # 1-based, as ``book.sheets(i)`` takes it
+    held = _scan(book)
+    at = held.positions.get(id(after))
+    position = (after.index if at is None else at) + 1  # 1-based, as ``book.sheets(i)``
     source.impl.copy(after=after.impl)
     sheet = book.sheets(position)
     sheet.name = name
+    # The sheets from `position` on moved one place right; the copy's place is known.
+    held.positions = {k: i + (i >= position) for k, i in held.positions.items()}
+    held.positions[id(sheet)] = position
     return sheet
 
 
@@ -712,16 +727,24 @@ def write_report(
     old_rows: int | None = None,
     after: xw.Sheet | None = None,
     copied_rows: int | None = None,
+    emptied: Any = _UNKNOWN,
 ) -> xw.Sheet:
     """Write a Tier Report sheet's table in one write; no blank row left behind.
 
     `old_rows` (rows incl. header before, when known) spares the clear below. A missing
     sheet is made (see `_report_sheet`); a copy of All holds All's rows (`copied_rows`,
-    incl. header, when known), blanked by the same write.
+    incl. header, when known), blanked by the same write. `emptied`: All's table
+    after `_empty_all_for_copies` (its rows cleared, its columns this extract's).
     """
     sheet, made, known = _report_sheet(book, name, layout, list(table.columns), after)
+    copied = made and name != ALL and known is not _UNKNOWN
     if made and name != ALL:
-        old_rows = copied_rows if known is not _UNKNOWN else None
+        old_rows = copied_rows if copied else None
+    # A copy of an emptied All, or All emptied, has this extract's columns: nothing wider
+    # to blank, and its table spans more rows than it holds (resized whatever the count).
+    exact = (copied and copied_rows is not None) or emptied is not _UNKNOWN
+    if emptied is not _UNKNOWN:
+        known = emptied
     # A sheet written before (the template's, or last month's) may be wider than this
     # extract's columns (it lacks Authorized Hours, say): the same write blanks the rest of
     # the widest table a report sheet can have, so nothing stale is left to the right.
@@ -731,9 +754,9 @@ def write_report(
         _grid(table, engine, layout, name),
         table_name(name),
         old_rows=old_rows,
-        blank_to=None if made and known is _UNKNOWN else widest,
+        blank_to=None if exact or (made and known is _UNKNOWN) else widest,
         table=known,
-        resize=made,
+        resize=made or exact,
     )
     return sheet
 
@@ -932,14 +955,17 @@ def load_extract(book: xw.Book) -> None:
         )
         _fix_month_and_extract(book, settings, month)
         engine = pd.DataFrame({FINDINGS: None, ACTION: KEEP}, index=table.index)
-        copied = _empty_all_for_copies(book, table, layout)
+        emptied = _empty_all_for_copies(book, table, layout)
+        copied, all_table = emptied if emptied else (None, _UNKNOWN)
         views = write_views(book, table, engine, layout, copied_rows=copied)
-        write_report(book, ALL, table, engine, layout)
+        # All was emptied for the copies: its write needs no clear and blanks nothing wider.
+        write_report(book, ALL, table, engine, layout, old_rows=copied, emptied=all_table)
         step("keeping the extract as loaded…")
         original, made = _sheet(book, ORIGINAL, hidden=True)
-        original.clear_contents()
         if made:  # every column past Line: the extract's text as is
             original.range(f"B:{col_letter(_MAX_COLUMN)}").number_format = "@"
+        else:  # last load's copy goes (a new sheet is empty)
+            original.clear_contents()
         put(
             original,
             [[LINE, *table.columns]]
@@ -963,12 +989,17 @@ def load_extract(book: xw.Book) -> None:
     )
 
 
-def _empty_all_for_copies(book: xw.Book, table: pd.DataFrame, layout: Layout) -> int | None:
-    """Clear All's rows below its header when a contract's sheet is to be copied from it.
+def _empty_all_for_copies(
+    book: xw.Book, table: pd.DataFrame, layout: Layout
+) -> tuple[int, Any] | None:
+    """Shape All's table as this extract's, empty, when a contract's sheet is to be copied.
 
-    Then each copy holds All's header and blank rows: written without a clear of its
-    own (one clear here instead of one per copy). Returns the rows (incl. header) a
-    copy then holds for its write, None when nothing is to be copied.
+    All's table is resized to this extract's columns and one blank row, and everything
+    else is cleared (its rows, and the header cells of columns this extract lacks, now
+    outside the table). Each copy then holds a table of the right columns over blank
+    rows: its one write covers exactly the table's new range, which the resize reuses,
+    without a clear of its own. Returns (the rows, incl. header, a copy holds; All's
+    table), None when nothing is to be copied.
     """
     values = _contracts(table, layout)
     if values is None or not _has_sheet(book, ALL):
@@ -976,10 +1007,16 @@ def _empty_all_for_copies(book: xw.Book, table: pd.DataFrame, layout: Layout) ->
     names = report_sheet_names(sorted(set(values[values != ""])))
     if all(_has_sheet(book, n) for n in names.values()):
         return None
-    widest = 1 + len(layout.sheet_columns) + len(ENGINE_COLUMNS)
-    width = max(widest, 1 + table.shape[1] + len(ENGINE_COLUMNS))
-    _named(book, ALL).range(f"A2:{col_letter(width)}{_MAX_ROW}").clear_contents()
-    return 2
+    sheet = _named(book, ALL)
+    right = 1 + table.shape[1] + len(ENGINE_COLUMNS)
+    widest = max(right, 1 + len(layout.sheet_columns) + len(ENGINE_COLUMNS))
+    found = sheet_table(sheet)
+    if found is not None:
+        found.resize(sheet.range(f"A1:{col_letter(right)}2"))
+    sheet.range(f"A2:{col_letter(widest)}{_MAX_ROW}").clear_contents()
+    if widest > right:
+        sheet.range(f"{col_letter(right + 1)}1:{col_letter(widest)}1").clear_contents()
+    return 2, found
 
 
 def _write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) -> None:
