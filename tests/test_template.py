@@ -662,6 +662,16 @@ def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Pa
     assert shown[:2] == [[m, *mix.loc[m].tolist()] for m in ("2025-03", "2025-04")]
     assert all(v in (None, "") for v in shown[2])  # no third month: blank formulas
     assert len(openpyxl.load_workbook(xlsx)[sheets.KPI]._charts) == 3
+    # The note above the charts: there while no export is recorded, gone once KPIs fills.
+    (note,) = [c.coordinate for c in ws[1] if book_sheets.KPI_EMPTY_NOTE in str(c.value)]
+    assert got[note].value in (None, "")
+    (tmp_path / "empty").mkdir()
+    empty = tmp_path / "empty" / "kpi.xlsx"
+    openpyxl.load_workbook(built).save(empty)
+    fresh = _soffice_convert(empty, "xlsx", tmp_path / "empty")
+    assert openpyxl.load_workbook(fresh, data_only=True)[sheets.KPI][note].value == (
+        book_sheets.KPI_EMPTY_NOTE
+    )
 
 
 @needs_soffice
