@@ -728,6 +728,15 @@ def test_unbilled_without_visits_files_says_so(excel: ExcelHarness, tmp_path: Pa
     type_settings(p, {"Visits files": str(tmp_path / "missing.csv")})
     p, _ = step(excel, p, fe.show_unbilled)
     assert "Visits file not found" in p["_alerts"][-1]["prompt"]
+    # A ledger setting the io layer refuses (a password in the URL, a URL without its
+    # '//') is a message, as on Export and History, never a traceback.
+    for ledger_file, said in (
+        ("postgresql://biller:hunter2@db.example.org/pmpm", "holds a password"),
+        ("postgresql:/db.example.org/pmpm", "without its '://'"),
+    ):
+        type_settings(p, {"Ledger file": ledger_file})
+        p, _ = step(excel, p, fe.show_unbilled)
+        assert said in p["_alerts"][-1]["prompt"] and "hunter2" not in str(p["_alerts"])
 
 
 def test_libreoffice_recalculates_all_after_load_as_the_engine(
