@@ -20,9 +20,8 @@ import xlwings as xw
 
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 
+# A sheet's last row and column in Excel: the end of a clear or a whole-column format.
 MAX_ROW = 1_048_576
-
-
 MAX_COLUMN = 16_384
 
 
