@@ -456,10 +456,13 @@ def empty_all_for_copies(
     sheet = named_sheet(book, ALL)
     right = 1 + table.shape[1] + len(ENGINE_COLUMNS)
     widest = max(right, 1 + len(layout.sheet_columns) + len(ENGINE_COLUMNS))
+    # Rows first, then the table: a table shrunk over rows still holding its formulas
+    # would turn them into errors for Excel to recalculate; the header cells past the
+    # new columns last, once outside the table (Excel names a blank header "ColumnN").
+    sheet.range(f"A2:{col_letter(widest)}{MAX_ROW}").clear_contents()
     found = sheet_table(sheet)
     if found is not None:
         found.resize(sheet.range(f"A1:{col_letter(right)}2"))
-    sheet.range(f"A2:{col_letter(widest)}{MAX_ROW}").clear_contents()
     if widest > right:
         sheet.range(f"{col_letter(right + 1)}1:{col_letter(widest)}1").clear_contents()
     return 2, found
