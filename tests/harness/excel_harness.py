@@ -705,8 +705,9 @@ class RangeCallCounter:
     views: int = 0
     calls: list[tuple[str, Any, Any]] = field(default_factory=list)
     # Every other call that crosses to Excel, by kind: a sheet looked up, named or
-    # yielded by iterating the sheets, a sheet added, copied, deleted, hidden or
-    # activated, a table looked up, named, added or resized, the book's names.
+    # yielded by iterating the sheets, a sheet added, copied, cleared, deleted, hidden or
+    # activated, its position read, a table looked up, named, added or resized, the
+    # book's names.
     crossings: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -741,11 +742,15 @@ _CROSSING_METHODS = [
     (_xlremote.Sheets, "add"),
     (_xlremote.Sheets, "__len__"),
     (_xlremote.Sheet, "copy"),
+    (_xlremote.Sheet, "clear_contents"),
     (_xlremote.Sheet, "delete"),
     (_xlremote.Sheet, "activate"),
     (_xlremote.Table, "resize"),
     (_xlremote.Tables, "add"),
 ]
+# A sheet's position, read through the public API (the engine reads it inside every call
+# it sends, which is not a call of its own: only the front end's reads count).
+_PUBLIC_PROPERTIES = [(xw.main.Sheet, "index")]
 _ORIGINALS: dict[str, Any] = {}
 
 
@@ -776,6 +781,9 @@ def _install_counting() -> None:
     for cls, attr in _CROSSING_METHODS:
         _ORIGINALS[f"{cls.__name__}.{attr}"] = original = vars(cls)[attr]
         setattr(cls, attr, _counted_method(f"{cls.__name__}.{attr}", original))
+    for cls, attr in _PUBLIC_PROPERTIES:
+        _ORIGINALS[f"public {cls.__name__}.{attr}"] = original = vars(cls)[attr]
+        setattr(cls, attr, _counted_property(f"{cls.__name__}.{attr}", original))
     _ORIGINALS["Sheets.__iter__"] = iterate = vars(_xlremote.Sheets)["__iter__"]
 
     def counting_iter(self: Any) -> Any:
@@ -829,8 +837,9 @@ def _uninstall_counting() -> None:
     _xlremote.Range.__init__ = _ORIGINALS.pop("init")  # type: ignore[method-assign]
     _xlremote.Range.api = _ORIGINALS.pop("api")  # type: ignore[method-assign]
     for name, original in list(_ORIGINALS.items()):
-        cls_name, attr = name.split(".")
-        setattr(getattr(_xlremote, cls_name), attr, original)
+        public = name.startswith("public ")
+        cls_name, attr = name.removeprefix("public ").split(".")
+        setattr(getattr(xw.main if public else _xlremote, cls_name), attr, original)
         del _ORIGINALS[name]
 
 

@@ -616,6 +616,26 @@ def test_a_rename_is_one_call_and_the_breakdown_names_each_kind(excel: ExcelHarn
     assert calls.total == 4
 
 
+def test_a_sheets_position_and_its_clear_count_the_engines_own_reads_do_not(
+    excel: ExcelHarness,
+) -> None:
+    """The front end's read of a sheet's index is a call; the engine's reads inside a write
+    (it sends the sheet's position with every action) are part of that write."""
+    book = excel.open_book(excel.payload({"S": block(2), "T": block(2)}))
+    with excel.count_range_calls() as calls:
+        sheet = book.sheets["T"]
+        position = sheet.index
+        sheet["A1"].value = "x"
+        sheet.clear_contents()
+    assert position == 2
+    assert calls.breakdown() == {
+        "Range T": 1,
+        "Sheet.clear_contents": 1,
+        "Sheet.index": 1,
+        "Sheets.__call__": 1,
+    }
+
+
 def _read_claims(excel: ExcelHarness, rows: int) -> tuple[pd.DataFrame, h.RangeCallCounter]:
     header = [f"c{j}" for j in range(16)]
     data = [header] + [[i * 16 + j for j in range(16)] for i in range(rows)]

@@ -625,6 +625,16 @@ def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Pa
     assert shown[:2] == [[m, *mix.loc[m].tolist()] for m in ("2025-03", "2025-04")]
     assert all(v in (None, "") for v in shown[2])  # no third month: blank formulas
     assert len(openpyxl.load_workbook(xlsx)[sheets.KPI]._charts) == 3
+    # The note above the charts: there while no export is recorded, gone once KPIs fills.
+    (note,) = [c.coordinate for c in ws[1] if book_sheets.KPI_EMPTY_NOTE in str(c.value)]
+    assert got[note].value in (None, "")
+    (tmp_path / "empty").mkdir()
+    empty = tmp_path / "empty" / "kpi.xlsx"
+    openpyxl.load_workbook(built).save(empty)
+    fresh = soffice_convert(empty, "xlsx", tmp_path / "empty")
+    assert openpyxl.load_workbook(fresh, data_only=True)[sheets.KPI][note].value == (
+        book_sheets.KPI_EMPTY_NOTE
+    )
 
 
 @needs_soffice
@@ -791,6 +801,25 @@ def test_the_demo_workbook_speaks_the_billers_words(tmp_path: Path) -> None:
     formulas = template.engine_formulas(LAYOUT, sheets.table_name("All"))
     assert formulas["At risk"].endswith(',"Yes","")')
     assert '"Yes"' in wb["Summary"]["C2"].value
+
+
+def test_help_prints_at_8_pt_or_more_its_title_on_every_page(built: Path) -> None:
+    """Help printed one page wide was about 4 pt: now the report sheets' scale, its two
+    columns within a landscape page's width at that scale, every text wrapped in its
+    column (none runs past the page edge), the title row on every page."""
+    wb = openpyxl.load_workbook(built)
+    ws = wb[sheets.HELP]
+    assert not ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"
+    cells = [c for row in ws.iter_rows() for c in row if c.value]
+    sizes = {c.font.sz or wb._fonts[0].sz for c in cells}
+    assert min(sizes) * ws.page_setup.scale / 100 >= 8, sizes
+    assert all(c.alignment.wrap_text for c in cells)
+    assert ws.print_area == f"'{sheets.HELP}'!$A$1:$B${ws.max_row}"
+    # Excel's column width w is 7 w + 5 pixels at 96 per inch (Calibri 11).
+    inches = sum(7 * ws.column_dimensions[c].width + 5 for c in "AB") / 96
+    margins = ws.page_margins.left + ws.page_margins.right
+    assert inches * ws.page_setup.scale / 100 <= 11 - margins, inches
 
 
 def test_each_chart_prints_whole_on_one_page(built: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
@@ -25,6 +26,7 @@ from xl_pmpm.workbook.cells import (
     Cells,
     add_table,
     print_page,
+    print_readable,
     write_table,
 )
 from xl_pmpm.workbook.formulas import (
@@ -575,21 +577,42 @@ def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
     return out
 
 
+# Help's columns (Excel's width units): A + B fit a landscape Letter page at PRINT_SCALE,
+# with room to spare for a renderer whose default font is wider than Calibri.
+HELP_WIDTHS = {"A": 48, "B": 72}
+HELP_LINE_POINTS = 15  # one line of 11 pt text
+
+
+def _wrapped_lines(text: str, width: float) -> int:
+    """Lines `text` wraps to in a column `width` units wide (about a character a unit)."""
+    return sum(len(textwrap.wrap(part, max(1, int(width)))) or 1 for part in text.split("\n"))
+
+
 def help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
     ws = wb.create_sheet(HELP)
     ws.sheet_properties.codeName = "wsHelp"
-    ws.column_dimensions["A"].width = 60
-    ws.column_dimensions["B"].width = 80
-    print_page(ws)
+    widths = (HELP_WIDTHS["A"], HELP_WIDTHS["B"])
+    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = widths
+    rows = help_rows(layout)
+    # The two columns fit a landscape page at the report sheets' scale: 11 pt text prints
+    # at 8.25 pt, the title on every page; a text longer than its column wraps inside it
+    # (it would run past the page edge otherwise), its row as high as its lines (a
+    # reader that does not measure wrapped rows, LibreOffice, overlaps them otherwise).
+    print_readable(ws, area=f"A1:B{len(rows)}")
     heading = Font(bold=True, size=13)
-    for kind, text, extra in help_rows(layout):
+    wrapped = Alignment(wrap_text=True, vertical="top")
+    for n, (kind, text, extra) in enumerate(rows, start=1):
+        lines = max(_wrapped_lines(t or "", w) for t, w in zip((text, extra), widths, strict=True))
+        if lines > 1:
+            ws.row_dimensions[n].height = lines * HELP_LINE_POINTS
         first = WriteOnlyCell(ws, text)
+        first.alignment = wrapped
         if kind == "h":
             first.font = heading
         row: list[object] = [first]
         if extra:
             second = WriteOnlyCell(ws, extra)
-            second.alignment = Alignment(wrap_text=True)
+            second.alignment = wrapped
             row.append(second)
         ws.append(row)
 

@@ -71,6 +71,28 @@ class Cells:
         return cell
 
 
+# Print scale (percent): the sheets' 11 pt text prints at 8.25 pt.
+PRINT_SCALE = 75
+
+
+def print_readable(ws: object, title_cols: str | None = None, area: str | None = None) -> None:
+    """Print at a size a biller reads: landscape Letter at `PRINT_SCALE` (no fit to the page
+    width, which shrinks a wide sheet to a few points), pages across a row first, the first
+    row (and `title_cols`) repeated on every page; `area` only, when given.
+
+    Call before the sheet's first row: a write-only sheet writes its properties first.
+    """
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = 1  # Letter
+    ws.page_setup.scale = PRINT_SCALE
+    ws.page_setup.pageOrder = "overThenDown"
+    ws.print_title_rows = "1:1"
+    if title_cols is not None:
+        ws.print_title_cols = title_cols
+    if area is not None:
+        ws.print_area = area
+
+
 def print_page(ws: object, area: str | None = None) -> None:
     """Print landscape, one page wide (`area` only, when given).
 

@@ -21,6 +21,7 @@ from xl_pmpm.workbook.cells import (
     add_table,
     column_values,
     is_text_column,
+    print_readable,
     set_widths,
 )
 from xl_pmpm.workbook.formulas import (
@@ -44,8 +45,6 @@ from xl_pmpm.workbook.sheets import (
     table_name,
 )
 
-# Print scale (percent): the sheets' 11 pt text prints at 8.25 pt.
-PRINT_SCALE = 75
 # Rows built as XML at a time: bounds the memory of a large fill.
 CHUNK = 8192
 AT_RISK_FILL = PatternFill("solid", start_color="FFF4B183", end_color="FFF4B183")
@@ -222,14 +221,8 @@ def report_sheet(
     # about 3 pt), an explicit scale keeping the 11 pt cells at 8 pt or more; the pages go
     # across a row first, each with the header row and the row's identity (Line through
     # Patient Number, the frozen columns) repeated.
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = 1  # Letter
-    ws.page_setup.scale = PRINT_SCALE
-    ws.page_setup.pageOrder = "overThenDown"
-    ws.print_title_rows = "1:1"
     frozen = column_index_from_string(coordinate_from_string(freeze)[0]) - 1
-    if frozen:
-        ws.print_title_cols = f"A:{get_column_letter(frozen)}"
+    print_readable(ws, f"A:{get_column_letter(frozen)}" if frozen else None)
     return SheetExtras(
         rows=lambda: _report_rows_xml(layout, sheet, rows, styles, columns),
         number_as_text=column_runs_sqref(text_column_numbers(layout, columns=columns)),
