@@ -48,7 +48,7 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    from xl_pmpm.core.sample import generate_extract
+    from benchmarks.sample import generate_extract
     from xl_pmpm.core.validation import validate_table
     from xl_pmpm.io import files, ledger_files, workflow
     from xl_pmpm.io.ledger_db import CACHE_KIB, metadata

@@ -20,9 +20,9 @@ import pytest
 from cli_helpers import run
 from test_template import _assert_row_is_the_engines, _soffice_convert, needs_soffice
 
-from xl_pmpm.core import sample
+from benchmarks import sample
+from benchmarks.sample import extract_csv
 from xl_pmpm.core.flags import flag_tier_risk
-from xl_pmpm.core.sample import extract_csv
 from xl_pmpm.io import files
 from xl_pmpm.workbook import template
 

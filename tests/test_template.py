@@ -22,10 +22,12 @@ import pandas as pd
 import pytest
 import xlwings
 
+from benchmarks import sample
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core import kpi, sample
+from xl_pmpm.core import hours_basis, kpi, vocabulary
 from xl_pmpm.core.flags import flag_tier_risk, risk_total
-from xl_pmpm.core.rates import RATE_COLUMNS
+from xl_pmpm.core.hours_basis import HoursBasis
+from xl_pmpm.core.rates import RATE_COLUMNS, RateBook
 from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.excel import frontend as fe
@@ -42,6 +44,8 @@ with warnings.catch_warnings():
 
 LAYOUT = files.load_layout()
 BOOK = files.load_rate_book()
+REPO = Path(__file__).resolve().parents[1]
+CHECKED_IN = REPO / "workbook_templates" / "PMPM_Tier_Report.xlsm"
 XLWINGS_DIR = Path(xlwings.__file__).parent
 GENERATED_MODULES = {
     macros.RIBBON_MODULE: macros.ribbon_module(),
@@ -185,9 +189,8 @@ def test_ribbon_buttons_are_the_table_and_each_calls_one_line(built: Path) -> No
 
 
 def test_macros_folder_is_what_the_table_generates() -> None:
-    """macros/ holds copies for people to read; `xl-pmpm build-template` rewrites them."""
-    folder = template.MACROS_DIR
-    assert folder is not None
+    """macros/ holds copies for people to read; tools/regenerate_workbook.py rewrites them."""
+    folder = REPO / "macros"
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == {
         name: make() for name, make in macros.GENERATED_FILES.items()
     }
@@ -268,7 +271,7 @@ def test_build_is_atomic_and_replaces(tmp_path: Path) -> None:
 
 
 def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> None:
-    """Installed (not a checkout): the workbook is built from the package alone."""
+    """The workbook is built from the installed package alone, where --out says."""
     root = Path(template.__file__).resolve().parents[2]
     src = tmp_path / "src"
     src.mkdir()
@@ -294,7 +297,7 @@ def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> 
         timeout=300,
     )
     done = run([sys.executable, "-m", "xl_pmpm.cli", "build-template"])
-    assert done.returncode == 2 and "needs --out" in done.stderr, done.stderr
+    assert done.returncode == 2 and "required: --out" in done.stderr, done.stderr
     assert not list(lib.rglob("*.xlsm"))
     out = tmp_path / "PMPM.xlsm"
     done = run([sys.executable, "-m", "xl_pmpm.cli", "build-template", "--out", str(out)])
@@ -378,7 +381,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Message",
         "Link",
     ]
-    for name, label, _ in template.SETTINGS:
+    for name, label, _ in template.SETTING_ROWS:
         row = int(wb.defined_names[name].attr_text.rsplit("$", 1)[1])
         assert wb["Settings"].cell(row, 1).value == label
     labels = {row[0] for row in wb["Settings"].iter_rows(values_only=True)}
@@ -450,7 +453,7 @@ def test_the_template_names_no_sample_contract(built: Path) -> None:
 
 def _contract_places(wb: openpyxl.Workbook) -> list[list[object]]:
     """The filled [contract, payer] places of the Rates sheet's Contracts table."""
-    (ref,) = [t.ref for t in wb["Rates"].tables.values() if t.name == sheets.CONTRACTS_TABLE]
+    (ref,) = [t.ref for t in wb["Rates"].tables.values() if t.name == vocabulary.CONTRACTS_TABLE]
     assert ref.startswith(openpyxl.utils.get_column_letter(sheets.CONTRACTS_FIRST_COLUMN))
     assert ref.endswith(str(sheets.CONTRACT_PLACES + 1))
     first = sheets.CONTRACTS_FIRST_COLUMN
@@ -509,7 +512,8 @@ def test_filled_copy_puts_rows_in_tables(tmp_path: Path) -> None:
         assert set(hours) == {"@"}
         tier_col = len(LAYOUT.export_columns) + 2
         for r in range(2, len(subset) + 2):
-            assert str(ws.cell(r, tier_col).value).startswith("=IF(ISNUMBER(")
+            formula = str(ws.cell(r, tier_col).value)
+            assert formula.startswith("=IF(") and "ISNUMBER(" in formula, formula
     assert path.stat().st_mode & 0o077 == 0
 
 
@@ -517,13 +521,13 @@ def test_names_and_stamps_come_from_one_place() -> None:
     assert template.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS
     assert template.report_sheet_names is sheets.report_sheet_names
     assert not hasattr(fe, "sheet_names")
-    assert fe.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS and fe.LINE == sheets.LINE == "Line"
+    assert fe.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS and fe.LINE == vocabulary.LINE == "Line"
     # Excel refuses a sheet named History; contracts never take a fixed sheet's name.
     names = sheets.report_sheet_names(["History", "Export History", "_original"])
     assert [n.casefold() for n in names.values()] == ["history (2)", "export history (2)"] + [
         "_original (2)"
     ]
-    assert sheets.HISTORY.casefold() != "history"
+    assert vocabulary.HISTORY.casefold() != "history"
 
 
 @pytest.mark.parametrize(
@@ -560,8 +564,27 @@ def test_build_template_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_checked_in_template_is_current(built: Path) -> None:
-    assert template.TEMPLATE_PATH.exists(), "run `xl-pmpm build-template`"
-    assert _parts(template.TEMPLATE_PATH) == _parts(built)
+    assert CHECKED_IN.exists(), "run `python tools/regenerate_workbook.py`"
+    assert _parts(CHECKED_IN) == _parts(built), "run `python tools/regenerate_workbook.py`"
+
+
+def test_the_development_command_regenerates_the_checkouts_files(tmp_path: Path) -> None:
+    """tools/regenerate_workbook.py writes the template and macros/ under --root, as
+    checked in; the installed package writes neither (build-template needs --out)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "regenerate_workbook.py"), "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    made = tmp_path / "workbook_templates" / "PMPM_Tier_Report.xlsm"
+    assert str(made) in done.stdout.splitlines()
+    assert _parts(made) == _parts(CHECKED_IN)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "macros").iterdir()} == {
+        p.name: p.read_bytes() for p in (REPO / "macros").iterdir()
+    }
+    assert not hasattr(template, "REPO_ROOT") and not hasattr(template, "TEMPLATE_PATH")
 
 
 # --------------------------------------------------------------------------- LibreOffice
@@ -593,7 +616,7 @@ def _kpi_charts(ws: object) -> dict[str, list[tuple[str, ...]]]:
 
 def test_kpi_sheet_has_the_kpi_tables_and_charts(built: Path) -> None:
     wb = openpyxl.load_workbook(built)
-    ws = wb[sheets.KPI]
+    ws = wb[vocabulary.KPI]
     firsts = sheets.kpi_first_columns()
     assert {t.name: t.ref for t in ws.tables.values()} == {
         sheets.KPI_TABLE_NAMES[key]: (
@@ -641,7 +664,7 @@ def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Pa
     )
     tables = kpi.kpi_tables(history)
     wb = openpyxl.load_workbook(built)
-    ws = wb[sheets.KPI]
+    ws = wb[vocabulary.KPI]
     for key, first in sheets.kpi_first_columns().items():
         rows = tables[key].astype(object).where(tables[key].notna(), None).to_numpy().tolist()
         for r, row in enumerate(rows, start=2):
@@ -654,14 +677,14 @@ def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Pa
     path = tmp_path / "kpi.xlsx"
     wb.save(path)
     xlsx = _soffice_convert(path, "xlsx", tmp_path)
-    got = openpyxl.load_workbook(xlsx, data_only=True)[sheets.KPI]
+    got = openpyxl.load_workbook(xlsx, data_only=True)[vocabulary.KPI]
     header = [c.value for c in got[1]]
     block = header.index("Tier mix: month") + 1
     shown = [[got.cell(r, block + i).value for i in range(4)] for r in range(2, 5)]
     mix = tables["tier_mix"].pivot(index="month", columns="tier", values="share")
     assert shown[:2] == [[m, *mix.loc[m].tolist()] for m in ("2025-03", "2025-04")]
     assert all(v in (None, "") for v in shown[2])  # no third month: blank formulas
-    assert len(openpyxl.load_workbook(xlsx)[sheets.KPI]._charts) == 3
+    assert len(openpyxl.load_workbook(xlsx)[vocabulary.KPI]._charts) == 3
 
 
 @needs_soffice
@@ -734,7 +757,11 @@ def _assert_row_is_the_engines(
 
 
 def _engine_vs_libreoffice(
-    path: Path, month: str, tmp_path: Path, table: pd.DataFrame | None = None
+    path: Path,
+    month: str,
+    tmp_path: Path,
+    table: pd.DataFrame | None = None,
+    book: RateBook = BOOK,
 ) -> tuple[int, set[str]]:
     """Recalculate `path` in LibreOffice; compare every All row with flag_tier_risk run
     on `table`, the rows the workbook was filled from (default: the workbook's own
@@ -746,7 +773,7 @@ def _engine_vs_libreoffice(
 
     if table is None:
         table = parse_workbook_report(path.read_bytes(), LAYOUT).table
-    flags = flag_tier_risk(table, LAYOUT, BOOK, pd.Timestamp(f"{month}-01"))
+    flags = flag_tier_risk(table, LAYOUT, book, pd.Timestamp(f"{month}-01"))
     wb = openpyxl.load_workbook(_soffice_convert(path, "xlsx", tmp_path), data_only=True)
     headers = [c.value for c in wb["All"][1]]
     col = {h: headers.index(h) for h in ["Line", *template.ENGINE_COLUMNS]}
@@ -798,6 +825,35 @@ def test_libreoffice_follows_each_payers_rates_and_hours_basis(tmp_path: Path) -
     assert {"Sample Health Plan", "Authorized Example Plan", "*"} <= payers
 
 
+@needs_soffice
+def test_libreoffice_follows_a_basis_added_as_one_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A basis added as one `HoursBasis` row (billed + unbilled hours count now): the
+    workbook's generated formula recalculates as the engine, beside the bundled bases."""
+    scheduled = HoursBasis("scheduled", ("billed", "unbilled"), ("billed", "unbilled"), "test")
+    monkeypatch.setattr(hours_basis, "BASES", (*hours_basis.BASES, scheduled))
+    payers = tmp_path / "payers.csv"
+    payers.write_text(
+        files.bundled("payers.csv").read_text(encoding="utf-8").rstrip("\n")
+        + "\nScheduled Plan,Scheduled Plan*,scheduled,month,90,warning,no,,,test payer\n",
+        encoding="utf-8",
+    )
+    book = files.load_rate_book(payers=payers)
+    rows = sample.generate_extract(24, "2025-03", LAYOUT, book, mangle=False)
+    plans = ["Scheduled Plan PMPM", "Authorized Example Plan", "Metro MLTC"]
+    rows[LAYOUT.name_of("contract")] = [plans[i % 3] for i in range(len(rows))]
+    hours = [150, 158, 470, 12, 0.5]
+    rows[LAYOUT.name_of("billed_hours")] = [f"{hours[i % 5]:g}" for i in range(len(rows))]
+    rows[LAYOUT.name_of("unbilled_hours")] = [f"{(i % 4) * 3:g}" for i in range(len(rows))]
+    rows[LAYOUT.name_of("authorized_hours")] = [f"{100 + 40 * (i % 13):g}" for i in range(24)]
+    path = template.build_template(
+        tmp_path / "bases.xlsm", LAYOUT, book, rows=rows, billing_month=date(2025, 3, 1)
+    )
+    n, seen = _engine_vs_libreoffice(path, "2025-03", tmp_path, rows, book)
+    assert n == len(rows) and {"Scheduled Plan", "Authorized Example Plan"} <= seen
+
+
 def test_the_demo_workbook_shows_the_month_after_review(tmp_path: Path) -> None:
     """Deferred holds the review's archive, Export History the ledger, KPI its figures."""
     assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
@@ -839,7 +895,7 @@ def test_the_demo_workbook_speaks_the_billers_words(tmp_path: Path) -> None:
     wb = openpyxl.load_workbook(path)
     names: list[tuple[str, object]] = []
     for ws in wb:
-        if ws.title == sheets.CONFIG:  # xlwings' own keys, read by xlwings
+        if ws.title == vocabulary.CONFIG:  # xlwings' own keys, read by xlwings
             continue
         for cell in ws[1]:
             if isinstance(cell.value, str) and not cell.value.startswith("="):
@@ -881,7 +937,7 @@ def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
     from openpyxl.utils.cell import range_boundaries
 
     wb = openpyxl.load_workbook(built)
-    for name in (sheets.SUMMARY, sheets.KPI):
+    for name in (vocabulary.SUMMARY, vocabulary.KPI):
         ws = wb[name]
         assert ws.page_setup.orientation == "landscape", name
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
@@ -898,7 +954,7 @@ def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
             assert top <= first_row and last_row <= bottom, (name, chart.anchor._from)
             assert not [b for b in breaks if first_row <= b < last_row], (name, breaks)
             spans.append((first_row, last_row))
-        if name == sheets.KPI:  # one chart per page
+        if name == vocabulary.KPI:  # one chart per page
             spans.sort()
             for (_, end), (start, _) in itertools.pairwise(spans):
                 assert any(end <= b < start for b in breaks), (spans, breaks)

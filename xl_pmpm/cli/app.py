@@ -36,7 +36,7 @@ from xl_pmpm.cli.options import (
 )
 from xl_pmpm.cli.parser import Parser, finish, parse
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
-from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
+from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
 from xl_pmpm.core.rates import tier_for_hours, unknown_payer
@@ -452,21 +452,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_build_template(args: argparse.Namespace) -> int:
-    """Build the workbook (and, in a checkout, the macros/ copies); print the path."""
+    """Build the workbook into --out; print the path."""
     from xl_pmpm.workbook import template  # openpyxl and the VBA writer: only when needed
 
     layout = files.load_layout(args.layout)
     book = files.load_rate_book(args.rates, args.payers)
-    out = args.out or template.TEMPLATE_PATH
-    if out is None:
-        raise PmpmInputError(
-            "build-template needs --out: xl_pmpm is installed, not run from its checkout, "
-            "and the workbook is not written into the installed package.",
-            fix="Give the file to write, e.g. --out PMPM_Tier_Report.xlsm.",
-        )
-    if args.out is None and template.MACROS_DIR is not None:
-        template.write_macro_sources(template.MACROS_DIR)
-    print(template.build_template(out, layout, book))
+    print(template.build_template(args.out, layout, book))
     return 0
 
 
@@ -603,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
         example="xl-pmpm build-template --out PMPM_Tier_Report.xlsm",
         group="workbook",
     )
-    p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
+    p.add_argument("--out", required=True, help="the .xlsm file to write")
     common(p, month=False)
     p.set_defaults(func=cmd_build_template)
 

@@ -13,8 +13,6 @@ matched case-insensitively, blank lines are skipped, and rows are numbered by fi
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -44,8 +42,8 @@ from xl_pmpm.core.service_setup import (
     check_setup_export,
 )
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
-from xl_pmpm.io import files, ledger, sniff
-from xl_pmpm.io.csv_reader import decode_text
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.csv_reader import read_table
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
@@ -55,51 +53,6 @@ NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator).
 
 
 # --- reading -----------------------------------------------------------------------------
-
-
-def read_csv_text(
-    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """A CSV as stripped strings with lower-case headers, indexed by file line number."""
-    path = Path(path)
-    data = sniff.read_input(path, what)  # a web page, a workbook, empty...: said and refused
-    reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
-    header: list[str] | None = None
-    records: list[list[str]] = []
-    lines: list[int] = []
-    start = 1
-    for record in reader:
-        line, start = start, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in record]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise PmpmInputError(
-                    f"{what} lacks the column(s) {', '.join(missing)}.",
-                    file=str(path),
-                    row=line,
-                    fix=f"The header must name: {', '.join(columns)}.",
-                )
-            continue
-        extra = record[len(header) :]
-        if any(cell.strip() for cell in extra):
-            raise PmpmInputError(
-                f"The line has {len(record)} values for {len(header)} columns.",
-                file=str(path),
-                row=line,
-                fix="Make the line hold exactly one value per column.",
-            )
-        records.append(
-            [c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record))
-        )
-        lines.append(line)
-    if header is None:
-        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
-    keep = [c for c in header if c in columns or c in optional]
-    frame = pd.DataFrame(records, columns=header, index=pd.Index(lines, dtype="int64"), dtype=str)
-    return frame.loc[:, ~frame.columns.duplicated()][keep]
 
 
 def _fail(
@@ -197,7 +150,7 @@ def cmd_prorate(args: argparse.Namespace) -> int:
 
 
 def _read_units(path: str) -> pd.DataFrame:
-    frame = read_csv_text(path, "Units file", ["client", "date", "code", "units"])
+    frame = read_table(path, "Units file", ["client", "date", "code", "units"])
     require_text(frame, "client", path)
     return frame.assign(
         date=parse_dates(frame, "date", path), units=parse_numbers(frame, "units", path)
@@ -206,7 +159,7 @@ def _read_units(path: str) -> pd.DataFrame:
 
 def _read_auths(path: str) -> pd.DataFrame:
     cols = ["client", "code", "start", "end", "units_authorized", "units_used"]
-    frame = read_csv_text(path, "Authorization file", cols)
+    frame = read_table(path, "Authorization file", cols)
     require_text(frame, "client", path)
     frame = frame.assign(
         start=parse_dates(frame, "start", path),
@@ -220,7 +173,7 @@ def _read_auths(path: str) -> pd.DataFrame:
 
 def _read_existing(path: str) -> pd.DataFrame:
     """Occurrences created by earlier runs: client, date (other columns ignored)."""
-    frame = read_csv_text(path, "The existing occurrences file", ["client", "date"])
+    frame = read_table(path, "The existing occurrences file", ["client", "date"])
     require_text(frame, "client", path)
     frame["date"] = parse_dates(frame, "date", path)
     return frame
@@ -302,7 +255,7 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
 
 
 def _read_spans(path: str, what: str, columns: list[str], optional=()) -> pd.DataFrame:
-    frame = read_csv_text(path, what, columns, optional)
+    frame = read_table(path, what, columns, optional)
     require_text(frame, "member", path)
     frame = frame.assign(
         start=parse_dates(frame, "start", path), end=parse_dates(frame, "end", path)
@@ -482,7 +435,7 @@ def cmd_service_setup(args: argparse.Namespace) -> int:
     layout = files.load_layout(args.layout)
     names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
     by_header = {v.lower(): k for k, v in names.items()}
-    frame = read_csv_text(
+    frame = read_table(
         args.file,
         "The service-code setup",
         [v.lower() for v in SETUP_FIELDS.values()],

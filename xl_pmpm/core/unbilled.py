@@ -46,6 +46,7 @@ import pandas as pd
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.claims import MIN_BILLED_HOURS, submission_window
 from xl_pmpm.core.entries import EXPORTED, PENDING, REJECTED
+from xl_pmpm.core.hours_basis import basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.member_months import one_row_per_member
 from xl_pmpm.core.rates import RateBook
@@ -199,8 +200,7 @@ def earned_from_hours(hours_table: pd.DataFrame, book: RateBook) -> pd.DataFrame
     agg = agg.sort_values(["key", "contract", "patient_number"]).reset_index(drop=True)
 
     payers = book.payer_for_contracts(agg["contract"])
-    basis = book.hours_basis(payers)
-    hours = agg["billed"].where(basis == "utilized", agg["authorized"])
+    hours = basis_hours(book.hours_basis(payers), {k: agg[k] for k in ("billed", "authorized")})
     parts = []
     for key in pd.unique(agg["key"]):
         at = (agg["key"] == key).to_numpy()

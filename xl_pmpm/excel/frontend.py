@@ -43,42 +43,44 @@ from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month, validate_table
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ALL,
+    AT_RISK_MARK,
+    DEFER,
+    DEFERRED,
+    DELETE,
+    FINDINGS,
+    HELP,
+    HISTORY,
+    HISTORY_TABLE,
+    KEEP,
+    KPI,
+    LINE,
+    RATES,
+    RESERVED_SHEETS,
+    SETTINGS,
+    UNBILLED,
+    UNBILLED_TABLE,
+    VALIDATION,
+)
+from xl_pmpm.core.vocabulary import ORIGINAL_SHEET as ORIGINAL
 from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.ledger_address import default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ALL,
-    AT_RISK_MARK,
     CONTRACT_PLACES,
     CONTRACTS_FIRST_COLUMN,
-    DEFER,
-    DEFERRED,
-    DELETE,
     ENGINE_COLUMNS,
-    FINDINGS,
     FLAG_COLUMNS,
-    HELP,
-    HISTORY,
     HISTORY_COLUMNS,
-    HISTORY_TABLE,
-    KEEP,
-    KPI,
     KPI_TABLE_NAMES,
     KPI_TEXT_COLUMNS,
-    LINE,
-    ORIGINAL,
-    RATES,
-    RESERVED_SHEETS,
-    SETTINGS,
     SUMMARY_CONTRACT_ROWS,
-    UNBILLED,
     UNBILLED_HEADERS,
-    UNBILLED_TABLE,
     UNBILLED_TEXT,
-    VALIDATION,
     VALIDATION_COLUMNS,
     contract_payers,
     extract_contracts,

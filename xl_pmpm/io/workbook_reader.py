@@ -24,10 +24,10 @@ import pandas as pd
 from xl_pmpm.core.cells import cell_text
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import WARNING, combine, file_finding, finding_rows
-from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, match_header
 from xl_pmpm.core.values import squash
+from xl_pmpm.core.vocabulary import ALL, LINE, ORIGINAL_SHEET, WORKBOOK_COLUMNS
 
 # Limits, checked on the zip directory before any XML is parsed.
 MAX_WORKBOOK_BYTES = 100_000_000  # the file itself
@@ -38,13 +38,6 @@ MAX_PARTS = 10_000
 # Where the header row is looked for.
 SCAN_ROWS = 200
 SCAN_COLUMNS = 100
-PREFERRED_SHEET = "All"
-# The billers' workbook's own names (xl_pmpm.workbook.sheets uses these).
-LINE, FINDINGS, ACTION = "Line", "Findings", "Action"
-ORIGINAL_SHEET = "_original"  # hidden: the extract as loaded, for the locked-field check
-# Columns the billers' workbook adds to the report: computed or workbook-only, never data.
-# "Tier (engine)": the tier column's name in workbooks made before it became "Tier now".
-WORKBOOK_COLUMNS = frozenset([LINE, FINDINGS, ACTION, "Tier (engine)", *ENGINE_HEADERS.values()])
 _NOT_A_WORKBOOK = "Upload a CSV file: in Excel use File > Save As > CSV UTF-8."
 
 
@@ -343,7 +336,7 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
 
     def rank(item: tuple) -> tuple[bool, bool]:
         ws = item[0]
-        return (ws.title.strip().casefold() != PREFERRED_SHEET.casefold(), ws is not active)
+        return (ws.title.strip().casefold() != ALL.casefold(), ws is not active)
 
     return sorted(found, key=rank), hidden
 
@@ -351,7 +344,7 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
 def _sheet_findings(ws, others: list, lines: pd.Index, data: bytes) -> list[pd.DataFrame]:
     """several-reports (the other sheets named) and hidden-row (the hidden lines named)."""
     out = []
-    if others and ws.title.strip().casefold() != PREFERRED_SHEET.casefold():
+    if others and ws.title.strip().casefold() != ALL.casefold():
         names = ", ".join(f"'{o.title}'" for o, _ in others)
         out.append(
             file_finding(

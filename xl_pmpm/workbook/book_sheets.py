@@ -15,11 +15,30 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.pagebreak import Break
 
-from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RATE_COLUMNS, RateBook
 from xl_pmpm.core.unbilled import RECOVERABLE
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ALL,
+    AT_RISK_MARK,
+    CONFIG,
+    CONTRACTS_TABLE,
+    DEFER,
+    DELETE,
+    ENGINE_HEADERS,
+    FINDINGS,
+    HELP,
+    KPI,
+    LINE,
+    RATES,
+    RATES_TABLE,
+    SETTINGS,
+    SUMMARY,
+    TIERS_TABLE,
+    UNBILLED_TABLE,
+)
 from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.cells import (
     Cells,
@@ -28,45 +47,27 @@ from xl_pmpm.workbook.cells import (
     write_table,
 )
 from xl_pmpm.workbook.formulas import (
-    RATES_TABLE,
     column_of,
     escape,
     resolved_tiers,
     tier_rate,
 )
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ALL,
-    AT_RISK_MARK,
-    CONFIG,
     CONTRACT_COLUMNS,
     CONTRACT_PLACES,
     CONTRACTS_FIRST_COLUMN,
-    CONTRACTS_TABLE,
-    FINDINGS,
-    HELP,
-    KPI,
     KPI_TABLE_NAMES,
     KPI_TEXT_COLUMNS,
-    LINE,
-    RATES,
-    SUMMARY,
     SUMMARY_CONTRACT_ROWS,
     SUMMARY_TOTAL,
     TIER_COLUMNS,
     TIERS_FIRST_COLUMN,
-    TIERS_TABLE,
-    UNBILLED_TABLE,
     contract_payers,
     kpi_first_columns,
     shown,
     table_name,
 )
-from xl_pmpm.workbook.sheets import (
-    SETTINGS as SETTINGS_SHEET,
-)
 
-CONFIG_SHEET = CONFIG
 XLWINGS_CONFIG_KEYS = (
     "Interpreter_Win",
     "Interpreter_Mac",
@@ -75,7 +76,7 @@ XLWINGS_CONFIG_KEYS = (
     "Use UDF Server",
 )
 # (defined name, label, note); the front end reads the labels, the formulas the names.
-SETTINGS = (
+SETTING_ROWS = (
     (
         "BillingMonth",
         "Billing month",
@@ -105,8 +106,8 @@ SUMMARY_HEADERS = [
     "At risk",
     "Dollars at risk",
     "Rows with findings",
-    "Delete",
-    "Defer",
+    DELETE,
+    DEFER,
 ]
 BY_TIER_TABLE = "ByTier"
 # The KPI charts plot fixed ranges (a chart cannot follow a table that grows): this many
@@ -192,7 +193,7 @@ def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str])
 
 
 def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
-    ws = wb.create_sheet(SETTINGS_SHEET)
+    ws = wb.create_sheet(SETTINGS)
     ws.sheet_properties.codeName = "wsSettings"
     cells = Cells(ws)
     ws.column_dimensions["A"].width = 22
@@ -205,13 +206,13 @@ def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: dat
         "BillingMonth": billing_month or "=DATE(YEAR(TODAY()),MONTH(TODAY())-1,1)",
         "AsOfDate": as_of or "=TODAY()",
     }
-    for r, (name, label, note) in enumerate(SETTINGS, start=2):
+    for r, (name, label, note) in enumerate(SETTING_ROWS, start=2):
         value = values.get(name)
         if isinstance(value, date) and not isinstance(value, datetime):
             value = datetime(value.year, value.month, value.day)
         fmt = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
         ws.append([label, cells(value, fmt), note])
-        wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS_SHEET}!$B${r}")
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS}!$B${r}")
 
 
 def default_tiers(book: RateBook) -> list[int]:
@@ -265,8 +266,8 @@ def summary_sheet(
             f"=COUNTIFS({at_risk},{risky}{billable})",
             cells(f"=SUMIFS({dollars},{at_risk},{risky}{billable})", "#,##0.00"),
             f'=COUNTIF({ref(FINDINGS)},">0")',
-            f'=COUNTIF({ref(ACTION)},"Delete")',
-            f'=COUNTIF({ref(ACTION)},"Defer")',
+            f'=COUNTIF({ref(ACTION)},"{DELETE}")',
+            f'=COUNTIF({ref(ACTION)},"{DEFER}")',
         ]
     )
     for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
@@ -286,8 +287,8 @@ def summary_sheet(
                     "#,##0.00",
                 ),
                 count(f',{ref(FINDINGS)},">0"'),
-                count(f',{ref(ACTION)},"Delete"'),
-                count(f',{ref(ACTION)},"Defer"'),
+                count(f',{ref(ACTION)},"{DELETE}"'),
+                count(f',{ref(ACTION)},"{DEFER}"'),
             ]
         )
     add_table(ws, SUMMARY, SUMMARY_HEADERS, 1 + SUMMARY_CONTRACT_ROWS, style="TableStyleLight9")
@@ -596,7 +597,7 @@ def help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
 
 def config_sheet(wb: openpyxl.Workbook, config: Mapping[str, object] | None) -> None:
     # xlwings reads column A from A1 down to the first blank: no header row, no gaps.
-    ws = wb.create_sheet(CONFIG_SHEET)
+    ws = wb.create_sheet(CONFIG)
     ws.sheet_properties.codeName = "wsXlwingsConf"
     ws.column_dimensions["A"].width = 20
     ws.column_dimensions["B"].width = 60

@@ -13,8 +13,8 @@ from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.vocabulary import ACTION, ACTIONS, AT_RISK_MARK, ENGINE_HEADERS, FINDINGS
 from xl_pmpm.workbook.cells import (
     MAX_ROW,
     Cells,
@@ -35,14 +35,7 @@ from xl_pmpm.workbook.sheet_xml import (
     rows_xml,
     value_cells,
 )
-from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ACTIONS,
-    AT_RISK_MARK,
-    FINDINGS,
-    report_columns,
-    table_name,
-)
+from xl_pmpm.workbook.sheets import report_columns, table_name
 
 # Print scale (percent): the sheets' 11 pt text prints at 8.25 pt.
 PRINT_SCALE = 75
@@ -210,9 +203,9 @@ def report_sheet(
         formula1='"' + ",".join(ACTIONS) + '"',
         allow_blank=True,
         showErrorMessage=True,
-        errorTitle="Action",
+        errorTitle=ACTION,
         error="Choose Keep, Delete or Defer (blank = Keep).",
-        promptTitle="Action",
+        promptTitle=ACTION,
         prompt="Keep, Delete or Defer this row; then press Delete Rows or Defer Rows.",
         showInputMessage=True,
     )

@@ -35,10 +35,22 @@ import pandas as pd
 from xl_pmpm.core.kpi import kpi_tables
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ACTIONS,
+    ALL,
+    DEFERRED,
+    FINDINGS,
+    HISTORY,
+    HISTORY_TABLE,
+    UNBILLED,
+    UNBILLED_TABLE,
+    VALIDATION,
+)
 from xl_pmpm.workbook import macros
 from xl_pmpm.workbook.book_sheets import (
     KPI_CHART_ROWS,
-    SETTINGS,
+    SETTING_ROWS,
     XLWINGS_CONFIG_KEYS,
     config_sheet,
     default_tiers,
@@ -65,21 +77,11 @@ from xl_pmpm.workbook.report_sheet import (
 )
 from xl_pmpm.workbook.sheet_xml import SheetExtras, column_runs_sqref
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ACTIONS,
-    ALL,
-    DEFERRED,
     DEFERRED_COLUMNS_META,
     ENGINE_COLUMNS,
-    FINDINGS,
-    HISTORY,
     HISTORY_COLUMNS,
-    HISTORY_TABLE,
-    UNBILLED,
     UNBILLED_HEADERS,
-    UNBILLED_TABLE,
     UNBILLED_TEXT,
-    VALIDATION,
     VALIDATION_COLUMNS,
     extract_contracts,
     report_sheet_names,
@@ -96,9 +98,7 @@ __all__ = [
     "ENGINE_COLUMNS",
     "FINDINGS",
     "KPI_CHART_ROWS",
-    "MACROS_DIR",
-    "SETTINGS",
-    "TEMPLATE_PATH",
+    "SETTING_ROWS",
     "WorkbookOptions",
     "build_template",
     "engine_formulas",
@@ -110,18 +110,6 @@ __all__ = [
     "workbook_bytes",
     "ZIP_DATE",
 ]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# In a checkout: the top-level macros/ (copies to read) and workbook_templates/. Installed,
-# there is no template folder to write.
-IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (
-    REPO_ROOT / "workbook_templates"
-).is_dir()
-MACROS_DIR: Path | None = REPO_ROOT / "macros" if IN_CHECKOUT else None
-TEMPLATE_PATH: Path | None = (
-    REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm" if IN_CHECKOUT else None
-)
-ALL_SHEET = ALL
 
 
 def _workbook(
