@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +50,7 @@ from xl_pmpm.io.ledger_address import (
     default_ledger,
     refuse_unmerged,
 )
+from xl_pmpm.io.memory import use_system_memory_pool
 from xl_pmpm.io.workflow import (
     Checked,
     apply_actions,
@@ -57,6 +58,7 @@ from xl_pmpm.io.workflow import (
     export_import_file,
     month_summary,
     suggest_review,
+    this_month,
 )
 
 log = logging.getLogger("xl_pmpm")
@@ -223,7 +225,7 @@ def cmd_tier(args: argparse.Namespace) -> int:
             hours.append(float(h))
         except ValueError:
             raise UsageError(f"'{h}' is not a number of hours.") from None
-    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
+    month = this_month(parse_month(args.month))
     out = tier_for_hours(hours, args.payer, month, book=book)
     rows = [
         {
@@ -637,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     safe_streams()
     args = parse(build_parser(), argv)
+    use_system_memory_pool()
     try:
         return args.func(args)
     except known_errors() as exc:

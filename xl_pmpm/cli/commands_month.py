@@ -13,7 +13,7 @@ folder (`export --out DIR`) or, for `history`, in the current folder.
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -348,7 +348,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
         )
     archive = files.read_archive(archive_dir)
     month = parse_month(args.month)
-    as_of = parse_as_of(args.as_of) or date.today()
+    as_of = parse_as_of(args.as_of)
     report = None
     if args.into:
         report = files.read_tier_report(args.into, layout)

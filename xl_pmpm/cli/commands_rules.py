@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +46,7 @@ from xl_pmpm.io.csv_reader import read_table
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
+from xl_pmpm.io.workflow import this_month
 
 DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
 NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator)."
@@ -430,7 +430,7 @@ def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
 @guarded
 def cmd_service_setup(args: argparse.Namespace) -> int:
     """Check a service-code setup export against the rate book (and the rate book itself)."""
-    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
+    month = this_month(parse_month(args.month))
     book = files.load_rate_book(args.rates, args.payers)
     layout = files.load_layout(args.layout)
     names = {**SETUP_FIELDS, **SETUP_OPTIONAL}

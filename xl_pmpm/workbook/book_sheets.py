@@ -147,7 +147,7 @@ def _rate_format(field: str) -> str:
     return "@" if field.endswith("code") or field in ("payer", "contract") else "General"
 
 
-def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str]) -> None:
+def rates_sheet(wb: openpyxl.Workbook, rate_book: RateBook, contracts: Sequence[str]) -> None:
     """The rate book, each payer's resolved tiers and the contracts' payers, side by side.
 
     The formulas look up the last two; the first is the rate book as the engine reads it.
@@ -155,14 +155,14 @@ def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str])
     ws = wb.create_sheet(RATES)
     ws.sheet_properties.codeName = "wsRates"
     cells = Cells(ws)
-    tiers = resolved_tiers(book)
+    tiers = resolved_tiers(rate_book)
     blocks = [
-        (RATES_TABLE, list(RATE_COLUMNS), book.rates[RATE_COLUMNS], 1),
+        (RATES_TABLE, list(RATE_COLUMNS), rate_book.rates[RATE_COLUMNS], 1),
         (TIERS_TABLE, TIER_COLUMNS, tiers, TIERS_FIRST_COLUMN),
         (
             CONTRACTS_TABLE,
             CONTRACT_COLUMNS,
-            pd.DataFrame(contract_payers(book, contracts), columns=CONTRACT_COLUMNS),
+            pd.DataFrame(contract_payers(rate_book, contracts), columns=CONTRACT_COLUMNS),
             CONTRACTS_FIRST_COLUMN,
         ),
     ]
@@ -215,8 +215,8 @@ def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: dat
         wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS}!$B${r}")
 
 
-def default_tiers(book: RateBook) -> list[int]:
-    rates = book.rates
+def default_tiers(rate_book: RateBook) -> list[int]:
+    rates = rate_book.rates
     return sorted({int(t) for t in rates.loc[rates["payer"] == DEFAULT_PAYER, "tier"]})
 
 

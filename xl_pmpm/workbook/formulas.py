@@ -49,7 +49,7 @@ def _in_force() -> str:
     return f'*({start}<=BillingMonth)*((({end}="")+({end}>=BillingMonth))>0)'
 
 
-def resolved_tiers(book: RateBook) -> pd.DataFrame:
+def resolved_tiers(rate_book: RateBook) -> pd.DataFrame:
     """Each payer's tier table over time, as the engine resolves it (`RateBook.tier_table`).
 
     One row per (payer, period, tier): the periods run between the rate book's effective
@@ -57,18 +57,18 @@ def resolved_tiers(book: RateBook) -> pd.DataFrame:
     the engine does, so a formula only has to match the row's payer and month. Every
     payer of the payers table (and the default) gets its rows, with its hours basis.
     """
-    rates = book.rates
+    rates = rate_book.rates
     starts = set(rates["effective_from"].dropna())
     starts |= {d + pd.Timedelta(days=1) for d in rates["effective_to"].dropna()}
     bounds = sorted(pd.Timestamp(d) for d in starts)
-    payers = list(dict.fromkeys([DEFAULT_PAYER, *book.payers["payer"], *rates["payer"]]))
-    basis = dict(zip(payers, book.hours_basis(pd.Series(payers, dtype=object)), strict=True))
+    payers = list(dict.fromkeys([DEFAULT_PAYER, *rate_book.payers["payer"], *rates["payer"]]))
+    basis = dict(zip(payers, rate_book.hours_basis(pd.Series(payers, dtype=object)), strict=True))
     out = []
     for i, start in enumerate(bounds):
         end = bounds[i + 1] - pd.Timedelta(days=1) if i + 1 < len(bounds) else pd.NaT
         for payer in payers:
             try:
-                table = book.tier_table(payer, start)
+                table = rate_book.tier_table(payer, start)
             except PmpmInputError:  # no rate in force then
                 continue
             block = table.reindex(columns=TIER_COLUMNS[2:7])

@@ -196,9 +196,9 @@ def extract_contracts(rows: pd.DataFrame | None, layout: Layout) -> list[str]:
     return sorted(set(values[values != ""]))
 
 
-def contract_payers(book: RateBook, contracts: Sequence[str]) -> list[list[str]]:
+def contract_payers(rate_book: RateBook, contracts: Sequence[str]) -> list[list[str]]:
     """[contract, payer] of each contract, by the rate book's payers (the engine's rule)."""
-    payers = book.payer_for_contracts(pd.Series(list(contracts), dtype=object))
+    payers = rate_book.payer_for_contracts(pd.Series(list(contracts), dtype=object))
     return [[c, str(p)] for c, p in zip(contracts, payers, strict=True)]
 
 

@@ -114,7 +114,7 @@ __all__ = [
 
 def _workbook(
     layout: Layout,
-    book: RateBook,
+    rate_book: RateBook,
     contracts: Sequence[str],
     rows: pd.DataFrame | None,
     billing_month: date | None,
@@ -136,7 +136,7 @@ def _workbook(
     for n, (contract, sheet) in enumerate(names.items(), start=1):
         code_names.append(f"wsReport{n}")
         extras[sheet] = report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
-    rates_sheet(wb, book, contracts)
+    rates_sheet(wb, rate_book, contracts)
     settings_sheet(wb, billing_month, as_of)
     # Restore puts a row back whole: every column the rules read, Authorized Hours too.
     deferred_columns = [*DEFERRED_COLUMNS_META, *(c.name for c in layout.sheet_columns)]
@@ -158,7 +158,7 @@ def _workbook(
     )
     validation = [shown(c) for c in VALIDATION_COLUMNS]
     table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, validation, "TableStyleLight10")
-    summary_sheet(wb, list(contracts), layout, default_tiers(book))
+    summary_sheet(wb, list(contracts), layout, default_tiers(rate_book))
     if history is not None:
         history = history.copy()
         for column in ("exported_at", "updated_at"):
@@ -167,8 +167,8 @@ def _workbook(
     headers = [shown(c) for c in HISTORY_COLUMNS]
     shown_history = None if history is None else history.rename(columns=shown)
     table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, headers, "TableStyleLight1", shown_history)
-    kpis = None if history is None or history.empty else kpi_tables(history, book)
-    kpi_sheet(wb, default_tiers(book), kpis)
+    kpis = None if history is None or history.empty else kpi_tables(history, rate_book)
+    kpi_sheet(wb, default_tiers(rate_book), kpis)
     table_sheet(
         wb,
         UNBILLED,
@@ -219,7 +219,7 @@ class WorkbookOptions(TypedDict, total=False):
 def _write_workbook(
     out: IO[bytes],
     layout: Layout,
-    book: RateBook,
+    rate_book: RateBook,
     *,
     contracts: Sequence[str] | None = None,
     rows: pd.DataFrame | None = None,
@@ -235,7 +235,7 @@ def _write_workbook(
     if contracts is None:
         contracts = extract_contracts(rows, layout)
     wb, code_names, extras = _workbook(
-        layout, book, contracts, rows, billing_month, as_of, xlwings_config, deferred, history
+        layout, rate_book, contracts, rows, billing_month, as_of, xlwings_config, deferred, history
     )
     vba = build_vba_project(vba_modules(code_names))
     custom_ui = macros.ribbon_xml().encode("utf-8")
@@ -245,18 +245,20 @@ def _write_workbook(
         write_package(xlsx, vba, custom_ui, out, extras)
 
 
-def workbook_bytes(layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]) -> bytes:
+def workbook_bytes(
+    layout: Layout, rate_book: RateBook, **options: Unpack[WorkbookOptions]
+) -> bytes:
     """The macro-enabled Tier Report workbook, as the bytes of an .xlsm file.
 
     `options`: see `WorkbookOptions`.
     """
     buffer = io.BytesIO()
-    _write_workbook(buffer, layout, book, **options)
+    _write_workbook(buffer, layout, rate_book, **options)
     return buffer.getvalue()
 
 
 def build_template(
-    out_path: str | Path, layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]
+    out_path: str | Path, layout: Layout, rate_book: RateBook, **options: Unpack[WorkbookOptions]
 ) -> Path:
     """Write the workbook to `out_path` atomically (a rebuilt template replaces the old one).
 
@@ -271,7 +273,7 @@ def build_template(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write_workbook(fh, layout, book, **options)
+            _write_workbook(fh, layout, rate_book, **options)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)
