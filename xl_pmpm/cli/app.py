@@ -39,7 +39,7 @@ from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout, layout_markdown
-from xl_pmpm.core.rates import tier_for_hours, unknown_payer
+from xl_pmpm.core.rates import RateBook, tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import KEEP, restore_rows
 from xl_pmpm.io import files, ledger
@@ -73,7 +73,7 @@ class UsageError(PmpmError):
     pass
 
 
-def _settings(args: argparse.Namespace) -> tuple[Layout, object]:
+def _settings(args: argparse.Namespace) -> tuple[Layout, RateBook]:
     layout = files.load_layout(getattr(args, "layout", None))
     book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
     return layout, book

@@ -365,7 +365,7 @@ def cmd_carry_over(args: argparse.Namespace) -> int:
     if not args.out:
         settled = _settle(args, candidates, layout)
         offered = settled.carry
-        payload = {
+        payload: dict[str, object] = {
             "archive": str(archive_dir),
             "month": month,
             "rows": Rows(offered),

@@ -348,7 +348,7 @@ def _read_history(path: str) -> pd.DataFrame:
         ) from None
 
 
-def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
+def _kpi_text(path: str | None, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
     """The KPI tables as text: totals only, never a member."""
     n = counts["exported"]
     lines = [
@@ -470,7 +470,7 @@ def _earned_text(tables: dict[str, pd.DataFrame]) -> str:
         "billed_vs_earned_by_month": "Billed vs earned PMPM (earned: billed visits in the month)",
         "billed_vs_earned_by_payer": "Billed vs earned PMPM by payer",
     }
-    lines: list[str] = []
+    lines: list[str | None] = []
     for name in EARNED_TABLES:
         frame = tables[name].astype(object).where(tables[name].notna(), "")
         for col in ("earned_revenue", "billed_revenue", "unbilled_revenue"):

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import overload
 
 import pandas as pd
 
@@ -230,6 +231,10 @@ def _argument(option: str) -> str | None:
     return None if option.startswith("-") else option
 
 
+@overload
+def parse_month(text: str, option: str = ...) -> str: ...
+@overload
+def parse_month(text: None, option: str = ...) -> None: ...
 def parse_month(text: str | None, option: str = "--month") -> str | None:
     """`YYYY-MM` as given on the command line (None when not given)."""
     if text is None:

@@ -275,7 +275,7 @@ _ENCODE_ROWS = 50_000
 _SCAN_BYTES = 1 << 23
 
 
-def _line_ends(body: bytes, terminator: bytes) -> np.ndarray:
+def _line_ends(body: bytes | memoryview, terminator: bytes) -> np.ndarray:
     """The offset just past each line of `body`."""
     buf = np.frombuffer(body, dtype=np.uint8)
     last = terminator[-1]

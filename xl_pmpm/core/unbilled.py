@@ -272,7 +272,7 @@ def ledger_outcomes(entries: pd.DataFrame) -> pd.DataFrame:
     ].any()[columns]
 
 
-def set_aside_member_months(archive: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def set_aside_member_months(archive: pd.DataFrame | None, layout: Layout | None) -> pd.DataFrame:
     """Member-months with a row deleted or deferred in review and not restored since.
 
     Columns: patient_number, month, deferred, deleted (booleans). The archive
@@ -282,7 +282,7 @@ def set_aside_member_months(archive: pd.DataFrame, layout: Layout) -> pd.DataFra
     """
     columns = ["patient_number", "month", "deferred", "deleted"]
     empty = pd.DataFrame(columns=columns).astype({"deferred": bool, "deleted": bool})
-    if archive is None or archive.empty:
+    if archive is None or archive.empty or layout is None:
         return empty
     rows = outstanding_records(archive, settled_by=(RESTORE,))
     id_column = layout.name_of("patient_number")

@@ -22,8 +22,10 @@ CONFIG = "xlwings.conf"  # xlwings' own settings sheet
 ORIGINAL_SHEET = "_original"  # the extract as loaded, for the locked-field check
 HIDDEN_SHEETS = (ORIGINAL_SHEET,)
 # Names a contract's sheet may not take.
-RESERVED_SHEETS = (ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY)
-RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL_SHEET, UNBILLED)
+RESERVED_SHEETS = (
+    *(ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY, KPI),
+    *(CONFIG, ORIGINAL_SHEET, UNBILLED),
+)
 
 # --- Excel Tables (besides each Tier Report sheet's `workbook.sheets.table_name`) --------
 RATES_TABLE = RATES  # Rates sheet: the rate book

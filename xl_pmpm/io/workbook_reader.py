@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -286,10 +287,11 @@ def parse_workbook_report(data: bytes, layout: Layout, source: str = "workbook")
 def _defused_cause(exc: BaseException, kind: type) -> BaseException | None:
     """`exc` or the exception it was raised from, if one is of `kind`."""
     seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, kind):
-            return exc
-        exc = exc.__cause__ or exc.__context__
+    cause: BaseException | None = exc
+    while cause is not None and seen < 20:
+        if isinstance(cause, kind):
+            return cause
+        cause = cause.__cause__ or cause.__context__
         seen += 1
     return None
 
@@ -317,7 +319,7 @@ def _original_rows(wb, layout: Layout, lines: pd.Series) -> pd.DataFrame | None:
     return aligned
 
 
-def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list[str]]:
+def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[Any, tuple]], list[str]]:
     """The visible sheets holding a report (the one to read first), and the hidden ones.
 
     Hidden sheets are never read (last month's report kept out of sight). Among

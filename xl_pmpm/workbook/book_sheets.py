@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import openpyxl
@@ -126,7 +127,7 @@ KPI_FORMATS = {
 }
 
 
-def _cell_value(field: str, value: object) -> object:
+def _cell_value(field: str, value: Any) -> object:
     """A rate book value as a cell: blanks (and an open top) empty, dates as dates."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -427,8 +428,8 @@ def kpi_sheet(
     # whole and page-wide; the tables are for the screen (sheetPr goes out first).
     left, right = get_column_letter(charts_at), get_column_letter(charts_at + CHART_COLUMNS)
     print_page(ws, f"{left}1:{right}{1 + 3 * CHART_ROWS}")
-    for row in (1 + CHART_ROWS, 1 + 2 * CHART_ROWS):
-        ws.row_breaks.append(Break(id=row))
+    for at in (1 + CHART_ROWS, 1 + 2 * CHART_ROWS):
+        ws.row_breaks.append(Break(id=at))
     ws.append(header)
     mix = KPI_TABLE_NAMES["tier_mix"]
     by_month = get_column_letter(firsts["by_month"] + KPI_COLUMNS["by_month"].index("month"))
@@ -473,7 +474,7 @@ def kpi_sheet(
         (members, "Members billed per month", "Members", "members", 2 + CHART_ROWS),
         (mix_chart, "Tier mix (share of members)", "Share", None, 2 + 2 * CHART_ROWS),
     )
-    for chart, title, axis, field, row in charts:
+    for chart, title, axis, field, anchor in charts:
         if field is None:  # the tier share block
             first, final, categories = block + 1, block + len(tiers), block
         else:
@@ -484,7 +485,7 @@ def kpi_sheet(
         chart.set_categories(Reference(ws, min_col=categories, min_row=2, max_row=last))
         chart.title, chart.y_axis.title, chart.x_axis.title = title, axis, "Month"
         chart.width, chart.height = CHART_SIZE
-        ws.add_chart(chart, f"{get_column_letter(charts_at)}{row}")
+        ws.add_chart(chart, f"{get_column_letter(charts_at)}{anchor}")
 
 
 def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
