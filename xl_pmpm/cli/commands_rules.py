@@ -42,7 +42,7 @@ from xl_pmpm.core.service_setup import (
 )
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.csv_reader import read_table
+from xl_pmpm.io.csv_reader import read_csv_text
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
@@ -150,7 +150,7 @@ def cmd_prorate(args: argparse.Namespace) -> int:
 
 
 def _read_units(path: str) -> pd.DataFrame:
-    frame = read_table(path, "Units file", ["client", "date", "code", "units"])
+    frame = read_csv_text(path, "Units file", ["client", "date", "code", "units"])
     require_text(frame, "client", path)
     return frame.assign(
         date=parse_dates(frame, "date", path), units=parse_numbers(frame, "units", path)
@@ -159,7 +159,7 @@ def _read_units(path: str) -> pd.DataFrame:
 
 def _read_auths(path: str) -> pd.DataFrame:
     cols = ["client", "code", "start", "end", "units_authorized", "units_used"]
-    frame = read_table(path, "Authorization file", cols)
+    frame = read_csv_text(path, "Authorization file", cols)
     require_text(frame, "client", path)
     frame = frame.assign(
         start=parse_dates(frame, "start", path),
@@ -173,7 +173,7 @@ def _read_auths(path: str) -> pd.DataFrame:
 
 def _read_existing(path: str) -> pd.DataFrame:
     """Occurrences created by earlier runs: client, date (other columns ignored)."""
-    frame = read_table(path, "The existing occurrences file", ["client", "date"])
+    frame = read_csv_text(path, "The existing occurrences file", ["client", "date"])
     require_text(frame, "client", path)
     frame["date"] = parse_dates(frame, "date", path)
     return frame
@@ -255,7 +255,7 @@ def cmd_perdiem(args: argparse.Namespace) -> int:
 
 
 def _read_spans(path: str, what: str, columns: list[str], optional=()) -> pd.DataFrame:
-    frame = read_table(path, what, columns, optional)
+    frame = read_csv_text(path, what, columns, optional)
     require_text(frame, "member", path)
     frame = frame.assign(
         start=parse_dates(frame, "start", path), end=parse_dates(frame, "end", path)
@@ -435,7 +435,7 @@ def cmd_service_setup(args: argparse.Namespace) -> int:
     layout = files.load_layout(args.layout)
     names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
     by_header = {v.lower(): k for k, v in names.items()}
-    frame = read_table(
+    frame = read_csv_text(
         args.file,
         "The service-code setup",
         [v.lower() for v in SETUP_FIELDS.values()],

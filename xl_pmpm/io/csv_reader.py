@@ -23,7 +23,8 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
-from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify, read_input
+from xl_pmpm.io import sniff
+from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify
 
 # Excel's first-line delimiter hint ("sep=;"), which Excel itself hides.
 _SEP_HINT = re.compile(r"sep=([,;\t|])")
@@ -115,48 +116,6 @@ def _records_with_lines(text: str, sep: str) -> tuple[list[list[str]], list[int]
         lines.append(last + 1)
         last = reader.line_num
     return records, lines
-
-
-def read_table(
-    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """A small CSV table kept by hand (units, authorizations, spans...): stripped strings
-    with lower-case headers, `columns` and the `optional` ones present, indexed by the
-    file line each record starts on. Blank lines are skipped; a missing column, a line
-    with more values than the header or an empty file is a PmpmInputError naming it."""
-    data = read_input(path, what)  # a web page, a workbook, empty...: said and refused
-    records, lines = _records_with_lines(decode_text(data)[0], ",")
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    kept: list[int] = []
-    for record, line in zip(records, lines, strict=True):
-        if not any(cell.strip() for cell in record):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in record]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise PmpmInputError(
-                    f"{what} lacks the column(s) {', '.join(missing)}.",
-                    file=str(path),
-                    row=line,
-                    fix=f"The header must name: {', '.join(columns)}.",
-                )
-            continue
-        if any(cell.strip() for cell in record[len(header) :]):
-            raise PmpmInputError(
-                f"The line has {len(record)} values for {len(header)} columns.",
-                file=str(path),
-                row=line,
-                fix="Make the line hold exactly one value per column.",
-            )
-        rows.append([c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record)))
-        kept.append(line)
-    if header is None:
-        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
-    keep = [c for c in header if c in columns or c in optional]
-    frame = pd.DataFrame(rows, columns=header, index=pd.Index(kept, dtype="int64"), dtype=str)
-    return frame.loc[:, ~frame.columns.duplicated()][keep]
 
 
 # How much of the file is decoded to find the header, the delimiter and title lines.
@@ -441,3 +400,51 @@ def _unreadable(
         size,
         readable=False,
     )
+
+
+# --- a small CSV of the biller's (units, authorizations, results) ------------------------
+
+
+def read_csv_text(
+    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A CSV as stripped strings with lower-case headers, indexed by file line number."""
+    path = Path(path)
+    data = sniff.read_input(path, what)  # a web page, a workbook, empty...: said and refused
+    reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    lines: list[int] = []
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in record]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise PmpmInputError(
+                    f"{what} lacks the column(s) {', '.join(missing)}.",
+                    file=str(path),
+                    row=line,
+                    fix=f"The header must name: {', '.join(columns)}.",
+                )
+            continue
+        extra = record[len(header) :]
+        if any(cell.strip() for cell in extra):
+            raise PmpmInputError(
+                f"The line has {len(record)} values for {len(header)} columns.",
+                file=str(path),
+                row=line,
+                fix="Make the line hold exactly one value per column.",
+            )
+        records.append(
+            [c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record))
+        )
+        lines.append(line)
+    if header is None:
+        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
+    keep = [c for c in header if c in columns or c in optional]
+    frame = pd.DataFrame(records, columns=header, index=pd.Index(lines, dtype="int64"), dtype=str)
+    return frame.loc[:, ~frame.columns.duplicated()][keep]
