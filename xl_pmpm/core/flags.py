@@ -77,10 +77,17 @@ def flag_tier_risk(
     billed = hours["billed"]
     unbilled = hours["unbilled"].fillna(0.0)
     now_hours = basis_hours(basis, hours)
-
-    now = book.assign(now_hours, payers, month)
     # A basis whose hours do not move when visits get billed (authorized) is never at risk.
-    after = book.assign(basis_hours(basis, hours, once_billed=True), payers, month)
+    after_hours = basis_hours(basis, hours, once_billed=True)
+    # Both assigned in one call (one pass over the payers' tier tables), then split.
+    n = len(table)
+    both = book.assign(
+        pd.Series(np.concatenate([now_hours.to_numpy(), after_hours.to_numpy()])),
+        pd.Series(np.concatenate([payers.to_numpy(), payers.to_numpy()])),
+        month,
+    )
+    now = both.iloc[:n].set_axis(table.index)
+    after = both.iloc[n:].set_axis(table.index)
 
     out = pd.DataFrame(index=table.index)
     out["payer"] = payers
