@@ -49,13 +49,11 @@ from xl_pmpm.core.vocabulary import (
 )
 from xl_pmpm.workbook import macros
 from xl_pmpm.workbook.book_sheets import (
-    KPI_CHART_ROWS,
     SETTING_ROWS,
     XLWINGS_CONFIG_KEYS,
     config_sheet,
     default_tiers,
     help_sheet,
-    kpi_sheet,
     rates_sheet,
     settings_sheet,
     summary_sheet,
@@ -64,6 +62,7 @@ from xl_pmpm.workbook.book_sheets import (
 from xl_pmpm.workbook.formulas import (
     engine_formulas,
 )
+from xl_pmpm.workbook.kpi_sheet import KPI_CHART_ROWS, kpi_sheet
 from xl_pmpm.workbook.package import (
     ZIP_DATE,
     vba_modules,
