@@ -25,11 +25,13 @@ import contextlib
 import os
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.sample
 MONTH = "2026-10"
 
 

@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.sample
 MONTH = "2026-10"
 CHILDREN = ("fill", "xlsxwriter", "values", "zip")
 
