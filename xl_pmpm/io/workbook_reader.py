@@ -28,7 +28,7 @@ from xl_pmpm.core.findings import WARNING, combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, match_header
 from xl_pmpm.core.values import squash
-from xl_pmpm.core.vocabulary import ALL, LINE, ORIGINAL_SHEET, WORKBOOK_COLUMNS
+from xl_pmpm.core.vocabulary import ALL, HIDDEN_SHEETS, LINE, ORIGINAL_SHEET, WORKBOOK_COLUMNS
 
 # Limits, checked on the zip directory before any XML is parsed.
 MAX_WORKBOOK_BYTES = 100_000_000  # the file itself
@@ -331,7 +331,7 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[Any, tuple]], list[st
     hidden = [
         ws.title
         for ws in sheets
-        if ws not in visible and ws.title != ORIGINAL_SHEET and find_header(ws, layout)
+        if ws not in visible and ws.title not in HIDDEN_SHEETS and find_header(ws, layout)
     ]
     found = [(ws, f) for ws in visible if (f := find_header(ws, layout)) is not None]
     active = getattr(wb, "active", None)
