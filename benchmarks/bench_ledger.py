@@ -25,11 +25,13 @@ import contextlib
 import os
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.sample
 MONTH = "2026-10"
 
 
@@ -48,7 +50,7 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    from xl_pmpm.core.sample import generate_extract
+    from benchmarks.sample import generate_extract
     from xl_pmpm.core.validation import validate_table
     from xl_pmpm.io import files, ledger_files, workflow
     from xl_pmpm.io.ledger_db import CACHE_KIB, metadata

@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "harness")]
 
 from excel_harness import ExcelHarness, mark_actions  # noqa: E402
 
-from xl_pmpm.core import sample  # noqa: E402
+from benchmarks import sample  # noqa: E402
 from xl_pmpm.excel import frontend as fe  # noqa: E402
 from xl_pmpm.io import files  # noqa: E402
 from xl_pmpm.workbook import template  # noqa: E402

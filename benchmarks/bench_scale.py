@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from xl_pmpm.core.sample import REAL_SHAPE  # noqa: E402
+from benchmarks.sample import REAL_SHAPE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
@@ -66,7 +66,7 @@ ARROW = (
     "column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False)); "
     "c.write_csv(t, sys.argv[2])"
 )
-# Shapes of extract (core/sample.py's generator): a real one has 32 contracts of Zipf-like
+# Shapes of extract (benchmarks/sample.py's generator): a real one has 32 contracts of Zipf-like
 # sizes and every name "Family, Given" (a value to quote on each line).
 SHAPES = {
     "real": REAL_SHAPE,
@@ -84,7 +84,7 @@ def make_extract(rows: int, folder: Path, shape: str = "real") -> Path:
     if not path.exists():
         make = (
             "import sys; from pathlib import Path; "
-            "from xl_pmpm.core.sample import extract_csv, generate_extract; "
+            "from benchmarks.sample import extract_csv, generate_extract; "
             "from xl_pmpm.io import files; "
             "layout, book = files.load_layout(), files.load_rate_book(); "
             f"frame = generate_extract({rows}, '{MONTH}', layout, book, mangle=False, "

@@ -1,6 +1,6 @@
 """Validate + export of a generated extract, as a ratio to the plain pandas CSV floor.
 
-The extract is shaped like a real one (`xl_pmpm.core.sample.REAL_SHAPE`: 32 contracts
+The extract is shaped like a real one (`benchmarks.sample.REAL_SHAPE`: 32 contracts
 of Zipf-like sizes, names "Family, Given"). In-process; `bench_scale.py` measures the
 same as whole commands, in alternated rounds.
 
@@ -30,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xl_pmpm.core.sample import REAL_SHAPE, extract_csv, generate_extract  # noqa: E402
+from benchmarks.sample import REAL_SHAPE, extract_csv, generate_extract  # noqa: E402
 from xl_pmpm.io import files  # noqa: E402
 from xl_pmpm.io.workflow import export_import_file  # noqa: E402
 

@@ -1,6 +1,6 @@
 """`xl-pmpm visits` as a whole command against DuckDB doing the same, from the CSV to a CSV.
 
-Generates a month of visits shaped like a real extract (core/sample.py: 32 contracts of
+Generates a month of visits shaped like a real extract (benchmarks/sample.py: 32 contracts of
 Zipf-like sizes, names "Family, Given"; about 30 visits per member, 2 % of visits outside
 the month), writes it to a CSV, then runs in alternated rounds, each side a fresh process
 (wall time, peak RSS from wait4):
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from bench_scale import ARROW, run  # noqa: E402 (this folder)
 
-from xl_pmpm.core.sample import (
+from benchmarks.sample import (
     AGENCY_ID,
     OFFICE_ID,
     contract_names,
@@ -54,7 +54,7 @@ def generate_visits(
     comma_names: float = 1.0,
 ) -> pd.DataFrame:
     """`n` invented visits of `month`, one row each, all text (vectorized, no row loop),
-    shaped like a real extract (core/sample.py's contracts and names)."""
+    shaped like a real extract (benchmarks/sample.py's contracts and names)."""
     rng = np.random.default_rng(seed)
     members = max(1, n // per_member)
     ids = np.char.zfill(rng.choice(10**9, size=members, replace=False).astype(str), 10)

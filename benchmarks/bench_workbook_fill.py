@@ -1,6 +1,6 @@
 """Filling the workbook with an extract, as a ratio to XlsxWriter writing the same cells.
 
-Generates an extract (`xl_pmpm.core.sample.generate_extract`, invented data) and fills the
+Generates an extract (`benchmarks.sample.generate_extract`, invented data) and fills the
 macro-enabled workbook with it through `template.build_template` (the public
 function; All plus one sheet per contract, each an Excel Table with formats, data
 validation, conditional formats and frozen panes, plus the VBA project). The
@@ -35,12 +35,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.sample
 MONTH = "2026-10"
 CHILDREN = ("fill", "xlsxwriter", "values", "zip")
 
 
 def _extract(rows: int):
-    from xl_pmpm.core import sample
+    from benchmarks import sample
     from xl_pmpm.io import files
 
     layout, book = files.load_layout(), files.load_rate_book()
@@ -64,7 +65,7 @@ def write_with_xlsxwriter(rows: int, out: Path, formulas: bool = True) -> float:
     """
     import xlsxwriter
 
-    from xl_pmpm.core import sample
+    from benchmarks import sample
     from xl_pmpm.workbook import template
 
     layout, _, extract = _extract(rows)

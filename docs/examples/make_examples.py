@@ -11,14 +11,17 @@ seeds, so running this again writes the same bytes.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from xl_pmpm.core.sample import extract_csv, generate_extract
-from xl_pmpm.io import files
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the repository: benchmarks.sample
+
+from benchmarks.sample import extract_csv, generate_extract  # noqa: E402
+from xl_pmpm.io import files  # noqa: E402
+
 CORPUS = HERE.parent.parent / "tests" / "corpus" / "files"
 CRLF = "\r\n"
 

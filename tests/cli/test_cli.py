@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
+from benchmarks.sample import extract_csv, generate_extract
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.layout import layout_markdown
-from xl_pmpm.core.sample import extract_csv, generate_extract
 from xl_pmpm.io import files
 
 ROOT = Path(__file__).resolve().parents[2]

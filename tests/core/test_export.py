@@ -41,8 +41,8 @@ from core_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks import sample
 from xl_pmpm.core import export as export_module
-from xl_pmpm.core import sample
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.export import csv_lines, import_frame, import_parts
 from xl_pmpm.core.review import delete_rows

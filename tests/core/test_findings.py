@@ -44,7 +44,7 @@ from core_helpers import (
     write,
 )
 
-from xl_pmpm.core import sample
+from benchmarks import sample
 from xl_pmpm.core.claims import submission_window
 from xl_pmpm.core.findings import CODES, ERROR, WARNING
 from xl_pmpm.io import workflow

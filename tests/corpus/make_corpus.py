@@ -2,7 +2,7 @@
 
     python tests/corpus/make_corpus.py      # rewrites tests/corpus/files/ and expected.toml
 
-Every file starts from the bundled sample generator (xl_pmpm.core.sample, invented
+Every file starts from the bundled sample generator (benchmarks.sample, invented
 members) and carries one kind of damage. `expected.toml` says, for each file,
 the finding code(s) reading + validating it must give (`codes`; with
 `exact = true`, nothing else), the lines they must point at (`rows`), or the
@@ -29,7 +29,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from xl_pmpm.core import sample  # noqa: E402
+from benchmarks import sample  # noqa: E402
 from xl_pmpm.io import files  # noqa: E402
 
 FILES = HERE / "files"

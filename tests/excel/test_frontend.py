@@ -15,7 +15,8 @@ import pytest
 import xlwings as xw
 from excel_harness import ExcelHarness, mark_actions
 
-from xl_pmpm.core import kpi, sample
+from benchmarks import sample
+from xl_pmpm.core import kpi, vocabulary
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files, ledger, workflow
@@ -90,7 +91,10 @@ def assert_tables_fit(excel: ExcelHarness, payload: dict) -> None:
     No row inside a table is blank, and nothing lies below or beside it.
     """
     for sheet in payload["sheets"]:
-        if sheet["name"] in (sheets.SUMMARY, sheets.KPI, sheets.RATES) or not sheet["tables"]:
+        if (
+            sheet["name"] in (vocabulary.SUMMARY, vocabulary.KPI, vocabulary.RATES)
+            or not sheet["tables"]
+        ):
             continue
         (table,) = sheet["tables"]
         values = excel.sheet_values(payload, sheet["name"])
@@ -109,10 +113,10 @@ def kpi_sheet_tables(excel: ExcelHarness, payload: dict) -> dict[str, list[list[
     Every table starts in row 1 at its own column with kpi.py's header, and nothing
     lies below its last row within its columns (Excel keeps one blank data row).
     """
-    values = excel.sheet_values(payload, sheets.KPI)
+    values = excel.sheet_values(payload, vocabulary.KPI)
     by_name = {
         t["name"]: t
-        for t in next(s for s in payload["sheets"] if s["name"] == sheets.KPI)["tables"]
+        for t in next(s for s in payload["sheets"] if s["name"] == vocabulary.KPI)["tables"]
     }
     out = {}
     for key, first in sheets.kpi_first_columns().items():
@@ -192,7 +196,7 @@ def contracts_table(excel: ExcelHarness, payload: dict) -> list[list[Any]]:
     first = fe.col_letter(sheets.CONTRACTS_FIRST_COLUMN)
     last = fe.col_letter(sheets.CONTRACTS_FIRST_COLUMN + 1)
     address = f"{first}2:{last}{sheets.CONTRACT_PLACES + 1}"
-    return excel.sheet_values(payload, sheets.RATES, address)
+    return excel.sheet_values(payload, vocabulary.RATES, address)
 
 
 def contract_payers(contracts: list[str]) -> list[list[str]]:
@@ -299,7 +303,7 @@ def test_full_flow_on_1000_rows(excel: ExcelHarness, tmp_path: Path) -> None:
     names = [s["name"] for s in flow.payloads["export"]["sheets"]]
     views = list(sheets.report_sheet_names(sorted(sample.CONTRACTS)).values())
     shipped = [s["name"] for s in workbook(excel, tmp_path / "t", 1)[0]["sheets"]]
-    assert names == [shipped[0], *views, *shipped[1:], sheets.ORIGINAL]
+    assert names == [shipped[0], *views, *shipped[1:], vocabulary.ORIGINAL_SHEET]
     assert contracts_table(excel, flow.payloads["load"])[:5] == [
         *contract_payers(sorted(sample.CONTRACTS)),
         [None, None],
@@ -382,21 +386,21 @@ def test_export_after_deleting_the_error_rows_writes_files(
     assert len(ledger.history(db)) == rows
     p, _ = step(excel, p, fe.show_history)
     assert_progress(p, "History")
-    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == sheets.HISTORY
-    history = excel.sheet_frame(p, sheets.HISTORY)
+    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == vocabulary.HISTORY
+    history = excel.sheet_frame(p, vocabulary.HISTORY)
     assert list(history.columns) == [sheets.shown(c) for c in sheets.HISTORY_COLUMNS]
     assert len(history) == rows
     assert history["Exported at"].map(lambda v: bool(STAMP.match(v))).all()
     ids = history["Patient number"]
     assert ids.map(type).eq(str).all() and ids.str.len().eq(10).all()  # leading zeros kept
     last = fe.col_letter(len(sheets.HISTORY_COLUMNS))
-    assert table_of(p, sheets.HISTORY)["range_address"] == f"A1:{last}{rows + 1}"
+    assert table_of(p, vocabulary.HISTORY)["range_address"] == f"A1:{last}{rows + 1}"
     assert p["_alerts"][-1]["prompt"] == f"{rows:,} ledger entries."
     assert_tables_fit(excel, p)
     # KPIs: the KPI sheet's tables hold kpi_tables of that ledger, exactly.
     p, _ = step(excel, p, fe.show_kpis)
     assert_progress(p, "KPIs")
-    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == sheets.KPI
+    assert p["sheets"][p["book"]["active_sheet_index"]]["name"] == vocabulary.KPI
     expected = kpi.kpi_tables(ledger.history(db), files.load_rate_book())
     shown = kpi_sheet_tables(excel, p)
     assert shown == {k: kpi_rows(f) for k, f in expected.items()}
@@ -415,7 +419,7 @@ def test_history_without_a_ledger_says_so(excel: ExcelHarness, tmp_path: Path) -
     assert "No ledger here yet" in p["_alerts"][-1]["prompt"]
     assert_progress(p, "History")  # cleared on the way out, error or not
     assert not (tmp_path / "none.sqlite3").exists()
-    assert excel.sheet_values(p, sheets.HISTORY)[1:] == []
+    assert excel.sheet_values(p, vocabulary.HISTORY)[1:] == []
 
 
 def export_months(db: Path, out: Path, members: dict[str, int]) -> None:
@@ -457,7 +461,7 @@ def test_kpis_follow_the_ledger_and_shrink_with_it(excel: ExcelHarness, tmp_path
     # (big, then small) to a range of its own: one call more per table.
     assert counts[big] <= counts[small] <= counts[big] + len(sheets.KPI_TABLE_NAMES)
     # Months stay text: a General cell would turn "2026-09" into a date.
-    assert excel.format_at(p, sheets.KPI, "A2", "setNumberFormat") == "@"
+    assert excel.format_at(p, vocabulary.KPI, "A2", "setNumberFormat") == "@"
 
 
 def test_kpis_without_a_ledger_say_so(excel: ExcelHarness, tmp_path: Path) -> None:
@@ -585,7 +589,7 @@ def test_load_takes_the_picked_file_and_a_cancel_loads_nothing(
     monkeypatch.setattr(fe, "pick_extract_file", lambda: str(picked))
     p, _ = step(excel, p, fe.load_extract)
     assert re.match(r"Loaded \d+ rows from October extract.csv.", p["_alerts"][-1]["prompt"])
-    settings = {row[0]: row[1] for row in excel.sheet_values(p, sheets.SETTINGS)}
+    settings = {row[0]: row[1] for row in excel.sheet_values(p, vocabulary.SETTINGS)}
     assert settings["Extract file"] == str(picked) != str(named)
     # No dialog in this runtime (Linux, Lite): Settings names the file.
     monkeypatch.setattr(fe, "pick_extract_file", lambda: None)
@@ -635,7 +639,9 @@ def test_load_fixes_the_billing_month_it_used(excel: ExcelHarness, tmp_path: Pat
     settings = fe.read_settings(excel.open_book(p))
     assert fe.settings_month(settings) == pd.Period(MONTH, freq="M")
     # A serial number, in the template's date-formatted cell: 2026-10-01, not a formula.
-    assert excel.sheet_values(p, sheets.SETTINGS, "B2")[0][0] == fe.excel_serial(date(2026, 10, 1))
+    assert excel.sheet_values(p, vocabulary.SETTINGS, "B2")[0][0] == fe.excel_serial(
+        date(2026, 10, 1)
+    )
 
 
 def _unbilled_visits(path: Path, members: int, month: str = "2026-09") -> Path:
@@ -767,7 +773,7 @@ def test_libreoffice_recalculates_all_after_load_as_the_engine(
     table = ws.tables[sheets.table_name("All")]
     table.ref = table.autoFilter.ref = f"A1:{fe.col_letter(len(header))}{len(values)}"
     table.tableColumns = [TableColumn(id=i, name=h) for i, h in enumerate(header, start=1)]
-    rates = wb[sheets.RATES]
+    rates = wb[vocabulary.RATES]
     for r, row in enumerate(contracts_table(excel, p), start=2):
         for c, value in enumerate(row, start=sheets.CONTRACTS_FIRST_COLUMN):
             rates.cell(r, c).value = value

@@ -27,7 +27,7 @@ import pytest
 from excel_harness import ExcelHarness, mark_actions
 from test_frontend import column, step, template_bytes, workbook
 
-from xl_pmpm.core.flags import ENGINE_HEADERS
+from xl_pmpm.core.vocabulary import ENGINE_HEADERS
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.workbook import macros
 from xl_pmpm.workbook.actions import BUTTONS

@@ -14,8 +14,8 @@ from pathlib import Path
 from excel_harness import ExcelHarness
 from test_frontend import step, type_settings
 
+from benchmarks import sample
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core import sample
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files
 from xl_pmpm.workbook import template

@@ -16,6 +16,7 @@ from excel_harness import ExcelHarness
 from libreoffice import needs_soffice, soffice_convert
 from test_frontend import _unbilled_visits, step, type_settings, workbook
 
+from xl_pmpm.core import vocabulary
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files
 from xl_pmpm.io.unbilled import unbilled_from_files
@@ -31,17 +32,17 @@ def summary_line(grid: list[list[object]], tmp_path: Path, name: str) -> str:
         tmp_path / f"{name}.xlsm", files.load_layout(), files.load_rate_book()
     )
     wb = openpyxl.load_workbook(built)
-    ws = wb[sheets.UNBILLED]
+    ws = wb[vocabulary.UNBILLED]
     for r, row in enumerate(grid, start=1):
         for c, value in enumerate(row, start=1):
             ws.cell(r, c).value = value
-    table = ws.tables[sheets.UNBILLED_TABLE]
+    table = ws.tables[vocabulary.UNBILLED_TABLE]
     last = table.ref.split(":")[1].rstrip("0123456789")
     table.ref = table.autoFilter.ref = f"A1:{last}{max(len(grid), 2)}"
     path = tmp_path / f"{name}.xlsx"
     wb.save(path)
     got = openpyxl.load_workbook(soffice_convert(path, "xlsx", tmp_path / name), data_only=True)
-    rows = [row for row in got[sheets.SUMMARY].iter_rows(values_only=True)]
+    rows = [row for row in got[vocabulary.SUMMARY].iter_rows(values_only=True)]
     (line,) = [row[1] for row in rows if row[0] == UNBILLED_LINE_LABEL]
     return line
 
@@ -65,7 +66,7 @@ def test_summary_line_follows_the_unbilled_button(excel: ExcelHarness, tmp_path:
     ).unbilled
     t = found.totals()
     assert t["recoverable_member_months"] == 9 and t["nearest_deadline"] == "2026-11-29"
-    grid = excel.sheet_values(p, sheets.UNBILLED)
+    grid = excel.sheet_values(p, vocabulary.UNBILLED)
     assert grid[0] == sheets.UNBILLED_HEADERS and len(grid) == 10
     expected = f"${t['recoverable_dollars']:,.2f} recoverable, nearest deadline 2026-11-29"
     assert summary_line(grid, tmp_path, "filled") == expected
@@ -73,7 +74,7 @@ def test_summary_line_follows_the_unbilled_button(excel: ExcelHarness, tmp_path:
     # August's window closed: its rows are lost, nothing recoverable is left.
     type_settings(p, {"Visits files": str(aug), "As-of date": "2026-12-01"})
     p, _ = step(excel, p, fe.show_unbilled)
-    grid = excel.sheet_values(p, sheets.UNBILLED)
+    grid = excel.sheet_values(p, vocabulary.UNBILLED)
     assert [row[0] for row in grid[1:]] == ["lost"] * 3
     assert summary_line(grid, tmp_path, "lost").startswith("$0 recoverable (press Unbilled")
     # The template as built: the table's one blank row.

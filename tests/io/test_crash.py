@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmarks import sample
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core import sample
 from xl_pmpm.io import files, workflow
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

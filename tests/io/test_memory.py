@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from core_helpers import BOOK, LAYOUT
 
-from xl_pmpm.core.sample import extract_csv, generate_extract
+from benchmarks.sample import extract_csv, generate_extract
 from xl_pmpm.io.ledger import default_ledger, history
 
 ROWS = 100_000

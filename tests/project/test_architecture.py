@@ -15,6 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "xl_pmpm"
 ROOMS = ("core", "io", "workbook", "excel", "cli")
 # What a room may import besides the standard library and its own room.
 ALLOWED = {room: set(ROOMS[:i]) for i, room in enumerate(ROOMS)}
+# The workbook (template builder, sheets, VBA) is built from the core's rules and
+# vocabulary alone: no files, ledger or readers.
+ALLOWED["workbook"] = {"core"}
 # Third-party libraries the core must never touch (it holds rules over tables only).
 CORE_FORBIDDEN = {
     "xlwings",
@@ -110,3 +113,81 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
         globals()["_module_name"] = original
     assert "xl_pmpm.io" in found and "xlwings" in found
     assert not sample.exists()
+
+
+VOCABULARY = PACKAGE / "core" / "vocabulary.py"
+
+
+def _assignments(path: Path) -> list[tuple[int, str, ast.expr]]:
+    """(line, name, value) of every plain name the module binds by assignment, any scope
+    (an item assignment such as `frame[LINE] = ...` binds no name)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets, value = list(node.targets), node.value
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            names = target.elts if isinstance(target, ast.Tuple) else [target]
+            found += [(node.lineno, n.id, value) for n in names if isinstance(n, ast.Name)]
+    return found
+
+
+VOCABULARY_NAMES = {name for _, name, _ in _assignments(VOCABULARY) if name.isupper()}
+# Every word the vocabulary defines: its strings, and the values of its dicts.
+VOCABULARY_WORDS = {
+    c.value
+    for _, name, value in _assignments(VOCABULARY)
+    for c in ast.walk(value)
+    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+}
+
+
+def test_the_vocabulary_is_defined_in_one_place():
+    """The workbook's sheet and table names, its columns and their words (Line, Findings,
+    Action, the engine's headers, the hidden sheets) are assigned in core/vocabulary.py
+    only; every other module imports them. Outside the core no module binds one of its
+    names (an alias such as `ORIGINAL = ORIGINAL_SHEET` is a second name for it), and no
+    module anywhere assigns one of its words as a constant of its own. (The core's
+    archive words, `review.DELETE = "delete"`, are another vocabulary: the archive's.)"""
+    assert {"ALL", "LINE", "FINDINGS", "ACTION", "ORIGINAL_SHEET", "ENGINE_HEADERS"} <= (
+        VOCABULARY_NAMES
+    )
+    assert {"HIDDEN_SHEETS", "RESERVED_SHEETS"} <= VOCABULARY_NAMES
+    assert {"All", "Line", "Findings", "Action", "_original", "Tier now"} <= VOCABULARY_WORDS
+    twice = []
+    for path in MODULES:
+        if path == VOCABULARY:
+            continue
+        in_core = _room(_module_name(path)) == "core"
+        for line, name, value in _assignments(path):
+            if name in VOCABULARY_NAMES and not in_core:
+                twice.append(f"{path.relative_to(PACKAGE)} line {line}: {name}")
+            elif isinstance(value, ast.Constant) and value.value in VOCABULARY_WORDS:
+                twice.append(f"{path.relative_to(PACKAGE)} line {line}: {name} = {value.value!r}")
+    assert twice == [], f"the vocabulary defined outside core/vocabulary.py: {twice}"
+
+
+def test_the_vocabulary_rule_sees_an_alias_and_a_copied_word(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text('ORIGINAL = ORIGINAL_SHEET\nSUMMARY_ROW = "All"\nframe[LINE] = 1\n')
+    found = [(name, getattr(value, "value", None)) for _, name, value in _assignments(probe)]
+    assert found == [("ORIGINAL", None), ("SUMMARY_ROW", "All")]
+    assert "ORIGINAL" not in VOCABULARY_NAMES and "All" in VOCABULARY_WORDS
+
+
+def test_the_reader_the_builder_and_the_front_end_import_the_vocabulary():
+    def importers(room: str) -> list[Path]:
+        return [
+            p
+            for p in MODULES
+            if _room(_module_name(p)) == room
+            and any(m == "xl_pmpm.core.vocabulary" for _, m in _imports(p))
+        ]
+
+    reader = PACKAGE / "io" / "workbook_reader.py"
+    assert any(m == "xl_pmpm.core.vocabulary" for _, m in _imports(reader))
+    assert importers("workbook") and importers("excel")

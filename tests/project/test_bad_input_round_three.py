@@ -143,7 +143,7 @@ MEETING = [  # equal but for case, punctuation, or past the first 40 characters
 def test_contracts_whose_names_meet_get_file_names_that_tell_them_apart(
     capsys, tmp_path, monkeypatch
 ):
-    from xl_pmpm.core.sample import extract_csv, generate_extract
+    from benchmarks.sample import extract_csv, generate_extract
 
     layout, book = files.load_layout(), files.load_rate_book()
     table = generate_extract(40, "2026-10", layout, book, mangle=False, below_minimum=False)

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.sample import extract_csv, generate_extract
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.carryover import already_in_report
-from xl_pmpm.core.sample import extract_csv, generate_extract
 from xl_pmpm.core.values import (
     _INVISIBLE_RANGES,
     INVISIBLE,

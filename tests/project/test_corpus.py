@@ -19,8 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmarks import sample
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core import errors, sample
+from xl_pmpm.core import errors
 from xl_pmpm.core.validation import validate_report
 from xl_pmpm.io import files
 

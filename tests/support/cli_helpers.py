@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.sample import extract_csv, generate_extract
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core.sample import extract_csv, generate_extract
 from xl_pmpm.io import files
 from xl_pmpm.io.ledger import LEDGER_ENV
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from xl_pmpm.core.flags import flag_tier_risk
+from xl_pmpm.core.rates import RateBook
 from xl_pmpm.io import files
 from xl_pmpm.workbook import template
 
@@ -76,7 +77,11 @@ def assert_row_is_the_engines(
 
 
 def engine_vs_libreoffice(
-    path: Path, month: str, tmp_path: Path, table: pd.DataFrame | None = None
+    path: Path,
+    month: str,
+    tmp_path: Path,
+    table: pd.DataFrame | None = None,
+    book: RateBook = BOOK,
 ) -> tuple[int, set[str]]:
     """Recalculate `path` in LibreOffice; compare every All row with flag_tier_risk run
     on `table`, the rows the workbook was filled from (default: the workbook's own
@@ -88,7 +93,7 @@ def engine_vs_libreoffice(
 
     if table is None:
         table = parse_workbook_report(path.read_bytes(), LAYOUT).table
-    flags = flag_tier_risk(table, LAYOUT, BOOK, pd.Timestamp(f"{month}-01"))
+    flags = flag_tier_risk(table, LAYOUT, book, pd.Timestamp(f"{month}-01"))
     wb = openpyxl.load_workbook(soffice_convert(path, "xlsx", tmp_path), data_only=True)
     headers = [c.value for c in wb["All"][1]]
     col = {h: headers.index(h) for h in ["Line", *template.ENGINE_COLUMNS]}

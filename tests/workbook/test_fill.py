@@ -20,9 +20,9 @@ import pytest
 from cli_helpers import run
 from libreoffice import assert_row_is_the_engines, needs_soffice, soffice_convert
 
-from xl_pmpm.core import sample
+from benchmarks import sample
+from benchmarks.sample import extract_csv
 from xl_pmpm.core.flags import flag_tier_risk
-from xl_pmpm.core.sample import extract_csv
 from xl_pmpm.io import files
 from xl_pmpm.workbook import template
 
@@ -213,3 +213,15 @@ def test_libreoffice_recalculates_the_filled_book_as_the_engine_on_the_extract(
     # The Summary counts the authorized-hours contract's members and dollars.
     summary = {r[0]: r for r in wb["Summary"].iter_rows(min_row=2, values_only=True) if r[0]}
     assert sum(summary["Authorized Example Plan"][1:4]) > 0
+
+
+def test_fill_takes_the_billing_month_from_month(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--month names the billing month (it was an internal error: a text, not a month)."""
+    extract = Path(__file__).resolve().parents[2] / "docs" / "examples" / "october.csv"
+    out = tmp_path / "given.xlsm"
+    code, stdout, stderr = run(capsys, "fill", extract, "--out", out, "--month", "2026-09")
+    assert code == 0, stderr
+    assert "billing month 2026-09" in stdout
+    assert openpyxl.load_workbook(out)["Settings"]["B2"].value.strftime("%Y-%m") == "2026-09"

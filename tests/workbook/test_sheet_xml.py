@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from xl_pmpm.core import sample
+from benchmarks import sample
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import ARCHIVE_META

@@ -28,15 +28,17 @@ from libreoffice import (
     soffice_convert,
 )
 
+from benchmarks import sample
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core import kpi, sample
+from xl_pmpm.core import hours_basis, kpi, vocabulary
 from xl_pmpm.core.flags import flag_tier_risk, risk_total
+from xl_pmpm.core.hours_basis import HoursBasis
 from xl_pmpm.core.rates import RATE_COLUMNS
 from xl_pmpm.core.review import ARCHIVE_META
 from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.excel import frontend as fe
 from xl_pmpm.io import files, ledger
-from xl_pmpm.workbook import book_sheets, macros, sheets, template
+from xl_pmpm.workbook import book_sheets, kpi_sheet, macros, sheets, template
 from xl_pmpm.workbook.actions import BUTTONS, UDF_MODULE
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.vba.project import module_from_file, normalize_module_source, read_vba_modules
@@ -48,6 +50,8 @@ with warnings.catch_warnings():
 
 LAYOUT = files.load_layout()
 BOOK = files.load_rate_book()
+REPO = Path(__file__).resolve().parents[2]
+CHECKED_IN = REPO / "workbook_templates" / "PMPM_Tier_Report.xlsm"
 XLWINGS_DIR = Path(xlwings.__file__).parent
 GENERATED_MODULES = {
     macros.RIBBON_MODULE: macros.ribbon_module(),
@@ -148,9 +152,8 @@ def test_ribbon_buttons_are_the_table_and_each_calls_one_line(built: Path) -> No
 
 
 def test_macros_folder_is_what_the_table_generates() -> None:
-    """macros/ holds copies for people to read; `xl-pmpm build-template` rewrites them."""
-    folder = template.MACROS_DIR
-    assert folder is not None
+    """macros/ holds copies for people to read; tools/regenerate_workbook.py rewrites them."""
+    folder = REPO / "macros"
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == {
         name: make() for name, make in macros.GENERATED_FILES.items()
     }
@@ -231,7 +234,7 @@ def test_build_is_atomic_and_replaces(tmp_path: Path) -> None:
 
 
 def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> None:
-    """Installed (not a checkout): the workbook is built from the package alone."""
+    """The workbook is built from the installed package alone, where --out says."""
     root = Path(template.__file__).resolve().parents[2]
     src = tmp_path / "src"
     src.mkdir()
@@ -257,7 +260,7 @@ def test_installed_package_builds_the_workbook_and_needs_out(tmp_path: Path) -> 
         timeout=300,
     )
     done = run([sys.executable, "-m", "xl_pmpm.cli", "build-template"])
-    assert done.returncode == 2 and "needs --out" in done.stderr, done.stderr
+    assert done.returncode == 2 and "required: --out" in done.stderr, done.stderr
     assert not list(lib.rglob("*.xlsm"))
     out = tmp_path / "PMPM.xlsm"
     done = run([sys.executable, "-m", "xl_pmpm.cli", "build-template", "--out", str(out)])
@@ -341,7 +344,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Message",
         "Link",
     ]
-    for name, label, _ in template.SETTINGS:
+    for name, label, _ in template.SETTING_ROWS:
         row = int(wb.defined_names[name].attr_text.rsplit("$", 1)[1])
         assert wb["Settings"].cell(row, 1).value == label
     labels = {row[0] for row in wb["Settings"].iter_rows(values_only=True)}
@@ -413,7 +416,7 @@ def test_the_template_names_no_sample_contract(built: Path) -> None:
 
 def _contract_places(wb: openpyxl.Workbook) -> list[list[object]]:
     """The filled [contract, payer] places of the Rates sheet's Contracts table."""
-    (ref,) = [t.ref for t in wb["Rates"].tables.values() if t.name == sheets.CONTRACTS_TABLE]
+    (ref,) = [t.ref for t in wb["Rates"].tables.values() if t.name == vocabulary.CONTRACTS_TABLE]
     assert ref.startswith(openpyxl.utils.get_column_letter(sheets.CONTRACTS_FIRST_COLUMN))
     assert ref.endswith(str(sheets.CONTRACT_PLACES + 1))
     first = sheets.CONTRACTS_FIRST_COLUMN
@@ -472,7 +475,8 @@ def test_filled_copy_puts_rows_in_tables(tmp_path: Path) -> None:
         assert set(hours) == {"@"}
         tier_col = len(LAYOUT.export_columns) + 2
         for r in range(2, len(subset) + 2):
-            assert str(ws.cell(r, tier_col).value).startswith("=IF(ISNUMBER(")
+            formula = str(ws.cell(r, tier_col).value)
+            assert formula.startswith("=IF(") and "ISNUMBER(" in formula, formula
     assert path.stat().st_mode & 0o077 == 0
 
 
@@ -480,13 +484,13 @@ def test_names_and_stamps_come_from_one_place() -> None:
     assert template.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS
     assert template.report_sheet_names is sheets.report_sheet_names
     assert not hasattr(fe, "sheet_names")
-    assert fe.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS and fe.LINE == sheets.LINE == "Line"
+    assert fe.ENGINE_COLUMNS is sheets.ENGINE_COLUMNS and fe.LINE == vocabulary.LINE == "Line"
     # Excel refuses a sheet named History; contracts never take a fixed sheet's name.
     names = sheets.report_sheet_names(["History", "Export History", "_original"])
     assert [n.casefold() for n in names.values()] == ["history (2)", "export history (2)"] + [
         "_original (2)"
     ]
-    assert sheets.HISTORY.casefold() != "history"
+    assert vocabulary.HISTORY.casefold() != "history"
 
 
 @pytest.mark.parametrize(
@@ -523,8 +527,27 @@ def test_build_template_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_checked_in_template_is_current(built: Path) -> None:
-    assert template.TEMPLATE_PATH.exists(), "run `xl-pmpm build-template`"
-    assert _parts(template.TEMPLATE_PATH) == _parts(built)
+    assert CHECKED_IN.exists(), "run `python tools/regenerate_workbook.py`"
+    assert _parts(CHECKED_IN) == _parts(built), "run `python tools/regenerate_workbook.py`"
+
+
+def test_the_development_command_regenerates_the_checkouts_files(tmp_path: Path) -> None:
+    """tools/regenerate_workbook.py writes the template and macros/ under --root, as
+    checked in; the installed package writes neither (build-template needs --out)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "regenerate_workbook.py"), "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    made = tmp_path / "workbook_templates" / "PMPM_Tier_Report.xlsm"
+    assert str(made) in done.stdout.splitlines()
+    assert _parts(made) == _parts(CHECKED_IN)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "macros").iterdir()} == {
+        p.name: p.read_bytes() for p in (REPO / "macros").iterdir()
+    }
+    assert not hasattr(template, "REPO_ROOT") and not hasattr(template, "TEMPLATE_PATH")
 
 
 # --------------------------------------------------------------------------- LibreOffice
@@ -556,7 +579,7 @@ def _kpi_charts(ws: object) -> dict[str, list[tuple[str, ...]]]:
 
 def test_kpi_sheet_has_the_kpi_tables_and_charts(built: Path) -> None:
     wb = openpyxl.load_workbook(built)
-    ws = wb[sheets.KPI]
+    ws = wb[vocabulary.KPI]
     firsts = sheets.kpi_first_columns()
     assert {t.name: t.ref for t in ws.tables.values()} == {
         sheets.KPI_TABLE_NAMES[key]: (
@@ -604,7 +627,7 @@ def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Pa
     )
     tables = kpi.kpi_tables(history)
     wb = openpyxl.load_workbook(built)
-    ws = wb[sheets.KPI]
+    ws = wb[vocabulary.KPI]
     for key, first in sheets.kpi_first_columns().items():
         rows = tables[key].astype(object).where(tables[key].notna(), None).to_numpy().tolist()
         for r, row in enumerate(rows, start=2):
@@ -617,23 +640,23 @@ def test_libreoffice_computes_the_tier_mix_chart_block(built: Path, tmp_path: Pa
     path = tmp_path / "kpi.xlsx"
     wb.save(path)
     xlsx = soffice_convert(path, "xlsx", tmp_path)
-    got = openpyxl.load_workbook(xlsx, data_only=True)[sheets.KPI]
+    got = openpyxl.load_workbook(xlsx, data_only=True)[vocabulary.KPI]
     header = [c.value for c in got[1]]
     block = header.index("Tier mix: month") + 1
     shown = [[got.cell(r, block + i).value for i in range(4)] for r in range(2, 5)]
     mix = tables["tier_mix"].pivot(index="month", columns="tier", values="share")
     assert shown[:2] == [[m, *mix.loc[m].tolist()] for m in ("2025-03", "2025-04")]
     assert all(v in (None, "") for v in shown[2])  # no third month: blank formulas
-    assert len(openpyxl.load_workbook(xlsx)[sheets.KPI]._charts) == 3
+    assert len(openpyxl.load_workbook(xlsx)[vocabulary.KPI]._charts) == 3
     # The note above the charts: there while no export is recorded, gone once KPIs fills.
-    (note,) = [c.coordinate for c in ws[1] if book_sheets.KPI_EMPTY_NOTE in str(c.value)]
+    (note,) = [c.coordinate for c in ws[1] if kpi_sheet.KPI_EMPTY_NOTE in str(c.value)]
     assert got[note].value in (None, "")
     (tmp_path / "empty").mkdir()
     empty = tmp_path / "empty" / "kpi.xlsx"
     openpyxl.load_workbook(built).save(empty)
     fresh = soffice_convert(empty, "xlsx", tmp_path / "empty")
-    assert openpyxl.load_workbook(fresh, data_only=True)[sheets.KPI][note].value == (
-        book_sheets.KPI_EMPTY_NOTE
+    assert openpyxl.load_workbook(fresh, data_only=True)[vocabulary.KPI][note].value == (
+        kpi_sheet.KPI_EMPTY_NOTE
     )
 
 
@@ -726,6 +749,35 @@ def test_libreoffice_follows_each_payers_rates_and_hours_basis(tmp_path: Path) -
     assert {"Sample Health Plan", "Authorized Example Plan", "*"} <= payers
 
 
+@needs_soffice
+def test_libreoffice_follows_a_basis_added_as_one_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A basis added as one `HoursBasis` row (billed + unbilled hours count now): the
+    workbook's generated formula recalculates as the engine, beside the bundled bases."""
+    scheduled = HoursBasis("scheduled", ("billed", "unbilled"), ("billed", "unbilled"), "test")
+    monkeypatch.setattr(hours_basis, "BASES", (*hours_basis.BASES, scheduled))
+    payers = tmp_path / "payers.csv"
+    payers.write_text(
+        files.bundled("payers.csv").read_text(encoding="utf-8").rstrip("\n")
+        + "\nScheduled Plan,Scheduled Plan*,scheduled,month,90,warning,no,,,test payer\n",
+        encoding="utf-8",
+    )
+    book = files.load_rate_book(payers=payers)
+    rows = sample.generate_extract(24, "2025-03", LAYOUT, book, mangle=False)
+    plans = ["Scheduled Plan PMPM", "Authorized Example Plan", "Metro MLTC"]
+    rows[LAYOUT.name_of("contract")] = [plans[i % 3] for i in range(len(rows))]
+    hours = [150, 158, 470, 12, 0.5]
+    rows[LAYOUT.name_of("billed_hours")] = [f"{hours[i % 5]:g}" for i in range(len(rows))]
+    rows[LAYOUT.name_of("unbilled_hours")] = [f"{(i % 4) * 3:g}" for i in range(len(rows))]
+    rows[LAYOUT.name_of("authorized_hours")] = [f"{100 + 40 * (i % 13):g}" for i in range(24)]
+    path = template.build_template(
+        tmp_path / "bases.xlsm", LAYOUT, book, rows=rows, billing_month=date(2025, 3, 1)
+    )
+    n, seen = engine_vs_libreoffice(path, "2025-03", tmp_path, rows, book)
+    assert n == len(rows) and {"Scheduled Plan", "Authorized Example Plan"} <= seen
+
+
 def test_the_demo_workbook_shows_the_month_after_review(tmp_path: Path) -> None:
     """Deferred holds the review's archive, Export History the ledger, KPI its figures."""
     assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
@@ -767,7 +819,7 @@ def test_the_demo_workbook_speaks_the_billers_words(tmp_path: Path) -> None:
     wb = openpyxl.load_workbook(path)
     names: list[tuple[str, object]] = []
     for ws in wb:
-        if ws.title == sheets.CONFIG:  # xlwings' own keys, read by xlwings
+        if ws.title == vocabulary.CONFIG:  # xlwings' own keys, read by xlwings
             continue
         for cell in ws[1]:
             if isinstance(cell.value, str) and not cell.value.startswith("="):
@@ -808,14 +860,14 @@ def test_help_prints_at_8_pt_or_more_its_title_on_every_page(built: Path) -> Non
     columns within a landscape page's width at that scale, every text wrapped in its
     column (none runs past the page edge), the title row on every page."""
     wb = openpyxl.load_workbook(built)
-    ws = wb[sheets.HELP]
+    ws = wb[vocabulary.HELP]
     assert not ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"
     cells = [c for row in ws.iter_rows() for c in row if c.value]
     sizes = {c.font.sz or wb._fonts[0].sz for c in cells}
     assert min(sizes) * ws.page_setup.scale / 100 >= 8, sizes
     assert all(c.alignment.wrap_text for c in cells)
-    assert ws.print_area == f"'{sheets.HELP}'!$A$1:$B${ws.max_row}"
+    assert ws.print_area == f"'{vocabulary.HELP}'!$A$1:$B${ws.max_row}"
     # Excel's column width w is 7 w + 5 pixels at 96 per inch (Calibri 11).
     inches = sum(7 * ws.column_dimensions[c].width + 5 for c in "AB") / 96
     margins = ws.page_margins.left + ws.page_margins.right
@@ -828,7 +880,7 @@ def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
     from openpyxl.utils.cell import range_boundaries
 
     wb = openpyxl.load_workbook(built)
-    for name in (sheets.SUMMARY, sheets.KPI):
+    for name in (vocabulary.SUMMARY, vocabulary.KPI):
         ws = wb[name]
         assert ws.page_setup.orientation == "landscape", name
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
@@ -845,7 +897,7 @@ def test_each_chart_prints_whole_on_one_page(built: Path) -> None:
             assert top <= first_row and last_row <= bottom, (name, chart.anchor._from)
             assert not [b for b in breaks if first_row <= b < last_row], (name, breaks)
             spans.append((first_row, last_row))
-        if name == sheets.KPI:  # one chart per page
+        if name == vocabulary.KPI:  # one chart per page
             spans.sort()
             for (_, end), (start, _) in itertools.pairwise(spans):
                 assert any(end <= b < start for b in breaks), (spans, breaks)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from vba_grammar import PLATFORMS, exported_form, syntax_errors
 
+from benchmarks import sample
 from xl_pmpm.cli import app as cli
-from xl_pmpm.core import sample
 from xl_pmpm.io import files
 from xl_pmpm.workbook import macros, template
 from xl_pmpm.workbook.actions import CELL_FUNCTIONS, Arg, CellFunction
@@ -43,7 +43,11 @@ def workbooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, s
     """{workbook: {module: stored source}} of every workbook the project writes."""
     tmp = tmp_path_factory.mktemp("books")
     layout, book = files.load_layout(), files.load_rate_book()
-    out = {"template": _modules(template.TEMPLATE_PATH)}
+    out = {
+        "template": _modules(
+            Path(__file__).resolve().parents[2] / "workbook_templates" / "PMPM_Tier_Report.xlsm"
+        )
+    }
     assert cli.main(["demo", "--out", str(tmp / "demo")]) == 0
     (demo,) = (tmp / "demo").glob("*.xlsm")
     out["demo"] = _modules(demo)

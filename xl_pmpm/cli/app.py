@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -36,27 +36,27 @@ from xl_pmpm.cli.options import (
 )
 from xl_pmpm.cli.parser import Parser, finish, parse
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
-from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
+from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.findings import ValidationReport
-from xl_pmpm.core.layout import Layout, layout_markdown
-from xl_pmpm.core.rates import tier_for_hours, unknown_payer
+from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.rates import RateBook, tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import KEEP, restore_rows
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import (
     LEDGER_ENV,
-    LEDGER_NAME,
     LOCK_TIMEOUT,
     default_ledger,
     refuse_unmerged,
 )
+from xl_pmpm.io.memory import use_system_memory_pool
 from xl_pmpm.io.workflow import (
     Checked,
     apply_actions,
     check_file,
     export_import_file,
-    month_summary,
     suggest_review,
+    this_month,
 )
 
 log = logging.getLogger("xl_pmpm")
@@ -71,7 +71,7 @@ class UsageError(PmpmError):
     pass
 
 
-def _settings(args: argparse.Namespace) -> tuple[Layout, object]:
+def _settings(args: argparse.Namespace) -> tuple[Layout, RateBook]:
     layout = files.load_layout(getattr(args, "layout", None))
     book = files.load_rate_book(getattr(args, "rates", None), getattr(args, "payers", None))
     return layout, book
@@ -223,7 +223,7 @@ def cmd_tier(args: argparse.Namespace) -> int:
             hours.append(float(h))
         except ValueError:
             raise UsageError(f"'{h}' is not a number of hours.") from None
-    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
+    month = this_month(parse_month(args.month))
     out = tier_for_hours(hours, args.payer, month, book=book)
     rows = [
         {
@@ -373,110 +373,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    layout, book = _settings(args)
-    out = files.ensure_private_dir(args.out)
-    sample = files.bundled(SAMPLE)
-    as_of = pd.Period(SAMPLE_MONTH, freq="M").end_time.date() + pd.Timedelta(days=5)
-    print(
-        f"xl-pmpm demo: the bundled sample extract ({sample.name}, invented data), "
-        f"billing month {SAMPLE_MONTH}, as of {as_of}."
-    )
-    checked = check_file(sample, layout, book, as_of=as_of)
-    print("\n1. Validate the extract as downloaded")
-    print(render_findings(checked.validation, layout, limit=12))
-    s = month_summary(checked.report.table, checked.flags)
-    print(
-        f"\n2. Tier flags: {s['members']} rows; {s['at_risk_members']} member(s) at risk, "
-        f"${s['at_risk_dollars']:,.2f} if their unbilled hours were billed first."
-    )
-    for tier, t in s["by_tier"].items():
-        print(
-            f"   Tier {tier}: {t['members']} member(s), {t['hours']:,.2f} h, ${t['dollars']:,.2f}"
-        )
-    actions = suggest_review(checked, layout, book)
-    now = datetime.now()
-    table, archive = _apply(checked, actions, layout, now, sample.name)
-    kept = files.write_archive(out / "archive", archive, "review", now)
-    counts = actions["action"].value_counts().to_dict()
-    print(
-        f"\n3. Review: deleted {counts.get('delete', 0)} row(s) with errors and deferred "
-        f"{counts.get('defer', 0)} at-risk row(s); originals kept in {kept}"
-        + left_text(actions[actions["action"] == KEEP])
-    )
-    # The demo's own ledger (never the agency's, never among the files to upload).
-    demo_ledger = out / LEDGER_NAME
-    done = export_import_file(
-        table,
-        out / "export",
-        layout,
-        book,
-        as_of=as_of,
-        at=now,
-        source=sample.name,
-        ledger=demo_ledger,
-    )
-    print(
-        f"\n4. Export: {done.rows} row(s), {len(done.validation.warnings)} warning(s), "
-        f"{len(done.files)} file(s):"
-    )
-    for p in done.files:
-        print(f"   {p}")
-    from xl_pmpm.workbook.template import (
-        workbook_bytes,  # openpyxl and the VBA writer: only when needed
-    )
-
-    month_start = pd.Period(SAMPLE_MONTH, freq="M").start_time.date()
-    filled = files.write_new_file(
-        out,
-        f"PMPM_Tier_Report_{SAMPLE_MONTH}_{now:%Y%m%dT%H%M%S}.xlsm",
-        workbook_bytes(
-            layout,
-            book,
-            rows=table,
-            billing_month=month_start,
-            as_of=as_of,
-            deferred=archive,
-            history=ledger.history(demo_ledger),
-        ),
-    )
-    print(
-        f"\n5. Workbook: the reviewed month (Deferred, Export History and KPIs included), "
-        f"ready to open in Excel: {filled}"
-    )
-    print(
-        f"\nDone. Everything is in {out}. Your own extract: xl-pmpm validate FILE, "
-        "then xl-pmpm export FILE --out DIR."
-    )
-    return 0
-
-
-def cmd_build_template(args: argparse.Namespace) -> int:
-    """Build the workbook (and, in a checkout, the macros/ copies); print the path."""
-    from xl_pmpm.workbook import template  # openpyxl and the VBA writer: only when needed
-
-    layout = files.load_layout(args.layout)
-    book = files.load_rate_book(args.rates, args.payers)
-    out = args.out or template.TEMPLATE_PATH
-    if out is None:
-        raise PmpmInputError(
-            "build-template needs --out: xl_pmpm is installed, not run from its checkout, "
-            "and the workbook is not written into the installed package.",
-            fix="Give the file to write, e.g. --out PMPM_Tier_Report.xlsm.",
-        )
-    if args.out is None and template.MACROS_DIR is not None:
-        template.write_macro_sources(template.MACROS_DIR)
-    print(template.build_template(out, layout, book))
-    return 0
-
-
-def cmd_layout(args: argparse.Namespace) -> int:
-    layout = files.load_layout(args.layout)
-    print(layout_markdown(layout))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
+    # The demo and the workbook's commands use this module's helpers: imported here.
+    from xl_pmpm.cli.commands_demo import cmd_build_template, cmd_demo, cmd_layout
+
     parser = Parser(
         prog="xl-pmpm",
         description="Review, validate and export New York CDPAP PMPM tier reports: the month "
@@ -603,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         example="xl-pmpm build-template --out PMPM_Tier_Report.xlsm",
         group="workbook",
     )
-    p.add_argument("--out", help="where to write it (default: workbook_templates/ in the repo)")
+    p.add_argument("--out", required=True, help="the .xlsm file to write")
     common(p, month=False)
     p.set_defaults(func=cmd_build_template)
 
@@ -646,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     safe_streams()
     args = parse(build_parser(), argv)
+    use_system_memory_pool()
     try:
         return args.func(args)
     except known_errors() as exc:

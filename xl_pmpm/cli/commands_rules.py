@@ -13,10 +13,7 @@ matched case-insensitively, blank lines are skipped, and rows are numbered by fi
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sqlite3
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -44,62 +41,18 @@ from xl_pmpm.core.service_setup import (
     check_setup_export,
 )
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
-from xl_pmpm.io import files, ledger, sniff
-from xl_pmpm.io.csv_reader import decode_text
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.csv_reader import read_csv_text
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
+from xl_pmpm.io.workflow import this_month
 
 DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
 NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator)."
 
 
 # --- reading -----------------------------------------------------------------------------
-
-
-def read_csv_text(
-    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """A CSV as stripped strings with lower-case headers, indexed by file line number."""
-    path = Path(path)
-    data = sniff.read_input(path, what)  # a web page, a workbook, empty...: said and refused
-    reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
-    header: list[str] | None = None
-    records: list[list[str]] = []
-    lines: list[int] = []
-    start = 1
-    for record in reader:
-        line, start = start, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in record]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise PmpmInputError(
-                    f"{what} lacks the column(s) {', '.join(missing)}.",
-                    file=str(path),
-                    row=line,
-                    fix=f"The header must name: {', '.join(columns)}.",
-                )
-            continue
-        extra = record[len(header) :]
-        if any(cell.strip() for cell in extra):
-            raise PmpmInputError(
-                f"The line has {len(record)} values for {len(header)} columns.",
-                file=str(path),
-                row=line,
-                fix="Make the line hold exactly one value per column.",
-            )
-        records.append(
-            [c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record))
-        )
-        lines.append(line)
-    if header is None:
-        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
-    keep = [c for c in header if c in columns or c in optional]
-    frame = pd.DataFrame(records, columns=header, index=pd.Index(lines, dtype="int64"), dtype=str)
-    return frame.loc[:, ~frame.columns.duplicated()][keep]
 
 
 def _fail(
@@ -395,7 +348,7 @@ def _read_history(path: str) -> pd.DataFrame:
         ) from None
 
 
-def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
+def _kpi_text(path: str | None, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
     """The KPI tables as text: totals only, never a member."""
     n = counts["exported"]
     lines = [
@@ -477,7 +430,7 @@ def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
 @guarded
 def cmd_service_setup(args: argparse.Namespace) -> int:
     """Check a service-code setup export against the rate book (and the rate book itself)."""
-    month = parse_month(args.month) or str(pd.Period(date.today(), freq="M"))
+    month = this_month(parse_month(args.month))
     book = files.load_rate_book(args.rates, args.payers)
     layout = files.load_layout(args.layout)
     names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
@@ -517,7 +470,7 @@ def _earned_text(tables: dict[str, pd.DataFrame]) -> str:
         "billed_vs_earned_by_month": "Billed vs earned PMPM (earned: billed visits in the month)",
         "billed_vs_earned_by_payer": "Billed vs earned PMPM by payer",
     }
-    lines: list[str] = []
+    lines: list[str | None] = []
     for name in EARNED_TABLES:
         frame = tables[name].astype(object).where(tables[name].notna(), "")
         for col in ("earned_revenue", "billed_revenue", "unbilled_revenue"):

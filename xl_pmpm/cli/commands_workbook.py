@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from xl_pmpm.cli.options import add_settings, emit, parse_as_of, parse_month
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
@@ -41,7 +43,14 @@ def cmd_fill(args: argparse.Namespace) -> int:
         emit(args, v.to_dict(), "; ".join(report.findings["message"].astype(str)))
         return 2
     table = report.table.fillna("").astype(str)
-    month = parse_month(args.month) or (billing_month(table, layout)[0] if len(table) else None)
+    given = parse_month(args.month)
+    month = (
+        pd.Period(given, freq="M")
+        if given is not None
+        else billing_month(table, layout)[0]
+        if len(table)
+        else None
+    )
     path = template.build_template(
         out,
         layout,

@@ -21,11 +21,13 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import overload
 
 import pandas as pd
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.io.ledger_address import network_warning, safe_error
+from xl_pmpm.io.workflow import as_of_date
 
 FORMATS = ("text", "json")
 
@@ -50,14 +52,13 @@ def add_settings(
         p.add_argument("--format", choices=FORMATS, default="text", help="text (default) or json")
 
 
-class Rows(list):
-    """A table in a JSON payload: a list of records (missing values null), made a chunk
-    at a time while json's encoder iterates it (the list itself stays empty)."""
+class Rows:
+    """A table in a JSON payload: a list of records (missing values null), made and
+    written a chunk at a time by `write_json` (never a list of the whole table)."""
 
     CHUNK = 10_000
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        super().__init__()
         self.frame = frame
 
     def __len__(self) -> int:
@@ -76,12 +77,50 @@ class Rows(list):
             yield part.astype(object).where(part.notna(), None).to_dict("records")
 
 
-# With an indent, json's encoder is its pure-Python one, which iterates each list as it
-# writes: a `Rows` goes out a chunk at a time, the text exactly json.dumps's. On a stream
-# that is not UTF-8 (a Windows console's cp1252, output redirected under it) every
-# character outside ASCII is written as its JSON escape: the same JSON to any reader.
-_JSON = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
-_JSON_ASCII = json.JSONEncoder(indent=2, ensure_ascii=True, default=str)
+_INDENT = "  "
+
+
+def _json_key(key: object) -> str:
+    """A dict key as JSON names it (json's own rules: strings, numbers, true/false/null)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def write_json(value: object, write: Callable[[str], object], *, ascii_only: bool) -> None:
+    """Write `value` as JSON through `write`, a piece at a time: the text json.dumps(value,
+    indent=2, ensure_ascii=ascii_only, default=str) gives, a `Rows` taken as the list of
+    its records, made a chunk at a time (so a table of a million rows is never whole)."""
+
+    def scalar(v: object) -> str:
+        return json.dumps(v, ensure_ascii=ascii_only, default=str)
+
+    def put(v: object, level: int) -> None:
+        inner = "\n" + _INDENT * (level + 1)
+        if isinstance(v, dict):
+            if not v:
+                write("{}")
+                return
+            write("{")
+            for n, (key, item) in enumerate(v.items()):
+                write(("," if n else "") + inner + scalar(_json_key(key)) + ": ")
+                put(item, level + 1)
+            write("\n" + _INDENT * level + "}")
+        elif isinstance(v, list | tuple | Rows):
+            if not v:
+                write("[]")
+                return
+            write("[")
+            for n, item in enumerate(v):
+                write(("," if n else "") + inner)
+                put(item, level + 1)
+            write("\n" + _INDENT * level + "]")
+        else:
+            write(scalar(v))
+
+    put(value, 0)
 
 
 def is_utf8(stream: object) -> bool:
@@ -104,9 +143,9 @@ def safe_streams() -> None:
 def emit(args: argparse.Namespace, payload: object, text: str) -> None:
     """Print `payload` as JSON with `--format json`, else `text`."""
     if getattr(args, "format", "text") == "json":
-        encoder = _JSON if is_utf8(sys.stdout) else _JSON_ASCII
-        for piece in encoder.iterencode(payload):
-            sys.stdout.write(piece)
+        # On a stream that is not UTF-8 (a Windows console's cp1252, output redirected under
+        # it) every character outside ASCII is its JSON escape: the same JSON to any reader.
+        write_json(payload, sys.stdout.write, ascii_only=not is_utf8(sys.stdout))
         sys.stdout.write("\n")
     else:
         print(text)
@@ -192,6 +231,10 @@ def _argument(option: str) -> str | None:
     return None if option.startswith("-") else option
 
 
+@overload
+def parse_month(text: str, option: str = ...) -> str: ...
+@overload
+def parse_month(text: None, option: str = ...) -> None: ...
 def parse_month(text: str | None, option: str = "--month") -> str | None:
     """`YYYY-MM` as given on the command line (None when not given)."""
     if text is None:
@@ -220,4 +263,4 @@ def parse_day(text: str, option: str) -> date:
 
 def parse_as_of(text: str | None) -> date:
     """`--as-of`: the day the checks count from; today when not given."""
-    return date.today() if text is None else parse_day(text, "--as-of")
+    return as_of_date(None if text is None else parse_day(text, "--as-of"))

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the findings import the errors: a name for the type only
+    from xl_pmpm.core.findings import ValidationReport
+
 
 class PmpmError(Exception):
     """Base class of every error xl_pmpm reports to a user."""
@@ -43,6 +48,6 @@ class PmpmInputError(PmpmError):
 class ExportRefused(PmpmError):
     """Export was asked for while validation errors remain; nothing was written."""
 
-    def __init__(self, report: object, message: str) -> None:
+    def __init__(self, report: ValidationReport, message: str) -> None:
         self.report = report
         super().__init__(message)

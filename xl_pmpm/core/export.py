@@ -271,18 +271,11 @@ _JOIN_BYTES = 64 << 20
 _ENCODE_ROWS = 50_000
 
 
-def split_rows(body: bytes, header: bytes, limit: int, terminator: bytes) -> list[tuple[int, int]]:
-    """Cut `body` (one record per line) into (first_row, end_row) spans under `limit` bytes each."""
-    if not body:
-        return []
-    return _spans(_line_ends(body, terminator), header, limit)
-
-
 # Bytes scanned at a time for line ends (bounded scratch memory on a large file).
 _SCAN_BYTES = 1 << 23
 
 
-def _line_ends(body: bytes, terminator: bytes) -> np.ndarray:
+def _line_ends(body: bytes | memoryview, terminator: bytes) -> np.ndarray:
     """The offset just past each line of `body`."""
     buf = np.frombuffer(body, dtype=np.uint8)
     last = terminator[-1]

@@ -7,19 +7,10 @@ import re
 import numpy as np
 import pandas as pd
 
+from xl_pmpm.core.hours_basis import HOUR_KINDS, basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.values import map_distinct, per_value
-
-# Engine columns shown beside the layout's columns (workbook, summary, JSON).
-ENGINE_HEADERS = {
-    "tier": "Tier now",
-    "rate": "Rate",
-    "tier_if_billed": "Tier if billed",
-    "rate_if_billed": "Rate if billed",
-    "at_risk": "At risk",
-    "dollar_effect": "Dollar effect",
-}
 
 
 def numeric(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
@@ -82,22 +73,28 @@ def flag_tier_risk(
     else:
         payers = pd.Series(payer, index=table.index, dtype=object)
     basis = book.hours_basis(payers)
-    billed = numeric(table, layout, "billed_hours")
-    unbilled = numeric(table, layout, "unbilled_hours").fillna(0.0)
-    authorized = numeric(table, layout, "authorized_hours")
-    basis_hours = billed.where(basis == "utilized", authorized)
-
-    now = book.assign(basis_hours, payers, month)
-    # Authorized hours do not move when visits get billed: only utilized payers are at risk.
-    after_hours = (billed + unbilled).where(basis == "utilized", authorized)
-    after = book.assign(after_hours, payers, month)
+    hours = {kind: numeric(table, layout, role) for kind, role in HOUR_KINDS.items()}
+    billed = hours["billed"]
+    unbilled = hours["unbilled"].fillna(0.0)
+    now_hours = basis_hours(basis, hours)
+    # A basis whose hours do not move when visits get billed (authorized) is never at risk.
+    after_hours = basis_hours(basis, hours, once_billed=True)
+    # Both assigned in one call (one pass over the payers' tier tables), then split.
+    n = len(table)
+    both = book.assign(
+        pd.Series(np.concatenate([now_hours.to_numpy(), after_hours.to_numpy()])),
+        pd.Series(np.concatenate([payers.to_numpy(), payers.to_numpy()])),
+        month,
+    )
+    now = both.iloc[:n].set_axis(table.index)
+    after = both.iloc[n:].set_axis(table.index)
 
     out = pd.DataFrame(index=table.index)
     out["payer"] = payers
     out["hours_basis"] = basis
     out["billed_hours"] = billed
     out["unbilled_hours"] = unbilled
-    out["basis_hours"] = basis_hours
+    out["basis_hours"] = now_hours
     for f in ("tier", "rate_code", "rate", "service_code", "skilled_service_code"):
         out[f] = now[f]
     out["tier_if_billed"] = after["tier"]

@@ -103,7 +103,8 @@ def cell_findings(
 def _describe_invisible(text: str) -> str:
     found = invisible_characters(text)
     first = found[0]
-    at = _INVISIBLE_RE.search(text).start() + 1
+    where = _INVISIBLE_RE.search(text)  # there is one: `found` holds it
+    at = where.start() + 1 if where is not None else 0
     more = f" and {len(found) - 1} more" if len(found) > 1 else ""
     return f"an invisible character, {first}, at character {at}{more}"
 

@@ -12,10 +12,10 @@ import pandas as pd
 
 from xl_pmpm.core.cells import fail_at_first, parse_numbers, unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.hours_basis import DEFAULT_BASIS, basis_names
 from xl_pmpm.core.values import map_distinct
 
 DEFAULT_PAYER = "*"
-HOURS_BASES = ("utilized", "authorized")
 CLAIM_DATES = ("month", "first_day")
 
 RATE_COLUMNS = [
@@ -172,8 +172,9 @@ class RateBook:
         return found.astype(bool)
 
     def hours_basis(self, payers: pd.Series) -> pd.Series:
+        """Each payer's hours basis (`core.hours_basis`), the default payer's where it has none."""
         basis = dict(zip(self.payers["payer"], self.payers["hours_basis"], strict=True))
-        default = basis.get(DEFAULT_PAYER, "utilized")
+        default = basis.get(DEFAULT_PAYER, DEFAULT_BASIS)
         return map_distinct(payers, lambda p: basis.get(p, default))
 
     def submission_days(self, payers: pd.Series) -> pd.Series:
@@ -356,7 +357,7 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     payers["contracts"] = payers["contracts"].map(
         lambda s: [p.strip() for p in s.split(";") if p.strip()]
     )
-    payers["hours_basis"] = payers["hours_basis"].replace("", "utilized")
+    payers["hours_basis"] = payers["hours_basis"].replace("", DEFAULT_BASIS)
     payers["claim_dates"] = payers["claim_dates"].replace("", "month")
     for col, default in PAYER_OPTIONAL.items():
         if col not in payers.columns:
@@ -379,7 +380,7 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     )
     payers["submission_days"] = payers["submission_days"].astype("int64")
     for col, allowed in (
-        ("hours_basis", HOURS_BASES),
+        ("hours_basis", basis_names()),
         ("claim_dates", CLAIM_DATES),
         ("late", LATE),
         ("own_codes", YES_NO),
@@ -398,7 +399,7 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
                 {
                     "payer": DEFAULT_PAYER,
                     "contracts": [],
-                    "hours_basis": "utilized",
+                    "hours_basis": DEFAULT_BASIS,
                     "claim_dates": "month",
                     "submission_days": int(PAYER_OPTIONAL["submission_days"]),
                     "late": PAYER_OPTIONAL["late"],

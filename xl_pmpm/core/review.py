@@ -15,6 +15,7 @@ import pandas as pd
 
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.flags import numeric, text
+from xl_pmpm.core.hours_basis import basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.member_months import one_row_per_member
 from xl_pmpm.core.rates import RateBook
@@ -262,8 +263,9 @@ def split_members(
     one = one_row_per_member(sums, book).set_index("patient_number")
     unreadable = rows["billed"].isna().groupby(rows["member"]).any()
     payers = book.payer_for_contracts(one["contract"].astype(str))
-    tiers = book.assign(one["billed"], payers, month)
-    utilized = (book.hours_basis(payers) == "utilized").to_numpy()
+    # The tier of the total where the payer's basis counts billed hours only (else none).
+    hours = basis_hours(book.hours_basis(payers), {"billed": one["billed"]})
+    tiers = book.assign(hours, payers, month)
     pmpm = (book.pmpm_contracts(payers) == one["contract"].astype(str)).to_numpy()
 
     rows["chosen"] = one["contract"].astype(str).reindex(rows["member"]).to_numpy()
@@ -300,8 +302,7 @@ def split_members(
     chosen = one["contract"].astype(str).reindex(member_order)
     tier_text = pd.Series(
         np.where(
-            pd.Series(utilized, index=one.index).reindex(member_order).to_numpy()
-            & tier.notna().to_numpy(),
+            tier.notna().to_numpy(),
             "Tier "
             + tier.astype(str)
             + " (the tier of "

@@ -90,14 +90,15 @@ def check_shape(value: object, shape: object, source: str, where: str = "", fix:
         )
     if isinstance(shape, Either):
         shape = next(s for s in shape.shapes if _fits(value, s))
-    if isinstance(shape, list):
-        for n, item in enumerate(value, start=1):  # type: ignore[arg-type]
+    # `_fits` checked the value's kind: a list for a list shape, a table for the others.
+    if isinstance(shape, list) and isinstance(value, list):
+        for n, item in enumerate(value, start=1):
             check_shape(item, shape[0], source, f"{where}[{n}]", fix)
-    elif isinstance(shape, dict):
+    elif isinstance(shape, dict) and isinstance(value, dict):
         for key, inner in shape.items():
-            if key in value:  # type: ignore[operator]
+            if key in value:
                 name = f"{where}.{key}" if where else key
-                check_shape(value[key], inner, source, name, fix)  # type: ignore[index]
-    elif isinstance(shape, Each):
-        for key, item in value.items():  # type: ignore[union-attr]
+                check_shape(value[key], inner, source, name, fix)
+    elif isinstance(shape, Each) and isinstance(value, dict):
+        for key, item in value.items():
             check_shape(item, shape.inner, source, f"{where}.{key}" if where else key, fix)

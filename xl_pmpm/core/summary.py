@@ -32,7 +32,7 @@ GROUP_COLUMNS = [
 
 def _deferred(table: pd.DataFrame, layout: Layout | None, archive: pd.DataFrame | None):
     names = (
-        [layout.column(r).name for r in ("visit_start", "visit_end") if layout.column(r)]
+        [c.name for c in map(layout.column, ("visit_start", "visit_end")) if c is not None]
         if layout is not None
         else ["Visit Start Time", "Visit End Time"]
     )
@@ -106,11 +106,8 @@ def visit_summary(
     (the archive's records: line, archived_at, reason, month, source, contract).
     The contract column is the layout's (default "Primary Contract").
     """
-    contract_col = (
-        layout.column("contract").name
-        if layout is not None and layout.column("contract") is not None
-        else DEFAULT_CONTRACT_COLUMN
-    )
+    contract = layout.column("contract") if layout is not None else None
+    contract_col = contract.name if contract is not None else DEFAULT_CONTRACT_COLUMN
     f = flags.reindex(table.index)
     deferred = _deferred(table, layout, archive)
     tier = f["tier"].astype("Int64") if "tier" in f else pd.Series(pd.NA, index=table.index)

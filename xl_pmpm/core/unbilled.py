@@ -46,6 +46,7 @@ import pandas as pd
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.claims import MIN_BILLED_HOURS, submission_window
 from xl_pmpm.core.entries import EXPORTED, PENDING, REJECTED
+from xl_pmpm.core.hours_basis import basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.member_months import one_row_per_member
 from xl_pmpm.core.rates import RateBook
@@ -199,8 +200,7 @@ def earned_from_hours(hours_table: pd.DataFrame, book: RateBook) -> pd.DataFrame
     agg = agg.sort_values(["key", "contract", "patient_number"]).reset_index(drop=True)
 
     payers = book.payer_for_contracts(agg["contract"])
-    basis = book.hours_basis(payers)
-    hours = agg["billed"].where(basis == "utilized", agg["authorized"])
+    hours = basis_hours(book.hours_basis(payers), {k: agg[k] for k in ("billed", "authorized")})
     parts = []
     for key in pd.unique(agg["key"]):
         at = (agg["key"] == key).to_numpy()
@@ -272,7 +272,7 @@ def ledger_outcomes(entries: pd.DataFrame) -> pd.DataFrame:
     ].any()[columns]
 
 
-def set_aside_member_months(archive: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def set_aside_member_months(archive: pd.DataFrame | None, layout: Layout | None) -> pd.DataFrame:
     """Member-months with a row deleted or deferred in review and not restored since.
 
     Columns: patient_number, month, deferred, deleted (booleans). The archive
@@ -282,7 +282,7 @@ def set_aside_member_months(archive: pd.DataFrame, layout: Layout) -> pd.DataFra
     """
     columns = ["patient_number", "month", "deferred", "deleted"]
     empty = pd.DataFrame(columns=columns).astype({"deferred": bool, "deleted": bool})
-    if archive is None or archive.empty:
+    if archive is None or archive.empty or layout is None:
         return empty
     rows = outstanding_records(archive, settled_by=(RESTORE,))
     id_column = layout.name_of("patient_number")

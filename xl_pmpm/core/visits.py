@@ -24,6 +24,7 @@ import pandas as pd
 from xl_pmpm.core.cells import check_date_formats, fail_at_first, parse_dates_in_formats
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
+from xl_pmpm.core.hours_basis import basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.member_months import one_row_per_member, split_message
 from xl_pmpm.core.rates import RateBook
@@ -388,9 +389,7 @@ def visits_report(
     exact = agg[["billed", "unbilled", "authorized"]].round(_NOISE_DECIMALS)
 
     payers = book.payer_for_contracts(agg["contract"])
-    basis = book.hours_basis(payers)
-    basis_hours = exact["billed"].where(basis == "utilized", exact["authorized"])
-    tiers = book.assign(basis_hours, payers, first)
+    tiers = book.assign(basis_hours(book.hours_basis(payers), exact), payers, first)
     for f in ("billed", "unbilled", "authorized"):
         agg[f] = shown_hours(exact[f])
 

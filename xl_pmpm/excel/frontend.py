@@ -40,6 +40,26 @@ from xl_pmpm.core.cells import excel_date
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.validation import billing_month, validate_table
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ALL,
+    DEFER,
+    DEFERRED,
+    DELETE,
+    FINDINGS,
+    HELP,
+    HISTORY,
+    HISTORY_TABLE,
+    KEEP,
+    KPI,
+    LINE,
+    UNBILLED,
+    UNBILLED_TABLE,
+    VALIDATION,
+)
+from xl_pmpm.core.vocabulary import (
+    ORIGINAL_SHEET as ORIGINAL,
+)
 from xl_pmpm.excel.report import (
     append_archive,
     compute_flags,
@@ -96,30 +116,14 @@ from xl_pmpm.io import files, ledger, ledger_address
 from xl_pmpm.io.workflow import export_import_file
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ALL,
     CONTRACT_PLACES,
-    DEFER,
-    DEFERRED,
-    DELETE,
-    FINDINGS,
     FLAG_COLUMNS,
-    HELP,
-    HISTORY,
     HISTORY_COLUMNS,
-    HISTORY_TABLE,
-    KEEP,
-    KPI,
     KPI_TABLE_NAMES,
     KPI_TEXT_COLUMNS,
-    LINE,
-    ORIGINAL,
     SUMMARY_CONTRACT_ROWS,
-    UNBILLED,
     UNBILLED_HEADERS,
-    UNBILLED_TABLE,
     UNBILLED_TEXT,
-    VALIDATION,
     extract_contracts,
     kpi_first_columns,
     shown,

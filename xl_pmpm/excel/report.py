@@ -25,6 +25,17 @@ from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ALL,
+    AT_RISK_MARK,
+    DEFERRED,
+    FINDINGS,
+    KEEP,
+    LINE,
+    RATES,
+    RESERVED_SHEETS,
+)
 from xl_pmpm.excel.settings_sheet import settings_folder
 from xl_pmpm.excel.toolkit import (
     MAX_ROW,
@@ -47,19 +58,10 @@ from xl_pmpm.io import files
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ALL,
-    AT_RISK_MARK,
     CONTRACT_PLACES,
     CONTRACTS_FIRST_COLUMN,
-    DEFERRED,
     ENGINE_COLUMNS,
-    FINDINGS,
     FLAG_COLUMNS,
-    KEEP,
-    LINE,
-    RATES,
-    RESERVED_SHEETS,
     VALIDATION_COLUMNS,
     contract_payers,
     field_of,

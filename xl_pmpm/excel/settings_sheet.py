@@ -20,13 +20,13 @@ from xl_pmpm.core.cells import EXCEL_EPOCH, excel_date
 from xl_pmpm.core.errors import PmpmError, PmpmInputError
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.vocabulary import (
+    SETTINGS,
+)
 from xl_pmpm.excel.toolkit import has_sheet, named_sheet, put, read_block
 from xl_pmpm.io import files, ledger_address
 from xl_pmpm.io.ledger_address import default_ledger
 from xl_pmpm.io.workflow import as_of_date
-from xl_pmpm.workbook.sheets import (
-    SETTINGS,
-)
 
 _BESIDE_WORKBOOK = {"export folder": "exports", "archive folder": "archive"}
 

@@ -296,7 +296,8 @@ def review_sources(directory: str | Path, reviewed_name: str) -> set[str] | None
     """The reports a reviewed file came from, through every review before it (their
     names, as the archive records' `source` holds them); None when a manifest of an
     earlier release does not say (then every record of the folder is the file's)."""
-    directory, sources, name = Path(directory), set(), reviewed_name
+    directory, name = Path(directory), reviewed_name
+    sources: set[str] = set()
     while True:
         try:
             entry = json.loads((directory / f"manifest_{name}.json").read_text(encoding="utf-8"))
@@ -387,7 +388,7 @@ PENDING = ".review_pending_{stamp}_{pid}.json"
 
 
 def _pending_reviews(directory: Path) -> list[dict]:
-    out = []
+    out: list[dict] = []
     if not directory.is_dir():
         return out
     for journal in sorted(directory.glob(".review_pending_*.json")):

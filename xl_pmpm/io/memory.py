@@ -14,10 +14,14 @@ import sys
 
 import pyarrow as pa
 
-# Arrow's own allocator (mimalloc) keeps large reserves per thread: at 100,000 rows the
-# peak is about 50 MB lower with the C library's allocator, whose freed memory
-# malloc_trim also hands back. Set once, when the readers and writers are first used.
-pa.set_memory_pool(pa.system_memory_pool())
+
+def use_system_memory_pool() -> None:
+    """Make pyarrow allocate from the C library, not its own allocator (mimalloc), which
+    keeps large reserves per thread: at 100,000 rows the peak is about 50 MB lower, and
+    malloc_trim hands the freed memory back. A process-wide setting: each shell calls it
+    once, at the start of a command, before any table is read (importing changes nothing).
+    """
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def release_unused() -> None:

@@ -126,7 +126,7 @@ def parse_results(
             text[f] == "",
             text[f],
             file=source,
-            column=cols[f],
+            column=cols[f] or f,
             message="The cell is blank.",
             fix="Fill it in.",
         )

@@ -40,7 +40,7 @@ class UnbilledRun:
     unbilled: Unbilled
     visits_paths: list[Path]
     mapping: VisitsMapping
-    ledger: Path | None  # None: no ledger yet (nothing exported)
+    ledger: str | Path | None  # None: no ledger yet (nothing exported); a server's address
     archive: Path | None
 
     def visits_of(self, members: set[str]) -> pd.DataFrame:
@@ -96,7 +96,7 @@ OUTCOME_COLUMNS = ("patient_number", "month", "status", "placeholder")
 
 def read_entries(
     path: str | Path | None, *, required: bool, months: Sequence[str] | None = None
-) -> tuple[pd.DataFrame | None, Path | None]:
+) -> tuple[pd.DataFrame | None, str | Path | None]:
     """The ledger's entries (OUTCOME_COLUMNS, of `months` if given); (None, None) when
     `path` is missing and not `required`."""
     if path is None:

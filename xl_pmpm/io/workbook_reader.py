@@ -18,16 +18,17 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
 from xl_pmpm.core.cells import cell_text
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import WARNING, combine, file_finding, finding_rows
-from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, match_header
 from xl_pmpm.core.values import squash
+from xl_pmpm.core.vocabulary import ALL, HIDDEN_SHEETS, LINE, ORIGINAL_SHEET, WORKBOOK_COLUMNS
 
 # Limits, checked on the zip directory before any XML is parsed.
 MAX_WORKBOOK_BYTES = 100_000_000  # the file itself
@@ -38,13 +39,6 @@ MAX_PARTS = 10_000
 # Where the header row is looked for.
 SCAN_ROWS = 200
 SCAN_COLUMNS = 100
-PREFERRED_SHEET = "All"
-# The billers' workbook's own names (xl_pmpm.workbook.sheets uses these).
-LINE, FINDINGS, ACTION = "Line", "Findings", "Action"
-ORIGINAL_SHEET = "_original"  # hidden: the extract as loaded, for the locked-field check
-# Columns the billers' workbook adds to the report: computed or workbook-only, never data.
-# "Tier (engine)": the tier column's name in workbooks made before it became "Tier now".
-WORKBOOK_COLUMNS = frozenset([LINE, FINDINGS, ACTION, "Tier (engine)", *ENGINE_HEADERS.values()])
 _NOT_A_WORKBOOK = "Upload a CSV file: in Excel use File > Save As > CSV UTF-8."
 
 
@@ -293,10 +287,11 @@ def parse_workbook_report(data: bytes, layout: Layout, source: str = "workbook")
 def _defused_cause(exc: BaseException, kind: type) -> BaseException | None:
     """`exc` or the exception it was raised from, if one is of `kind`."""
     seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, kind):
-            return exc
-        exc = exc.__cause__ or exc.__context__
+    cause: BaseException | None = exc
+    while cause is not None and seen < 20:
+        if isinstance(cause, kind):
+            return cause
+        cause = cause.__cause__ or cause.__context__
         seen += 1
     return None
 
@@ -324,7 +319,7 @@ def _original_rows(wb, layout: Layout, lines: pd.Series) -> pd.DataFrame | None:
     return aligned
 
 
-def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list[str]]:
+def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[Any, tuple]], list[str]]:
     """The visible sheets holding a report (the one to read first), and the hidden ones.
 
     Hidden sheets are never read (last month's report kept out of sight). Among
@@ -336,14 +331,14 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
     hidden = [
         ws.title
         for ws in sheets
-        if ws not in visible and ws.title != ORIGINAL_SHEET and find_header(ws, layout)
+        if ws not in visible and ws.title not in HIDDEN_SHEETS and find_header(ws, layout)
     ]
     found = [(ws, f) for ws in visible if (f := find_header(ws, layout)) is not None]
     active = getattr(wb, "active", None)
 
     def rank(item: tuple) -> tuple[bool, bool]:
         ws = item[0]
-        return (ws.title.strip().casefold() != PREFERRED_SHEET.casefold(), ws is not active)
+        return (ws.title.strip().casefold() != ALL.casefold(), ws is not active)
 
     return sorted(found, key=rank), hidden
 
@@ -351,7 +346,7 @@ def _report_sheets(wb, layout: Layout) -> tuple[list[tuple[object, tuple]], list
 def _sheet_findings(ws, others: list, lines: pd.Index, data: bytes) -> list[pd.DataFrame]:
     """several-reports (the other sheets named) and hidden-row (the hidden lines named)."""
     out = []
-    if others and ws.title.strip().casefold() != PREFERRED_SHEET.casefold():
+    if others and ws.title.strip().casefold() != ALL.casefold():
         names = ", ".join(f"'{o.title}'" for o, _ in others)
         out.append(
             file_finding(

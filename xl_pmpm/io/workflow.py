@@ -60,6 +60,11 @@ def as_of_date(given: date | None) -> date:
     return given if given is not None else date.today()
 
 
+def this_month(given: str | None = None) -> str:
+    """The billing month (YYYY-MM): the one given, else today's (every shell alike)."""
+    return given if given else str(pd.Period(date.today(), freq="M"))
+
+
 def check_file(
     path: str | Path,
     layout: Layout,

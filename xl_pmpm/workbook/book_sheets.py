@@ -5,22 +5,39 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import openpyxl
 import pandas as pd
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
-from openpyxl.worksheet.pagebreak import Break
 
-from xl_pmpm.core.flags import ENGINE_HEADERS
-from xl_pmpm.core.kpi import KPI_COLUMNS
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RATE_COLUMNS, RateBook
 from xl_pmpm.core.unbilled import RECOVERABLE
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ALL,
+    AT_RISK_MARK,
+    CONFIG,
+    CONTRACTS_TABLE,
+    DEFER,
+    DELETE,
+    ENGINE_HEADERS,
+    FINDINGS,
+    HELP,
+    LINE,
+    RATES,
+    RATES_TABLE,
+    SETTINGS,
+    SUMMARY,
+    TIERS_TABLE,
+    UNBILLED_TABLE,
+)
 from xl_pmpm.workbook.actions import BUTTONS, CELL_FUNCTIONS, UDF_MODULE
 from xl_pmpm.workbook.cells import (
     Cells,
@@ -30,45 +47,24 @@ from xl_pmpm.workbook.cells import (
     write_table,
 )
 from xl_pmpm.workbook.formulas import (
-    RATES_TABLE,
     column_of,
     escape,
     resolved_tiers,
     tier_rate,
 )
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ALL,
-    AT_RISK_MARK,
-    CONFIG,
     CONTRACT_COLUMNS,
     CONTRACT_PLACES,
     CONTRACTS_FIRST_COLUMN,
-    CONTRACTS_TABLE,
-    FINDINGS,
-    HELP,
-    KPI,
-    KPI_TABLE_NAMES,
-    KPI_TEXT_COLUMNS,
-    LINE,
-    RATES,
-    SUMMARY,
     SUMMARY_CONTRACT_ROWS,
     SUMMARY_TOTAL,
     TIER_COLUMNS,
     TIERS_FIRST_COLUMN,
-    TIERS_TABLE,
-    UNBILLED_TABLE,
     contract_payers,
-    kpi_first_columns,
     shown,
     table_name,
 )
-from xl_pmpm.workbook.sheets import (
-    SETTINGS as SETTINGS_SHEET,
-)
 
-CONFIG_SHEET = CONFIG
 XLWINGS_CONFIG_KEYS = (
     "Interpreter_Win",
     "Interpreter_Mac",
@@ -77,7 +73,7 @@ XLWINGS_CONFIG_KEYS = (
     "Use UDF Server",
 )
 # (defined name, label, note); the front end reads the labels, the formulas the names.
-SETTINGS = (
+SETTING_ROWS = (
     (
         "BillingMonth",
         "Billing month",
@@ -107,27 +103,18 @@ SUMMARY_HEADERS = [
     "At risk",
     "Dollars at risk",
     "Rows with findings",
-    "Delete",
-    "Defer",
+    DELETE,
+    DEFER,
 ]
 BY_TIER_TABLE = "ByTier"
-# The KPI charts plot fixed ranges (a chart cannot follow a table that grows): this many
-# rows of each table, three years of months.
-KPI_CHART_ROWS = 36
 # Every chart: 18 x 8.5 cm, about 11 default-width columns and 17 default-height rows;
 # charts stacked one below the other start CHART_ROWS rows apart.
 CHART_SIZE = (18, 8.5)
 CHART_COLUMNS, CHART_ROWS = 11, 18
 SUMMARY_CHART_COLUMN = 10  # J: right of the Summary's tables
-KPI_FORMATS = {
-    "revenue": "#,##0.00",
-    "revenue_per_member": "#,##0.00",
-    "share": "0.00%",
-    "share_change": "0.00%",
-}
 
 
-def _cell_value(field: str, value: object) -> object:
+def _cell_value(field: str, value: Any) -> object:
     """A rate book value as a cell: blanks (and an open top) empty, dates as dates."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -148,7 +135,7 @@ def _rate_format(field: str) -> str:
     return "@" if field.endswith("code") or field in ("payer", "contract") else "General"
 
 
-def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str]) -> None:
+def rates_sheet(wb: openpyxl.Workbook, rate_book: RateBook, contracts: Sequence[str]) -> None:
     """The rate book, each payer's resolved tiers and the contracts' payers, side by side.
 
     The formulas look up the last two; the first is the rate book as the engine reads it.
@@ -156,14 +143,14 @@ def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str])
     ws = wb.create_sheet(RATES)
     ws.sheet_properties.codeName = "wsRates"
     cells = Cells(ws)
-    tiers = resolved_tiers(book)
+    tiers = resolved_tiers(rate_book)
     blocks = [
-        (RATES_TABLE, list(RATE_COLUMNS), book.rates[RATE_COLUMNS], 1),
+        (RATES_TABLE, list(RATE_COLUMNS), rate_book.rates[RATE_COLUMNS], 1),
         (TIERS_TABLE, TIER_COLUMNS, tiers, TIERS_FIRST_COLUMN),
         (
             CONTRACTS_TABLE,
             CONTRACT_COLUMNS,
-            pd.DataFrame(contract_payers(book, contracts), columns=CONTRACT_COLUMNS),
+            pd.DataFrame(contract_payers(rate_book, contracts), columns=CONTRACT_COLUMNS),
             CONTRACTS_FIRST_COLUMN,
         ),
     ]
@@ -194,7 +181,7 @@ def rates_sheet(wb: openpyxl.Workbook, book: RateBook, contracts: Sequence[str])
 
 
 def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: date | None) -> None:
-    ws = wb.create_sheet(SETTINGS_SHEET)
+    ws = wb.create_sheet(SETTINGS)
     ws.sheet_properties.codeName = "wsSettings"
     cells = Cells(ws)
     ws.column_dimensions["A"].width = 22
@@ -207,17 +194,17 @@ def settings_sheet(wb: openpyxl.Workbook, billing_month: date | None, as_of: dat
         "BillingMonth": billing_month or "=DATE(YEAR(TODAY()),MONTH(TODAY())-1,1)",
         "AsOfDate": as_of or "=TODAY()",
     }
-    for r, (name, label, note) in enumerate(SETTINGS, start=2):
+    for r, (name, label, note) in enumerate(SETTING_ROWS, start=2):
         value = values.get(name)
         if isinstance(value, date) and not isinstance(value, datetime):
             value = datetime(value.year, value.month, value.day)
         fmt = "yyyy-mm-dd" if name in ("BillingMonth", "AsOfDate") else "@"
         ws.append([label, cells(value, fmt), note])
-        wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS_SHEET}!$B${r}")
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{SETTINGS}!$B${r}")
 
 
-def default_tiers(book: RateBook) -> list[int]:
-    rates = book.rates
+def default_tiers(rate_book: RateBook) -> list[int]:
+    rates = rate_book.rates
     return sorted({int(t) for t in rates.loc[rates["payer"] == DEFAULT_PAYER, "tier"]})
 
 
@@ -267,8 +254,8 @@ def summary_sheet(
             f"=COUNTIFS({at_risk},{risky}{billable})",
             cells(f"=SUMIFS({dollars},{at_risk},{risky}{billable})", "#,##0.00"),
             f'=COUNTIF({ref(FINDINGS)},">0")',
-            f'=COUNTIF({ref(ACTION)},"Delete")',
-            f'=COUNTIF({ref(ACTION)},"Defer")',
+            f'=COUNTIF({ref(ACTION)},"{DELETE}")',
+            f'=COUNTIF({ref(ACTION)},"{DEFER}")',
         ]
     )
     for k, r in enumerate(range(3, 3 + SUMMARY_CONTRACT_ROWS), start=1):
@@ -288,8 +275,8 @@ def summary_sheet(
                     "#,##0.00",
                 ),
                 count(f',{ref(FINDINGS)},">0"'),
-                count(f',{ref(ACTION)},"Delete"'),
-                count(f',{ref(ACTION)},"Defer"'),
+                count(f',{ref(ACTION)},"{DELETE}"'),
+                count(f',{ref(ACTION)},"{DEFER}"'),
             ]
         )
     add_table(ws, SUMMARY, SUMMARY_HEADERS, 1 + SUMMARY_CONTRACT_ROWS, style="TableStyleLight9")
@@ -372,120 +359,6 @@ def unbilled_line() -> str:
         f'"$"&TEXT(SUMIFS({dollars},{found}),"#,##0.00")&" {RECOVERABLE}, nearest deadline "'
         f'&INDEX({last},MATCH("{RECOVERABLE}",{status},0)))'
     )
-
-
-KPI_EMPTY_NOTE = (
-    "No exports recorded yet: the KPIs and charts fill in when Export has recorded a month "
-    "in the ledger and you press KPIs."
-)
-
-
-def kpi_sheet(
-    wb: openpyxl.Workbook, tiers: Sequence[int], tables: Mapping[str, pd.DataFrame] | None = None
-) -> None:
-    """One table per KPI table (side by side; `tables` as kpi.kpi_tables gives them, else
-    empty until the KPI button fills them) and charts.
-
-    A stacked chart needs one series per tier: a block of formulas beside the charts
-    turns the tier mix table into one share column per (default-payer) tier.
-    """
-    tables = tables or {}
-    bodies = {
-        key: frame.reindex(columns=KPI_COLUMNS[key])
-        .astype(object)
-        .where(frame.reindex(columns=KPI_COLUMNS[key]).notna(), None)
-        .to_numpy()
-        .tolist()
-        for key, frame in tables.items()
-    }
-    ws = wb.create_sheet(KPI)
-    ws.sheet_properties.codeName = "wsKpi"
-    cells = Cells(ws)
-    firsts = kpi_first_columns()
-    header: list[object] = []
-    for key, first in firsts.items():
-        columns = KPI_COLUMNS[key]
-        header += [None] * (first - 1 - len(header))
-        header += [cells(shown(h), bold=True) for h in columns]
-        for c, h in enumerate(columns, start=first):
-            dimension = ws.column_dimensions[get_column_letter(c)]
-            dimension.width = max(10, len(shown(h)) + 4)
-            dimension.number_format = (
-                "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h, "General")
-            )
-    charts_at = len(header) + 2
-    block = charts_at + CHART_COLUMNS + 1  # right of the charts
-    month = get_column_letter(block)
-    header += [None] * (block - 1 - len(header))
-    # Above the charts, while the ledger has no export: a word, not three empty charts.
-    months = column_of(KPI_TABLE_NAMES["by_month"], "month")
-    header[charts_at - 1] = cells(f'=IF(COUNTA({months})=0,"{KPI_EMPTY_NOTE}","")', bold=True)
-    header += [cells("Tier mix: month", bold=True)]
-    header += [cells(f"Tier {t} share", bold=True) for t in tiers]
-    ws.column_dimensions[month].width = 16
-    ws.freeze_panes = "A2"
-    # Printed: the charts, landscape, one per page (a page break between them), each
-    # whole and page-wide; the tables are for the screen (sheetPr goes out first).
-    left, right = get_column_letter(charts_at), get_column_letter(charts_at + CHART_COLUMNS)
-    print_page(ws, f"{left}1:{right}{1 + 3 * CHART_ROWS}")
-    for row in (1 + CHART_ROWS, 1 + 2 * CHART_ROWS):
-        ws.row_breaks.append(Break(id=row))
-    ws.append(header)
-    mix = KPI_TABLE_NAMES["tier_mix"]
-    by_month = get_column_letter(firsts["by_month"] + KPI_COLUMNS["by_month"].index("month"))
-    height = max([KPI_CHART_ROWS, *(len(b) for b in bodies.values())])
-    for r in range(2, height + 2):
-        row: list[object] = [None] * (block - 1)
-        for key, body in bodies.items():
-            if r - 2 < len(body):
-                first = firsts[key]
-                for c, (h, v) in enumerate(zip(KPI_COLUMNS[key], body[r - 2], strict=True)):
-                    fmt = "@" if h in KPI_TEXT_COLUMNS else KPI_FORMATS.get(h)
-                    row[first - 1 + c] = v if v is None or fmt is None else cells(v, fmt)
-        if r <= KPI_CHART_ROWS + 1:
-            shares = [
-                cells(
-                    f'=IF(${month}{r}="","",SUMPRODUCT(--({column_of(mix, "month")}=${month}{r}),'
-                    f"--({column_of(mix, 'tier')}={t}),{column_of(mix, 'share')}))",
-                    "0.0%",
-                )
-                for t in tiers
-            ]
-            row += [f'=IF({by_month}{r}="","",{by_month}{r})', *shares]
-        ws.append(row)
-    for key, first in firsts.items():
-        add_table(
-            ws,
-            KPI_TABLE_NAMES[key],
-            [shown(c) for c in KPI_COLUMNS[key]],
-            len(bodies.get(key, ())),
-            first_column=first,
-            style="TableStyleLight9",
-        )
-
-    last = KPI_CHART_ROWS + 1
-    month_col = firsts["by_month"] + KPI_COLUMNS["by_month"].index("month")
-    pmpm, members, mix_chart = LineChart(), BarChart(), BarChart()
-    members.type = mix_chart.type = "col"
-    mix_chart.grouping, mix_chart.overlap = "percentStacked", 100
-    charts = (
-        # (chart, title, y axis, by_month column (None: the tier share block), anchor row)
-        (pmpm, "Revenue per member per month (PMPM)", "Dollars", "revenue_per_member", 2),
-        (members, "Members billed per month", "Members", "members", 2 + CHART_ROWS),
-        (mix_chart, "Tier mix (share of members)", "Share", None, 2 + 2 * CHART_ROWS),
-    )
-    for chart, title, axis, field, row in charts:
-        if field is None:  # the tier share block
-            first, final, categories = block + 1, block + len(tiers), block
-        else:
-            first = final = firsts["by_month"] + KPI_COLUMNS["by_month"].index(field)
-            categories = month_col
-        data = Reference(ws, min_col=first, max_col=final, min_row=1, max_row=last)
-        chart.add_data(data, titles_from_data=True)
-        chart.set_categories(Reference(ws, min_col=categories, min_row=2, max_row=last))
-        chart.title, chart.y_axis.title, chart.x_axis.title = title, axis, "Month"
-        chart.width, chart.height = CHART_SIZE
-        ws.add_chart(chart, f"{get_column_letter(charts_at)}{row}")
 
 
 def help_rows(layout: Layout) -> list[tuple[str, str, str]]:
@@ -619,7 +492,7 @@ def help_sheet(wb: openpyxl.Workbook, layout: Layout) -> None:
 
 def config_sheet(wb: openpyxl.Workbook, config: Mapping[str, object] | None) -> None:
     # xlwings reads column A from A1 down to the first blank: no header row, no gaps.
-    ws = wb.create_sheet(CONFIG_SHEET)
+    ws = wb.create_sheet(CONFIG)
     ws.sheet_properties.codeName = "wsXlwingsConf"
     ws.column_dimensions["A"].width = 20
     ws.column_dimensions["B"].width = 60

@@ -12,6 +12,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet  # a write-only sheet too (untyped: Any)
 
 from xl_pmpm.core.layout import Column
 
@@ -44,7 +45,7 @@ def is_text_column(column: Column) -> bool:
 class Cells:
     """Write-only cells with a fixed format, made fast: one style looked up per format."""
 
-    def __init__(self, ws: object) -> None:
+    def __init__(self, ws: Worksheet) -> None:
         self.ws = ws
         self._styles: dict[tuple[str | None, bool, bool], object] = {}
 
@@ -75,7 +76,7 @@ class Cells:
 PRINT_SCALE = 75
 
 
-def print_readable(ws: object, title_cols: str | None = None, area: str | None = None) -> None:
+def print_readable(ws: Worksheet, title_cols: str | None = None, area: str | None = None) -> None:
     """Print at a size a biller reads: landscape Letter at `PRINT_SCALE` (no fit to the page
     width, which shrinks a wide sheet to a few points), pages across a row first, the first
     row (and `title_cols`) repeated on every page; `area` only, when given.
@@ -93,7 +94,7 @@ def print_readable(ws: object, title_cols: str | None = None, area: str | None =
         ws.print_area = area
 
 
-def print_page(ws: object, area: str | None = None) -> None:
+def print_page(ws: Worksheet, area: str | None = None) -> None:
     """Print landscape, one page wide (`area` only, when given).
 
     Call before the sheet's first row: a write-only sheet writes its properties first.
@@ -106,7 +107,9 @@ def print_page(ws: object, area: str | None = None) -> None:
         ws.print_area = area
 
 
-def set_widths(ws: object, headers: Sequence[str], rows: Sequence[Sequence[object]] = ()) -> None:
+def set_widths(
+    ws: Worksheet, headers: Sequence[str], rows: Sequence[Sequence[object]] = ()
+) -> None:
     """Each column as wide as its header, or its widest value in the first 200 rows."""
     for c, header in enumerate(headers, start=1):
         longest = max((len(str(r[c - 1])) for r in rows[:200] if r[c - 1] is not None), default=0)
@@ -115,7 +118,7 @@ def set_widths(ws: object, headers: Sequence[str], rows: Sequence[Sequence[objec
 
 
 def add_table(
-    ws: object,
+    ws: Worksheet,
     name: str,
     headers: Sequence[str],
     rows: int,
@@ -154,7 +157,7 @@ def add_table(
 
 
 def write_table(
-    ws: object,
+    ws: Worksheet,
     name: str,
     headers: list[str],
     rows: Sequence[Sequence[object]],

@@ -11,20 +11,20 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from xl_pmpm.core import hours_basis
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.flags import ENGINE_HEADERS
+from xl_pmpm.core.hours_basis import BLANK_IS_ZERO, HOUR_KINDS, kinds_of
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
-from xl_pmpm.workbook.sheets import (
+from xl_pmpm.core.vocabulary import (
     AT_RISK_MARK,
     CONTRACTS_TABLE,
-    RATES,
-    TIER_COLUMNS,
+    ENGINE_HEADERS,
     TIERS_TABLE,
-    shown,
 )
+from xl_pmpm.workbook.sheets import TIER_COLUMNS, shown
 
-RATES_TABLE = RATES
+BLANK = '""'  # an Excel expression for a cell the table lacks
 
 
 def escape(column: str) -> str:
@@ -49,7 +49,7 @@ def _in_force() -> str:
     return f'*({start}<=BillingMonth)*((({end}="")+({end}>=BillingMonth))>0)'
 
 
-def resolved_tiers(book: RateBook) -> pd.DataFrame:
+def resolved_tiers(rate_book: RateBook) -> pd.DataFrame:
     """Each payer's tier table over time, as the engine resolves it (`RateBook.tier_table`).
 
     One row per (payer, period, tier): the periods run between the rate book's effective
@@ -57,22 +57,22 @@ def resolved_tiers(book: RateBook) -> pd.DataFrame:
     the engine does, so a formula only has to match the row's payer and month. Every
     payer of the payers table (and the default) gets its rows, with its hours basis.
     """
-    rates = book.rates
+    rates = rate_book.rates
     starts = set(rates["effective_from"].dropna())
     starts |= {d + pd.Timedelta(days=1) for d in rates["effective_to"].dropna()}
     bounds = sorted(pd.Timestamp(d) for d in starts)
-    payers = list(dict.fromkeys([DEFAULT_PAYER, *book.payers["payer"], *rates["payer"]]))
-    basis = dict(zip(book.payers["payer"], book.payers["hours_basis"], strict=True))
+    payers = list(dict.fromkeys([DEFAULT_PAYER, *rate_book.payers["payer"], *rates["payer"]]))
+    basis = dict(zip(payers, rate_book.hours_basis(pd.Series(payers, dtype=object)), strict=True))
     out = []
     for i, start in enumerate(bounds):
         end = bounds[i + 1] - pd.Timedelta(days=1) if i + 1 < len(bounds) else pd.NaT
         for payer in payers:
             try:
-                table = book.tier_table(payer, start)
+                table = rate_book.tier_table(payer, start)
             except PmpmInputError:  # no rate in force then
                 continue
             block = table.reindex(columns=TIER_COLUMNS[2:7])
-            block.insert(0, "hours_basis", basis.get(payer, basis.get(DEFAULT_PAYER, "utilized")))
+            block.insert(0, "hours_basis", basis[payer])
             block.insert(0, "payer", payer)
             block["effective_from"], block["effective_to"] = start, end
             out.append(block)
@@ -105,6 +105,43 @@ def tier_rate(tier: int, payer: str = f'"{DEFAULT_PAYER}"') -> str:
     return f"SUMPRODUCT({rate}*({payers}={payer})*({tiers}={tier})" + _in_force() + ")"
 
 
+def basis_formulas(
+    payer: str, cells: dict[str, str | None], *, once_billed: bool = False
+) -> tuple[str, str]:
+    """The row's hours on its payer's basis and whether it has them, as two Excel
+    expressions generated from `core.hours_basis.BASES` (the rule of `basis_hours`).
+
+    `payer`: the row's payer (an expression); `cells`: hour kind -> the row's cell (None
+    where the table lacks the column: blank). A kind's blank cell counts 0 where
+    `BLANK_IS_ZERO` says so; a blank of any other kind leaves the row without hours.
+    The payer's basis is looked up in the Tiers table; a payer not there gets the
+    default basis.
+    """
+    basis = (
+        f"IFERROR(INDEX({column_of(TIERS_TABLE, 'hours_basis')},"
+        f'MATCH({payer},{column_of(TIERS_TABLE, "payer")},0)),"")'
+    )
+
+    def hours(kinds: tuple[str, ...]) -> str:
+        terms = [f"N({cells.get(k) or BLANK})" for k in kinds]
+        return terms[0] if len(terms) == 1 else "(" + "+".join(terms) + ")"
+
+    def known(kinds: tuple[str, ...]) -> str:
+        needed = [f"ISNUMBER({cells.get(k) or BLANK})" for k in kinds if k not in BLANK_IS_ZERO]
+        if not needed:
+            return "TRUE"
+        return needed[0] if len(needed) == 1 else f"AND({','.join(needed)})"
+
+    default, *others = hours_basis.BASES
+    value = hours(kinds_of(default, once_billed=once_billed))
+    has = known(kinds_of(default, once_billed=once_billed))
+    for b in reversed(others):
+        kinds = kinds_of(b, once_billed=once_billed)
+        value = f'IF({basis}="{b.name}",{hours(kinds)},{value})'
+        has = f'IF({basis}="{b.name}",{known(kinds)},{has})'
+    return value, has
+
+
 def engine_formulas(
     layout: Layout, table: str, columns: Sequence[str] | None = None
 ) -> dict[str, str]:
@@ -126,33 +163,21 @@ def engine_formulas(
         column = layout.column(role)
         return this_row(table, column.name) if column and column.name in present else None
 
-    billed = cell("billed_hours") or '""'
-    unbilled = cell("unbilled_hours")
-    total = f"({billed}+N({unbilled}))" if unbilled else billed
     payer = _payer_of_row(cell("contract") or '""')
-    if layout.column("authorized_hours") is not None:
-        authorized = cell("authorized_hours") or '""'
-        basis = (
-            f"INDEX({column_of(TIERS_TABLE, 'hours_basis')},"
-            f"MATCH({payer},{column_of(TIERS_TABLE, 'payer')},0))"
-        )
-        by_basis = f'IFERROR({basis},"")="authorized"'
-        hours_cell = f"IF({by_basis},{authorized},{billed})"
-        now = f"IF({by_basis},N({authorized}),{billed})"
-        after = f"IF({by_basis},N({authorized}),{total})"
-    else:
-        hours_cell, now, after = billed, billed, total
+    cells = {kind: cell(role) for kind, role in HOUR_KINDS.items()}
+    now, known_now = basis_formulas(payer, cells)
+    after, known_after = basis_formulas(payer, cells, once_billed=True)
     tier = this_row(table, ENGINE_HEADERS["tier"])
     tier_if_billed = this_row(table, ENGINE_HEADERS["tier_if_billed"])
     at_risk = this_row(table, ENGINE_HEADERS["at_risk"])
 
-    def tier_of(hours: str) -> str:
+    def tier_of(hours: str, known: str) -> str:
         lookup = _tier_lookup("tier", hours, payer)
-        return f'=IF(ISNUMBER({hours_cell}),IF({lookup}=0,"",{lookup}),"")'
+        return f'=IF({known},IF({lookup}=0,"",{lookup}),"")'
 
     return {
-        ENGINE_HEADERS["tier"]: tier_of(now),
-        ENGINE_HEADERS["tier_if_billed"]: tier_of(after),
+        ENGINE_HEADERS["tier"]: tier_of(now, known_now),
+        ENGINE_HEADERS["tier_if_billed"]: tier_of(after, known_after),
         ENGINE_HEADERS["at_risk"]: (
             f'=IF(AND({tier_if_billed}<>"",N({tier_if_billed})<>N({tier})),"{AT_RISK_MARK}","")'
         ),

@@ -13,8 +13,8 @@ from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.vocabulary import ACTION, ACTIONS, AT_RISK_MARK, ENGINE_HEADERS, FINDINGS
 from xl_pmpm.workbook.cells import (
     MAX_ROW,
     Cells,
@@ -36,14 +36,7 @@ from xl_pmpm.workbook.sheet_xml import (
     rows_xml,
     value_cells,
 )
-from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ACTIONS,
-    AT_RISK_MARK,
-    FINDINGS,
-    report_columns,
-    table_name,
-)
+from xl_pmpm.workbook.sheets import report_columns, table_name
 
 # Rows built as XML at a time: bounds the memory of a large fill.
 CHUNK = 8192
@@ -65,8 +58,9 @@ def report_formats(layout: Layout, columns: Sequence[Column] | None = None) -> d
     columns = layout.sheet_columns if columns is None else columns
     formats = {c.name: "@" for c in columns if is_text_column(c)}
     for c in columns:  # hours as 78.10, not 78.1
-        if c.type == "number" and not c.id and getattr(c, "decimals", None):
-            formats[c.name] = "#,##0." + "0" * int(c.decimals)
+        decimals = getattr(c, "decimals", None)
+        if c.type == "number" and not c.id and decimals:
+            formats[c.name] = "#,##0." + "0" * int(decimals)
     formats[ENGINE_HEADERS["tier"]] = formats[ENGINE_HEADERS["tier_if_billed"]] = "0"
     formats[ENGINE_HEADERS["dollar_effect"]] = "#,##0.00"
     return formats
@@ -90,7 +84,8 @@ def _lines(rows: pd.DataFrame) -> list[int]:
 def _values(columns: Sequence[Column], rows: pd.DataFrame, lines: list[int]) -> list[list[object]]:
     """Line and `columns` of `rows`, a list of cell values per column."""
     frame = rows.reindex(columns=[c.name for c in columns])
-    return [lines] + [column_values(frame[c.name], c) for c in columns]
+    first: list[object] = list(lines)
+    return [first, *(column_values(frame[c.name], c) for c in columns)]
 
 
 def report_rows(
@@ -107,7 +102,7 @@ def report_rows(
     tail = [formulas.get(h) for h in headers[1 + len(columns) :]]
     formats = report_formats(layout, columns)
     if rows is None or not len(rows):
-        return headers, iter([[None] * (1 + len(columns)) + tail]), formats
+        return headers, iter([[*([None] * (1 + len(columns))), *tail]]), formats
     values = _values(columns, rows, _lines(rows))
     return headers, (list(r) + tail for r in zip(*values, strict=True)), formats
 
@@ -123,15 +118,15 @@ def _report_rows_xml(
     headers = report_columns([c.name for c in columns])
     formulas = engine_formulas(layout, table_name(sheet), [c.name for c in columns])
     letters = [column_letter(i) for i in range(1, len(headers) + 1)]
-    data = rows is not None and len(rows) > 0
-    n = len(rows) if data else 1
-    lines = _lines(rows) if data else []
+    data = rows if rows is not None and len(rows) > 0 else None
+    n = len(data) if data is not None else 1
+    lines = _lines(data) if data is not None else []
     formula_columns = [(headers.index(h), h) for h in headers if h in formulas]
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         numbers = [str(r) for r in range(start + 2, stop + 2)]
-        if data:
-            values = _values(columns, rows.iloc[start:stop], lines[start:stop])
+        if data is not None:
+            values = _values(columns, data.iloc[start:stop], lines[start:stop])
         else:
             values = [[None] for _ in range(1 + len(columns))]
         cells = []
@@ -209,9 +204,9 @@ def report_sheet(
         formula1='"' + ",".join(ACTIONS) + '"',
         allow_blank=True,
         showErrorMessage=True,
-        errorTitle="Action",
+        errorTitle=ACTION,
         error="Choose Keep, Delete or Defer (blank = Keep).",
-        promptTitle="Action",
+        promptTitle=ACTION,
         prompt="Keep, Delete or Defer this row; then press Delete Rows or Defer Rows.",
         showInputMessage=True,
     )

@@ -109,13 +109,14 @@ def _text(value: str) -> str:
     return f"<t>{value}</t>"
 
 
-def _plain(texts: list[str]) -> bool:
+def _plain(texts: Sequence[object]) -> bool:
     """Whether every text goes into XML as it is (no escape, no edge space); raises
     IllegalCharacter for a character XML cannot hold."""
-    if _ILLEGAL.search("\n".join(texts)):
-        i, m = next((i, m) for i, t in enumerate(texts) if (m := _ILLEGAL.search(t)))
+    strings = [str(t) for t in texts]  # texts already: the caller checked each one's type
+    if _ILLEGAL.search("\n".join(strings)):
+        i, m = next((i, m) for i, t in enumerate(strings) if (m := _ILLEGAL.search(t)))
         raise IllegalCharacter(i, ord(m[0]))
-    joined = "\x00".join(texts)  # NUL: a separator no legal text holds
+    joined = "\x00".join(strings)  # NUL: a separator no legal text holds
     if "&" in joined or "<" in joined or ">" in joined:
         return False
     return not _EDGE_SPACE.search(joined)

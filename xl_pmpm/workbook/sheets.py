@@ -1,8 +1,9 @@
 """The workbook's structure, shared by the template builder and the xlwings front end.
 
-Pure Python: sheet names, the columns of a Tier Report table and the names Excel
-gives them. ``template.py`` builds the workbook from these and ``excel/frontend.py``
-reads and writes it by the same names, so the two cannot drift apart.
+Pure Python: the columns of a Tier Report table and of the other sheets' tables, and
+the names Excel gives them (the sheet and table names themselves, and the words the
+workbook adds, are `core.vocabulary`'s). ``template.py`` builds the workbook from these
+and ``excel/`` reads and writes it by the same names, so the two cannot drift apart.
 
 A Tier Report sheet ("All" and one per contract) is one Excel Table:
 ``Line`` (the extract's own line number: header = 1, first row = 2; the stable
@@ -20,52 +21,34 @@ import pandas as pd
 
 from xl_pmpm.core.entries import ENTRY_COLUMNS
 from xl_pmpm.core.findings import FINDING_COLUMNS
-from xl_pmpm.core.flags import ENGINE_HEADERS
 from xl_pmpm.core.kpi import KPI_COLUMNS, KPI_TABLES
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RATE_COLUMNS, RateBook
 from xl_pmpm.core.review import ARCHIVE_META
-from xl_pmpm.io.workbook_reader import ACTION, FINDINGS, LINE, ORIGINAL_SHEET
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ALL,
+    ENGINE_HEADERS,
+    FINDINGS,
+    LINE,
+    RESERVED_SHEETS,
+)
 
 __all__ = [
-    "ACTION",
-    "ACTIONS",
-    "ALL",
-    "AT_RISK_MARK",
-    "CONFIG",
     "CONTRACTS_FIRST_COLUMN",
-    "CONTRACTS_TABLE",
     "CONTRACT_COLUMNS",
     "CONTRACT_PLACES",
-    "DEFER",
-    "DEFERRED",
     "DEFERRED_COLUMNS_META",
-    "DELETE",
     "ENGINE_COLUMNS",
-    "FINDINGS",
     "FLAG_COLUMNS",
-    "HELP",
-    "HISTORY",
     "HISTORY_COLUMNS",
-    "HISTORY_TABLE",
-    "KEEP",
-    "KPI",
     "KPI_TABLE_NAMES",
     "KPI_TEXT_COLUMNS",
-    "LINE",
-    "ORIGINAL",
-    "RATES",
-    "RESERVED_SHEETS",
-    "UNBILLED",
-    "SETTINGS",
     "STAMP_FORMAT",
-    "SUMMARY",
     "SUMMARY_CONTRACT_ROWS",
     "SUMMARY_TOTAL",
     "TIERS_FIRST_COLUMN",
-    "TIERS_TABLE",
     "TIER_COLUMNS",
-    "VALIDATION",
     "VALIDATION_COLUMNS",
     "kpi_first_columns",
     "report_columns",
@@ -80,20 +63,14 @@ __all__ = [
     "table_name",
 ]
 
-ALL = "All"
-DEFERRED = "Deferred"
-VALIDATION = "Validation"
-SETTINGS = "Settings"
-SUMMARY = "Summary"
 # The Summary's first table: a total row, then this many contract places (column A,
 # written by the fill and by Load Extract); every count is a formula over the All table.
-SUMMARY_TOTAL = "All"
+SUMMARY_TOTAL = ALL  # the total row: the All sheet's rows
 SUMMARY_CONTRACT_ROWS = 20
 # The Rates sheet: the rate book (table "Rates", from A1), then what the formulas look up
 # side by side, a blank column between: "Tiers" (each payer's resolved tiers over time)
 # and "Contracts" (each contract of the extract and its payer, CONTRACT_PLACES places,
 # written by the fill and by Load Extract).
-TIERS_TABLE = "Tiers"
 TIER_COLUMNS = [
     "payer",
     "hours_basis",
@@ -105,33 +82,16 @@ TIER_COLUMNS = [
     "effective_from",
     "effective_to",
 ]
-CONTRACTS_TABLE = "Contracts"
 CONTRACT_COLUMNS = ["contract", "payer"]
 CONTRACT_PLACES = 200
 TIERS_FIRST_COLUMN = len(RATE_COLUMNS) + 2
 CONTRACTS_FIRST_COLUMN = TIERS_FIRST_COLUMN + len(TIER_COLUMNS) + 1
-HELP = "Help"
-RATES = "Rates"
-# Excel reserves the sheet name "History" (it refuses it), hence "Export History".
-HISTORY = "Export History"
-HISTORY_TABLE = "ExportHistory"
-KPI = "KPI"
-CONFIG = "xlwings.conf"
-ORIGINAL = ORIGINAL_SHEET  # hidden: the extract as loaded, for the locked-field check
-RESERVED_SHEETS = (ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY)
-UNBILLED = "Unbilled"  # member-months earned and not billed (the Unbilled button)
-RESERVED_SHEETS += (KPI, CONFIG, ORIGINAL, UNBILLED)
-UNBILLED_TABLE = "UnbilledRows"
 # The Unbilled sheet's columns: the Unbilled button writes them, Summary's line reads them.
 UNBILLED_HEADERS = ["Status", "Days left", "Last day", "Month", "Payer", "Contract"]
 UNBILLED_HEADERS += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
 UNBILLED_HEADERS += ["Dollars", "Reason", "What to do"]
 UNBILLED_TEXT = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Rate code")
 
-KEEP, DELETE, DEFER = "Keep", "Delete", "Defer"
-# What the At risk column shows for a row whose tier would change (blank otherwise).
-AT_RISK_MARK = "Yes"
-ACTIONS = (KEEP, DELETE, DEFER)
 FLAG_COLUMNS = [
     ENGINE_HEADERS["tier"],
     ENGINE_HEADERS["tier_if_billed"],
@@ -236,9 +196,9 @@ def extract_contracts(rows: pd.DataFrame | None, layout: Layout) -> list[str]:
     return sorted(set(values[values != ""]))
 
 
-def contract_payers(book: RateBook, contracts: Sequence[str]) -> list[list[str]]:
+def contract_payers(rate_book: RateBook, contracts: Sequence[str]) -> list[list[str]]:
     """[contract, payer] of each contract, by the rate book's payers (the engine's rule)."""
-    payers = book.payer_for_contracts(pd.Series(list(contracts), dtype=object))
+    payers = rate_book.payer_for_contracts(pd.Series(list(contracts), dtype=object))
     return [[c, str(p)] for c, p in zip(contracts, payers, strict=True)]
 
 

@@ -35,15 +35,25 @@ import pandas as pd
 from xl_pmpm.core.kpi import kpi_tables
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
+from xl_pmpm.core.vocabulary import (
+    ACTION,
+    ACTIONS,
+    ALL,
+    DEFERRED,
+    FINDINGS,
+    HISTORY,
+    HISTORY_TABLE,
+    UNBILLED,
+    UNBILLED_TABLE,
+    VALIDATION,
+)
 from xl_pmpm.workbook import macros
 from xl_pmpm.workbook.book_sheets import (
-    KPI_CHART_ROWS,
-    SETTINGS,
+    SETTING_ROWS,
     XLWINGS_CONFIG_KEYS,
     config_sheet,
     default_tiers,
     help_sheet,
-    kpi_sheet,
     rates_sheet,
     settings_sheet,
     summary_sheet,
@@ -52,6 +62,7 @@ from xl_pmpm.workbook.book_sheets import (
 from xl_pmpm.workbook.formulas import (
     engine_formulas,
 )
+from xl_pmpm.workbook.kpi_sheet import KPI_CHART_ROWS, kpi_sheet
 from xl_pmpm.workbook.package import (
     ZIP_DATE,
     vba_modules,
@@ -65,21 +76,11 @@ from xl_pmpm.workbook.report_sheet import (
 )
 from xl_pmpm.workbook.sheet_xml import SheetExtras, column_runs_sqref
 from xl_pmpm.workbook.sheets import (
-    ACTION,
-    ACTIONS,
-    ALL,
-    DEFERRED,
     DEFERRED_COLUMNS_META,
     ENGINE_COLUMNS,
-    FINDINGS,
-    HISTORY,
     HISTORY_COLUMNS,
-    HISTORY_TABLE,
-    UNBILLED,
     UNBILLED_HEADERS,
-    UNBILLED_TABLE,
     UNBILLED_TEXT,
-    VALIDATION,
     VALIDATION_COLUMNS,
     extract_contracts,
     report_sheet_names,
@@ -96,9 +97,7 @@ __all__ = [
     "ENGINE_COLUMNS",
     "FINDINGS",
     "KPI_CHART_ROWS",
-    "MACROS_DIR",
-    "SETTINGS",
-    "TEMPLATE_PATH",
+    "SETTING_ROWS",
     "WorkbookOptions",
     "build_template",
     "engine_formulas",
@@ -111,22 +110,10 @@ __all__ = [
     "ZIP_DATE",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# In a checkout: the top-level macros/ (copies to read) and workbook_templates/. Installed,
-# there is no template folder to write.
-IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (
-    REPO_ROOT / "workbook_templates"
-).is_dir()
-MACROS_DIR: Path | None = REPO_ROOT / "macros" if IN_CHECKOUT else None
-TEMPLATE_PATH: Path | None = (
-    REPO_ROOT / "workbook_templates" / "PMPM_Tier_Report.xlsm" if IN_CHECKOUT else None
-)
-ALL_SHEET = ALL
-
 
 def _workbook(
     layout: Layout,
-    book: RateBook,
+    rate_book: RateBook,
     contracts: Sequence[str],
     rows: pd.DataFrame | None,
     billing_month: date | None,
@@ -148,7 +135,7 @@ def _workbook(
     for n, (contract, sheet) in enumerate(names.items(), start=1):
         code_names.append(f"wsReport{n}")
         extras[sheet] = report_sheet(wb, sheet, code_names[-1], layout, subsets[contract])
-    rates_sheet(wb, book, contracts)
+    rates_sheet(wb, rate_book, contracts)
     settings_sheet(wb, billing_month, as_of)
     # Restore puts a row back whole: every column the rules read, Authorized Hours too.
     deferred_columns = [*DEFERRED_COLUMNS_META, *(c.name for c in layout.sheet_columns)]
@@ -170,7 +157,7 @@ def _workbook(
     )
     validation = [shown(c) for c in VALIDATION_COLUMNS]
     table_sheet(wb, VALIDATION, "wsValidation", VALIDATION, validation, "TableStyleLight10")
-    summary_sheet(wb, list(contracts), layout, default_tiers(book))
+    summary_sheet(wb, list(contracts), layout, default_tiers(rate_book))
     if history is not None:
         history = history.copy()
         for column in ("exported_at", "updated_at"):
@@ -179,8 +166,8 @@ def _workbook(
     headers = [shown(c) for c in HISTORY_COLUMNS]
     shown_history = None if history is None else history.rename(columns=shown)
     table_sheet(wb, HISTORY, "wsHistory", HISTORY_TABLE, headers, "TableStyleLight1", shown_history)
-    kpis = None if history is None or history.empty else kpi_tables(history, book)
-    kpi_sheet(wb, default_tiers(book), kpis)
+    kpis = None if history is None or history.empty else kpi_tables(history, rate_book)
+    kpi_sheet(wb, default_tiers(rate_book), kpis)
     table_sheet(
         wb,
         UNBILLED,
@@ -231,7 +218,7 @@ class WorkbookOptions(TypedDict, total=False):
 def _write_workbook(
     out: IO[bytes],
     layout: Layout,
-    book: RateBook,
+    rate_book: RateBook,
     *,
     contracts: Sequence[str] | None = None,
     rows: pd.DataFrame | None = None,
@@ -247,7 +234,7 @@ def _write_workbook(
     if contracts is None:
         contracts = extract_contracts(rows, layout)
     wb, code_names, extras = _workbook(
-        layout, book, contracts, rows, billing_month, as_of, xlwings_config, deferred, history
+        layout, rate_book, contracts, rows, billing_month, as_of, xlwings_config, deferred, history
     )
     vba = build_vba_project(vba_modules(code_names))
     custom_ui = macros.ribbon_xml().encode("utf-8")
@@ -257,18 +244,20 @@ def _write_workbook(
         write_package(xlsx, vba, custom_ui, out, extras)
 
 
-def workbook_bytes(layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]) -> bytes:
+def workbook_bytes(
+    layout: Layout, rate_book: RateBook, **options: Unpack[WorkbookOptions]
+) -> bytes:
     """The macro-enabled Tier Report workbook, as the bytes of an .xlsm file.
 
     `options`: see `WorkbookOptions`.
     """
     buffer = io.BytesIO()
-    _write_workbook(buffer, layout, book, **options)
+    _write_workbook(buffer, layout, rate_book, **options)
     return buffer.getvalue()
 
 
 def build_template(
-    out_path: str | Path, layout: Layout, book: RateBook, **options: Unpack[WorkbookOptions]
+    out_path: str | Path, layout: Layout, rate_book: RateBook, **options: Unpack[WorkbookOptions]
 ) -> Path:
     """Write the workbook to `out_path` atomically (a rebuilt template replaces the old one).
 
@@ -283,7 +272,7 @@ def build_template(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write_workbook(fh, layout, book, **options)
+            _write_workbook(fh, layout, rate_book, **options)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)

@@ -266,10 +266,10 @@ def _dir_stream(
     out += _record(0x000F, struct.pack("<H", len(modules)))  # PROJECTMODULES
     out += _record(0x0013, struct.pack("<H", 0xFFFF))  # PROJECTCOOKIE
     for module in modules:
-        name = module.name.encode(encoding)
+        encoded = module.name.encode(encoding)
         name_unicode = module.name.encode("utf-16-le")
-        out += _record(0x0019, name) + _record(0x0047, name_unicode)  # MODULENAME
-        out += _record(0x001A, name) + _record(0x0032, name_unicode)  # MODULESTREAMNAME
+        out += _record(0x0019, encoded) + _record(0x0047, name_unicode)  # MODULENAME
+        out += _record(0x001A, encoded) + _record(0x0032, name_unicode)  # MODULESTREAMNAME
         out += _record(0x001C) + _record(0x0048)  # MODULEDOCSTRING
         out += _record(0x0031, struct.pack("<I", 0))  # MODULEOFFSET: source starts at 0
         out += _record(0x001E, struct.pack("<I", 0))  # MODULEHELPCONTEXT

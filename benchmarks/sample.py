@@ -1,7 +1,9 @@
 """A realistic, entirely invented CDPAP PMPM Tier Report/Extract.
 
-Deterministic for a seed. Used for the bundled sample (`xl-pmpm demo`), the
-tests and the benchmarks. No real person's data: names are drawn from short
+Deterministic for a seed. Development scaffolding, not part of the installed package:
+it made the bundled sample (`xl-pmpm demo`), and the tests, the benchmarks and
+`docs/examples/make_examples.py` generate their extracts with it (`benchmarks.sample`,
+from the repository's root). No real person's data: names are drawn from short
 lists of common given and family names, IDs are random.
 """
 
