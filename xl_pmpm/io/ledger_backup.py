@@ -35,7 +35,10 @@ from xl_pmpm.io.ledger_db import (
     _table_columns,
     create_schema,
     exports,
+    has_pending_files,
     opened,
+    pending_files,
+    store_pending_apart,
 )
 
 # --- backup --------------------------------------------------------------------------------
@@ -110,6 +113,11 @@ def _copy_server(db: Ledger, temp: Path) -> int:
             while batch := rows.fetchmany(5000):
                 out.execute(sa.insert(exports), [dict(r._mapping) for r in batch])
                 count += len(batch)
+            if has_pending_files(conn):  # the files not yet confirmed, as the server has them
+                held = conn.execute(sa.select(pending_files).order_by(pending_files.c.id))
+                out.execute(sa.insert(pending_files), [dict(r._mapping) for r in held])
+            else:  # a server ledger of version 4 (not upgraded by reading): its pending entries
+                store_pending_apart(out)
         return count
     finally:
         target.dispose()

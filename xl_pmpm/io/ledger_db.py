@@ -4,9 +4,19 @@ named as in ledger_address.py), `xl-pmpm ledger init`.
 Schema versions: the `ledger_version` table holds the version. A ledger without it was
 made by an earlier release: version 1 (the first table) or 2 (with `placeholder`, and
 maybe `replaces`). Version 3 added the version table and the uniqueness rule, version 4
-the `replaces` column (a correction's link to the placeholder entry it replaces).
+the `replaces` column (a correction's link to the placeholder entry it replaces),
+version 5 the `pending_files` table (below) and only the indexes the queries use.
 Opening for writing upgrades an older ledger in ONE transaction (`MIGRATIONS`, in
-order); nothing is lost. Reading never changes the database.
+order); nothing is lost. Reading never changes the database. `downgrade` takes a
+version 5 ledger back to version 4 (`DOWNGRADES`), as exactly: an upgrade is reversible.
+
+Pending entries (version 5): an export records its entries before its files are in
+place, and confirms them once they are. The entries are stored as they will stand
+(`exported`) and each of their files has a row in `pending_files` until confirmed: the
+confirm deletes one row per file, and never rewrites an entry or an index (version 4
+rewrote every entry and three index entries per row, `status` pending -> exported).
+An entry reads as `pending` while its file (batch, folder, name) is there
+(`status_column`).
 
 Double billing is stopped by the database itself: a unique index on the member-month
 of blocking (pending or exported) confirmed entries that are not corrections, and one
@@ -45,7 +55,7 @@ from xl_pmpm.io.ledger_address import (
 )
 
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # A writer's page cache. SQLite takes its pages as it needs them: 64 MiB put the export of
 # 100k rows over its memory bound (tests/test_memory.py).
 CACHE_KIB = 16_384
@@ -79,9 +89,18 @@ exports = sa.Table(
     sa.CheckConstraint("status IN ('pending', 'exported', 'rejected')", name="exports_status_ok"),
     sqlite_autoincrement=True,
 )
-sa.Index("exports_member", exports.c.patient_number, exports.c.month)
-sa.Index("exports_status", exports.c.status)
+# The indexes the queries use (each costs its share of every insert: measured in
+# benchmarks/README.md): a month's entries (the check, `reconcile`'s matching, a member's
+# placeholder for `link_placeholders`), a folder's files (the names taken, a file's
+# entries); and the uniqueness rules below.
+sa.Index("exports_month", exports.c.month, exports.c.patient_number)
 sa.Index("exports_file", exports.c.directory, exports.c.file_name)
+# Version 4's, dropped by version 5: the member index (the month index serves its
+# queries) and the status index (pending entries are found through `pending_files`).
+V4_INDEXES = {
+    "exports_member": "CREATE INDEX exports_member ON exports (patient_number, month)",
+    "exports_status": "CREATE INDEX exports_status ON exports (status)",
+}
 UNIQUE_RULES = {
     "exports_confirmed_once": CONFIRMED_ONCE,
     "exports_placeholder_once": PLACEHOLDER_ONCE,
@@ -97,6 +116,17 @@ for _name, _where in UNIQUE_RULES.items():
     )
 ledger_version = sa.Table(
     "ledger_version", metadata, sa.Column("version", sa.Integer, nullable=False)
+)
+# The files of an export not yet confirmed in place (their entries read as pending).
+pending_files = sa.Table(
+    "pending_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch", sa.Text, nullable=False),
+    sa.Column("directory", sa.Text, nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.UniqueConstraint("directory", "file_name", name="pending_files_once"),
 )
 # Columns added after the first release: name -> the value old entries read as.
 ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
@@ -246,17 +276,60 @@ def _add_replaces(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN replaces INTEGER")
 
 
+def _pending_files_and_fewer_indexes(conn: Connection) -> None:
+    """Version 5: pending entries' files in `pending_files`, the entries stored exported;
+    the month index instead of the member and status ones."""
+    pending_files.create(conn, checkfirst=True)
+    store_pending_apart(conn)
+    for name in V4_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    for index in exports.indexes:
+        index.create(conn, checkfirst=True)
+
+
+def store_pending_apart(conn: Connection) -> None:
+    """Entries stored `pending` (version 4) stored `exported`, their files in `pending_files`."""
+    conn.exec_driver_sql(
+        "INSERT INTO pending_files (batch, directory, file_name, sha256) "
+        "SELECT batch, directory, file_name, MIN(sha256) FROM exports WHERE status = 'pending' "
+        "GROUP BY batch, directory, file_name ORDER BY MIN(id)"
+    )
+    conn.exec_driver_sql("UPDATE exports SET status = 'exported' WHERE status = 'pending'")
+
+
+def _back_to_version_4(conn: Connection) -> None:
+    """The reverse of version 5's step: pending entries stored as pending again, version
+    4's indexes, no `pending_files`."""
+    conn.exec_driver_sql(
+        "UPDATE exports SET status = 'pending' WHERE status = 'exported' AND EXISTS ("
+        "SELECT 1 FROM pending_files p WHERE p.batch = exports.batch "
+        "AND p.directory = exports.directory AND p.file_name = exports.file_name)"
+    )
+    pending_files.drop(conn)
+    conn.exec_driver_sql("DROP INDEX IF EXISTS exports_month")
+    for sql in V4_INDEXES.values():
+        conn.exec_driver_sql(sql)
+
+
 # version -> the step that makes a ledger of the version before it into one of this version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_placeholder,
     3: _version_and_unique_rules,
     4: _add_replaces,
+    5: _pending_files_and_fewer_indexes,
 }
+# version -> the step that makes a ledger of this version into one of the version before.
+DOWNGRADES: dict[int, Callable[[Connection], None]] = {5: _back_to_version_4}
 
 
-def _set_version(conn: Connection) -> None:
+def _set_version(conn: Connection, version: int = SCHEMA_VERSION) -> None:
     conn.execute(sa.delete(ledger_version))
-    conn.execute(sa.insert(ledger_version).values(version=SCHEMA_VERSION))
+    conn.execute(sa.insert(ledger_version).values(version=version))
+
+
+def has_pending_files(conn: Connection) -> bool:
+    """Whether the ledger keeps pending files apart (version 5 on)."""
+    return sa.inspect(conn).has_table("pending_files")
 
 
 def _lock_for_upgrade(conn: Connection) -> None:
@@ -277,6 +350,22 @@ def upgrade(engine: Engine) -> int:
             MIGRATIONS[version](conn)
         if before < SCHEMA_VERSION:
             _set_version(conn)
+    return before
+
+
+def downgrade(engine: Engine, version: int) -> int:
+    """Take the ledger back to `version` (down to 4) in one transaction, every entry kept as
+    that version stores it; returns the version it had. (An xl-pmpm of that version can
+    then use it again.)"""
+    if version < min(DOWNGRADES) - 1:
+        raise PmpmInputError(f"A ledger can be taken back to version {min(DOWNGRADES) - 1}.")
+    with engine.begin() as conn:
+        _lock_for_upgrade(conn)
+        before = stored_version(conn)
+        for step in range(before, version, -1):
+            DOWNGRADES[step](conn)
+        if before > version:
+            _set_version(conn, version)
     return before
 
 
