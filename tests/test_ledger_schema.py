@@ -66,9 +66,7 @@ def test_an_export_confirms_without_rewriting_any_entry(tmp_path):
     assert {"exports_month", "exports_file", *ledger_db.UNIQUE_RULES} <= indexes
 
 
-def test_pending_entries_read_as_pending_until_the_next_export_finishes_them(
-    tmp_path, monkeypatch
-):
+def test_pending_entries_read_as_pending_until_the_next_export_finishes_them(tmp_path, monkeypatch):
     db = tmp_path / "ledger.sqlite3"
     crash_after_recording(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
