@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
 
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.io import ledger, ledger_db, ledger_files, workflow
+from xl_pmpm.io import ledger, workflow
+from xl_pmpm.io.ledger import _db as ledger_db
+from xl_pmpm.io.ledger import _recording as ledger_files
 
 AT = datetime(2025, 4, 15, 9, 30)
 

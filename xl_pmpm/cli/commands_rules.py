@@ -13,9 +13,6 @@ matched case-insensitively, blank lines are skipped, and rows are numbered by fi
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -44,9 +41,9 @@ from xl_pmpm.core.service_setup import (
     check_setup_export,
 )
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
-from xl_pmpm.io import files, ledger, sniff
-from xl_pmpm.io.csv_reader import decode_text
-from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.csv_reader import read_csv_text
+from xl_pmpm.io.ledger import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
 
@@ -55,51 +52,6 @@ NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator).
 
 
 # --- reading -----------------------------------------------------------------------------
-
-
-def read_csv_text(
-    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """A CSV as stripped strings with lower-case headers, indexed by file line number."""
-    path = Path(path)
-    data = sniff.read_input(path, what)  # a web page, a workbook, empty...: said and refused
-    reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
-    header: list[str] | None = None
-    records: list[list[str]] = []
-    lines: list[int] = []
-    start = 1
-    for record in reader:
-        line, start = start, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in record]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise PmpmInputError(
-                    f"{what} lacks the column(s) {', '.join(missing)}.",
-                    file=str(path),
-                    row=line,
-                    fix=f"The header must name: {', '.join(columns)}.",
-                )
-            continue
-        extra = record[len(header) :]
-        if any(cell.strip() for cell in extra):
-            raise PmpmInputError(
-                f"The line has {len(record)} values for {len(header)} columns.",
-                file=str(path),
-                row=line,
-                fix="Make the line hold exactly one value per column.",
-            )
-        records.append(
-            [c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record))
-        )
-        lines.append(line)
-    if header is None:
-        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
-    keep = [c for c in header if c in columns or c in optional]
-    frame = pd.DataFrame(records, columns=header, index=pd.Index(lines, dtype="int64"), dtype=str)
-    return frame.loc[:, ~frame.columns.duplicated()][keep]
 
 
 def _fail(
@@ -379,20 +331,23 @@ def _read_history(path: str) -> pd.DataFrame:
         "(`xl-pmpm ledger where` shows the one the commands use without it)."
     )
     shown = ledger.shown(path)
-    if "://" not in path and not Path(path).is_file():
+    server = ledger.looks_like_url(path)
+    if not server and not Path(path).is_file():
         problem = "is a folder, not a ledger file" if Path(path).is_dir() else "not found"
         raise PmpmInputError(f"Ledger {problem}.", file=shown, fix=ledger_fix)
     warn_if_on_network(path)
     try:
         return ledger.history(path)
+    except ledger.LedgerUnusable as exc:
+        if server or exc.damaged:
+            raise  # its own message says what is wrong and what to do (restore the backup)
+        raise PmpmInputError(
+            f"Ledger cannot be read ({exc.kind}).", file=shown, fix=ledger_fix
+        ) from None
     except PmpmInputError as exc:
-        if "://" in path or exc.message.startswith("The xl-pmpm ledger is damaged"):
+        if server or exc.message.startswith("The xl-pmpm ledger is damaged"):
             raise  # its own message says what is wrong and what to do (restore the backup)
         raise PmpmInputError(exc.message, file=shown, fix=ledger_fix) from None
-    except sqlite3.Error as exc:
-        raise PmpmInputError(
-            f"Ledger cannot be read ({type(exc).__name__}).", file=shown, fix=ledger_fix
-        ) from None
 
 
 def _kpi_text(path: str, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:

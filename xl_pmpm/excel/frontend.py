@@ -43,8 +43,8 @@ from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.validation import billing_month, validate_table
-from xl_pmpm.io import files, ledger, ledger_address
-from xl_pmpm.io.ledger_address import default_ledger
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.ledger import default_ledger
 from xl_pmpm.io.workflow import as_of_date, export_import_file
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
@@ -510,10 +510,10 @@ def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> str | 
     value = settings.get("ledger file")
     if value and str(value).strip():
         text = str(value).strip()
-        if "://" not in text:
+        if not ledger.looks_like_url(text):
             return Path(text)
-        url = ledger_address.address(text).url
-        if url is not None and url.password:
+        where = ledger.address(text)
+        if isinstance(where, ledger.ServerAddress) and where.url.password:
             raise PmpmInputError(
                 'The Settings sheet\'s "Ledger file" holds a password.',
                 fix="Delete it from the URL (write postgresql://USER@HOST/DB) and set the "
@@ -1301,7 +1301,7 @@ def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
         month = settings_month(settings)
         db = ledger_path(settings, book)
         if db is not None:
-            ledger_address.refuse_unmerged(folder, db)
+            ledger.refuse_unmerged(folder, db)
         done = export_import_file(
             table,
             folder,

@@ -12,15 +12,18 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pacsv
 
+from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
+from xl_pmpm.io import sniff
 from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify
 
 # Excel's first-line delimiter hint ("sep=;"), which Excel itself hides.
@@ -397,3 +400,51 @@ def _unreadable(
         size,
         readable=False,
     )
+
+
+# --- a small CSV of the biller's (units, authorizations, results) ------------------------
+
+
+def read_csv_text(
+    path: str | Path, what: str, columns: list[str], optional: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A CSV as stripped strings with lower-case headers, indexed by file line number."""
+    path = Path(path)
+    data = sniff.read_input(path, what)  # a web page, a workbook, empty...: said and refused
+    reader = csv.reader(io.StringIO(decode_text(data)[0], newline=""))
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    lines: list[int] = []
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in record]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise PmpmInputError(
+                    f"{what} lacks the column(s) {', '.join(missing)}.",
+                    file=str(path),
+                    row=line,
+                    fix=f"The header must name: {', '.join(columns)}.",
+                )
+            continue
+        extra = record[len(header) :]
+        if any(cell.strip() for cell in extra):
+            raise PmpmInputError(
+                f"The line has {len(record)} values for {len(header)} columns.",
+                file=str(path),
+                row=line,
+                fix="Make the line hold exactly one value per column.",
+            )
+        records.append(
+            [c.strip() for c in record[: len(header)]] + [""] * (len(header) - len(record))
+        )
+        lines.append(line)
+    if header is None:
+        raise PmpmInputError(f"{what} is empty.", file=str(path), fix="Give it a header line.")
+    keep = [c for c in header if c in columns or c in optional]
+    frame = pd.DataFrame(records, columns=header, index=pd.Index(lines, dtype="int64"), dtype=str)
+    return frame.loc[:, ~frame.columns.duplicated()][keep]

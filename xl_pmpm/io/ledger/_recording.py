@@ -1,7 +1,7 @@
 """Writing the import files and recording their rows so that a crash loses neither.
 
 `write_and_record` (which `workflow.export_import_file` calls when given a ledger):
-a SQLite ledger is first copied to `<ledger>.backup` (`ledger_backup.backup_ledger`);
+a SQLite ledger is first copied to `<ledger>.backup` (`backup.backup_ledger`);
 the import files are written to hidden temp files (`.NAME.pending`, fsync'd);
 then, in ONE transaction, the member-months are checked against the ledger again
 (already exported, or over an open placeholder), every entry is recorded as
@@ -11,7 +11,7 @@ are removed, so the loser writes nothing); then each temp file is put at its fin
 name (`atomic.publish`: a hard link, or where the folder has none an exclusive
 reservation replaced by the temp file; atomic, never over an existing file); then the
 batch is confirmed in one transaction (its files' pending marks removed: no entry is
-rewritten, ledger_db). A folder that refuses a file at that step gets
+rewritten, db). A folder that refuses a file at that step gets
 the export taken back (its files, temp files and pending entries) and a message naming
 the folder and the cause.
 
@@ -42,10 +42,10 @@ from xl_pmpm.core.export import ExportPart
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_synced
-from xl_pmpm.io.ledger_address import exists
-from xl_pmpm.io.ledger_backup import backup_ledger
-from xl_pmpm.io.ledger_db import Ledger, exports, opened, pending_files
-from xl_pmpm.io.ledger_records import (
+from xl_pmpm.io.ledger._address import exists
+from xl_pmpm.io.ledger._backup import backup_ledger
+from xl_pmpm.io.ledger._db import Ledger, exports, opened, pending_files
+from xl_pmpm.io.ledger._records import (
     blocked_rows,
     blocking_entries,
     hold_files,
@@ -122,7 +122,7 @@ def _pending_files(db: Ledger, only: str | None) -> pd.DataFrame:
 
 
 # A file's entries (its batch's, as the file index finds them) and its pending mark. The
-# entries of a pending file are stored `exported` (ledger_db); one marked rejected since
+# entries of a pending file are stored `exported` (db); one marked rejected since
 # stays, as it did when pending was stored.
 _FILE_ENTRIES = (
     (exports.c.directory == sa.bindparam("d"))
@@ -140,7 +140,7 @@ def reconcile_pending(
 ) -> Reconciled:
     """Finish interrupted exports (all folders, or only `out_dir`); see the module doc.
 
-    Call it holding `ledger_lock.locked(db_path)`: a running export's pending entries
+    Call it holding `lock.locked(db_path)`: a running export's pending entries
     must not be taken for an interrupted one's.
     """
     done = Reconciled()

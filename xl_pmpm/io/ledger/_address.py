@@ -34,7 +34,6 @@ from xl_pmpm.core.errors import PmpmInputError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
-    from sqlalchemy.exc import SQLAlchemyError
 
 # SQLAlchemy is imported only where a URL is read: a command that opens no ledger
 # (validate, layout, tier) starts without paying for it.
@@ -60,16 +59,24 @@ TEAM_SETUP = (
 
 
 @dataclass(frozen=True)
-class Address:
-    """A ledger's place: a SQLite `path`, or a server `url`. `shown` never holds a password."""
+class FileAddress:
+    """A SQLite ledger file's place. `shown`: as it may be printed."""
 
-    path: Path | None
-    url: URL | None
+    path: Path
     shown: str
+    server = False
 
-    @property
-    def server(self) -> bool:
-        return self.url is not None
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """A ledger server's place (a SQLAlchemy URL). `shown` never holds a password."""
+
+    url: URL
+    shown: str
+    server = True
+
+
+Address = FileAddress | ServerAddress  # a ledger's place: parsed once (`address`)
 
 
 APP_NAME = "xl-pmpm"
@@ -117,7 +124,7 @@ def refuse_unmerged(folder: str | Path, ledger: str | Path) -> None:
     if old is None:
         return
     where = address(ledger)
-    if where.path is not None and where.path.resolve() == old.resolve():
+    if isinstance(where, FileAddress) and where.path.resolve() == old.resolve():
         return
     raise PmpmInputError(
         f"This export folder holds a ledger of an earlier xl-pmpm, not merged into the "
@@ -210,10 +217,11 @@ def address(ledger: str | Path | Address) -> Address:
     A URL with a mistake (`_url_mistake`), or a server URL missing its '//', is a
     PmpmInputError naming the wrong part, never the password.
     """
-    if isinstance(ledger, Address):
+    if isinstance(ledger, FileAddress | ServerAddress):
         return ledger
-    if isinstance(getattr(ledger, "where", None), Address):  # an opened ledger (ledger_db)
-        return ledger.where  # type: ignore[union-attr]
+    where = getattr(ledger, "where", None)  # an opened ledger (_db.Ledger)
+    if isinstance(where, FileAddress | ServerAddress):
+        return where
     if not looks_like_url(ledger):
         if _BROKEN_URL.match(str(ledger).strip()):
             raise PmpmInputError(
@@ -221,7 +229,7 @@ def address(ledger: str | Path | Address) -> Address:
                 "as a file name).",
                 fix=URL_FIX,
             )
-        return Address(Path(ledger), None, str(ledger))
+        return FileAddress(Path(ledger), str(ledger))
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -235,11 +243,11 @@ def address(ledger: str | Path | Address) -> Address:
     except (ArgumentError, ValueError, TypeError):
         raise PmpmInputError("The ledger URL cannot be read.", fix=URL_FIX) from None
     if url.get_backend_name() == "sqlite":
-        return Address(Path(url.database or ""), None, url.database or "")
+        return FileAddress(Path(url.database or ""), url.database or "")
     given = shown_url(url)  # as the biller wrote it, less the password
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return Address(None, url, given)
+    return ServerAddress(url, given)
 
 
 def shown_url(url: URL) -> str:
@@ -265,9 +273,9 @@ def shown(ledger: str | Path | Address | None) -> str | None:
 def exists(ledger: str | Path | Address) -> bool:
     """Is there a ledger to read? A server always may be (connecting tells)."""
     where = address(ledger)
-    if where.server:
+    if isinstance(where, ServerAddress):
         return True
-    return where.path is not None and where.path.exists() and not blank(where.path)
+    return where.path.exists() and not blank(where.path)
 
 
 # --- a damaged SQLite ledger, and its backup (issue 14) ------------------------------------
@@ -332,9 +340,9 @@ def check_ledger_file(ledger: str | Path | Address) -> None:
     from xl_pmpm.io.sniff import identify
 
     where = address(ledger)
-    path = where.path
-    if path is None:
+    if isinstance(where, ServerAddress):
         return
+    path = where.path
     if path.is_dir():
         raise PmpmInputError(
             "The ledger is a folder, not a ledger file.",
@@ -401,7 +409,7 @@ def network_warning(ledger: str | Path | Address | None) -> str | None:
         where = address(ledger)
     except PmpmInputError:
         return None
-    if where.path is None or not on_network_path(where.path):
+    if isinstance(where, ServerAddress) or not on_network_path(where.path):
         return None
     return f"warning: the ledger {where.shown} is on a network path. {TEAM_SETUP}"
 
@@ -415,14 +423,14 @@ def _scrub(text: str, url: URL | None) -> str:
     return text
 
 
-def server_problem(exc: BaseException, where: Address) -> PmpmInputError:
+def server_problem(exc: BaseException, where: ServerAddress) -> PmpmInputError:
     """An error reaching or using a ledger server, said by what went wrong (no password)."""
     orig = getattr(exc, "orig", None) or exc
-    text = _scrub(str(orig), where.url).lower()
     url = where.url
-    host = f"{url.host or 'localhost'}:{url.port or 'default port'}" if url else ""
-    user = (url.username if url else None) or "(your login name)"
-    db = (url.database if url else None) or "(default)"
+    text = _scrub(str(orig), url).lower()
+    host = f"{url.host or 'localhost'}:{url.port or 'default port'}"
+    user = url.username or "(your login name)"
+    db = url.database or "(default)"
     if "password authentication failed" in text or "authentication failed" in text:
         message = f"The ledger server {host} refused the password of user {user}."
         fix = "Set the right password in PGPASSWORD or ~/.pgpass (never in the workbook)."
@@ -470,7 +478,7 @@ SQLITE_PLAIN = frozenset(
 )
 
 
-def safe_error(exc: SQLAlchemyError | sqlite3.Error) -> str:
+def safe_error(exc: BaseException) -> str:
     """A database error for a message: its kind (never its SQL or parameters), and
     SQLite's words when they are one of its fixed phrases about the file."""
     orig = getattr(exc, "orig", None) or exc

@@ -46,8 +46,8 @@ from xl_pmpm.core.findings import ValidationReport, combine, empty_findings, fin
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import PLACEHOLDER_ROLES, placeholder_rows
 from xl_pmpm.core.values import member_key
-from xl_pmpm.io.ledger_address import exists
-from xl_pmpm.io.ledger_db import (
+from xl_pmpm.io.ledger._address import exists
+from xl_pmpm.io.ledger._db import (
     ADDED_COLUMNS,
     Ledger,
     _table_columns,
@@ -65,7 +65,7 @@ TEXT_COLUMNS = ("patient_number", "contract", "month", "file_name", "status", "r
 
 def status_column(conn: Connection) -> sa.ColumnElement:
     """The entries' status as read: `pending` while the entry's file is in `pending_files`
-    (version 5, see ledger_db), else as stored."""
+    (version 5, see db), else as stored."""
     if not has_pending_files(conn):  # an older ledger, opened read-only: stored as it reads
         return exports.c.status
     if conn.execute(sa.select(pending_files.c.id).limit(1)).first() is None:

@@ -1,5 +1,5 @@
 """The ledger's database: its schema and versions, opening it (a SQLite file or a server
-named as in ledger_address.py), `xl-pmpm ledger init`.
+named as in address.py), `xl-pmpm ledger init`.
 
 Schema versions: the `ledger_version` table holds the version. A ledger without it was
 made by an earlier release: version 1 (the first table) or 2 (with `placeholder`, and
@@ -32,6 +32,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -39,13 +40,28 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    import pandas as pd
+
+    from xl_pmpm.core.export import ExportPart
+    from xl_pmpm.core.findings import ValidationReport
+    from xl_pmpm.core.layout import Layout
+    from xl_pmpm.io.ledger._merge import Merged
+    from xl_pmpm.io.ledger._recording import Reconciled
+
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.io.atomic import FILE_MODE
-from xl_pmpm.io.ledger_address import (
+from xl_pmpm.io.ledger._address import (
+    LOCK_TIMEOUT,
     NOT_A_LEDGER_FIX,
     SERVER_FIX,
     Address,
+    FileAddress,
+    ServerAddress,
     address,
     blank,
     check_ledger_file,
@@ -53,6 +69,7 @@ from xl_pmpm.io.ledger_address import (
     shown_url,
     unreadable_ledger,
 )
+from xl_pmpm.io.ledger._errors import said_inside
 
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
 SCHEMA_VERSION = 5
@@ -137,9 +154,9 @@ ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
 
 def _engine(where: Address, *, read_only: bool) -> Engine:
     """The engine of a server ledger, or of a SQLite file (read only if asked)."""
-    if where.url is not None:
+    if isinstance(where, ServerAddress):
         return _server_engine(where.url)
-    return _sqlite_engine(where.path, read_only=read_only)  # type: ignore[arg-type]
+    return _sqlite_engine(where.path, read_only=read_only)
 
 
 def _sqlite_engine(path: Path, *, read_only: bool) -> Engine:
@@ -189,11 +206,11 @@ def _server_engine(url: URL) -> Engine:
 
 
 def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
-    if where.server:
+    if isinstance(where, ServerAddress):
         return server_problem(exc, where)
     orig = getattr(exc, "orig", exc)
     if isinstance(orig, sqlite3.DatabaseError) and not isinstance(orig, sqlite3.OperationalError):
-        return unreadable_ledger(where.path, orig)  # type: ignore[arg-type]
+        return unreadable_ledger(where.path, orig)
     return PmpmInputError(
         f"Not an xl-pmpm ledger ({orig}).", file=where.shown, fix=NOT_A_LEDGER_FIX
     )
@@ -378,12 +395,13 @@ def create_schema(engine: Engine) -> None:
 
 @dataclass
 class Ledger:
-    """An opened ledger: its engine, and where it is.
+    """An opened ledger: its engine, and where it is; the workflow's steps as its methods.
 
-    One export opens it once (`Ledger.open`, or `opened`) and hands the object to each
-    step (reconcile, check, backup, record, confirm): every function that takes a
-    ledger takes this object as well as a path or URL, and then uses its engine (one
-    address parse, one engine, on a server one pool of logins, per export).
+    One export opens it once (`Ledger.open`, or `Ledger.for_export`: opened and locked)
+    and runs each step on it (`reconcile`, `check`, `record`; `history`, `mark_rejected`,
+    `backup`, `merge`): one address parse, one engine, on a server one pool of logins,
+    per export. Every function of the package that takes a ledger takes this object as
+    well as a path or URL. A driver's error leaves a method as `LedgerUnusable`.
     """
 
     engine: Engine
@@ -394,7 +412,17 @@ class Ledger:
         cls, ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
     ) -> Ledger:
         """`open_ledger`: dispose of it with `close` (or use `opened`)."""
-        return open_ledger(ledger, create=create, read_only=read_only)
+        return said_inside(open_ledger)(ledger, create=create, read_only=read_only)
+
+    @staticmethod
+    def for_export(
+        ledger: str | Path | Address, timeout: float = LOCK_TIMEOUT
+    ) -> contextlib.AbstractContextManager[Ledger]:
+        """The ledger opened once (created if absent) with its lock held: one export's steps
+        (`_lock.locked_and_opened`); closed, and the lock let go, at the end."""
+        from xl_pmpm.io.ledger._lock import locked_and_opened
+
+        return said_inside(locked_and_opened, manager=True)(ledger, timeout)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -409,6 +437,62 @@ class Ledger:
 
     def connect(self) -> contextlib.AbstractContextManager[Connection]:
         return self.engine.connect()
+
+    # --- the workflow's steps ---------------------------------------------------------------
+
+    def reconcile(self, out_dir: str | Path | None = None) -> Reconciled:
+        """Finish interrupted exports (`_recording.reconcile_pending`); hold the lock."""
+        from xl_pmpm.io.ledger._recording import reconcile_pending
+
+        return said_inside(reconcile_pending)(self, out_dir)
+
+    def check(
+        self,
+        report: ValidationReport,
+        table: pd.DataFrame,
+        layout: Layout,
+        *,
+        corrections: Iterable[int] = (),
+    ) -> ValidationReport:
+        """`report` with the ledger's `already-exported` and `placeholder-open` findings."""
+        from xl_pmpm.io.ledger._records import check_against_ledger
+
+        return said_inside(check_against_ledger)(
+            report, self, table, layout, corrections=corrections
+        )
+
+    def record(
+        self, parts: Iterable[ExportPart], out_dir: str | Path, *args: Any, **kwargs: Any
+    ) -> list[Path]:
+        """Write the import files and record their rows crash-safely
+        (`_recording.write_and_record`, the same arguments less the ledger)."""
+        from xl_pmpm.io.ledger._recording import write_and_record
+
+        return said_inside(write_and_record)(parts, out_dir, self, *args, **kwargs)
+
+    def history(self) -> pd.DataFrame:
+        """Every entry, oldest first (ENTRY_COLUMNS)."""
+        from xl_pmpm.io.ledger._records import history
+
+        return said_inside(history)(self)
+
+    def mark_rejected(self, rows: pd.DataFrame, at: datetime | None = None) -> pd.DataFrame:
+        """Mark the entries of failed import rows rejected (`_records.mark_rejected`)."""
+        from xl_pmpm.io.ledger._records import mark_rejected
+
+        return said_inside(mark_rejected)(self, rows, at)
+
+    def backup(self, to: str | Path) -> int:
+        """A consistent copy as a new SQLite file (`_backup.backup`); the entries copied."""
+        from xl_pmpm.io.ledger._backup import backup
+
+        return said_inside(backup)(self, to)
+
+    def merge(self, old: str | Path) -> Merged:
+        """An earlier release's SQLite ledger merged into this one (`_merge.merge`)."""
+        from xl_pmpm.io.ledger._merge import merge
+
+        return said_inside(merge)(old, self)
 
 
 def _create_sqlite_file(path: Path) -> None:
@@ -436,7 +520,7 @@ def open_ledger(
     where = address(ledger)
     check_ledger_file(where)
     create = create and not read_only and not where.server
-    if where.path is not None and (not where.path.exists() or blank(where.path)):
+    if isinstance(where, FileAddress) and (not where.path.exists() or blank(where.path)):
         # A blank file (0 bytes, or no table: an export killed as it made it) is a new ledger.
         if not create:
             raise PmpmInputError(
@@ -476,7 +560,7 @@ def opened(
     try:
         yield db
     except DBAPIError as exc:
-        if db.where.server and exc.connection_invalidated:
+        if isinstance(db.where, ServerAddress) and exc.connection_invalidated:
             raise server_problem(exc, db.where) from None
         raise
     finally:
@@ -493,7 +577,7 @@ def init(ledger: str | Path) -> tuple[str, int]:
     """
     where = address(ledger)
     check_ledger_file(where)
-    if where.path is not None and (not where.path.exists() or blank(where.path)):
+    if isinstance(where, FileAddress) and (not where.path.exists() or blank(where.path)):
         with opened(where, create=True):
             return "created", 0
     engine = _engine(where, read_only=False)
