@@ -28,7 +28,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from xl_pmpm.core.errors import PmpmInputError
 
@@ -77,6 +77,16 @@ class ServerAddress:
 
 
 Address = FileAddress | ServerAddress  # a ledger's place: parsed once (`address`)
+
+
+class Opened(Protocol):
+    """An opened ledger (`_db.Ledger`), as far as its place goes."""
+
+    @property
+    def where(self) -> Address: ...
+
+
+Where = str | Path | Address | Opened  # what every function of the package takes
 
 
 APP_NAME = "xl-pmpm"
@@ -211,7 +221,7 @@ def _url_mistake(text: str) -> PmpmInputError | None:
     return None
 
 
-def address(ledger: str | Path | Address) -> Address:
+def address(ledger: Where) -> Address:
     """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL.
 
     A URL with a mistake (`_url_mistake`), or a server URL missing its '//', is a
@@ -219,9 +229,8 @@ def address(ledger: str | Path | Address) -> Address:
     """
     if isinstance(ledger, FileAddress | ServerAddress):
         return ledger
-    where = getattr(ledger, "where", None)  # an opened ledger (_db.Ledger)
-    if isinstance(where, FileAddress | ServerAddress):
-        return where
+    if not isinstance(ledger, str | Path):  # an opened ledger (_db.Ledger)
+        return ledger.where
     if not looks_like_url(ledger):
         if _BROKEN_URL.match(str(ledger).strip()):
             raise PmpmInputError(
@@ -260,7 +269,7 @@ def shown_url(url: URL) -> str:
     return bare.render_as_string(hide_password=False)
 
 
-def shown(ledger: str | Path | Address | None) -> str | None:
+def shown(ledger: Where | None) -> str | None:
     """How a ledger may be named in output, logs, errors and the workbook (no password)."""
     if ledger is None:
         return None
@@ -270,7 +279,7 @@ def shown(ledger: str | Path | Address | None) -> str | None:
         return "(an unreadable ledger URL)"
 
 
-def exists(ledger: str | Path | Address) -> bool:
+def exists(ledger: Where) -> bool:
     """Is there a ledger to read? A server always may be (connecting tells)."""
     where = address(ledger)
     if isinstance(where, ServerAddress):
@@ -330,7 +339,7 @@ def unreadable_ledger(path: Path, exc: BaseException) -> PmpmInputError:
     )
 
 
-def check_ledger_file(ledger: str | Path | Address) -> None:
+def check_ledger_file(ledger: Where) -> None:
     """A SQLite ledger path holding another kind of file, or naming a folder: said by what
     it is (sniff.identify), before anything (a lock file, a folder) is made beside it.
 
@@ -401,7 +410,7 @@ def on_network_path(path: str | Path) -> bool:
     return False
 
 
-def network_warning(ledger: str | Path | Address | None) -> str | None:
+def network_warning(ledger: Where | None) -> str | None:
     """The warning for a SQLite ledger on a network path; None otherwise."""
     if ledger is None:
         return None

@@ -123,7 +123,7 @@ def _advisory_lock(
 
 
 @contextlib.contextmanager
-def locked(db_path: str | Path | Ledger, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def locked(db_path: str | Path | Address | Ledger, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the ledger's lock: one export or reconcile at a time per ledger (see above)."""
     where = address(db_path)
     if isinstance(where, FileAddress):
@@ -139,7 +139,9 @@ def locked(db_path: str | Path | Ledger, timeout: float = LOCK_TIMEOUT) -> Itera
 
 
 @contextlib.contextmanager
-def locked_and_opened(ledger: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[Ledger]:
+def locked_and_opened(
+    ledger: str | Path | Address, timeout: float = LOCK_TIMEOUT
+) -> Iterator[Ledger]:
     """The ledger opened once (created if absent) and its lock held: one export's steps.
 
     A SQLite ledger is opened holding the lock (two exports never make its tables at

@@ -113,7 +113,7 @@ def read_entries(conn: Connection, *where: sa.ColumnElement[bool]) -> pd.DataFra
     return _typed(pd.read_sql_query(_entries_query(conn, *where), conn))
 
 
-def history(db_path: str | Path) -> pd.DataFrame:
+def history(db_path: str | Path | Ledger) -> pd.DataFrame:
     """Every ledger entry, oldest first (columns: ENTRY_COLUMNS)."""
     with opened(db_path, read_only=True) as db, db.connect() as conn:
         return read_entries(conn)
@@ -586,7 +586,7 @@ def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
 
 
 def mark_rejected(
-    db_path: str | Path, rows: pd.DataFrame, at: datetime | None = None
+    db_path: str | Path | Ledger, rows: pd.DataFrame, at: datetime | None = None
 ) -> pd.DataFrame:
     """Mark the entries of failed import rows as rejected, with their reason; one transaction.
 
