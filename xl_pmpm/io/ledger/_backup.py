@@ -123,7 +123,9 @@ def _copy_server(db: Ledger, temp: Path) -> int:
                 count += len(batch)
             if has_pending_files(conn):  # the files not yet confirmed, as the server has them
                 held = conn.execute(sa.select(pending_files).order_by(pending_files.c.id))
-                out.execute(sa.insert(pending_files), [dict(r._mapping) for r in held])
+                files = [dict(r._mapping) for r in held]
+                if files:
+                    out.execute(sa.insert(pending_files), files)
             else:  # a server ledger of version 4 (not upgraded by reading): its pending entries
                 store_pending_apart(out)
         return count
