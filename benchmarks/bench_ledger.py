@@ -4,7 +4,7 @@ One extract of `--rows` rows is generated and validated once; then, alternated
 `--repeat` times, in this process:
 
 - ledger: `workflow.export_import_file` with a new SQLite ledger; timed from the
-  temp files written to the batch confirmed (`ledger_files._checkpoint`): the check,
+  temp files written to the batch confirmed (`io.ledger._recording._checkpoint`): the check,
   every entry recorded pending (built from the table), the placeholder link, the
   files put in place, the confirm;
 - floor: stdlib `sqlite3` `executemany` of the same entries as ready-made tuples
@@ -52,9 +52,10 @@ def main() -> None:
 
     from benchmarks.sample import generate_extract
     from xl_pmpm.core.validation import validate_table
-    from xl_pmpm.io import files, ledger_files, workflow
-    from xl_pmpm.io.ledger_db import CACHE_KIB, metadata
-    from xl_pmpm.io.ledger_records import ENTRY_COLUMNS, SET_ON_INSERT, part_entries
+    from xl_pmpm.io import files, workflow
+    from xl_pmpm.io.ledger import _recording as ledger_files
+    from xl_pmpm.io.ledger._db import CACHE_KIB, metadata
+    from xl_pmpm.io.ledger._records import ENTRY_COLUMNS, SET_ON_INSERT, part_entries
 
     layout, book = files.load_layout(), files.load_rate_book()
     table = generate_extract(args.rows, MONTH, layout, book, mangle=False, below_minimum=False)

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from bench_visits import generate_visits
 
-from xl_pmpm.io.ledger_db import open_ledger
+from xl_pmpm.io.ledger._db import open_ledger
 
 MONTHS = ("2026-07", "2026-08", "2026-09")
 AS_OF = "2026-11-20"  # July's window closed on 2026-10-29: lost; August and September open

@@ -85,7 +85,7 @@ def test_same_member_month_twice_is_refused_then_passes_as_correction(capsys, tm
 def test_entries_read_and_recorded_a_few_at_a_time_bill_each_member_once(
     capsys, tmp_path, extract, monkeypatch
 ):
-    from xl_pmpm.io import ledger_records
+    from xl_pmpm.io.ledger import _records as ledger_records
 
     monkeypatch.setattr(ledger_records, "ENTRY_ROWS", 3)  # a million rows' chunks, in small
     header, *lines = extract.read_bytes().splitlines(keepends=True)

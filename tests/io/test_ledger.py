@@ -19,7 +19,8 @@ from ledger_backends import backend_fixture, pg_ledger_fixture  # noqa: F401 (fi
 from xl_pmpm.cli.commands_month import add_commands
 from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.io import files, ledger, ledger_files, workflow
+from xl_pmpm.io import files, ledger, workflow
+from xl_pmpm.io.ledger import _recording as ledger_files
 
 AT = datetime(2025, 4, 15, 9, 30)
 STAGES = ["temp-written", "pending-recorded", "linked", "confirmed"]

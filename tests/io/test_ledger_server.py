@@ -55,8 +55,12 @@ from test_crash import each_kill
 
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.io import ledger, ledger_address, ledger_db, ledger_files, ledger_lock, workflow
+from xl_pmpm.io import ledger, workflow
 from xl_pmpm.io.ledger import LEDGER_ENV
+from xl_pmpm.io.ledger import _address as ledger_address
+from xl_pmpm.io.ledger import _db as ledger_db
+from xl_pmpm.io.ledger import _lock as ledger_lock
+from xl_pmpm.io.ledger import _recording as ledger_files
 
 EXTRACT_AS_OF = "2026-11-05"
 ROWS = EXTRACT_ROWS

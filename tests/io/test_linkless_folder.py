@@ -16,7 +16,8 @@ from cli_helpers import (  # noqa: F401 (fixtures)
     run,
 )
 
-from xl_pmpm.io import ledger, ledger_files
+from xl_pmpm.io import ledger
+from xl_pmpm.io.ledger import _recording as ledger_files
 
 AS_OF = "2026-11-05"
 

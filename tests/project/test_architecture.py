@@ -191,3 +191,70 @@ def test_the_reader_the_builder_and_the_front_end_import_the_vocabulary():
     reader = PACKAGE / "io" / "workbook_reader.py"
     assert any(m == "xl_pmpm.core.vocabulary" for _, m in _imports(reader))
     assert importers("workbook") and importers("excel")
+
+
+# --- the ledger: one package, one object (issue 24) ------------------------------------------
+
+LEDGER = "xl_pmpm.io.ledger"
+# Drivers and formats the front ends never touch: the ledger package and io/ speak to them.
+FRONT_FORBIDDEN = {"sqlite3", "sqlalchemy", "psycopg", "csv"}
+
+
+def _imported_names(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import, and (line, module.name) of every `from m import name`
+    (so `from xl_pmpm.io.ledger import _db` is seen as the submodule it is)."""
+    found = list(_imports(path))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_ledger_package_is_imported_never_its_modules(path):
+    """Outside io/ledger/ the ledger is the package (`Ledger`, its functions): its modules
+    (`_db`, `_records`...) are its own, and so are the old flat io/ledger_*.py names."""
+    if _module_name(path).startswith(LEDGER + ".") or _module_name(path) == LEDGER:
+        return
+    inside = {p.stem for p in (PACKAGE / "io" / "ledger").glob("*.py")} - {"__init__"}
+    wrong = [
+        f"line {line}: {module}"
+        for line, module in _imported_names(path)
+        if (module.startswith(LEDGER + ".") and module.split(".")[3] in inside)
+        or module.startswith("xl_pmpm.io.ledger_")
+    ]
+    assert wrong == [], f"{path.relative_to(PACKAGE)} reaches into the ledger package: {wrong}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if _room(_module_name(p)) in ("cli", "excel")],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_the_front_ends_import_no_database_driver_and_no_csv(path):
+    """cli/ and excel/ say the ledger's errors through the package (`LedgerUnusable`) and
+    read files through io/: no sqlite3, SQLAlchemy, psycopg or csv of their own."""
+    wrong = [
+        f"line {line}: {module}"
+        for line, module in _imports(path)
+        if module.split(".")[0] in FRONT_FORBIDDEN
+    ]
+    assert wrong == [], f"{path.relative_to(PACKAGE)} imports a driver or csv: {wrong}"
+
+
+def test_the_ledger_package_is_one_folder_and_its_init_imports_no_sqlalchemy():
+    folder = PACKAGE / "io" / "ledger"
+    assert (folder / "__init__.py").is_file()
+    assert not list((PACKAGE / "io").glob("ledger_*.py"))  # no module of it outside it
+    modules = {m for _, m in _imports(folder / "__init__.py")}
+    assert not {m for m in modules if m.split(".")[0] in {"sqlalchemy", "psycopg"}}
+    # what __init__ imports eagerly imports no SQLAlchemy either (the lazy rest: PEP 562)
+    eager = {m for m in modules if m.startswith(LEDGER + ".")}
+    for module in eager:
+        text = (PACKAGE.parent / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        top = [
+            node for node in ast.parse(text).body if isinstance(node, ast.Import | ast.ImportFrom)
+        ]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert not [n for n in names if n.split(".")[0] in {"sqlalchemy", "psycopg"}], module

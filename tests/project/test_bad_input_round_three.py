@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from xl_pmpm.core.export import contract_file_parts, contract_tag
 from xl_pmpm.io import files
-from xl_pmpm.io.ledger_address import LEDGER_ENV
+from xl_pmpm.io.ledger import LEDGER_ENV
 
 AS_OF = "2026-11-05"
 SECRET = "s3cret"

@@ -30,8 +30,9 @@ from xl_pmpm.core.values import (
     member_key,
     strip_invisible,
 )
-from xl_pmpm.io import files, ledger, ledger_files
+from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, default_ledger
+from xl_pmpm.io.ledger import _recording as ledger_files
 
 AS_OF = "2026-11-05"
 LAYOUT, BOOK = files.load_layout(), files.load_rate_book()

@@ -18,7 +18,7 @@ from cli_helpers import extract_fixture, no_env_ledger_fixture, run  # noqa: F40
 from hostile_files import NAMES, make_hostile, portal_page
 
 from xl_pmpm.io import files
-from xl_pmpm.io.ledger_address import LEDGER_NAME
+from xl_pmpm.io.ledger import LEDGER_NAME
 
 AS_OF = "2026-11-05"
 ESFM = "Easter Seals Financial Management"

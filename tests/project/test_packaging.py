@@ -25,7 +25,7 @@ def test_one_version_source_and_a_changelog() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+", xl_pmpm.__version__)
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert f"## {xl_pmpm.__version__} " in changelog
-    from xl_pmpm.io.ledger_db import SCHEMA_VERSION
+    from xl_pmpm.io.ledger import SCHEMA_VERSION
 
     for version in range(1, SCHEMA_VERSION + 1):  # every schema upgrade is called out
         assert f"**Ledger schema {version}**" in changelog

@@ -43,7 +43,7 @@ from xl_pmpm.core.rates import RateBook, tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
 from xl_pmpm.core.review import KEEP, restore_rows
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.ledger_address import (
+from xl_pmpm.io.ledger import (
     LEDGER_ENV,
     LOCK_TIMEOUT,
     default_ledger,

@@ -7,7 +7,7 @@
   (SQLite's online backup; from a server, every entry read in one snapshot).
 - `ledger where`: which ledger the commands use, and why.
 - `ledger merge OLD`: an earlier release's per-folder ledger merged into this one
-  (`io.ledger_merge`).
+  (`io.ledger`'s `merge`).
 
 The ledger is `--ledger` (a path or a URL without password), else $XL_PMPM_LEDGER,
 else pmpm-ledger.sqlite3 in the user's data folder (one per agency, never in an
@@ -21,7 +21,7 @@ import os
 
 from xl_pmpm.cli.options import add_settings, emit, guarded, warn_if_on_network
 from xl_pmpm.io import ledger
-from xl_pmpm.io.ledger_address import LEDGER_ENV, LEDGER_HELP, default_ledger
+from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_HELP, default_ledger
 
 
 def _ledger(args: argparse.Namespace) -> str:
@@ -78,10 +78,8 @@ def cmd_ledger_where(args: argparse.Namespace) -> int:
 
 @guarded
 def cmd_ledger_merge(args: argparse.Namespace) -> int:
-    from xl_pmpm.io.ledger_merge import merge
-
     db = _ledger(args)
-    done = merge(args.old, db)
+    done = ledger.merge(args.old, db)
     payload = {
         "ledger": ledger.shown(db),
         "merged": args.old,

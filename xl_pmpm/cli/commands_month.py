@@ -40,7 +40,7 @@ from xl_pmpm.core.unbilled import REASONS, Unbilled, cents, unbilled_lines
 from xl_pmpm.core.validation import billing_month, validate_report, validate_table
 from xl_pmpm.core.visits import aggregate_visits, visits_report, with_split_contracts
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
+from xl_pmpm.io.ledger import LEDGER_HELP, default_ledger
 from xl_pmpm.io.reconcile import load_results_mapping, reconcile_results
 from xl_pmpm.io.unbilled import unbilled_from_files
 from xl_pmpm.io.visits_reader import load_mapping, read_visit_sums

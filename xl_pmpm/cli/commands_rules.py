@@ -13,7 +13,6 @@ matched case-insensitively, blank lines are skipped, and rows are numbered by fi
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +42,7 @@ from xl_pmpm.core.service_setup import (
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import read_csv_text
-from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
+from xl_pmpm.io.ledger import LEDGER_HELP, default_ledger
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
 from xl_pmpm.io.workflow import this_month
@@ -332,20 +331,23 @@ def _read_history(path: str) -> pd.DataFrame:
         "(`xl-pmpm ledger where` shows the one the commands use without it)."
     )
     shown = ledger.shown(path)
-    if "://" not in path and not Path(path).is_file():
+    server = ledger.looks_like_url(path)
+    if not server and not Path(path).is_file():
         problem = "is a folder, not a ledger file" if Path(path).is_dir() else "not found"
         raise PmpmInputError(f"Ledger {problem}.", file=shown, fix=ledger_fix)
     warn_if_on_network(path)
     try:
         return ledger.history(path)
+    except ledger.LedgerUnusable as exc:
+        if server or exc.damaged:
+            raise  # its own message says what is wrong and what to do (restore the backup)
+        raise PmpmInputError(
+            f"Ledger cannot be read ({exc.kind}).", file=shown, fix=ledger_fix
+        ) from None
     except PmpmInputError as exc:
-        if "://" in path or exc.message.startswith("The xl-pmpm ledger is damaged"):
+        if server or exc.message.startswith("The xl-pmpm ledger is damaged"):
             raise  # its own message says what is wrong and what to do (restore the backup)
         raise PmpmInputError(exc.message, file=shown, fix=ledger_fix) from None
-    except sqlite3.Error as exc:
-        raise PmpmInputError(
-            f"Ledger cannot be read ({type(exc).__name__}).", file=shown, fix=ledger_fix
-        ) from None
 
 
 def _kpi_text(path: str | None, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:

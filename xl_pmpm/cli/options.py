@@ -16,7 +16,6 @@ import argparse
 import codecs
 import functools
 import json
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -26,7 +25,7 @@ from typing import overload
 import pandas as pd
 
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
-from xl_pmpm.io.ledger_address import network_warning, safe_error
+from xl_pmpm.io.ledger import driver_errors, network_warning, said
 from xl_pmpm.io.workflow import as_of_date
 
 FORMATS = ("text", "json")
@@ -176,38 +175,22 @@ def warn_if_on_network(ledger: str | Path | None) -> None:
         print(warning, file=sys.stderr)
 
 
-def database_errors() -> tuple[type[Exception], ...]:
-    """SQLite's errors and, once a command has opened a ledger through SQLAlchemy,
-    SQLAlchemy's: a command that opens none never imports it, so none can be raised."""
-    alchemy = sys.modules.get("sqlalchemy.exc")
-    return (sqlite3.Error,) if alchemy is None else (sqlite3.Error, alchemy.SQLAlchemyError)
+def known_errors() -> tuple[type[BaseException], ...]:
+    """The errors `report_error` says in one line (an `except` evaluates it when raised):
+    the project's own, and (a net: the ledger package says its drivers' errors itself)
+    a ledger driver's error."""
+    return (PmpmError, *driver_errors())
 
 
-def known_errors() -> tuple[type[Exception], ...]:
-    """The errors `report_error` says in one line (an `except` evaluates it when raised)."""
-    return (PmpmError, *database_errors())
-
-
-def report_error(exc: Exception) -> int:
+def report_error(exc: BaseException) -> int:
     """Print a known error as one line on stderr; return its exit code."""
     if isinstance(exc, ExportRefused):
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if not isinstance(exc, PmpmError) and isinstance(exc, driver_errors()):
+        exc = said(exc)  # "damaged" with how to restore, or its kind: no SQL, no member
     if isinstance(exc, PmpmInputError):
         print(f"error: {exc.describe()}", file=sys.stderr)
-        return 2
-    damage = getattr(exc, "orig", None) or exc  # a driver's error inside SQLAlchemy's
-    if type(damage) is sqlite3.DatabaseError:  # "malformed", "not a database": damage
-        # SQLite's own text for these is a fixed phrase: no SQL, no member data.
-        print(
-            f"error: the xl-pmpm ledger is damaged ({damage}). Move it aside (keep it), then "
-            "copy its backup (the ledger's name + .backup, made before each export) in its "
-            "place; do not start a new ledger: it would forget what was already billed.",
-            file=sys.stderr,
-        )
-        return 2
-    if isinstance(exc, database_errors()):
-        print(f"error: the ledger cannot be used ({safe_error(exc)}).", file=sys.stderr)
         return 2
     print(f"error: {exc}", file=sys.stderr)  # e.g. another export holds the ledger's lock
     return 2

@@ -370,7 +370,7 @@ def _contract_parts(
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)
         index = lines_of[first : first + _ENCODE_ROWS]
-        # The ledger's fingerprint of each row (`ledger_records.row_hashes`), made from the
+        # The ledger's fingerprint of each row (`io.ledger.row_hashes`), made from the
         # slice the file is written from rather than from a second import frame.
         fingerprints = row_fingerprints(rows)
         done = 0

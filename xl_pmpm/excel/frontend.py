@@ -112,7 +112,7 @@ from xl_pmpm.excel.toolkit import (
     sheet_or_added,
     write_table,
 )
-from xl_pmpm.io import files, ledger, ledger_address
+from xl_pmpm.io import files, ledger
 from xl_pmpm.io.workflow import export_import_file
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 from xl_pmpm.workbook.sheets import (
@@ -397,7 +397,7 @@ def _export_steps(book: xw.Book, step: Callable[[str], None]) -> None:
         month = settings_month(settings)
         db = ledger_path(settings, book)
         if db is not None:
-            ledger_address.refuse_unmerged(folder, db)
+            ledger.refuse_unmerged(folder, db)
         done = export_import_file(
             table,
             folder,

@@ -24,8 +24,8 @@ from xl_pmpm.core.vocabulary import (
     SETTINGS,
 )
 from xl_pmpm.excel.toolkit import has_sheet, named_sheet, put, read_block
-from xl_pmpm.io import files, ledger_address
-from xl_pmpm.io.ledger_address import default_ledger
+from xl_pmpm.io import files, ledger
+from xl_pmpm.io.ledger import default_ledger
 from xl_pmpm.io.workflow import as_of_date
 
 _BESIDE_WORKBOOK = {"export folder": "exports", "archive folder": "archive"}
@@ -151,14 +151,14 @@ def ledger_path(settings: dict[str, Any], book: xw.Book | None = None) -> str | 
         text = str(value).strip()
         # The io layer's reading of a ledger's address (a path, sqlite:///, a server URL),
         # as the command line reads --ledger: a URL's mistakes are refused the same way.
-        url = ledger_address.address(text).url
-        if url is not None and url.password:
+        where = ledger.address(text)
+        if isinstance(where, ledger.ServerAddress) and where.url.password:
             raise PmpmInputError(
                 'The Settings sheet\'s "Ledger file" holds a password.',
                 fix="Delete it from the URL (write postgresql://USER@HOST/DB) and set the "
                 "password in PGPASSWORD or ~/.pgpass on this computer; save the workbook.",
             )
-        return text if ledger_address.looks_like_url(text) else Path(text)
+        return text if ledger.looks_like_url(text) else Path(text)
     return default_ledger()
 
 

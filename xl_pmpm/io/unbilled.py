@@ -26,7 +26,6 @@ from xl_pmpm.core.unbilled import (
 )
 from xl_pmpm.core.visits import VisitsMapping
 from xl_pmpm.io import files, ledger
-from xl_pmpm.io.ledger_address import address
 from xl_pmpm.io.memory import release_unused
 from xl_pmpm.io.visits_reader import iter_visits
 
@@ -101,7 +100,7 @@ def read_entries(
     `path` is missing and not `required`."""
     if path is None:
         return None, None
-    if address(path).server:  # a team's ledger server: connecting tells whether it is there
+    if ledger.address(path).server:  # a team's ledger server: connecting tells whether it is there
         return ledger.entry_columns(path, OUTCOME_COLUMNS, months), path
     p = Path(path)
     if not p.exists() or (p.is_file() and not ledger.exists(p)):  # none, or a blank file

@@ -25,11 +25,12 @@ from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.review import DEFER, DELETE, defer_rows, delete_rows, suggest_actions
 from xl_pmpm.core.validation import blank_rows, validate_report, validate_table
 from xl_pmpm.io import files
-from xl_pmpm.io.ledger_address import LOCK_TIMEOUT, exists
+from xl_pmpm.io import ledger as ledger_room
+from xl_pmpm.io.ledger import LOCK_TIMEOUT, exists
 from xl_pmpm.io.memory import release_unused
 
 if TYPE_CHECKING:
-    from xl_pmpm.io.ledger_files import Reconciled
+    from xl_pmpm.io.ledger import Reconciled
 
 
 @dataclass
@@ -83,9 +84,7 @@ def check_file(
         report, layout, book, month=month, as_of=as_of_date(as_of), original=before
     )
     if ledger is not None and report.readable:
-        from xl_pmpm.io.ledger_records import check_against_ledger  # SQLAlchemy: only when used
-
-        validation = check_against_ledger(
+        validation = ledger_room.check_against_ledger(  # SQLAlchemy: only when used
             validation,
             ledger,
             report.table,
@@ -142,7 +141,7 @@ def export_import_file(
     earlier export into `out_dir` is finished first; member-months already in the
     ledger are `already-exported` errors, except the rows whose lines are in
     `corrections`; the files are written and their rows recorded crash-safely
-    (pending, linked, confirmed: see ledger_files.py). A member-month another export
+    (pending, linked, confirmed: see io/ledger/_recording.py). A member-month another export
     recorded in the meantime (the database's uniqueness rule) is refused the same way,
     nothing written. `progress` is told each step as it starts (a long export's
     reader sees it move), with its count of rows.
@@ -184,24 +183,19 @@ def export_import_file(
         say("writing the import files")
         written = write_all_or_none(out_dir, parts)
     else:
-        from xl_pmpm.io.ledger_files import LedgerConflict, reconcile_pending, write_and_record
-        from xl_pmpm.io.ledger_lock import locked_and_opened
-        from xl_pmpm.io.ledger_records import check_against_ledger
-
         # From the ledger check to the last write, no other export may use the ledger;
         # it is opened once (one engine) for all the steps.
-        with locked_and_opened(ledger, lock_timeout) as db:
-            recovered = reconcile_pending(db, out_dir)
+        with ledger_room.Ledger.for_export(ledger, lock_timeout) as db:
+            recovered = db.reconcile(out_dir)
             say(f"checking {len(table):,} row(s) against the ledger")
-            checked = check_against_ledger(validation, db, table, layout, corrections=fixes)
+            checked = db.check(validation, table, layout, corrections=fixes)
             if parts is None or checked is not validation:  # refused: nothing written
                 list(import_parts(table, layout, checked, month=name_month, stamp=at, blank=blank))
             assert parts is not None
             try:
-                written = write_and_record(
+                written = db.record(
                     parts,
                     out_dir,
-                    db,
                     table,
                     claimed(flags),
                     layout,
@@ -210,7 +204,7 @@ def export_import_file(
                     corrections=fixes,
                     progress=say,
                 )
-            except LedgerConflict as lost:
+            except ledger_room.LedgerConflict as lost:
                 # Another export recorded these member-months first: refused as any error.
                 refused = checked.with_findings(lost.findings)
                 list(import_parts(table, layout, refused, month=name_month, stamp=at, blank=blank))

@@ -1,7 +1,7 @@
 """Writing the import files and recording their rows so that a crash loses neither.
 
 `write_and_record` (which `workflow.export_import_file` calls when given a ledger):
-a SQLite ledger is first copied to `<ledger>.backup` (`ledger_backup.backup_ledger`);
+a SQLite ledger is first copied to `<ledger>.backup` (`backup.backup_ledger`);
 the import files are written to hidden temp files (`.NAME.pending`, fsync'd);
 then, in ONE transaction, the member-months are checked against the ledger again
 (already exported, or over an open placeholder), every entry is recorded as
@@ -10,7 +10,8 @@ member-month another export recorded meanwhile: `LedgerConflict`, and the temp f
 are removed, so the loser writes nothing); then each temp file is put at its final
 name (`atomic.publish`: a hard link, or where the folder has none an exclusive
 reservation replaced by the temp file; atomic, never over an existing file); then the
-batch is confirmed in one transaction. A folder that refuses a file at that step gets
+batch is confirmed in one transaction (its files' pending marks removed: no entry is
+rewritten, db). A folder that refuses a file at that step gets
 the export taken back (its files, temp files and pending entries) and a message naming
 the folder and the cause.
 
@@ -41,12 +42,13 @@ from xl_pmpm.core.export import ExportPart
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_synced
-from xl_pmpm.io.ledger_address import exists
-from xl_pmpm.io.ledger_backup import backup_ledger
-from xl_pmpm.io.ledger_db import Ledger, exports, opened
-from xl_pmpm.io.ledger_records import (
+from xl_pmpm.io.ledger._address import exists
+from xl_pmpm.io.ledger._backup import backup_ledger
+from xl_pmpm.io.ledger._db import Ledger, exports, opened, pending_files
+from xl_pmpm.io.ledger._records import (
     blocked_rows,
     blocking_entries,
+    hold_files,
     insert_entries,
     ledger_findings,
     link_placeholders,
@@ -109,19 +111,28 @@ class Reconciled:
 
 
 def _pending_files(db: Ledger, only: str | None) -> pd.DataFrame:
-    """directory, file_name and sha256 of each file with pending entries (of `only`), oldest
-    first: one row per file, not per entry."""
-    c = exports.c
-    where = [c.status == PENDING] + ([c.directory == only] if only is not None else [])
-    query = (
-        sa.select(c.directory, c.file_name, c.sha256)
-        .where(*where)
-        .group_by(c.directory, c.file_name, c.sha256)
-        .order_by(sa.func.min(c.id))
-    )
+    """directory, file_name, sha256 and batch of each file with pending entries (of `only`),
+    oldest first: one row per file (`pending_files`), not per entry."""
+    c = pending_files.c
+    where = [c.directory == only] if only is not None else []
+    query = sa.select(c.directory, c.file_name, c.sha256, c.batch).where(*where).order_by(c.id)
     with db.connect() as conn:
         rows = conn.execute(query).all()
-    return pd.DataFrame(rows, columns=["directory", "file_name", "sha256"], dtype=object)
+    return pd.DataFrame(rows, columns=["directory", "file_name", "sha256", "batch"], dtype=object)
+
+
+# A file's entries (its batch's, as the file index finds them) and its pending mark. The
+# entries of a pending file are stored `exported` (db); one marked rejected since
+# stays, as it did when pending was stored.
+_FILE_ENTRIES = (
+    (exports.c.directory == sa.bindparam("d"))
+    & (exports.c.file_name == sa.bindparam("n"))
+    & (exports.c.batch == sa.bindparam("b"))
+    & (exports.c.status == EXPORTED)
+)
+_PENDING_FILE = (pending_files.c.directory == sa.bindparam("d")) & (
+    pending_files.c.file_name == sa.bindparam("n")
+)
 
 
 def reconcile_pending(
@@ -129,7 +140,7 @@ def reconcile_pending(
 ) -> Reconciled:
     """Finish interrupted exports (all folders, or only `out_dir`); see the module doc.
 
-    Call it holding `ledger_lock.locked(db_path)`: a running export's pending entries
+    Call it holding `lock.locked(db_path)`: a running export's pending entries
     must not be taken for an interrupted one's.
     """
     done = Reconciled()
@@ -140,11 +151,11 @@ def reconcile_pending(
         files = _pending_files(db, only)
         confirm: list[dict] = []
         drop: list[dict] = []
-        for directory, name, sha in zip(
-            files["directory"], files["file_name"], files["sha256"], strict=True
+        for directory, name, sha, batch in zip(
+            files["directory"], files["file_name"], files["sha256"], files["batch"], strict=True
         ):
             final, temp = Path(directory) / name, _temp_path(Path(directory), name)
-            key = {"d": directory, "n": name}
+            key = {"d": directory, "n": name, "b": batch}
             if final.exists() and is_reservation(final) and _file_sha(temp) == sha:
                 os.replace(temp, final)  # our own reservation (a folder without hard links)
                 _fsync_dir(Path(directory))
@@ -165,16 +176,12 @@ def reconcile_pending(
             else:
                 drop.append(key)
                 done.dropped.append(name)
-        same_file = (
-            (exports.c.status == PENDING)
-            & (exports.c.directory == sa.bindparam("d"))
-            & (exports.c.file_name == sa.bindparam("n"))
-        )
         with db.begin() as conn:
-            if confirm:
-                conn.execute(sa.update(exports).where(same_file).values(status=EXPORTED), confirm)
+            if confirm:  # the entries stand as stored: only the pending mark goes
+                conn.execute(sa.delete(pending_files).where(_PENDING_FILE), confirm)
             if drop:
-                conn.execute(sa.delete(exports).where(same_file), drop)
+                conn.execute(sa.delete(exports).where(_FILE_ENTRIES), drop)
+                conn.execute(sa.delete(pending_files).where(_PENDING_FILE), drop)
     # Every pending entry of these folders is resolved: their temp files are leftovers
     # (rolled forward, confirmed, or written before the crash and never recorded).
     folders = {only} if only is not None else set(files["directory"])
@@ -205,6 +212,7 @@ def _record_pending(
     month: str,
     corrections: Iterable[int],
     batch: str,
+    files: list[tuple[str, str, str]],
 ) -> None:
     """ONE transaction: the member-months checked again, then every entry (of `lines`)
     recorded pending, a chunk at a time (a correction linked to the placeholder it replaces).
@@ -222,6 +230,7 @@ def _record_pending(
                     raise LedgerConflict(taken)
                 for chunk in entries:
                     insert_entries(conn, chunk, batch, PENDING)
+                hold_files(conn, batch, files)
                 link_placeholders(conn, batch)
         except IntegrityError:
             with db.connect() as conn:  # the winner's entries, now committed
@@ -241,17 +250,21 @@ def _record_pending(
 
 
 def _unpublish(
-    db_path: str | Path | Ledger, batch: str, written: list[Path], temps: list[Path]
+    db_path: str | Path | Ledger,
+    batch: str,
+    files: list[tuple[str, str, str]],
+    written: list[Path],
+    temps: list[Path],
 ) -> None:
     """Take back an export whose files could not all be put in place: the files it put
     there (its own: named by it a moment ago), its temp files, and its pending entries."""
     for path in [*written, *temps]:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+    keys = [{"d": d, "n": n, "b": batch} for d, n, _ in files]
     with opened(db_path) as db, db.begin() as conn:
-        conn.execute(
-            sa.delete(exports).where(exports.c.batch == batch, exports.c.status == PENDING)
-        )
+        conn.execute(sa.delete(exports).where(_FILE_ENTRIES), keys)
+        conn.execute(sa.delete(pending_files).where(pending_files.c.batch == batch))
 
 
 def _publish_error(directory: Path, exc: OSError) -> PmpmInputError:
@@ -330,9 +343,10 @@ def write_and_record(
         made, table, flags, layout, str(month), at, str(directory), corrections, shas=shas
     )
     lines = [n for p in made for n in p.lines]
+    files = [(str(directory), p.name, sha) for p, sha in zip(made, shas, strict=True)]
     say(f"recording {len(lines):,} row(s) in the ledger")
     try:
-        _record_pending(db_path, entries, lines, table, layout, month, corrections, batch)
+        _record_pending(db_path, entries, lines, table, layout, month, corrections, batch, files)
     except BaseException:
         # Nothing was recorded (one transaction): no entry refers to the temp files, which
         # hold member rows. A crash (no exception) leaves them for reconcile_pending.
@@ -349,15 +363,11 @@ def write_and_record(
             written.append(final)
             _checkpoint("linked")
     except OSError as exc:  # the folder refused the file: undo all of this export
-        _unpublish(db_path, batch, written, temps)
+        _unpublish(db_path, batch, files, written, temps)
         raise _publish_error(directory, exc) from None
     _fsync_dir(directory)
-    with opened(db_path) as db, db.begin() as conn:
-        conn.execute(
-            sa.update(exports)
-            .where(exports.c.batch == batch, exports.c.status == PENDING)
-            .values(status=EXPORTED)
-        )
+    with opened(db_path) as db, db.begin() as conn:  # one row per file: no entry rewritten
+        conn.execute(sa.delete(pending_files).where(pending_files.c.batch == batch))
     _checkpoint("confirmed")
     for temp in temps:
         temp.unlink(missing_ok=True)

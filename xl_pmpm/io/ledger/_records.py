@@ -40,14 +40,22 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, REJECTED
+from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS, EXPORTED, PENDING, REJECTED
 from xl_pmpm.core.export import ExportPart, import_frame
 from xl_pmpm.core.findings import ValidationReport, combine, empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.core.review import placeholder_rows
+from xl_pmpm.core.review import PLACEHOLDER_ROLES, placeholder_rows
 from xl_pmpm.core.values import member_key
-from xl_pmpm.io.ledger_address import exists
-from xl_pmpm.io.ledger_db import ADDED_COLUMNS, Ledger, _table_columns, exports, opened
+from xl_pmpm.io.ledger._address import exists
+from xl_pmpm.io.ledger._db import (
+    ADDED_COLUMNS,
+    Ledger,
+    _table_columns,
+    exports,
+    has_pending_files,
+    opened,
+    pending_files,
+)
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
@@ -55,12 +63,40 @@ SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at", "replaces")
 TEXT_COLUMNS = ("patient_number", "contract", "month", "file_name", "status", "reason")
 
 
-def _entries_query(conn: Connection, *where: sa.ColumnElement[bool]) -> sa.Select:
+def status_column(conn: Connection) -> sa.ColumnElement:
+    """The entries' status as read: `pending` while the entry's file is in `pending_files`
+    (version 5, see db), else as stored."""
+    if not has_pending_files(conn):  # an older ledger, opened read-only: stored as it reads
+        return exports.c.status
+    if conn.execute(sa.select(pending_files.c.id).limit(1)).first() is None:
+        return exports.c.status  # nothing pending (nearly always): no look-up per entry
+    p = pending_files.c
+    waiting = sa.exists().where(
+        p.batch == exports.c.batch,
+        p.directory == exports.c.directory,
+        p.file_name == exports.c.file_name,
+    )
+    return sa.case(
+        (sa.and_(exports.c.status == EXPORTED, waiting), PENDING), else_=exports.c.status
+    )
+
+
+def _columns(conn: Connection, names: Iterable[str]) -> list[sa.ColumnElement]:
+    """`names` of the entries as read (an old ledger opened read-only has not been upgraded:
+    its missing columns read as their default)."""
     have = _table_columns(conn)
-    columns = [
-        exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c) for c in ENTRY_COLUMNS
-    ]  # an old ledger opened read-only has not been upgraded
-    return sa.select(*columns).where(*where).order_by(exports.c.id)
+    return [
+        status_column(conn).label(c)
+        if c == "status"
+        else exports.c[c]
+        if c in have
+        else sa.literal(ADDED_COLUMNS[c]).label(c)
+        for c in names
+    ]
+
+
+def _entries_query(conn: Connection, *where: sa.ColumnElement[bool]) -> sa.Select:
+    return sa.select(*_columns(conn, ENTRY_COLUMNS)).where(*where).order_by(exports.c.id)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +113,7 @@ def read_entries(conn: Connection, *where: sa.ColumnElement[bool]) -> pd.DataFra
     return _typed(pd.read_sql_query(_entries_query(conn, *where), conn))
 
 
-def history(db_path: str | Path) -> pd.DataFrame:
+def history(db_path: str | Path | Ledger) -> pd.DataFrame:
     """Every ledger entry, oldest first (columns: ENTRY_COLUMNS)."""
     with opened(db_path, read_only=True) as db, db.connect() as conn:
         return read_entries(conn)
@@ -126,6 +162,16 @@ def part_entries(
             ).assign(month=month, directory=directory, exported_at=at.isoformat(timespec="seconds"))
 
 
+def _source_columns(table: pd.DataFrame, layout: Layout) -> list[str]:
+    """The table's columns an entry is built from, fingerprint apart."""
+    names = [layout.name_of("patient_number"), layout.name_of("contract")]
+    for role in PLACEHOLDER_ROLES:
+        column = layout.column(role)
+        if column is not None:
+            names.append(column.name)
+    return [c for c in dict.fromkeys(names) if c in table.columns]
+
+
 def _entries(
     lines: list[int],
     file_name: str,
@@ -136,7 +182,9 @@ def _entries(
     corrections: set[int],
     hashes: list[int] | None = None,
 ) -> pd.DataFrame:
-    rows = table.loc[lines]
+    # Only the columns an entry takes (not the whole row: a third of the time), unless
+    # the fingerprints must still be made from the rows.
+    rows = table.loc[lines] if hashes is None else table.loc[lines, _source_columns(table, layout)]
     fingerprints = (
         pd.Series(hashes, dtype="uint64").astype(str).to_numpy()
         if hashes is not None
@@ -167,9 +215,14 @@ INSERTED = ["batch", "status", *(c for c in ENTRY_COLUMNS if c not in SET_ON_INS
 
 def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: str) -> None:
     """Insert `entries` with `batch` and `status`: plain Python tuples straight to the
-    driver (`executemany`; PostgreSQL's `COPY`), no per-row dict or SQL compilation."""
+    driver (`executemany`; PostgreSQL's `COPY`), no per-row dict or SQL compilation.
+
+    `pending` entries are stored as `exported`: their files go in `pending_files`
+    (`hold_files`, the caller's part), and confirming them rewrites no entry.
+    """
     if entries.empty:
         return
+    status = EXPORTED if status == PENDING else status
     values = [entries[c].astype(object) for c in INSERTED[2:]]
     columns = [v.where(v.notna(), None).tolist() for v in values]
     n = len(entries)
@@ -191,6 +244,14 @@ def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: 
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([mark] * len(INSERTED))
     conn.exec_driver_sql(f"INSERT INTO exports ({names}) VALUES ({marks})", list(rows))
+
+
+def hold_files(conn: Connection, batch: str, files: Iterable[tuple[str, str, str]]) -> None:
+    """Files of `batch` (folder, name, sha256) not yet confirmed: their entries read as
+    pending until `confirm_files` (or a reconcile) takes them out."""
+    rows = [{"batch": batch, "directory": d, "file_name": n, "sha256": h} for d, n, h in files]
+    if rows:
+        conn.execute(sa.insert(pending_files), rows)
 
 
 def record_export(
@@ -215,13 +276,20 @@ def record_export(
         from xl_pmpm.io.files import load_layout
 
         layout = load_layout()
-    chunks = part_entries(parts, table, flags, layout, str(month), at, str(directory), corrections)
+    shas = [sha256_hex(p.data) for p in parts]
+    chunks = part_entries(
+        parts, table, flags, layout, str(month), at, str(directory), corrections, shas=shas
+    )
     batch = batch or f"{at.isoformat(timespec='seconds')}:{os.getpid()}"
     count = 0
     with opened(db_path) as db, db.begin() as conn:
         for entries in chunks:
             insert_entries(conn, entries, batch, status)
             count += len(entries)
+        if status == PENDING:
+            hold_files(
+                conn, batch, [(str(directory), p.name, h) for p, h in zip(parts, shas, strict=True)]
+            )
         link_placeholders(conn, batch)
     return count
 
@@ -518,7 +586,7 @@ def match_entries(rows: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
 
 
 def mark_rejected(
-    db_path: str | Path, rows: pd.DataFrame, at: datetime | None = None
+    db_path: str | Path | Ledger, rows: pd.DataFrame, at: datetime | None = None
 ) -> pd.DataFrame:
     """Mark the entries of failed import rows as rejected, with their reason; one transaction.
 
@@ -557,11 +625,7 @@ def entry_columns(
     """Only `columns` of the entries (of `months` if given), oldest first: a statewide
     ledger read whole would hold hundreds of MB of file names and hashes."""
     with opened(db_path, read_only=True) as db, db.connect() as conn:
-        have = _table_columns(conn)
-        selected = [
-            exports.c[c] if c in have else sa.literal(ADDED_COLUMNS[c]).label(c) for c in columns
-        ]  # an old ledger opened read-only has not been upgraded
-        query = sa.select(*selected).order_by(exports.c.id)
+        query = sa.select(*_columns(conn, columns)).order_by(exports.c.id)
         if months is not None:
             query = query.where(exports.c.month.in_(list(months)))
         return pd.read_sql_query(query, conn)

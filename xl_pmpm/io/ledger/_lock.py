@@ -8,7 +8,7 @@ nothing, and the lock is re-entrant within one process (an export inside a recon
 
 The lock keeps an interrupted export's pending entries from being finished by another
 export while it is still running. What stops double billing is the database: the
-uniqueness rule and the one transaction that checks and records (ledger_db.py); other
+uniqueness rule and the one transaction that checks and records (db.py); other
 servers SQLAlchemy reaches get that rule without the lock.
 """
 
@@ -24,14 +24,16 @@ from filelock import FileLock, Timeout
 from sqlalchemy.exc import DBAPIError
 
 from xl_pmpm.core.errors import PmpmError
-from xl_pmpm.io.ledger_address import (
+from xl_pmpm.io.ledger._address import (
     LOCK_TIMEOUT,
     Address,
+    FileAddress,
+    ServerAddress,
     address,
     check_ledger_file,
     server_problem,
 )
-from xl_pmpm.io.ledger_db import FILE_MODE, Ledger, _server_engine, opened
+from xl_pmpm.io.ledger._db import FILE_MODE, Ledger, _server_engine, opened
 
 ADVISORY_KEY = 0x786C706D706D  # "xlpmpm": the ledger's advisory lock on a PostgreSQL server
 
@@ -54,10 +56,10 @@ def _busy(where: Address, timeout: float, what: str) -> ExportBusy:
 
 
 @contextlib.contextmanager
-def _file_lock(where: Address, timeout: float) -> Iterator[None]:
+def _file_lock(where: FileAddress, timeout: float) -> Iterator[None]:
     from xl_pmpm.io.files import ensure_private_dir
 
-    path = lock_path(where.path)  # type: ignore[arg-type]
+    path = lock_path(where.path)
     ensure_private_dir(path.parent)
     lock = FileLock(path, mode=FILE_MODE, is_singleton=True)
     try:
@@ -75,7 +77,9 @@ _held_guard = threading.RLock()
 
 
 @contextlib.contextmanager
-def _advisory_lock(where: Address, timeout: float, db: Ledger | None = None) -> Iterator[None]:
+def _advisory_lock(
+    where: ServerAddress, timeout: float, db: Ledger | None = None
+) -> Iterator[None]:
     key = where.shown
     with _held_guard:
         if _held.get(key):
@@ -86,7 +90,7 @@ def _advisory_lock(where: Address, timeout: float, db: Ledger | None = None) -> 
                 _held[key] -= 1
             return
         # The export's own engine when it opened the ledger (one engine per export).
-        engine = db.engine if db is not None else _server_engine(where.url)  # type: ignore[arg-type]
+        engine = db.engine if db is not None else _server_engine(where.url)
         try:
             conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except DBAPIError as exc:
@@ -119,14 +123,14 @@ def _advisory_lock(where: Address, timeout: float, db: Ledger | None = None) -> 
 
 
 @contextlib.contextmanager
-def locked(db_path: str | Path | Ledger, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def locked(db_path: str | Path | Address | Ledger, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the ledger's lock: one export or reconcile at a time per ledger (see above)."""
     where = address(db_path)
-    if where.path is not None:
+    if isinstance(where, FileAddress):
         check_ledger_file(where)  # another kind of file: said before the lock file is made
         with _file_lock(where, timeout):
             yield
-    elif where.url is not None and where.url.get_backend_name() == "postgresql":
+    elif where.url.get_backend_name() == "postgresql":
         db = db_path if isinstance(db_path, Ledger) else None
         with _advisory_lock(where, timeout, db):
             yield
@@ -135,7 +139,9 @@ def locked(db_path: str | Path | Ledger, timeout: float = LOCK_TIMEOUT) -> Itera
 
 
 @contextlib.contextmanager
-def locked_and_opened(ledger: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[Ledger]:
+def locked_and_opened(
+    ledger: str | Path | Address, timeout: float = LOCK_TIMEOUT
+) -> Iterator[Ledger]:
     """The ledger opened once (created if absent) and its lock held: one export's steps.
 
     A SQLite ledger is opened holding the lock (two exports never make its tables at

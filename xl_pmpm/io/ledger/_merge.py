@@ -2,7 +2,7 @@
 
 Before issue 22 the default ledger was `pmpm-ledger.sqlite3` in each export folder:
 two folders, two ledgers, and the same month could be billed from both. The default
-is now one ledger per agency (`ledger_address.default_ledger`); an export that finds
+is now one ledger per agency (`_address.default_ledger`); an export that finds
 an old folder ledger refuses until it is merged (`xl-pmpm ledger merge OLD`).
 
 `merge` (holding both ledgers' locks, in ONE transaction of the target):
@@ -33,11 +33,11 @@ import sqlalchemy as sa
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.values import member_key
-from xl_pmpm.io.ledger_address import address, backup_path, data_dir, exists
-from xl_pmpm.io.ledger_db import exports, opened
-from xl_pmpm.io.ledger_files import reconcile_pending
-from xl_pmpm.io.ledger_lock import lock_path, locked
-from xl_pmpm.io.ledger_records import read_entries
+from xl_pmpm.io.ledger._address import FileAddress, address, backup_path, data_dir, exists
+from xl_pmpm.io.ledger._db import Ledger, exports, opened
+from xl_pmpm.io.ledger._lock import lock_path, locked
+from xl_pmpm.io.ledger._recording import reconcile_pending
+from xl_pmpm.io.ledger._records import read_entries
 
 KEY = ["member", "month"]
 SAME_ROW = ["member", "month", "directory", "file_name", "line"]
@@ -101,10 +101,10 @@ def _move_aside(old: Path) -> Path:
     return target
 
 
-def merge(old: str | Path, into: str | Path) -> Merged:
+def merge(old: str | Path, into: str | Path | Ledger) -> Merged:
     """Merge the SQLite ledger `old` into the ledger `into` (see the module doc)."""
     source = address(old)
-    if source.path is None:
+    if not isinstance(source, FileAddress):
         raise PmpmInputError(
             "Only a ledger file can be merged in.",
             file=source.shown,
@@ -118,7 +118,7 @@ def merge(old: str | Path, into: str | Path) -> Merged:
             file=str(old_path),
             fix="Give the pmpm-ledger.sqlite3 an earlier export left in its folder.",
         )
-    if target.path is not None and target.path.resolve() == old_path.resolve():
+    if isinstance(target, FileAddress) and target.path.resolve() == old_path.resolve():
         raise PmpmInputError(
             "That is the ledger in use; there is nothing to merge.",
             file=str(old_path),

@@ -28,13 +28,12 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from xl_pmpm.core.errors import PmpmInputError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
-    from sqlalchemy.exc import SQLAlchemyError
 
 # SQLAlchemy is imported only where a URL is read: a command that opens no ledger
 # (validate, layout, tier) starts without paying for it.
@@ -60,16 +59,34 @@ TEAM_SETUP = (
 
 
 @dataclass(frozen=True)
-class Address:
-    """A ledger's place: a SQLite `path`, or a server `url`. `shown` never holds a password."""
+class FileAddress:
+    """A SQLite ledger file's place. `shown`: as it may be printed."""
 
-    path: Path | None
-    url: URL | None
+    path: Path
     shown: str
+    server = False
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """A ledger server's place (a SQLAlchemy URL). `shown` never holds a password."""
+
+    url: URL
+    shown: str
+    server = True
+
+
+Address = FileAddress | ServerAddress  # a ledger's place: parsed once (`address`)
+
+
+class Opened(Protocol):
+    """An opened ledger (`_db.Ledger`), as far as its place goes."""
 
     @property
-    def server(self) -> bool:
-        return self.url is not None
+    def where(self) -> Address: ...
+
+
+Where = str | Path | Address | Opened  # what every function of the package takes
 
 
 APP_NAME = "xl-pmpm"
@@ -117,7 +134,7 @@ def refuse_unmerged(folder: str | Path, ledger: str | Path) -> None:
     if old is None:
         return
     where = address(ledger)
-    if where.path is not None and where.path.resolve() == old.resolve():
+    if isinstance(where, FileAddress) and where.path.resolve() == old.resolve():
         return
     raise PmpmInputError(
         f"This export folder holds a ledger of an earlier xl-pmpm, not merged into the "
@@ -204,16 +221,16 @@ def _url_mistake(text: str) -> PmpmInputError | None:
     return None
 
 
-def address(ledger: str | Path | Address) -> Address:
+def address(ledger: Where) -> Address:
     """Where `ledger` is: a path (SQLite), `sqlite:///path`, or a server URL.
 
     A URL with a mistake (`_url_mistake`), or a server URL missing its '//', is a
     PmpmInputError naming the wrong part, never the password.
     """
-    if isinstance(ledger, Address):
+    if isinstance(ledger, FileAddress | ServerAddress):
         return ledger
-    if isinstance(getattr(ledger, "where", None), Address):  # an opened ledger (ledger_db)
-        return ledger.where  # type: ignore[union-attr]
+    if not isinstance(ledger, str | Path):  # an opened ledger (_db.Ledger)
+        return ledger.where
     if not looks_like_url(ledger):
         if _BROKEN_URL.match(str(ledger).strip()):
             raise PmpmInputError(
@@ -221,7 +238,7 @@ def address(ledger: str | Path | Address) -> Address:
                 "as a file name).",
                 fix=URL_FIX,
             )
-        return Address(Path(ledger), None, str(ledger))
+        return FileAddress(Path(ledger), str(ledger))
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -235,11 +252,11 @@ def address(ledger: str | Path | Address) -> Address:
     except (ArgumentError, ValueError, TypeError):
         raise PmpmInputError("The ledger URL cannot be read.", fix=URL_FIX) from None
     if url.get_backend_name() == "sqlite":
-        return Address(Path(url.database or ""), None, url.database or "")
+        return FileAddress(Path(url.database or ""), url.database or "")
     given = shown_url(url)  # as the biller wrote it, less the password
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return Address(None, url, given)
+    return ServerAddress(url, given)
 
 
 def shown_url(url: URL) -> str:
@@ -252,7 +269,7 @@ def shown_url(url: URL) -> str:
     return bare.render_as_string(hide_password=False)
 
 
-def shown(ledger: str | Path | Address | None) -> str | None:
+def shown(ledger: Where | None) -> str | None:
     """How a ledger may be named in output, logs, errors and the workbook (no password)."""
     if ledger is None:
         return None
@@ -262,12 +279,12 @@ def shown(ledger: str | Path | Address | None) -> str | None:
         return "(an unreadable ledger URL)"
 
 
-def exists(ledger: str | Path | Address) -> bool:
+def exists(ledger: Where) -> bool:
     """Is there a ledger to read? A server always may be (connecting tells)."""
     where = address(ledger)
-    if where.server:
+    if isinstance(where, ServerAddress):
         return True
-    return where.path is not None and where.path.exists() and not blank(where.path)
+    return where.path.exists() and not blank(where.path)
 
 
 # --- a damaged SQLite ledger, and its backup (issue 14) ------------------------------------
@@ -322,7 +339,7 @@ def unreadable_ledger(path: Path, exc: BaseException) -> PmpmInputError:
     )
 
 
-def check_ledger_file(ledger: str | Path | Address) -> None:
+def check_ledger_file(ledger: Where) -> None:
     """A SQLite ledger path holding another kind of file, or naming a folder: said by what
     it is (sniff.identify), before anything (a lock file, a folder) is made beside it.
 
@@ -332,9 +349,9 @@ def check_ledger_file(ledger: str | Path | Address) -> None:
     from xl_pmpm.io.sniff import identify
 
     where = address(ledger)
-    path = where.path
-    if path is None:
+    if isinstance(where, ServerAddress):
         return
+    path = where.path
     if path.is_dir():
         raise PmpmInputError(
             "The ledger is a folder, not a ledger file.",
@@ -393,7 +410,7 @@ def on_network_path(path: str | Path) -> bool:
     return False
 
 
-def network_warning(ledger: str | Path | Address | None) -> str | None:
+def network_warning(ledger: Where | None) -> str | None:
     """The warning for a SQLite ledger on a network path; None otherwise."""
     if ledger is None:
         return None
@@ -401,7 +418,7 @@ def network_warning(ledger: str | Path | Address | None) -> str | None:
         where = address(ledger)
     except PmpmInputError:
         return None
-    if where.path is None or not on_network_path(where.path):
+    if isinstance(where, ServerAddress) or not on_network_path(where.path):
         return None
     return f"warning: the ledger {where.shown} is on a network path. {TEAM_SETUP}"
 
@@ -415,14 +432,14 @@ def _scrub(text: str, url: URL | None) -> str:
     return text
 
 
-def server_problem(exc: BaseException, where: Address) -> PmpmInputError:
+def server_problem(exc: BaseException, where: ServerAddress) -> PmpmInputError:
     """An error reaching or using a ledger server, said by what went wrong (no password)."""
     orig = getattr(exc, "orig", None) or exc
-    text = _scrub(str(orig), where.url).lower()
     url = where.url
-    host = f"{url.host or 'localhost'}:{url.port or 'default port'}" if url else ""
-    user = (url.username if url else None) or "(your login name)"
-    db = (url.database if url else None) or "(default)"
+    text = _scrub(str(orig), url).lower()
+    host = f"{url.host or 'localhost'}:{url.port or 'default port'}"
+    user = url.username or "(your login name)"
+    db = url.database or "(default)"
     if "password authentication failed" in text or "authentication failed" in text:
         message = f"The ledger server {host} refused the password of user {user}."
         fix = "Set the right password in PGPASSWORD or ~/.pgpass (never in the workbook)."
@@ -470,7 +487,7 @@ SQLITE_PLAIN = frozenset(
 )
 
 
-def safe_error(exc: SQLAlchemyError | sqlite3.Error) -> str:
+def safe_error(exc: BaseException) -> str:
     """A database error for a message: its kind (never its SQL or parameters), and
     SQLite's words when they are one of its fixed phrases about the file."""
     orig = getattr(exc, "orig", None) or exc

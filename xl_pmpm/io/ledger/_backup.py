@@ -8,7 +8,7 @@ never over an existing file, owner-only (0600) like every ledger.
 
 `backup_ledger` (before each export): a SQLite ledger is copied to `<ledger>.backup`
 beside it, replacing the last copy only once the new one checks out, so a ledger
-damaged later can be restored (`ledger_address.unreadable_ledger` says how). A server
+damaged later can be restored (`_address.unreadable_ledger` says how). A server
 ledger has no file beside it: it is backed up by `xl-pmpm ledger backup` and the
 server's own backups (docs/team.md), so nothing is copied per export.
 """
@@ -26,8 +26,15 @@ import sqlalchemy as sa
 
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.io.atomic import publish
-from xl_pmpm.io.ledger_address import address, backup_path, exists, unreadable_ledger
-from xl_pmpm.io.ledger_db import (
+from xl_pmpm.io.ledger._address import (
+    FileAddress,
+    ServerAddress,
+    address,
+    backup_path,
+    exists,
+    unreadable_ledger,
+)
+from xl_pmpm.io.ledger._db import (
     ADDED_COLUMNS,
     FILE_MODE,
     Ledger,
@@ -35,13 +42,16 @@ from xl_pmpm.io.ledger_db import (
     _table_columns,
     create_schema,
     exports,
+    has_pending_files,
     opened,
+    pending_files,
+    store_pending_apart,
 )
 
 # --- backup --------------------------------------------------------------------------------
 
 
-def backup(ledger: str | Path, to: str | Path) -> int:
+def backup(ledger: str | Path | Ledger, to: str | Path) -> int:
     """A consistent copy of the ledger as a new SQLite file `to` (never over a file).
 
     A SQLite ledger: SQLite's online backup. A server: every entry read in one
@@ -84,7 +94,8 @@ def backup(ledger: str | Path, to: str | Path) -> int:
 
 
 def _copy_sqlite(db: Ledger, temp: Path) -> int:
-    uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
+    assert isinstance(db.where, FileAddress)  # a SQLite ledger's copy
+    uri = f"{db.where.path.resolve().as_uri()}?mode=ro"
     with (
         contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,
         contextlib.closing(sqlite3.connect(temp)) as dst,
@@ -110,6 +121,13 @@ def _copy_server(db: Ledger, temp: Path) -> int:
             while batch := rows.fetchmany(5000):
                 out.execute(sa.insert(exports), [dict(r._mapping) for r in batch])
                 count += len(batch)
+            if has_pending_files(conn):  # the files not yet confirmed, as the server has them
+                held = conn.execute(sa.select(pending_files).order_by(pending_files.c.id))
+                files = [dict(r._mapping) for r in held]
+                if files:
+                    out.execute(sa.insert(pending_files), files)
+            else:  # a server ledger of version 4 (not upgraded by reading): its pending entries
+                store_pending_apart(out)
         return count
     finally:
         target.dispose()
@@ -121,7 +139,7 @@ def _copy_server(db: Ledger, temp: Path) -> int:
 def remove_stale_copies(target: Path) -> list[str]:
     """Remove the temporary copies a killed `backup_ledger` left beside `target`.
 
-    Called holding the export lock (`ledger_lock.locked`): no other process is copying
+    Called holding the export lock (`lock.locked`): no other process is copying
     this ledger, so another process's copy is a dead one's (this process's own threads
     are left alone: each removes its own).
     """
@@ -145,9 +163,9 @@ def backup_ledger(ledger: str | Path | Ledger) -> Path | None:
     ledger file yet, and for a server ledger (see the module doc).
     """
     where = address(ledger)
-    path = where.path
-    if path is None:
+    if isinstance(where, ServerAddress):
         return None
+    path = where.path
     target = backup_path(path)
     remove_stale_copies(target)
     if not exists(where):  # no ledger file yet, or a blank one: nothing to keep
@@ -158,8 +176,8 @@ def backup_ledger(ledger: str | Path | Ledger) -> Path | None:
     os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
         # a ledger, or refused as not one (the export's own when it opened it)
-        with opened(ledger if isinstance(ledger, Ledger) else where, read_only=True) as db:
-            uri = f"{db.where.path.resolve().as_uri()}?mode=ro"  # type: ignore[union-attr]
+        with opened(ledger if isinstance(ledger, Ledger) else where, read_only=True):
+            uri = f"{path.resolve().as_uri()}?mode=ro"
             with (
                 contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as src,
                 contextlib.closing(sqlite3.connect(temp)) as dst,

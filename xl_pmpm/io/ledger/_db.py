@@ -1,12 +1,22 @@
 """The ledger's database: its schema and versions, opening it (a SQLite file or a server
-named as in ledger_address.py), `xl-pmpm ledger init`.
+named as in address.py), `xl-pmpm ledger init`.
 
 Schema versions: the `ledger_version` table holds the version. A ledger without it was
 made by an earlier release: version 1 (the first table) or 2 (with `placeholder`, and
 maybe `replaces`). Version 3 added the version table and the uniqueness rule, version 4
-the `replaces` column (a correction's link to the placeholder entry it replaces).
+the `replaces` column (a correction's link to the placeholder entry it replaces),
+version 5 the `pending_files` table (below) and only the indexes the queries use.
 Opening for writing upgrades an older ledger in ONE transaction (`MIGRATIONS`, in
-order); nothing is lost. Reading never changes the database.
+order); nothing is lost. Reading never changes the database. `downgrade` takes a
+version 5 ledger back to version 4 (`DOWNGRADES`), as exactly: an upgrade is reversible.
+
+Pending entries (version 5): an export records its entries before its files are in
+place, and confirms them once they are. The entries are stored as they will stand
+(`exported`) and each of their files has a row in `pending_files` until confirmed: the
+confirm deletes one row per file, and never rewrites an entry or an index (version 4
+rewrote every entry and three index entries per row, `status` pending -> exported).
+An entry reads as `pending` while its file (batch, folder, name) is there
+(`status_column`).
 
 Double billing is stopped by the database itself: a unique index on the member-month
 of blocking (pending or exported) confirmed entries that are not corrections, and one
@@ -22,6 +32,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -29,13 +40,28 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    import pandas as pd
+
+    from xl_pmpm.core.export import ExportPart
+    from xl_pmpm.core.findings import ValidationReport
+    from xl_pmpm.core.layout import Layout
+    from xl_pmpm.io.ledger._merge import Merged
+    from xl_pmpm.io.ledger._recording import Reconciled
+
 from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.io.atomic import FILE_MODE
-from xl_pmpm.io.ledger_address import (
+from xl_pmpm.io.ledger._address import (
+    LOCK_TIMEOUT,
     NOT_A_LEDGER_FIX,
     SERVER_FIX,
     Address,
+    FileAddress,
+    ServerAddress,
     address,
     blank,
     check_ledger_file,
@@ -43,9 +69,10 @@ from xl_pmpm.io.ledger_address import (
     shown_url,
     unreadable_ledger,
 )
+from xl_pmpm.io.ledger._errors import said_inside
 
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # A writer's page cache. SQLite takes its pages as it needs them: 64 MiB put the export of
 # 100k rows over its memory bound (tests/io/test_memory.py).
 CACHE_KIB = 16_384
@@ -79,9 +106,18 @@ exports = sa.Table(
     sa.CheckConstraint("status IN ('pending', 'exported', 'rejected')", name="exports_status_ok"),
     sqlite_autoincrement=True,
 )
-sa.Index("exports_member", exports.c.patient_number, exports.c.month)
-sa.Index("exports_status", exports.c.status)
+# The indexes the queries use (each costs its share of every insert: measured in
+# benchmarks/README.md): a month's entries (the check, `reconcile`'s matching, a member's
+# placeholder for `link_placeholders`), a folder's files (the names taken, a file's
+# entries); and the uniqueness rules below.
+sa.Index("exports_month", exports.c.month, exports.c.patient_number)
 sa.Index("exports_file", exports.c.directory, exports.c.file_name)
+# Version 4's, dropped by version 5: the member index (the month index serves its
+# queries) and the status index (pending entries are found through `pending_files`).
+V4_INDEXES = {
+    "exports_member": "CREATE INDEX exports_member ON exports (patient_number, month)",
+    "exports_status": "CREATE INDEX exports_status ON exports (status)",
+}
 UNIQUE_RULES = {
     "exports_confirmed_once": CONFIRMED_ONCE,
     "exports_placeholder_once": PLACEHOLDER_ONCE,
@@ -98,6 +134,17 @@ for _name, _where in UNIQUE_RULES.items():
 ledger_version = sa.Table(
     "ledger_version", metadata, sa.Column("version", sa.Integer, nullable=False)
 )
+# The files of an export not yet confirmed in place (their entries read as pending).
+pending_files = sa.Table(
+    "pending_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch", sa.Text, nullable=False),
+    sa.Column("directory", sa.Text, nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.UniqueConstraint("directory", "file_name", name="pending_files_once"),
+)
 # Columns added after the first release: name -> the value old entries read as.
 ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
 
@@ -107,9 +154,9 @@ ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
 
 def _engine(where: Address, *, read_only: bool) -> Engine:
     """The engine of a server ledger, or of a SQLite file (read only if asked)."""
-    if where.url is not None:
+    if isinstance(where, ServerAddress):
         return _server_engine(where.url)
-    return _sqlite_engine(where.path, read_only=read_only)  # type: ignore[arg-type]
+    return _sqlite_engine(where.path, read_only=read_only)
 
 
 def _sqlite_engine(path: Path, *, read_only: bool) -> Engine:
@@ -159,11 +206,11 @@ def _server_engine(url: URL) -> Engine:
 
 
 def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
-    if where.server:
+    if isinstance(where, ServerAddress):
         return server_problem(exc, where)
     orig = getattr(exc, "orig", exc)
     if isinstance(orig, sqlite3.DatabaseError) and not isinstance(orig, sqlite3.OperationalError):
-        return unreadable_ledger(where.path, orig)  # type: ignore[arg-type]
+        return unreadable_ledger(where.path, orig)
     return PmpmInputError(
         f"Not an xl-pmpm ledger ({orig}).", file=where.shown, fix=NOT_A_LEDGER_FIX
     )
@@ -246,17 +293,60 @@ def _add_replaces(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN replaces INTEGER")
 
 
+def _pending_files_and_fewer_indexes(conn: Connection) -> None:
+    """Version 5: pending entries' files in `pending_files`, the entries stored exported;
+    the month index instead of the member and status ones."""
+    pending_files.create(conn, checkfirst=True)
+    store_pending_apart(conn)
+    for name in V4_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    for index in exports.indexes:
+        index.create(conn, checkfirst=True)
+
+
+def store_pending_apart(conn: Connection) -> None:
+    """Entries stored `pending` (version 4) stored `exported`, their files in `pending_files`."""
+    conn.exec_driver_sql(
+        "INSERT INTO pending_files (batch, directory, file_name, sha256) "
+        "SELECT batch, directory, file_name, MIN(sha256) FROM exports WHERE status = 'pending' "
+        "GROUP BY batch, directory, file_name ORDER BY MIN(id)"
+    )
+    conn.exec_driver_sql("UPDATE exports SET status = 'exported' WHERE status = 'pending'")
+
+
+def _back_to_version_4(conn: Connection) -> None:
+    """The reverse of version 5's step: pending entries stored as pending again, version
+    4's indexes, no `pending_files`."""
+    conn.exec_driver_sql(
+        "UPDATE exports SET status = 'pending' WHERE status = 'exported' AND EXISTS ("
+        "SELECT 1 FROM pending_files p WHERE p.batch = exports.batch "
+        "AND p.directory = exports.directory AND p.file_name = exports.file_name)"
+    )
+    pending_files.drop(conn)
+    conn.exec_driver_sql("DROP INDEX IF EXISTS exports_month")
+    for sql in V4_INDEXES.values():
+        conn.exec_driver_sql(sql)
+
+
 # version -> the step that makes a ledger of the version before it into one of this version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_placeholder,
     3: _version_and_unique_rules,
     4: _add_replaces,
+    5: _pending_files_and_fewer_indexes,
 }
+# version -> the step that makes a ledger of this version into one of the version before.
+DOWNGRADES: dict[int, Callable[[Connection], None]] = {5: _back_to_version_4}
 
 
-def _set_version(conn: Connection) -> None:
+def _set_version(conn: Connection, version: int = SCHEMA_VERSION) -> None:
     conn.execute(sa.delete(ledger_version))
-    conn.execute(sa.insert(ledger_version).values(version=SCHEMA_VERSION))
+    conn.execute(sa.insert(ledger_version).values(version=version))
+
+
+def has_pending_files(conn: Connection) -> bool:
+    """Whether the ledger keeps pending files apart (version 5 on)."""
+    return sa.inspect(conn).has_table("pending_files")
 
 
 def _lock_for_upgrade(conn: Connection) -> None:
@@ -280,6 +370,22 @@ def upgrade(engine: Engine) -> int:
     return before
 
 
+def downgrade(engine: Engine, version: int) -> int:
+    """Take the ledger back to `version` (down to 4) in one transaction, every entry kept as
+    that version stores it; returns the version it had. (An xl-pmpm of that version can
+    then use it again.)"""
+    if version < min(DOWNGRADES) - 1:
+        raise PmpmInputError(f"A ledger can be taken back to version {min(DOWNGRADES) - 1}.")
+    with engine.begin() as conn:
+        _lock_for_upgrade(conn)
+        before = stored_version(conn)
+        for step in range(before, version, -1):
+            DOWNGRADES[step](conn)
+        if before > version:
+            _set_version(conn, version)
+    return before
+
+
 def create_schema(engine: Engine) -> None:
     """The ledger's tables in a database that holds none yet, at SCHEMA_VERSION."""
     with engine.begin() as conn:
@@ -289,12 +395,13 @@ def create_schema(engine: Engine) -> None:
 
 @dataclass
 class Ledger:
-    """An opened ledger: its engine, and where it is.
+    """An opened ledger: its engine, and where it is; the workflow's steps as its methods.
 
-    One export opens it once (`Ledger.open`, or `opened`) and hands the object to each
-    step (reconcile, check, backup, record, confirm): every function that takes a
-    ledger takes this object as well as a path or URL, and then uses its engine (one
-    address parse, one engine, on a server one pool of logins, per export).
+    One export opens it once (`Ledger.open`, or `Ledger.for_export`: opened and locked)
+    and runs each step on it (`reconcile`, `check`, `record`; `history`, `mark_rejected`,
+    `backup`, `merge`): one address parse, one engine, on a server one pool of logins,
+    per export. Every function of the package that takes a ledger takes this object as
+    well as a path or URL. A driver's error leaves a method as `LedgerUnusable`.
     """
 
     engine: Engine
@@ -305,7 +412,17 @@ class Ledger:
         cls, ledger: str | Path | Address, *, create: bool = True, read_only: bool = False
     ) -> Ledger:
         """`open_ledger`: dispose of it with `close` (or use `opened`)."""
-        return open_ledger(ledger, create=create, read_only=read_only)
+        return said_inside(open_ledger)(ledger, create=create, read_only=read_only)
+
+    @staticmethod
+    def for_export(
+        ledger: str | Path | Address, timeout: float = LOCK_TIMEOUT
+    ) -> contextlib.AbstractContextManager[Ledger]:
+        """The ledger opened once (created if absent) with its lock held: one export's steps
+        (`_lock.locked_and_opened`); closed, and the lock let go, at the end."""
+        from xl_pmpm.io.ledger._lock import locked_and_opened
+
+        return said_inside(locked_and_opened, manager=True)(ledger, timeout)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -320,6 +437,62 @@ class Ledger:
 
     def connect(self) -> contextlib.AbstractContextManager[Connection]:
         return self.engine.connect()
+
+    # --- the workflow's steps ---------------------------------------------------------------
+
+    def reconcile(self, out_dir: str | Path | None = None) -> Reconciled:
+        """Finish interrupted exports (`_recording.reconcile_pending`); hold the lock."""
+        from xl_pmpm.io.ledger._recording import reconcile_pending
+
+        return said_inside(reconcile_pending)(self, out_dir)
+
+    def check(
+        self,
+        report: ValidationReport,
+        table: pd.DataFrame,
+        layout: Layout,
+        *,
+        corrections: Iterable[int] = (),
+    ) -> ValidationReport:
+        """`report` with the ledger's `already-exported` and `placeholder-open` findings."""
+        from xl_pmpm.io.ledger._records import check_against_ledger
+
+        return said_inside(check_against_ledger)(
+            report, self, table, layout, corrections=corrections
+        )
+
+    def record(
+        self, parts: Iterable[ExportPart], out_dir: str | Path, *args: Any, **kwargs: Any
+    ) -> list[Path]:
+        """Write the import files and record their rows crash-safely
+        (`_recording.write_and_record`, the same arguments less the ledger)."""
+        from xl_pmpm.io.ledger._recording import write_and_record
+
+        return said_inside(write_and_record)(parts, out_dir, self, *args, **kwargs)
+
+    def history(self) -> pd.DataFrame:
+        """Every entry, oldest first (ENTRY_COLUMNS)."""
+        from xl_pmpm.io.ledger._records import history
+
+        return said_inside(history)(self)
+
+    def mark_rejected(self, rows: pd.DataFrame, at: datetime | None = None) -> pd.DataFrame:
+        """Mark the entries of failed import rows rejected (`_records.mark_rejected`)."""
+        from xl_pmpm.io.ledger._records import mark_rejected
+
+        return said_inside(mark_rejected)(self, rows, at)
+
+    def backup(self, to: str | Path) -> int:
+        """A consistent copy as a new SQLite file (`_backup.backup`); the entries copied."""
+        from xl_pmpm.io.ledger._backup import backup
+
+        return said_inside(backup)(self, to)
+
+    def merge(self, old: str | Path) -> Merged:
+        """An earlier release's SQLite ledger merged into this one (`_merge.merge`)."""
+        from xl_pmpm.io.ledger._merge import merge
+
+        return said_inside(merge)(old, self)
 
 
 def _create_sqlite_file(path: Path) -> None:
@@ -347,7 +520,7 @@ def open_ledger(
     where = address(ledger)
     check_ledger_file(where)
     create = create and not read_only and not where.server
-    if where.path is not None and (not where.path.exists() or blank(where.path)):
+    if isinstance(where, FileAddress) and (not where.path.exists() or blank(where.path)):
         # A blank file (0 bytes, or no table: an export killed as it made it) is a new ledger.
         if not create:
             raise PmpmInputError(
@@ -387,7 +560,7 @@ def opened(
     try:
         yield db
     except DBAPIError as exc:
-        if db.where.server and exc.connection_invalidated:
+        if isinstance(db.where, ServerAddress) and exc.connection_invalidated:
             raise server_problem(exc, db.where) from None
         raise
     finally:
@@ -404,7 +577,7 @@ def init(ledger: str | Path) -> tuple[str, int]:
     """
     where = address(ledger)
     check_ledger_file(where)
-    if where.path is not None and (not where.path.exists() or blank(where.path)):
+    if isinstance(where, FileAddress) and (not where.path.exists() or blank(where.path)):
         with opened(where, create=True):
             return "created", 0
     engine = _engine(where, read_only=False)
