@@ -166,7 +166,15 @@ def export_import_file(
     made: list[ExportPart] = []  # the parts as they are written (their bytes let go)
     try:
         parts: Iterable[ExportPart] | None = kept(
-            import_parts(table, layout, validation, month=name_month, stamp=at, blank=blank),
+            import_parts(
+                table,
+                layout,
+                validation,
+                month=name_month,
+                stamp=at,
+                blank=blank,
+                fingerprints=ledger is not None,  # the ledger's record of each row
+            ),
             made,
         )
     except ExportRefused:
