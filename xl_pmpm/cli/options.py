@@ -102,8 +102,10 @@ def safe_streams() -> None:
 
 
 def emit(args: argparse.Namespace, payload: object, text: str) -> None:
-    """Print `payload` as JSON with `--format json`, else `text`."""
+    """Print `payload` as JSON with `--format json`, else `text`. A callable `payload` is
+    called only for JSON (a large report's records are not built to print text)."""
     if getattr(args, "format", "text") == "json":
+        payload = payload() if callable(payload) else payload
         encoder = _JSON if is_utf8(sys.stdout) else _JSON_ASCII
         for piece in encoder.iterencode(payload):
             sys.stdout.write(piece)
