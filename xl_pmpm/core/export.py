@@ -313,6 +313,17 @@ def row_fingerprints(rows: list[pa.Array] | list[pa.ChunkedArray]) -> np.ndarray
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
+def _narrow(values: pa.Array) -> pa.ChunkedArray:
+    """`values` as one chunk of text with 32-bit offsets when under 2 GiB, else as it is."""
+    if values.type == pa.large_string() and values.nbytes < (1 << 31) - 1:
+        values = values.cast(pa.string())
+    return pa.chunked_array([values], values.type)
+
+
+def _wide(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
+
+
 def _contract_parts(
     columns: list[pa.ChunkedArray],
     start: int,
@@ -350,7 +361,8 @@ def _contract_parts(
 
     for first in range(0, len(lines_of), _ENCODE_ROWS):
         index = lines_of[first : first + _ENCODE_ROWS]
-        rows = [c.slice(start + first, len(index)) for c in columns]  # views, not copies
+        # views of the columns (the writer's large text: only a slice's offsets widened)
+        rows = [_wide(c.slice(start + first, len(index))) for c in columns]
         lines_array = csv_line_array(rows, layout.line_terminator)
         if isinstance(lines_array, pa.ChunkedArray):
             lines_array = lines_array.combine_chunks()
@@ -448,7 +460,8 @@ def _parts(
     if (order != np.arange(len(order))).any():
         line_numbers = line_numbers[order]
         taken = pa.array(order)
-        columns = [pa.chunked_array([c.combine_chunks().take(taken)], c.type) for c in columns]
+        # 32-bit offsets where the text allows (half the offsets' memory of a large table)
+        columns = [_narrow(c.combine_chunks().take(taken)) for c in columns]
         del taken
     del order, codes
     in_name = contract_file_parts(str(k) for k in contracts)

@@ -876,6 +876,10 @@ def validate_table(
     every_check = per_value_columns(distinct, lambda u, owner: _cell_checks(u, cols, owner))
     for col, raw, checks in zip(cols, raws, every_check, strict=True):
         parts.extend(_column_findings(table, col, raw, checks, live, parsed))
+    # The member key from the IDs factorized above; then the factorized columns go (their
+    # codes and distinct values are a large table's biggest scratch).
+    duplicates = _duplicate_members(table, layout, live, coded)
+    del coded, distinct, every_check, raws, raw, checks
     parts.extend(_pair_findings(table, layout, live))
     if live.any():
         parts.extend(skipped_checks(table, layout))
@@ -898,8 +902,7 @@ def validate_table(
     else:
         period = pd.Period(month, freq="M")
     parts.extend(_time_findings(table, layout, parsed, period))
-    parts.extend(_duplicate_members(table, layout, live, coded))
-    del coded
+    parts.extend(duplicates)
     parts.extend(tier_not_a_label(table, layout, book, live))
     if period is not None:
         if flags is None:

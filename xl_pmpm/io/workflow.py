@@ -162,6 +162,8 @@ def export_import_file(
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
     blank = blank_lines(table, validation)
+    if ledger is None:
+        flags = None  # the rows' tier flags are the ledger's (a large table's flags are large)
     release_unused()  # validation's scratch: before the import files are built
     made: list[ExportPart] = []  # the parts as they are written (their bytes let go)
     try:
