@@ -87,17 +87,10 @@ def flag_tier_risk(
     authorized = numeric(table, layout, "authorized_hours")
     basis_hours = billed.where(basis == "utilized", authorized)
 
+    now = book.assign(basis_hours, payers, month)
     # Authorized hours do not move when visits get billed: only utilized payers are at risk.
     after_hours = (billed + unbilled).where(basis == "utilized", authorized)
-    # Both assigned in one call (one pass over the payers' tier tables), then split.
-    n = len(table)
-    both = book.assign(
-        pd.Series(np.concatenate([basis_hours.to_numpy(), after_hours.to_numpy()])),
-        pd.Series(np.concatenate([payers.to_numpy(), payers.to_numpy()])),
-        month,
-    )
-    now = both.iloc[:n].set_axis(table.index)
-    after = both.iloc[n:].set_axis(table.index)
+    after = book.assign(after_hours, payers, month)
 
     out = pd.DataFrame(index=table.index)
     out["payer"] = payers

@@ -224,14 +224,13 @@ class RateBook:
             payers = pd.Series(payers, index=hours.index)
         month = pd.Timestamp(month) if month is not None else pd.Timestamp.today()
         values = hours.to_numpy()
-        # Payers as codes: one comparison of integers per payer, not of a million texts.
-        which, distinct = pd.factorize(payers.to_numpy(), use_na_sentinel=False)
+        payer_values = payers.to_numpy()
         tables = []
         chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
         offset = 0
-        for k, payer in enumerate(distinct):
+        for payer in pd.unique(payer_values):
             table = self.tier_table(payer, month)
-            mask = which == k
+            mask = payer_values == payer
             lows = table["min_hours"].to_numpy()
             highs = table["max_hours"].to_numpy()
             pos = np.searchsorted(lows, values[mask], side="right") - 1
