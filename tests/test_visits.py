@@ -312,3 +312,19 @@ def test_duckdb_path_names_the_bad_cell(engine, tmp_path, line, column, cell):
     with pytest.raises(PmpmInputError) as err:
         engine.read_visit_sums(path, MAPPING, MONTH)
     assert (err.value.row, err.value.column) == (line, column)
+
+
+def test_duckdb_path_leaves_other_encodings_and_ragged_rows_to_the_pandas_reader(engine, tmp_path):
+    rows = [list(r) for r in VISITS]
+    rows[0][VISIT_HEADER.index("Patient Name")] = "José Peña"
+    path = tmp_path / "cp1252.csv"
+    path.write_bytes(csv_text(VISIT_HEADER, rows).encode("cp1252"))
+    assert engine._engine_sums(path, MAPPING, MONTH) is None
+    sums = engine.read_visit_sums(path, MAPPING, MONTH)
+    assert "José Peña" in set(sums["name"])
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes(csv_text(VISIT_HEADER, VISITS).encode() + b"48213,702,9,x,y\r\n")
+    assert engine._engine_sums(ragged, MAPPING, MONTH) is None
+    with pytest.raises(PmpmInputError) as err:
+        engine.read_visit_sums(ragged, MAPPING, MONTH)
+    assert err.value.row == len(VISITS) + 2
