@@ -1,7 +1,7 @@
 """A command starts with what it uses: the libraries of the ledger (SQLAlchemy, filelock),
-the workbook (openpyxl) and Excel (xlwings) are imported only by the commands that need
-them, so `validate`, `tier` and `layout` start in little more than pandas' own time
-(issue 15: start-up is measured in benchmarks/bench_scale.py --startup)."""
+the workbook (openpyxl), Excel (xlwings) and DuckDB (a large visits file) are imported only
+by the commands that need them, so `validate`, `tier` and `layout` start in little more than
+pandas' own time (issue 15: start-up is measured in benchmarks/bench_scale.py --startup)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import extract_fixture
 
-HEAVY = ("sqlalchemy", "filelock", "psycopg", "openpyxl", "xlwings")
+HEAVY = ("sqlalchemy", "filelock", "psycopg", "openpyxl", "xlwings", "duckdb")
 PROBE = """
 import json, sys
 from xl_pmpm.cli.app import main

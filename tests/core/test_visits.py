@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -258,3 +259,72 @@ def test_visits_command_bad_input_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 2" in err and "Visit Date" in err and "Traceback" not in err
     assert _run(["visits", str(path), "--month", "March", "--out", str(tmp_path / "o")]) == 2
+
+
+# --- large files: DuckDB sums, the core's rules checked on every distinct cell ----------------
+
+# Cells the engine must read as the core does: spaces around IDs and words, a name that
+# changes within the month (the first one is kept), a comma and a quote in a name.
+ODD = [
+    visit(" 0000000006 ", LINKED, " 2025-03-07 ", " 7.25 ", " billed ", 'Lee, "Jo"'),
+    visit("0000000006", LINKED, "2025-03-08", "8", "Confirmed - Unbilled", 'Lee, "Jo"'),
+    visit("0000000007", SHP, "2025-03-09 10:30", "160", "Billed", "Mo Chen"),
+    visit("0000000007", SHP, "2025-03-10", "1", "Billed", "Mo Chen-Li"),
+]
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    pytest.importorskip("duckdb")
+    from xl_pmpm.io import visits_reader
+
+    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
+    return visits_reader
+
+
+@pytest.mark.parametrize("rows", [VISITS, VISITS + ODD], ids=["plain", "odd cells"])
+def test_duckdb_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch, rows):
+    path = tmp_path / "visits.csv"
+    path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
+    written = []
+    for above in (0, 10**15):  # by DuckDB, then by pandas
+        monkeypatch.setattr(engine, "ENGINE_ABOVE", above)
+        argv = ["visits", str(path), "--month", MONTH, "--out", str(tmp_path / f"o{above}")]
+        assert _run([*argv, "--format", "json"]) == 1
+        written.append(Path(json.loads(capsys.readouterr().out)["file"]).read_bytes())
+    assert written[0] == written[1]
+    monkeypatch.setattr(engine, "ENGINE_ABOVE", 0)
+    used = engine._engine_sums(path, MAPPING, MONTH)
+    # The changing name: DuckDB does not keep the file's order, pandas' reader does.
+    assert (used is None) == (rows is not VISITS)
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "cell"),
+    [(3, "Visit Date", "2025-13-01"), (4, "Hours", "1e3"), (5, "Hours", "-2"), (6, "Status", "x")],
+)
+def test_duckdb_path_names_the_bad_cell(engine, tmp_path, line, column, cell):
+    rows = [list(r) for r in VISITS[:6]]
+    rows[line - 2][VISIT_HEADER.index(column)] = cell
+    path = tmp_path / "bad.csv"
+    path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
+    assert engine._engine_sums(path, MAPPING, MONTH) is None
+    with pytest.raises(PmpmInputError) as err:
+        engine.read_visit_sums(path, MAPPING, MONTH)
+    assert (err.value.row, err.value.column) == (line, column)
+
+
+def test_duckdb_path_leaves_other_encodings_and_ragged_rows_to_the_pandas_reader(engine, tmp_path):
+    rows = [list(r) for r in VISITS]
+    rows[0][VISIT_HEADER.index("Patient Name")] = "José Peña"
+    path = tmp_path / "cp1252.csv"
+    path.write_bytes(csv_text(VISIT_HEADER, rows).encode("cp1252"))
+    assert engine._engine_sums(path, MAPPING, MONTH) is None
+    sums = engine.read_visit_sums(path, MAPPING, MONTH)
+    assert "José Peña" in set(sums["name"])
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes(csv_text(VISIT_HEADER, VISITS).encode() + b"48213,702,9,x,y\r\n")
+    assert engine._engine_sums(ragged, MAPPING, MONTH) is None
+    with pytest.raises(PmpmInputError) as err:
+        engine.read_visit_sums(ragged, MAPPING, MONTH)
+    assert err.value.row == len(VISITS) + 2

@@ -138,7 +138,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         text += f"\nChecked against the ledger {ledger.shown(db)}" + (
             "" if ledger.exists(db) else " (not there yet: nothing exported)"
         )
-    emit(args, {**v.to_dict(), "ledger": ledger.shown(db)}, text)
+    emit(args, lambda: {**v.to_dict(), "ledger": ledger.shown(db)}, text)
     if not checked.report.readable:
         return 2
     return 0 if v.valid else 1

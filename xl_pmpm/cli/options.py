@@ -140,8 +140,10 @@ def safe_streams() -> None:
 
 
 def emit(args: argparse.Namespace, payload: object, text: str) -> None:
-    """Print `payload` as JSON with `--format json`, else `text`."""
+    """Print `payload` as JSON with `--format json`, else `text`. A callable `payload` is
+    called only for JSON (a large report's records are not built to print text)."""
     if getattr(args, "format", "text") == "json":
+        payload = payload() if callable(payload) else payload
         # On a stream that is not UTF-8 (a Windows console's cp1252, output redirected under
         # it) every character outside ASCII is its JSON escape: the same JSON to any reader.
         write_json(payload, sys.stdout.write, ascii_only=not is_utf8(sys.stdout))

@@ -263,10 +263,6 @@ def _encoded(data: memoryview, layout: Layout, encoder: codecs.IncrementalEncode
     return encoder.encode(str(data, "utf-8"))
 
 
-# Export text up to this size is joined into one Arrow chunk a column before it is cut
-# (faster slices); above it, it is taken chunk by chunk (no second copy of a large table).
-_JOIN_BYTES = 64 << 20
-
 # Rows taken and written at a time: a contract of a million rows is never copied whole.
 _ENCODE_ROWS = 50_000
 
@@ -303,22 +299,6 @@ def _spans(ends: np.ndarray, header: bytes, limit: int) -> list[tuple[int, int]]
     return spans
 
 
-def _take_rows(column: pa.ChunkedArray, positions: np.ndarray) -> pa.ChunkedArray:
-    """The values of `column` at `positions` (ascending), taken chunk by chunk: Arrow's
-    own take over a chunked array cost about 5 times a flat one here (24 against 5 ms
-    for 50,000 of a million values), and joining the chunks first copies the column."""
-    if column.num_chunks == 1:
-        return pa.chunked_array([column.chunk(0).take(positions)], column.type)
-    starts = np.concatenate([[0], np.cumsum([len(c) for c in column.chunks])])
-    cut = np.searchsorted(positions, starts)
-    pieces = [
-        column.chunk(k).take(positions[cut[k] : cut[k + 1]] - starts[k])
-        for k in range(column.num_chunks)
-        if cut[k + 1] > cut[k]
-    ]
-    return pa.chunked_array(pieces, column.type)
-
-
 def row_fingerprints(rows: list[pa.Array] | list[pa.ChunkedArray]) -> np.ndarray:
     """pandas' hash of each row of the import file's columns `rows` (its values as the file
     holds them), the ledger's fingerprint of a row (`hash_pandas_object`, no index)."""
@@ -326,20 +306,33 @@ def row_fingerprints(rows: list[pa.Array] | list[pa.ChunkedArray]) -> np.ndarray
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
+def _narrow(values: pa.Array) -> pa.ChunkedArray:
+    """`values` as one chunk of text with 32-bit offsets when under 2 GiB, else as it is."""
+    if values.type == pa.large_string() and values.nbytes < (1 << 31) - 1:
+        values = values.cast(pa.string())
+    return pa.chunked_array([values], values.type)
+
+
+def _wide(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
+
+
 def _contract_parts(
     columns: list[pa.ChunkedArray],
-    positions: np.ndarray,
+    start: int,
     lines_of: np.ndarray,
     layout: Layout,
     header: bytes,
     name: str,
     contract: str,
+    fingerprints: bool = True,
 ) -> Iterator[ExportPart]:
-    """The import files of one contract's rows (at `positions` of `columns`, ascending; their
-    report lines `lines_of`), one at a time.
+    """The import files of one contract's rows (`len(lines_of)` rows of `columns` from
+    `start` on, the table ordered by contract; their report lines `lines_of`), one at a time.
 
     Written slice by slice straight into files under the upload limit, each
-    taking as many rows as fit: the contract's whole text is never held.
+    taking as many rows as fit: the contract's whole text is never held. With
+    `fingerprints`, each part carries its rows' ledger fingerprints.
     """
     budget = layout.max_upload_bytes - len(header) - 1
     encoder = codecs.getincrementalencoder(layout.encoding)()
@@ -360,8 +353,9 @@ def _contract_parts(
         return part
 
     for first in range(0, len(lines_of), _ENCODE_ROWS):
-        at = positions[first : first + _ENCODE_ROWS]
-        rows = [_take_rows(c, at) for c in columns]  # this slice's rows only, never a copy of all
+        index = lines_of[first : first + _ENCODE_ROWS]
+        # views of the columns (the writer's large text: only a slice's offsets widened)
+        rows = [_wide(c.slice(start + first, len(index))) for c in columns]
         lines_array = csv_line_array(rows, layout.line_terminator)
         if isinstance(lines_array, pa.ChunkedArray):
             lines_array = lines_array.combine_chunks()
@@ -369,14 +363,13 @@ def _contract_parts(
         if not utf8:
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)
-        index = lines_of[first : first + _ENCODE_ROWS]
         # The ledger's fingerprint of each row (`io.ledger.row_hashes`), made from the
         # slice the file is written from rather than from a second import frame.
-        fingerprints = row_fingerprints(rows)
+        found = row_fingerprints(rows) if fingerprints else None
         done = 0
         while done < len(ends):
-            start = int(ends[done - 1]) if done else 0
-            stop = int(np.searchsorted(ends, start + budget - size, side="right"))
+            begin = int(ends[done - 1]) if done else 0
+            stop = int(np.searchsorted(ends, begin + budget - size, side="right"))
             if stop <= done:
                 if not size:
                     raise PmpmInputError(
@@ -386,10 +379,11 @@ def _contract_parts(
                     )
                 yield flush()
                 continue
-            pieces.append(data[start : int(ends[stop - 1])])
+            pieces.append(data[begin : int(ends[stop - 1])])
             lines.extend(index[done:stop].tolist())
-            hashes.extend(fingerprints[done:stop].tolist())
-            size += int(ends[stop - 1]) - start
+            if found is not None:
+                hashes.extend(found[done:stop].tolist())
+            size += int(ends[stop - 1]) - begin
             done = stop
             if done < len(ends):
                 yield flush()  # the next row does not fit
@@ -406,12 +400,15 @@ def import_parts(
     stamp: datetime,
     prefix: str = "PMPM",
     blank: pd.Series | None = None,
+    fingerprints: bool = True,
 ) -> Iterator[ExportPart]:
     """The import files for a validated table, one set per contract, built one at a time
     as they are taken (a caller that writes each and lets its bytes go never holds them all).
 
     Refused at once (ExportRefused, nothing built) while `report` holds errors. `blank`:
-    the blank rows validation found (found again when not given).
+    the blank rows validation found (found again when not given). `fingerprints`: each
+    part carries its rows' ledger fingerprints (`ExportPart.hashes`; an export without
+    the ledger does without).
     """
     blocking = report.errors[~report.errors["code"].isin(CURED_BY_EXPORT)]
     if not blocking.empty:
@@ -420,9 +417,8 @@ def import_parts(
             f"Export refused: {len(blocking)} error(s) remain "
             f"({', '.join(sorted(set(blocking['code'])))}). Fix them and validate again.",
         )
-    return _parts(
-        table, layout, month, stamp, prefix, blank_rows(table) if blank is None else blank
-    )
+    blank = blank_rows(table) if blank is None else blank
+    return _parts(table, layout, month, stamp, prefix, blank, fingerprints)
 
 
 def _parts(
@@ -432,6 +428,7 @@ def _parts(
     stamp: datetime,
     prefix: str,
     blank: pd.Series,
+    fingerprints: bool,
 ) -> Iterator[ExportPart]:
     live = table[~blank] if blank.any() else table  # a mask would copy the whole table
     contract_col = layout.name_of("contract")
@@ -445,20 +442,28 @@ def _parts(
         raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
     keys = _pandas_text(columns[names.index(contract_col)])
     when = stamp.strftime("%Y%m%dT%H%M%S")
-    # One contract's rows at a time, each cut into slices taken from the whole table's
-    # columns (the export values computed once above): nothing of the table is copied
-    # whole, and the cost does not grow with the number of contracts.
-    groups = keys.groupby(keys, sort=True).indices
+    # The table ordered by contract once (one take a column, none where it already is):
+    # each contract is then a run of rows, cut into slices without a copy, and the cost
+    # does not grow with the number of contracts.
+    codes, contracts = pd.factorize(keys, sort=True)
     del keys
-    if sum(c.nbytes for c in columns) <= _JOIN_BYTES:
-        # A table this small is joined into one chunk a column (a copy of its text): each
-        # slice is then one take per column, not one per chunk.
-        columns = [pa.chunked_array([c.combine_chunks()], c.type) for c in columns]
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(contracts))
     line_numbers = live.index.to_numpy()
-    in_name = contract_file_parts(str(k) for k in groups)
-    for key in sorted(groups):
-        positions = groups.pop(key)
-        if len(positions):
+    if (order != np.arange(len(order))).any():
+        line_numbers = line_numbers[order]
+        taken = pa.array(order)
+        # 32-bit offsets where the text allows (half the offsets' memory of a large table)
+        columns = [_narrow(c.combine_chunks().take(taken)) for c in columns]
+        del taken
+    del order, codes
+    in_name = contract_file_parts(str(k) for k in contracts)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for k, key in enumerate(contracts):
+        if counts[k]:
             name = f"{prefix}_{in_name[str(key)]}_{month}_{when}"
-            lines_of = line_numbers[positions]
-            yield from _contract_parts(columns, positions, lines_of, layout, header, name, str(key))
+            lines_of = line_numbers[starts[k] : starts[k + 1]]
+            contract = str(key)
+            yield from _contract_parts(
+                columns, int(starts[k]), lines_of, layout, header, name, contract, fingerprints
+            )

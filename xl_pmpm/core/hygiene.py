@@ -44,8 +44,12 @@ HOUR_ROLES = ("billed_hours", "unbilled_hours", "authorized_hours")
 
 def is_excel_error(values: pd.Series) -> pd.Series:
     """Where a value (spaces and invisible characters aside) is one of Excel's error values."""
-    bare = values.str.replace(INVISIBLE, "", regex=True).str.strip()
-    return bare.str.fullmatch(_EXCEL_ERROR).fillna(False).astype(bool)
+    out = pd.Series(False, index=values.index)
+    maybe = values.str.contains("#", regex=False).fillna(False).to_numpy(bool)  # #N/A, #REF!
+    if maybe.any():
+        bare = values[maybe].str.replace(INVISIBLE, "", regex=True).str.strip()
+        out[maybe] = bare.str.fullmatch(_EXCEL_ERROR).fillna(False).astype(bool)
+    return out
 
 
 def has_invisible(values: pd.Series) -> pd.Series:

@@ -333,21 +333,25 @@ def parse_rates(frame: pd.DataFrame, path: str) -> pd.DataFrame:
 
 
 def _check_no_overlap(rates: pd.DataFrame, path: str) -> None:
-    """Two rows for the same payer and tier must not be in force on the same day."""
-    for (payer, tier), group in rates.groupby(["payer", "tier"]):
-        g = group.sort_values("effective_from")
-        ends = g["effective_to"].fillna(pd.Timestamp("2262-04-11")).to_numpy()
-        starts = g["effective_from"].to_numpy()
-        clash = starts[1:] <= ends[:-1]
-        if clash.any():
-            line = int(g.index[1:][clash][0])
-            raise PmpmInputError(
-                f"Payer '{payer}' tier {tier} has two rates in force on the same days.",
-                file=path,
-                row=line,
-                column="effective_from",
-                fix="Give the older row an effective_to before this row's effective_from.",
-            )
+    """Two rows for the same payer and tier must not be in force on the same day.
+
+    One sort of the whole table (payer, tier, start): each row is compared with the one
+    before it, where that one is of the same payer and tier."""
+    g = rates.sort_values(["payer", "tier", "effective_from"], kind="stable")
+    ends = g["effective_to"].fillna(pd.Timestamp("2262-04-11")).to_numpy()
+    starts = g["effective_from"].to_numpy()
+    payer, tier = g["payer"].to_numpy(), g["tier"].to_numpy()
+    same = (payer[1:] == payer[:-1]) & (tier[1:] == tier[:-1])
+    clash = np.flatnonzero(same & (starts[1:] <= ends[:-1]))
+    if len(clash):
+        first = int(clash[0]) + 1
+        raise PmpmInputError(
+            f"Payer '{payer[first]}' tier {tier[first]} has two rates in force on the same days.",
+            file=path,
+            row=int(g.index[first]),
+            column="effective_from",
+            fix="Give the older row an effective_to before this row's effective_from.",
+        )
 
 
 def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:

@@ -31,8 +31,8 @@ from xl_pmpm.core.values import (
     SPACE,
     Distinct,
     distinct_values,
-    has_non_ascii_digit,
     member_key,
+    non_ascii_digits,
     per_value_columns,
     squash,
     squash_values,
@@ -191,7 +191,7 @@ def _cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Da
     out["formula"] = formula_cells(raw).to_numpy(bool) & ~numeric_like
     out["excel_error"] = is_excel_error(raw).to_numpy(bool)
     out["invisible"] = has_invisible(raw).to_numpy(bool)
-    out["foreign_digits"] = _only(raw, is_number | is_id, has_non_ascii_digit)
+    out["foreign_digits"] = _only(raw, is_number | is_id, non_ascii_digits)
     ok = ~blank & ~out["mangled"] & ~out["formula"] & ~out["excel_error"] & ~out["foreign_digits"]
     out["type"] = np.zeros(len(raw), dtype=bool)
     for decimals in sorted({c.decimals or 0 for c in cols if c.type == "number"}):
@@ -412,11 +412,13 @@ def joined_per_member(values: pd.Series, member: pd.Series, sep: str) -> pd.Seri
     return member.map(joined)
 
 
-def _duplicate_members(table: pd.DataFrame, layout: Layout, live: pd.Series) -> list[pd.DataFrame]:
+def _duplicate_members(
+    table: pd.DataFrame, layout: Layout, live: pd.Series, coded: dict[str, Distinct]
+) -> list[pd.DataFrame]:
     col = layout.column("patient_number")
     if col is None or col.name not in table.columns:
         return []
-    ids = member_key(table[col.name]).where(live, "")
+    ids = member_key(coded.get(col.name, table[col.name])).where(live, "")
     dup = (ids != "") & ids.duplicated(keep=False)
     if not dup.any():
         return []
@@ -871,10 +873,13 @@ def validate_table(
     cols = [col for col in layout.columns if col.name in table.columns]
     raws = [table[col.name].fillna("").astype(str) for col in cols]
     distinct = [coded.get(col.name, raw) for col, raw in zip(cols, raws, strict=True)]
-    del coded
     every_check = per_value_columns(distinct, lambda u, owner: _cell_checks(u, cols, owner))
     for col, raw, checks in zip(cols, raws, every_check, strict=True):
         parts.extend(_column_findings(table, col, raw, checks, live, parsed))
+    # The member key from the IDs factorized above; then the factorized columns go (their
+    # codes and distinct values are a large table's biggest scratch).
+    duplicates = _duplicate_members(table, layout, live, coded)
+    del coded, distinct, every_check, raws, raw, checks
     parts.extend(_pair_findings(table, layout, live))
     if live.any():
         parts.extend(skipped_checks(table, layout))
@@ -897,7 +902,7 @@ def validate_table(
     else:
         period = pd.Period(month, freq="M")
     parts.extend(_time_findings(table, layout, parsed, period))
-    parts.extend(_duplicate_members(table, layout, live))
+    parts.extend(duplicates)
     parts.extend(tier_not_a_label(table, layout, book, live))
     if period is not None:
         if flags is None:

@@ -143,15 +143,16 @@ def strip_invisible(values: pd.Series) -> pd.Series:
 
 def has_non_ascii_digit(values: pd.Series) -> pd.Series:
     """Where a value holds a digit that is not 0-9 (full-width ７, Arabic-Indic ٧, ...)."""
+    return per_value(values.fillna("").astype(str), non_ascii_digits)
 
-    def check(u: pd.Series) -> pd.Series:
-        maybe = ~u.str.isascii()
-        out = pd.Series(False, index=u.index)
-        if maybe.any():
-            out[maybe] = u[maybe].map(lambda s: any(ch.isdigit() and not ch.isascii() for ch in s))
-        return out
 
-    return per_value(values.fillna("").astype(str), check)
+def non_ascii_digits(values: pd.Series) -> pd.Series:
+    """`has_non_ascii_digit` of text values that are already distinct (no factorizing)."""
+    maybe = ~values.str.isascii()
+    out = pd.Series(False, index=values.index)
+    if maybe.any():
+        out[maybe] = values[maybe].map(lambda s: any(c.isdigit() and not c.isascii() for c in s))
+    return out
 
 
 def _member_key_of(text: str) -> str:
@@ -164,7 +165,7 @@ def _member_key_of(text: str) -> str:
     return text.strip()
 
 
-def member_key(values: pd.Series) -> pd.Series:
+def member_key(values: pd.Series | Distinct) -> pd.Series:
     """IDs as one member is one ID: the ONE normalisation behind every "same member?" test.
 
     Used alike by the duplicate check within a file, the export ledger across files
@@ -182,4 +183,6 @@ def member_key(values: pd.Series) -> pd.Series:
             out[odd] = u[odd].map(_member_key_of)
         return out
 
+    if isinstance(values, Distinct):  # factorized already (validation's columns)
+        return next(per_value_columns([values], lambda u, _: key(u)))
     return per_value(values.fillna("").astype(str), key)

@@ -150,16 +150,9 @@ def _fail_at_first(bad: pd.Series, codes: np.ndarray, values: pd.Series, index, 
             fail_at_first(pd.Series([True], index=line.index), line, **where)
 
 
-def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = "") -> pd.DataFrame:
-    """Typed visits from a text table whose headers are the file's (index = file line numbers).
-
-    Returns the columns of VISIT_COLUMNS: text fields as Categoricals (sorted
-    categories), `visit_date` (datetime, day), `hours` (float), `status` (categorical of
-    STATUSES), `authorized_hours` (float, NaN where blank or absent). Raises
-    PmpmInputError naming file, line and column at the first bad cell of a column.
-    Each rule runs on the distinct values of its column (`_distinct`).
-    """
-    by_key = {squash(str(c)): c for c in raw.columns}
+def visit_headers(columns, mapping: VisitsMapping, source: str = "") -> dict[str, str]:
+    """Which of the file's `columns` holds each field (required ones must be there)."""
+    by_key = {squash(str(c)): c for c in columns}
     header: dict[str, str] = {}
     for f in FIELDS:
         name = mapping.columns.get(f)
@@ -172,65 +165,94 @@ def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = ""
                 row=1,
                 fix=f"Rename the header, or map it in the mapping file ({mapping.source}).",
             )
+    return header
+
+
+# Per field: what a bad cell's message and fix say (`read_values` finds them).
+_BAD = {
+    "patient_number": ("The cell is blank.", "Fill it in."),
+    "contract": ("The cell is blank.", "Fill it in."),
+    "visit_date": ("'{value}' is not a date.", ""),
+    "hours": (
+        "'{value}' is not a number of hours.",
+        "Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
+    ),
+    "status": ("'{value}' is not a known visit status.", ""),
+    "authorized_hours": (
+        "'{value}' is not a number of hours.",
+        "Write decimal hours such as 300, or leave the cell blank.",
+    ),
+}
+
+
+def read_values(f: str, values: pd.Series, mapping: VisitsMapping) -> tuple[pd.Series, pd.Series]:
+    """(typed, bad): the field `f`'s rule over distinct text `values` (one per value).
+
+    Patient number and contract: the text stripped (bad when blank); visit date: the
+    day (datetime64, bad when no date form fits); hours and authorized hours: a float
+    (bad when not decimal hours; a blank authorized cell is NaN, not bad); status: one
+    of STATUSES (bad when the word is unknown). The one place these rules are, for
+    `normalize_visits` and for an engine's sums (`engine_sums`).
+    """
+    if f in ("patient_number", "contract"):
+        typed = values.str.strip()
+        return typed, typed == ""
+    if f == "visit_date":
+        typed = parse_dates_in_formats(values, mapping.date_formats).dt.normalize()
+        return typed, typed.isna()
+    if f in ("hours", "authorized_hours"):
+        typed = _parse_hours(values)
+        bad = typed.isna()
+        return typed, bad & (values.str.strip() != "") if f == "authorized_hours" else bad
+    if f == "status":
+        words = mapping.statuses
+        typed = values.map(lambda w: words.get(squash(w), "")).astype(object)
+        return typed, typed == ""
+    raise ValueError(f)
+
+
+def _fix(f: str, mapping: VisitsMapping) -> str:
+    if f == "visit_date":
+        forms = " or ".join(mapping.date_formats)
+        return f"Write the date in one of the forms {forms} (or add the form to the mapping)."
+    if f == "status":
+        known = ", ".join(sorted({w for w in mapping.statuses}))
+        return f"Use one of: {known} (or add the word to the mapping's [statuses])."
+    return _BAD[f][1]
+
+
+def normalize_visits(raw: pd.DataFrame, mapping: VisitsMapping, source: str = "") -> pd.DataFrame:
+    """Typed visits from a text table whose headers are the file's (index = file line numbers).
+
+    Returns the columns of VISIT_COLUMNS: text fields as Categoricals (sorted
+    categories), `visit_date` (datetime, day), `hours` (float), `status` (categorical of
+    STATUSES), `authorized_hours` (float, NaN where blank or absent). Raises
+    PmpmInputError naming file, line and column at the first bad cell of a column.
+    Each rule runs on the distinct values of its column (`_distinct`, `read_values`).
+    """
+    header = visit_headers(raw.columns, mapping, source)
     n = len(raw)
     index = raw.index
     cells = {f: _distinct(raw[h]) for f, h in header.items()}
     out: dict[str, object] = {}
 
-    def fail(f: str, bad: pd.Series, message: str, fix: str) -> None:
+    def typed(f: str) -> tuple[np.ndarray, pd.Series]:
         codes, values = cells[f]
-        where = {"file": source, "column": header[f], "message": message, "fix": fix}
-        _fail_at_first(bad, codes, values, index, **where)
+        result, bad = read_values(f, values, mapping)
+        where = {"file": source, "column": header[f], "message": _BAD[f][0]}
+        _fail_at_first(bad, codes, values, index, **where, fix=_fix(f, mapping))
+        return codes, result
 
     for f in ("patient_number", "contract"):
-        codes, values = cells[f]
-        stripped = values.str.strip()
-        fail(f, stripped == "", "The cell is blank.", "Fill it in.")
-        out[f] = _categorical(codes, stripped)
-
-    codes, values = cells["visit_date"]
-    dates = parse_dates_in_formats(values, mapping.date_formats).dt.normalize()
-    forms = " or ".join(mapping.date_formats)
-    fail(
-        "visit_date",
-        dates.isna(),
-        "'{value}' is not a date.",
-        f"Write the date in one of the forms {forms} (or add the form to the mapping).",
-    )
-    out["visit_date"] = dates.to_numpy()[codes]
-
-    codes, values = cells["hours"]
-    hours = _parse_hours(values)
-    fail(
-        "hours",
-        hours.isna(),
-        "'{value}' is not a number of hours.",
-        "Write decimal hours of 0 or more, e.g. 7.5 (not 7:30).",
-    )
-    out["hours"] = hours.to_numpy()[codes]
-
-    words = mapping.statuses
-    codes, values = cells["status"]
-    status = values.map(lambda w: words.get(squash(w), "")).astype(object)
-    known = ", ".join(sorted({w for w in words}))
-    fail(
-        "status",
-        status == "",
-        "'{value}' is not a known visit status.",
-        f"Use one of: {known} (or add the word to the mapping's [statuses]).",
-    )
+        out[f] = _categorical(*typed(f))
+    for f in ("visit_date", "hours"):
+        codes, result = typed(f)
+        out[f] = result.to_numpy()[codes]
+    codes, status = typed("status")
     status_codes = pd.Index(STATUSES).get_indexer(status)
     out["status"] = pd.Categorical.from_codes(status_codes[codes], categories=list(STATUSES))
-
     if "authorized_hours" in header:
-        codes, values = cells["authorized_hours"]
-        auth = _parse_hours(values)
-        fail(
-            "authorized_hours",
-            auth.isna() & (values.str.strip() != ""),
-            "'{value}' is not a number of hours.",
-            "Write decimal hours such as 300, or leave the cell blank.",
-        )
+        codes, auth = typed("authorized_hours")
         out["authorized_hours"] = auth.to_numpy()[codes]
     else:
         out["authorized_hours"] = np.full(n, np.nan)
@@ -357,6 +379,97 @@ def visit_sums(visits: pd.DataFrame, month: pd.Period | str) -> pd.DataFrame:
     groups = frame.groupby(["contract", "patient_number"], sort=True, observed=True)
     agg = groups.agg(**{f: (f, how) for f, how in _SUMS.items()}).reset_index()
     agg.attrs["visits"] = {"visits": int(len(visits)), "in_month": int(inside.sum())}
+    return agg
+
+
+# An engine's per-group sums (`engine_sums`): the columns it gives per raw contract and
+# patient number, and the distinct cells it read, each with its own reading of them.
+ENGINE_GROUP_COLUMNS = (
+    "contract",
+    "patient_number",
+    "billed",
+    "unbilled",
+    "authorized",
+    "patient_name",
+    "agency_id",
+    "office_id",
+    "text_min",
+    "text_max",
+    "visits",
+    "in_month",
+)
+ENGINE_READS = {
+    "visit_date": "day",
+    "hours": "hours",
+    "status": "billed",
+    "authorized_hours": "hours",
+}
+_ENGINE_TEXT = {"name": "patient_name", "agency": "agency_id", "office": "office_id"}
+
+
+def engine_sums(
+    groups: pd.DataFrame,
+    distinct: dict[str, pd.DataFrame],
+    mapping: VisitsMapping,
+    present: set[str],
+) -> pd.DataFrame | None:
+    """`visit_sums` from an engine's sums (e.g. SQL run over the file), or None where the
+    engine's reading is not this module's: the caller then reads the file with
+    `normalize_visits`, which names the bad cell.
+
+    `groups` has ENGINE_GROUP_COLUMNS, one row per contract and patient number as
+    written in the file (every row of the file, in the month or not): billed and
+    unbilled hours and the largest authorized hours of the month's visits, the name,
+    agency and office of one of them (NaN where none) with the smallest and largest
+    hash of the three (equal when every visit has the same), the visits and those in
+    the month. `distinct[f]` has each distinct cell of field `f`
+    (column `raw`) and what the engine read in it (ENGINE_READS: the day, the hours,
+    whether the status is billed). Every distinct cell is checked against
+    `read_values`; text fields must be one value per member (else None: "first" is the
+    file's order, which the engine does not keep). `present`: the fields the file has.
+    """
+    for f, read in distinct.items():
+        raw = distinct[f]["raw"].fillna("").astype(str)
+        typed, bad = read_values(f, raw, mapping)
+        if bad.any():
+            return None
+        theirs = read[ENGINE_READS[f]]
+        if f == "status":
+            ours = (typed == "billed").to_numpy()
+            same = ours == theirs.fillna(False).to_numpy(dtype=bool)
+        elif f == "visit_date":
+            same = typed.to_numpy() == pd.to_datetime(theirs).to_numpy()
+        else:
+            a, b = typed.to_numpy(dtype=float), theirs.to_numpy(dtype=float, na_value=np.nan)
+            same = (a == b) | (np.isnan(a) & np.isnan(b))
+        if not np.all(same):
+            return None
+    out = groups.astype({f: "float64" for f in ("billed", "unbilled", "authorized")})
+    for f in ("contract", "patient_number"):
+        text, bad = read_values(f, out[f].fillna("").astype(str), mapping)
+        if bad.any():
+            return None
+        out[f] = text
+    visits, in_month = int(out["visits"].sum()), int(out["in_month"].sum())
+    out = out[out["in_month"].to_numpy() > 0]
+    if not (out["text_min"] == out["text_max"]).all():
+        return None
+    for short, f in _ENGINE_TEXT.items():
+        default = mapping.defaults.get(f, "")
+        if f not in present:
+            out[short] = default or None
+            continue
+        if default:
+            return None  # a blank cell would take the default: which one is first matters
+        text = out[f].fillna("").astype(str).str.strip()
+        out[short] = text.where(text != "", None)
+    keys = ["contract", "patient_number"]
+    if out.duplicated(keys).any():  # cells that differ only by spaces around them
+        texts = out.groupby(keys)[list(_ENGINE_TEXT)].nunique(dropna=False)
+        if (texts > 1).to_numpy().any():
+            return None
+    agg = out.groupby(keys, sort=True).agg(_SUMS).reset_index()
+    agg.attrs["visits"] = {"visits": visits, "in_month": in_month}
     return agg
 
 

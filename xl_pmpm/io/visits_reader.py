@@ -20,10 +20,14 @@ import pyarrow.csv as pacsv
 from xl_pmpm.core.cells import unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.visits import (
+    ENGINE_GROUP_COLUMNS,
+    ENGINE_READS,
     VisitsMapping,
     combine_visit_sums,
+    engine_sums,
     normalize_visits,
     parse_mapping,
+    visit_headers,
     visit_sums,
 )
 from xl_pmpm.io import files, sniff
@@ -262,8 +266,16 @@ def iter_visits(
 
 
 def read_visit_sums(path: str | Path, mapping: VisitsMapping, month: str) -> pd.DataFrame:
-    """`core.visits.visit_sums` of a visits file, read a chunk at a time (`iter_visits`):
-    memory holds one chunk and the sums, never the whole file's visits."""
+    """`core.visits.visit_sums` of a visits file.
+
+    A file above ENGINE_ABOVE bytes is summed by DuckDB (`_engine_sums`) where the file
+    is plain UTF-8 CSV, DuckDB is installed and every cell reads as the core's rules read
+    it; otherwise (and for every bad cell, so the message names it) a chunk at a time
+    (`iter_visits`): memory holds one chunk and the sums, never the whole file's visits."""
+    if not sniff.is_stdin(path):
+        sums = _engine_sums(Path(path), mapping, month)
+        if sums is not None:
+            return sums
     parts = []
     for chunk in iter_visits(path, mapping):
         parts.append(visit_sums(chunk, month))
@@ -293,3 +305,111 @@ def _read_chunks_slow(
     except (pd.errors.ParserError, ValueError) as exc:
         fix = "Make every line hold one value per column."
         raise unreadable_csv(exc, "The visits file", source, fix) from None
+
+
+# --- large files, summed by DuckDB -----------------------------------------------------------
+
+# Files above this size are summed by DuckDB (when installed); smaller ones by pandas, whose
+# start is quicker than DuckDB's import.
+ENGINE_ABOVE = 16_000_000
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _engine_query(
+    names: list[str], header: dict[str, str], mapping: VisitsMapping, month: str
+) -> str:
+    """DuckDB's SQL for `core.visits.engine_sums`: one pass over the file (`$path`), every
+    column text; the date forms, the billed status words and the month are the mapping's
+    and the command's. What it reads in each distinct cell is checked by the core."""
+    col = {f: f"c{names.index(h)}" for f, h in header.items()}
+    period = pd.Period(month, freq="M")
+    start, end = period.start_time.date(), (period + 1).start_time.date()
+    forms = "[" + ", ".join(_sql_text(f) for f in mapping.date_formats) + "]"
+    billed = ", ".join(_sql_text(w) for w, s in mapping.statuses.items() if s == "billed")
+    hours = "TRY_CAST(trim({}) AS DOUBLE)"
+    reads = {
+        "visit_date": f"CAST(try_strptime(trim({col['visit_date']}), {forms}) AS DATE)",
+        "hours": hours.format(col["hours"]),
+        "status": f"lower(trim({col['status']})) IN ({billed})",
+    }
+    if "authorized_hours" in col:
+        reads["authorized_hours"] = hours.format(col["authorized_hours"])
+    typed = ", ".join(f"{sql} AS r_{f}" for f, sql in reads.items())
+    blank = " AND ".join(f"coalesce(c{i}, '') = ''" for i in range(len(names)))
+    inside = f"r_visit_date >= DATE '{start}' AND r_visit_date < DATE '{end}'"
+    month_hours = "sum(r_hours) FILTER (WHERE inside AND {}r_status)"
+    # The member's name and IDs: any one of the month's visits', and whether they all agree
+    # (the smallest and largest hash of the three together: equal when they do).
+    present = [col[f] for f in ("patient_name", "agency_id", "office_id") if f in col]
+    text = [
+        f"any_value({col[f]}) FILTER (WHERE inside) AS {f}" if f in col else f"NULL AS {f}"
+        for f in ("patient_name", "agency_id", "office_id")
+    ]
+    together = f"hash({', '.join(present)})" if present else "0"
+    text += [f"{how}({together}) FILTER (WHERE inside) AS text_{how}" for how in ("min", "max")]
+    authorized = (
+        "max(r_authorized_hours) FILTER (WHERE inside)" if "authorized_hours" in col else "NULL"
+    )
+    sets = ", ".join(f"({col[f]})" for f in reads)
+    distinct = ", ".join(
+        f"GROUPING({col[f]}) AS g_{f}, {col[f]} AS d_{f}, any_value(r_{f}) AS v_{f}" for f in reads
+    )
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names)))
+    return f"""
+        WITH v AS (
+            SELECT *, {typed}
+            FROM read_csv($path, columns = {{{columns}}}, header = true, auto_detect = false,
+                          delim = ',', quote = '"', escape = '"', strict_mode = true)
+            WHERE NOT ({blank})
+        ), m AS (SELECT *, coalesce({inside}, false) AS inside FROM v)
+        SELECT GROUPING({col["contract"]}, {col["patient_number"]}) AS g,
+            {col["contract"]} AS contract, {col["patient_number"]} AS patient_number,
+            coalesce({month_hours.format("")}, 0) AS billed,
+            coalesce({month_hours.format("NOT ")}, 0) AS unbilled,
+            {authorized} AS authorized, {", ".join(text)},
+            count(*) AS visits, count(*) FILTER (WHERE inside) AS in_month, {distinct}
+        FROM m
+        GROUP BY GROUPING SETS (({col["contract"]}, {col["patient_number"]}), {sets})
+    """
+
+
+def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame | None:
+    """`visit_sums` of the file by DuckDB (see read_visit_sums), or None."""
+    try:
+        if path.stat().st_size <= ENGINE_ABOVE or not path.is_file():
+            return None
+        import duckdb
+    except (OSError, ImportError):
+        return None
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if sniff.identify(head) is not None or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    if sniff.too_long_line(head[: head.rfind(b"\n") + 1], "The visits file", str(path)):
+        return None
+    names = _header_names(head)
+    if not names:
+        return None
+    names = [n.strip().lstrip("\ufeff") for n in names]
+    try:
+        header = visit_headers(names, mapping)
+    except PmpmInputError:
+        return None
+    query = _engine_query(names, header, mapping, month)
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET enable_progress_bar = false")
+            found = con.execute(query, {"path": str(path)}).df()
+    except duckdb.Error:
+        return None  # not UTF-8, a ragged row, ...: the chunked reader says what is wrong
+    whole = found["g"].to_numpy() == 0
+    groups = found.loc[whole, list(ENGINE_GROUP_COLUMNS)].reset_index(drop=True)
+    distinct = {}
+    for f, read in ENGINE_READS.items():
+        if f"d_{f}" in found.columns:
+            one = found[~whole & (found[f"g_{f}"].to_numpy() == 0)]
+            distinct[f] = pd.DataFrame({"raw": one[f"d_{f}"], read: one[f"v_{f}"]})
+    return engine_sums(groups, distinct, mapping, set(header))

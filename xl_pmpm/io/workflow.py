@@ -166,11 +166,21 @@ def export_import_file(
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
     blank = blank_lines(table, validation)
+    if ledger is None:
+        flags = None  # the rows' tier flags are the ledger's (a large table's flags are large)
     release_unused()  # validation's scratch: before the import files are built
     made: list[ExportPart] = []  # the parts as they are written (their bytes let go)
     try:
         parts: Iterable[ExportPart] | None = kept(
-            import_parts(table, layout, validation, month=name_month, stamp=at, blank=blank),
+            import_parts(
+                table,
+                layout,
+                validation,
+                month=name_month,
+                stamp=at,
+                blank=blank,
+                fingerprints=ledger is not None,  # the ledger's record of each row
+            ),
             made,
         )
     except ExportRefused:
