@@ -163,10 +163,10 @@ def step(excel: ExcelHarness, payload: dict, script: Callable[[xw.Book], None]) 
 def assert_progress(payload: dict, title: str) -> None:
     """The action showed its steps on the status bar, then handed it back to Excel."""
     shown = payload["_status_bar"]
-    assert shown and shown[-1] is None, shown
+    assert shown and shown[-1] is False, shown
     steps = shown[:-1]
     assert steps and all(m.startswith(f"{title}: ") for m in steps), shown
-    assert None not in steps, shown
+    assert False not in steps, shown
 
 
 def assert_live_formulas(excel: ExcelHarness, payload: dict) -> None:

@@ -864,19 +864,20 @@ def count_range_calls() -> Iterator[RangeCallCounter]:
 
 
 @contextmanager
-def record_status_bar() -> Iterator[list[str | None]]:
-    """Record what code writes to ``app.status_bar``, in order (None = handed back).
+def record_status_bar() -> Iterator[list[str | bool]]:
+    """Record what code writes to ``app.status_bar``, in order (False = handed back to
+    Excel, as ``Application.StatusBar = False`` does).
 
     The remote engine has no status bar (its setter raises NotImplementedError, which
     the front end's guarded helper swallows); here the setter appends to the list.
     """
-    shown: list[str | None] = []
+    shown: list[str | bool] = []
     original = _xlremote.App.status_bar
 
-    def setter(self: Any, value: str | None) -> None:
+    def setter(self: Any, value: str | bool) -> None:
         shown.append(value)
 
-    _xlremote.App.status_bar = property(lambda self: shown[-1] if shown else None, setter)
+    _xlremote.App.status_bar = property(lambda self: shown[-1] if shown else False, setter)
     try:
         yield shown
     finally:

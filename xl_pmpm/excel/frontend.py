@@ -260,18 +260,18 @@ def _act_steps(book: xw.Book, action: str, title: str, step: Callable[[str], Non
         )
         return
     month = settings_month(settings)
-    kwargs = {
-        "reason": f"marked {action} in the workbook",
-        "at": datetime.now(),
-        "source": extract_source(settings),
-        "month": None if month is None else str(month),
-    }
+    reason, at = f"marked {action} in the workbook", datetime.now()
+    source, month_text = extract_source(settings), None if month is None else str(month)
     touched = touched_contracts(table, layout, lines)
     step(f"{action.lower()}ing {len(lines):,} row(s)…")
     if action == DELETE:
-        new, records = review.delete_rows(table, lines, **kwargs)
+        new, records = review.delete_rows(
+            table, lines, reason=reason, at=at, source=source, month=month_text
+        )
     else:
-        new, records = review.defer_rows(table, lines, layout, **kwargs)
+        new, records = review.defer_rows(
+            table, lines, layout, reason=reason, at=at, source=source, month=month_text
+        )
     records = sheet_stamps(records)
     new_engine = engine.loc[new.index].copy()
     new_engine.loc[new_engine.index.isin(lines), ACTION] = KEEP

@@ -479,8 +479,9 @@ def write_contracts(book: xw.Book, contracts: Sequence[str], rates: RateBook) ->
     if not has_sheet(book, RATES):
         return
     places = contract_payers(rates, list(contracts)[:CONTRACT_PLACES])
-    places += [[None, None]] * (CONTRACT_PLACES - len(places))
-    put(named_sheet(book, RATES), places, row=2, column=CONTRACTS_FIRST_COLUMN)
+    grid: list[list[str | None]] = [[*place] for place in places]
+    grid += [[None, None]] * (CONTRACT_PLACES - len(places))
+    put(named_sheet(book, RATES), grid, row=2, column=CONTRACTS_FIRST_COLUMN)
 
 
 def drop_stale_views(book: xw.Book, views: Sequence[str]) -> None:
@@ -546,7 +547,7 @@ def findings_grid(findings: pd.DataFrame, table: pd.DataFrame) -> list[list[Any]
     """The Validation sheet: header + one row per finding, with a link to its cell."""
     header = [LINE, *table.columns]
     positions = {int(n): i + 2 for i, n in enumerate(table.index)}
-    rows = [[shown(c) for c in VALIDATION_COLUMNS]]
+    rows: list[list[Any]] = [[shown(c) for c in VALIDATION_COLUMNS]]
     frame = findings.astype(object).where(findings.notna(), None)
     for code, severity, row, field, value, message in frame[VALIDATION_COLUMNS[:6]].itertuples(
         index=False, name=None

@@ -34,7 +34,8 @@ def alert(book: xw.Book, message: str, title: str = "PMPM") -> None:
 def status(book: xw.Book, message: str | None) -> None:
     """Write the status bar where the runtime allows it (never read it)."""
     with contextlib.suppress(NotImplementedError, AttributeError):
-        book.app.status_bar = message
+        # False hands the bar back to Excel (Application.StatusBar = False).
+        book.app.status_bar = False if message is None else message
 
 
 @contextlib.contextmanager
@@ -286,6 +287,7 @@ def write_table(
     first = first_column or 1
     left, right = col_letter(first), col_letter(first + width - 1)
     written = None
+    before: int | None  # the table's rows incl. header before the write, when known
     if append is not None:
         put(sheet, grid, row=append + 1, column=first)
         rows, before = append + len(grid), append

@@ -391,10 +391,12 @@ def check_ledger_file(ledger: Where) -> None:
 
 def _windows_drive_is_remote(path: Path) -> bool:
     drive = PureWindowsPath(str(path)).drive
-    if sys.platform != "win32" or not drive or drive.startswith("\\\\"):
+    if not drive or drive.startswith("\\\\"):
         return False
-    DRIVE_REMOTE = 4
-    return ctypes.windll.kernel32.GetDriveTypeW(f"{drive}\\") == DRIVE_REMOTE  # type: ignore[attr-defined]
+    if sys.platform == "win32":  # ctypes.windll exists there only (and type checkers know it)
+        DRIVE_REMOTE = 4
+        return ctypes.windll.kernel32.GetDriveTypeW(f"{drive}\\") == DRIVE_REMOTE
+    return False
 
 
 def on_network_path(path: str | Path) -> bool:
