@@ -655,9 +655,11 @@ def _judge(matched: pd.DataFrame, book: RateBook, carc: Mapping[str, str]) -> pd
         )["tier"]
         .to_numpy()
     )
-    paid_tier = pd.Series(tier_of_code, dtype="Float64").fillna(
-        pd.Series(tier_of_rate, dtype="Float64")
-    )
+    # The lower of the tier of the code paid and the tier whose rate was paid exactly.
+    paid_tier = pd.concat(
+        [pd.Series(tier_of_code, dtype="Float64"), pd.Series(tier_of_rate, dtype="Float64")],
+        axis=1,
+    ).min(axis=1)
     billed_tier = pd.to_numeric(out["tier"], errors="coerce").astype("Float64")
     lower = (paid_tier < billed_tier).fillna(False).to_numpy(dtype=bool)
 
