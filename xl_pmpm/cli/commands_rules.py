@@ -26,6 +26,7 @@ from xl_pmpm.cli.options import (
     add_settings,
     emit,
     guarded,
+    parse_as_of,
     parse_day,
     parse_month,
     warn_if_on_network,
@@ -450,8 +451,32 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         earned = billed_vs_earned(earned_rows, history, book)
         payload.update({name: _records(earned[name]) for name in EARNED_TABLES})
         text += "\n\n" + _earned_text(earned)
+    if args.remittance:
+        from xl_pmpm.core.remittance import PAID_TABLES, paid_vs_billed
+        from xl_pmpm.io.remittance import remittance_from_files
+
+        remit = remittance_from_files(args.remittance, history, book, parse_as_of(args.as_of))
+        paid = paid_vs_billed(remit)
+        payload.update({name: _records(paid[name]) for name in PAID_TABLES})
+        text += "\n\n" + _paid_text(paid)
     emit(args, payload, text)
     return 0
+
+
+def _paid_text(tables: dict[str, pd.DataFrame]) -> str:
+    """Paid vs billed PMPM per month and per payer, from the 835s: totals, never a member."""
+    titles = {
+        "paid_vs_billed_by_month": "Paid vs billed PMPM (paid: the 835 remittances)",
+        "paid_vs_billed_by_payer": "Paid vs billed PMPM by payer",
+    }
+    lines: list[str] = []
+    for name, title in titles.items():
+        frame = tables[name].astype(object).where(tables[name].notna(), "")
+        for col in ("billed", "paid", "recoverable"):
+            frame[col] = [f"{v:,.2f}" for v in frame[col]]
+        frame["paid_share"] = ["" if v == "" else f"{v:.1%}" for v in frame["paid_share"]]
+        lines += ["" if lines else None, f"{title}:", frame.to_string(index=False)]
+    return "\n".join(x for x in lines if x is not None)
 
 
 def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
@@ -642,5 +667,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="visits CSV(s): add billed vs earned PMPM per month and payer",
     )
     p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
+    p.add_argument(
+        "--remittance",
+        nargs="+",
+        metavar="FILE",
+        help="835 remittance file(s): add paid vs billed PMPM per month and payer",
+    )
+    p.add_argument("--as-of", help="day the remittance days count to YYYY-MM-DD (default: today)")
     add_settings(p, layout=False)
     p.set_defaults(func=cmd_kpi)
