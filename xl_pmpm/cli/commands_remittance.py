@@ -26,7 +26,7 @@ from xl_pmpm.io.remittance import remittance_from_files
 
 
 def _money(value: float) -> str:
-    return f"${value:,.2f}"
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def paid_text(found: Remittance, ledger_name: str) -> str:

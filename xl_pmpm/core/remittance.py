@@ -104,7 +104,7 @@ RESULTS: dict[str, tuple[str, str]] = {
     PAID: ("Paid at the rate of the tier billed.", ""),
     UNDERPAID: (
         "Paid below the rate of the tier billed, by the difference.",
-        "Check the contract's billing rate (xl-pmpm service-setup --rates-export), then "
+        "Check the contract's billing rate (xl-pmpm service-setup --billing-rates), then "
         "appeal the difference or correct and re-bill.",
     ),
     LOWER_TIER: (
