@@ -438,9 +438,18 @@ def claims_frame(rows: Iterable[tuple]) -> pd.DataFrame:
 
 
 def typed_claims(frame: pd.DataFrame) -> pd.DataFrame:
+    """Amounts as floats, positions as ints, text as strings; a text column that repeats
+    its values may be a categorical of strings (the rules below take either)."""
     types = {c: "float64" for c in _MONEY} | {"order": "int64", "segment": "int64"}
-    text = [c for c in CLAIM_COLUMNS if c not in types]
-    return frame.astype({**types, **{c: "string" for c in text}})
+    for c in CLAIM_COLUMNS:
+        if c not in types and not isinstance(frame[c].dtype, pd.CategoricalDtype):
+            types[c] = "string"
+    return frame.astype(types)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """A text column as strings (a categorical's values, not its codes)."""
+    return values.astype("string")
 
 
 def pmpm_codes(book: RateBook) -> set[str]:
@@ -515,10 +524,11 @@ def _dollars(values: pd.Series) -> float:
 
 
 def _month_of(claims: pd.DataFrame) -> pd.Series:
-    day = claims["statement_from"].replace("", pd.NA)
-    for col in ("statement_to", "service_date"):
-        day = day.fillna(claims[col].replace("", pd.NA))
-    return day.str[:7]
+    month: pd.Series | None = None
+    for col in ("statement_from", "statement_to", "service_date"):
+        found = _text(claims[col]).str[:7].replace("", pd.NA)
+        month = found if month is None else month.fillna(found)
+    return month if month is not None else pd.Series(pd.NA, index=claims.index, dtype="string")
 
 
 def _members(claims: pd.DataFrame, known: set[str], crosswalk: pd.DataFrame | None) -> pd.Series:
@@ -606,7 +616,9 @@ def judge_remittance(
     )
     unmatched = rows[~found.to_numpy()].assign(why=why[~found.to_numpy()])
     unmatched = unmatched[[*CLAIM_COLUMNS, "month", "why"]].reset_index(drop=True)
-    matched = rows[found.to_numpy()].sort_values(["paid_date", "order"], kind="stable")
+    matched = rows[found.to_numpy()]
+    matched = matched.assign(paid_date=_text(matched["paid_date"]))
+    matched = matched.sort_values(["paid_date", "order"], kind="stable")
 
     results = _judge(matched, book, carc)
     overdue, awaiting = _no_remittance(billed, results, book, as_of)
@@ -632,7 +644,9 @@ def _judge(matched: pd.DataFrame, book: RateBook, carc: Mapping[str, str]) -> pd
     groups = matched.groupby(keys, sort=False)
     net = groups["paid"].sum().round(2).rename("net")
     count = groups.size().rename("claims")
-    reversals = groups["status"].agg(lambda s: int((s == REVERSAL).sum())).rename("reversals")
+    is_reversal = (matched["status"] == REVERSAL).astype("int64")
+    reversals = is_reversal.groupby([matched[k] for k in keys], sort=False).sum()
+    reversals = reversals.rename("reversals")
     last = matched.drop_duplicates(keys, keep="last").set_index(keys)
     out = last.join([net, count, reversals]).reset_index()
     out["payer"] = out["ledger_payer"]
@@ -674,7 +688,7 @@ def _judge(matched: pd.DataFrame, book: RateBook, carc: Mapping[str, str]) -> pd
     out["difference"] = (rate - out["net"]).round(2).where(out["result"] != PAID, 0.0)
     out["paid_tier"] = paid_tier.round().astype("Int64").to_numpy()
     show_carc = out["result"].isin([DENIED, UNDERPAID, LOWER_TIER, REVERSED]) & (out["carc"] != "")
-    out["carc"] = (out["carc_group"] + "-" + out["carc"]).where(show_carc, "")
+    out["carc"] = (_text(out["carc_group"]) + "-" + _text(out["carc"])).where(show_carc, "")
     out["carc_meaning"] = [
         carc.get(c.split("-", 1)[1], "reason code not in data/carc.csv") if c else ""
         for c in out["carc"]

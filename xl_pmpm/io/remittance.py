@@ -34,12 +34,23 @@ from xl_pmpm.io.x12 import segments
 
 CARC_FILE = "carc.csv"
 BLOCK_CLAIMS = 200_000  # claim rows turned into an Arrow block at a time
-_TEXT = pa.large_string()
+# Claim columns with one value per claim, kept as plain text; the others repeat (a payer,
+# a date, a code) and are kept dictionary-encoded (pandas categoricals): a year of a
+# statewide FI's claims then fits in memory.
+UNIQUE = ("claim_id", "payer_claim_id", "member_id")
 _SCHEMA = pa.schema(
     [
         (c, pa.float64() if c in ("charge", "paid", "patient_share") else
-         pa.int64() if c in ("order", "segment") else _TEXT)
+         pa.int64() if c in ("order", "segment") else pa.string())
         for c in CLAIM_COLUMNS
+    ]
+)  # fmt: skip
+_STORED = pa.schema(
+    [
+        f if f.type != pa.string() or f.name in UNIQUE else pa.field(
+            f.name, pa.dictionary(pa.int32(), pa.string())
+        )
+        for f in _SCHEMA
     ]
 )  # fmt: skip
 CROSSWALK_COLUMNS = {
@@ -52,10 +63,13 @@ CROSSWALK_COLUMNS = {
 
 def _block(rows: list[tuple]) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True))
-    return pa.RecordBatch.from_arrays(
-        [pa.array(col, type=_SCHEMA.field(i).type) for i, col in enumerate(columns)],
-        schema=_SCHEMA,
-    )
+    arrays = []
+    for i, col in enumerate(columns):
+        array = pa.array(col, type=_SCHEMA.field(i).type)
+        if _STORED.field(i).type != array.type:
+            array = array.dictionary_encode()
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=_STORED)
 
 
 def read_remittances(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,14 +96,17 @@ def read_remittances(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.Data
             blocks.append(_block(reader.claims))
         plb += reader.plb
         order = reader.order
-    table = pa.Table.from_batches(blocks, schema=_SCHEMA)
-    claims = typed_claims(table.to_pandas(types_mapper=_string_types))
+    table = pa.Table.from_batches(blocks, schema=_STORED).unify_dictionaries()
+    del blocks
+    frame = table.to_pandas(types_mapper=_string_types, self_destruct=True, split_blocks=True)
+    del table
+    claims = typed_claims(frame)
     adjustments = pd.DataFrame.from_records(plb, columns=PLB_COLUMNS)
     return claims, adjustments
 
 
 def _string_types(dtype: pa.DataType) -> object:
-    return pd.StringDtype("pyarrow") if dtype == _TEXT else None
+    return pd.StringDtype("pyarrow") if dtype == pa.string() else None
 
 
 def read_carc(path: str | Path | None = None) -> dict[str, str]:
