@@ -148,6 +148,16 @@ def test_a_reversal_then_its_correction_and_a_reversal_alone(capsys, tmp_path, b
     assert g["difference"] == gone["rate"]
 
 
+def test_a_reversal_whose_payment_came_in_an_earlier_file(capsys, tmp_path, billed):
+    db, entries = billed
+    e = entries[10]
+    back = claim(e["patient_number"], "22", -e["rate"], -e["rate"], code=CODE[e["tier"]])
+    code, out = paid(capsys, db, write(tmp_path, interchange([transaction("P", [back])])))
+    (row,) = out["results"]
+    assert code == 1 and (row["result"], row["paid"]) == ("reversed", -e["rate"])
+    assert row["difference"] == e["rate"]  # one rate owed, not two
+
+
 def test_an_interchange_with_several_payers(capsys, tmp_path, billed):
     db, entries = billed
     a, b = entries[5], entries[6]

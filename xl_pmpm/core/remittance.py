@@ -685,7 +685,9 @@ def _judge(matched: pd.DataFrame, book: RateBook, carc: Mapping[str, str]) -> pd
         default=PAID,
     )
     out["paid"] = out["net"]
-    out["difference"] = (rate - out["net"]).round(2).where(out["result"] != PAID, 0.0)
+    # A reversal whose payment came in an earlier file nets below zero: still one rate owed.
+    owed = (rate - out["net"].clip(lower=0)).round(2)
+    out["difference"] = owed.where(out["result"] != PAID, 0.0)
     out["paid_tier"] = paid_tier.round().astype("Int64").to_numpy()
     show_carc = out["result"].isin([DENIED, UNDERPAID, LOWER_TIER, REVERSED]) & (out["carc"] != "")
     out["carc"] = (_text(out["carc_group"]) + "-" + _text(out["carc"])).where(show_carc, "")

@@ -33,7 +33,7 @@ from xl_pmpm.io.csv_reader import decode_text
 from xl_pmpm.io.x12 import segments
 
 CARC_FILE = "carc.csv"
-BLOCK_CLAIMS = 200_000  # claim rows turned into an Arrow block at a time
+BLOCK_CLAIMS = 50_000  # claim rows turned into an Arrow block at a time
 # Claim columns with one value per claim, kept as plain text; the others repeat (a payer,
 # a date, a code) and are kept dictionary-encoded (pandas categoricals): a year of a
 # statewide FI's claims then fits in memory.
