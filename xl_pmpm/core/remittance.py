@@ -193,7 +193,7 @@ RESULT_COLUMNS = [
 CENT = 0.005
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Segment:
     """One X12 segment: `elements[0]` its ID, `elements[i]` its i-th element."""
 

@@ -36,6 +36,7 @@ ISA_ELEMENTS = 16
 ISA_MAX = 200
 ENCODING = "latin-1"  # one byte, one character: offsets stay byte offsets
 _PAIRS = {"IEA": "ISA", "GE": "GS", "SE": "ST"}
+_ENVELOPE = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def segments(path: str | Path) -> Iterator[tuple[Delimiters, Segment]]:
         head = stream.read(ISA_MAX).decode(ENCODING)
         delimiters = read_delimiters(head, name)
         buffer, offset, number = head, 0, 0
+        element = delimiters.element
         open_: list[Segment] = []  # the open ISA / GS / ST
         counts = [0, 0, 0]  # groups in the ISA, sets in the GS, segments in the ST
         while True:
@@ -97,11 +99,17 @@ def segments(path: str | Path) -> Iterator[tuple[Delimiters, Segment]]:
                 if not text:
                     continue
                 number += 1
-                start += len(piece) - len(piece.lstrip("\r\n\t "))
-                segment = Segment(number, start, text.split(delimiters.element))
-                if segment.tag == "ISA":
-                    delimiters = _same_delimiters(delimiters, text, name, segment)
-                _envelope(segment, open_, counts, name)
+                if text[0] != piece[0]:
+                    start += len(piece) - len(piece.lstrip("\r\n\t "))
+                segment = Segment(number, start, text.split(element))
+                if segment.elements[0] in _ENVELOPE:
+                    if segment.elements[0] == "ISA":
+                        delimiters = _same_delimiters(delimiters, text, name, segment)
+                    _envelope(segment, open_, counts, name)
+                elif len(open_) == 3:
+                    counts[2] += 1
+                else:
+                    _envelope(segment, open_, counts, name)  # outside ST...SE: refused
                 yield delimiters, segment
             if not block:
                 if tail.strip("\r\n\t \x1a"):
