@@ -221,6 +221,18 @@ def test_a_crosswalk_matches_the_payers_member_id(capsys, tmp_path, billed):
     assert code == 0 and by_member(out)[e["patient_number"]]["result"] == "paid"
 
 
+def test_a_crosswalk_that_is_ambiguous_or_lacks_columns_is_refused(capsys, tmp_path, billed):
+    db, entries = billed
+    path = write(tmp_path, interchange([transaction("P", [full(entries[0])])]))
+    walk = tmp_path / "crosswalk.csv"
+    walk.write_text("Patient Number,Member ID\n0001,MCD9\n0002,MCD9\n", encoding="utf-8")
+    code, _, err = run(capsys, "paid", path, "--ledger", db, "--crosswalk", walk)
+    assert code == 2 and "line 3" in err and "'Member ID'" in err and "0002" not in err
+    walk.write_text("Patient Number,Name\n0001,A\n", encoding="utf-8")
+    code, _, err = run(capsys, "paid", path, "--ledger", db, "--crosswalk", walk)
+    assert code == 2 and "Member ID or Patient Control Number" in err
+
+
 def test_direct_care_claims_are_left_aside_and_unknown_months_unmatched(capsys, tmp_path, billed):
     db, entries = billed
     e = entries[8]

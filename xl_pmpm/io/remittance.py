@@ -136,11 +136,26 @@ def read_crosswalk(path: str | Path) -> pd.DataFrame:
             fix="Name the columns: Patient Number, Member ID, Patient Control Number.",
         )
     rows = []
+    seen: dict[tuple[str, str], tuple[str, int]] = {}
     for record in reader:
         if not any(c.strip() for c in record):
             continue
-        rows.append({n: (record[i].strip() if i < len(record) else "")
-                     for i, n in enumerate(names) if n})  # fmt: skip
+        row = {n: (record[i].strip() if i < len(record) else "")
+               for i, n in enumerate(names) if n}  # fmt: skip
+        for key in ("member_id", "patient_control_number"):
+            if not row.get(key):
+                continue
+            before = seen.setdefault((key, row[key]), (row["patient_number"], reader.line_num))
+            if before[0] != row["patient_number"]:
+                raise PmpmInputError(
+                    f"This {key.replace('_', ' ')} is given two Patient Numbers (line "
+                    f"{before[1]} and this one).",
+                    file=str(path),
+                    row=reader.line_num,
+                    column=header[names.index(key)],
+                    fix="Keep one line per ID.",
+                )
+        rows.append(row)
     return pd.DataFrame(rows, columns=sorted({n for n in names if n}), dtype="string")
 
 
