@@ -75,6 +75,10 @@ from xl_pmpm.workbook.sheets import (
     HISTORY,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
+    PAID,
+    PAID_HEADERS,
+    PAID_TABLE,
+    PAID_TEXT,
     UNBILLED,
     UNBILLED_HEADERS,
     UNBILLED_TABLE,
@@ -190,6 +194,15 @@ def _workbook(
         "TableStyleLight1",
         text_columns=UNBILLED_TEXT,
     )
+    table_sheet(
+        wb,
+        PAID,
+        "wsPaid",
+        PAID_TABLE,
+        PAID_HEADERS,
+        "TableStyleLight1",
+        text_columns=PAID_TEXT,
+    )
     help_sheet(wb, layout)
     config_sheet(wb, xlwings_config)
     code_names += [
@@ -201,6 +214,7 @@ def _workbook(
         "wsHistory",
         "wsKpi",
         "wsUnbilled",
+        "wsPaid",
         "wsHelp",
         "wsXlwingsConf",
     ]
