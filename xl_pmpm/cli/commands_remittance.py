@@ -22,7 +22,6 @@ from xl_pmpm.core.remittance import (
 )
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger_address import LEDGER_HELP, default_ledger
-from xl_pmpm.io.remittance import remittance_from_files
 
 
 def _money(value: float) -> str:
@@ -88,6 +87,8 @@ def paid_text(found: Remittance, ledger_name: str) -> str:
 
 @guarded
 def cmd_paid(args: argparse.Namespace) -> int:
+    from xl_pmpm.io.remittance import remittance_from_files  # only when 835s are read
+
     args.ledger = args.ledger or str(default_ledger())
     history = _read_history(args.ledger)
     book = files.load_rate_book(args.rates, args.payers)

@@ -16,7 +16,6 @@ import pandas as pd
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.remittance import NO_REMITTANCE
 from xl_pmpm.core.unbilled import (
     Unbilled,
     combine_member_month_hours,
@@ -152,7 +151,8 @@ def unbilled_from_files(
     if remittance:
         if used is None:
             raise PmpmInputError("No ledger to match the 835 remittances to.", fix=LEDGER_FIX)
-        from xl_pmpm.io.remittance import remittance_from_files  # only with 835 files
+        from xl_pmpm.core.remittance import NO_REMITTANCE  # only with 835 files
+        from xl_pmpm.io.remittance import remittance_from_files
 
         remit = remittance_from_files(remittance, ledger.history(used), book, as_of)
         short = remit.recoverable[remit.recoverable["result"] != NO_REMITTANCE]
