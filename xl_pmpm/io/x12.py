@@ -14,12 +14,14 @@ segment's count (IEA01 groups, GE01 transaction sets, SE01 segments including ST
 as found, and the file ending on a terminator. A file that breaks one of these raises
 `PmpmInputError` naming the segment, its number in the file and its byte offset.
 
-Why not a parser from PyPI (issue 29, read in March 2026): `pyx12` validates against
-XML maps and builds a tree per segment (slow at millions of claims); LinuxForHealth
-`x12` builds a pydantic model per segment on pydantic 1 validators and is pinned to
-Python 3.8/3.9; TigerShark and `badX12` are unmaintained; `edi-835-parser` reads a file
-whole into its own objects. None streams plain segments at the speed a statewide FI's
-year needs, and the tokenizer is 150 lines.
+Why not a parser from PyPI (issue 29, looked at 2026-12-06 from their descriptions and
+code excerpts, not benchmarked): LinuxForHealth `x12` builds a pydantic model per segment
+with pydantic 1 validators and states Python 3.8/3.9; `pyx12` validates against its XML
+maps (wrappers such as py835 build on it); `badX12` lists its features as "TODO";
+`edi-835-parser` and `openx12` parse a file into their own objects, not a stream of rows;
+`oxedi835` (Rust) was yanked and renamed. What `paid` needs is a stream of plain segments
+with their positions, at a statewide FI's volume, with no new dependency: a tokenizer of
+a few dozen lines over the separators the ISA declares.
 """
 
 from __future__ import annotations
