@@ -100,7 +100,8 @@ def main() -> None:
     # September's remittance (835): Elderplan paid Ann; the Metro plan paid Bo at Tier 1's
     # code; the Hudson Valley plan denied Cy, paid Eve, then reversed Eve's payment and
     # paid it again $6.45 short; a direct care claim and a provider adjustment beside.
-    sys.path.insert(0, str(HERE.parent.parent / "tests"))
+    tests = HERE.parent.parent / "tests"
+    sys.path[:0] = [str(tests / "support"), str(tests)]  # x12_835.py, the tests' 835 builder
     from x12_835 import claim, interchange, transaction
 
     sept = {"month": "2026-09"}
