@@ -44,6 +44,10 @@ Sub PMPM_Unbilled(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_unbilled(xw.Book.caller())"
 End Sub
 
+Sub PMPM_Paid(control As IRibbonControl)
+    RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_paid(xw.Book.caller())"
+End Sub
+
 Sub PMPM_Help(control As IRibbonControl)
     RunPython "import xlwings as xw, xl_pmpm.excel.frontend as f; f.show_help(xw.Book.caller())"
 End Sub

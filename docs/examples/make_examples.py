@@ -83,6 +83,61 @@ def main() -> None:
     write(cycle / "visits_2026-09_oct05.csv", visits_csv(early))
     write(cycle / "visits_2026-09_dec20.csv", visits_csv(late))
 
+    # Phases 1 and 2 of seed 001 as HHAeXchange holds them for the linked contract: the
+    # service codes, and the billing rates (Tier 3's rate typed wrong, a gap in Tier 2's).
+    codes = [
+        "Contract,Discipline,Service Code,Description,Export Code,Revenue Code,HCPCS Code",
+        *(f"{linked},PA,{c},PMPM Tier {t},{c},,{c}" for t, c in ((1, 2443), (2, 2444), (3, 2445))),
+    ]
+    write(cycle / "service_codes.csv", CRLF.join(codes) + CRLF)
+    rates = [
+        "Contract,Discipline,Service Code,Rate,Billing Units,Active,From Date,To Date",
+        f"{linked},PA,2443,146.45,1,Yes,08/01/2024,",
+        f"{linked},PA,2444,387.84,1,Yes,08/01/2024,06/30/2026",
+        f"{linked},PA,2444,387.84,1,Yes,08/01/2026,",
+        f"{linked},PA,2445,1036.00,1,Yes,08/01/2024,",
+    ]
+    write(cycle / "billing_rates.csv", CRLF.join(rates) + CRLF)
+
+    # September's remittance (835): Elderplan paid Ann; the Metro plan paid Bo at Tier 1's
+    # code; the Hudson Valley plan denied Cy, paid Eve, then reversed Eve's payment and
+    # paid it again $6.45 short; a direct care claim and a provider adjustment beside.
+    tests = HERE.parent.parent / "tests"
+    sys.path[:0] = [str(tests / "support")]  # x12_835.py, the tests' 835 builder
+    from x12_835 import claim, interchange, transaction
+
+    sept = {"month": "2026-09"}
+    remit = interchange(
+        [
+            transaction("ELDERPLAN", [claim("0000100101", "1", 387.84, 387.84, code="2444",
+                                            **sept)], trace="EP0920", control="0001"),
+            transaction("METRO MLTC", [claim("0000100102", "1", 387.84, 146.45, code="2443",
+                                             billed_code="2444", cas=[("CO", "45", 241.39)],
+                                             **sept)], trace="MM0920", control="0002"),
+            transaction(
+                "HUDSON VALLEY MLTC",
+                [
+                    claim("0000100103", "4", 387.84, 0.0, code="2444",
+                          cas=[("CO", "16", 387.84)], **sept),
+                    claim("0000100105", "1", 146.45, 146.45, **sept),
+                    claim("0000100105", "1", 210.00, 210.00, code="T1019", **sept),
+                ],
+                trace="HV1120", control="0003", paid_date="20261120",
+            ),
+            transaction(
+                "HUDSON VALLEY MLTC",
+                [
+                    claim("0000100105", "22", -146.45, -146.45, cas=[("CR", "129", -146.45)],
+                          **sept),
+                    claim("0000100105", "1", 146.45, 140.00, cas=[("CO", "45", 6.45)], **sept),
+                ],
+                trace="HV1204", control="0004", paid_date="20261204",
+                plb=[("L6", "INTEREST", -1.20)],
+            ),
+        ]
+    )  # fmt: skip
+    write(cycle / "remittance_2026-09.835", remit)
+
     # The other programs' rules: the corpus files named there, and two clean months.
     rules = HERE / "rules"
     for name in (

@@ -16,7 +16,8 @@ MAY_IMPORT = {
     "toolkit": set(),
     "settings_sheet": {"toolkit"},
     "report": {"toolkit", "settings_sheet"},
-    "frontend": {"toolkit", "settings_sheet", "report"},
+    "paid": {"toolkit", "settings_sheet"},
+    "frontend": {"toolkit", "settings_sheet", "report", "paid"},
     "udfs": set(),
     "lite_main": {"frontend", "udfs"},
 }

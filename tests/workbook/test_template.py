@@ -287,6 +287,7 @@ def test_sheets_tables_and_headers(built: Path) -> None:
         "Export History",
         "KPI",
         "Unbilled",
+        "Paid",
         "Help",
         "xlwings.conf",
     ]

@@ -20,6 +20,7 @@ from xl_pmpm import __version__
 from xl_pmpm.cli.commands_ledger import add_commands as add_ledger_commands
 from xl_pmpm.cli.commands_month import add_commands as add_month_commands
 from xl_pmpm.cli.commands_month import parse_lines
+from xl_pmpm.cli.commands_remittance import add_commands as add_remittance_commands
 from xl_pmpm.cli.commands_rules import add_commands as add_rule_commands
 from xl_pmpm.cli.commands_workbook import add_commands as add_workbook_commands
 from xl_pmpm.cli.install import add_commands as add_install_command
@@ -510,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rule_commands(sub)
     add_month_commands(sub)
     add_ledger_commands(sub)
+    add_remittance_commands(sub)
     add_install_command(sub)
     add_workbook_commands(sub)
 

@@ -407,6 +407,7 @@ def cmd_unbilled(args: argparse.Namespace) -> int:
         ledger_required=bool(args.ledger),
         archive=args.archive,
         months=months,
+        remittance=args.remittance or (),
     )
     found = run.unbilled
     payload: dict = {
@@ -566,6 +567,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="VISITS", help="visits CSV(s), one row per visit")
     p.add_argument("--ledger", help=LEDGER_HELP)
     p.add_argument("--archive", help="archive folder of `xl-pmpm review` (deleted/deferred rows)")
+    p.add_argument(
+        "--remittance",
+        nargs="+",
+        metavar="FILE",
+        help="835 remittance file(s): add the member-months they deny, reverse or underpay "
+        "(reason denied-or-underpaid)",
+    )
     p.add_argument("--as-of", help="the day to count days left from YYYY-MM-DD (default: today)")
     p.add_argument(
         "--month", action="append", help="only this month YYYY-MM (repeat for more; default: all)"

@@ -22,6 +22,7 @@ from xl_pmpm.cli.options import (
     add_settings,
     emit,
     guarded,
+    parse_as_of,
     parse_day,
     parse_month,
     warn_if_on_network,
@@ -32,10 +33,11 @@ from xl_pmpm.core.claims import claim_dates_for, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.kpi import EARNED_TABLES, KPI_TABLES, billed_vs_earned, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
-from xl_pmpm.core.rates import unknown_payer
+from xl_pmpm.core.rates import RateBook, unknown_payer
 from xl_pmpm.core.service_setup import (
     SETUP_FIELDS,
     SETUP_OPTIONAL,
+    check_billing_rates,
     check_service_setup,
     check_setup_export,
 )
@@ -43,6 +45,7 @@ from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import read_csv_text
 from xl_pmpm.io.ledger import LEDGER_HELP, default_ledger
+from xl_pmpm.io.setup_files import load_billing_rate_mapping
 from xl_pmpm.io.unbilled import earned_from_files
 from xl_pmpm.io.visits_reader import load_mapping
 from xl_pmpm.io.workflow import this_month
@@ -405,64 +408,128 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         earned = billed_vs_earned(earned_rows, history, book)
         payload.update({name: _records(earned[name]) for name in EARNED_TABLES})
         text += "\n\n" + _earned_text(earned)
+    if args.remittance:
+        from xl_pmpm.core.remittance import PAID_TABLES, paid_vs_billed
+        from xl_pmpm.io.remittance import remittance_from_files
+
+        remit = remittance_from_files(args.remittance, history, book, parse_as_of(args.as_of))
+        paid = paid_vs_billed(remit)
+        payload.update({name: _records(paid[name]) for name in PAID_TABLES})
+        text += "\n\n" + _paid_text(paid)
     emit(args, payload, text)
     return 0
 
 
+def _paid_text(tables: dict[str, pd.DataFrame]) -> str:
+    """Paid vs billed PMPM per month and per payer, from the 835s: totals, never a member."""
+    titles = {
+        "paid_vs_billed_by_month": "Paid vs billed PMPM (paid: the 835 remittances)",
+        "paid_vs_billed_by_payer": "Paid vs billed PMPM by payer",
+    }
+    lines: list[str | None] = []
+    for name, title in titles.items():
+        frame = tables[name].astype(object).where(tables[name].notna(), "")
+        for col in ("billed", "paid", "recoverable"):
+            frame[col] = [f"{v:,.2f}" for v in frame[col]]
+        frame["paid_share"] = ["" if v == "" else f"{v:.1%}" for v in frame["paid_share"]]
+        lines += ["" if lines else None, f"{title}:", frame.to_string(index=False)]
+    return "\n".join(x for x in lines if x is not None)
+
+
 def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
     """The findings of `service-setup` as lines (no member data: a setup holds none)."""
-    counts = {k: (f["severity"] == "error").sum() for k, f in found.items()}
-    lines = [
-        f"{path}: {counts['setup']} error(s) in the setup, {counts['rate_table']} in the "
-        f"rate table; month {month}"
-    ]
+    counts = {k: int((f["severity"] == "error").sum()) for k, f in found.items()}
+    parts = []
+    if "setup" in found:
+        parts.append(
+            f"{counts['setup']} error(s) in the setup, {counts['rate_table']} in the rate table"
+        )
+    if "billing_rates" in found:
+        parts.append(f"{counts['billing_rates']} error(s) in the billing rates")
+    lines = [f"{path}: {', '.join(parts)}; month {month}"]
     for where, frame in found.items():
         for _, f in frame.iterrows():
             place = "file" if pd.isna(f["row"]) else f"line {int(f['row'])}"
             if where == "rate_table":
                 place = "rate table " + place
+            elif where == "billing_rates":
+                place = "billing rates " + place
             if isinstance(f["field"], str):
                 place += f", {f['field']}"
             lines.append(f"  {f['severity'].upper():7} {place} ({f['code']}): {f['message']}")
     if not any(counts.values()):
-        lines.append("The setup matches the rate table.")
+        lines.append(
+            "The setup matches the rate table."
+            if "setup" in found
+            else "The billing rates match the rate table."
+        )
     return "\n".join(lines)
+
+
+def _billing_rates(args: argparse.Namespace, book: RateBook, month: str) -> pd.DataFrame:
+    """The findings of the contract billing-rate export (`--billing-rates`)."""
+    mapping = load_billing_rate_mapping(args.billing_rates_mapping)
+    by_header = {v.lower(): k for k, v in mapping.columns.items()}
+    frame = read_csv_text(
+        args.billing_rates,
+        "The billing-rate export",
+        [h for h in by_header if by_header[h] != "to_date"],
+        optional=tuple(h for h in by_header if by_header[h] == "to_date"),
+    ).rename(columns=by_header)
+    if "to_date" not in frame:
+        frame["to_date"] = ""
+    return check_billing_rates(frame, book, month, mapping)
 
 
 @guarded
 def cmd_service_setup(args: argparse.Namespace) -> int:
-    """Check a service-code setup export against the rate book (and the rate book itself)."""
+    """Check a service-code setup export and/or a billing-rate export against the rate book
+    (and the rate book itself)."""
+    if not args.file and not args.billing_rates:
+        raise PmpmInputError(
+            "Nothing to check.",
+            fix="Give the service-code setup export (FILE), --billing-rates FILE, or both.",
+        )
     month = this_month(parse_month(args.month))
     book = files.load_rate_book(args.rates, args.payers)
-    layout = files.load_layout(args.layout)
-    names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
-    by_header = {v.lower(): k for k, v in names.items()}
-    frame = read_csv_text(
-        args.file,
-        "The service-code setup",
-        [v.lower() for v in SETUP_FIELDS.values()],
-        optional=tuple(v.lower() for v in SETUP_OPTIONAL.values()),
-    ).rename(columns=by_header)
-    disc = layout.column("discipline")
-    skilled = disc.skilled if disc is not None and disc.skilled else ("Other (Skilled)",)
-    pa = next((a for a in (disc.allowed if disc else ()) if a not in skilled), "PA")
-    setup = check_setup_export(frame, book, month, skilled=skilled, pa=pa)
-    payers = sorted({book.payer_of_contract(c) for c in frame["contract"]})
-    table = pd.concat(
-        [check_service_setup(book, p, [month]) for p in payers] or [setup.iloc[0:0]],
-        ignore_index=True,
-    ).drop_duplicates()
-    found = {"setup": setup, "rate_table": table}
+    found: dict[str, pd.DataFrame] = {}
+    payers: list[str] = []
+    rows = 0
+    if args.file:
+        layout = files.load_layout(args.layout)
+        names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
+        by_header = {v.lower(): k for k, v in names.items()}
+        frame = read_csv_text(
+            args.file,
+            "The service-code setup",
+            [v.lower() for v in SETUP_FIELDS.values()],
+            optional=tuple(v.lower() for v in SETUP_OPTIONAL.values()),
+        ).rename(columns=by_header)
+        disc = layout.column("discipline")
+        skilled = disc.skilled if disc is not None and disc.skilled else ("Other (Skilled)",)
+        pa = next((a for a in (disc.allowed if disc else ()) if a not in skilled), "PA")
+        setup = check_setup_export(frame, book, month, skilled=skilled, pa=pa)
+        payers = sorted({book.payer_of_contract(c) for c in frame["contract"]})
+        table = pd.concat(
+            [check_service_setup(book, p, [month]) for p in payers] or [setup.iloc[0:0]],
+            ignore_index=True,
+        ).drop_duplicates()
+        found = {"setup": setup, "rate_table": table}
+        rows = len(frame)
+    if args.billing_rates:
+        found["billing_rates"] = _billing_rates(args, book, month)
     errors = sum(int((f["severity"] == "error").sum()) for f in found.values())
     payload = {
-        "file": str(args.file),
+        "file": str(args.file) if args.file else None,
+        "billing_rates_file": str(args.billing_rates) if args.billing_rates else None,
         "month": month,
-        "rows": len(frame),
+        "rows": rows,
         "payers": payers,
         "valid": errors == 0,
         **{k: _records(f) for k, f in found.items()},
     }
-    emit(args, payload, _setup_text(str(args.file), month, found))
+    shown = " and ".join(str(p) for p in (args.file, args.billing_rates) if p)
+    emit(args, payload, _setup_text(shown, month, found))
     return 0 if errors == 0 else 1
 
 
@@ -565,17 +632,35 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "service-setup",
-        help="check a service-code setup export against the rate table (HCPCS, codes, export code)",
-        description="Check a service-code setup export against the rate table: HCPCS, "
-        "service, revenue and export codes. Exit 0 matches, 1 errors.",
-        example="xl-pmpm service-setup setup.csv --month 2026-10",
+        help="check the service-code setup and billing rates against the rate table",
+        description="Check a service-code setup export against the rate table (HCPCS, "
+        "service, revenue and export codes: phase 1) and the contracts' billing-rate export "
+        "(missing or inactive rates, rates other than the tier's, billing units, gaps: phase "
+        "2). Exit 0 matches, 1 errors.",
+        example=[
+            "xl-pmpm service-setup setup.csv --month 2026-10",
+            "xl-pmpm service-setup --billing-rates billing_rates.csv --month 2026-10",
+        ],
         group="rules",
     )
     p.add_argument(
         "file",
         metavar="FILE",
+        nargs="?",
         help="CSV: Contract, Discipline, Service Code, Description, Export Code, Revenue Code, "
         "HCPCS Code[, Modifier]",
+    )
+    p.add_argument(
+        "--billing-rates",
+        metavar="CSV",
+        help="the contracts' billing-rate export (rate, billing units, active, from/to dates "
+        "per service code): checked for every month from its first From Date to --month",
+    )
+    p.add_argument(
+        "--billing-rates-mapping",
+        metavar="TOML",
+        help="the billing-rate export's column names (default: the bundled "
+        "billing_rates_columns.toml)",
     )
     p.add_argument("--month", help="month whose rates apply YYYY-MM (default: this month)")
     add_settings(p)
@@ -597,5 +682,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="visits CSV(s): add billed vs earned PMPM per month and payer",
     )
     p.add_argument("--mapping", help="visits column mapping TOML (default: the bundled one)")
+    p.add_argument(
+        "--remittance",
+        nargs="+",
+        metavar="FILE",
+        help="835 remittance file(s): add paid vs billed PMPM per month and payer",
+    )
+    p.add_argument("--as-of", help="day the remittance days count to YYYY-MM-DD (default: today)")
     add_settings(p, layout=False)
     p.set_defaults(func=cmd_kpi)

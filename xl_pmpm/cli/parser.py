@@ -32,7 +32,7 @@ OTHER = "Other commands"
 # in the order they were added.
 ORDER = (
     "demo", "install", "validate", "review", "restore", "export", "reconcile", "carry-over",
-    "unbilled", "summary", "history", "kpi", "ledger", "visits",
+    "unbilled", "summary", "history", "kpi", "paid", "ledger", "visits",
 )  # fmt: skip
 
 

@@ -163,6 +163,31 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "Enter 2443, 2444 or 2445, or the service code, five colons and the description.",
     ),
+    # xl-pmpm service-setup --billing-rates: the contract's billing rates (seed 001 phase 2)
+    "billing-rate-missing": (
+        ERROR,
+        "Add an active billing rate for the service code covering the month (Contract Setup "
+        "> Billing Rates > New Rate): HHAeXchange prices each claim from it.",
+    ),
+    "billing-rate-inactive": (
+        WARNING,
+        "Tick Active on the rate if it should price claims, or delete the row.",
+    ),
+    "billing-rate-mismatch": (
+        ERROR,
+        "Set the rate to the tier's rate in the rate table (or correct the rate table if the "
+        "payer negotiated another).",
+    ),
+    "billing-units": (ERROR, "Enter 1 in Billing Units: one PMPM a month is one unit."),
+    "billing-rate-gap": (
+        ERROR,
+        "Move the From Date or To Date so the rates follow each other day after day.",
+    ),
+    "billing-rate-value": (
+        ERROR,
+        "Write the rate as a plain number, billing units as a whole number and dates as the "
+        "mapping's date formats.",
+    ),
     # Issue 14: bad input, round two.
     "invisible-character": (
         ERROR,

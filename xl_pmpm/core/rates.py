@@ -45,12 +45,16 @@ PAYER_COLUMNS = ["payer", "contracts", "hours_basis", "claim_dates"]
 #                    whose PMPM HHAeXchange bills itself (seed 001, "Internal Contracts
 #                    Prior to August 1, 2024": Additional Bill Info creates the PMPM visit
 #                    every night); `*` = all of the payer's contracts; blank = none
+#   remittance_days  days after a PMPM's export without an 835 claim before `xl-pmpm paid`
+#                    calls it no-remittance (NY prompt pay: 30 days for an electronic
+#                    claim, Insurance Law 3224-a; 45 leaves the import and submission time)
 PAYER_OPTIONAL = {
     "submission_days": "90",
     "late": "warning",
     "own_codes": "no",
     "pmpm_contract": "",
     "auto_billed": "",
+    "remittance_days": "45",
 }
 LATE = ("warning", "error")
 YES_NO = ("yes", "no")
@@ -181,6 +185,12 @@ class RateBook:
         """Days each payer allows after the month's last day to submit its PMPM (int)."""
         days = dict(zip(self.payers["payer"], self.payers["submission_days"], strict=True))
         default = days.get(DEFAULT_PAYER, int(PAYER_OPTIONAL["submission_days"]))
+        return map_distinct(payers, lambda p: days.get(p, default)).astype("int64")
+
+    def remittance_days(self, payers: pd.Series) -> pd.Series:
+        """Days each payer has to send the 835 for an exported PMPM (int)."""
+        days = dict(zip(self.payers["payer"], self.payers["remittance_days"], strict=True))
+        default = days.get(DEFAULT_PAYER, int(PAYER_OPTIONAL["remittance_days"]))
         return map_distinct(payers, lambda p: days.get(p, default)).astype("int64")
 
     def tier_table(self, payer: str, month: pd.Timestamp) -> pd.DataFrame:
@@ -372,17 +382,18 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     )
     payers["late"] = payers["late"].str.casefold()
     payers["own_codes"] = payers["own_codes"].str.casefold()
-    payers["submission_days"] = parse_numbers(payers, "submission_days", path, blank_ok=False)
-    days = payers["submission_days"]
-    fail_at_first(
-        (days < 0) | (days % 1 != 0),
-        days,
-        file=path,
-        column="submission_days",
-        message="submission_days is not a whole number of days.",
-        fix="Write the days after the month's last day, e.g. 90.",
-    )
-    payers["submission_days"] = payers["submission_days"].astype("int64")
+    for col, example in (("submission_days", 90), ("remittance_days", 45)):
+        payers[col] = parse_numbers(payers, col, path, blank_ok=False)
+        days = payers[col]
+        fail_at_first(
+            (days < 0) | (days % 1 != 0),
+            days,
+            file=path,
+            column=col,
+            message=f"{col} is not a whole number of days.",
+            fix=f"Write a whole number of days, e.g. {example}.",
+        )
+        payers[col] = payers[col].astype("int64")
     for col, allowed in (
         ("hours_basis", basis_names()),
         ("claim_dates", CLAIM_DATES),
@@ -410,6 +421,7 @@ def parse_payers(frame: pd.DataFrame, path: str) -> pd.DataFrame:
                     "own_codes": PAYER_OPTIONAL["own_codes"],
                     "pmpm_contract": "",
                     "auto_billed": [],
+                    "remittance_days": int(PAYER_OPTIONAL["remittance_days"]),
                 }
             ]
         )

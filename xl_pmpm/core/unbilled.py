@@ -37,7 +37,7 @@ Plain functions over DataFrames; the files are read by :mod:`xl_pmpm.io.unbilled
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -58,6 +58,7 @@ REJECTED_REASON = "rejected"
 PLACEHOLDER = "placeholder"
 DEFERRED = "deferred"
 DELETED = "deleted"
+DENIED_OR_UNDERPAID = "denied-or-underpaid"  # from the 835 remittances (`with_remittance`)
 # Stable reason codes, in the order they are tried, with what each means and what to do.
 REASONS: dict[str, tuple[str, str]] = {
     REJECTED_REASON: (
@@ -79,6 +80,11 @@ REASONS: dict[str, tuple[str, str]] = {
     NEVER_EXPORTED: (
         "Billed direct care hours in the month, but no export of the member-month.",
         "Bring it back with unbilled --into (e.g. missing from the extract), then export.",
+    ),
+    DENIED_OR_UNDERPAID: (
+        "Exported, but the payer's 835 denied, reversed or underpaid it (xl-pmpm paid); "
+        "the dollars are what is still owed.",
+        "Fix what its reason code (CARC) names and resubmit or appeal inside the window.",
     ),
 }
 RECOVERABLE, LOST = "recoverable", "lost"
@@ -425,6 +431,41 @@ def find_unbilled(
         confirmed=confirmed,
         months=months,
         auto_billed=int(earned.attrs.get("auto_billed", 0)),
+    )
+
+
+def with_remittance(found: Unbilled, short: pd.DataFrame, earned: pd.DataFrame) -> Unbilled:
+    """`found` with the member-months an 835 denied, reversed or underpaid (`short`: rows
+    of `remittance.judge_remittance`'s results) as reason `denied-or-underpaid`: inside
+    their submission window recoverable, past it lost. Their `rate` is what is still owed
+    (the difference); their hours and name come from the visits where these have them."""
+    if short.empty:
+        return found
+    seen = earned[["patient_number", "month", "patient_name", "billed_hours", "rate_code"]]
+    rows = short.drop(columns=[c for c in ("rate",) if c in short]).merge(
+        seen.drop_duplicates(["patient_number", "month"]),
+        on=["patient_number", "month"],
+        how="left",
+    )
+    rows["rate"] = rows["difference"].astype(float)
+    rows["reason"] = DENIED_OR_UNDERPAID
+    rows["submit_from"] = [submission_window(m)[0] for m in rows["month"]]
+    rows["submit_until"] = [date.fromisoformat(str(d)) for d in rows["submit_until"]]
+    rows["days_left"] = pd.array(rows["days_left"], dtype="int64")
+    rows = rows.reindex(columns=UNBILLED_COLUMNS)
+    past = rows["days_left"] < 0
+
+    def add(table: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+        if more.empty:
+            return table
+        both = pd.concat([table, more], ignore_index=True) if len(table) else more
+        order = ["days_left", "month", "contract", "patient_number"]
+        return both.sort_values(order, kind="stable").reset_index(drop=True)
+
+    return replace(
+        found,
+        recoverable=add(found.recoverable, rows[~past]),
+        lost=add(found.lost, rows[past]),
     )
 
 

@@ -18,13 +18,14 @@ HELP = "Help"
 HISTORY = "Export History"
 KPI = "KPI"
 UNBILLED = "Unbilled"  # member-months earned and not billed (the Unbilled button)
+PAID = "Paid"  # each exported member-month's 835 result (the Paid button)
 CONFIG = "xlwings.conf"  # xlwings' own settings sheet
 ORIGINAL_SHEET = "_original"  # the extract as loaded, for the locked-field check
 HIDDEN_SHEETS = (ORIGINAL_SHEET,)
 # Names a contract's sheet may not take.
 RESERVED_SHEETS = (
     *(ALL, RATES, SETTINGS, DEFERRED, VALIDATION, SUMMARY, HELP, HISTORY, KPI),
-    *(CONFIG, ORIGINAL_SHEET, UNBILLED),
+    *(CONFIG, ORIGINAL_SHEET, UNBILLED, PAID),
 )
 
 # --- Excel Tables (besides each Tier Report sheet's `workbook.sheets.table_name`) --------
@@ -33,6 +34,7 @@ TIERS_TABLE = "Tiers"  # Rates sheet: each payer's resolved tiers over time
 CONTRACTS_TABLE = "Contracts"  # Rates sheet: each contract of the extract and its payer
 HISTORY_TABLE = "ExportHistory"
 UNBILLED_TABLE = "UnbilledRows"
+PAID_TABLE = "PaidRows"
 
 # --- the columns the workbook adds to a tier report ---------------------------------------
 # Line: the extract's own line number (header = 1, first row = 2), a row's identity.

@@ -512,6 +512,15 @@ def show_unbilled(book: xw.Book) -> None:
         _unbilled_steps(book, step)
 
 
+@one_scan
+def show_paid(book: xw.Book) -> None:
+    """Fill the Paid sheet from the 835 remittances (:mod:`xl_pmpm.excel.paid`)."""
+    from xl_pmpm.excel.paid import paid_steps
+
+    with progress(book, "Paid", "reading the 835 remittances and the ledger…") as step:
+        paid_steps(book, step)
+
+
 def _unbilled_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     from xl_pmpm.core.unbilled import REASONS
     from xl_pmpm.io.unbilled import unbilled_from_files

@@ -23,6 +23,7 @@ from xl_pmpm.core.unbilled import (
     find_unbilled,
     member_month_hours,
     set_aside_member_months,
+    with_remittance,
 )
 from xl_pmpm.core.visits import VisitsMapping
 from xl_pmpm.io import files, ledger
@@ -123,8 +124,12 @@ def unbilled_from_files(
     ledger_required: bool = True,
     archive: str | Path | None = None,
     months: list[str] | None = None,
+    remittance: Sequence[str | Path] = (),
 ) -> UnbilledRun:
-    """Read everything and find the unbilled member-months (see core.unbilled)."""
+    """Read everything and find the unbilled member-months (see core.unbilled).
+
+    `remittance`: 835 files; the member-months they deny, reverse or underpay are added
+    (reason `denied-or-underpaid`, `core.unbilled.with_remittance`)."""
     archive_dir = Path(archive) if archive else None
     if archive_dir is not None and not archive_dir.is_dir():
         raise PmpmInputError(
@@ -142,5 +147,16 @@ def unbilled_from_files(
         else None
     )
     found = find_unbilled(earned, entries, book, as_of, set_aside=aside)
+    if remittance:
+        if used is None:
+            raise PmpmInputError("No ledger to match the 835 remittances to.", fix=LEDGER_FIX)
+        from xl_pmpm.core.remittance import NO_REMITTANCE  # only with 835 files
+        from xl_pmpm.io.remittance import remittance_from_files
+
+        remit = remittance_from_files(remittance, ledger.history(used), book, as_of)
+        short = remit.recoverable[remit.recoverable["result"] != NO_REMITTANCE]
+        if months:
+            short = short[short["month"].isin(months)]
+        found = with_remittance(found, short, earned)
     paths = [Path(p) for p in visits_paths]
     return UnbilledRun(found, paths, mapping, used, archive_dir)

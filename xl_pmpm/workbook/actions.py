@@ -165,6 +165,18 @@ BUTTONS: tuple[Button, ...] = (
         "Lists unbilled member-months with dollars and days left on the Unbilled sheet.",
     ),
     Button(
+        "Paid",
+        "Finish",
+        "AccountingFormat",
+        "show_paid",
+        "What the payers paid of each exported PMPM (835 remittances)",
+        "Fills the Paid sheet from the 835 remittance files named on the Settings sheet and "
+        "the export ledger: each exported member-month paid, underpaid, paid at a lower "
+        "tier, denied (with the reason code), reversed, or with no remittance after the "
+        "payer's days; what can be re-billed first.",
+        "Lists what the 835 remittances paid of each exported PMPM on the Paid sheet.",
+    ),
+    Button(
         "Help",
         "Finish",
         "Help",

@@ -18,6 +18,7 @@ from openpyxl.workbook.defined_name import DefinedName
 
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RATE_COLUMNS, RateBook
+from xl_pmpm.core.remittance import NO_REMITTANCE
 from xl_pmpm.core.unbilled import RECOVERABLE
 from xl_pmpm.core.vocabulary import (
     ACTION,
@@ -31,6 +32,7 @@ from xl_pmpm.core.vocabulary import (
     FINDINGS,
     HELP,
     LINE,
+    PAID_TABLE,
     RATES,
     RATES_TABLE,
     SETTINGS,
@@ -86,6 +88,7 @@ SETTING_ROWS = (
     ),
     ("AsOfDate", "As-of date", "Date the extract was taken. Default: today."),
     ("VisitsFiles", "Visits files", "Visits CSV(s) Unbilled reads; separate several with ;"),
+    ("RemittanceFiles", "Remittance files", "835 file(s) Paid reads; separate several with ;"),
     ("ExportFolder", "Export folder", "Blank = an 'exports' folder beside this workbook."),
     ("ArchiveFolder", "Archive folder", "Blank = an 'archive' folder beside this workbook."),
     (
@@ -338,6 +341,7 @@ def summary_sheet(
         ws.add_chart(chart, anchor)
     ws.append([])
     ws.append([cells(UNBILLED_LINE_LABEL, bold=True), unbilled_line()])
+    ws.append([cells(PAID_LINE_LABEL, bold=True), paid_line()])
 
 
 UNBILLED_LINE_LABEL = "Unbilled PMPM"
@@ -358,6 +362,21 @@ def unbilled_line() -> str:
         f'"$0 {RECOVERABLE} (press Unbilled to list the member-months left to bill)",'
         f'"$"&TEXT(SUMIFS({dollars},{found}),"#,##0.00")&" {RECOVERABLE}, nearest deadline "'
         f'&INDEX({last},MATCH("{RECOVERABLE}",{status},0)))'
+    )
+
+
+PAID_LINE_LABEL = "Paid PMPM"
+
+
+def paid_line() -> str:
+    """Summary's "$N paid of $M billed", live over the Paid sheet's table: the member-months
+    the 835s answered (no-remittance rows are not counted as billed-and-answered)."""
+    result, billed, paid = (f"{PAID_TABLE}[{escape(c)}]" for c in ("Result", "Billed", "Paid"))
+    answered = f'{result},"<>{NO_REMITTANCE}"'
+    return (
+        f'=IF(COUNTIF({result},"?*")=0,"(press Paid to read the 835 remittances)",'
+        f'"$"&TEXT(SUMIFS({paid},{answered}),"#,##0.00")&" paid of $"'
+        f'&TEXT(SUMIFS({billed},{answered}),"#,##0.00")&" billed")'
     )
 
 

@@ -91,6 +91,11 @@ UNBILLED_HEADERS = ["Status", "Days left", "Last day", "Month", "Payer", "Contra
 UNBILLED_HEADERS += ["Patient Number", "Patient Name", "Billed hours", "Tier", "Rate code"]
 UNBILLED_HEADERS += ["Dollars", "Reason", "What to do"]
 UNBILLED_TEXT = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Rate code")
+# The Paid sheet's columns: the Paid button writes them, Summary's line reads them.
+PAID_HEADERS = ["Result", "Days left", "Last day", "Month", "Payer", "Contract"]
+PAID_HEADERS += ["Patient Number", "Tier", "Billed", "Paid", "Difference", "Paid tier"]
+PAID_HEADERS += ["Reason code", "Reason", "Claims", "What to do"]
+PAID_TEXT = ("Last day", "Month", "Payer", "Contract", "Patient Number", "Reason code")
 
 FLAG_COLUMNS = [
     ENGINE_HEADERS["tier"],

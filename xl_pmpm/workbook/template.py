@@ -43,6 +43,8 @@ from xl_pmpm.core.vocabulary import (
     FINDINGS,
     HISTORY,
     HISTORY_TABLE,
+    PAID,
+    PAID_TABLE,
     UNBILLED,
     UNBILLED_TABLE,
     VALIDATION,
@@ -79,6 +81,8 @@ from xl_pmpm.workbook.sheets import (
     DEFERRED_COLUMNS_META,
     ENGINE_COLUMNS,
     HISTORY_COLUMNS,
+    PAID_HEADERS,
+    PAID_TEXT,
     UNBILLED_HEADERS,
     UNBILLED_TEXT,
     VALIDATION_COLUMNS,
@@ -177,6 +181,15 @@ def _workbook(
         "TableStyleLight1",
         text_columns=UNBILLED_TEXT,
     )
+    table_sheet(
+        wb,
+        PAID,
+        "wsPaid",
+        PAID_TABLE,
+        PAID_HEADERS,
+        "TableStyleLight1",
+        text_columns=PAID_TEXT,
+    )
     help_sheet(wb, layout)
     config_sheet(wb, xlwings_config)
     code_names += [
@@ -188,6 +201,7 @@ def _workbook(
         "wsHistory",
         "wsKpi",
         "wsUnbilled",
+        "wsPaid",
         "wsHelp",
         "wsXlwingsConf",
     ]
