@@ -56,7 +56,7 @@ def paid_rows(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def paid_steps(book: xw.Book, step: Callable[[str], None]) -> None:
-    title = "Paid"
+    title = PAID  # the alert titles read as the button
     settings, _, rates = read_context(book)
     named = str(settings.get("remittance files") or "").strip()
     if not named:
