@@ -828,7 +828,8 @@ def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
         scans = 1 if name == "load" else 0
         assert calls.crossings.get("Sheets.__iter__", 0) <= scans * sheets_before, name
         totals[name] = calls.total
-    formula = {"load": 39 + 7 * contracts, "refresh": 5 + 2 * contracts}
+    # The fixed part: 39 before the Paid sheet (issue 29), whose name the one scan reads.
+    formula = {"load": 41 + 7 * contracts, "refresh": 5 + 2 * contracts}
     formula |= {"delete": 26 + 2 * contracts, "defer": 14 + 2 * contracts}
     assert all(totals[k] <= formula[k] for k in formula), (totals, formula)
     assert totals["load"] < 4098 // 20  # 4,098 before issue 23: a name scan per contract
