@@ -1,9 +1,9 @@
 """The files behind `xl-pmpm paid`: 835 remittances, the crosswalk, the CARC meanings.
 
 Reads each 835 with `x12.segments` (streaming) into claim rows
-(`core.remittance.RemittanceReader`), kept in Arrow blocks so that millions of claims
+(`core.remittance_claims.RemittanceReader`), kept in Arrow blocks so that millions of claims
 fit in memory, and hands them, with the ledger's billed member-months, to
-`core.remittance.judge_remittance`, where the rules are.
+`core.remittance_match.judge_remittance`, where the rules are.
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ import pyarrow as pa
 
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.remittance import (
+from xl_pmpm.core.remittance import Remittance
+from xl_pmpm.core.remittance_claims import (
     CLAIM_COLUMNS,
     PLB_COLUMNS,
-    Remittance,
     RemittanceReader,
-    billed_for_remittance,
-    judge_remittance,
     typed_claims,
 )
+from xl_pmpm.core.remittance_match import billed_for_remittance, judge_remittance
 from xl_pmpm.io import files, sniff
 from xl_pmpm.io.csv_reader import decode_text
 from xl_pmpm.io.x12 import segments

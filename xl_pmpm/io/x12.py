@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from xl_pmpm.core.remittance import Segment, malformed
+from xl_pmpm.core.remittance_claims import Segment, malformed
 
 BLOCK = 1 << 22  # bytes read at a time
 ISA_ELEMENTS = 16

@@ -18,9 +18,9 @@ modules, private to it:
   back), opening it (`Ledger`: one engine per export), the database's uniqueness rule;
 - `_backup`: a consistent copy as a new SQLite file (`xl-pmpm ledger backup`), and the
   copy of a SQLite ledger kept beside it before each export (`<ledger>.backup`);
-- `_records`: reading the entries, recording an export, the already-exported and
-  open-placeholder checks, marking rejected rows (statuses, placeholders and the
-  corrections that replace them, corrections: see there);
+- `_records`: reading the entries, recording an export, marking rejected rows
+  (statuses, placeholders and the corrections that replace them, corrections: see there);
+- `_checks`: the already-exported and open-placeholder checks of an export;
 - `_recording`: writing the import files and recording them crash-safely;
 - `_lock`: one export at a time per ledger;
 - `_merge`: an earlier release's per-folder ledger merged into the agency's
@@ -74,16 +74,13 @@ _LAZY: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     ),
     "_lock": (("lock_path",), ("locked", "locked_and_opened"), ("ExportBusy",)),
     "_merge": (("merge",), (), ("Merged",)),
+    "_checks": (
+        ("already_exported", "check_against_ledger", "ledger_findings", "open_placeholders"),
+        (),
+        (),
+    ),
     "_records": (
-        (
-            "already_exported",
-            "check_against_ledger",
-            "entry_columns",
-            "history",
-            "ledger_findings",
-            "mark_rejected",
-            "open_placeholders",
-        ),
+        ("entry_columns", "history", "mark_rejected"),
         (),
         # record_export: the bare recorder of files written elsewhere (tests, benchmarks):
         # the uniqueness rule's refusal reaches its caller as the driver's IntegrityError.

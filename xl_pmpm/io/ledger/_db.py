@@ -455,7 +455,7 @@ class Ledger:
         corrections: Iterable[int] = (),
     ) -> ValidationReport:
         """`report` with the ledger's `already-exported` and `placeholder-open` findings."""
-        from xl_pmpm.io.ledger._records import check_against_ledger
+        from xl_pmpm.io.ledger._checks import check_against_ledger
 
         return said_inside(check_against_ledger)(
             report, self, table, layout, corrections=corrections

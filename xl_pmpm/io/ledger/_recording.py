@@ -44,13 +44,12 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_synced
 from xl_pmpm.io.ledger._address import exists
 from xl_pmpm.io.ledger._backup import backup_ledger
+from xl_pmpm.io.ledger._checks import blocked_rows, ledger_findings
 from xl_pmpm.io.ledger._db import Ledger, exports, opened, pending_files
 from xl_pmpm.io.ledger._records import (
-    blocked_rows,
     blocking_entries,
     hold_files,
     insert_entries,
-    ledger_findings,
     link_placeholders,
     members_of,
     part_entries,
