@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from xl_pmpm.cli.commands_rules import _read_history
+from xl_pmpm.cli.commands_kpi import _read_history
 from xl_pmpm.cli.options import Rows, add_settings, emit, guarded, parse_as_of, progress
 from xl_pmpm.core.remittance import (
     NO_REMITTANCE,

@@ -1,6 +1,7 @@
 """Commands for the billing rules: prorate, perdiem, spans, claim-dates, and the KPIs.
 
-`add_commands(sub)` adds them to the `xl-pmpm` subparsers; each parser sets `func`,
+`add_commands(sub)` adds them to the `xl-pmpm` subparsers, with service-setup and kpi,
+whose commands live in `commands_service_setup` and `commands_kpi`; each parser sets `func`,
 which returns the exit code: 0 done, 1 findings or alerts found, 2 bad input. Bad input
 is raised as PmpmInputError (naming file, line and column) and reported without a
 traceback, here or by `cli.main`.
@@ -13,7 +14,6 @@ matched case-insensitively, blank lines are skipped, and rows are numbered by fi
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
@@ -22,33 +22,19 @@ from xl_pmpm.cli.options import (
     add_settings,
     emit,
     guarded,
-    parse_as_of,
     parse_day,
     parse_month,
-    warn_if_on_network,
 )
 from xl_pmpm.core import cells
 from xl_pmpm.core.cells import fail_at_first
 from xl_pmpm.core.claims import claim_dates_for, submission_window
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.kpi import EARNED_TABLES, KPI_TABLES, billed_vs_earned, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
-from xl_pmpm.core.rates import RateBook, unknown_payer
-from xl_pmpm.core.service_setup import (
-    SETUP_FIELDS,
-    SETUP_OPTIONAL,
-    check_billing_rates,
-    check_service_setup,
-    check_setup_export,
-)
+from xl_pmpm.core.rates import unknown_payer
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
-from xl_pmpm.io import files, ledger
+from xl_pmpm.io import files
 from xl_pmpm.io.csv_reader import read_csv_text
-from xl_pmpm.io.ledger import LEDGER_HELP, default_ledger
-from xl_pmpm.io.setup_files import load_billing_rate_mapping
-from xl_pmpm.io.unbilled import earned_from_files
-from xl_pmpm.io.visits_reader import load_mapping
-from xl_pmpm.io.workflow import this_month
+from xl_pmpm.io.ledger import LEDGER_HELP
 
 DATE_FIX = "Write dates as YYYY-MM-DD, e.g. 2024-08-01."
 NUMBER_FIX = "Write a plain number such as 146.45 (no $ or thousands separator)."
@@ -328,229 +314,12 @@ def cmd_claim_dates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_history(path: str) -> pd.DataFrame:
-    ledger_fix = (
-        "Give --ledger the ledger file your exports were recorded in "
-        "(`xl-pmpm ledger where` shows the one the commands use without it)."
-    )
-    shown = ledger.shown(path)
-    server = ledger.looks_like_url(path)
-    if not server and not Path(path).is_file():
-        problem = "is a folder, not a ledger file" if Path(path).is_dir() else "not found"
-        raise PmpmInputError(f"Ledger {problem}.", file=shown, fix=ledger_fix)
-    warn_if_on_network(path)
-    try:
-        return ledger.history(path)
-    except ledger.LedgerUnusable as exc:
-        if server or exc.damaged:
-            raise  # its own message says what is wrong and what to do (restore the backup)
-        raise PmpmInputError(
-            f"Ledger cannot be read ({exc.kind}).", file=shown, fix=ledger_fix
-        ) from None
-    except PmpmInputError as exc:
-        if server or exc.message.startswith("The xl-pmpm ledger is damaged"):
-            raise  # its own message says what is wrong and what to do (restore the backup)
-        raise PmpmInputError(exc.message, file=shown, fix=ledger_fix) from None
-
-
-def _kpi_text(path: str | None, tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> str:
-    """The KPI tables as text: totals only, never a member."""
-    n = counts["exported"]
-    lines = [
-        f"KPIs of {path}: {n} exported entr{'y' if n == 1 else 'ies'} counted "
-        f"(not counted: {counts['pending']} pending, {counts['rejected']} rejected, "
-        f"{counts['placeholder']} placeholder(s))."
-    ]
-    if tables["by_month"].empty:
-        lines.append("Nothing exported yet: no KPI to show.")
-        return "\n".join(lines)
-    titles = {
-        "by_month": "PMPM revenue per member per month",
-        "by_tier": "Members and revenue by tier",
-        "tier_mix": "Tier mix: share of the month's members, change from the month before",
-        "by_payer": "By payer",
-    }
-    money = "{:,.2f}".format
-    formats = {
-        "revenue": money,
-        "revenue_per_member": money,
-        "share": "{:.1%}".format,
-        "share_change": lambda v: "" if pd.isna(v) else f"{v * 100:+.1f} pts",
-    }
-    for name in KPI_TABLES:
-        frame = tables[name].astype(object).where(tables[name].notna(), "")
-        for col, fmt in formats.items():
-            if col in frame:
-                frame[col] = [fmt(v) if v != "" else "" for v in frame[col]]
-        lines += ["", f"{titles[name]}:", frame.to_string(index=False)]
-    return "\n".join(lines)
-
-
-@guarded
-def cmd_kpi(args: argparse.Namespace) -> int:
-    args.ledger = args.ledger or str(default_ledger())
-    history = _read_history(args.ledger)
-    book = files.load_rate_book(args.rates, args.payers)
-    tables = kpi_tables(history, book)
-    counts = status_counts(history)
-    payload = {
-        "ledger": ledger.shown(args.ledger),
-        "counted": (
-            "confirmed exported entries only; pending, rejected and placeholder entries "
-            "are left out"
-        ),
-        "entries": counts,
-        **{name: _records(tables[name]) for name in KPI_TABLES},
-    }
-    text = _kpi_text(ledger.shown(args.ledger), tables, counts)
-    if args.visits:
-        earned_rows = earned_from_files(args.visits, load_mapping(args.mapping), book)
-        earned = billed_vs_earned(earned_rows, history, book)
-        payload.update({name: _records(earned[name]) for name in EARNED_TABLES})
-        text += "\n\n" + _earned_text(earned)
-    if args.remittance:
-        from xl_pmpm.core.remittance import PAID_TABLES, paid_vs_billed
-        from xl_pmpm.io.remittance import remittance_from_files
-
-        remit = remittance_from_files(args.remittance, history, book, parse_as_of(args.as_of))
-        paid = paid_vs_billed(remit)
-        payload.update({name: _records(paid[name]) for name in PAID_TABLES})
-        text += "\n\n" + _paid_text(paid)
-    emit(args, payload, text)
-    return 0
-
-
-def _paid_text(tables: dict[str, pd.DataFrame]) -> str:
-    """Paid vs billed PMPM per month and per payer, from the 835s: totals, never a member."""
-    titles = {
-        "paid_vs_billed_by_month": "Paid vs billed PMPM (paid: the 835 remittances)",
-        "paid_vs_billed_by_payer": "Paid vs billed PMPM by payer",
-    }
-    lines: list[str | None] = []
-    for name, title in titles.items():
-        frame = tables[name].astype(object).where(tables[name].notna(), "")
-        for col in ("billed", "paid", "recoverable"):
-            frame[col] = [f"{v:,.2f}" for v in frame[col]]
-        frame["paid_share"] = ["" if v == "" else f"{v:.1%}" for v in frame["paid_share"]]
-        lines += ["" if lines else None, f"{title}:", frame.to_string(index=False)]
-    return "\n".join(x for x in lines if x is not None)
-
-
-def _setup_text(path: str, month: str, found: dict[str, pd.DataFrame]) -> str:
-    """The findings of `service-setup` as lines (no member data: a setup holds none)."""
-    counts = {k: int((f["severity"] == "error").sum()) for k, f in found.items()}
-    parts = []
-    if "setup" in found:
-        parts.append(
-            f"{counts['setup']} error(s) in the setup, {counts['rate_table']} in the rate table"
-        )
-    if "billing_rates" in found:
-        parts.append(f"{counts['billing_rates']} error(s) in the billing rates")
-    lines = [f"{path}: {', '.join(parts)}; month {month}"]
-    for where, frame in found.items():
-        for _, f in frame.iterrows():
-            place = "file" if pd.isna(f["row"]) else f"line {int(f['row'])}"
-            if where == "rate_table":
-                place = "rate table " + place
-            elif where == "billing_rates":
-                place = "billing rates " + place
-            if isinstance(f["field"], str):
-                place += f", {f['field']}"
-            lines.append(f"  {f['severity'].upper():7} {place} ({f['code']}): {f['message']}")
-    if not any(counts.values()):
-        lines.append(
-            "The setup matches the rate table."
-            if "setup" in found
-            else "The billing rates match the rate table."
-        )
-    return "\n".join(lines)
-
-
-def _billing_rates(args: argparse.Namespace, book: RateBook, month: str) -> pd.DataFrame:
-    """The findings of the contract billing-rate export (`--billing-rates`)."""
-    mapping = load_billing_rate_mapping(args.billing_rates_mapping)
-    by_header = {v.lower(): k for k, v in mapping.columns.items()}
-    frame = read_csv_text(
-        args.billing_rates,
-        "The billing-rate export",
-        [h for h in by_header if by_header[h] != "to_date"],
-        optional=tuple(h for h in by_header if by_header[h] == "to_date"),
-    ).rename(columns=by_header)
-    if "to_date" not in frame:
-        frame["to_date"] = ""
-    return check_billing_rates(frame, book, month, mapping)
-
-
-@guarded
-def cmd_service_setup(args: argparse.Namespace) -> int:
-    """Check a service-code setup export and/or a billing-rate export against the rate book
-    (and the rate book itself)."""
-    if not args.file and not args.billing_rates:
-        raise PmpmInputError(
-            "Nothing to check.",
-            fix="Give the service-code setup export (FILE), --billing-rates FILE, or both.",
-        )
-    month = this_month(parse_month(args.month))
-    book = files.load_rate_book(args.rates, args.payers)
-    found: dict[str, pd.DataFrame] = {}
-    payers: list[str] = []
-    rows = 0
-    if args.file:
-        layout = files.load_layout(args.layout)
-        names = {**SETUP_FIELDS, **SETUP_OPTIONAL}
-        by_header = {v.lower(): k for k, v in names.items()}
-        frame = read_csv_text(
-            args.file,
-            "The service-code setup",
-            [v.lower() for v in SETUP_FIELDS.values()],
-            optional=tuple(v.lower() for v in SETUP_OPTIONAL.values()),
-        ).rename(columns=by_header)
-        disc = layout.column("discipline")
-        skilled = disc.skilled if disc is not None and disc.skilled else ("Other (Skilled)",)
-        pa = next((a for a in (disc.allowed if disc else ()) if a not in skilled), "PA")
-        setup = check_setup_export(frame, book, month, skilled=skilled, pa=pa)
-        payers = sorted({book.payer_of_contract(c) for c in frame["contract"]})
-        table = pd.concat(
-            [check_service_setup(book, p, [month]) for p in payers] or [setup.iloc[0:0]],
-            ignore_index=True,
-        ).drop_duplicates()
-        found = {"setup": setup, "rate_table": table}
-        rows = len(frame)
-    if args.billing_rates:
-        found["billing_rates"] = _billing_rates(args, book, month)
-    errors = sum(int((f["severity"] == "error").sum()) for f in found.values())
-    payload = {
-        "file": str(args.file) if args.file else None,
-        "billing_rates_file": str(args.billing_rates) if args.billing_rates else None,
-        "month": month,
-        "rows": rows,
-        "payers": payers,
-        "valid": errors == 0,
-        **{k: _records(f) for k, f in found.items()},
-    }
-    shown = " and ".join(str(p) for p in (args.file, args.billing_rates) if p)
-    emit(args, payload, _setup_text(shown, month, found))
-    return 0 if errors == 0 else 1
-
-
-def _earned_text(tables: dict[str, pd.DataFrame]) -> str:
-    """Billed vs earned PMPM, per month and per payer: totals only, never a member."""
-    titles = {
-        "billed_vs_earned_by_month": "Billed vs earned PMPM (earned: billed visits in the month)",
-        "billed_vs_earned_by_payer": "Billed vs earned PMPM by payer",
-    }
-    lines: list[str | None] = []
-    for name in EARNED_TABLES:
-        frame = tables[name].astype(object).where(tables[name].notna(), "")
-        for col in ("earned_revenue", "billed_revenue", "unbilled_revenue"):
-            frame[col] = [f"{v:,.2f}" for v in frame[col]]
-        frame["billed_share"] = ["" if v == "" else f"{v:.1%}" for v in frame["billed_share"]]
-        lines += ["" if lines else None, f"{titles[name]}:", frame.to_string(index=False)]
-    return "\n".join(x for x in lines if x is not None)
-
-
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add prorate, perdiem, spans, claim-dates and kpi to the `xl-pmpm` subparsers."""
+    """Add prorate, perdiem, spans, claim-dates, service-setup and kpi to the `xl-pmpm`
+    subparsers."""
+    # kpi and service-setup use this module's helpers: imported here.
+    from xl_pmpm.cli.commands_kpi import cmd_kpi
+    from xl_pmpm.cli.commands_service_setup import cmd_service_setup
 
     def fmt(p: argparse.ArgumentParser) -> None:
         add_settings(p, layout=False, rates=False)
