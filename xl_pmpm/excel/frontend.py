@@ -30,13 +30,12 @@ Table from A1, resized to its rows after every write (created when missing).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 import xlwings as xw
 
 from xl_pmpm.core import review
-from xl_pmpm.core.cells import excel_date
 from xl_pmpm.core.errors import ExportRefused, PmpmError
 from xl_pmpm.core.kpi import KPI_COLUMNS, kpi_tables
 from xl_pmpm.core.validation import billing_month, validate_table
@@ -541,7 +540,7 @@ def _unbilled_steps(book: xw.Book, step: Callable[[str], None]) -> None:
             load_mapping(),
             layout,
             rates,
-            excel_date(settings.get("as-of date")) or date.today(),
+            settings_as_of(settings),
             ledger_path=db,
             ledger_required=False,
             archive=archive if archive is not None and archive.is_dir() else None,

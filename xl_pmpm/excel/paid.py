@@ -9,16 +9,14 @@ be recovered first (nearest deadline first), then the paid ones; one write of th
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 import pandas as pd
 import xlwings as xw
 
-from xl_pmpm.core.cells import excel_date
 from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.remittance import RECOVERABLE, RESULTS
 from xl_pmpm.core.vocabulary import PAID, PAID_TABLE
-from xl_pmpm.excel.settings_sheet import ledger_path, read_context
+from xl_pmpm.excel.settings_sheet import ledger_path, read_context, settings_as_of
 from xl_pmpm.excel.toolkit import alert, column_runs, get_sheet, write_table
 from xl_pmpm.io import ledger
 from xl_pmpm.io.ledger import default_ledger
@@ -68,7 +66,7 @@ def paid_steps(book: xw.Book, step: Callable[[str], None]) -> None:
             [p.strip() for p in named.split(";") if p.strip()],
             ledger.history(str(db)),
             rates,
-            excel_date(settings.get("as-of date")) or date.today(),
+            settings_as_of(settings),
         )
     except (PmpmError, ValueError) as exc:
         alert(book, str(exc), title)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from xl_pmpm.excel.toolkit import (
     write_table,
 )
 from xl_pmpm.io import files
+from xl_pmpm.io.workflow import this_month
 from xl_pmpm.workbook.formulas import engine_formulas
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 from xl_pmpm.workbook.sheets import (
@@ -161,7 +162,7 @@ def compute_flags(
     """flag_tier_risk in the billing month (Settings, else the extract's, else this month)."""
     if month is None:
         month = billing_month(table, layout)[0] if len(table) else None
-    stamp = (month or pd.Period(date.today(), freq="M")).to_timestamp()
+    stamp = (month or pd.Period(this_month(), freq="M")).to_timestamp()
     return flag_tier_risk(table, layout, book, stamp)
 
 

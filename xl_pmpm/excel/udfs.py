@@ -29,6 +29,7 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
 from xl_pmpm.core.spans import calendar_months, prorate_column
 from xl_pmpm.io import files
+from xl_pmpm.io.workflow import this_month
 from xl_pmpm.workbook.actions import CELL_FUNCTIONS, CellFunction
 
 Grid = list[list[Any]]
@@ -169,7 +170,7 @@ def _flags(
             ),
         }
     )
-    stamp = excel_month(month) or pd.Timestamp.today().to_period("M").to_timestamp()
+    stamp = excel_month(month) or pd.Period(this_month(), freq="M").to_timestamp()
     flags = flag_tier_risk(table, lay, rate_book(), stamp, payer=_payer(payer))
     return flags, billed_n.isna(), width
 
