@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xlwings as xw
 
+from xl_pmpm.io.memory import use_system_memory_pool
 from xl_pmpm.workbook.sheet_xml import column_letter as col_letter
 
 # A sheet's last row and column in Excel: the end of a clear or a whole-column format.
@@ -122,10 +123,12 @@ def all_sheets(book: xw.Book) -> dict[str, xw.Sheet]:
 
 
 def one_scan(action: Callable[[xw.Book], None]) -> Callable[[xw.Book], None]:
-    """An action that looks each sheet up at most once (found sheets dropped after)."""
+    """An action that looks each sheet up at most once (found sheets dropped after). Each
+    action starts as a command does: pyarrow on the system's allocator (`io.memory`)."""
 
     @functools.wraps(action)
     def run(book: xw.Book) -> None:
+        use_system_memory_pool()
         _SCANS.pop(id(book), None)
         try:
             action(book)
