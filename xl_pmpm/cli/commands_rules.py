@@ -28,19 +28,15 @@ from xl_pmpm.cli.options import (
     warn_if_on_network,
 )
 from xl_pmpm.core import cells
+from xl_pmpm.core.billing_rates import check_billing_rates
 from xl_pmpm.core.cells import fail_at_first
 from xl_pmpm.core.claims import claim_dates_for, submission_window
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.kpi import EARNED_TABLES, KPI_TABLES, billed_vs_earned, kpi_tables, status_counts
 from xl_pmpm.core.perdiem import PerDiemSettings, billable_occurrences
 from xl_pmpm.core.rates import RateBook, unknown_payer
-from xl_pmpm.core.service_setup import (
-    SETUP_FIELDS,
-    SETUP_OPTIONAL,
-    check_billing_rates,
-    check_service_setup,
-    check_setup_export,
-)
+from xl_pmpm.core.service_setup import check_service_setup
+from xl_pmpm.core.setup_export import SETUP_FIELDS, SETUP_OPTIONAL, check_setup_export
 from xl_pmpm.core.spans import check_pmpm_spans, price_spans, prorate
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.csv_reader import read_csv_text
