@@ -104,12 +104,15 @@ def validate_table(
     raws = [table[col.name].fillna("").astype(str) for col in cols]
     distinct = [coded.get(col.name, raw) for col, raw in zip(cols, raws, strict=True)]
     every_check = per_value_columns(distinct, lambda u, owner: cell_checks(u, cols, owner))
-    for col, raw, checks in zip(cols, raws, every_check, strict=True):
-        parts.extend(column_findings(table, col, raw, checks, live, parsed))
+    parts.extend(  # a generator: its loop names go with it (none when no column is known)
+        found
+        for col, raw, checks in zip(cols, raws, every_check, strict=True)
+        for found in column_findings(table, col, raw, checks, live, parsed)
+    )
     # The member key from the IDs factorized above; then the factorized columns go (their
     # codes and distinct values are a large table's biggest scratch).
     duplicates = duplicate_members(table, layout, live, coded)
-    del coded, distinct, every_check, raws, raw, checks
+    del coded, distinct, every_check, raws
     parts.extend(pair_findings(table, layout, live))
     if live.any():
         parts.extend(skipped_checks(table, layout))
