@@ -14,8 +14,8 @@ import pytest
 from core_helpers import BOOK, CONTRACT, HEADER, MONTH, check_rows, valid_rows
 
 from xl_pmpm.cli import app as cli
+from xl_pmpm.core.file_checks import check_submission_window
 from xl_pmpm.core.findings import ERROR, WARNING
-from xl_pmpm.core.validation import check_submission_window
 from xl_pmpm.io import files
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "files"

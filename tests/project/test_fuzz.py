@@ -48,7 +48,8 @@ from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import import_frame
 from xl_pmpm.core.hygiene import is_excel_error
 from xl_pmpm.core.report import TierReport
-from xl_pmpm.core.validation import FORMULA_PREFIXES, validate_report
+from xl_pmpm.core.validation import validate_report
+from xl_pmpm.core.value_checks import FORMULA_PREFIXES
 from xl_pmpm.io import files, workflow
 from xl_pmpm.io.csv_reader import parse_tier_report
 

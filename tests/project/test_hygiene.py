@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from xl_pmpm.cli import app as cli
 from xl_pmpm.core.errors import ExportRefused
-from xl_pmpm.core.validation import formula_cells, validate_table
+from xl_pmpm.core.validation import validate_table
+from xl_pmpm.core.value_checks import formula_cells
 from xl_pmpm.io import files, workflow
 
 BOOK = files.load_rate_book()

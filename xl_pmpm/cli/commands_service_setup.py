@@ -13,15 +13,11 @@ import pandas as pd
 
 from xl_pmpm.cli.commands_rules import _records
 from xl_pmpm.cli.options import emit, guarded, parse_month
+from xl_pmpm.core.billing_rates import check_billing_rates
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.service_setup import (
-    SETUP_FIELDS,
-    SETUP_OPTIONAL,
-    check_billing_rates,
-    check_service_setup,
-    check_setup_export,
-)
+from xl_pmpm.core.service_setup import check_service_setup
+from xl_pmpm.core.setup_export import SETUP_FIELDS, SETUP_OPTIONAL, check_setup_export
 from xl_pmpm.io import files
 from xl_pmpm.io.csv_reader import read_csv_text
 from xl_pmpm.io.setup_files import load_billing_rate_mapping

@@ -26,7 +26,8 @@ from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.report import written_headers
-from xl_pmpm.core.validation import blank_rows, parse_datetimes
+from xl_pmpm.core.row_checks import blank_rows
+from xl_pmpm.core.value_checks import parse_datetimes
 from xl_pmpm.core.values import per_value
 
 # Findings that export itself cures, so they do not block it.

@@ -153,7 +153,7 @@ CODES: dict[str, tuple[str, str]] = {
         "Verify the procedure and revenue codes with the payer: add its own rows to the rate "
         "table, or set own_codes = no in the payer settings if it takes the state defaults.",
     ),
-    # xl-pmpm service-setup: a service-code setup export (rows = the export's lines)
+    # xl-pmpm service-setup: a service-code setup export (setup_export.py; rows = its lines)
     "setup-code-unknown": (
         ERROR,
         "Use a tier's service code from the rate table, or add the payer's code to it.",
@@ -163,7 +163,7 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "Enter 2443, 2444 or 2445, or the service code, five colons and the description.",
     ),
-    # xl-pmpm service-setup --billing-rates: the contract's billing rates (seed 001 phase 2)
+    # xl-pmpm service-setup --billing-rates: the contract's billing rates (billing_rates.py)
     "billing-rate-missing": (
         ERROR,
         "Add an active billing rate for the service code covering the month (Contract Setup "

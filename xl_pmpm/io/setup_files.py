@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xl_pmpm.core.billing_rates import BILLING_RATE_FIELDS, BillingRateMapping
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.core.service_setup import BILLING_RATE_FIELDS, BillingRateMapping
 from xl_pmpm.io import files, sniff
 
 MAPPING_FILE = "billing_rates_columns.toml"

@@ -23,7 +23,8 @@ from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.review import DEFER, DELETE, defer_rows, delete_rows, suggest_actions
-from xl_pmpm.core.validation import blank_rows, validate_report, validate_table
+from xl_pmpm.core.row_checks import blank_rows
+from xl_pmpm.core.validation import validate_report, validate_table
 from xl_pmpm.io import files
 from xl_pmpm.io import ledger as ledger_room
 from xl_pmpm.io.ledger import LOCK_TIMEOUT, exists
