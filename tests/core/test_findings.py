@@ -341,22 +341,31 @@ LEDGER_TESTED = {
     "placeholder-open": "tests/io/test_ledger.py",
 }
 # Codes of the payer's service-code and rate setup check (rows are rate-table lines).
-SETUP_TESTED = dict.fromkeys(
-    ["hcpcs-mismatch", "revenue-code-missing", "service-code-missing", "duplicate-service-code"],
-    "tests/core/test_claim_rules.py",
-) | dict.fromkeys(  # issue 13: `xl-pmpm service-setup FILE`
-    ["setup-code-unknown", "revenue-code-mismatch", "export-code-format"],
-    "tests/cli/test_service_setup.py",
-) | dict.fromkeys(  # issue 29: `xl-pmpm service-setup --billing-rates FILE`
-    [
-        "billing-rate-missing",
-        "billing-rate-inactive",
-        "billing-rate-mismatch",
-        "billing-units",
-        "billing-rate-gap",
-        "billing-rate-value",
-    ],
-    "tests/cli/test_service_setup_billing_rates.py",
+SETUP_TESTED = (
+    dict.fromkeys(
+        [
+            "hcpcs-mismatch",
+            "revenue-code-missing",
+            "service-code-missing",
+            "duplicate-service-code",
+        ],
+        "tests/core/test_claim_rules.py",
+    )
+    | dict.fromkeys(  # issue 13: `xl-pmpm service-setup FILE`
+        ["setup-code-unknown", "revenue-code-mismatch", "export-code-format"],
+        "tests/cli/test_service_setup.py",
+    )
+    | dict.fromkeys(  # issue 29: `xl-pmpm service-setup --billing-rates FILE`
+        [
+            "billing-rate-missing",
+            "billing-rate-inactive",
+            "billing-rate-mismatch",
+            "billing-units",
+            "billing-rate-gap",
+            "billing-rate-value",
+        ],
+        "tests/cli/test_service_setup_billing_rates.py",
+    )
 )
 
 # Issue 14's codes: each is given by corpus files (tests/project/test_corpus.py runs them).

@@ -227,7 +227,10 @@ def insert_entries(conn: Connection, entries: pd.DataFrame, batch: str, status: 
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         import psycopg
 
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.driver_connection
+        if not isinstance(driver, psycopg.Connection):  # the dialect said psycopg
+            raise TypeError(f"not a psycopg connection: {type(driver).__name__}")
+        cursor = driver.cursor()
         try:
             with cursor.copy(f"COPY exports ({names}) FROM STDIN") as copy:
                 for row in rows:
