@@ -9,6 +9,7 @@ column, with the fix. Shared so every reader reports a bad cell the same way.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
@@ -68,6 +69,8 @@ def check_date_formats(formats: Iterable[str], source: str, key: str) -> tuple[s
             said = str(exc)
             if "does not match format" not in said and "unconverted data" not in said:
                 problem = said
+        except re.error:  # strptime's pattern names each code once: '%Y%m/%d/%Y'
+            problem = "a code appears twice in it"
         if problem:
             raise PmpmInputError(
                 f"{key} '{fmt}' is not a date format ({problem}).",
