@@ -5,43 +5,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openpyxl
 import pytest
 from cli_helpers import run
 from excel_harness import ExcelHarness
-from libreoffice import needs_soffice, soffice_convert
+from libreoffice import needs_soffice
+from libreoffice import summary_line as recalculated_summary_line
 from test_frontend import step, type_settings, workbook
 from x12_835 import claim, interchange, transaction
 
 from xl_pmpm.core import vocabulary
 from xl_pmpm.excel import frontend as fe
-from xl_pmpm.io import files, ledger
-from xl_pmpm.workbook import sheets, template
+from xl_pmpm.io import ledger
+from xl_pmpm.workbook import sheets
 from xl_pmpm.workbook.book_sheets import PAID_LINE_LABEL
 
 CODE = {1: "2443", 2: "2444", 3: "2445"}
 
 
 def summary_line(grid: list[list[object]], tmp_path: Path, name: str) -> str:
-    """The Summary's Paid line once LibreOffice recalculates the built workbook whose Paid
-    table holds `grid` (header first)."""
-    built = template.build_template(
-        tmp_path / f"{name}.xlsm", files.load_layout(), files.load_rate_book()
+    """The Summary's Paid line once LibreOffice recalculates a workbook whose
+    Paid table holds `grid` (header first)."""
+    return recalculated_summary_line(
+        vocabulary.PAID, vocabulary.PAID_TABLE, PAID_LINE_LABEL, grid, tmp_path, name
     )
-    wb = openpyxl.load_workbook(built)
-    ws = wb[vocabulary.PAID]
-    for r, row in enumerate(grid, start=1):
-        for c, value in enumerate(row, start=1):
-            ws.cell(r, c).value = value
-    table = ws.tables[vocabulary.PAID_TABLE]
-    last = table.ref.split(":")[1].rstrip("0123456789")
-    table.ref = table.autoFilter.ref = f"A1:{last}{max(len(grid), 2)}"
-    path = tmp_path / f"{name}.xlsx"
-    wb.save(path)
-    got = openpyxl.load_workbook(soffice_convert(path, "xlsx", tmp_path / name), data_only=True)
-    rows = [row for row in got[vocabulary.SUMMARY].iter_rows(values_only=True)]
-    (line,) = [row[1] for row in rows if row[0] == PAID_LINE_LABEL]
-    return line
 
 
 @needs_soffice

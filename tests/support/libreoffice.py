@@ -11,6 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from xl_pmpm.core import vocabulary
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.io import files
@@ -110,3 +111,25 @@ def engine_vs_libreoffice(
         )
         assert_row_is_the_engines(values, col, expected, where)
     return len(flags), set(flags["payer"])
+
+
+def summary_line(
+    sheet: str, table_name: str, label: str, grid: list[list[object]], tmp_path: Path, name: str
+) -> str:
+    """The Summary's line `label` once LibreOffice recalculates the built workbook whose
+    table `table_name` on `sheet` holds `grid` (header first)."""
+    built = template.build_template(tmp_path / f"{name}.xlsm", LAYOUT, BOOK)
+    wb = openpyxl.load_workbook(built)
+    ws = wb[sheet]
+    for r, row in enumerate(grid, start=1):
+        for c, value in enumerate(row, start=1):
+            ws.cell(r, c).value = value
+    table = ws.tables[table_name]
+    last = table.ref.split(":")[1].rstrip("0123456789")
+    table.ref = table.autoFilter.ref = f"A1:{last}{max(len(grid), 2)}"
+    path = tmp_path / f"{name}.xlsx"
+    wb.save(path)
+    got = openpyxl.load_workbook(soffice_convert(path, "xlsx", tmp_path / name), data_only=True)
+    rows = [row for row in got[vocabulary.SUMMARY].iter_rows(values_only=True)]
+    (line,) = [row[1] for row in rows if row[0] == label]
+    return line
