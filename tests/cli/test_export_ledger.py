@@ -21,6 +21,7 @@ from cli_helpers import (  # noqa: F401 (fixtures)
     run,
 )
 from filelock import FileLock
+from ledger_backends import OLD_V1
 
 from xl_pmpm.io import files, ledger
 from xl_pmpm.io.ledger import LEDGER_ENV, LEDGER_NAME, default_ledger
@@ -299,19 +300,6 @@ def test_a_deferred_placeholder_holds_the_confirmed_export_until_said_removed(
     assert sum(r["members"] for r in payload["by_month"]) == 2
 
 
-OLD_SCHEMA = """
-CREATE TABLE exports (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL,
-    patient_number TEXT NOT NULL, contract TEXT NOT NULL, month TEXT NOT NULL,
-    directory TEXT NOT NULL, file_name TEXT NOT NULL, exported_at TEXT NOT NULL,
-    line INTEGER, tier INTEGER, rate REAL, sha256 TEXT NOT NULL,
-    row_hash TEXT NOT NULL DEFAULT '', correction INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
-    reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL DEFAULT ''
-);
-"""
-
-
 def test_a_ledger_from_before_placeholders_is_read_as_is_and_migrated_on_write(
     capsys, tmp_path, extract
 ):
@@ -323,7 +311,7 @@ def test_a_ledger_from_before_placeholders_is_read_as_is_and_migrated_on_write(
     layout = files.load_layout()
     first = files.read_tier_report(extract, layout).table.loc[2]
     with sqlite3.connect(db) as conn:
-        conn.executescript(OLD_SCHEMA)
+        conn.executescript(OLD_V1)
         conn.execute(
             "INSERT INTO exports (batch, patient_number, contract, month, directory, "
             "file_name, exported_at, line, sha256, status) VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -44,6 +44,9 @@ from cli_helpers import (  # noqa: F401 (fixtures)
 )
 from core_helpers import AS_OF, BOOK, LAYOUT, MONTH, valid_table
 from ledger_backends import (  # noqa: F401 (fixtures)
+    OLD_V1,
+    OLD_V2,
+    OLD_V2_REPLACES,
     PG_ENV,
     backend_fixture,
     drop_database,
@@ -65,28 +68,6 @@ from xl_pmpm.io.ledger import _recording as ledger_files
 EXTRACT_AS_OF = "2026-11-05"
 ROWS = EXTRACT_ROWS
 ROUNDS = 20
-OLD_V1 = """
-CREATE TABLE exports (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL,
-    patient_number TEXT NOT NULL, contract TEXT NOT NULL, month TEXT NOT NULL,
-    directory TEXT NOT NULL, file_name TEXT NOT NULL, exported_at TEXT NOT NULL,
-    line INTEGER, tier INTEGER, rate REAL, sha256 TEXT NOT NULL,
-    row_hash TEXT NOT NULL DEFAULT '', correction INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
-    reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS exports_member ON exports (patient_number, month);
-"""
-# The schema the current release (before schema versions) writes: v1 plus placeholder.
-OLD_V2 = OLD_V1.replace(
-    "updated_at TEXT NOT NULL DEFAULT ''\n",
-    "updated_at TEXT NOT NULL DEFAULT '',\n    placeholder INTEGER NOT NULL DEFAULT 0\n",
-)
-# Issue 13's release (before schema versions): v2 plus `replaces`.
-OLD_V2_REPLACES = OLD_V2.replace(
-    "placeholder INTEGER NOT NULL DEFAULT 0\n",
-    "placeholder INTEGER NOT NULL DEFAULT 0,\n    replaces INTEGER\n",
-)
 
 
 def csv_rows(folder: Path) -> int:

@@ -76,3 +76,29 @@ def backend_fixture(request, tmp_path: Path) -> Iterator[str | Path]:
         yield tmp_path / "private" / "ledger.sqlite3"
         return
     yield request.getfixturevalue("pg_ledger")
+
+
+# Ledgers an earlier release wrote (SQLite), for the upgrade tests.
+# Before placeholders (v1).
+OLD_V1 = """
+CREATE TABLE exports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL,
+    patient_number TEXT NOT NULL, contract TEXT NOT NULL, month TEXT NOT NULL,
+    directory TEXT NOT NULL, file_name TEXT NOT NULL, exported_at TEXT NOT NULL,
+    line INTEGER, tier INTEGER, rate REAL, sha256 TEXT NOT NULL,
+    row_hash TEXT NOT NULL DEFAULT '', correction INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'exported', 'rejected')),
+    reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS exports_member ON exports (patient_number, month);
+"""
+# The schema the current release (before schema versions) writes: v1 plus placeholder.
+OLD_V2 = OLD_V1.replace(
+    "updated_at TEXT NOT NULL DEFAULT ''\n",
+    "updated_at TEXT NOT NULL DEFAULT '',\n    placeholder INTEGER NOT NULL DEFAULT 0\n",
+)
+# Issue 13's release (before schema versions): v2 plus `replaces`.
+OLD_V2_REPLACES = OLD_V2.replace(
+    "placeholder INTEGER NOT NULL DEFAULT 0\n",
+    "placeholder INTEGER NOT NULL DEFAULT 0,\n    replaces INTEGER\n",
+)
