@@ -709,6 +709,8 @@ class RangeCallCounter:
     # activated, its position read, a table looked up, named, added or resized, the
     # book's names.
     crossings: dict[str, int] = field(default_factory=dict)
+    # Every counted call in order: "Range <sheet> <address>" or the crossing's kind.
+    log: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -747,11 +749,46 @@ _CROSSING_METHODS = [
     (_xlremote.Sheet, "activate"),
     (_xlremote.Table, "resize"),
     (_xlremote.Tables, "add"),
+    (_xlremote.Tables, "__call__"),
+    (_xlremote.Tables, "__len__"),
 ]
+
+
+def _sheets_add_extra(sheets: Any, *args: Any, **kwargs: Any) -> list[str]:
+    """What xlwings' COM ``Sheets.add`` does besides the Add (``_xlwindows.Sheets.add``).
+
+    With `after`, it reads the count and `after`'s index; after the last sheet it adds
+    before it, then moves the last sheet (`after`) in front of the new one and activates
+    the new one, each sheet looked up by its index; else it adds before the sheet at
+    `after`'s index + 1, read again. A `name` is set after the Add.
+    """
+    before, after, name = (list(args) + [None, None, None])[:3]
+    before, after = kwargs.get("before", before), kwargs.get("after", after)
+    named = ["Sheet.name"] if kwargs.get("name", name) is not None else []
+    if before is not None or after is None:
+        return named
+    if after.index >= len(sheets.api):  # after the last sheet
+        return ["Sheets.__len__", "Sheet.index", *named] + [
+            "Sheets.__len__", "Sheets.__call__", "Sheets.__len__", "Sheets.__call__",
+            "Sheet.move", "Sheets.__len__", "Sheets.__call__", "Sheet.activate",
+        ]  # fmt: skip
+    return ["Sheets.__len__", "Sheet.index", "Sheet.index", "Sheets.__call__", *named]
+
+
+# Calls xlwings' COM implementation makes besides the one counted (read in
+# ``xlwings/_xlwindows.py``): each is a call of its own over COM.
+_EXTRA_CROSSINGS: dict[str, Callable[..., list[str]]] = {
+    "Sheets.add": _sheets_add_extra,
+    # Sheet.delete: DisplayAlerts read, set False, set back around the Delete.
+    "Sheet.delete": lambda *a, **k: ["App.display_alerts"] * 3,
+    # Tables.add with a name: ListObjects.Add, then the new table's Name set.
+    "Tables.add": lambda *a, **k: ["Table.name"] if k.get("name") is not None else [],
+}
 # A sheet's position, read through the public API (the engine reads it inside every call
 # it sends, which is not a call of its own: only the front end's reads count).
 _PUBLIC_PROPERTIES = [(xw.main.Sheet, "index")]
 _ORIGINALS: dict[str, Any] = {}
+_INHERITED: set[str] = set()  # counted methods the class inherits: deleted, not set back
 
 
 def _install_counting() -> None:
@@ -767,6 +804,7 @@ def _install_counting() -> None:
         for counter in _ACTIVE_COUNTERS:
             counter.count += 1
             counter.calls.append(call)
+            counter.log.append(f"Range {call[0]} {arg1!r}" + ("" if arg2 is None else f" {arg2!r}"))
 
     def counting_api(self: Any) -> Any:
         for counter in _ACTIVE_COUNTERS:
@@ -779,7 +817,9 @@ def _install_counting() -> None:
         _ORIGINALS[f"{cls.__name__}.{attr}"] = original = vars(cls)[attr]
         setattr(cls, attr, _counted_property(f"{cls.__name__}.{attr}", original))
     for cls, attr in _CROSSING_METHODS:
-        _ORIGINALS[f"{cls.__name__}.{attr}"] = original = vars(cls)[attr]
+        if attr not in vars(cls):  # inherited (the tables' lookup and count)
+            _INHERITED.add(f"{cls.__name__}.{attr}")
+        _ORIGINALS[f"{cls.__name__}.{attr}"] = original = getattr(cls, attr)
         setattr(cls, attr, _counted_method(f"{cls.__name__}.{attr}", original))
     for cls, attr in _PUBLIC_PROPERTIES:
         _ORIGINALS[f"public {cls.__name__}.{attr}"] = original = vars(cls)[attr]
@@ -793,12 +833,23 @@ def _install_counting() -> None:
 
     _xlremote.Sheets.__iter__ = counting_iter  # type: ignore[method-assign]
 
+    def counting_tables(self: Any) -> Any:
+        for table in iterate_tables(self):  # one call per table, as for the sheets
+            _cross("Tables.__iter__")
+            yield table
+
+    iterate_tables = _xlremote.Collection.__iter__
+    _INHERITED.add("Tables.__iter__")
+    _ORIGINALS["Tables.__iter__"] = iterate_tables
+    _xlremote.Tables.__iter__ = counting_tables  # type: ignore[method-assign]
+
 
 def _cross(kind: str) -> None:
     if _DEPTH[0]:
         return
     for counter in _ACTIVE_COUNTERS:
         counter.crossings[kind] = counter.crossings.get(kind, 0) + 1
+        counter.log.append(kind)
 
 
 @contextmanager
@@ -825,10 +876,16 @@ def _counted_property(kind: str, original: property) -> property:
 
 
 def _counted_method(kind: str, original: Any) -> Any:
+    extra = _EXTRA_CROSSINGS.get(kind)
+
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         _cross(kind)
         with _inside():
-            return original(self, *args, **kwargs)
+            more = extra(self, *args, **kwargs) if extra is not None else []
+            result = original(self, *args, **kwargs)
+        for other in more:
+            _cross(other)
+        return result
 
     return method
 
@@ -839,7 +896,11 @@ def _uninstall_counting() -> None:
     for name, original in list(_ORIGINALS.items()):
         public = name.startswith("public ")
         cls_name, attr = name.removeprefix("public ").split(".")
-        setattr(getattr(xw.main if public else _xlremote, cls_name), attr, original)
+        cls = getattr(xw.main if public else _xlremote, cls_name)
+        if name in _INHERITED:  # removed again: the class inherits it
+            delattr(cls, attr)
+        else:
+            setattr(cls, attr, original)
         del _ORIGINALS[name]
 
 
