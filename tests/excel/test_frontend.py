@@ -794,17 +794,21 @@ def test_libreoffice_recalculates_all_after_load_as_the_engine(
     assert own & payers, "a payer with its own rates is in the extract"
 
 
-def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
-    excel: ExcelHarness, tmp_path: Path
-) -> None:
-    """At 20 contracts: every call that crosses to Excel is counted (not only ranges); the
-    sheets are scanned once per action; the totals are docs/workbook.md's a + b x c."""
-    contracts = 20
+# Calls of all kinds at c contracts: docs/workbook.md's a + b x c (issue 23), counted the
+# way xlwings' COM implementation makes them (tests/harness/README.md).
+CALL_FORMULAS = {"load": (50, 8), "refresh": (5, 2), "delete": (30, 2), "defer": (12, 2)}
+
+
+def action_calls(excel: ExcelHarness, tmp_path: Path, contracts: int) -> dict[str, int]:
+    """{action: calls of all kinds} of Load, Refresh, Delete and Defer on the template, an
+    extract of 200 rows over `contracts` contracts; each action scans the sheets at most
+    once (Load, to find the sheets of contracts gone), the others look sheets up by name."""
     layout, book = files.load_layout(), files.load_rate_book()
     extract = sample.generate_extract(200, MONTH, layout, book, mangle=False)
     extract[layout.name_of("contract")] = [
         f"Linked - Plan {i % contracts:02d}" for i in range(len(extract))
     ]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "extract.csv"
     path.write_bytes(sample.extract_csv(extract))
     p = excel.workbook_payload(template_bytes(), formula_values=BLANK_ROW)
@@ -823,14 +827,23 @@ def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
         with excel.count_range_calls() as calls:
             script(book_)
         p = excel.replay(p, book_.json())
-        # Load scans once (to find the sheets of contracts gone); the others look the
-        # sheets they need up by name, and never scan.
         scans = 1 if name == "load" else 0
         assert calls.crossings.get("Sheets.__iter__", 0) <= scans * sheets_before, name
+        assert "Sheets.__len__" not in calls.crossings or name == "load", name
         totals[name] = calls.total
-    # The fixed part: 39 before the Paid sheet (issue 29), whose name the one scan reads.
-    formula = {"load": 41 + 7 * contracts, "refresh": 5 + 2 * contracts}
-    formula |= {"delete": 26 + 2 * contracts, "defer": 14 + 2 * contracts}
-    assert all(totals[k] <= formula[k] for k in formula), (totals, formula)
-    assert totals["load"] < 4098 // 20  # 4,098 before issue 23: a name scan per contract
-    assert totals["refresh"] <= 50  # issue 23's bound (Delete, Defer: see docs/workbook.md)
+    return totals
+
+
+def test_each_action_scans_the_sheets_once_and_its_calls_are_counted(
+    excel: ExcelHarness, tmp_path: Path
+) -> None:
+    """At 4 and 20 contracts: every call that crosses to Excel is counted (not only
+    ranges); the totals are exactly docs/workbook.md's a + b x c."""
+    for contracts in (4, 20):
+        totals = action_calls(excel, tmp_path / str(contracts), contracts)
+        formula = {k: a + b * contracts for k, (a, b) in CALL_FORMULAS.items()}
+        assert totals == formula, (contracts, totals, formula)
+    # Issue 23's bounds at 20 contracts: Refresh is within its 50; Load (80), Delete and
+    # Defer (50) are not, for the reasons docs/workbook.md gives call by call.
+    assert totals["refresh"] <= 50
+    assert (totals["load"], totals["delete"], totals["defer"]) == (210, 70, 52)

@@ -330,7 +330,7 @@ def _restore_steps(book: xw.Book, step: Callable[[str], None]) -> None:
     step(f"writing {len(restored):,} row(s) back…")
     save_all(book, new, new_engine, layout, before=table, touched=touched)
     step("updating Deferred…")
-    write_deferred(book, archive.drop(index=restored.index), append=None)
+    write_deferred(book, archive.drop(index=restored.index))
     folder = settings_folder(settings, "archive folder", book)
     if folder is not None and not restored.empty:
         files.write_archive(folder, restored.assign(action="restore"), "restore", datetime.now())

@@ -411,16 +411,24 @@ def sheet_stamps(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_deferred(book: xw.Book, records: pd.DataFrame, *, append: int | None) -> None:
-    """Write archive records: appended below `append` existing rows, or the whole sheet."""
+def write_deferred(
+    book: xw.Book, records: pd.DataFrame, *, existing: list[list[Any]] | None = None
+) -> None:
+    """Write archive records below the `existing` rows (header first, as read), or the
+    whole sheet when there are none.
+
+    The rows already there are written back as read, in the same write as the new ones:
+    that write's range is then the table's new range, which the resize takes (appending
+    below would need a range of its own for the resize).
+    """
     sheet, made = sheet_or_added(book, DEFERRED)
     records = sheet_stamps(records).rename(columns={c: shown(c) for c in review.ARCHIVE_META})
     columns = list(records.columns)
     if made:
         sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
     body = records.astype(str).to_numpy().tolist()
-    if append:
-        write_table(sheet, body, DEFERRED, append=append)
+    if existing:
+        write_table(sheet, [*existing, *body], DEFERRED, old_rows=len(existing))
     else:
         write_table(sheet, [columns, *body], DEFERRED)
 
@@ -431,7 +439,7 @@ def append_archive(
     """Append records to the Deferred sheet (one write) and, if named, the archive folder."""
     header = [field_of(h, review.ARCHIVE_META) for h in existing[0]] if existing else []
     rows = records.reindex(columns=header, fill_value="") if header else records
-    write_deferred(book, rows, append=len(existing) if header else None)
+    write_deferred(book, rows, existing=existing if header else None)
     folder = settings_folder(settings, "archive folder", book)
     if folder is None or records.empty:
         return None

@@ -82,7 +82,7 @@ class _Sheets:
         self.found: dict[str, xw.Sheet | None] = {}
         self.scanned = False
         self.last: xw.Sheet | None = None  # the book's last sheet, once known
-        self.positions: dict[int, int] = {}  # {id(sheet): 1-based index} of copies made
+        self.positions: dict[int, int] = {}  # {id(sheet): 1-based index}: scanned, copied
 
     def get(self, name: str) -> xw.Sheet | None:
         key = name.casefold()
@@ -95,9 +95,13 @@ class _Sheets:
 
     def everything(self) -> dict[str, xw.Sheet]:
         if not self.scanned:
-            sheets = list(self.book.sheets)
-            for sheet in sheets:
+            # Not `list(book.sheets)`: list() asks the collection its length first (a
+            # call of its own); the scan yields the sheets in order, so each one's
+            # position is known without reading it.
+            sheets = [sheet for sheet in self.book.sheets]  # noqa: C416
+            for position, sheet in enumerate(sheets, start=1):
                 self.found.setdefault(sheet.name.casefold(), sheet)
+                self.positions[id(sheet)] = position
             self.found = {k: v for k, v in self.found.items() if v is not None}
             if sheets and self.last is None:
                 self.last = sheets[-1]
@@ -263,7 +267,6 @@ def write_table(
     name: str,
     *,
     old_rows: int | None = None,
-    append: int | None = None,
     first_column: int | None = None,
     blank_to: int | None = None,
     table: Any = None,
@@ -274,13 +277,13 @@ def write_table(
     The sheet's table is resized to the rows (Excel keeps one data row: a blank one when
     there are none), or added when the sheet has none. `old_rows` (rows incl. header
     before, when known) lets the write itself blank the old rows below; unknown, one
-    clear empties everything below the new rows. With `append` (rows incl. header
-    already there), only grid's rows go below them. With `first_column` (1-based) the
+    clear empties everything below the new rows. With `first_column` (1-based) the
     table is one of several side by side, found by its name: only its own columns are
     cleared. With `blank_to` (a column count wider than the grid), the same write blanks
     the columns between. `table`: the sheet's table when the caller has it (a sheet's
     tables are a call to Excel); `resize`: resize it even when the row count is
-    `old_rows` (a copy's table spans its source's rows). At most three range calls,
+    `old_rows` (a copy's table spans its source's rows). When the row count is
+    `old_rows`, the table is neither looked up nor resized. At most three range calls,
     whatever the row count.
     """
     if not grid:
@@ -289,29 +292,26 @@ def write_table(
     width = len(grid[0])
     first = first_column or 1
     left, right = col_letter(first), col_letter(first + width - 1)
-    written = None
-    before: int | None  # the table's rows incl. header before the write, when known
-    if append is not None:
-        put(sheet, grid, row=append + 1, column=first)
-        rows, before = append + len(grid), append
-    else:
-        rows, before = len(grid), old_rows
-        keep = max(rows, 2)  # the one data row of an empty table: blank, not deleted
-        height = keep if old_rows is None else max(keep, old_rows)
-        blank = [None] * width
-        body = [*grid, *([blank] * (height - rows))]
-        if blank_to is not None and blank_to > width:
-            body = [[*r, *([None] * (blank_to - width))] for r in body]
-        written = put(sheet, body, column=first)
-        if old_rows is None:
-            below = f"{left}{keep + 1}:{right}{MAX_ROW}" if beside else f"{keep + 1}:{MAX_ROW}"
-            sheet.range(below).clear_contents()
-        if height != keep or len(body[0]) != width:
-            written = None  # the write spans more than the table: not its range
+    rows, before = len(grid), old_rows
+    keep = max(rows, 2)  # the one data row of an empty table: blank, not deleted
+    height = keep if old_rows is None else max(keep, old_rows)
+    blank = [None] * width
+    body = [*grid, *([blank] * (height - rows))]
+    if blank_to is not None and blank_to > width:
+        body = [[*r, *([None] * (blank_to - width))] for r in body]
+    written = put(sheet, body, column=first)
+    if old_rows is None:
+        below = f"{left}{keep + 1}:{right}{MAX_ROW}" if beside else f"{keep + 1}:{MAX_ROW}"
+        sheet.range(below).clear_contents()
+    if height != keep or len(body[0]) != width:
+        written = None  # the write spans more than the table: not its range
+    if rows == before and not resize:
+        # The table already spans these rows: it is not looked up (its lookup and the
+        # table an iteration yields are two calls). A sheet whose table was removed by
+        # hand gets it back from the next action that changes its row count.
+        return
     if table is None or table is UNKNOWN:
         table = _named_table(sheet, name) if beside else sheet_table(sheet)
-    if table is not None and rows == before and not resize:
-        return
     # The table's range is the write's own when they are the same cells (no second call).
     target = written if written is not None else sheet.range(f"{left}1:{right}{max(rows, 2)}")
     if table is not None:
@@ -347,4 +347,7 @@ def find_sheet(book: xw.Book, name: str) -> xw.Sheet | None:
 
 def remember_sheet(book: xw.Book, name: str, sheet: xw.Sheet | None) -> None:
     """Record, for the rest of the action, that `name` is `sheet` (None: deleted)."""
-    _scan(book).found[name.casefold()] = sheet
+    held = _scan(book)
+    held.found[name.casefold()] = sheet
+    if sheet is None:  # the sheets after it moved: their places are no longer known
+        held.positions.clear()
