@@ -733,6 +733,7 @@ _ACTIVE_COUNTERS: list[RangeCallCounter] = []
 _DEPTH = [0]
 # What else crosses to Excel (besides ranges), counted by `count_range_calls`.
 _CROSSING_PROPERTIES = [
+    (_xlremote.Sheets, "active"),
     (_xlremote.Sheet, "name"),
     (_xlremote.Sheet, "visible"),
     (_xlremote.Sheet, "tables"),
@@ -744,6 +745,7 @@ _CROSSING_METHODS = [
     (_xlremote.Sheets, "add"),
     (_xlremote.Sheets, "__len__"),
     (_xlremote.Sheet, "copy"),
+    (_xlremote.Sheet, "move"),
     (_xlremote.Sheet, "clear_contents"),
     (_xlremote.Sheet, "delete"),
     (_xlremote.Sheet, "activate"),

@@ -165,8 +165,17 @@ def sheet_or_added(book: xw.Book, name: str, *, hidden: bool = False) -> tuple[x
         held.last = book.sheets[count - 1] if count else None
     last = held.last
     # Not `add(name)`: xlwings reads every sheet's name to refuse a taken one, and the
-    # action knows already that `name` is free.
-    sheet = book.sheets.add(after=last) if last is not None else book.sheets.add()
+    # action knows already that `name` is free. Not `add(after=last)` either: over COM
+    # xlwings adds before `last`, then reads the count and looks sheets up three times to
+    # move `last` in front and activate the new one (eleven calls). Added before `last`
+    # and moved after it, the new sheet is last in two.
+    if last is None:
+        sheet = book.sheets.add()
+    else:
+        sheet = book.sheets.add(before=last)
+        # The engine's own move: the public one compares the books and the sheets (their
+        # names, each a call) to refuse a move across books or onto itself.
+        sheet.impl.move(before=None, after=last.impl)
     sheet.name = name
     held.found[name.casefold()] = held.last = sheet
     if hidden:
