@@ -417,9 +417,12 @@ def write_deferred(
     """Write archive records below the `existing` rows (header first, as read), or the
     whole sheet when there are none.
 
-    The rows already there are written back as read, in the same write as the new ones:
-    that write's range is then the table's new range, which the resize takes (appending
-    below would need a range of its own for the resize).
+    Below two or more archived rows, the table grows by rows inserted above its last
+    row (Excel widens a table over rows inserted inside it, with the formats of the row
+    above): one write then puts the last row back in its place and the new rows below
+    it, two calls in all, with no lookup of the table or resize. With fewer, the rows
+    already there are written back as read with the new ones, and the table resized to
+    that write's range.
     """
     sheet, made = sheet_or_added(book, DEFERRED)
     records = sheet_stamps(records).rename(columns={c: shown(c) for c in review.ARCHIVE_META})
@@ -427,7 +430,11 @@ def write_deferred(
     if made:
         sheet.range(f"A:{col_letter(max(len(columns), 1))}").number_format = "@"
     body = records.astype(str).to_numpy().tolist()
-    if existing:
+    if existing and len(existing) > 2 and body:
+        last = len(existing)
+        sheet.range(f"{last}:{last + len(body) - 1}").insert("down")
+        put(sheet, [existing[-1], *body], row=last)
+    elif existing:
         write_table(sheet, [*existing, *body], DEFERRED, old_rows=len(existing))
     else:
         write_table(sheet, [columns, *body], DEFERRED)

@@ -285,15 +285,16 @@ def write_table(
 
     The sheet's table is resized to the rows (Excel keeps one data row: a blank one when
     there are none), or added when the sheet has none. `old_rows` (rows incl. header
-    before, when known) lets the write itself blank the old rows below; unknown, one
-    clear empties everything below the new rows. With `first_column` (1-based) the
+    before, when known) spares the clear: unknown, one clear empties everything below
+    the new rows. With `first_column` (1-based) the
     table is one of several side by side, found by its name: only its own columns are
     cleared. With `blank_to` (a column count wider than the grid), the same write blanks
     the columns between. `table`: the sheet's table when the caller has it (a sheet's
     tables are a call to Excel); `resize`: resize it even when the row count is
     `old_rows` (a copy's table spans its source's rows). When the row count is
-    `old_rows`, the table is neither looked up nor resized. At most three range calls,
-    whatever the row count.
+    `old_rows`, the table is neither looked up nor resized; when it is fewer, the rows
+    below go as whole sheet rows (the table shrinks with them). At most three range
+    calls, whatever the row count.
     """
     if not grid:
         return
@@ -303,7 +304,10 @@ def write_table(
     left, right = col_letter(first), col_letter(first + width - 1)
     rows, before = len(grid), old_rows
     keep = max(rows, 2)  # the one data row of an empty table: blank, not deleted
-    height = keep if old_rows is None else max(keep, old_rows)
+    # A table alone on its sheet that loses rows: its rows below go as whole sheet rows,
+    # and Excel shrinks the table with them (no lookup of the table, no resize).
+    shrink = not beside and not resize and old_rows is not None and keep < old_rows
+    height = keep if old_rows is None or shrink else max(keep, old_rows)
     blank = [None] * width
     body = [*grid, *([blank] * (height - rows))]
     if blank_to is not None and blank_to > width:
@@ -312,6 +316,9 @@ def write_table(
     if old_rows is None:
         below = f"{left}{keep + 1}:{right}{MAX_ROW}" if beside else f"{keep + 1}:{MAX_ROW}"
         sheet.range(below).clear_contents()
+    elif shrink:
+        sheet.range(f"{keep + 1}:{old_rows}").delete("up")
+        return
     if height != keep or len(body[0]) != width:
         written = None  # the write spans more than the table: not its range
     if rows == before and not resize:
