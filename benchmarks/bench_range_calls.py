@@ -1,10 +1,12 @@
-"""Range calls each ribbon action makes, at 1,000 and 100,000 rows.
+"""Range calls (and calls of all kinds) each ribbon action makes, at 1,000 and 100,000 rows.
 
 Every workbook button (Load Extract, Refresh Flags, Delete Rows, Defer Rows,
 Restore, Validate, Export) runs its script against a real ``xw.Book`` built by
 xlwings' remote engine from a payload (tests/harness/excel_harness.py), with every
-Range the script obtains counted. The ratio of interest is 100k / 1k: a script
-whose range calls grow with the rows would make Excel crawl on a real extract.
+Range the script obtains counted (``calls_N``), and every call of any kind that
+crosses to Excel (``all_calls_N``: ranges, sheet lookups and names, copies, tables).
+The ratio of interest is 100k / 1k: a script whose range calls grow with the rows
+would make Excel crawl on a real extract.
 The engine's own chunk ranges (xlwings splitting a write above 100,000 cells)
 are counted apart: they are not the script's doing.
 
@@ -90,6 +92,7 @@ def count_flow(excel: ExcelHarness, folder: Path, rows: int) -> dict[str, dict[s
         seconds = time.perf_counter() - started
         chunks = sum(isinstance(c[1], tuple) and len(c[1]) == 4 for c in calls.calls)
         out[name] = {
+            "calls": calls.total - chunks,
             "range_calls": calls.count - chunks,
             "engine_chunks": chunks,
             "seconds": round(seconds, 2),
@@ -114,6 +117,7 @@ def main() -> None:
     small, big = min(results), max(results)
     table = {
         name: {
+            **{f"all_calls_{n}": results[n][name]["calls"] for n in sorted(results)},
             **{f"calls_{n}": results[n][name]["range_calls"] for n in sorted(results)},
             **{f"chunks_{n}": results[n][name]["engine_chunks"] for n in sorted(results)},
             "ratio": round(
