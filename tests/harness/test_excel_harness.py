@@ -616,6 +616,34 @@ def test_a_rename_is_one_call_and_the_breakdown_names_each_kind(excel: ExcelHarn
     assert calls.total == 4
 
 
+def test_an_xlwings_call_counts_the_calls_its_com_implementation_makes(
+    excel: ExcelHarness,
+) -> None:
+    """`Sheets.add` after the last sheet: xlwings over COM reads the count and the index,
+    adds before it, looks sheets up to move the last one and activate the new one (11);
+    after another sheet it adds before the next one (5); before a sheet it only adds (1).
+    A table added with a name is two calls (the add, the name); each table an iteration
+    yields is one; a sheet deleted is four (Excel's alerts read, turned off, back on)."""
+    book = excel.open_book(excel.payload({"S": block(2), "T": block(2)}))
+    counts = []
+    for where, index in (("after", -1), ("after", 0), ("before", 0)):
+        target = list(book.sheets)[index]  # looked up outside the counted block
+        with excel.count_range_calls() as calls:
+            book.sheets.add(**{where: target})
+        counts.append(calls.total)
+    assert counts == [11, 5, 1]
+    sheet = book.sheets["S"]
+    with excel.count_range_calls() as calls:
+        sheet.tables.add(source=sheet["A1:C3"], name="Things")
+    assert calls.breakdown() == {"Range S": 1, "Sheet.tables": 1, "Tables.add": 1, "Table.name": 1}
+    with excel.count_range_calls() as calls:
+        assert [t.name for t in sheet.tables] == ["Things"]
+    assert calls.crossings == {"Sheet.tables": 1, "Tables.__iter__": 1, "Table.name": 1}
+    with excel.count_range_calls() as calls:
+        book.sheets["T"].delete()
+    assert calls.crossings == {"Sheets.__call__": 1, "Sheet.delete": 1, "App.display_alerts": 3}
+
+
 def test_a_sheets_position_and_its_clear_count_the_engines_own_reads_do_not(
     excel: ExcelHarness,
 ) -> None:
