@@ -286,15 +286,14 @@ def write_table(
     The sheet's table is resized to the rows (Excel keeps one data row: a blank one when
     there are none), or added when the sheet has none. `old_rows` (rows incl. header
     before, when known) spares the clear: unknown, one clear empties everything below
-    the new rows. With `first_column` (1-based) the
-    table is one of several side by side, found by its name: only its own columns are
-    cleared. With `blank_to` (a column count wider than the grid), the same write blanks
-    the columns between. `table`: the sheet's table when the caller has it (a sheet's
-    tables are a call to Excel); `resize`: resize it even when the row count is
-    `old_rows` (a copy's table spans its source's rows). When the row count is
-    `old_rows`, the table is neither looked up nor resized; when it is fewer, the rows
-    below go as whole sheet rows (the table shrinks with them). At most three range
-    calls, whatever the row count.
+    the new rows. With `first_column` (1-based) the table is one of several side by
+    side, found by its name: only its own columns are cleared. With `blank_to` (a column
+    count wider than the grid), the same write blanks the columns between. `table`: the
+    sheet's table when the caller has it (a sheet's tables are a call to Excel);
+    `resize`: resize it even when the row count is `old_rows` (a copy's table spans its
+    source's rows). When the row count is `old_rows`, the table is neither looked up
+    nor resized; when it is fewer, the rows below go as whole sheet rows (the table
+    shrinks with them). At most three range calls, whatever the row count.
     """
     if not grid:
         return
@@ -324,7 +323,7 @@ def write_table(
     if rows == before and not resize:
         # The table already spans these rows: it is not looked up (its lookup and the
         # table an iteration yields are two calls). A sheet whose table was removed by
-        # hand gets it back from the next action that changes its row count.
+        # hand gets it back from the next action that adds rows to it.
         return
     if table is None or table is UNKNOWN:
         table = _named_table(sheet, name) if beside else sheet_table(sheet)
