@@ -393,8 +393,6 @@ ENGINE_GROUP_COLUMNS = (
     "patient_name",
     "agency_id",
     "office_id",
-    "text_min",
-    "text_max",
     "visits",
     "in_month",
 )
@@ -417,12 +415,11 @@ def engine_sums(
     engine's reading is not this module's: the caller then reads the file with
     `normalize_visits`, which names the bad cell.
 
-    `groups` has ENGINE_GROUP_COLUMNS, one row per contract and patient number as
-    written in the file (every row of the file, in the month or not): billed and
-    unbilled hours and the largest authorized hours of the month's visits, the name,
-    agency and office of one of them (NaN where none) with the smallest and largest
-    hash of the three (equal when every visit has the same), the visits and those in
-    the month. `distinct[f]` has each distinct cell of field `f`
+    `groups` has ENGINE_GROUP_COLUMNS, one row per contract, patient number, name,
+    agency and office as written in the file (every row of the file, in the month or
+    not; NaN for a blank cell or a column the file lacks): billed and unbilled hours and
+    the largest authorized hours of the month's visits, the visits and those in the
+    month. `distinct[f]` has each distinct cell of field `f`
     (column `raw`) and what the engine read in it (ENGINE_READS: the day, the hours,
     whether the status is billed). Every distinct cell is checked against
     `read_values`; text fields must be one value per member (else None: "first" is the
@@ -452,8 +449,6 @@ def engine_sums(
         out[f] = text
     visits, in_month = int(out["visits"].sum()), int(out["in_month"].sum())
     out = out[out["in_month"].to_numpy() > 0]
-    if not (out["text_min"] == out["text_max"]).all():
-        return None
     for short, f in _ENGINE_TEXT.items():
         default = mapping.defaults.get(f, "")
         if f not in present:
@@ -464,7 +459,7 @@ def engine_sums(
         text = out[f].fillna("").astype(str).str.strip()
         out[short] = text.where(text != "", None)
     keys = ["contract", "patient_number"]
-    if out.duplicated(keys).any():  # cells that differ only by spaces around them
+    if out.duplicated(keys).any():  # a name or ID that changes, or only by spaces around it
         texts = out.groupby(keys)[list(_ENGINE_TEXT)].nunique(dropna=False)
         if (texts > 1).to_numpy().any():
             return None
