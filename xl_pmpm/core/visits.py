@@ -291,16 +291,22 @@ def shown_hours(values: pd.Series) -> pd.Series:
 
 
 def format_hours(values: pd.Series) -> pd.Series:
-    """Hours as text with two decimals ('' for NaN), without a Python loop per value."""
+    """Hours as text with two decimals ('' for NaN), formatted once per distinct value
+    (a month's sums hold a few thousand), without a Python loop per value."""
     cents = np.rint(values.to_numpy(dtype="float64", na_value=np.nan) * 100)
     ok = ~np.isnan(cents)
-    whole = pd.Series(np.where(ok, cents, 0).astype("int64"), index=values.index)
+    codes, whole = pd.factorize(np.where(ok, cents, 0).astype("int64"))
+    whole = pd.Series(whole)
     txt = (whole // 100).astype(str) + "." + (whole % 100).astype(str).str.zfill(2)
-    return txt.where(ok, "")
+    out = txt.take(codes)
+    out.index = values.index
+    return out.where(ok, "")
 
 
 def _text(values: pd.Series) -> pd.Series:
     """Text with '' for missing, whatever the dtype (Categorical, str, object)."""
+    if values.dtype == "str":
+        return values.fillna("")
     return values.astype(object).where(values.notna(), "").astype(str)
 
 
@@ -514,16 +520,17 @@ def visits_report(
         "authorized_hours": format_hours(agg["authorized"]),
         "tier": tiers["tier"].astype("string").fillna("").astype(str),
     }
-    out = pd.DataFrame(index=agg.index)
+    columns: dict[str, object] = {}
     for col in layout.columns:
         if col.role in by_role:
-            out[col.name] = by_role[col.role].to_numpy()
+            columns[col.name] = by_role[col.role].array
         elif col.type == "datetime" and col.default:
-            out[col.name] = f"{day} {col.default}"
+            columns[col.name] = f"{day} {col.default}"
         else:
-            out[col.name] = col.default or ""
+            columns[col.name] = col.default or ""
+    line = pd.RangeIndex(2, len(agg) + 2, name="line")
+    out = pd.DataFrame(columns, index=line, columns=[c.name for c in layout.columns])
     out = out.astype(str)
-    out.index = pd.RangeIndex(2, len(out) + 2, name="line")
     split = (agg["contracts"] > 1).to_numpy()
     out.attrs["visits"] = {
         "visits": int(total),
