@@ -89,10 +89,10 @@ class RateBook:
 
     def payer_settings(self, payer: str) -> pd.Series:
         """The settings row of `payer` (matched loosely), else the default row."""
-        rows = self.payers[self.payers["payer"] == self.resolve_payer(payer)]
-        if rows.empty:  # a payer with rate rows but no settings of its own
-            rows = self.payers[self.payers["payer"] == DEFAULT_PAYER]
-        return rows.iloc[0]
+        names = self.payers["payer"].tolist()
+        wanted = self.resolve_payer(payer)
+        # a payer with rate rows but no settings of its own: the default row
+        return self.payers.iloc[names.index(wanted if wanted in names else DEFAULT_PAYER)]
 
     def payer_named(self, name: str) -> str | None:
         """The payer `name` means, ignoring case, spaces and punctuation; None if none.
@@ -103,7 +103,7 @@ class RateBook:
             return DEFAULT_PAYER
         want = loose_name(name)
         # Payers of the settings first, then payers with rate rows only.
-        for payer in pd.unique(pd.concat([self.payers["payer"], self.rates["payer"]])):
+        for payer in dict.fromkeys([*self.payers["payer"], *self.rates["payer"].unique()]):
             if payer != DEFAULT_PAYER and loose_name(payer) == want:
                 return str(payer)
         return None
@@ -165,8 +165,11 @@ class RateBook:
         if not text:
             return False
         payer = self.payer_of_contract(contract)
-        rows = self.payers[self.payers["payer"] == payer]
-        return bool(len(rows)) and _fits(text, rows.iloc[0]["auto_billed"])
+        # The first settings row of the payer (a lookup, not a pandas filter per contract).
+        for name, patterns in zip(self.payers["payer"], self.payers["auto_billed"], strict=True):
+            if name == payer:
+                return _fits(text, patterns)
+        return False
 
     def auto_billed(self, contracts: pd.Series) -> pd.Series:
         """`is_auto_billed` of each contract (bool), asked once per distinct contract."""
