@@ -242,9 +242,11 @@ class RateBook:
         tables = []
         chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
         offset = 0
-        for payer in pd.unique(payer_values):
+        # Each payer's rows by its code: one factorizing, not a text compare per payer.
+        codes, uniques = pd.factorize(payer_values, use_na_sentinel=False)
+        for k, payer in enumerate(uniques):
             table = self.tier_table(payer, month)
-            mask = payer_values == payer
+            mask = codes == k if payer == payer else np.zeros(len(values), dtype=bool)
             lows = table["min_hours"].to_numpy()
             highs = table["max_hours"].to_numpy()
             pos = np.searchsorted(lows, values[mask], side="right") - 1
