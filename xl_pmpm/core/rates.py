@@ -258,15 +258,14 @@ class RateBook:
         stacked = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
         )
-        out = pd.DataFrame(index=hours.index)
+        columns = {}
         for f in TIER_FIELDS:
             # Typed once on the (small) stacked tables, then taken per row: no object
             # array of a million values is built and converted.
             dtype = "Int64" if f == "tier" else "float64" if f == "rate" else "string"
             typed = pd.Series(stacked[f], dtype=object).astype(dtype).array
-            picked = typed.take(chosen, allow_fill=True)  # -1: no tier, missing
-            out[f] = pd.Series(picked, index=hours.index)
-        return out
+            columns[f] = typed.take(chosen, allow_fill=True)  # -1: no tier, missing
+        return pd.DataFrame(columns, index=hours.index)
 
 
 def unknown_payer(book: RateBook, name: str) -> dict[str, str] | None:
