@@ -402,8 +402,8 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
         header = visit_headers(names, mapping)
     except PmpmInputError:
         return None
-    read = {header[f] for f in ENGINE_READS if f in header}
-    if read & {header[f] for f in header if f not in ENGINE_READS}:
+    typed = {header[f] for f in ENGINE_READS if f in header}
+    if typed & {header[f] for f in header if f not in ENGINE_READS}:
         return None  # a column both read and grouped by: the sets could not be told apart
     query = _engine_query(names, header, mapping, month)
     try:
