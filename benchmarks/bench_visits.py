@@ -11,15 +11,20 @@ the month), writes it to a CSV, then runs in alternated rounds, each side a fres
 - arrow: pyarrow ``read_csv`` + ``write_csv`` of the visits file, the physical limit.
 
 The figure is the median of the rounds (and the largest peak), with the load average at
-the start of each round.
+the start of each round; ``--cpu`` gives CPU seconds (user + system of each process)
+instead of wall time. The package's bytecode is compiled first, as ``pip install`` does (a
+checkout run with PYTHONDONTWRITEBYTECODE would otherwise compile every module it imports,
+each run).
 
-    python benchmarks/bench_visits.py [--visits 2000000] [--repeat 3] [--data DIR]
+    python benchmarks/bench_visits.py [--visits 2000000] [--repeat 3] [--data DIR] [--cpu]
         [--code PATH]  # another checkout's xl_pmpm
+        [--baseline PATH]  # and an older checkout's, in the same rounds
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -119,9 +124,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, help="folder to keep the generated visits in")
     ap.add_argument("--code", type=Path, default=ROOT, help="checkout whose xl_pmpm to run")
+    ap.add_argument("--baseline", type=Path, help="an older checkout, run in the same rounds")
+    ap.add_argument("--cpu", action="store_true", help="CPU seconds instead of wall time")
     args = ap.parse_args()
     mapping = load_mapping()
-    env = {**os.environ, "PYTHONPATH": str(args.code.resolve())}
+    codes = {"visits": args.code.resolve()}
+    if args.baseline:
+        codes["baseline"] = args.baseline.resolve()
+    for code in codes.values():
+        compileall.compile_dir(code / "xl_pmpm", quiet=1)
+    envs = {side: {**os.environ, "PYTHONPATH": str(code)} for side, code in codes.items()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = args.data or work
@@ -135,24 +147,36 @@ def main() -> None:
         loads = []
         for k in range(args.repeat):
             sides = {
-                "visits": [
+                side: [
                     *[sys.executable, "-m", "xl_pmpm.cli", "visits", str(src)],
-                    *["--month", MONTH, "--out", str(work / f"out_{k}")],
-                ],
-                "duckdb": [sys.executable, "-c", DUCKDB, str(src), str(work / "d.csv"), query],
-                "arrow": [sys.executable, "-c", ARROW, str(src), str(work / "a.csv")],
+                    *["--month", MONTH, "--out", str(work / f"out_{side}_{k}")],
+                ]
+                for side in codes
             }
+            sides["duckdb"] = [sys.executable, "-c", DUCKDB, str(src), str(work / "d.csv"), query]
+            sides["arrow"] = [sys.executable, "-c", ARROW, str(src), str(work / "a.csv")]
             loads.append(round(os.getloadavg()[0], 2))
             for side, cmd in sides.items():
-                wall, rss = run(cmd, env, work, ok=(0, 1))  # 1: the report has errors to review
-                runs.setdefault(side, []).append((wall, rss))
+                env = envs.get(side, envs["visits"])
+                # exit 1: the report has errors to review
+                seconds, rss = run(cmd, env, work, ok=(0, 1), cpu=args.cpu)
+                runs.setdefault(side, []).append((seconds, rss))
         rows_duck = (work / "d.csv").read_bytes().count(b"\n") - 1
+        written = {
+            side: {
+                p.read_bytes()
+                for k in range(args.repeat)
+                for p in (work / f"out_{side}_{k}").iterdir()
+            }
+            for side in codes
+        }
         med = {s: statistics.median(w for w, _ in r) for s, r in runs.items()}
         peak = {s: max(m for _, m in r) for s, r in runs.items()}
         print(
             json.dumps(
                 {
                     "visits": args.visits,
+                    "measure": "cpu" if args.cpu else "wall",
                     "file_mb": round(src.stat().st_size / 1e6, 1),
                     "rounds": args.repeat,
                     "load_average_1min": loads,
@@ -161,7 +185,18 @@ def main() -> None:
                     "ratio_to_duckdb": round(med["visits"] / med["duckdb"], 2),
                     "peak_ratio_to_duckdb": round(peak["visits"] / peak["duckdb"], 2),
                     "ratio_to_arrow": round(med["visits"] / med["arrow"], 2),
+                    **(
+                        {"baseline_ratio_to_duckdb": round(med["baseline"] / med["duckdb"], 2)}
+                        if "baseline" in med
+                        else {}
+                    ),
                     "duckdb_groups": rows_duck,
+                    "same_bytes_every_round": all(len(w) == 1 for w in written.values()),
+                    **(
+                        {"same_bytes_as_baseline": written["visits"] == written["baseline"]}
+                        if "baseline" in written
+                        else {}
+                    ),
                 },
                 indent=2,
             )

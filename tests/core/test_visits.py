@@ -282,7 +282,17 @@ def engine(monkeypatch):
     return visits_reader
 
 
-@pytest.mark.parametrize("rows", [VISITS, VISITS + ODD], ids=["plain", "odd cells"])
+# A member's name written otherwise on a visit outside the month (DuckDB groups by the
+# name as written; that group has no visit of the month and is left out, as pandas'
+# reader leaves the visit out).
+RENAMED_OUTSIDE = [visit("0000000001", LINKED, "2025-04-02", "3", "Billed", "Ana Smith-Lee")]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [VISITS, VISITS + ODD, VISITS + RENAMED_OUTSIDE],
+    ids=["plain", "odd cells", "renamed outside the month"],
+)
 def test_duckdb_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch, rows):
     path = tmp_path / "visits.csv"
     path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
@@ -296,7 +306,7 @@ def test_duckdb_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     monkeypatch.setattr(engine, "ENGINE_ABOVE", 0)
     used = engine._engine_sums(path, MAPPING, MONTH)
     # The changing name: DuckDB does not keep the file's order, pandas' reader does.
-    assert (used is None) == (rows is not VISITS)
+    assert (used is None) == ("Mo Chen-Li" in str(rows))
 
 
 @pytest.mark.parametrize(

@@ -89,12 +89,15 @@ def flag_tier_risk(
     now = both.iloc[:n].set_axis(table.index)
     after = both.iloc[n:].set_axis(table.index)
 
-    out = pd.DataFrame(index=table.index)
-    out["payer"] = payers
-    out["hours_basis"] = basis
-    out["billed_hours"] = billed
-    out["unbilled_hours"] = unbilled
-    out["basis_hours"] = now_hours
+    # The columns gathered, then one frame (a column added to a frame at a time costs
+    # more than the column itself on a small table).
+    out: dict[str, pd.Series] = {
+        "payer": payers,
+        "hours_basis": basis,
+        "billed_hours": billed,
+        "unbilled_hours": unbilled,
+        "basis_hours": now_hours,
+    }
     for f in ("tier", "rate_code", "rate", "service_code", "skilled_service_code"):
         out[f] = now[f]
     out["tier_if_billed"] = after["tier"]
@@ -121,7 +124,7 @@ def flag_tier_risk(
         (code == out["claim_service_code"].fillna(""))
         | (code == out["claim_skilled_service_code"].fillna(""))
     ) & out["claim_tier"].notna()
-    return out
+    return pd.DataFrame(out, index=table.index)
 
 
 def risk_total(flags: pd.DataFrame) -> float:

@@ -89,10 +89,10 @@ class RateBook:
 
     def payer_settings(self, payer: str) -> pd.Series:
         """The settings row of `payer` (matched loosely), else the default row."""
-        rows = self.payers[self.payers["payer"] == self.resolve_payer(payer)]
-        if rows.empty:  # a payer with rate rows but no settings of its own
-            rows = self.payers[self.payers["payer"] == DEFAULT_PAYER]
-        return rows.iloc[0]
+        names = self.payers["payer"].tolist()
+        wanted = self.resolve_payer(payer)
+        # a payer with rate rows but no settings of its own: the default row
+        return self.payers.iloc[names.index(wanted if wanted in names else DEFAULT_PAYER)]
 
     def payer_named(self, name: str) -> str | None:
         """The payer `name` means, ignoring case, spaces and punctuation; None if none.
@@ -103,7 +103,7 @@ class RateBook:
             return DEFAULT_PAYER
         want = loose_name(name)
         # Payers of the settings first, then payers with rate rows only.
-        for payer in pd.unique(pd.concat([self.payers["payer"], self.rates["payer"]])):
+        for payer in dict.fromkeys([*self.payers["payer"], *self.rates["payer"].unique()]):
             if payer != DEFAULT_PAYER and loose_name(payer) == want:
                 return str(payer)
         return None
@@ -165,8 +165,11 @@ class RateBook:
         if not text:
             return False
         payer = self.payer_of_contract(contract)
-        rows = self.payers[self.payers["payer"] == payer]
-        return bool(len(rows)) and _fits(text, rows.iloc[0]["auto_billed"])
+        # The first settings row of the payer (a lookup, not a pandas filter per contract).
+        for name, patterns in zip(self.payers["payer"], self.payers["auto_billed"], strict=True):
+            if name == payer:
+                return _fits(text, patterns)
+        return False
 
     def auto_billed(self, contracts: pd.Series) -> pd.Series:
         """`is_auto_billed` of each contract (bool), asked once per distinct contract."""
@@ -239,9 +242,11 @@ class RateBook:
         tables = []
         chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
         offset = 0
-        for payer in pd.unique(payer_values):
+        # Each payer's rows by its code: one factorizing, not a text compare per payer.
+        codes, uniques = pd.factorize(payer_values, use_na_sentinel=False)
+        for k, payer in enumerate(uniques):
             table = self.tier_table(payer, month)
-            mask = payer_values == payer
+            mask = codes == k if payer == payer else np.zeros(len(values), dtype=bool)
             lows = table["min_hours"].to_numpy()
             highs = table["max_hours"].to_numpy()
             pos = np.searchsorted(lows, values[mask], side="right") - 1
@@ -253,15 +258,14 @@ class RateBook:
         stacked = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
         )
-        out = pd.DataFrame(index=hours.index)
+        columns = {}
         for f in TIER_FIELDS:
             # Typed once on the (small) stacked tables, then taken per row: no object
             # array of a million values is built and converted.
             dtype = "Int64" if f == "tier" else "float64" if f == "rate" else "string"
             typed = pd.Series(stacked[f], dtype=object).astype(dtype).array
-            picked = typed.take(chosen, allow_fill=True)  # -1: no tier, missing
-            out[f] = pd.Series(picked, index=hours.index)
-        return out
+            columns[f] = typed.take(chosen, allow_fill=True)  # -1: no tier, missing
+        return pd.DataFrame(columns, index=hours.index)
 
 
 def unknown_payer(book: RateBook, name: str) -> dict[str, str] | None:

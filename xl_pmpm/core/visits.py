@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xl_pmpm.core.cells import check_date_formats, fail_at_first, parse_dates_in_formats
 from xl_pmpm.core.errors import PmpmInputError
@@ -291,16 +293,22 @@ def shown_hours(values: pd.Series) -> pd.Series:
 
 
 def format_hours(values: pd.Series) -> pd.Series:
-    """Hours as text with two decimals ('' for NaN), without a Python loop per value."""
+    """Hours as text with two decimals ('' for NaN), formatted once per distinct value
+    (a month's sums hold a few thousand), without a Python loop per value."""
     cents = np.rint(values.to_numpy(dtype="float64", na_value=np.nan) * 100)
     ok = ~np.isnan(cents)
-    whole = pd.Series(np.where(ok, cents, 0).astype("int64"), index=values.index)
+    codes, whole = pd.factorize(np.where(ok, cents, 0).astype("int64"))
+    whole = pd.Series(whole)
     txt = (whole // 100).astype(str) + "." + (whole % 100).astype(str).str.zfill(2)
-    return txt.where(ok, "")
+    out = txt.take(codes)
+    out.index = values.index
+    return out.where(ok, "")
 
 
 def _text(values: pd.Series) -> pd.Series:
     """Text with '' for missing, whatever the dtype (Categorical, str, object)."""
+    if values.dtype == "str":
+        return values.fillna("")
     return values.astype(object).where(values.notna(), "").astype(str)
 
 
@@ -355,6 +363,19 @@ _SUMS = {
 }
 
 
+def _sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`frame` in the order of `keys`, as `sort_values(keys, kind="stable")` gives it, index
+    reset. Text keys without a missing value are sorted by Arrow (its order of UTF-8 bytes
+    is Python's order of text, and its sort is stable), two to three times quicker than
+    pandas' sort of several text columns."""
+    columns = [frame[k] for k in keys]
+    if not all(c.dtype == "str" and not c.hasnans for c in columns):
+        return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    table = pa.table({str(i): pa.array(c) for i, c in enumerate(columns)})
+    order = pc.sort_indices(table, sort_keys=[(str(i), "ascending") for i in range(len(keys))])
+    return frame.take(order.to_numpy()).reset_index(drop=True)
+
+
 def visit_sums(visits: pd.DataFrame, month: pd.Period | str) -> pd.DataFrame:
     """The month's hours of normalized `visits` per contract and member (billed, unbilled,
     the largest authorized, the first name and IDs given); the visits counted in
@@ -393,8 +414,6 @@ ENGINE_GROUP_COLUMNS = (
     "patient_name",
     "agency_id",
     "office_id",
-    "text_min",
-    "text_max",
     "visits",
     "in_month",
 )
@@ -417,12 +436,11 @@ def engine_sums(
     engine's reading is not this module's: the caller then reads the file with
     `normalize_visits`, which names the bad cell.
 
-    `groups` has ENGINE_GROUP_COLUMNS, one row per contract and patient number as
-    written in the file (every row of the file, in the month or not): billed and
-    unbilled hours and the largest authorized hours of the month's visits, the name,
-    agency and office of one of them (NaN where none) with the smallest and largest
-    hash of the three (equal when every visit has the same), the visits and those in
-    the month. `distinct[f]` has each distinct cell of field `f`
+    `groups` has ENGINE_GROUP_COLUMNS, one row per contract, patient number, name,
+    agency and office as written in the file (every row of the file, in the month or
+    not; NaN for a blank cell or a column the file lacks): billed and unbilled hours and
+    the largest authorized hours of the month's visits, the visits and those in the
+    month. `distinct[f]` has each distinct cell of field `f`
     (column `raw`) and what the engine read in it (ENGINE_READS: the day, the hours,
     whether the status is billed). Every distinct cell is checked against
     `read_values`; text fields must be one value per member (else None: "first" is the
@@ -452,8 +470,6 @@ def engine_sums(
         out[f] = text
     visits, in_month = int(out["visits"].sum()), int(out["in_month"].sum())
     out = out[out["in_month"].to_numpy() > 0]
-    if not (out["text_min"] == out["text_max"]).all():
-        return None
     for short, f in _ENGINE_TEXT.items():
         default = mapping.defaults.get(f, "")
         if f not in present:
@@ -464,11 +480,15 @@ def engine_sums(
         text = out[f].fillna("").astype(str).str.strip()
         out[short] = text.where(text != "", None)
     keys = ["contract", "patient_number"]
-    if out.duplicated(keys).any():  # cells that differ only by spaces around them
+    if out.duplicated(keys).any():  # a name or ID that changes, or only by spaces around it
         texts = out.groupby(keys)[list(_ENGINE_TEXT)].nunique(dropna=False)
         if (texts > 1).to_numpy().any():
             return None
-    agg = out.groupby(keys, sort=True).agg(_SUMS).reset_index()
+        agg = out.groupby(keys, sort=True).agg(_SUMS).reset_index()
+    else:  # one row a member: its sums are its own values (a lone NaN sums to 0)
+        agg = _sorted_by(out[[*keys, *_SUMS]], keys)
+        summed = [f for f, how in _SUMS.items() if how == "sum"]
+        agg[summed] = agg[summed].fillna(0.0)
     agg.attrs["visits"] = {"visits": visits, "in_month": in_month}
     return agg
 
@@ -498,7 +518,7 @@ def visits_report(
     agg = one_row_per_member(agg, book, summed=("billed", "unbilled", "authorized"))
     auto = agg["auto_billed"].to_numpy()
     agg = agg[~auto] if auto.any() else agg
-    agg = agg.sort_values(["contract", "patient_number"], kind="stable").reset_index(drop=True)
+    agg = _sorted_by(agg, ["contract", "patient_number"])
     exact = agg[["billed", "unbilled", "authorized"]].round(_NOISE_DECIMALS)
 
     payers = book.payer_for_contracts(agg["contract"])
@@ -519,16 +539,17 @@ def visits_report(
         "authorized_hours": format_hours(agg["authorized"]),
         "tier": tiers["tier"].astype("string").fillna("").astype(str),
     }
-    out = pd.DataFrame(index=agg.index)
+    columns: dict[str, object] = {}
     for col in layout.columns:
         if col.role in by_role:
-            out[col.name] = by_role[col.role].to_numpy()
+            columns[col.name] = by_role[col.role].array
         elif col.type == "datetime" and col.default:
-            out[col.name] = f"{day} {col.default}"
+            columns[col.name] = f"{day} {col.default}"
         else:
-            out[col.name] = col.default or ""
+            columns[col.name] = col.default or ""
+    line = pd.RangeIndex(2, len(agg) + 2, name="line")
+    out = pd.DataFrame(columns, index=line, columns=[c.name for c in layout.columns])
     out = out.astype(str)
-    out.index = pd.RangeIndex(2, len(out) + 2, name="line")
     split = (agg["contracts"] > 1).to_numpy()
     out.attrs["visits"] = {
         "visits": int(total),

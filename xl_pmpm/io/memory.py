@@ -9,7 +9,6 @@ the tables themselves need.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 import pyarrow as pa
@@ -32,11 +31,9 @@ def release_unused() -> None:
 
 
 def _malloc_trim() -> None:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
+    # The C library the process runs on, as loaded (no `ctypes.util.find_library`, which
+    # runs `ldconfig -p` in a child process each time).
     try:
-        libc = ctypes.CDLL(name)
-        libc.malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (musl has no malloc_trim): nothing to do
         return

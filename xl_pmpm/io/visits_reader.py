@@ -341,19 +341,24 @@ def _engine_query(
     blank = " AND ".join(f"coalesce(c{i}, '') = ''" for i in range(len(names)))
     inside = f"r_visit_date >= DATE '{start}' AND r_visit_date < DATE '{end}'"
     month_hours = "sum(r_hours) FILTER (WHERE inside AND {}r_status)"
-    # The member's name and IDs: any one of the month's visits', and whether they all agree
-    # (the smallest and largest hash of the three together: equal when they do).
-    present = [col[f] for f in ("patient_name", "agency_id", "office_id") if f in col]
-    text = [
-        f"any_value({col[f]}) FILTER (WHERE inside) AS {f}" if f in col else f"NULL AS {f}"
-        for f in ("patient_name", "agency_id", "office_id")
-    ]
-    together = f"hash({', '.join(present)})" if present else "0"
-    text += [f"{how}({together}) FILTER (WHERE inside) AS text_{how}" for how in ("min", "max")]
     authorized = (
         "max(r_authorized_hours) FILTER (WHERE inside)" if "authorized_hours" in col else "NULL"
     )
-    sets = ", ".join(f"({col[f]})" for f in reads)
+    # One group per contract, patient number and the member's name and IDs as written:
+    # a member whose name or IDs change within the month has two groups (the core then
+    # leaves the file to the reader that keeps the file's order).
+    texts = [f for f in ("patient_name", "agency_id", "office_id") if f in col]
+    keys = [col[f] for f in ("contract", "patient_number", *texts)]
+    named = ", ".join(
+        f"{col[f]} AS {f}" if f in col else f"NULL AS {f}"
+        for f in ("contract", "patient_number", "patient_name", "agency_id", "office_id")
+    )
+    # And every distinct cell of the fields read, with what the SQL read in it: the
+    # dates, hours and statuses as one set (a few thousand combinations), the authorized
+    # hours (one a member, often) apart.
+    together = [col[f] for f in reads if f != "authorized_hours"]
+    sets = [keys, together] + ([[col["authorized_hours"]]] if "authorized_hours" in col else [])
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
     distinct = ", ".join(
         f"GROUPING({col[f]}) AS g_{f}, {col[f]} AS d_{f}, any_value(r_{f}) AS v_{f}" for f in reads
     )
@@ -365,14 +370,13 @@ def _engine_query(
                           delim = ',', quote = '"', escape = '"', strict_mode = true)
             WHERE NOT ({blank})
         ), m AS (SELECT *, coalesce({inside}, false) AS inside FROM v)
-        SELECT GROUPING({col["contract"]}, {col["patient_number"]}) AS g,
-            {col["contract"]} AS contract, {col["patient_number"]} AS patient_number,
+        SELECT GROUPING({", ".join(keys)}) AS g, {named},
             coalesce({month_hours.format("")}, 0) AS billed,
             coalesce({month_hours.format("NOT ")}, 0) AS unbilled,
-            {authorized} AS authorized, {", ".join(text)},
+            {authorized} AS authorized,
             count(*) AS visits, count(*) FILTER (WHERE inside) AS in_month, {distinct}
         FROM m
-        GROUP BY GROUPING SETS (({col["contract"]}, {col["patient_number"]}), {sets})
+        GROUP BY GROUPING SETS ({grouping})
     """
 
 
@@ -398,11 +402,15 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
         header = visit_headers(names, mapping)
     except PmpmInputError:
         return None
+    typed = {header[f] for f in ENGINE_READS if f in header}
+    if typed & {header[f] for f in header if f not in ENGINE_READS}:
+        return None  # a column both read and grouped by: the sets could not be told apart
     query = _engine_query(names, header, mapping, month)
     try:
         with duckdb.connect() as con:
             con.execute("SET enable_progress_bar = false")
-            found = con.execute(query, {"path": str(path)}).df()
+            # Arrow, then pandas: DuckDB's own .df() converts its text columns slower.
+            found = con.sql(query, params={"path": str(path)}).to_arrow_table().to_pandas()
     except duckdb.Error:
         return None  # not UTF-8, a ragged row, ...: the chunked reader says what is wrong
     whole = found["g"].to_numpy() == 0
@@ -411,5 +419,6 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
     for f, read in ENGINE_READS.items():
         if f"d_{f}" in found.columns:
             one = found[~whole & (found[f"g_{f}"].to_numpy() == 0)]
+            one = one.drop_duplicates(f"d_{f}")
             distinct[f] = pd.DataFrame({"raw": one[f"d_{f}"], read: one[f"v_{f}"]})
     return engine_sums(groups, distinct, mapping, set(header))
