@@ -1,3 +1,3 @@
-from xl_pmpm.cli import program
+from xl_pmpm.cli.app import main
 
-program()
+raise SystemExit(main())
