@@ -1,3 +1,3 @@
-from xl_pmpm.cli.app import main
+from xl_pmpm.cli import program
 
-raise SystemExit(main())
+program()

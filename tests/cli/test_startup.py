@@ -79,3 +79,30 @@ def test_a_ledger_error_is_still_one_line_once_the_ledger_is_used(extract, tmp_p
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert run.stderr.startswith("error: ") and "damaged" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("module", ["xl_pmpm.cli", "xl_pmpm"])
+def test_the_program_ends_with_its_whole_output_and_its_exit_code(extract, tmp_path, module):
+    """`program` (the console script, `python -m`): everything written
+    before is on the streams, and the exit code is the command's."""
+    run = subprocess.run(
+        [sys.executable, "-m", module, "validate", str(extract), "--as-of", "2026-11-05"]
+        + ["--format", "json"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "XL_PMPM_LEDGER"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    payload = json.loads(run.stdout)  # the whole JSON document, flushed
+    assert payload["valid"] is True and payload["rows"] > 0
+    missing = subprocess.run(
+        [sys.executable, "-m", module, "validate", str(tmp_path / "none.csv")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: ") and "not found" in missing.stderr
