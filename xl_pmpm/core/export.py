@@ -154,8 +154,9 @@ def _export_array(values: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
     if _edge_space(values):
         values = _arrow_text(_pandas_text(values).str.strip())
     if column.type == "datetime":
-        exact = pc.match_substring_regex(values, f"^(?:{column.format_patterns()[0][1:-1]})$")
-        if pc.any(pc.and_(pc.invert(exact), pc.not_equal(values, ""))).as_py():
+        distinct = pc.unique(values)  # a month has few: each tested once
+        exact = pc.match_substring_regex(distinct, f"^(?:{column.format_patterns()[0][1:-1]})$")
+        if pc.any(pc.and_(pc.invert(exact), pc.not_equal(distinct, ""))).as_py():
             # rewritten once per distinct value: a month has few
             text = per_value(_pandas_text(values), lambda u: _export_dates(u, column))
             values = _arrow_text(text)

@@ -13,7 +13,7 @@ import pandas as pd
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.hygiene import cell_findings, has_invisible, is_excel_error
 from xl_pmpm.core.layout import Column
-from xl_pmpm.core.values import non_ascii_digits, strip_invisible
+from xl_pmpm.core.values import Spread, non_ascii_digits, strip_invisible
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 # A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
@@ -128,7 +128,7 @@ def column_findings(
     table: pd.DataFrame,
     col: Column,
     raw: pd.Series,
-    checks: pd.DataFrame,
+    checks: pd.DataFrame | Spread,
     live: pd.Series,
     parsed: dict[str, pd.Series],
 ) -> list[pd.DataFrame]:
