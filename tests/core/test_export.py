@@ -396,9 +396,11 @@ def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator):
 @pytest.mark.parametrize("by_contract", [False, True])  # reordered once / already in order
 def test_real_shaped_export_is_each_contracts_rows_in_order(monkeypatch, by_contract) -> None:
     """A real-shaped extract (many contracts, every name "Family, Given", its text in several
-    Arrow chunks), cut into small slices: each contract's files hold exactly its rows, in
-    the report's order, quoted as pandas quotes them."""
+    Arrow chunks), its lines made in pieces and cut into small slices: each contract's files
+    hold exactly its rows, in the report's order, quoted as pandas quotes them, each row
+    with its ledger fingerprint."""
     monkeypatch.setattr(export_module, "_ENCODE_ROWS", 97)  # slices across chunk edges
+    monkeypatch.setattr(export_module, "_LINE_PIECE_ROWS", 250)  # and across pieces of lines
     frame = sample.generate_extract(
         2_000, MONTH, LAYOUT, BOOK, mangle=False, below_minimum=False, **sample.REAL_SHAPE
     )
@@ -418,6 +420,8 @@ def test_real_shaped_export_is_each_contracts_rows_in_order(monkeypatch, by_cont
         lines = [line for p in mine for line in p.lines]
         rows = want[want[contract] == key]
         assert lines == rows.index.tolist()
+        hashes = [h for p in mine for h in p.hashes]
+        assert hashes == pd.util.hash_pandas_object(rows, index=False).tolist()
         body = b"".join(p.data.split(b"\r\n", 1)[1] for p in mine)
         expected = rows.to_csv(index=False, header=False, lineterminator="\r\n").encode()
         assert body == expected

@@ -151,15 +151,72 @@ _EDGE_SPACE = r"^[\t-\r\x{1c}-\x{20}\x{85}\p{Z}]|[\t-\r\x{1c}-\x{20}\x{85}\p{Z}]
 
 def _export_array(values: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
     """One column's text as the import file holds it: stripped, dates in the export format."""
-    if pc.any(pc.match_substring_regex(values, _EDGE_SPACE)).as_py():
+    if _edge_space(values):
         values = _arrow_text(_pandas_text(values).str.strip())
     if column.type == "datetime":
-        exact = pc.match_substring_regex(values, f"^(?:{column.format_patterns()[0][1:-1]})$")
-        if pc.any(pc.and_(pc.invert(exact), pc.not_equal(values, ""))).as_py():
+        distinct = pc.unique(values)  # a month has few: each tested once
+        exact = pc.match_substring_regex(distinct, f"^(?:{column.format_patterns()[0][1:-1]})$")
+        if pc.any(pc.and_(pc.invert(exact), pc.not_equal(distinct, ""))).as_py():
             # rewritten once per distinct value: a month has few
             text = per_value(_pandas_text(values), lambda u: _export_dates(u, column))
             values = _arrow_text(text)
     return values
+
+
+def _text_chunks(values: pa.Array | pa.ChunkedArray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each chunk of Arrow text as its offsets (one per row and one past the last, from 0)
+    and its bytes, both numpy views of Arrow's buffers (no copy)."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        wide = chunk.type in (pa.large_string(), pa.large_binary())
+        bufs = chunk.buffers()
+        offsets = np.frombuffer(bufs[1], np.int64 if wide else np.int32)
+        offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
+        start = int(offsets[0]) if len(offsets) else 0
+        data = data[start : int(offsets[-1])] if len(offsets) else data[:0]
+        yield offsets - start, data
+
+
+def _rows_holding(
+    values: pa.Array | pa.ChunkedArray, chars: bytes
+) -> pa.Array | pa.ChunkedArray | None:
+    """Per row of `values` (Arrow text), whether it holds one of the bytes `chars` (ASCII, so
+    a byte is the character in UTF-8), chunked as `values`; None when no row does. One pass
+    of byte compares over the text, where a regular expression costs several times more."""
+    masks, found = [], False
+    for offsets, data in _text_chunks(values):
+        hit = np.zeros(len(data), dtype=bool)
+        for byte in chars:
+            hit |= data == byte
+        mask = np.zeros(len(offsets) - 1, dtype=bool)
+        where = np.flatnonzero(hit)
+        if len(where):
+            mask[np.searchsorted(offsets, where, side="right") - 1] = True
+            found = True
+        masks.append(pa.array(mask))
+    if not found:
+        return None
+    return masks[0] if isinstance(values, pa.Array) else pa.chunked_array(masks, pa.bool_())
+
+
+def _edge_space(values: pa.ChunkedArray) -> bool:
+    """Whether a value starts or ends with white space (Python's `str.isspace`): only values
+    whose first or last byte is not printable ASCII are tested against `_EDGE_SPACE`."""
+    masks, found = [], False
+    for offsets, data in _text_chunks(values):
+        size = np.diff(offsets)
+        some = size > 0
+        first = data[offsets[:-1][some]]
+        last = data[offsets[1:][some] - 1]
+        odd = (first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80)
+        mask = np.zeros(len(size), dtype=bool)
+        mask[some] = odd
+        found = found or bool(odd.any())
+        masks.append(pa.array(mask))
+    if not found:
+        return False
+    suspects = pc.filter(values, pa.chunked_array(masks, pa.bool_()))
+    return bool(pc.any(pc.match_substring_regex(suspects, _EDGE_SPACE)).as_py())
 
 
 def _pandas_text(values: pa.ChunkedArray) -> pd.Series:
@@ -206,16 +263,19 @@ def csv_line_array(
     exactly as pandas' to_csv quotes (QUOTE_MINIMAL, RFC 4180): only a value holding the
     delimiter, a quote or a line break, its quotes doubled; in a one-column file, an empty
     value as "" (so its line is not blank)."""
-    special = (
-        "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _quoted_by_csv(delimiter, terminator)) + "]"
-    )
+    quoted = _quoted_by_csv(delimiter, terminator)
+    special = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoted) + "]"
     cells = []
     quote, empty = _text('"'), _text("")
     for values in columns:
-        need = pc.match_substring_regex(values, special)
+        if quoted.isascii():
+            need = _rows_holding(values, quoted.encode("ascii"))
+        else:
+            need = pc.match_substring_regex(values, special)
         if len(columns) == 1:
-            need = pc.or_(need, pc.equal(values, ""))
-        if pc.any(need).as_py():
+            blank = pc.equal(values, "")
+            need = blank if need is None else pc.or_(need, blank)
+        if need is not None and pc.any(need).as_py():
             doubled = pc.replace_substring(values, '"', '""')
             values = pc.if_else(
                 need, pc.binary_join_element_wise(quote, doubled, quote, empty), values
@@ -307,33 +367,80 @@ def row_fingerprints(rows: list[pa.Array] | list[pa.ChunkedArray]) -> np.ndarray
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
-def _narrow(values: pa.Array) -> pa.ChunkedArray:
-    """`values` as one chunk of text with 32-bit offsets when under 2 GiB, else as it is."""
-    if values.type == pa.large_string() and values.nbytes < (1 << 31) - 1:
-        values = values.cast(pa.string())
-    return pa.chunked_array([values], values.type)
+def _fingerprints(columns: list[pa.ChunkedArray]) -> np.ndarray:
+    """`row_fingerprints` of every row of `columns`, made `_ENCODE_ROWS` rows at a time (a
+    row's fingerprint is its own: the pieces' scratch stays small)."""
+    size = len(columns[0]) if columns else 0
+    out = np.empty(size, dtype=np.uint64)
+    for first in range(0, size, _ENCODE_ROWS):
+        rows = [c.slice(first, _ENCODE_ROWS) for c in columns]
+        out[first : first + len(rows[0])] = row_fingerprints(rows)
+    return out
 
 
-def _wide(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    return values if values.type == pa.large_string() else values.cast(pa.large_string())
+def _refuse_line_breaks(columns: list[pa.ChunkedArray], terminator: str) -> None:
+    """PmpmInputError when a value holds the line terminator (its rows would break the file).
+    Only the values holding the terminator's last character are searched for it."""
+    last = terminator[-1:]
+    for values in columns:
+        if last.isascii():
+            near = _rows_holding(values, last.encode("ascii"))
+            if near is None:
+                continue
+            values = pc.filter(values, near)
+        if pc.any(pc.match_substring(values, terminator)).as_py():
+            raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
+
+
+# Rows whose CSV lines are made, and held, as one array: the lines of a large table are
+# joined a piece at a time, so the joined text is never held twice.
+_LINE_PIECE_ROWS = 1 << 17
+
+
+def _line_pieces(columns: list[pa.ChunkedArray], terminator: str) -> list[pa.LargeStringArray]:
+    """Each row's CSV line (`csv_line_array`), `_LINE_PIECE_ROWS` rows to an array."""
+    size = len(columns[0]) if columns else 0
+    pieces = []
+    for first in range(0, size, _LINE_PIECE_ROWS):
+        lines = csv_line_array([c.slice(first, _LINE_PIECE_ROWS) for c in columns], terminator)
+        pieces.append(lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines)
+    return pieces
+
+
+def _lines_of(pieces: list[pa.LargeStringArray], rows: np.ndarray) -> pa.LargeStringArray:
+    """The lines of `rows` (ascending) from `_line_pieces`: views where the rows follow each
+    other, else one take per piece they fall in."""
+    bounds = np.searchsorted(rows, np.arange(len(pieces) + 1) * _LINE_PIECE_ROWS)
+    taken = []
+    for k, piece in enumerate(pieces):
+        wanted = rows[bounds[k] : bounds[k + 1]] - k * _LINE_PIECE_ROWS
+        if not len(wanted):
+            continue
+        if wanted[-1] - wanted[0] + 1 == len(wanted):
+            taken.append(piece.slice(int(wanted[0]), len(wanted)))
+        else:
+            taken.append(piece.take(pa.array(wanted)))
+    return taken[0] if len(taken) == 1 else pa.concat_arrays(taken)
 
 
 def _contract_parts(
-    columns: list[pa.ChunkedArray],
+    lines: list[pa.LargeStringArray],
     start: int,
+    picked: np.ndarray | None,
     lines_of: np.ndarray,
+    hashes: np.ndarray | None,
     layout: Layout,
     header: bytes,
     name: str,
     contract: str,
-    fingerprints: bool = True,
 ) -> Iterator[ExportPart]:
-    """The import files of one contract's rows (`len(lines_of)` rows of `columns` from
-    `start` on, the table ordered by contract; their report lines `lines_of`), one at a time.
+    """The import files of one contract's rows, one at a time: rows `picked` of `lines` (each
+    row's CSV line, `_line_pieces`), or the `len(lines_of)` rows from `start` on when the
+    table is already in contract order; their report lines `lines_of`; with `hashes` (every
+    row's ledger fingerprint), each part carries its rows'.
 
-    Written slice by slice straight into files under the upload limit, each
-    taking as many rows as fit: the contract's whole text is never held. With
-    `fingerprints`, each part carries its rows' ledger fingerprints.
+    Taken `_ENCODE_ROWS` lines at a time straight into files under the upload limit, each
+    taking as many rows as fit: the contract's whole text is never held.
     """
     budget = layout.max_upload_bytes - len(header) - 1
     encoder = codecs.getincrementalencoder(layout.encoding)()
@@ -341,32 +448,29 @@ def _contract_parts(
     utf8 = codecs.lookup(layout.encoding).name == "utf-8"
     count = 0
     pieces: list[memoryview] = []  # views of the encoded slices: copied once, into the part
-    lines: list[int] = []
-    hashes: list[int] = []
+    lines_in: list[int] = []
+    hashes_in: list[int] = []
     size = 0
 
     def flush() -> ExportPart:
-        nonlocal pieces, lines, hashes, size, count
+        nonlocal pieces, lines_in, hashes_in, size, count
         count += 1
         data = b"".join([header, *pieces])
-        part = ExportPart(f"{name}_{count:02d}.csv", data, contract, lines, hashes)
-        pieces, lines, hashes, size = [], [], [], 0
+        part = ExportPart(f"{name}_{count:02d}.csv", data, contract, lines_in, hashes_in)
+        pieces, lines_in, hashes_in, size = [], [], [], 0
         return part
 
     for first in range(0, len(lines_of), _ENCODE_ROWS):
         index = lines_of[first : first + _ENCODE_ROWS]
-        # views of the columns (the writer's large text: only a slice's offsets widened)
-        rows = [_wide(c.slice(start + first, len(index))) for c in columns]
-        lines_array = csv_line_array(rows, layout.line_terminator)
-        if isinstance(lines_array, pa.ChunkedArray):
-            lines_array = lines_array.combine_chunks()
-        data, ends = _line_bytes(lines_array)
+        if picked is None:
+            rows = np.arange(start + first, start + first + len(index))
+        else:
+            rows = picked[first : first + len(index)]
+        found = None if hashes is None else hashes[rows]
+        data, ends = _line_bytes(_lines_of(lines, rows))
         if not utf8:
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)
-        # The ledger's fingerprint of each row (`io.ledger.row_hashes`), made from the
-        # slice the file is written from rather than from a second import frame.
-        found = row_fingerprints(rows) if fingerprints else None
         done = 0
         while done < len(ends):
             begin = int(ends[done - 1]) if done else 0
@@ -381,9 +485,9 @@ def _contract_parts(
                 yield flush()
                 continue
             pieces.append(data[begin : int(ends[stop - 1])])
-            lines.extend(index[done:stop].tolist())
+            lines_in.extend(index[done:stop].tolist())
             if found is not None:
-                hashes.extend(found[done:stop].tolist())
+                hashes_in.extend(found[done:stop].tolist())
             size += int(ends[stop - 1]) - begin
             done = stop
             if done < len(ends):
@@ -438,33 +542,41 @@ def _parts(
     heading.columns = written_headers(table, layout, list(heading.columns))
     header = _encode(heading, layout, header=True)
     names, columns = export_columns(live, layout)
-    term = layout.line_terminator
-    if any(pc.any(pc.match_substring(c, term)).as_py() for c in columns):
-        raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
+    _refuse_line_breaks(columns, layout.line_terminator)
     keys = _pandas_text(columns[names.index(contract_col)])
     when = stamp.strftime("%Y%m%dT%H%M%S")
-    # The table ordered by contract once (one take a column, none where it already is):
-    # each contract is then a run of rows, cut into slices without a copy, and the cost
-    # does not grow with the number of contracts.
+    # Each row's CSV line made once over the whole table (the cost does not grow with the
+    # number of contracts); the rows in contract order found once, and each contract's
+    # lines then taken a slice at a time (none taken where the table is in that order).
     codes, contracts = pd.factorize(keys, sort=True)
     del keys
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=len(contracts))
+    del codes
     line_numbers = live.index.to_numpy()
-    if (order != np.arange(len(order))).any():
+    picked: np.ndarray | None = order
+    if not (order != np.arange(len(order))).any():
+        picked = None
+    else:
         line_numbers = line_numbers[order]
-        taken = pa.array(order)
-        # 32-bit offsets where the text allows (half the offsets' memory of a large table)
-        columns = [_narrow(c.combine_chunks().take(taken)) for c in columns]
-        del taken
-    del order, codes
+    del order
+    hashes = _fingerprints(columns) if fingerprints else None
+    lines = _line_pieces(columns, layout.line_terminator)
+    del columns
     in_name = contract_file_parts(str(k) for k in contracts)
     starts = np.concatenate([[0], np.cumsum(counts)])
     for k, key in enumerate(contracts):
         if counts[k]:
             name = f"{prefix}_{in_name[str(key)]}_{month}_{when}"
-            lines_of = line_numbers[starts[k] : starts[k + 1]]
-            contract = str(key)
+            run = slice(int(starts[k]), int(starts[k + 1]))
             yield from _contract_parts(
-                columns, int(starts[k]), lines_of, layout, header, name, contract, fingerprints
+                lines,
+                run.start,
+                None if picked is None else picked[run],
+                line_numbers[run],
+                hashes,
+                layout,
+                header,
+                name,
+                str(key),
             )

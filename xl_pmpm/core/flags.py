@@ -43,6 +43,26 @@ def reported_tier(values: pd.Series) -> pd.Series:
     return per_value(values, parse)
 
 
+def _assign_distinct(
+    book: RateBook, hours: np.ndarray, payers: pd.Series, month: pd.Timestamp
+) -> pd.DataFrame:
+    """`book.assign` of `hours` (each row's payer the one of `payers`, repeated as often as
+    `hours` is longer), asked once per distinct pair of payer and hours."""
+    if not len(hours):
+        return book.assign(pd.Series(hours, dtype="float64"), pd.Series(payers.to_numpy()), month)
+    payer_codes, payer_names = pd.factorize(payers.to_numpy(), use_na_sentinel=False)
+    payer_codes = np.tile(payer_codes, len(hours) // max(len(payers), 1))
+    hour_codes, hour_values = pd.factorize(hours, use_na_sentinel=False)
+    pairs, keys = pd.factorize(payer_codes.astype(np.int64) * len(hour_values) + hour_codes)
+    which = np.asarray(keys, dtype=np.int64)
+    distinct = book.assign(
+        pd.Series(np.asarray(hour_values, dtype="float64")[which % len(hour_values)]),
+        pd.Series(np.asarray(payer_names, dtype=object)[which // len(hour_values)]),
+        month,
+    )
+    return distinct.take(pairs).reset_index(drop=True)
+
+
 def flag_tier_risk(
     table: pd.DataFrame,
     layout: Layout,
@@ -79,12 +99,11 @@ def flag_tier_risk(
     now_hours = basis_hours(basis, hours)
     # A basis whose hours do not move when visits get billed (authorized) is never at risk.
     after_hours = basis_hours(basis, hours, once_billed=True)
-    # Both assigned in one call (one pass over the payers' tier tables), then split.
+    # Both assigned in one call, then split: each distinct (payer, hours) pair assigned
+    # once (a month's hours repeat), and spread to the rows by one take.
     n = len(table)
-    both = book.assign(
-        pd.Series(np.concatenate([now_hours.to_numpy(), after_hours.to_numpy()])),
-        pd.Series(np.concatenate([payers.to_numpy(), payers.to_numpy()])),
-        month,
+    both = _assign_distinct(
+        book, np.concatenate([now_hours.to_numpy(), after_hours.to_numpy()]), payers, month
     )
     now = both.iloc[:n].set_axis(table.index)
     after = both.iloc[n:].set_axis(table.index)

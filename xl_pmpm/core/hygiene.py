@@ -14,7 +14,7 @@ import pandas as pd
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.values import INVISIBLE, invisible_characters, per_value
+from xl_pmpm.core.values import INVISIBLE, Spread, invisible_characters, per_value
 
 # What Excel shows in a cell whose formula failed; a CSV saved from it keeps the text.
 EXCEL_ERRORS = (
@@ -58,7 +58,7 @@ def has_invisible(values: pd.Series) -> pd.Series:
 
 
 def cell_findings(
-    rows: pd.Index, col: Column, raw: pd.Series, filled: pd.Series, checks: pd.DataFrame
+    rows: pd.Index, col: Column, raw: pd.Series, filled: pd.Series, checks: pd.DataFrame | Spread
 ) -> list[pd.DataFrame]:
     """Excel error values, invisible characters and non-ASCII digits in one column."""
     out: list[pd.DataFrame] = []

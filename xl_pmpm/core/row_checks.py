@@ -27,11 +27,12 @@ _TOTAL_LABEL = re.compile(
 )
 
 
-def _is_text(values: pd.Series, want: np.ndarray) -> np.ndarray:
-    """Where each value squashes to its `want`; only values starting with its letter are
-    squashed."""
+def _is_text(values: pd.Series, wants: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Where each value squashes to its column's text (value i's is `wants[owner[i]]`); only
+    values starting with its letter are squashed."""
     out = np.zeros(len(values), dtype=bool)
-    first = np.array([w[:1] for w in want], dtype=object)
+    want = wants[owner]
+    first = np.array([w[:1] for w in wants], dtype=object)[owner]
     maybe = values.str.lstrip().str[:1].str.casefold().to_numpy(object) == first
     if maybe.any():
         out[maybe] = squash_values(values[maybe]).to_numpy(object) == want[maybe]
@@ -50,7 +51,7 @@ def repeated_header_rows(
     wants = np.array([squash(name) for name in table.columns], dtype=object)
     columns = _columns(table, list(table.columns), coded)
     for hit in per_value_columns(
-        columns, lambda u, owner: pd.Series(_is_text(u, wants[owner]), index=u.index)
+        columns, lambda u, owner: pd.Series(_is_text(u, wants, owner), index=u.index)
     ):
         hits += hit.to_numpy(int)
     return pd.Series(hits >= max(3, (len(table.columns) + 1) // 2), index=table.index)

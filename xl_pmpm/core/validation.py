@@ -103,7 +103,9 @@ def validate_table(
     cols = [col for col in layout.columns if col.name in table.columns]
     raws = [table[col.name].fillna("").astype(str) for col in cols]
     distinct = [coded.get(col.name, raw) for col, raw in zip(cols, raws, strict=True)]
-    every_check = per_value_columns(distinct, lambda u, owner: cell_checks(u, cols, owner))
+    every_check = per_value_columns(
+        distinct, lambda u, owner: cell_checks(u, cols, owner), lazy=True
+    )
     parts.extend(  # a generator: its loop names go with it (none when no column is known)
         found
         for col, raw, checks in zip(cols, raws, every_check, strict=True)

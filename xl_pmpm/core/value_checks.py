@@ -13,7 +13,7 @@ import pandas as pd
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.hygiene import cell_findings, has_invisible, is_excel_error
 from xl_pmpm.core.layout import Column
-from xl_pmpm.core.values import non_ascii_digits, strip_invisible
+from xl_pmpm.core.values import Spread, non_ascii_digits, strip_invisible
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 # A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
@@ -83,6 +83,11 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
     out["blank"] = blank = (values == "").to_numpy(bool)
     out["line_break"] = raw.str.contains(r"[\r\n]", regex=True).to_numpy(bool)
     out["mangled"] = _only(values, is_id, lambda v: v.str.fullmatch(_MANGLED_ID))
+    # An ID's count of digits, where it is only digits (-1 elsewhere): `_short_ids`.
+    digits = _only(values, is_id, lambda v: v.str.fullmatch(r"[0-9]+"))
+    out["id_width"] = width = np.full(len(raw), -1, dtype=np.int64)
+    if digits.any():
+        width[digits] = values[digits].str.len().to_numpy(dtype=np.int64)
     # A signed number in a number column is a type error, not a formula; in any other
     # column a leading =, +, - or @ would be exported as it is, so it is a formula.
     numeric_like = _only(values, is_number, lambda v: v.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?"))
@@ -128,7 +133,7 @@ def column_findings(
     table: pd.DataFrame,
     col: Column,
     raw: pd.Series,
-    checks: pd.DataFrame,
+    checks: pd.DataFrame | Spread,
     live: pd.Series,
     parsed: dict[str, pd.Series],
 ) -> list[pd.DataFrame]:
@@ -150,7 +155,8 @@ def column_findings(
         f"{name} looks like a value Excel reformatted (a number, or its leading apostrophe).",
     )
     if col.id:
-        out.extend(_short_ids(table, col, filled & ~checks["mangled"] & ~checks["formula"]))
+        usable = filled & ~checks["mangled"] & ~checks["formula"]
+        out.extend(_short_ids(table, col, usable, checks["id_width"]))
     add("formula-prefix", filled & checks["formula"], f"{name} starts with =, +, - or @.")
     if col.type == "number":
         kind = (
@@ -194,17 +200,19 @@ def column_findings(
     return out
 
 
-def _short_ids(table: pd.DataFrame, col: Column, filled: pd.Series) -> list[pd.DataFrame]:
+def _short_ids(
+    table: pd.DataFrame, col: Column, filled: pd.Series, id_width: pd.Series
+) -> list[pd.DataFrame]:
     """IDs of digits shorter than the column's usual width: Excel dropped leading zeros?
 
     Only when most IDs of the column share one width (a warning: an agency may
     mix widths; checking against the original extract with --original is exact).
+    `id_width`: each row's count of digits where its value (stripped) is only digits,
+    else -1 (`cell_checks`).
     """
-    values = table[col.name].fillna("").astype(str).str.strip().where(filled, "")
-    digits = values[values.str.fullmatch(r"[0-9]+")]
-    if len(digits) < _ID_WIDTH_MIN_ROWS:
+    widths = id_width[filled.to_numpy(bool) & (id_width.to_numpy() > 0)]
+    if len(widths) < _ID_WIDTH_MIN_ROWS:
         return []
-    widths = digits.str.len()
     usual = int(widths.mode().iloc[0])
     if (widths == usual).mean() < _ID_WIDTH_SHARE:
         return []

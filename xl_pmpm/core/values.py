@@ -57,9 +57,27 @@ def distinct_values(column: pd.Series) -> Distinct:
     return Distinct(codes.astype(np.int32), text.fillna("").astype(str), column.index)
 
 
+@dataclass(frozen=True)
+class Spread:
+    """A column's answers of a per-value check (a frame: one row per distinct value), spread
+    to the column's rows one answer at a time, as asked: an answer False for every distinct
+    value is False on every row without a take."""
+
+    answers: pd.DataFrame
+    codes: np.ndarray
+    index: pd.Index
+
+    def __getitem__(self, name: str) -> pd.Series:
+        answer = self.answers[name].to_numpy()
+        if answer.dtype == bool and not answer.any():
+            return pd.Series(np.zeros(len(self.codes), dtype=bool), index=self.index, name=name)
+        return pd.Series(answer.take(self.codes), index=self.index, name=name)
+
+
 def per_value_columns(
     columns: list[pd.Series | Distinct],
     check: Callable[[pd.Series, np.ndarray], pd.DataFrame | pd.Series],
+    lazy: bool = False,
 ) -> Iterator:
     """`per_value` over several columns with ONE call of `check`; the columns' answers in turn.
 
@@ -68,7 +86,8 @@ def per_value_columns(
     the same for 16 values as for one, so a small table pays it once, not per column.
     Each answer is spread back to its column's rows only when asked for, so a large
     table holds one column's answer at a time. A column given as `Distinct` (factorized
-    once for several passes) is not factorized again.
+    once for several passes) is not factorized again. With `lazy`, `check`'s frame is
+    spread one answer at a time, as the caller asks for it (`Spread`).
     """
     # int32 codes: every column's codes are held until its answer is spread
     coded = [c if isinstance(c, Distinct) else distinct_values(c) for c in columns]
@@ -83,6 +102,10 @@ def per_value_columns(
     del stacked, owner
     start = 0
     for d, size in zip(coded, sizes, strict=True):
+        if lazy:
+            yield Spread(result.iloc[start : start + size], d.codes, d.index)
+            start += size
+            continue
         spread = result.take(d.codes + start)
         spread.index = d.index
         yield spread

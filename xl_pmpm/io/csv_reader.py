@@ -251,6 +251,19 @@ def _line_ends(buf: np.ndarray, start: int, sep: int) -> np.ndarray | None:
     return out
 
 
+def _has_lone_cr(data: bytes) -> bool:
+    """Whether a CR not followed by an LF is in `data`: one byte compare per slice (a file
+    without any CR is told by one `in`)."""
+    if b"\r" not in data:
+        return False
+    buf = np.frombuffer(data, dtype=np.uint8)
+    for a in range(0, len(buf), _SCAN_BYTES):
+        cr = np.flatnonzero(buf[a : a + _SCAN_BYTES] == _CR) + a
+        if len(cr) and (cr[-1] == len(buf) - 1 or (buf[cr + 1] != _NL).any()):
+            return True
+    return False
+
+
 def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None:
     """The table straight from the bytes (pyarrow), or None when only the csv module is exact.
 
@@ -259,7 +272,7 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
     non-blank lines. Blank lines become rows of empty values, as the csv module
     reads them. Index: each record's line.
     """
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if _has_lone_cr(data):
         return None  # a lone CR ends a line for the csv module, not for pyarrow
     start = 3 if encoding == "utf-8-sig" else 0
     for _ in range(plan.skip):
@@ -362,6 +375,7 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
         return _unreadable(layout, source, findings, encoding, size)
     plan = _plan(head, layout, findings)
     frame = None if text is not None else _parse_bytes(data, encoding, plan)
+    from_bytes = frame is not None  # read the bytes' own way: no lone CR among them
     if frame is not None:
         lengths = None
         header = frame.iloc[0].tolist()
@@ -381,7 +395,7 @@ def parse_tier_report(data: bytes, layout: Layout, source: str = "tier report") 
     header = [h.strip("\ufeff") for h in header]
     body = frame.iloc[1:]
     body.index.name = "line"
-    stray_cr = _lone_cr_in(data, encoding, plan)
+    stray_cr = [] if from_bytes else _lone_cr_in(data, encoding, plan)
     if stray_cr:
         findings.append(_lone_cr_findings(stray_cr))
     table, head_findings = match_header(header, body, lengths, layout, header_row=plan.first_line)
