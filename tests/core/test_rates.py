@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +294,27 @@ def test_rate_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PmpmInputError, match=r"'\$384' is not a number") as info:
         files.load_rate_book(path)
     assert_points_at(info.value, path, 6, "rate")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "column", "said"),
+    [
+        ("*,2,160,", "*,1e999,160,", "tier", "'1e999' is not a number"),  # found by the fuzzer
+        ("*,2,160,", "*,2.5,160,", "tier", "'2.5' is not a whole number"),
+        ("*,2,160,", "*,2,inf,", "min_hours", "'inf' is not a number"),
+        ("384.00", "1e999", "rate", "'1e999' is not a number"),
+    ],
+)
+def test_a_number_that_is_not_finite_or_a_tier_that_is_not_whole_is_refused(
+    tmp_path: Path, old: str, new: str, column: str, said: str
+) -> None:
+    lines = rate_lines()
+    assert lines[5].startswith("*,2,160,480,")  # line 6
+    lines[5] = lines[5].replace(old, new, 1)
+    path = write_rates(tmp_path, lines)
+    with pytest.raises(PmpmInputError, match=re.escape(said)) as info:
+        files.load_rate_book(path)
+    assert_points_at(info.value, path, 6, column)
 
 
 def test_date_that_is_not_a_date_is_refused(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import pandas as pd
 
 from xl_pmpm.core.errors import PmpmInputError
@@ -41,12 +42,27 @@ def parse_numbers(
     blank_ok: bool = False,
     fix: str = NUMBER_FIX,
 ) -> pd.Series:
-    """Column `col` of a text table as float64 (NaN where blank and `blank_ok`)."""
+    """Column `col` of a text table as float64 (NaN where blank and `blank_ok`); a value
+    that is not a finite number ('inf', '1e999') is an error naming its line."""
     text = frame[col].fillna("").astype(str)
     values = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
-    bad = values.isna() & ~(blank_ok & (text == ""))
+    bad = ~np.isfinite(values) & ~(blank_ok & (text == ""))
     fail_at_first(bad, text, file=file, column=col, message="'{value}' is not a number.", fix=fix)
     return values
+
+
+def parse_whole_numbers(frame: pd.DataFrame, col: str, file: str, *, fix: str) -> pd.Series:
+    """Column `col` of a text table as int64: every value a whole number ('2', not '2.5')."""
+    values = parse_numbers(frame, col, file, fix=fix)
+    fail_at_first(
+        values != values.round(),
+        frame[col].astype(str),
+        file=file,
+        column=col,
+        message="'{value}' is not a whole number.",
+        fix=fix,
+    )
+    return values.astype("int64")
 
 
 def unreadable_csv(exc: Exception, what: str, file: str, fix: str) -> PmpmInputError:

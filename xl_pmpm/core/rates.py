@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_numbers, unreadable_csv
+from xl_pmpm.core.cells import fail_at_first, parse_numbers, parse_whole_numbers, unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.hours_basis import DEFAULT_BASIS, basis_names
 from xl_pmpm.core.values import map_distinct
@@ -328,7 +328,9 @@ def parse_rates(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     """Type and check a rate table read as text (index = file line numbers)."""
     rates = frame.copy()
     rates["payer"] = rates["payer"].replace("", DEFAULT_PAYER)
-    rates["tier"] = parse_numbers(rates, "tier", path, blank_ok=False).astype("int64")
+    rates["tier"] = parse_whole_numbers(
+        rates, "tier", path, fix="Write the tier as a whole number (1, 2, 3, ...)."
+    )
     rates["min_hours"] = parse_numbers(rates, "min_hours", path, blank_ok=False)
     rates["max_hours"] = parse_numbers(rates, "max_hours", path, blank_ok=True).fillna(np.inf)
     rates["rate"] = parse_numbers(rates, "rate", path, blank_ok=False)
