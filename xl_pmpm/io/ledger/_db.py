@@ -72,7 +72,7 @@ from xl_pmpm.io.ledger._address import (
 from xl_pmpm.io.ledger._errors import said_inside
 
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A writer's page cache. SQLite takes its pages as it needs them: 64 MiB put the export of
 # 100k rows over its memory bound (tests/io/test_memory.py).
 CACHE_KIB = 16_384
@@ -103,6 +103,9 @@ exports = sa.Table(
     sa.Column("updated_at", sa.Text, nullable=False, server_default=""),
     sa.Column("placeholder", sa.Integer, nullable=False, server_default="0"),
     sa.Column("replaces", sa.Integer),  # a correction over a placeholder: the placeholder's id
+    # Version 6: the entry's file in `files` (its batch, folder, name, time and sha256 are
+    # there, and blank here); NULL: the entry holds them itself (recorded before, or merged).
+    sa.Column("file_id", sa.Integer),
     sa.CheckConstraint("status IN ('pending', 'exported', 'rejected')", name="exports_status_ok"),
     sqlite_autoincrement=True,
 )
@@ -111,13 +114,23 @@ exports = sa.Table(
 # placeholder for `link_placeholders`), a folder's files (the names taken, a file's
 # entries); and the uniqueness rules below.
 sa.Index("exports_month", exports.c.month, exports.c.patient_number)
-sa.Index("exports_file", exports.c.directory, exports.c.file_name)
+# Only the entries that hold their file themselves (`file_id` NULL): the files of version 6's
+# entries are found in `files`, and their entries by `file_id` (no index entry per row).
+HOLDS_ITS_FILE = "file_id IS NULL"
+sa.Index(
+    "exports_file",
+    exports.c.directory,
+    exports.c.file_name,
+    sqlite_where=sa.text(HOLDS_ITS_FILE),
+    postgresql_where=sa.text(HOLDS_ITS_FILE),
+)
 # Version 4's, dropped by version 5: the member index (the month index serves its
 # queries) and the status index (pending entries are found through `pending_files`).
 V4_INDEXES = {
     "exports_member": "CREATE INDEX exports_member ON exports (patient_number, month)",
     "exports_status": "CREATE INDEX exports_status ON exports (status)",
 }
+V5_FILE_INDEX = "exports_file ON exports (directory, file_name)"  # versions up to 5
 UNIQUE_RULES = {
     "exports_confirmed_once": CONFIRMED_ONCE,
     "exports_placeholder_once": PLACEHOLDER_ONCE,
@@ -145,8 +158,33 @@ pending_files = sa.Table(
     sa.Column("sha256", sa.Text, nullable=False),
     sa.UniqueConstraint("directory", "file_name", name="pending_files_once"),
 )
+# Version 6: one row per exported file, its values said once (an entry's `file_id`).
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch", sa.Text, nullable=False),
+    sa.Column("directory", sa.Text, nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("exported_at", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+sa.Index("files_name", files.c.directory, files.c.file_name)
+# An entry's values that are its file's: in `files` (version 6), else in the entry itself.
+FILE_VALUES = ("batch", "directory", "file_name", "exported_at", "sha256")
+# The entries as read: each with its file (`entry_value`).
+ENTRIES = exports.outerjoin(files, files.c.id == exports.c.file_id)
 # Columns added after the first release: name -> the value old entries read as.
-ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
+ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None, "file_id": None}
+
+
+def entry_value(name: str) -> sa.ColumnElement:
+    """An entry's column as read from `ENTRIES`: a file's value from its `files` row when
+    it has one, else from the entry."""
+    if name in FILE_VALUES:
+        return sa.func.coalesce(files.c[name], exports.c[name])
+    return exports.c[name]
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -301,7 +339,9 @@ def _pending_files_and_fewer_indexes(conn: Connection) -> None:
     for name in V4_INDEXES:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     for index in exports.indexes:
-        index.create(conn, checkfirst=True)
+        if index.name != "exports_file":  # version 6's differs
+            index.create(conn, checkfirst=True)
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {V5_FILE_INDEX}")
 
 
 def store_pending_apart(conn: Connection) -> None:
@@ -328,20 +368,57 @@ def _back_to_version_4(conn: Connection) -> None:
         conn.exec_driver_sql(sql)
 
 
+def _files_apart(conn: Connection) -> None:
+    """Version 6: the `files` table and the entries' `file_id`; the file index only over
+    the entries that hold their file themselves. The entries stay as they are."""
+    files.create(conn, checkfirst=True)
+    if "file_id" not in _table_columns(conn):
+        conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN file_id INTEGER")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS exports_file")
+    for index in exports.indexes:
+        if index.name == "exports_file":
+            index.create(conn)
+
+
+def _back_to_version_5(conn: Connection) -> None:
+    """The reverse of version 6's step: each entry holds its file's values again, no
+    `file_id`, no `files`, version 5's file index."""
+    names = ", ".join(FILE_VALUES)
+    conn.exec_driver_sql(
+        f"UPDATE exports SET ({names}) = (SELECT {names} FROM files "
+        "WHERE files.id = exports.file_id) WHERE file_id IS NOT NULL"
+    )
+    conn.exec_driver_sql("DROP INDEX IF EXISTS exports_file")
+    conn.exec_driver_sql("ALTER TABLE exports DROP COLUMN file_id")
+    files.drop(conn)
+    if conn.dialect.name == "sqlite":  # its counter, as version 5 never had one
+        conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'files'")
+    conn.exec_driver_sql(f"CREATE INDEX {V5_FILE_INDEX}")
+
+
 # version -> the step that makes a ledger of the version before it into one of this version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_placeholder,
     3: _version_and_unique_rules,
     4: _add_replaces,
     5: _pending_files_and_fewer_indexes,
+    6: _files_apart,
 }
 # version -> the step that makes a ledger of this version into one of the version before.
-DOWNGRADES: dict[int, Callable[[Connection], None]] = {5: _back_to_version_4}
+DOWNGRADES: dict[int, Callable[[Connection], None]] = {
+    5: _back_to_version_4,
+    6: _back_to_version_5,
+}
 
 
 def _set_version(conn: Connection, version: int = SCHEMA_VERSION) -> None:
     conn.execute(sa.delete(ledger_version))
     conn.execute(sa.insert(ledger_version).values(version=version))
+
+
+def has_files(conn: Connection) -> bool:
+    """Whether the ledger keeps its files apart (version 6 on)."""
+    return sa.inspect(conn).has_table("files")
 
 
 def has_pending_files(conn: Connection) -> bool:
