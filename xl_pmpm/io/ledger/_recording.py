@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -233,6 +234,7 @@ def _record_pending(
     batch: str,
     files_made: list[tuple[str, str, str]],
     lines: list[int],
+    hashes: list[np.ndarray] | None,
 ) -> None:
     """ONE transaction: the member-months checked again, then a `files` row per file and
     every entry of `made` recorded pending, a chunk at a time in member order (a correction
@@ -251,7 +253,7 @@ def _record_pending(
                     raise LedgerConflict(taken)
                 names = [(n, sha) for _, n, sha in files_made]
                 ids = insert_files(conn, batch, files_made[0][0] if files_made else "", at, names)
-                rows = export_entries(made, ids, table, flags, layout, corrections)
+                rows = export_entries(made, ids, table, flags, layout, corrections, hashes)
                 insert_entries(conn, rows, str(month), PENDING)
                 hold_files(conn, batch, files_made)
                 link_placeholders(conn, batch)
@@ -345,6 +347,7 @@ def write_and_record(
     taken: set[str] = set()
     temps: list[Path] = []
     shas: list[str] = []
+    hashes: list[np.ndarray] = []
     made: list[ExportPart] = []
     try:
         with folder_errors(directory):  # a full disk, a folder not writable: exit 2
@@ -355,6 +358,9 @@ def write_and_record(
                 write_synced(temps[-1], p.data)
                 shas.append(sha256_hex(p.data))
                 p.data = b""  # the temp file holds it: a million rows' files are never all held
+                if len(p.hashes) == len(p.lines):  # a million Python ints, as one array
+                    hashes.append(np.asarray(p.hashes, dtype=np.uint64))
+                    p.hashes = []
                 made.append(p)
             _fsync_dir(directory)
     except BaseException:
@@ -370,7 +376,18 @@ def write_and_record(
     say(f"recording {len(lines):,} row(s) in the ledger")
     try:
         _record_pending(
-            db_path, made, table, flags, layout, month, at, corrections, batch, files_made, lines
+            db_path,
+            made,
+            table,
+            flags,
+            layout,
+            month,
+            at,
+            corrections,
+            batch,
+            files_made,
+            lines,
+            hashes if len(hashes) == len(made) else None,
         )
     except BaseException:
         # Nothing was recorded (one transaction): no entry refers to the temp files, which

@@ -59,6 +59,7 @@ from xl_pmpm.io.ledger._db import (
     opened,
     pending_files,
 )
+from xl_pmpm.io.memory import release_unused
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
 # is given, and what `mark_rejected` sets later.
@@ -181,9 +182,11 @@ def export_entries(
     flags: pd.DataFrame,
     layout: Layout,
     corrections: Iterable[int],
+    hashes: list[np.ndarray] | None = None,
 ) -> Iterator[Iterator[tuple]]:
     """Every row of `parts` as the ledger records it (`INSERTED`; the part's file is
     `file_ids`' of the same place), ENTRY_ROWS rows at a time, in member order.
+    `hashes`: each part's fingerprints, when no longer in the parts.
 
     In member order, the month's index and the uniqueness rules (both keyed by the member)
     take their new keys in key order: each index page is read and written once, not once
@@ -199,14 +202,16 @@ def export_entries(
     at = table.index.get_indexer(lines)
     members = _texts(table, layout.name_of("patient_number"), at)
     order = pc.sort_indices(members).to_numpy()
-    if all(len(p.hashes) == len(p.lines) for p in parts):  # fingerprinted as written
-        hashes = np.concatenate([np.asarray(p.hashes, dtype=np.uint64) for p in parts])
+    if hashes is None and all(len(p.hashes) == len(p.lines) for p in parts):
+        hashes = [np.asarray(p.hashes, dtype=np.uint64) for p in parts]
+    if hashes is not None:  # fingerprinted as the files were made
+        fingerprints = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     else:
         frame = import_frame(table.iloc[at], layout)
-        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        fingerprints = pd.util.hash_pandas_object(frame, index=False).to_numpy()
         del frame
     sources = [c for c in _source_columns(table, layout) if c != layout.name_of("patient_number")]
-    held = placeholder_rows(table.iloc[at][sources], layout).to_numpy()
+    held = placeholder_rows(table[sources].iloc[at], layout).to_numpy()
     absent = pd.Series(pd.NA, index=lines)
     columns: list[np.ndarray | pa.ChunkedArray] = [
         members.take(order),
@@ -214,12 +219,13 @@ def export_entries(
         lines[order],
         _numbers(flags["tier"].reindex(lines) if "tier" in flags else absent, order, "Int64"),
         _numbers(flags["rate"].reindex(lines) if "rate" in flags else absent, order, "Float64"),
-        pa.chunked_array([pa.array(hashes[order]).cast(pa.string())]),
+        pa.chunked_array([pa.array(fingerprints[order]).cast(pa.string())]),
         np.isin(lines, list(set(corrections))).astype(np.int64)[order],
         held.astype(np.int64)[order],
         np.repeat(np.asarray(file_ids, dtype=np.int64), counts)[order],
     ]
-    del members, hashes, held
+    del members, fingerprints, held
+    release_unused()  # the columns' scratch, before the rows are made
     for first in range(0, total, ENTRY_ROWS):
         count = min(ENTRY_ROWS, total - first)
         yield zip(*(_python(c, first, count) for c in columns), strict=True)
