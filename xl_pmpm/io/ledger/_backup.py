@@ -35,20 +35,16 @@ from xl_pmpm.io.ledger._address import (
     unreadable_ledger,
 )
 from xl_pmpm.io.ledger._db import (
-    ADDED_COLUMNS,
     FILE_MODE,
     Ledger,
     _sqlite_engine,
-    _table_columns,
     create_schema,
-    exports,
-    files,
     has_files,
     has_pending_files,
     opened,
-    pending_files,
-    store_pending_apart,
 )
+from xl_pmpm.io.ledger._tables import ADDED_COLUMNS, exports, files, pending_files
+from xl_pmpm.io.ledger._versions import _table_columns, store_pending_apart
 
 # --- backup --------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_syn
 from xl_pmpm.io.ledger._address import exists
 from xl_pmpm.io.ledger._backup import backup_ledger
 from xl_pmpm.io.ledger._checks import blocked_rows, ledger_findings
-from xl_pmpm.io.ledger._db import Ledger, exports, files, opened, pending_files
+from xl_pmpm.io.ledger._db import Ledger, opened
 from xl_pmpm.io.ledger._records import (
     blocking_entries,
     export_entries,
@@ -57,6 +57,7 @@ from xl_pmpm.io.ledger._records import (
     members_of,
     sha256_hex,
 )
+from xl_pmpm.io.ledger._tables import exports, files, pending_files
 from xl_pmpm.io.memory import release_unused
 
 TEMP_SUFFIX = ".pending"

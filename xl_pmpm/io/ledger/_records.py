@@ -45,20 +45,17 @@ from xl_pmpm.core.export import ExportPart, import_frame
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import PLACEHOLDER_ROLES, placeholder_rows
 from xl_pmpm.core.values import member_key
-from xl_pmpm.io.ledger._db import (
+from xl_pmpm.io.ledger._db import Ledger, has_files, has_pending_files, opened
+from xl_pmpm.io.ledger._tables import (
     ADDED_COLUMNS,
     ENTRIES,
     FILE_VALUES,
-    Ledger,
-    _table_columns,
     entry_value,
     exports,
     files,
-    has_files,
-    has_pending_files,
-    opened,
     pending_files,
 )
+from xl_pmpm.io.ledger._versions import _table_columns
 from xl_pmpm.io.memory import release_unused
 
 # Entry columns an insert does not take from the entries: the id, batch and status it
