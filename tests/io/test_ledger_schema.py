@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 from core_helpers import AS_OF, BOOK, CONTRACT, LAYOUT, MONTH, valid_table
+from ledger_backends import backend_fixture, pg_ledger_fixture  # noqa: F401 (fixtures)
 
 from xl_pmpm.core.errors import ExportRefused
 from xl_pmpm.io import ledger, workflow
@@ -199,3 +200,26 @@ def test_a_version_6_ledger_is_taken_back_to_version_5_and_upgraded_exactly(tmp_
     assert len(entries) == 4 and set(entries["status"]) == {"exported"}
     with sa.create_engine(f"sqlite:///{db}").connect() as conn:
         assert ledger_db.stored_version(conn) == 6
+
+
+def test_version_6_and_back_reads_the_same_entries_on_both_backends(backend, tmp_path, monkeypatch):
+    export(valid_table(4).loc[[4, 5]], tmp_path, backend)  # confirmed entries
+    crash_after_recording(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):  # and pending ones
+        export(valid_table(2), tmp_path, backend, at=datetime(2025, 4, 15, 10))
+    monkeypatch.setattr(ledger_files, "_checkpoint", lambda at: None)
+    shown = ledger.history(backend)
+    engine = ledger_db._engine(ledger.address(backend), read_only=False)
+    try:
+        assert ledger_db.downgrade(engine, 5) == 6
+        with engine.connect() as conn:
+            assert not ledger_db.has_files(conn) and ledger_db.stored_version(conn) == 5
+    finally:
+        engine.dispose()
+    assert ledger.history(backend).equals(shown)  # each entry holds its file again
+    assert ledger.init(backend) == ("upgraded", 5)
+    assert ledger.history(backend).equals(shown)
+    with pytest.raises(ExportRefused):  # the next export finishes the batch
+        export(valid_table(2), tmp_path, backend, at=datetime(2025, 4, 15, 11))
+    entries = ledger.history(backend)
+    assert len(entries) == 4 and set(entries["status"]) == {"exported"}
