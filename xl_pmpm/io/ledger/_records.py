@@ -45,7 +45,7 @@ from xl_pmpm.core.export import ExportPart, import_frame
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.review import PLACEHOLDER_ROLES, placeholder_rows
 from xl_pmpm.core.values import member_key
-from xl_pmpm.io.ledger._db import Ledger, has_files, has_pending_files, opened
+from xl_pmpm.io.ledger._db import Ledger, has_pending_files, opened
 from xl_pmpm.io.ledger._tables import (
     ADDED_COLUMNS,
     ENTRIES,
@@ -72,7 +72,7 @@ def status_column(conn: Connection) -> sa.ColumnElement:
     if conn.execute(sa.select(pending_files.c.id).limit(1)).first() is None:
         return exports.c.status  # nothing pending (nearly always): no look-up per entry
     p = pending_files.c
-    value = entry_value if has_files(conn) else exports.c.__getitem__
+    value = entry_value if "file_id" in _table_columns(conn) else exports.c.__getitem__
     waiting = sa.exists().where(
         p.batch == value("batch"),
         p.directory == value("directory"),
