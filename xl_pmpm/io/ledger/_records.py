@@ -58,9 +58,6 @@ from xl_pmpm.io.ledger._tables import (
 from xl_pmpm.io.ledger._versions import _table_columns
 from xl_pmpm.io.memory import release_unused
 
-# Entry columns an insert does not take from the entries: the id, batch and status it
-# is given, and what `mark_rejected` sets later.
-SET_ON_INSERT = ("id", "batch", "status", "reason", "updated_at", "replaces")
 TEXT_COLUMNS = ("patient_number", "contract", "month", "file_name", "status", "reason")
 
 
