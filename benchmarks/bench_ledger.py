@@ -7,8 +7,8 @@ One extract of `--rows` rows is generated and validated once; then, alternated
   temp files written to the batch confirmed (`io.ledger._recording._checkpoint`): the check,
   every entry recorded pending (built from the table), the placeholder link, the
   files put in place, the confirm;
-- floor: stdlib `sqlite3` `executemany` of the same entries as ready-made tuples, in
-  the same order (by member) and by the same statement, into a new file of the same
+- floor: stdlib `sqlite3` `executemany` of the same entries as ready-made values, in
+  the same order (by member) and by the same statements (100 rows each), into a new file of the same
   schema (the same indexes and rules), one transaction, `synchronous = FULL` and the
   ledger's page cache, committed.
 
@@ -56,8 +56,8 @@ def main() -> None:
     from xl_pmpm.io import files, workflow
     from xl_pmpm.io.ledger import _recording as ledger_files
     from xl_pmpm.io.ledger._db import CACHE_KIB
-    from xl_pmpm.io.ledger._records import INSERTED, export_entries
-    from xl_pmpm.io.ledger._tables import FILE_VALUES, metadata
+    from xl_pmpm.io.ledger._records import export_entries, grouped_rows, insert_statements
+    from xl_pmpm.io.ledger._tables import metadata
 
     layout, book = files.load_layout(), files.load_rate_book()
     table = generate_extract(args.rows, MONTH, layout, book, mangle=False, below_minimum=False)
@@ -94,19 +94,23 @@ def main() -> None:
         compare(args, ledger_run, pg_run, "SQLite", "PostgreSQL")
         return
 
-    # The floor's tuples: the same entries, in the same (member) order, built once outside
-    # the timing; inserted by the same statement (the month and status written in it).
+    # The floor's values: the same entries, in the same (member) order, built once outside
+    # the timing; inserted by the same statements (100 rows each, the month and status
+    # written in them).
     report, flags = validate_table(table, layout, book, month=MONTH)
     from xl_pmpm.core.export import import_parts
 
     parts = list(import_parts(table, layout, report, month=MONTH, stamp=at))
     ids = list(range(1, len(parts) + 1))
     claimed = workflow.claimed(flags)[["tier", "rate"]]
-    rows = [r for chunk in export_entries(parts, ids, table, claimed, layout, ()) for r in chunk]
+    many, one = insert_statements(MONTH, "exported")
+    grouped: list[tuple] = []
+    left: list[tuple] = []
+    for chunk in export_entries(parts, ids, table, claimed, layout, ()):
+        more, rest = grouped_rows(chunk)
+        grouped += more
+        left += rest
     del parts
-    names = ", ".join([*INSERTED, "month", "status", *FILE_VALUES])
-    values = ", ".join(["?"] * len(INSERTED) + [f"'{MONTH}'", "'exported'"] + ["''"] * 5)
-    insert = f"INSERT INTO exports ({names}) VALUES ({values})"
 
     def floor_run(work: Path) -> float:
         path = work / "floor.db"
@@ -118,7 +122,8 @@ def main() -> None:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # as the ledger's writer
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(insert, rows)
+            conn.executemany(many, grouped)
+            conn.executemany(one, left)
             conn.execute("COMMIT")
         return clock() - start
 
