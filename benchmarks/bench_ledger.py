@@ -7,9 +7,10 @@ One extract of `--rows` rows is generated and validated once; then, alternated
   temp files written to the batch confirmed (`io.ledger._recording._checkpoint`): the check,
   every entry recorded pending (built from the table), the placeholder link, the
   files put in place, the confirm;
-- floor: stdlib `sqlite3` `executemany` of the same entries as ready-made tuples
-  into a new file of the same schema (the same indexes), one transaction,
-  `synchronous = FULL` and the ledger's page cache, committed.
+- floor: stdlib `sqlite3` `executemany` of the same entries as ready-made values, in
+  the same order (by member) and by the same statements (100 rows each), into a new file of the same
+  schema (the same indexes and rules), one transaction, `synchronous = FULL` and the
+  ledger's page cache, committed.
 
 CPU seconds of this process (the machine is shared by several engineers: wall time
 measures the others). Medians of the pairs, with the load average at each pair.
@@ -54,8 +55,9 @@ def main() -> None:
     from xl_pmpm.core.validation import validate_table
     from xl_pmpm.io import files, workflow
     from xl_pmpm.io.ledger import _recording as ledger_files
-    from xl_pmpm.io.ledger._db import CACHE_KIB, metadata
-    from xl_pmpm.io.ledger._records import ENTRY_COLUMNS, SET_ON_INSERT, part_entries
+    from xl_pmpm.io.ledger._db import CACHE_KIB
+    from xl_pmpm.io.ledger._records import export_entries, grouped_rows, insert_statements
+    from xl_pmpm.io.ledger._tables import metadata
 
     layout, book = files.load_layout(), files.load_rate_book()
     table = generate_extract(args.rows, MONTH, layout, book, mangle=False, below_minimum=False)
@@ -92,22 +94,23 @@ def main() -> None:
         compare(args, ledger_run, pg_run, "SQLite", "PostgreSQL")
         return
 
-    # The floor's tuples: the same entries, built once outside the timing.
+    # The floor's values: the same entries, in the same (member) order, built once outside
+    # the timing; inserted by the same statements (100 rows each, the month and status
+    # written in them).
     report, flags = validate_table(table, layout, book, month=MONTH)
     from xl_pmpm.core.export import import_parts
 
     parts = list(import_parts(table, layout, report, month=MONTH, stamp=at))
-    cols = [c for c in ENTRY_COLUMNS if c not in SET_ON_INSERT]
-    rows: list[tuple] = []
-    for chunk in part_entries(parts, table, workflow.claimed(flags), layout, MONTH, at, "/d", ()):
-        values = [chunk[c].astype(object) for c in cols]
-        values = [v.where(v.notna(), None).tolist() for v in values]
-        rows.extend(("b", "pending", *r) for r in zip(*values, strict=True))
+    ids = list(range(1, len(parts) + 1))
+    claimed = workflow.claimed(flags)[["tier", "rate"]]
+    many, one = insert_statements(MONTH, "exported")
+    grouped: list[tuple] = []
+    left: list[tuple] = []
+    for chunk in export_entries(parts, ids, table, claimed, layout, ()):
+        more, rest = grouped_rows(chunk)
+        grouped += more
+        left += rest
     del parts
-    insert = (
-        f"INSERT INTO exports (batch, status, {', '.join(cols)}) "
-        f"VALUES ({', '.join('?' * (len(cols) + 2))})"
-    )
 
     def floor_run(work: Path) -> float:
         path = work / "floor.db"
@@ -119,7 +122,8 @@ def main() -> None:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # as the ledger's writer
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(insert, rows)
+            conn.executemany(many, grouped)
+            conn.executemany(one, left)
             conn.execute("COMMIT")
         return clock() - start
 

@@ -167,8 +167,9 @@ def export_import_file(
     fixes = correction_lines(table, corrections)
     name_month = validation.month or "month"
     blank = blank_lines(table, validation)
-    if ledger is None:
-        flags = None  # the rows' tier flags are the ledger's (a large table's flags are large)
+    # The rows' tier flags are the ledger's, and it records only their tier and rate (all
+    # of them: a quarter GiB at a million rows).
+    flags = None if ledger is None else claimed(flags)[[c for c in ("tier", "rate") if c in flags]]
     release_unused()  # validation's scratch: before the import files are built
     made: list[ExportPart] = []  # the parts as they are written (their bytes let go)
     try:

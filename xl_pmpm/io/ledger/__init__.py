@@ -14,8 +14,10 @@ modules, private to it:
 
 - `_address`: where the ledger is (`Address`: a `FileAddress` or a `ServerAddress`), how
   it is named without a password, what a server's errors mean, the network-path warning;
-- `_db`: its schema and versions (older ledgers upgraded in one transaction, and taken
-  back), opening it (`Ledger`: one engine per export), the database's uniqueness rule;
+- `_tables`: its tables, indexes and rules (an export's files apart from its entries);
+- `_versions`: each schema version's step from the one before, and back;
+- `_db`: opening it (`Ledger`: one engine per export), upgrading older ledgers in one
+  transaction (and taking them back), the database's uniqueness rule;
 - `_backup`: a consistent copy as a new SQLite file (`xl-pmpm ledger backup`), and the
   copy of a SQLite ledger kept beside it before each export (`<ledger>.backup`);
 - `_records`: reading the entries, recording an export, marking rejected rows

@@ -35,18 +35,16 @@ from xl_pmpm.io.ledger._address import (
     unreadable_ledger,
 )
 from xl_pmpm.io.ledger._db import (
-    ADDED_COLUMNS,
     FILE_MODE,
     Ledger,
     _sqlite_engine,
-    _table_columns,
     create_schema,
-    exports,
+    has_files,
     has_pending_files,
     opened,
-    pending_files,
-    store_pending_apart,
 )
+from xl_pmpm.io.ledger._tables import ADDED_COLUMNS, exports, files, pending_files
+from xl_pmpm.io.ledger._versions import _table_columns, store_pending_apart
 
 # --- backup --------------------------------------------------------------------------------
 
@@ -121,11 +119,15 @@ def _copy_server(db: Ledger, temp: Path) -> int:
             while batch := rows.fetchmany(5000):
                 out.execute(sa.insert(exports), [dict(r._mapping) for r in batch])
                 count += len(batch)
+            if has_files(conn):  # the files of version 6's entries, by the same ids
+                rows = conn.execute(sa.select(files).order_by(files.c.id))
+                while batch := rows.fetchmany(5000):
+                    out.execute(sa.insert(files), [dict(r._mapping) for r in batch])
             if has_pending_files(conn):  # the files not yet confirmed, as the server has them
                 held = conn.execute(sa.select(pending_files).order_by(pending_files.c.id))
-                files = [dict(r._mapping) for r in held]
-                if files:
-                    out.execute(sa.insert(pending_files), files)
+                marks = [dict(r._mapping) for r in held]
+                if marks:
+                    out.execute(sa.insert(pending_files), marks)
             else:  # a server ledger of version 4 (not upgraded by reading): its pending entries
                 store_pending_apart(out)
         return count

@@ -33,7 +33,7 @@ from xl_pmpm.core.review import placeholder_rows
 from xl_pmpm.core.values import member_key
 from xl_pmpm.io.ledger._address import exists
 from xl_pmpm.io.ledger._db import Ledger, opened
-from xl_pmpm.io.ledger._records import blocking_entries, members_of
+from xl_pmpm.io.ledger._records import any_blocking, blocking_entries, members_of
 
 
 def check_against_ledger(
@@ -65,7 +65,10 @@ def ledger_findings(
     corrections: Iterable[int] | None = None,
 ) -> pd.DataFrame:
     """`already-exported` and `placeholder-open` findings of `table` for `month` (a period
-    string), from one read of the ledger: its entries of the table's members only."""
+    string), from one read of the ledger: its entries of the table's members only (none
+    to read, or compare, when no entry blocks the month)."""
+    if not any_blocking(conn, month):
+        return empty_findings()
     done = blocking_entries(conn, month, members_of(table, layout))
     return combine(
         [

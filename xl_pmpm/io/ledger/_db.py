@@ -1,14 +1,11 @@
 """The ledger's database: its schema and versions, opening it (a SQLite file or a server
 named as in address.py), `xl-pmpm ledger init`.
 
-Schema versions: the `ledger_version` table holds the version. A ledger without it was
-made by an earlier release: version 1 (the first table) or 2 (with `placeholder`, and
-maybe `replaces`). Version 3 added the version table and the uniqueness rule, version 4
-the `replaces` column (a correction's link to the placeholder entry it replaces),
-version 5 the `pending_files` table (below) and only the indexes the queries use.
-Opening for writing upgrades an older ledger in ONE transaction (`MIGRATIONS`, in
-order); nothing is lost. Reading never changes the database. `downgrade` takes a
-version 5 ledger back to version 4 (`DOWNGRADES`), as exactly: an upgrade is reversible.
+Schema versions: the `ledger_version` table holds the version; the steps between
+versions are `_versions`' (the tables: `_tables`). Opening for writing upgrades an older
+ledger in ONE transaction (`MIGRATIONS`, in order); nothing is lost. Reading never
+changes the database. `downgrade` takes a version 6 or 5 ledger back (`DOWNGRADES`, to
+version 4 at most), as exactly: an upgrade is reversible.
 
 Pending entries (version 5): an export records its entries before its files are in
 place, and confirms them once they are. The entries are stored as they will stand
@@ -29,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +49,7 @@ if TYPE_CHECKING:
     from xl_pmpm.io.ledger._merge import Merged
     from xl_pmpm.io.ledger._recording import Reconciled
 
-from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
+from xl_pmpm.core.entries import ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.io.atomic import FILE_MODE
 from xl_pmpm.io.ledger._address import (
@@ -70,83 +67,26 @@ from xl_pmpm.io.ledger._address import (
     unreadable_ledger,
 )
 from xl_pmpm.io.ledger._errors import said_inside
+from xl_pmpm.io.ledger._tables import (
+    ADDED_COLUMNS,
+    ledger_version,
+    metadata,
+)
+
+# The tables and rules, as the package's tests and benchmarks name them here.
+from xl_pmpm.io.ledger._tables import UNIQUE_RULES as UNIQUE_RULES
+from xl_pmpm.io.ledger._tables import exports as exports
+from xl_pmpm.io.ledger._versions import (
+    DOWNGRADES,
+    MIGRATIONS,
+    _table_columns,
+)
 
 CONNECT_TIMEOUT = 10  # seconds to reach a ledger server before giving up
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A writer's page cache. SQLite takes its pages as it needs them: 64 MiB put the export of
 # 100k rows over its memory bound (tests/io/test_memory.py).
 CACHE_KIB = 16_384
-
-metadata = sa.MetaData()
-_blocking = ", ".join(f"'{s}'" for s in BLOCKING)
-CONFIRMED_ONCE = f"placeholder = 0 AND correction = 0 AND status IN ({_blocking})"
-PLACEHOLDER_ONCE = f"placeholder = 1 AND correction = 0 AND status IN ({_blocking})"
-exports = sa.Table(
-    "exports",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("batch", sa.Text, nullable=False),
-    sa.Column("patient_number", sa.Text, nullable=False),
-    sa.Column("contract", sa.Text, nullable=False),
-    sa.Column("month", sa.Text, nullable=False),
-    sa.Column("directory", sa.Text, nullable=False),
-    sa.Column("file_name", sa.Text, nullable=False),
-    sa.Column("exported_at", sa.Text, nullable=False),
-    sa.Column("line", sa.Integer),
-    sa.Column("tier", sa.Integer),
-    sa.Column("rate", sa.Float),
-    sa.Column("sha256", sa.Text, nullable=False),
-    sa.Column("row_hash", sa.Text, nullable=False, server_default=""),
-    sa.Column("correction", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False, server_default=""),
-    sa.Column("updated_at", sa.Text, nullable=False, server_default=""),
-    sa.Column("placeholder", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("replaces", sa.Integer),  # a correction over a placeholder: the placeholder's id
-    sa.CheckConstraint("status IN ('pending', 'exported', 'rejected')", name="exports_status_ok"),
-    sqlite_autoincrement=True,
-)
-# The indexes the queries use (each costs its share of every insert: measured in
-# benchmarks/README.md): a month's entries (the check, `reconcile`'s matching, a member's
-# placeholder for `link_placeholders`), a folder's files (the names taken, a file's
-# entries); and the uniqueness rules below.
-sa.Index("exports_month", exports.c.month, exports.c.patient_number)
-sa.Index("exports_file", exports.c.directory, exports.c.file_name)
-# Version 4's, dropped by version 5: the member index (the month index serves its
-# queries) and the status index (pending entries are found through `pending_files`).
-V4_INDEXES = {
-    "exports_member": "CREATE INDEX exports_member ON exports (patient_number, month)",
-    "exports_status": "CREATE INDEX exports_status ON exports (status)",
-}
-UNIQUE_RULES = {
-    "exports_confirmed_once": CONFIRMED_ONCE,
-    "exports_placeholder_once": PLACEHOLDER_ONCE,
-}
-for _name, _where in UNIQUE_RULES.items():
-    sa.Index(
-        _name,
-        exports.c.patient_number,
-        exports.c.month,
-        unique=True,
-        sqlite_where=sa.text(_where),
-        postgresql_where=sa.text(_where),
-    )
-ledger_version = sa.Table(
-    "ledger_version", metadata, sa.Column("version", sa.Integer, nullable=False)
-)
-# The files of an export not yet confirmed in place (their entries read as pending).
-pending_files = sa.Table(
-    "pending_files",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("batch", sa.Text, nullable=False),
-    sa.Column("directory", sa.Text, nullable=False),
-    sa.Column("file_name", sa.Text, nullable=False),
-    sa.Column("sha256", sa.Text, nullable=False),
-    sa.UniqueConstraint("directory", "file_name", name="pending_files_once"),
-)
-# Columns added after the first release: name -> the value old entries read as.
-ADDED_COLUMNS: dict[str, int | None] = {"placeholder": 0, "replaces": None}
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -216,13 +156,6 @@ def _database_problem(exc: BaseException, where: Address) -> PmpmInputError:
     )
 
 
-def _table_columns(conn: Connection) -> set[str]:
-    inspector = sa.inspect(conn)
-    if not inspector.has_table("exports"):
-        return set()
-    return {c["name"] for c in inspector.get_columns("exports")}
-
-
 def _has_tables(conn: Connection) -> bool:
     return bool(sa.inspect(conn).get_table_names())
 
@@ -260,88 +193,14 @@ def _check_ledger(conn: Connection, where: Address) -> None:
         )
 
 
-# --- migrations ----------------------------------------------------------------------------
-
-
-def _add_placeholder(conn: Connection) -> None:
-    conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN placeholder INTEGER NOT NULL DEFAULT 0")
-
-
-def _version_and_unique_rules(conn: Connection) -> None:
-    """The version table, and the database's own guard against double billing."""
-    for name, where in UNIQUE_RULES.items():
-        twice = conn.exec_driver_sql(
-            f"SELECT COUNT(*) FROM (SELECT patient_number, month FROM exports WHERE {where} "
-            "GROUP BY patient_number, month HAVING COUNT(*) > 1) AS twice"
-        ).scalar()
-        if twice:
-            kind = "confirmed" if name == "exports_confirmed_once" else "placeholder"
-            raise PmpmInputError(
-                f"The ledger holds {twice} member-month(s) with two {kind} entries that are "
-                "not corrections; it cannot be upgraded until each has one.",
-                fix="Run `xl-pmpm history --format json` to find them and mark the extra "
-                "entries rejected with `xl-pmpm reconcile`; nothing was changed.",
-            )
-    ledger_version.create(conn, checkfirst=True)
-    for index in exports.indexes:
-        if index.name in UNIQUE_RULES:
-            index.create(conn, checkfirst=True)
-
-
-def _add_replaces(conn: Connection) -> None:
-    if "replaces" not in _table_columns(conn):  # a ledger of issue 13's release has it
-        conn.exec_driver_sql("ALTER TABLE exports ADD COLUMN replaces INTEGER")
-
-
-def _pending_files_and_fewer_indexes(conn: Connection) -> None:
-    """Version 5: pending entries' files in `pending_files`, the entries stored exported;
-    the month index instead of the member and status ones."""
-    pending_files.create(conn, checkfirst=True)
-    store_pending_apart(conn)
-    for name in V4_INDEXES:
-        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
-    for index in exports.indexes:
-        index.create(conn, checkfirst=True)
-
-
-def store_pending_apart(conn: Connection) -> None:
-    """Entries stored `pending` (version 4) stored `exported`, their files in `pending_files`."""
-    conn.exec_driver_sql(
-        "INSERT INTO pending_files (batch, directory, file_name, sha256) "
-        "SELECT batch, directory, file_name, MIN(sha256) FROM exports WHERE status = 'pending' "
-        "GROUP BY batch, directory, file_name ORDER BY MIN(id)"
-    )
-    conn.exec_driver_sql("UPDATE exports SET status = 'exported' WHERE status = 'pending'")
-
-
-def _back_to_version_4(conn: Connection) -> None:
-    """The reverse of version 5's step: pending entries stored as pending again, version
-    4's indexes, no `pending_files`."""
-    conn.exec_driver_sql(
-        "UPDATE exports SET status = 'pending' WHERE status = 'exported' AND EXISTS ("
-        "SELECT 1 FROM pending_files p WHERE p.batch = exports.batch "
-        "AND p.directory = exports.directory AND p.file_name = exports.file_name)"
-    )
-    pending_files.drop(conn)
-    conn.exec_driver_sql("DROP INDEX IF EXISTS exports_month")
-    for sql in V4_INDEXES.values():
-        conn.exec_driver_sql(sql)
-
-
-# version -> the step that makes a ledger of the version before it into one of this version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _add_placeholder,
-    3: _version_and_unique_rules,
-    4: _add_replaces,
-    5: _pending_files_and_fewer_indexes,
-}
-# version -> the step that makes a ledger of this version into one of the version before.
-DOWNGRADES: dict[int, Callable[[Connection], None]] = {5: _back_to_version_4}
-
-
 def _set_version(conn: Connection, version: int = SCHEMA_VERSION) -> None:
     conn.execute(sa.delete(ledger_version))
     conn.execute(sa.insert(ledger_version).values(version=version))
+
+
+def has_files(conn: Connection) -> bool:
+    """Whether the ledger keeps its files apart (version 6 on)."""
+    return sa.inspect(conn).has_table("files")
 
 
 def has_pending_files(conn: Connection) -> bool:

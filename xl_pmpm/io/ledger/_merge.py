@@ -34,10 +34,11 @@ from xl_pmpm.core.entries import BLOCKING, ENTRY_COLUMNS
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.values import member_key
 from xl_pmpm.io.ledger._address import FileAddress, address, backup_path, data_dir, exists
-from xl_pmpm.io.ledger._db import Ledger, exports, opened
+from xl_pmpm.io.ledger._db import Ledger, opened
 from xl_pmpm.io.ledger._lock import lock_path, locked
 from xl_pmpm.io.ledger._recording import reconcile_pending
 from xl_pmpm.io.ledger._records import read_entries
+from xl_pmpm.io.ledger._tables import exports
 
 KEY = ["member", "month"]
 SAME_ROW = ["member", "month", "directory", "file_name", "line"]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -45,16 +46,18 @@ from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_syn
 from xl_pmpm.io.ledger._address import exists
 from xl_pmpm.io.ledger._backup import backup_ledger
 from xl_pmpm.io.ledger._checks import blocked_rows, ledger_findings
-from xl_pmpm.io.ledger._db import Ledger, exports, opened, pending_files
+from xl_pmpm.io.ledger._db import Ledger, opened
 from xl_pmpm.io.ledger._records import (
     blocking_entries,
+    export_entries,
     hold_files,
     insert_entries,
+    insert_files,
     link_placeholders,
     members_of,
-    part_entries,
     sha256_hex,
 )
+from xl_pmpm.io.ledger._tables import exports, files, pending_files
 from xl_pmpm.io.memory import release_unused
 
 TEMP_SUFFIX = ".pending"
@@ -120,15 +123,28 @@ def _pending_files(db: Ledger, only: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["directory", "file_name", "sha256", "batch"], dtype=object)
 
 
-# A file's entries (its batch's, as the file index finds them) and its pending mark. The
-# entries of a pending file are stored `exported` (db); one marked rejected since
-# stays, as it did when pending was stored.
-_FILE_ENTRIES = (
-    (exports.c.directory == sa.bindparam("d"))
-    & (exports.c.file_name == sa.bindparam("n"))
-    & (exports.c.batch == sa.bindparam("b"))
-    & (exports.c.status == EXPORTED)
+# A file's entries (its batch's: by its `files` row, or, entries that hold their file
+# themselves, as the file index finds them) and its pending mark. The entries of a
+# pending file are stored `exported` (db); one marked rejected since stays, as it did
+# when pending was stored.
+_THE_FILE = (
+    (files.c.directory == sa.bindparam("d"))
+    & (files.c.file_name == sa.bindparam("n"))
+    & (files.c.batch == sa.bindparam("b"))
 )
+_FILE_ENTRIES = (
+    sa.or_(
+        exports.c.file_id.in_(sa.select(files.c.id).where(_THE_FILE)),
+        sa.and_(
+            exports.c.file_id.is_(None),
+            exports.c.directory == sa.bindparam("d"),
+            exports.c.file_name == sa.bindparam("n"),
+            exports.c.batch == sa.bindparam("b"),
+        ),
+    )
+) & (exports.c.status == EXPORTED)
+# A file's row once no entry names it (its entries dropped; a rejected one keeps it).
+_UNUSED_FILE = _THE_FILE & ~sa.exists().where(exports.c.file_id == files.c.id)
 _PENDING_FILE = (pending_files.c.directory == sa.bindparam("d")) & (
     pending_files.c.file_name == sa.bindparam("n")
 )
@@ -147,11 +163,15 @@ def reconcile_pending(
         return done
     only = str(Path(out_dir).resolve()) if out_dir is not None else None
     with opened(db_path, create=False) as db:
-        files = _pending_files(db, only)
+        waiting = _pending_files(db, only)
         confirm: list[dict] = []
         drop: list[dict] = []
         for directory, name, sha, batch in zip(
-            files["directory"], files["file_name"], files["sha256"], files["batch"], strict=True
+            waiting["directory"],
+            waiting["file_name"],
+            waiting["sha256"],
+            waiting["batch"],
+            strict=True,
         ):
             final, temp = Path(directory) / name, _temp_path(Path(directory), name)
             key = {"d": directory, "n": name, "b": batch}
@@ -181,9 +201,10 @@ def reconcile_pending(
             if drop:
                 conn.execute(sa.delete(exports).where(_FILE_ENTRIES), drop)
                 conn.execute(sa.delete(pending_files).where(_PENDING_FILE), drop)
+                conn.execute(sa.delete(files).where(_UNUSED_FILE), drop)
     # Every pending entry of these folders is resolved: their temp files are leftovers
     # (rolled forward, confirmed, or written before the crash and never recorded).
-    folders = {only} if only is not None else set(files["directory"])
+    folders = {only} if only is not None else set(waiting["directory"])
     for folder in folders:
         d = Path(folder)
         if not d.is_dir():
@@ -204,17 +225,21 @@ def _free_name(directory: Path, name: str, taken: set[str]) -> str:
 
 def _record_pending(
     db_path: str | Path | Ledger,
-    entries: Iterable[pd.DataFrame],
-    lines: list[int],
+    made: list[ExportPart],
     table: pd.DataFrame,
+    flags: pd.DataFrame,
     layout: Layout,
     month: str,
-    corrections: Iterable[int],
+    at: datetime,
+    corrections: list[int],
     batch: str,
-    files: list[tuple[str, str, str]],
+    files_made: list[tuple[str, str, str]],
+    lines: list[int],
+    hashes: list[np.ndarray] | None,
 ) -> None:
-    """ONE transaction: the member-months checked again, then every entry (of `lines`)
-    recorded pending, a chunk at a time (a correction linked to the placeholder it replaces).
+    """ONE transaction: the member-months checked again, then a `files` row per file and
+    every entry of `made` recorded pending, a chunk at a time in member order (a correction
+    linked to the placeholder it replaces).
 
     A member-month another export recorded since the first check (or a placeholder
     another export left open meanwhile) is a LedgerConflict, whether this transaction
@@ -227,9 +252,11 @@ def _record_pending(
                 taken = ledger_findings(conn, table, period, layout, corrections)
                 if not taken.empty:
                     raise LedgerConflict(taken)
-                for chunk in entries:
-                    insert_entries(conn, chunk, batch, PENDING)
-                hold_files(conn, batch, files)
+                names = [(n, sha) for _, n, sha in files_made]
+                ids = insert_files(conn, batch, files_made[0][0] if files_made else "", at, names)
+                rows = export_entries(made, ids, table, flags, layout, corrections, hashes)
+                insert_entries(conn, rows, str(month), PENDING)
+                hold_files(conn, batch, files_made)
                 link_placeholders(conn, batch)
         except IntegrityError:
             with db.connect() as conn:  # the winner's entries, now committed
@@ -237,12 +264,12 @@ def _record_pending(
                 taken = blocked_rows(done, table, period, layout, corrections)
             if taken.empty:  # only the rule saw it (e.g. two rows of one member)
                 col = layout.name_of("patient_number")
-                at = pd.Index(lines)
+                where = pd.Index(lines)
                 taken = finding_rows(
                     "already-exported",
-                    at,
+                    where,
                     col,
-                    table.loc[at, col],
+                    table.loc[where, col],
                     f"Already exported for {period} by another export.",
                 )
             raise LedgerConflict(taken if not taken.empty else empty_findings()) from None
@@ -251,7 +278,7 @@ def _record_pending(
 def _unpublish(
     db_path: str | Path | Ledger,
     batch: str,
-    files: list[tuple[str, str, str]],
+    files_made: list[tuple[str, str, str]],
     written: list[Path],
     temps: list[Path],
 ) -> None:
@@ -260,10 +287,11 @@ def _unpublish(
     for path in [*written, *temps]:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
-    keys = [{"d": d, "n": n, "b": batch} for d, n, _ in files]
+    keys = [{"d": d, "n": n, "b": batch} for d, n, _ in files_made]
     with opened(db_path) as db, db.begin() as conn:
         conn.execute(sa.delete(exports).where(_FILE_ENTRIES), keys)
         conn.execute(sa.delete(pending_files).where(pending_files.c.batch == batch))
+        conn.execute(sa.delete(files).where(_UNUSED_FILE), keys)
 
 
 def _publish_error(directory: Path, exc: OSError) -> PmpmInputError:
@@ -305,11 +333,13 @@ def write_and_record(
     directory = ensure_private_dir(out_dir).resolve()
     corrections = list(corrections)
     backup_ledger(db_path)
+    folder = str(directory)
     with opened(db_path) as db, db.connect() as conn:
-        known = set(
+        known = set(conn.scalars(sa.select(files.c.file_name).where(files.c.directory == folder)))
+        known |= set(  # entries that hold their file themselves (recorded before version 6)
             conn.scalars(
                 sa.select(exports.c.file_name)
-                .where(exports.c.directory == str(directory))
+                .where(exports.c.file_id.is_(None), exports.c.directory == folder)
                 .distinct()
             )
         )
@@ -318,6 +348,7 @@ def write_and_record(
     taken: set[str] = set()
     temps: list[Path] = []
     shas: list[str] = []
+    hashes: list[np.ndarray] = []
     made: list[ExportPart] = []
     try:
         with folder_errors(directory):  # a full disk, a folder not writable: exit 2
@@ -328,6 +359,9 @@ def write_and_record(
                 write_synced(temps[-1], p.data)
                 shas.append(sha256_hex(p.data))
                 p.data = b""  # the temp file holds it: a million rows' files are never all held
+                if len(p.hashes) == len(p.lines):  # a million Python ints, as one array
+                    hashes.append(np.asarray(p.hashes, dtype=np.uint64))
+                    p.hashes = []
                 made.append(p)
             _fsync_dir(directory)
     except BaseException:
@@ -338,14 +372,24 @@ def write_and_record(
     _checkpoint("temp-written")
 
     batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{made[0].name if made else ''}"
-    entries = part_entries(
-        made, table, flags, layout, str(month), at, str(directory), corrections, shas=shas
-    )
     lines = [n for p in made for n in p.lines]
-    files = [(str(directory), p.name, sha) for p, sha in zip(made, shas, strict=True)]
+    files_made = [(str(directory), p.name, sha) for p, sha in zip(made, shas, strict=True)]
     say(f"recording {len(lines):,} row(s) in the ledger")
     try:
-        _record_pending(db_path, entries, lines, table, layout, month, corrections, batch, files)
+        _record_pending(
+            db_path,
+            made,
+            table,
+            flags,
+            layout,
+            month,
+            at,
+            corrections,
+            batch,
+            files_made,
+            lines,
+            hashes if len(hashes) == len(made) else None,
+        )
     except BaseException:
         # Nothing was recorded (one transaction): no entry refers to the temp files, which
         # hold member rows. A crash (no exception) leaves them for reconcile_pending.
@@ -362,7 +406,7 @@ def write_and_record(
             written.append(final)
             _checkpoint("linked")
     except OSError as exc:  # the folder refused the file: undo all of this export
-        _unpublish(db_path, batch, files, written, temps)
+        _unpublish(db_path, batch, files_made, written, temps)
         raise _publish_error(directory, exc) from None
     _fsync_dir(directory)
     with opened(db_path) as db, db.begin() as conn:  # one row per file: no entry rewritten
