@@ -56,7 +56,7 @@ def main() -> None:
     from xl_pmpm.io import files, workflow
     from xl_pmpm.io.ledger import _recording as ledger_files
     from xl_pmpm.io.ledger._db import CACHE_KIB
-    from xl_pmpm.io.ledger._records import export_entries, grouped_rows, insert_statements
+    from xl_pmpm.io.ledger._inserts import export_entries, grouped_rows, insert_statements
     from xl_pmpm.io.ledger._tables import metadata
 
     layout, book = files.load_layout(), files.load_rate_book()
@@ -108,8 +108,8 @@ def main() -> None:
     left: list[tuple] = []
     for chunk in export_entries(parts, ids, table, claimed, layout, ()):
         more, rest = grouped_rows(chunk)
-        grouped += more
-        left += rest
+        grouped += map(tuple, more)  # the floor's values as tuples, as it always took them
+        left += map(tuple, rest)
     del parts
 
     def floor_run(work: Path) -> float:

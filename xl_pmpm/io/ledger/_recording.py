@@ -47,12 +47,11 @@ from xl_pmpm.io.ledger._address import exists
 from xl_pmpm.io.ledger._backup import backup_ledger
 from xl_pmpm.io.ledger._checks import blocked_rows, ledger_findings
 from xl_pmpm.io.ledger._db import Ledger, opened
+from xl_pmpm.io.ledger._inserts import export_entries, insert_entries, insert_files
 from xl_pmpm.io.ledger._records import (
+    any_placeholder,
     blocking_entries,
-    export_entries,
     hold_files,
-    insert_entries,
-    insert_files,
     link_placeholders,
     members_of,
     sha256_hex,
@@ -253,11 +252,14 @@ def _record_pending(
                 if not taken.empty:
                     raise LedgerConflict(taken)
                 names = [(n, sha) for _, n, sha in files_made]
+                # Whether a placeholder is open, asked before the batch's entries are in:
+                # the look reads every entry, and the batch says itself whether it has one.
+                before = any_placeholder(conn)
                 ids = insert_files(conn, batch, files_made[0][0] if files_made else "", at, names)
                 rows = export_entries(made, ids, table, flags, layout, corrections, hashes)
-                insert_entries(conn, rows, str(month), PENDING)
+                held = insert_entries(conn, rows, str(month), PENDING)
                 hold_files(conn, batch, files_made)
-                link_placeholders(conn, batch)
+                link_placeholders(conn, batch, before or held)
         except IntegrityError:
             with db.connect() as conn:  # the winner's entries, now committed
                 done = blocking_entries(conn, period, members_of(table, layout))
