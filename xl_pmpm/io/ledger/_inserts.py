@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -27,44 +28,54 @@ from xl_pmpm.io.memory import release_unused
 ENTRY_ROWS = 20_000
 
 
-def _texts(table: pd.DataFrame, column: str, at: np.ndarray) -> pa.ChunkedArray:
-    """The column's values at positions `at`, stripped, blank for none (as recorded)."""
-    values = pa.chunked_array(
-        [pa.array(table[column].iloc[at], type=pa.string(), from_pandas=True)]
-    )
+def _texts(table: pd.DataFrame, column: str) -> pa.Array:
+    """The column's values, stripped, blank for none (as recorded), in the table's order
+    (taken once, in the entries' order, by the caller)."""
+    series = table[column]
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        values = pa.array(series)  # Arrow's own text (large_string): no copy into string
+    else:
+        values = pa.array(series, type=pa.string(), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     return pc.fill_null(pc.utf8_trim_whitespace(values), "")
-
-
-def _python(values: np.ndarray | pa.ChunkedArray | Distinct, first: int, count: int) -> np.ndarray:
-    """`count` values from `first` as Python values (None for none) for the driver, in a
-    numpy object array (its items are the Python objects themselves)."""
-    if isinstance(values, Distinct):  # each distinct value made once: a look-up per row
-        return values.objects[values.codes[first : first + count]]
-    if isinstance(values, np.ndarray):
-        return values[first : first + count].astype(object)
-    out = np.empty(count, dtype=object)
-    out[:] = values.slice(first, count).to_pylist()
-    return out
 
 
 class Distinct:
     """A column of few distinct values: each as a Python value once (`objects`), and each
     row's position among them (`codes`)."""
 
-    def __init__(self, values: pa.ChunkedArray, order: np.ndarray) -> None:
-        encoded = values.combine_chunks().dictionary_encode()
+    def __init__(self, values: pa.Array, order: np.ndarray) -> None:
+        encoded = values.dictionary_encode()
         self.objects = np.empty(len(encoded.dictionary), dtype=object)
         self.objects[:] = encoded.dictionary.to_pylist()
         self.codes = encoded.indices.to_numpy(zero_copy_only=False)[order]
 
 
-def _member_order(members: pa.ChunkedArray) -> np.ndarray:
-    """An order of `members` close to the database's (bytes compared): by their first 8
-    bytes, ties in their own order. The pages an insert touches only need to come in key
-    order, not each key: this takes 0.1 s at a million members, a full sort of the text
-    0.7 s."""
-    text = members.combine_chunks()
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+Column: TypeAlias = np.ndarray | pa.Array | pa.ChunkedArray | Distinct
+
+
+def _python(values: Column, first: int, count: int) -> np.ndarray:
+    """`count` values from `first` for the driver: Python values (None for none) in a numpy
+    object array (its items are the Python objects themselves), or numbers without a gap
+    as numpy's (made Python's as they are laid out for the driver: `grouped_rows`)."""
+    if isinstance(values, Distinct):  # each distinct value made once: a look-up per row
+        return values.objects[values.codes[first : first + count]]
+    if isinstance(values, np.ndarray):  # numbers: made Python numbers where they are laid out
+        return values[first : first + count]
+    out = np.empty(count, dtype=object)
+    out[:] = values.slice(first, count).to_pylist()
+    return out
+
+
+def _member_order(members: pa.Array, at: np.ndarray) -> np.ndarray:
+    """An order of `members` at positions `at` close to the database's (bytes compared):
+    by their first 8 bytes, ties in their order in `at`. The pages an insert touches only
+    need to come in key order, not each key: this takes 0.1 s at a million members, a full
+    sort of the text 0.7 s."""
+    text = members
+    wide = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[
         text.offset : text.offset + len(text) + 1
     ]
     data = text.buffers()[2]
@@ -75,7 +86,7 @@ def _member_order(members: pa.ChunkedArray) -> np.ndarray:
     for k in range(8):
         byte = raw[np.minimum(starts + k, len(raw) - 1)].astype(np.uint64)
         key = (key << np.uint64(8)) | np.where(lengths > k, byte, np.uint64(0))
-    return np.argsort(key, kind="stable")
+    return np.argsort(key[at], kind="stable")
 
 
 def _numbers(values: pd.Series, order: np.ndarray, kind: str) -> np.ndarray | pa.ChunkedArray:
@@ -113,8 +124,9 @@ def export_entries(
         return
     lines = np.concatenate([np.asarray(p.lines, dtype=np.int64) for p in parts])
     at = table.index.get_indexer(lines)
-    members = _texts(table, layout.name_of("patient_number"), at)
-    order = _member_order(members)
+    members = _texts(table, layout.name_of("patient_number"))
+    order = _member_order(members, at)
+    pick = at[order]  # the table's rows in member order
     if hashes is None and all(len(p.hashes) == len(p.lines) for p in parts):
         hashes = [np.asarray(p.hashes, dtype=np.uint64) for p in parts]
     if hashes is not None:  # fingerprinted as the files were made
@@ -124,14 +136,15 @@ def export_entries(
         fingerprints = pd.util.hash_pandas_object(frame, index=False).to_numpy()
         del frame
     sources = [c for c in _source_columns(table, layout) if c != layout.name_of("patient_number")]
-    held = placeholder_rows(table[sources].iloc[at], layout).to_numpy()
+    held = placeholder_rows(table[sources], layout).to_numpy()[at]  # row by row: no take
     absent = pd.Series(pd.NA, index=lines)
-    columns: list[np.ndarray | pa.ChunkedArray | Distinct] = [
-        members.take(order),
-        Distinct(_texts(table, layout.name_of("contract"), at), order),
+    claimed = flags[[c for c in ("tier", "rate") if c in flags]].reindex(lines)  # one look-up
+    columns: list[Column] = [
+        members.take(pick),
+        Distinct(_texts(table, layout.name_of("contract")), pick),
         lines[order],
-        _numbers(flags["tier"].reindex(lines) if "tier" in flags else absent, order, "Int64"),
-        _numbers(flags["rate"].reindex(lines) if "rate" in flags else absent, order, "Float64"),
+        _numbers(claimed.get("tier", absent), order, "Int64"),
+        _numbers(claimed.get("rate", absent), order, "Float64"),
         pa.chunked_array([pa.array(fingerprints[order]).cast(pa.string())]),
         np.isin(lines, list(set(corrections))).astype(np.int64)[order],
         held.astype(np.int64)[order],
@@ -261,7 +274,7 @@ def _insert(conn: Connection, chunks: Iterable[list[np.ndarray]], month: str, st
         try:
             with cursor.copy(f"COPY exports ({names}) FROM STDIN") as copy:
                 for columns in chunks:
-                    for row in zip(*columns, strict=True):
+                    for row in zip(*[c.tolist() for c in columns], strict=True):
                         copy.write_row((*row, *same))
         except psycopg.Error as exc:  # said as SQLAlchemy says it (IntegrityError: a conflict)
             raise sa.exc.DBAPIError.instance(

@@ -233,7 +233,6 @@ def _record_pending(
     corrections: list[int],
     batch: str,
     files_made: list[tuple[str, str, str]],
-    lines: list[int],
     hashes: list[np.ndarray] | None,
 ) -> None:
     """ONE transaction: the member-months checked again, then a `files` row per file and
@@ -266,7 +265,7 @@ def _record_pending(
                 taken = blocked_rows(done, table, period, layout, corrections)
             if taken.empty:  # only the rule saw it (e.g. two rows of one member)
                 col = layout.name_of("patient_number")
-                where = pd.Index(lines)
+                where = pd.Index([n for p in made for n in p.lines])
                 taken = finding_rows(
                     "already-exported",
                     where,
@@ -374,9 +373,8 @@ def write_and_record(
     _checkpoint("temp-written")
 
     batch = f"{at.isoformat(timespec='seconds')}:{os.getpid()}:{made[0].name if made else ''}"
-    lines = [n for p in made for n in p.lines]
     files_made = [(str(directory), p.name, sha) for p, sha in zip(made, shas, strict=True)]
-    say(f"recording {len(lines):,} row(s) in the ledger")
+    say(f"recording {sum(len(p.lines) for p in made):,} row(s) in the ledger")
     try:
         _record_pending(
             db_path,
@@ -389,7 +387,6 @@ def write_and_record(
             corrections,
             batch,
             files_made,
-            lines,
             hashes if len(hashes) == len(made) else None,
         )
     except BaseException:
