@@ -83,16 +83,22 @@ def test_pending_entries_read_as_pending_until_the_next_export_finishes_them(tmp
     assert len(entries) == 2 and set(entries["status"]) == {"exported"}  # rolled forward
 
 
-def test_a_version_4_ledger_with_pending_entries_is_upgraded_and_taken_back_exactly(
-    tmp_path, monkeypatch
-):
+def ledger_with_pending(tmp_path, monkeypatch):
+    """A ledger holding confirmed entries and the pending ones of an export killed after
+    recording; its history as shown then."""
     db = tmp_path / "ledger.sqlite3"
     export(valid_table(4).loc[[4, 5]], tmp_path, db)  # confirmed entries
     crash_after_recording(monkeypatch)
     with pytest.raises(KeyboardInterrupt):  # and pending ones
         export(valid_table(2), tmp_path, db, at=datetime(2025, 4, 15, 10))
     monkeypatch.setattr(ledger_files, "_checkpoint", lambda at: None)
-    shown = ledger.history(db)
+    return db, ledger.history(db)
+
+
+def test_a_version_4_ledger_with_pending_entries_is_upgraded_and_taken_back_exactly(
+    tmp_path, monkeypatch
+):
+    db, shown = ledger_with_pending(tmp_path, monkeypatch)
     engine = ledger_db._sqlite_engine(db, read_only=False)
     try:
         assert ledger_db.downgrade(engine, 4) == ledger_db.SCHEMA_VERSION
@@ -160,13 +166,7 @@ def test_an_exports_files_are_said_once_and_its_entries_name_them(tmp_path):
 
 
 def test_a_version_6_ledger_is_taken_back_to_version_5_and_upgraded_exactly(tmp_path, monkeypatch):
-    db = tmp_path / "ledger.sqlite3"
-    export(valid_table(4).loc[[4, 5]], tmp_path, db)  # confirmed entries
-    crash_after_recording(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):  # and pending ones
-        export(valid_table(2), tmp_path, db, at=datetime(2025, 4, 15, 10))
-    monkeypatch.setattr(ledger_files, "_checkpoint", lambda at: None)
-    shown = ledger.history(db)
+    db, shown = ledger_with_pending(tmp_path, monkeypatch)
     engine = ledger_db._sqlite_engine(db, read_only=False)
     try:
         assert ledger_db.downgrade(engine, 5) == 6
