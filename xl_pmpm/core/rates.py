@@ -236,17 +236,32 @@ class RateBook:
         hours = pd.to_numeric(pd.Series(hours), errors="coerce").astype("float64")
         if isinstance(payers, str):
             payers = pd.Series(payers, index=hours.index)
+        # Each payer's rows by its code: one factorizing, not a text compare per payer.
+        codes, uniques = pd.factorize(payers.to_numpy(), use_na_sentinel=False)
+        chosen, tiers = self.tier_rows(hours.to_numpy(), codes, list(uniques), month)
+        columns = {f: tiers[f].take(chosen, allow_fill=True) for f in TIER_FIELDS}
+        return pd.DataFrame(columns, index=hours.index)  # -1 above: no tier, missing
+
+    def tier_rows(
+        self,
+        hours: np.ndarray,
+        payer_codes: np.ndarray,
+        payers: list,
+        month: pd.Timestamp | str | None = None,
+    ) -> tuple[np.ndarray, dict[str, pd.api.extensions.ExtensionArray]]:
+        """`assign` as positions: for each value of `hours` (float; its payer
+        `payers[payer_codes[i]]`), the row of the payers' tier tables stacked whose tier it
+        falls in (-1: none), and those stacked tables' `TIER_FIELDS`, typed (tier Int64,
+        rate float64, codes string). A caller takes from them only the fields it needs.
+        """
         month = pd.Timestamp(month) if month is not None else pd.Timestamp.today()
-        values = hours.to_numpy()
-        payer_values = payers.to_numpy()
+        values = np.asarray(hours, dtype="float64")
         tables = []
         chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
         offset = 0
-        # Each payer's rows by its code: one factorizing, not a text compare per payer.
-        codes, uniques = pd.factorize(payer_values, use_na_sentinel=False)
-        for k, payer in enumerate(uniques):
+        for k, payer in enumerate(payers):
             table = self.tier_table(payer, month)
-            mask = codes == k if payer == payer else np.zeros(len(values), dtype=bool)
+            mask = payer_codes == k if payer == payer else np.zeros(len(values), dtype=bool)
             lows = table["min_hours"].to_numpy()
             highs = table["max_hours"].to_numpy()
             pos = np.searchsorted(lows, values[mask], side="right") - 1
@@ -258,14 +273,13 @@ class RateBook:
         stacked = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
         )
-        columns = {}
+        typed = {}
         for f in TIER_FIELDS:
             # Typed once on the (small) stacked tables, then taken per row: no object
             # array of a million values is built and converted.
             dtype = "Int64" if f == "tier" else "float64" if f == "rate" else "string"
-            typed = pd.Series(stacked[f], dtype=object).astype(dtype).array
-            columns[f] = typed.take(chosen, allow_fill=True)  # -1: no tier, missing
-        return pd.DataFrame(columns, index=hours.index)
+            typed[f] = pd.Series(stacked[f], dtype=object).astype(dtype).array
+        return chosen, typed
 
 
 def unknown_payer(book: RateBook, name: str) -> dict[str, str] | None:

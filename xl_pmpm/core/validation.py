@@ -114,6 +114,10 @@ def validate_table(
     # The member key from the IDs factorized above; then the factorized columns go (their
     # codes and distinct values are a large table's biggest scratch).
     duplicates = duplicate_members(table, layout, live, coded)
+    # The tier rules' columns stay factorized (a few distinct values each).
+    roles = ("contract", "billed_hours", "unbilled_hours", "authorized_hours", "tier")
+    roles += ("service_code", "discipline", "visit_start", "visit_end")
+    kept = {c.name: coded[c.name] for c in map(layout.column, roles) if c and c.name in coded}
     del coded, distinct, every_check, raws
     parts.extend(pair_findings(table, layout, live))
     if live.any():
@@ -142,7 +146,7 @@ def validate_table(
     if period is not None:
         if flags is None:
             try:
-                flags = flag_tier_risk(table, layout, book, period.to_timestamp())
+                flags = flag_tier_risk(table, layout, book, period.to_timestamp(), coded=kept)
             except PmpmInputError as missing:  # no rate in force for a payer and month
                 parts.append(file_finding("no-rate", missing.message, value=str(period)))
         if flags is not None:
