@@ -8,13 +8,21 @@ frames; `validation.validate_table` calls them beside its own checks.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import pandas as pd
 
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.values import INVISIBLE, Spread, invisible_characters, per_value
+from xl_pmpm.core.values import (
+    INVISIBLE,
+    Distinct,
+    Spread,
+    column_values,
+    invisible_characters,
+    per_value,
+)
 
 # What Excel shows in a cell whose formula failed; a CSV saved from it keeps the text.
 EXCEL_ERRORS = (
@@ -120,9 +128,15 @@ def _plain_hours(values: pd.Series) -> pd.Series:
 
 
 def hours_implausible(
-    table: pd.DataFrame, layout: Layout, live: pd.Series, month: pd.Period | None
+    table: pd.DataFrame,
+    layout: Layout,
+    live: pd.Series,
+    month: pd.Period | None,
+    coded: Mapping[str, Distinct] | None = None,
 ) -> list[pd.DataFrame]:
-    """Hours above what the billing month has (24 x its days): a typo or a unit mix-up."""
+    """Hours above what the billing month has (24 x its days): a typo or a unit mix-up.
+
+    `coded`: the table's columns already factorized (validation's), by name."""
     if month is None:
         return []
     limit = month.days_in_month * 24
@@ -131,7 +145,7 @@ def hours_implausible(
         col = layout.column(role)
         if col is None or col.name not in table.columns:
             continue
-        hours = per_value(table[col.name], _plain_hours)  # once per distinct value
+        hours = column_values(table, col.name, _plain_hours, coded)  # once per distinct value
         over = live & (hours > limit).fillna(False).astype(bool)
         if over.any():
             out.append(
@@ -151,24 +165,35 @@ def tier_labels(book: RateBook) -> list[str]:
     return [str(int(t)) for t in sorted(set(book.rates["tier"].dropna()))]
 
 
-def tier_not_a_label(table: pd.DataFrame, layout: Layout, book: RateBook, live: pd.Series):
-    """A Tier that is not exactly one of the rate book's labels ('01', 'Tier 1', '1.0')."""
+def tier_not_a_label(
+    table: pd.DataFrame,
+    layout: Layout,
+    book: RateBook,
+    live: pd.Series,
+    coded: Mapping[str, Distinct] | None = None,
+):
+    """A Tier that is not exactly one of the rate book's labels ('01', 'Tier 1', '1.0'),
+    each distinct value tested once (`coded`: validation's factorized columns)."""
     col = layout.column("tier")
     if col is None or col.name not in table.columns:
         return []
     labels = tier_labels(book)
-    raw = table[col.name].fillna("").astype(str)
-    values = raw.str.strip()
-    bad = live & (values != "") & ~values.isin(labels) & ~is_excel_error(raw)
-    bad &= ~raw.str.contains(INVISIBLE, regex=True)  # reported as invisible-character
+
+    def not_a_label(raw: pd.Series) -> pd.Series:
+        values = raw.str.strip()
+        bad = (values != "") & ~values.isin(labels) & ~is_excel_error(raw)
+        return bad & ~raw.str.contains(INVISIBLE, regex=True)  # reported as invisible-character
+
+    bad = live & column_values(table, col.name, not_a_label, coded)
     if not bad.any():
         return []
+    raw = table.loc[bad, col.name].fillna("").astype(str)
     return [
         finding_rows(
             "allowed-value",
             table.index[bad],
             col.name,
-            raw[bad],
+            raw,
             f"{col.name} must be exactly one of the rate book's tier labels: {', '.join(labels)}.",
         )
     ]

@@ -7,13 +7,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from collections.abc import Mapping
+
 from xl_pmpm.core.findings import finding_rows
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.values import Distinct, column_values
+
+
+def _money(values: pd.Series) -> pd.Series:
+    """`values` (float) written 1,234.50, each distinct number formatted once (told apart
+    by their bits: -0.0 is written -0.00)."""
+    bits = np.ascontiguousarray(values.to_numpy(dtype="float64")).view(np.int64)
+    codes, uniques = pd.factorize(bits)
+    distinct = pd.Series(uniques.view(np.float64)).map("{:,.2f}".format)
+    return distinct.take(codes).set_axis(values.index)
+
+
+def _stripped(table: pd.DataFrame, name: str, coded: Mapping[str, Distinct] | None) -> pd.Series:
+    """A column's text stripped, each distinct value stripped once."""
+    return column_values(table, name, lambda u: u.str.strip(), coded)
 
 
 def tier_findings(
-    table: pd.DataFrame, layout: Layout, flags: pd.DataFrame, live: pd.Series
+    table: pd.DataFrame,
+    layout: Layout,
+    flags: pd.DataFrame,
+    live: pd.Series,
+    coded: Mapping[str, Distinct] | None = None,
 ) -> list[pd.DataFrame]:
+    """`coded`: the table's columns already factorized (validation's), by name."""
     out = []
     billed_col = layout.column("billed_hours")
     billed_name = billed_col.name if billed_col else "Billed Hours"
@@ -52,15 +74,15 @@ def tier_findings(
             f = flags[raised]
             message = (
                 "Billed "
-                + f["billed_hours"].map("{:,.2f}".format)
+                + _money(f["billed_hours"])
                 + " h is Tier "
                 + f["tier"].astype(str)
                 + "; the row bills Tier "
                 + f["claim_tier"].astype(str)
                 + ", which its "
-                + f["unbilled_hours"].map("{:,.2f}".format)
+                + _money(f["unbilled_hours"])
                 + " unbilled h reach once billed (+$"
-                + f["dollar_effect"].abs().map("{:,.2f}".format)
+                + _money(f["dollar_effect"].abs())
                 + ")."
             )
             out.append(
@@ -88,8 +110,8 @@ def tier_findings(
     code_col = layout.column("service_code")
     if code_col is not None and code_col.name in table.columns:
         known = has_hours & flags["tier"].notna() & ~below
-        values = table[code_col.name].fillna("").str.strip()
-        wrong = known & ~flags["service_code_ok"] & (values != "")
+        filled = column_values(table, code_col.name, lambda u: u.str.strip() != "", coded)
+        wrong = known & ~flags["service_code_ok"] & filled
         if wrong.any():
             expected = flags.loc[wrong, "claim_service_code"].astype(str)
             skilled = flags.loc[wrong, "claim_skilled_service_code"].fillna("").astype(str)
@@ -110,7 +132,7 @@ def tier_findings(
                     message,
                 )
             )
-        out.extend(_discipline_findings(table, layout, flags, known & ~wrong))
+        out.extend(_discipline_findings(table, layout, flags, known & ~wrong, coded))
 
     deferred = pd.Series(True, index=table.index)
     for role in ("visit_start", "visit_end"):
@@ -118,7 +140,7 @@ def tier_findings(
         if c is None or c.name not in table.columns:
             deferred[:] = False
         else:
-            deferred &= table[c.name].fillna("").str.strip() == ""
+            deferred &= column_values(table, c.name, lambda u: u.str.strip() == "", coded)
     # A deferred row is already handled; a raised one is the biller's decision (tier-raised).
     raised = flags["tier_raised"].astype(bool)
     risk = live & flags["at_risk"] & ~below & ~deferred & ~raised
@@ -127,16 +149,16 @@ def tier_findings(
         sign = np.where(f["dollar_effect"] >= 0, "+$", "-$")
         message = (
             "Billed "
-            + f["billed_hours"].map("{:,.2f}".format)
+            + _money(f["billed_hours"])
             + " h is Tier "
             + f["tier"].astype(str).replace("<NA>", "none")
             + "; with "
-            + f["unbilled_hours"].map("{:,.2f}".format)
+            + _money(f["unbilled_hours"])
             + " unbilled h it would be Tier "
             + f["tier_if_billed"].astype(str)
             + " ("
             + sign
-            + f["dollar_effect"].abs().map("{:,.2f}".format)
+            + _money(f["dollar_effect"].abs())
             + ")."
         )
         out.append(
@@ -152,7 +174,11 @@ def tier_findings(
 
 
 def _discipline_findings(
-    table: pd.DataFrame, layout: Layout, flags: pd.DataFrame, rows: pd.Series
+    table: pd.DataFrame,
+    layout: Layout,
+    flags: pd.DataFrame,
+    rows: pd.Series,
+    coded: Mapping[str, Distinct] | None,
 ) -> list[pd.DataFrame]:
     """A PA row with the tier's skilled service code, or a skilled row with its PA code.
 
@@ -164,8 +190,8 @@ def _discipline_findings(
     disc, code = layout.column("discipline"), layout.column("service_code")
     if disc is None or code is None or disc.name not in table.columns or not disc.skilled:
         return []
-    discipline = table[disc.name].fillna("").str.strip()
-    values = table[code.name].fillna("").str.strip()
+    discipline = _stripped(table, disc.name, coded)
+    values = _stripped(table, code.name, coded)
     pa_code = flags["claim_service_code"].astype("string").fillna("")
     skilled_code = flags["claim_skilled_service_code"].astype("string").fillna("")
     skilled = discipline.isin(disc.skilled)

@@ -142,7 +142,7 @@ def validate_table(
         period = pd.Period(month, freq="M")
     parts.extend(time_findings(table, layout, parsed, period))
     parts.extend(duplicates)
-    parts.extend(tier_not_a_label(table, layout, book, live))
+    parts.extend(tier_not_a_label(table, layout, book, live, kept))
     if period is not None:
         if flags is None:
             try:
@@ -150,9 +150,9 @@ def validate_table(
             except PmpmInputError as missing:  # no rate in force for a payer and month
                 parts.append(file_finding("no-rate", missing.message, value=str(period)))
         if flags is not None:
-            parts.extend(tier_findings(table, layout, flags, live))
+            parts.extend(tier_findings(table, layout, flags, live, kept))
         parts.extend(payer_findings(table, layout, book, live, period))
-        parts.extend(hours_implausible(table, layout, live, period))
+        parts.extend(hours_implausible(table, layout, live, period, kept))
         if as_of is not None:
             present = sorted(flags.loc[live, "payer"].unique()) if flags is not None else None
             parts.extend(check_submission_window(period, as_of, book, present or None))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,20 @@ def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.
     codes), so this turns a pass over every cell into a pass over a few.
     """
     return next(per_value_columns([series], lambda u, _: check(u)))
+
+
+def column_values(
+    table: pd.DataFrame,
+    name: str,
+    check: Callable[[pd.Series], pd.DataFrame | pd.Series],
+    coded: Mapping[str, Distinct] | None = None,
+):
+    """`per_value` of `table[name]`, from its factorizing in `coded` where a caller (validation)
+    already made it."""
+    column = coded.get(name) if coded else None
+    return next(
+        per_value_columns([table[name] if column is None else column], lambda u, _: check(u))
+    )
 
 
 def map_distinct(values: pd.Series, lookup: Callable[[Any], Any]) -> pd.Series:
