@@ -4,10 +4,10 @@ the service and discipline codes, and the tier at risk.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
-
-from collections.abc import Mapping
 
 from xl_pmpm.core.findings import finding_rows
 from xl_pmpm.core.layout import Layout
