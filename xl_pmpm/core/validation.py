@@ -38,6 +38,20 @@ from xl_pmpm.core.value_checks import cell_checks, column_findings, parse_dateti
 from xl_pmpm.core.values import distinct_values, per_value_columns
 
 
+# The roles the tier flags and the tier checks read, kept factorized for them.
+_TIER_ROLES = (
+    "contract",
+    "billed_hours",
+    "unbilled_hours",
+    "authorized_hours",
+    "tier",
+    "service_code",
+    "discipline",
+    "visit_start",
+    "visit_end",
+)
+
+
 def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None, int]:
     """The month most schedule start dates fall in, and how many months appear."""
     col = layout.column("schedule_start")
@@ -115,9 +129,7 @@ def validate_table(
     # codes and distinct values are a large table's biggest scratch).
     duplicates = duplicate_members(table, layout, live, coded)
     # The tier rules' columns stay factorized (a few distinct values each).
-    roles = ("contract", "billed_hours", "unbilled_hours", "authorized_hours", "tier")
-    roles += ("service_code", "discipline", "visit_start", "visit_end")
-    kept = {c.name: coded[c.name] for c in map(layout.column, roles) if c and c.name in coded}
+    kept = {c.name: coded[c.name] for c in map(layout.column, _TIER_ROLES) if c and c.name in coded}
     del coded, distinct, every_check, raws
     parts.extend(pair_findings(table, layout, live))
     if live.any():
