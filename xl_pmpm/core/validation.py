@@ -37,7 +37,6 @@ from xl_pmpm.core.tier_checks import tier_findings
 from xl_pmpm.core.value_checks import cell_checks, column_findings, parse_datetimes
 from xl_pmpm.core.values import distinct_values, per_value_columns
 
-
 # The roles the tier flags and the tier checks read, kept factorized for them.
 _TIER_ROLES = (
     "contract",
