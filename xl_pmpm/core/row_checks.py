@@ -15,7 +15,9 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.values import (
     SPACE,
     Distinct,
+    distinct_values,
     member_key,
+    member_keys,
     per_value_columns,
     squash,
     squash_values,
@@ -31,11 +33,15 @@ def _is_text(values: pd.Series, wants: np.ndarray, owner: np.ndarray) -> np.ndar
     """Where each value squashes to its column's text (value i's is `wants[owner[i]]`); only
     values starting with its letter are squashed."""
     out = np.zeros(len(values), dtype=bool)
-    want = wants[owner]
-    first = np.array([w[:1] for w in wants], dtype=object)[owner]
-    maybe = values.str.lstrip().str[:1].str.casefold().to_numpy(object) == first
+    # Each value's first letter, casefolded once per distinct letter (not once per value),
+    # against each column's: a table of letters by columns, looked up per value.
+    codes, letters = pd.factorize(values.str.lstrip().str[:1], use_na_sentinel=False)
+    starts = np.array(
+        [[str(c).casefold() == w[:1] for w in wants] for c in letters], dtype=bool
+    ).reshape(len(letters), len(wants))
+    maybe = starts[codes, owner]
     if maybe.any():
-        out[maybe] = squash_values(values[maybe]).to_numpy(object) == want[maybe]
+        out[maybe] = squash_values(values[maybe]).to_numpy(object) == wants[owner[maybe]]
     return out
 
 
@@ -161,16 +167,30 @@ def joined_per_member(values: pd.Series, member: pd.Series, sep: str) -> pd.Seri
     return member.map(joined)
 
 
+def _repeated_members(ids: Distinct, live: pd.Series) -> pd.Series:
+    """Live rows whose member key (not blank) another live row has too: the keys made once
+    per distinct ID, the rows counted per key by their codes (no hashing of every row)."""
+    keys = member_keys(ids.uniques)
+    if bool((keys == ids.uniques).all()):  # no ID changed: distinct IDs, distinct keys
+        codes = ids.codes
+    else:
+        key_of, keys = pd.factorize(keys)
+        codes = key_of[ids.codes]
+    counted = live.to_numpy(bool) & (np.asarray(keys != "", dtype=bool)[codes])
+    many = np.bincount(codes[counted], minlength=len(keys)) > 1
+    return pd.Series(counted & many[codes], index=ids.index)
+
+
 def duplicate_members(
     table: pd.DataFrame, layout: Layout, live: pd.Series, coded: dict[str, Distinct]
 ) -> list[pd.DataFrame]:
     col = layout.column("patient_number")
     if col is None or col.name not in table.columns:
         return []
-    ids = member_key(coded.get(col.name, table[col.name])).where(live, "")
-    dup = (ids != "") & ids.duplicated(keep=False)
+    dup = _repeated_members(coded.get(col.name) or distinct_values(table[col.name]), live)
     if not dup.any():
         return []
+    ids = member_key(coded.get(col.name, table[col.name])).where(live, "")
     lines = pd.Series(table.index, index=table.index).astype(str)
     listing = joined_per_member(lines[dup], ids[dup], ", ")
     message = "The same member is on lines " + listing + "."

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.hygiene import cell_findings, has_invisible, is_excel_error
@@ -67,6 +69,14 @@ def _only(values: pd.Series, where: np.ndarray, test) -> np.ndarray:
     return out
 
 
+def _letters_and_digits(values: pd.Series) -> np.ndarray:
+    """Where a value is not empty and only ASCII letters and digits (one pass in Arrow)."""
+    if isinstance(values.array, ArrowStringArray):
+        found = pc.ascii_is_alnum(values.array.__arrow_array__())
+        return np.asarray(pc.fill_null(found, False), dtype=bool)
+    return values.str.fullmatch(r"[0-9A-Za-z]+").fillna(False).to_numpy(bool)
+
+
 def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.DataFrame:
     """What is wrong with each value, regardless of the row it is on.
 
@@ -79,9 +89,12 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
     is_id, is_number = of(lambda c: c.id), of(lambda c: c.type == "number")
     is_datetime = of(lambda c: c.type == "datetime")
     values = raw.str.strip()
+    # A value of ASCII letters and digits only holds no space, line break, formula sign,
+    # "#", invisible or non-ASCII character: the tests for those look only at the others.
+    odd = ~_letters_and_digits(raw)
     out: dict[str, np.ndarray | pd.Series] = {}
     out["blank"] = blank = (values == "").to_numpy(bool)
-    out["line_break"] = raw.str.contains(r"[\r\n]", regex=True).to_numpy(bool)
+    out["line_break"] = _only(raw, odd, lambda v: v.str.contains(r"[\r\n]", regex=True))
     out["mangled"] = _only(values, is_id, lambda v: v.str.fullmatch(_MANGLED_ID))
     # An ID's count of digits, where it is only digits (-1 elsewhere): `_short_ids`.
     digits = _only(values, is_id, lambda v: v.str.fullmatch(r"[0-9]+"))
@@ -91,10 +104,10 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
     # A signed number in a number column is a type error, not a formula; in any other
     # column a leading =, +, - or @ would be exported as it is, so it is a formula.
     numeric_like = _only(values, is_number, lambda v: v.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?"))
-    out["formula"] = formula_cells(raw).to_numpy(bool) & ~numeric_like
-    out["excel_error"] = is_excel_error(raw).to_numpy(bool)
-    out["invisible"] = has_invisible(raw).to_numpy(bool)
-    out["foreign_digits"] = _only(raw, is_number | is_id, non_ascii_digits)
+    out["formula"] = _only(raw, odd, formula_cells) & ~numeric_like
+    out["excel_error"] = _only(raw, odd, is_excel_error)
+    out["invisible"] = _only(raw, odd, has_invisible)
+    out["foreign_digits"] = _only(raw, (is_number | is_id) & odd, non_ascii_digits)
     ok = ~blank & ~out["mangled"] & ~out["formula"] & ~out["excel_error"] & ~out["foreign_digits"]
     out["type"] = np.zeros(len(raw), dtype=bool)
     for decimals in sorted({c.decimals or 0 for c in cols if c.type == "number"}):

@@ -213,13 +213,15 @@ def member_key(values: pd.Series | Distinct) -> pd.Series:
     fixed; this key makes sure they never pass as new members meanwhile.
     """
 
-    def key(u: pd.Series) -> pd.Series:
-        out = u.str.strip()
-        odd = ~u.str.isascii() | u.str.contains(INVISIBLE, regex=True)
-        if odd.any():
-            out[odd] = u[odd].map(_member_key_of)
-        return out
-
     if isinstance(values, Distinct):  # factorized already (validation's columns)
-        return next(per_value_columns([values], lambda u, _: key(u)))
-    return per_value(values.fillna("").astype(str), key)
+        return next(per_value_columns([values], lambda u, _: member_keys(u)))
+    return per_value(values.fillna("").astype(str), member_keys)
+
+
+def member_keys(values: pd.Series) -> pd.Series:
+    """`member_key` of text values that are already distinct (no factorizing)."""
+    out = values.str.strip()
+    odd = ~values.str.isascii() | values.str.contains(INVISIBLE, regex=True)
+    if odd.any():
+        out[odd] = values[odd].map(_member_key_of)
+    return out
