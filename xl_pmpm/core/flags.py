@@ -168,7 +168,7 @@ def flag_tier_risk(
         out[f"claim_{f}"] = field(f, claim)
     out["tier_ok"] = (out["tier_reported"] == out["tier"]).fillna(False).astype(bool)
     out["service_code_ok"] = _service_code_ok(table, layout, coded, tiers, claim, out)
-    return pd.DataFrame(out, index=table.index)
+    return pd.DataFrame(out, index=table.index, copy=False)  # the columns as made: no copy
 
 
 def _service_code_ok(

@@ -143,7 +143,7 @@ def time_findings(
                 )
     if month is not None:
         for name, stamps in parsed.items():
-            outside = stamps.notna() & (stamps.dt.to_period("M") != month)
+            outside = stamps.notna() & _outside(stamps, month)
             if outside.any():
                 out.append(
                     finding_rows(
@@ -155,6 +155,16 @@ def time_findings(
                     )
                 )
     return out
+
+
+def _outside(stamps: pd.Series, month: pd.Period) -> pd.Series:
+    """Where a timestamp is not in `month`: before its first instant or from the next month's
+    on (no period made per row); per row where those instants are beyond a timestamp's years."""
+    try:
+        first, after = month.start_time, (month + 1).start_time
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        return stamps.dt.to_period("M") != month
+    return (stamps < first) | (stamps >= after)
 
 
 def joined_per_member(values: pd.Series, member: pd.Series, sep: str) -> pd.Series:
