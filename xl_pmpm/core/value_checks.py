@@ -77,6 +77,14 @@ def _letters_and_digits(values: pd.Series) -> np.ndarray:
     return values.str.fullmatch(r"[0-9A-Za-z]+").fillna(False).to_numpy(bool)
 
 
+def _ascii_digits(values: pd.Series) -> np.ndarray:
+    """Where a value is not empty and only the digits 0-9 (one pass in Arrow)."""
+    if isinstance(values.array, ArrowStringArray):
+        found = pc.ascii_is_decimal(values.array.__arrow_array__())
+        return np.asarray(pc.fill_null(found, False), dtype=bool)
+    return values.str.fullmatch(r"[0-9]+").fillna(False).to_numpy(bool)
+
+
 def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.DataFrame:
     """What is wrong with each value, regardless of the row it is on.
 
@@ -95,15 +103,19 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
     out: dict[str, np.ndarray | pd.Series] = {}
     out["blank"] = blank = (values == "").to_numpy(bool)
     out["line_break"] = _only(raw, odd, lambda v: v.str.contains(r"[\r\n]", regex=True))
-    out["mangled"] = _only(values, is_id, lambda v: v.str.fullmatch(_MANGLED_ID))
     # An ID's count of digits, where it is only digits (-1 elsewhere): `_short_ids`.
-    digits = _only(values, is_id, lambda v: v.str.fullmatch(r"[0-9]+"))
+    digits = is_id & _ascii_digits(values)
+    # (an ID of digits only is no number Excel reformatted: that needs "e", "." or "'")
+    out["mangled"] = _only(values, is_id & ~digits, lambda v: v.str.fullmatch(_MANGLED_ID))
     out["id_width"] = width = np.full(len(raw), -1, dtype=np.int64)
     if digits.any():
         width[digits] = values[digits].str.len().to_numpy(dtype=np.int64)
     # A signed number in a number column is a type error, not a formula; in any other
     # column a leading =, +, - or @ would be exported as it is, so it is a formula.
-    numeric_like = _only(values, is_number, lambda v: v.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?"))
+    # (only a value that is not plain letters and digits can be a formula)
+    numeric_like = _only(
+        values, is_number & odd, lambda v: v.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+    )
     out["formula"] = _only(raw, odd, formula_cells) & ~numeric_like
     out["excel_error"] = _only(raw, odd, is_excel_error)
     out["invisible"] = _only(raw, odd, has_invisible)
@@ -133,7 +145,7 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
         these = ok & (owner == i)
         if col.allowed and these.any():
             out["not_allowed"][these] = ~values[these].isin(col.allowed).to_numpy(bool)
-    return pd.DataFrame(out, index=raw.index)
+    return pd.DataFrame(out, index=raw.index, copy=False)
 
 
 def _year_out_of_range(values: pd.Series) -> pd.Series:

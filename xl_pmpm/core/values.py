@@ -120,10 +120,24 @@ def per_value_columns(
             yield Spread(result.iloc[start : start + size], d.codes, d.index)
             start += size
             continue
-        spread = result.take(d.codes + start)
-        spread.index = d.index
-        yield spread
+        yield _spread(result, start, size, d)
         start += size
+
+
+def _spread(result: pd.Series | pd.DataFrame, start: int, size: int, d: Distinct):
+    """The answers `result[start : start + size]` (a column's distinct values') on its rows."""
+    if isinstance(result, pd.Series) and isinstance(result.dtype, np.dtype):
+        # numpy answers: one take of the column's own slice (no offset codes made), none
+        # where a yes/no answer is no for every value
+        answer = result.to_numpy()[start : start + size]
+        if answer.dtype == bool and not answer.any():
+            rows = np.zeros(len(d.codes), dtype=bool)
+        else:
+            rows = answer.take(d.codes)
+        return pd.Series(rows, index=d.index, name=result.name)
+    spread = result.take(d.codes + start)
+    spread.index = d.index
+    return spread
 
 
 # --- characters a biller cannot see (issue 14) ---------------------------------------------
