@@ -6,6 +6,7 @@ billing month, and the same member on several lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.values import (
     SPACE,
     Distinct,
+    column_values,
     distinct_values,
     member_key,
     member_keys,
@@ -96,15 +98,21 @@ def _columns(
     return [coded[name] if name in coded else table[name] for name in names]
 
 
-def pair_findings(table: pd.DataFrame, layout: Layout, live: pd.Series) -> list[pd.DataFrame]:
-    """Situational columns come in pairs: both filled or both blank."""
+def pair_findings(
+    table: pd.DataFrame,
+    layout: Layout,
+    live: pd.Series,
+    coded: Mapping[str, Distinct] | None = None,
+) -> list[pd.DataFrame]:
+    """Situational columns come in pairs: both filled or both blank (`coded`: the table's
+    columns already factorized, by name: each distinct value tested once)."""
     out = []
     pairs: dict[str, list[Column]] = {}
     for c in layout.columns:
         if c.required == "situational" and c.pair and c.name in table.columns:
             pairs.setdefault(c.pair, []).append(c)
     for cols in pairs.values():
-        blank = pd.DataFrame({c.name: table[c.name].fillna("").str.strip() == "" for c in cols})
+        blank = pd.DataFrame({c.name: column_values(table, c.name, _is_blank, coded) for c in cols})
         some = live & blank.any(axis=1) & ~blank.all(axis=1)
         for c in cols:
             mask = some & blank[c.name]
@@ -121,6 +129,10 @@ def pair_findings(table: pd.DataFrame, layout: Layout, live: pd.Series) -> list[
                     )
                 )
     return out
+
+
+def _is_blank(values: pd.Series) -> pd.Series:
+    return values.str.strip() == ""
 
 
 def time_findings(

@@ -130,7 +130,7 @@ def validate_table(
     # The tier rules' columns stay factorized (a few distinct values each).
     kept = {c.name: coded[c.name] for c in map(layout.column, _TIER_ROLES) if c and c.name in coded}
     del coded, distinct, every_check, raws
-    parts.extend(pair_findings(table, layout, live))
+    parts.extend(pair_findings(table, layout, live, kept))
     if live.any():
         parts.extend(skipped_checks(table, layout))
 
