@@ -397,23 +397,42 @@ def _refuse_line_breaks(columns: list[pa.ChunkedArray], terminator: str) -> None
 _LINE_PIECE_ROWS = 1 << 17
 
 
-def _line_pieces(columns: list[pa.ChunkedArray], terminator: str) -> list[pa.LargeStringArray]:
-    """Each row's CSV line (`csv_line_array`), `_LINE_PIECE_ROWS` rows to an array."""
+def _line_pieces(
+    columns: list[pa.ChunkedArray], terminator: str
+) -> tuple[list[pa.LargeStringArray], np.ndarray]:
+    """Each row's CSV line (`csv_line_array`), at most `_LINE_PIECE_ROWS` rows to an array,
+    and the first row of each piece (and the row count last).
+
+    A piece lies within one Arrow chunk of every column (the reader's blocks), so its lines
+    are made as one array: no copy to join chunks.
+    """
     size = len(columns[0]) if columns else 0
+    edges = {0, size}
+    for values in columns:
+        edges.update(np.cumsum([len(c) for c in values.chunks]).tolist())
+    starts = [0]
+    for edge in sorted(e for e in edges if 0 < e <= size):
+        while edge - starts[-1] > _LINE_PIECE_ROWS:
+            starts.append(starts[-1] + _LINE_PIECE_ROWS)
+        starts.append(edge)
     pieces = []
-    for first in range(0, size, _LINE_PIECE_ROWS):
-        lines = csv_line_array([c.slice(first, _LINE_PIECE_ROWS) for c in columns], terminator)
-        pieces.append(lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines)
-    return pieces
+    for first, stop in zip(starts[:-1], starts[1:], strict=True):
+        lines = csv_line_array([c.slice(first, stop - first) for c in columns], terminator)
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.chunk(0) if lines.num_chunks == 1 else lines.combine_chunks()
+        pieces.append(lines)
+    return pieces, np.array(starts if size else [0], dtype=np.int64)
 
 
-def _lines_of(pieces: list[pa.LargeStringArray], rows: np.ndarray) -> pa.LargeStringArray:
-    """The lines of `rows` (ascending) from `_line_pieces`: views where the rows follow each
-    other, else one take per piece they fall in."""
-    bounds = np.searchsorted(rows, np.arange(len(pieces) + 1) * _LINE_PIECE_ROWS)
+def _lines_of(
+    pieces: list[pa.LargeStringArray], starts: np.ndarray, rows: np.ndarray
+) -> pa.LargeStringArray:
+    """The lines of `rows` (ascending) from `_line_pieces` (`starts`: each piece's first row):
+    views where the rows follow each other, else one take per piece they fall in."""
+    bounds = np.searchsorted(rows, starts)
     taken = []
     for k, piece in enumerate(pieces):
-        wanted = rows[bounds[k] : bounds[k + 1]] - k * _LINE_PIECE_ROWS
+        wanted = rows[bounds[k] : bounds[k + 1]] - starts[k]
         if not len(wanted):
             continue
         if wanted[-1] - wanted[0] + 1 == len(wanted):
@@ -425,6 +444,7 @@ def _lines_of(pieces: list[pa.LargeStringArray], rows: np.ndarray) -> pa.LargeSt
 
 def _contract_parts(
     lines: list[pa.LargeStringArray],
+    starts: np.ndarray,
     start: int,
     picked: np.ndarray | None,
     lines_of: np.ndarray,
@@ -435,7 +455,7 @@ def _contract_parts(
     contract: str,
 ) -> Iterator[ExportPart]:
     """The import files of one contract's rows, one at a time: rows `picked` of `lines` (each
-    row's CSV line, `_line_pieces`), or the `len(lines_of)` rows from `start` on when the
+    row's CSV line, `_line_pieces`, the pieces' first rows `starts`), or the `len(lines_of)` rows from `start` on when the
     table is already in contract order; their report lines `lines_of`; with `hashes` (every
     row's ledger fingerprint), each part carries its rows'.
 
@@ -467,7 +487,7 @@ def _contract_parts(
         else:
             rows = picked[first : first + len(index)]
         found = None if hashes is None else hashes[rows]
-        data, ends = _line_bytes(_lines_of(lines, rows))
+        data, ends = _line_bytes(_lines_of(lines, starts, rows))
         if not utf8:
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)
@@ -563,7 +583,7 @@ def _parts(
         line_numbers = line_numbers[order]
     del order
     hashes = _fingerprints(columns) if fingerprints else None
-    lines = _line_pieces(columns, layout.line_terminator)
+    lines, piece_starts = _line_pieces(columns, layout.line_terminator)
     del columns
     in_name = contract_file_parts(str(k) for k in contracts)
     starts = np.concatenate([[0], np.cumsum(counts)])
@@ -573,6 +593,7 @@ def _parts(
             run = slice(int(starts[k]), int(starts[k + 1]))
             yield from _contract_parts(
                 lines,
+                piece_starts,
                 run.start,
                 None if picked is None else picked[run],
                 line_numbers[run],
