@@ -4,7 +4,8 @@
 
 Writes an 835 file of CLAIMS PMPM claims (one CLP loop each: CLP, CAS, NM1*QC, DTM*232,
 DTM*233, SVC, DTM*472; 500 claims per ST...SE transaction, several payers), then, each in
-a fresh process, measures wall time and peak RSS (VmHWM) of:
+a fresh process, in `--repeat` alternated rounds (`benchmarks/rounds.py`: the median,
+with the load average), measures wall time and peak RSS (VmHWM) of:
 
 - `io.remittance.read_remittances` (the streaming tokenizer and the 835 rules: one claim
   row per CLP, typed, in Arrow-backed columns), the part of `xl-pmpm paid` that grows
@@ -19,6 +20,7 @@ within 1 GiB.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -28,6 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.rounds import alternate  # noqa: E402
+
 PAYERS = ("METRO MLTC", "HUDSON VALLEY MLTC", "ELDERPLAN", "SAMPLE HEALTH PLAN")
 RATES = (("2443", 146.45), ("2444", 387.84), ("2445", 1046.36))
 PER_SET = 500
@@ -113,6 +118,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--claims", type=int, default=3_000_000)
     ap.add_argument("--keep", help="write the 835 here and keep it")
+    ap.add_argument("--repeat", type=int, default=3, help="alternated rounds (the median counts)")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench835_"))
     path = Path(args.keep) if args.keep else folder / "year.835"
@@ -121,17 +127,19 @@ def main() -> None:
     print(
         f"wrote {args.claims:,} claims, {size / 2**20:,.0f} MiB in {time.perf_counter() - t0:.0f} s"
     )
-    print(f"load average {os.getloadavg()[0]:.2f}")
-    floor = measure("pyarrow", path)
-    ours = measure("reader", path)
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    rounds = alternate(
+        {kind: functools.partial(measure, kind, path) for kind in ("pyarrow", "reader")},
+        args.repeat,
+    )
+    print(f"medians of {args.repeat} alternated rounds, load average {rounds.load()}")
     print(
-        f"pyarrow read_csv (segments as lines): {floor['seconds']:.1f} s, "
-        f"peak {floor['peak_mib']:.0f} MiB, {floor['rows']:,} segments"
+        f"pyarrow read_csv (segments as lines): {rounds.median('pyarrow'):.1f} s, "
+        f"peak {rounds.peak('pyarrow'):.0f} MiB, {rounds.runs['pyarrow'][0]['rows']:,} segments"
     )
     print(
-        f"xl-pmpm read_remittances: {ours['seconds']:.1f} s, peak {ours['peak_mib']:.0f} MiB, "
-        f"{ours['rows']:,} claims; {ours['seconds'] / floor['seconds']:.1f}x the floor's time"
+        f"xl-pmpm read_remittances: {rounds.median('reader'):.1f} s, "
+        f"peak {rounds.peak('reader'):.0f} MiB, {rounds.runs['reader'][0]['rows']:,} claims; "
+        f"{rounds.ratio('reader', 'pyarrow'):.1f}x the floor's time"
     )
     if not args.keep:
         path.unlink()

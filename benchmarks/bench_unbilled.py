@@ -4,12 +4,15 @@ Generates three months of visits (`bench_visits.generate_visits`: invented data,
 same members every month, about 30 visits per member-month, 2 % of each file's visits
 dated in the month before) and a ledger in which 97 % of the member-months are
 exported, 1 % rejected and 0.5 % placeholders (the rest never exported). Then, each
-command in a fresh process (`python -m xl_pmpm.cli ...`), best of `--repeat`:
+command in a fresh process (`python -m xl_pmpm.cli ...`), in `--repeat` alternated
+rounds (`benchmarks/rounds.py`; each figure the median of the rounds, with the load
+average at each round):
 
 - baseline: `xl-pmpm visits FILE --month M --out DIR` on each of the three files
   (the time of the three runs added up; peak RSS the largest of the three);
 - `xl-pmpm unbilled F1 F2 F3 --ledger DB --as-of D --format json`, and the same with
-  the text output.
+  the text output;
+- the physical limit: pyarrow `read_csv` + `write_csv` of the same three files.
 
 Peak RSS is the child's own VmHWM (ru_maxrss would carry this process's peak over
 exec). Prints JSON with both and the ratios.
@@ -35,9 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from bench_visits import generate_visits
+from rounds import alternate, arrow_limit
 
 from xl_pmpm.io.ledger._db import open_ledger
 
@@ -59,8 +61,8 @@ CHILD = (
 )
 
 
-def run_child(argv: list[str]) -> tuple[float, int, str]:
-    """Seconds, peak RSS (bytes, VmHWM) and stdout of `xl-pmpm ARGV` in a fresh process."""
+def run_child(argv: list[str]) -> dict:
+    """Seconds, peak (MiB, VmHWM) and stdout of `xl-pmpm ARGV` in a fresh process."""
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, *argv],
@@ -72,16 +74,12 @@ def run_child(argv: list[str]) -> tuple[float, int, str]:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"xl-pmpm {argv[0]} failed ({proc.returncode}): {proc.stderr}")
     kib = int(proc.stderr.rsplit("VmHWM ", 1)[1].split()[0])
-    return elapsed, kib * 1024, proc.stdout
+    return {"seconds": elapsed, "peak_mib": kib / 1024, "stdout": proc.stdout}
 
 
 def write_visits(frame: pd.DataFrame, path: Path) -> None:
-    """`frame.to_csv(path, index=False)` byte for byte (no generated value needs quotes),
-    by Arrow's writer: a statewide month is 15M rows."""
-    with path.open("wb") as fh:
-        fh.write((",".join(frame.columns) + "\n").encode())
-        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-        pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), fh, options)
+    """The visits as a CSV, quoted where RFC 4180 needs it ("Family, Given" names)."""
+    frame.to_csv(path, index=False)
 
 
 def write_ledger(db: Path, files: list[Path], seed: int = 16) -> dict[str, int]:
@@ -157,24 +155,33 @@ def main() -> None:
             ledger_counts = write_ledger(db, files)
         made = time.perf_counter() - t
 
-        def baseline() -> tuple[float, int]:
+        def baseline() -> dict:
             runs = [
                 run_child(["visits", str(f), "--month", m, "--out", str(tmp_dir / "reports")])
                 for f, m in zip(files, MONTHS, strict=True)
             ]
-            return sum(r[0] for r in runs), max(r[1] for r in runs)
+            return {
+                "seconds": sum(r["seconds"] for r in runs),
+                "peak_mib": max(r["peak_mib"] for r in runs),
+            }
 
-        def unbilled(output: str) -> tuple[float, int, str]:
+        def unbilled(output: str) -> dict:
             argv = ["unbilled", *map(str, files), "--ledger", str(db), "--as-of", AS_OF]
             return run_child([*argv, "--format", output])
 
-        base = [baseline() for _ in range(args.repeat)]
-        ours = [unbilled("json") for _ in range(args.repeat)]
-        text = [unbilled("text") for _ in range(args.repeat)]
-        base_s, base_rss = min(b[0] for b in base), max(b[1] for b in base)
-        our_s, our_rss = min(o[0] for o in ours), max(o[1] for o in ours)
-        text_s, text_rss = min(o[0] for o in text), max(o[1] for o in text)
-        totals = json.loads(ours[-1][2])["totals"]
+        rounds = alternate(
+            {
+                "visits": baseline,
+                "json": lambda: unbilled("json"),
+                "text": lambda: unbilled("text"),
+                "arrow": lambda: arrow_limit(tmp_dir / "arrow", *files),
+            },
+            args.repeat,
+        )
+        base_s, base_rss = rounds.median("visits"), rounds.peak("visits")
+        our_s, our_rss = rounds.median("json"), rounds.peak("json")
+        text_s, text_rss = rounds.median("text"), rounds.peak("text")
+        totals = json.loads(rounds.runs["json"][-1]["stdout"])["totals"]
         print(
             json.dumps(
                 {
@@ -184,15 +191,19 @@ def main() -> None:
                     "file_mb_each": round(files[0].stat().st_size / 1e6, 1),
                     "ledger_entries": ledger_counts,
                     "generate_s": round(made, 1),
+                    "rounds": args.repeat,
+                    "load_average": rounds.loads,
                     "visits_x3_s": round(base_s, 2),
                     "unbilled_s": round(our_s, 2),
-                    "time_ratio": round(our_s / base_s, 2),
-                    "visits_peak_rss_mib": round(base_rss / 2**20),
-                    "unbilled_peak_rss_mib": round(our_rss / 2**20),
+                    "time_ratio": round(rounds.ratio("json", "visits"), 2),
+                    "visits_peak_rss_mib": round(base_rss),
+                    "unbilled_peak_rss_mib": round(our_rss),
                     "rss_ratio": round(our_rss / base_rss, 2),
                     "unbilled_text_s": round(text_s, 2),
-                    "text_time_ratio": round(text_s / base_s, 2),
-                    "unbilled_text_peak_rss_mib": round(text_rss / 2**20),
+                    "text_time_ratio": round(rounds.ratio("text", "visits"), 2),
+                    "unbilled_text_peak_rss_mib": round(text_rss),
+                    "pyarrow_limit_s": round(rounds.median("arrow"), 2),
+                    "ratio_to_pyarrow_limit": round(rounds.ratio("json", "arrow"), 2),
                     "earned_member_months": totals["earned_member_months"],
                     "recoverable_member_months": totals["recoverable_member_months"],
                     "lost_member_months": totals["lost_member_months"],

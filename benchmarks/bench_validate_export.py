@@ -5,12 +5,14 @@ of Zipf-like sizes, names "Family, Given"). In-process; `bench_scale.py` measure
 same as whole commands, in alternated rounds.
 
 The floor is `pandas.read_csv(dtype=str)` + `to_csv` of the same file, measured in
-the same run (machines here are noisy, so only ratios are reported). Each side
-runs `--repeat` times; the best time of each is compared. Peak memory (RSS) of
+the same run (machines here are noisy, so only ratios are reported); pyarrow's
+`read_csv` + `write_csv` of the same bytes is the physical limit. The three sides run
+in `--repeat` alternated rounds (`benchmarks/rounds.py`): each figure is the median of
+the rounds, with the load average at each round. Peak memory (RSS) of
 one read + validate + export, and of the floor, is measured in a fresh child
 process each (its VmHWM), so neither inherits the other's peak.
 
-    python benchmarks/bench_validate_export.py [--rows 250000] [--repeat 3]
+    python benchmarks/bench_validate_export.py [--rows 250000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.csv as pacsv
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.rounds import alternate, timed  # noqa: E402
 from benchmarks.sample import REAL_SHAPE, extract_csv, generate_extract  # noqa: E402
 from xl_pmpm.io import files  # noqa: E402
 from xl_pmpm.io.workflow import export_import_file  # noqa: E402
@@ -56,13 +59,8 @@ def ours(src: Path, out: Path, layout, book) -> int:
     return done.rows
 
 
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def arrow(src: Path, out: Path) -> None:
+    pacsv.write_csv(pacsv.read_csv(src), out / "arrow.csv")
 
 
 def peak_rss_mb(which: str, src: Path, out: Path) -> float:
@@ -99,7 +97,7 @@ def peak_rss_of_this_process_mb() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=250_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--child", nargs=3, metavar=("WHICH", "SRC", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -115,9 +113,15 @@ def main() -> None:
         src = tmp / "extract.csv"
         src.write_bytes(extract_csv(frame))
         rows = ours(src, tmp / "warm", layout, book)  # warm-up, and proof it exports
-        t_floor = best_of(args.repeat, lambda: floor(src, tmp))
         n = iter(range(10**6))
-        t_ours = best_of(args.repeat, lambda: ours(src, tmp / f"run{next(n)}", layout, book))
+        rounds = alternate(
+            {
+                "floor": lambda: timed(lambda: floor(src, tmp)),
+                "ours": lambda: timed(lambda: ours(src, tmp / f"run{next(n)}", layout, book)),
+                "arrow": lambda: timed(lambda: arrow(src, tmp)),
+            },
+            args.repeat,
+        )
         rss_ours = peak_rss_mb("ours", src, tmp / "rss_ours")
         rss_floor = peak_rss_mb("floor", src, tmp / "rss_floor")
         size_mb = src.stat().st_size / 1e6
@@ -125,9 +129,13 @@ def main() -> None:
         "benchmark": "validate+export vs read_csv(dtype=str)+to_csv",
         "rows": args.rows,
         "exported_rows": rows,
-        "floor_seconds": round(t_floor, 3),
-        "validate_export_seconds": round(t_ours, 3),
-        "ratio": round(t_ours / t_floor, 2),
+        "rounds": args.repeat,
+        "load_average": rounds.loads,
+        "floor_seconds": round(rounds.median("floor"), 3),
+        "validate_export_seconds": round(rounds.median("ours"), 3),
+        "pyarrow_limit_seconds": round(rounds.median("arrow"), 3),
+        "ratio": round(rounds.ratio("ours", "floor"), 2),
+        "ratio_to_pyarrow_limit": round(rounds.ratio("ours", "arrow"), 2),
         "file_mb": round(size_mb, 1),
         "peak_rss_mb": round(rss_ours),
         "floor_peak_rss_mb": round(rss_floor),

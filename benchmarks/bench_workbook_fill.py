@@ -12,7 +12,7 @@ formula text is the same, which made the old floor say nothing about the fill. E
 subprocess, so each one's peak RSS (ru_maxrss) is its own; the extract is generated
 in both and not timed.
 
-    python benchmarks/bench_workbook_fill.py [--rows 250000] [--repeat 2] [--values-floor]
+    python benchmarks/bench_workbook_fill.py [--rows 250000] [--repeat 3] [--values-floor]
 
 The fill writes the report sheets' data rows as XML itself (`xl_pmpm.workbook.sheet_xml`):
 each formula column as one shared formula, values from the DataFrame's columns, no cell
@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.sample
+from benchmarks.rounds import alternate  # noqa: E402
+
 MONTH = "2026-10"
 CHILDREN = ("fill", "xlsxwriter", "values", "zip")
 
@@ -166,7 +168,9 @@ def _run(which: str, rows: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=250_000)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each (the fastest counts)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="alternated rounds (the median counts)"
+    )
     parser.add_argument(
         "--values-floor",
         action="store_true",
@@ -183,39 +187,35 @@ def main(argv: list[str] | None = None) -> int:
         _child(args.child, args.rows)
         return 0
     if args.zip_floor:
-        runs = {w: [_run(w, args.rows) for _ in range(args.repeat)] for w in ("fill", "zip")}
-        fill, same = (min(runs[w], key=lambda r: r["seconds"]) for w in ("fill", "zip"))
-        print(f"rows: {args.rows:,}, fastest of {args.repeat}; load average {os.getloadavg()}")
-        print(
-            f"fill (template.build_template): {fill['seconds']:.1f} s, "
-            f"peak RSS {fill['peak_mib']:.0f} MiB, {fill['bytes'] / 2**20:.1f} MiB file"
-        )
-        print(f"zipping the same parts:         {same['seconds']:.1f} s")
-        print(f"ratio (fill / same bytes zipped): {fill['seconds'] / same['seconds']:.2f}x")
+        which = ["fill", "zip"]
+    else:
+        which = ["fill", "xlsxwriter"] + (["values"] if args.values_floor else [])
+    rounds = alternate({w: functools.partial(_run, w, args.rows) for w in which}, args.repeat)
+    print(
+        f"rows: {args.rows:,}, medians of {args.repeat} alternated rounds; "
+        f"load average {rounds.load()}"
+    )
+    fill = rounds.runs["fill"][-1]
+    print(
+        f"fill (template.build_template): {rounds.median('fill'):.1f} s, "
+        f"peak RSS {rounds.peak('fill'):.0f} MiB, {fill['bytes'] / 2**20:.1f} MiB file"
+    )
+    if args.zip_floor:
+        print(f"zipping the same parts:         {rounds.median('zip'):.1f} s")
+        print(f"ratio (fill / same bytes zipped): {rounds.ratio('fill', 'zip'):.2f}x")
         return 0
-    which = ["fill", "xlsxwriter"] + (["values"] if args.values_floor else [])
-    runs = {w: [] for w in which}
-    for _ in range(args.repeat):  # alternated, so both see the same load
-        for w in which:
-            runs[w].append(_run(w, args.rows))
-    fill, base = (min(runs[w], key=lambda r: r["seconds"]) for w in ("fill", "xlsxwriter"))
-    ratio = fill["seconds"] / base["seconds"]
-    print(f"rows: {args.rows:,}, fastest of {args.repeat}; load average {os.getloadavg()}")
+    base = rounds.runs["xlsxwriter"][-1]
     print(
-        f"fill (template.build_template): {fill['seconds']:.1f} s, "
-        f"peak RSS {fill['peak_mib']:.0f} MiB, {fill['bytes'] / 2**20:.1f} MiB file"
+        f"floor (XlsxWriter, cached):     {rounds.median('xlsxwriter'):.1f} s, "
+        f"peak RSS {rounds.peak('xlsxwriter'):.0f} MiB, {base['bytes'] / 2**20:.1f} MiB file"
     )
-    print(
-        f"floor (XlsxWriter, cached):     {base['seconds']:.1f} s, "
-        f"peak RSS {base['peak_mib']:.0f} MiB, {base['bytes'] / 2**20:.1f} MiB file"
-    )
+    ratio = rounds.ratio("fill", "xlsxwriter")
     print(f"ratio (fill / fair floor): {ratio:.2f}x  (target <= 1.0x, peak < 1024 MiB)")
     if args.values_floor:
-        values = min(runs["values"], key=lambda r: r["seconds"])
         print(
-            f"XlsxWriter, values alone:      {values['seconds']:.1f} s, "
-            f"peak RSS {values['peak_mib']:.0f} MiB; fill / it: "
-            f"{fill['seconds'] / values['seconds']:.2f}x"
+            f"XlsxWriter, values alone:      {rounds.median('values'):.1f} s, "
+            f"peak RSS {rounds.peak('values'):.0f} MiB; fill / it: "
+            f"{rounds.ratio('fill', 'values'):.2f}x"
         )
     return 0
 

@@ -48,3 +48,23 @@ def test_rows_are_their_records_with_nulls_and_dates_as_text() -> None:
     assert json.loads(text) == {"rows": records, "none": []}
     assert text == json.dumps({"rows": records, "none": []}, indent=2, ensure_ascii=False)
     assert not isinstance(rows, list)  # no list whose encoding depends on the encoder
+
+
+@given(
+    st.lists(st.tuples(st.text(max_size=6) | st.none(), st.integers()), max_size=7),
+    st.integers(min_value=1, max_value=3),
+    st.booleans(),
+)
+def test_rows_read_as_json_dumps_of_their_records_at_any_depth_and_chunk(
+    values: list[tuple[str | None, int]], chunk: int, ascii_only: bool
+) -> None:
+    """Records written a chunk at a time, deep in a payload, are json.dumps's text of them."""
+    frame = pd.DataFrame(values, columns=["name\n", "n"], dtype=object)
+    records = [{"name\n": name, "n": n} for name, n in values]
+    Rows.CHUNK, saved = chunk, Rows.CHUNK
+    try:
+        text = _written({"a": [{"rows": Rows(frame)}, 1]}, ascii_only=ascii_only)
+    finally:
+        Rows.CHUNK = saved
+    want = {"a": [{"rows": records}, 1]}
+    assert text == json.dumps(want, indent=2, ensure_ascii=ascii_only, default=str)

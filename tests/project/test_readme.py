@@ -64,10 +64,30 @@ def test_no_heading_names_an_issue_and_every_link_resolves() -> None:
                 assert (doc.parent / target).exists(), f"{doc.name}: {target}"
 
 
-def test_speed_figures_are_quoted_from_the_benchmarks_only() -> None:
-    """Each measured figure lives in benchmarks/README.md; the README quotes none."""
+def _speed_paragraph(text: str) -> str:
+    """The README's one paragraph of speed figures (it starts "Speed, ")."""
+    found = re.findall(r"^Speed, .*?(?=\n\n)", text, re.M | re.S)
+    assert len(found) == 1, "the README has one paragraph of speed figures"
+    return found[0]
+
+
+def test_speed_figures_are_one_per_benchmark_quoted_from_its_row() -> None:
+    """The README quotes one figure per benchmark, the default command's first, each as
+    benchmarks/README.md's summary table gives it in that benchmark's row; no other figure
+    of speed or memory appears in the README."""
     text = README.read_text(encoding="utf-8")
-    assert not re.search(r"\d[\d.]*\s*(?:×|x\b|MiB)", text)
+    speed = _speed_paragraph(text)
+    quoted = re.findall(r"\*\*(\d[\d.,]*×)\*\*[^*]*?\(`(bench_\w+\.py)`\)", speed)
+    names = [name for _, name in quoted]
+    shipped = sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    assert sorted(names) == shipped  # each benchmark once
+    assert names[0] == "bench_scale.py" and "default `xl-pmpm export`" in speed
+    rows = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8").splitlines()
+    for figure, name in quoted:
+        row = [r for r in rows if r.startswith(f"| `{name}` |") and f"**{figure}**" in r]
+        assert row, f"{name}: {figure} is not the figure its row in benchmarks/README.md gives"
+    rest = text.replace(speed, "")
+    assert not re.search(r"\d[\d.]*\s*(?:×|x\b|MiB)", rest)
 
 
 def test_the_workbook_doc_keeps_what_was_verified_in_excel() -> None:

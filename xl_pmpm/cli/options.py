@@ -107,6 +107,16 @@ def write_json(value: object, write: Callable[[str], object], *, ascii_only: boo
                 write(("," if n else "") + inner + scalar(_json_key(key)) + ": ")
                 put(item, level + 1)
             write("\n" + _INDENT * level + "}")
+        elif isinstance(v, Rows) and v:
+            # A chunk of records is laid out by one json.dumps at depth 0 ("[\n  {...}\n]");
+            # its records sit one level deeper here, so each of its line breaks takes this
+            # level's indent (a JSON string holds no raw line break: only layout ones).
+            pad = "\n" + _INDENT * level
+            write("[")
+            for n, records in enumerate(v.chunks()):
+                text = json.dumps(records, indent=2, ensure_ascii=ascii_only, default=str)
+                write(("," if n else "") + text[1:-2].replace("\n", pad))
+            write(pad + "]")
         elif isinstance(v, list | tuple | Rows):
             if not v:
                 write("[]")
