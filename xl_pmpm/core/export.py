@@ -455,9 +455,9 @@ def _contract_parts(
     contract: str,
 ) -> Iterator[ExportPart]:
     """The import files of one contract's rows, one at a time: rows `picked` of `lines` (each
-    row's CSV line, `_line_pieces`, the pieces' first rows `starts`), or the `len(lines_of)` rows from `start` on when the
-    table is already in contract order; their report lines `lines_of`; with `hashes` (every
-    row's ledger fingerprint), each part carries its rows'.
+    row's CSV line, `_line_pieces`, the pieces' first rows `starts`), or the `len(lines_of)`
+    rows from `start` on when the table is already in contract order; their report lines
+    `lines_of`; with `hashes` (every row's ledger fingerprint), each part carries its rows'.
 
     Taken `_ENCODE_ROWS` lines at a time straight into files under the upload limit, each
     taking as many rows as fit: the contract's whole text is never held.

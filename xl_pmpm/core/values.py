@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 
 def squash(text: object) -> str:
@@ -65,10 +67,25 @@ class Distinct:
 
 def distinct_values(column: pd.Series) -> Distinct:
     """`column` factorized once, for several `per_value_columns` passes over it."""
+    if _one_value(column):  # an agency's ID on every row: no hashing
+        codes = np.zeros(len(column), dtype=np.int32)
+        return Distinct(codes, pd.Series(column.array[:1]).astype(str), column.index)
     codes, uniques = pd.factorize(column, use_na_sentinel=False)
     # Text stays Arrow text: a million distinct IDs never become Python objects.
     text = pd.Series(uniques) if column.dtype == "str" else pd.Series(uniques, dtype=object)
     return Distinct(codes.astype(np.int32), text.fillna("").astype(str), column.index)
+
+
+def _one_value(column: pd.Series) -> bool:
+    """Whether Arrow text holds one value on every row, none missing (one compare per row;
+    a column whose first chunk differs is told by that chunk)."""
+    if not isinstance(column.array, ArrowStringArray) or not len(column):
+        return False
+    values = column.array.__arrow_array__()
+    if values.null_count:
+        return False
+    first = values[0]
+    return all(pc.all(pc.equal(part, first)).as_py() for part in (values.chunk(0), values))
 
 
 @dataclass(frozen=True)
