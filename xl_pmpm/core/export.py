@@ -28,7 +28,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.row_checks import blank_rows
 from xl_pmpm.core.value_checks import parse_datetimes
-from xl_pmpm.core.values import per_value
+from xl_pmpm.core.values import per_value, text_chunks
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}
@@ -163,20 +163,6 @@ def _export_array(values: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
     return values
 
 
-def _text_chunks(values: pa.Array | pa.ChunkedArray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Each chunk of Arrow text as its offsets (one per row and one past the last, from 0)
-    and its bytes, both numpy views of Arrow's buffers (no copy)."""
-    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
-        wide = chunk.type in (pa.large_string(), pa.large_binary())
-        bufs = chunk.buffers()
-        offsets = np.frombuffer(bufs[1], np.int64 if wide else np.int32)
-        offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
-        start = int(offsets[0]) if len(offsets) else 0
-        data = data[start : int(offsets[-1])] if len(offsets) else data[:0]
-        yield offsets - start, data
-
-
 def _rows_holding(
     values: pa.Array | pa.ChunkedArray, chars: bytes
 ) -> pa.Array | pa.ChunkedArray | None:
@@ -184,7 +170,7 @@ def _rows_holding(
     a byte is the character in UTF-8), chunked as `values`; None when no row does. One pass
     of byte compares over the text, where a regular expression costs several times more."""
     masks, found = [], False
-    for offsets, data in _text_chunks(values):
+    for offsets, data in text_chunks(values):
         hit = np.zeros(len(data), dtype=bool)
         for byte in chars:
             hit |= data == byte
@@ -203,7 +189,7 @@ def _edge_space(values: pa.ChunkedArray) -> bool:
     """Whether a value starts or ends with white space (Python's `str.isspace`): only values
     whose first or last byte is not printable ASCII are tested against `_EDGE_SPACE`."""
     masks, found = [], False
-    for offsets, data in _text_chunks(values):
+    for offsets, data in text_chunks(values):
         size = np.diff(offsets)
         some = size > 0
         first = data[offsets[:-1][some]]

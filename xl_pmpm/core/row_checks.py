@@ -18,6 +18,7 @@ from xl_pmpm.core.values import (
     Distinct,
     column_values,
     distinct_values,
+    first_bytes,
     member_key,
     member_keys,
     per_value_columns,
@@ -35,16 +36,32 @@ def _is_text(values: pd.Series, wants: np.ndarray, owner: np.ndarray) -> np.ndar
     """Where each value squashes to its column's text (value i's is `wants[owner[i]]`); only
     values starting with its letter are squashed."""
     out = np.zeros(len(values), dtype=bool)
-    # Each value's first letter, casefolded once per distinct letter (not once per value),
-    # against each column's: a table of letters by columns, looked up per value.
+    maybe = np.zeros(len(values), dtype=bool)
+    rest = np.ones(len(values), dtype=bool)
+    head = first_bytes(values)
+    if head is not None:
+        # A first byte of printable ASCII other than a space is the value's first letter
+        # (nothing to strip before it), casefolded as ASCII lowercases: told from the bytes.
+        plain = (head > 0x20) & (head < 0x7F)
+        lower = np.where((head >= 0x41) & (head <= 0x5A), head + 32, head)
+        letter = np.array([ord(w[0]) if w[:1].isascii() and w else -1 for w in wants])
+        maybe[plain] = lower[plain] == letter[owner[plain]]
+        rest = ~plain
+    if rest.any():
+        maybe[rest] = _starts_as(values[rest], wants, owner[rest])
+    if maybe.any():
+        out[maybe] = squash_values(values[maybe]).to_numpy(object) == wants[owner[maybe]]
+    return out
+
+
+def _starts_as(values: pd.Series, wants: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Where each value's first letter (spaces aside), casefolded, is its column text's: each
+    distinct letter casefolded once, against each column's, looked up per value."""
     codes, letters = pd.factorize(values.str.lstrip().str[:1], use_na_sentinel=False)
     starts = np.array(
         [[str(c).casefold() == w[:1] for w in wants] for c in letters], dtype=bool
     ).reshape(len(letters), len(wants))
-    maybe = starts[codes, owner]
-    if maybe.any():
-        out[maybe] = squash_values(values[maybe]).to_numpy(object) == wants[owner[maybe]]
-    return out
+    return starts[codes, owner]
 
 
 def repeated_header_rows(

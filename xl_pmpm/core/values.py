@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.arrays import ArrowStringArray
 
@@ -54,6 +55,34 @@ def map_distinct(values: pd.Series, lookup: Callable[[Any], Any]) -> pd.Series:
     """`lookup` of each value, called once per distinct value (a million rows name a few
     payers); pandas' `map` calls Python once per row on Arrow text."""
     return per_value(values, lambda distinct: distinct.map(lookup))
+
+
+def text_chunks(values: pa.Array | pa.ChunkedArray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each chunk of Arrow text as its offsets (one per row and one past the last, from 0)
+    and its bytes, both numpy views of Arrow's buffers (no copy)."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        wide = chunk.type in (pa.large_string(), pa.large_binary())
+        bufs = chunk.buffers()
+        offsets = np.frombuffer(bufs[1], np.int64 if wide else np.int32)
+        offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
+        start = int(offsets[0]) if len(offsets) else 0
+        data = data[start : int(offsets[-1])] if len(offsets) else data[:0]
+        yield offsets - start, data
+
+
+def first_bytes(values: pd.Series) -> np.ndarray | None:
+    """Each value's first byte (0 for an empty value) where `values` is Arrow text, from its
+    buffers (no copy); None for other text."""
+    if not isinstance(values.array, ArrowStringArray):
+        return None
+    out = []
+    for offsets, data in text_chunks(values.array.__arrow_array__()):
+        first = np.zeros(len(offsets) - 1, dtype=np.uint8)
+        some = np.diff(offsets) > 0
+        first[some] = data[offsets[:-1][some]]
+        out.append(first)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.uint8)
 
 
 @dataclass(frozen=True)
