@@ -11,7 +11,7 @@ import pandas as pd
 
 from xl_pmpm.core.findings import finding_rows
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.core.values import Distinct, column_values
+from xl_pmpm.core.values import Distinct, column_values, distinct_values
 
 
 def _money(values: pd.Series) -> pd.Series:
@@ -173,6 +173,25 @@ def tier_findings(
     return out
 
 
+def _same_codes(
+    table: pd.DataFrame,
+    name: str,
+    coded: Mapping[str, Distinct] | None,
+    others: list[pd.Series],
+) -> list[np.ndarray]:
+    """Per row, whether the column's value (stripped) equals each of `others` (text per row,
+    none missing): each distinct value compared with each distinct other once."""
+    column = coded.get(name) if coded else None
+    column = column if column is not None else distinct_values(table[name])
+    mine = column.uniques.str.strip().to_numpy(object)
+    out = []
+    for other in others:
+        codes, theirs = pd.factorize(other)
+        same = mine[:, None] == np.asarray(theirs, dtype=object)[None, :]
+        out.append(same.reshape(len(mine), len(theirs))[column.codes, codes])
+    return out
+
+
 def _discipline_findings(
     table: pd.DataFrame,
     layout: Layout,
@@ -190,17 +209,23 @@ def _discipline_findings(
     disc, code = layout.column("discipline"), layout.column("service_code")
     if disc is None or code is None or disc.name not in table.columns or not disc.skilled:
         return []
-    discipline = _stripped(table, disc.name, coded)
-    values = _stripped(table, code.name, coded)
     pa_code = flags["claim_service_code"].astype("string").fillna("")
     skilled_code = flags["claim_skilled_service_code"].astype("string").fillna("")
-    skilled = discipline.isin(disc.skilled)
-    known = discipline.isin(disc.allowed) if disc.allowed else discipline != ""
-    pa_with_skilled = ~skilled & (values == skilled_code) & (values != pa_code)
-    skilled_with_pa = skilled & (values == pa_code) & (values != skilled_code)
+    skilled = column_values(table, disc.name, lambda u: u.str.strip().isin(disc.skilled), coded)
+    if disc.allowed:
+        known = column_values(table, disc.name, lambda u: u.str.strip().isin(disc.allowed), coded)
+    else:
+        known = column_values(table, disc.name, lambda u: u.str.strip() != "", coded)
+    # The row's code against its claim's two codes: each distinct code against each distinct
+    # claim code once, looked up per row.
+    is_pa, is_skilled = _same_codes(table, code.name, coded, [pa_code, skilled_code])
+    pa_with_skilled = ~skilled & is_skilled & ~is_pa
+    skilled_with_pa = skilled & is_pa & ~is_skilled
     wrong = (rows & known & (pa_with_skilled | skilled_with_pa)).fillna(False).astype(bool)
     if not wrong.any():
         return []
+    discipline = _stripped(table, disc.name, coded)
+    values = _stripped(table, code.name, coded)
     expected = skilled_code.where(skilled, pa_code)[wrong]
     message = (
         disc.name
