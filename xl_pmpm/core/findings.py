@@ -260,12 +260,12 @@ def finding_rows(
         return empty_findings()
     sev = severity or CODES[code][0]
     fix = CODES[code][1]
-    if isinstance(message, pd.Series):
-        text = (message.astype(str) + " " + fix).to_numpy()
+    if isinstance(message, pd.Series):  # (Arrow text stays Arrow: no Python string per row)
+        text = (message.astype(str) + " " + fix).array
     else:
         text = [f"{message} {fix}"] * n
     if isinstance(values, pd.Series):
-        vals = values.astype(str).to_numpy()
+        vals = values.astype(str).array
     elif isinstance(values, str):
         vals = [values] * n
     else:
