@@ -267,6 +267,17 @@ def _has_lone_cr(data: bytes) -> bool:
     return False
 
 
+def _lone_cr_after(buf: np.ndarray, start: int, ends: np.ndarray) -> bool:
+    """Whether a CR not followed by an LF is in `buf` from `start` on, `ends` its line ends
+    (`_line_ends`): CRs counted, against the line ends with a CR before them."""
+    crs = sum(
+        int(np.count_nonzero(buf[a : a + _SCAN_BYTES] == _CR))
+        for a in range(start, len(buf), _SCAN_BYTES)
+    )
+    newlines = ends[(ends > start) & (ends < len(buf))]  # (the last end may be the file's end)
+    return crs != int(np.count_nonzero(buf[newlines - 1] == _CR))
+
+
 def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None:
     """The table straight from the bytes (pyarrow), or None when only the csv module is exact.
 
@@ -275,8 +286,6 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
     non-blank lines. Blank lines become rows of empty values, as the csv module
     reads them. Index: each record's line.
     """
-    if _has_lone_cr(data):
-        return None  # a lone CR ends a line for the csv module, not for pyarrow
     start = 3 if encoding == "utf-8-sig" else 0
     for _ in range(plan.skip):
         start = data.index(b"\n", start) + 1
@@ -284,6 +293,8 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
     ends = _line_ends(buf, start, ord(plan.sep))
     if ends is None or not len(ends):
         return None
+    if b"\r" in data and (_has_lone_cr(data[:start]) or _lone_cr_after(buf, start, ends)):
+        return None  # a lone CR ends a line for the csv module, not for pyarrow
     starts = np.concatenate([[start], ends[:-1] + 1])
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (buf[np.minimum(starts, len(buf) - 1)] == _CR))
