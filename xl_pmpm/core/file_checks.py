@@ -5,14 +5,17 @@ changed from the extract, the submission window, and the payers its contracts na
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from xl_pmpm.core.claims import SUBMISSION_DAYS, submission_window
 from xl_pmpm.core.findings import WARNING, combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import DEFAULT_PAYER, RateBook
+from xl_pmpm.core.values import Distinct, distinct_values
 
 # What each informational column's checks are, for the warning when a file lacks it.
 CHECKS_NEEDING = {
@@ -119,7 +122,12 @@ def check_submission_window(
 
 
 def payer_findings(
-    table: pd.DataFrame, layout: Layout, book: RateBook, live: pd.Series, month: pd.Period
+    table: pd.DataFrame,
+    layout: Layout,
+    book: RateBook,
+    live: pd.Series,
+    month: pd.Period,
+    coded: Mapping[str, Distinct] | None = None,
 ) -> list[pd.DataFrame]:
     """`payer-unknown` per contract no payer fits; `payer-codes-unset` per payer to verify;
     `auto-billed-contract` per row of a contract whose PMPM HHAeXchange bills itself.
@@ -132,13 +140,24 @@ def payer_findings(
     col = layout.column("contract")
     if col is None or col.name not in table.columns:
         return []
-    contracts = table.loc[live, col.name].fillna("").str.strip()
-    contracts = contracts[contracts != ""]
-    if contracts.empty:
+    # The contracts on live rows, each distinct one stripped once (`coded`: the table's
+    # columns already factorized, by name); their rows only for a finding that lists them.
+    column = coded.get(col.name) if coded else None
+    column = column if column is not None else distinct_values(table[col.name])
+    stripped = column.uniques.str.strip()
+    on_live = np.bincount(column.codes[live.to_numpy(bool)], minlength=len(stripped)) > 0
+    present = stripped[on_live & (stripped != "").to_numpy(bool)].unique()
+    if not len(present):
         return []
     out = []
-    fits = {c: book.match_contract(c) for c in contracts.unique()}  # once per contract
-    unknown = contracts[~contracts.isin([c for c, payer in fits.items() if payer is not None])]
+    fits = {c: book.match_contract(c) for c in present}  # once per contract
+    known = [c for c, payer in fits.items() if payer is not None]
+    auto = [c for c in fits if book.is_auto_billed(c)]
+    contracts = pd.Series(dtype=str)
+    if len(known) < len(fits) or auto:
+        contracts = table.loc[live, col.name].fillna("").str.strip()
+        contracts = contracts[contracts != ""]
+    unknown = contracts[~contracts.isin(known)]
     # The file's name only: no folder of this computer in a report.
     payers_file = re.split(r"[\\/]", book.payers_source)[-1]
     if not unknown.empty:
@@ -153,7 +172,6 @@ def payer_findings(
                     value=str(contract),
                 )
             )
-    auto = [c for c in fits if book.is_auto_billed(c)]
     if auto:
         rows = contracts[contracts.isin(auto)]
         out.append(

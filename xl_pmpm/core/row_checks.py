@@ -19,6 +19,7 @@ from xl_pmpm.core.values import (
     column_values,
     distinct_values,
     first_bytes,
+    letters_and_digits,
     member_key,
     member_keys,
     per_value_columns,
@@ -209,9 +210,10 @@ def joined_per_member(values: pd.Series, member: pd.Series, sep: str) -> pd.Seri
 def _repeated_members(ids: Distinct, live: pd.Series) -> pd.Series:
     """Live rows whose member key (not blank) another live row has too: the keys made once
     per distinct ID, the rows counted per key by their codes (no hashing of every row)."""
-    keys = member_keys(ids.uniques)
-    if bool((keys == ids.uniques).all()):  # no ID changed: distinct IDs, distinct keys
-        codes = ids.codes
+    if letters_and_digits(ids.uniques).all():  # plain IDs are their own keys
+        keys, codes = ids.uniques, ids.codes
+    elif bool(((keys := member_keys(ids.uniques)) == ids.uniques).all()):
+        codes = ids.codes  # no ID changed: distinct IDs, distinct keys
     else:
         key_of, keys = pd.factorize(keys)
         codes = key_of[ids.codes]

@@ -162,7 +162,7 @@ def validate_table(
                 parts.append(file_finding("no-rate", missing.message, value=str(period)))
         if flags is not None:
             parts.extend(tier_findings(table, layout, flags, live, kept))
-        parts.extend(payer_findings(table, layout, book, live, period))
+        parts.extend(payer_findings(table, layout, book, live, period, kept))
         parts.extend(hours_implausible(table, layout, live, period, kept))
         if as_of is not None:
             present = sorted(flags.loc[live, "payer"].unique()) if flags is not None else None

@@ -15,7 +15,7 @@ from pandas.arrays import ArrowStringArray
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.hygiene import cell_findings, has_invisible, is_excel_error
 from xl_pmpm.core.layout import Column
-from xl_pmpm.core.values import Spread, non_ascii_digits, strip_invisible
+from xl_pmpm.core.values import Spread, letters_and_digits, non_ascii_digits, strip_invisible
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 # A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
@@ -69,14 +69,6 @@ def _only(values: pd.Series, where: np.ndarray, test) -> np.ndarray:
     return out
 
 
-def _letters_and_digits(values: pd.Series) -> np.ndarray:
-    """Where a value is not empty and only ASCII letters and digits (one pass in Arrow)."""
-    if isinstance(values.array, ArrowStringArray):
-        found = pc.ascii_is_alnum(values.array.__arrow_array__())
-        return np.asarray(pc.fill_null(found, False), dtype=bool)
-    return values.str.fullmatch(r"[0-9A-Za-z]+").fillna(False).to_numpy(bool)
-
-
 def _ascii_digits(values: pd.Series) -> np.ndarray:
     """Where a value is not empty and only the digits 0-9 (one pass in Arrow)."""
     if isinstance(values.array, ArrowStringArray):
@@ -99,7 +91,7 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
     values = raw.str.strip()
     # A value of ASCII letters and digits only holds no space, line break, formula sign,
     # "#", invisible or non-ASCII character: the tests for those look only at the others.
-    odd = ~_letters_and_digits(raw)
+    odd = ~letters_and_digits(raw)
     out: dict[str, np.ndarray | pd.Series] = {}
     out["blank"] = blank = (values == "").to_numpy(bool)
     out["line_break"] = _only(raw, odd, lambda v: v.str.contains(r"[\r\n]", regex=True))

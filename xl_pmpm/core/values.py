@@ -278,6 +278,14 @@ def member_key(values: pd.Series | Distinct) -> pd.Series:
     return per_value(values.fillna("").astype(str), member_keys)
 
 
+def letters_and_digits(values: pd.Series) -> np.ndarray:
+    """Where a value is not empty and only ASCII letters and digits (one pass in Arrow)."""
+    if isinstance(values.array, ArrowStringArray):
+        found = pc.ascii_is_alnum(values.array.__arrow_array__())
+        return np.asarray(pc.fill_null(found, False), dtype=bool)
+    return values.str.fullmatch(r"[0-9A-Za-z]+").fillna(False).to_numpy(bool)
+
+
 def member_keys(values: pd.Series) -> pd.Series:
     """`member_key` of text values that are already distinct (no factorizing)."""
     out = values.str.strip()
