@@ -409,16 +409,22 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
     try:
         with duckdb.connect() as con:
             con.execute("SET enable_progress_bar = false")
-            # Arrow, then pandas: DuckDB's own .df() converts its text columns slower.
-            found = con.sql(query, params={"path": str(path)}).to_arrow_table().to_pandas()
+            found = con.sql(query, params={"path": str(path)}).to_arrow_table()
     except duckdb.Error:
         return None  # not UTF-8, a ragged row, ...: the chunked reader says what is wrong
-    whole = found["g"].to_numpy() == 0
-    groups = found.loc[whole, list(ENGINE_GROUP_COLUMNS)].reset_index(drop=True)
+    return engine_sums(*_engine_parts(found), mapping, set(header))
+
+
+def _engine_parts(found: pa.Table) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The query's result split in Arrow (its groups; each field's distinct cells) and only
+    those parts made pandas frames (DuckDB's own .df() converts its text columns slower)."""
+    whole = pc.equal(found["g"], 0)
+    groups = found.filter(whole).select(list(ENGINE_GROUP_COLUMNS)).to_pandas()
+    rest = found.filter(pc.invert(whole))
     distinct = {}
     for f, read in ENGINE_READS.items():
-        if f"d_{f}" in found.columns:
-            one = found[~whole & (found[f"g_{f}"].to_numpy() == 0)]
-            one = one.drop_duplicates(f"d_{f}")
-            distinct[f] = pd.DataFrame({"raw": one[f"d_{f}"], read: one[f"v_{f}"]})
-    return engine_sums(groups, distinct, mapping, set(header))
+        if f"d_{f}" in found.column_names:
+            one = rest.filter(pc.equal(rest[f"g_{f}"], 0)).select([f"d_{f}", f"v_{f}"])
+            frame = one.rename_columns(["raw", read]).to_pandas()
+            distinct[f] = frame.drop_duplicates("raw").reset_index(drop=True)
+    return groups, distinct
