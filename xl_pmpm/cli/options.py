@@ -24,6 +24,7 @@ from typing import overload
 
 import pandas as pd
 
+from xl_pmpm.cli.early import month_text
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.io.ledger import driver_errors, network_warning, said
 from xl_pmpm.io.workflow import as_of_date
@@ -225,7 +226,7 @@ def parse_month(text: str | None, option: str = "--month") -> str | None:
     if text is None:
         return None
     try:
-        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
+        return month_text(text)
     except ValueError:
         raise PmpmInputError(
             f"{option} '{text}' is not a month.",

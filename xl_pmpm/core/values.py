@@ -11,12 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-def squash(text: object) -> str:
-    """Text compared loosely (headers, labels): BOMs, runs of whitespace and case aside."""
-    if text is None:
-        return ""
-    return " ".join(str(text).replace("\ufeff", " ").split()).casefold()
+from xl_pmpm.core.plain import squash as squash
 
 
 def squash_values(values: pd.Series) -> pd.Series:

@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +30,7 @@ from xl_pmpm.io.memory import release_unused
 ARCHIVE_NAME = "archive_{stamp}_{action}.csv"
 
 
-def bundled(name: str) -> Path:
-    return Path(str(resources.files("xl_pmpm") / "data" / name))
+bundled = sniff.bundled
 
 
 STDIN = sniff.STDIN
