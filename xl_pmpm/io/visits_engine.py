@@ -4,8 +4,9 @@ before pandas is imported.
 Plain Python until DuckDB runs (no pandas, no numpy, no pyarrow imported here): the
 program (`xl_pmpm.cli.program`) reads the command line's file, month and mapping, and
 `start_sums` runs the query in a thread while the interpreter imports pandas and the
-commands (DuckDB leaves Python's lock while it works), on the cores the machine has free
-(`_free_cores`). The command then asks for the same
+commands (DuckDB leaves Python's lock while it works), on every core but one (the
+interpreter's: on a shared machine, a DuckDB thread more than the cores free costs CPU
+seconds and no time). The command then asks for the same
 query of the same file (`run_query`): it gets the started one's result, or runs it. A
 started query nobody asks for (an error before, a different query) is interrupted at
 the program's end (`stop_started`). What DuckDB read is checked by the core all the same
@@ -164,22 +165,11 @@ class _Started(threading.Thread):
     def run(self) -> None:
         try:
             with self.con:
-                self.con.execute(f"SET threads = {_free_cores()}")
+                # One core left to the interpreter, which imports pandas meanwhile.
+                self.con.execute(f"SET threads = {max(1, (os.cpu_count() or 1) - 1)}")
                 self.result = _run(self.con, self.path, self.query)
         except Exception as exc:  # given to the command, which says what it means
             self.error = exc
-
-
-def _free_cores() -> int:
-    """The cores the machine has free (its core count less the load average), at least one:
-    DuckDB's threads beyond them cost CPU seconds (they wait and spin for a core) and save
-    no time, and the interpreter's import of pandas runs beside the query meanwhile."""
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average (Windows): one core taken
-        busy = 1.0
-    return max(1, min(cores, round(cores - busy)))
 
 
 def _run(con: Any, path: str, query: str) -> Any:
