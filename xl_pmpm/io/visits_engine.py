@@ -4,9 +4,7 @@ before pandas is imported.
 Plain Python until DuckDB runs (no pandas, no numpy, no pyarrow imported here): the
 program (`xl_pmpm.cli.program`) reads the command line's file, month and mapping, and
 `start_sums` runs the query in a thread while the interpreter imports pandas and the
-commands (DuckDB leaves Python's lock while it works), on every core but one (the
-interpreter's: on a shared machine, a DuckDB thread more than the cores free costs CPU
-seconds and no time). The command then asks for the same
+commands (DuckDB leaves Python's lock while it works). The command then asks for the same
 query of the same file (`run_query`): it gets the started one's result, or runs it. A
 started query nobody asks for (an error before, a different query) is interrupted at
 the program's end (`stop_started`). What DuckDB read is checked by the core all the same
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import threading
 from datetime import date, datetime
 from pathlib import Path
@@ -165,8 +162,6 @@ class _Started(threading.Thread):
     def run(self) -> None:
         try:
             with self.con:
-                # One core left to the interpreter, which imports pandas meanwhile.
-                self.con.execute(f"SET threads = {max(1, (os.cpu_count() or 1) - 1)}")
                 self.result = _run(self.con, self.path, self.query)
         except Exception as exc:  # given to the command, which says what it means
             self.error = exc
