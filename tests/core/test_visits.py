@@ -14,8 +14,7 @@ from xl_pmpm.cli.parser import Parser
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.core.validation import validate_table
-from xl_pmpm.core.visits import aggregate_visits
-from xl_pmpm.core.visits_mapping import parse_mapping
+from xl_pmpm.core.visits import aggregate_visits, parse_mapping
 from xl_pmpm.io import files
 from xl_pmpm.io.visits_reader import load_mapping, read_visits, read_visits_bytes
 
@@ -277,9 +276,9 @@ ODD = [
 @pytest.fixture
 def engine(monkeypatch):
     pytest.importorskip("duckdb")
-    from xl_pmpm.io import visits_engine, visits_reader
+    from xl_pmpm.io import visits_reader
 
-    monkeypatch.setattr(visits_engine, "ENGINE_ABOVE", 0)
+    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
     return visits_reader
 
 
@@ -299,12 +298,12 @@ def test_duckdb_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
     written = []
     for above in (0, 10**15):  # by DuckDB, then by pandas
-        monkeypatch.setattr(engine.visits_engine, "ENGINE_ABOVE", above)
+        monkeypatch.setattr(engine, "ENGINE_ABOVE", above)
         argv = ["visits", str(path), "--month", MONTH, "--out", str(tmp_path / f"o{above}")]
         assert _run([*argv, "--format", "json"]) == 1
         written.append(Path(json.loads(capsys.readouterr().out)["file"]).read_bytes())
     assert written[0] == written[1]
-    monkeypatch.setattr(engine.visits_engine, "ENGINE_ABOVE", 0)
+    monkeypatch.setattr(engine, "ENGINE_ABOVE", 0)
     used = engine._engine_sums(path, MAPPING, MONTH)
     # The changing name: DuckDB does not keep the file's order, pandas' reader does.
     assert (used is None) == ("Mo Chen-Li" in str(rows))

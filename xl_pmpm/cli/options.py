@@ -24,7 +24,6 @@ from typing import overload
 
 import pandas as pd
 
-from xl_pmpm.cli.early import month_text
 from xl_pmpm.core.errors import ExportRefused, PmpmError, PmpmInputError
 from xl_pmpm.io.ledger import driver_errors, network_warning, said
 from xl_pmpm.io.workflow import as_of_date
@@ -226,7 +225,7 @@ def parse_month(text: str | None, option: str = "--month") -> str | None:
     if text is None:
         return None
     try:
-        return month_text(text)
+        return f"{datetime.strptime(text.strip(), '%Y-%m'):%Y-%m}"
     except ValueError:
         raise PmpmInputError(
             f"{option} '{text}' is not a month.",

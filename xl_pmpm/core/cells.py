@@ -9,6 +9,7 @@ column, with the fix. Shared so every reader reports a bad cell the same way.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
@@ -70,6 +71,29 @@ def unreadable_csv(exc: Exception, what: str, file: str, fix: str) -> PmpmInputE
     return PmpmInputError(
         f"{what} cannot be read as CSV ({str(exc).splitlines()[0]}).", file=file, fix=fix
     )
+
+
+def check_date_formats(formats: Iterable[str], source: str, key: str) -> tuple[str, ...]:
+    """`formats` if each is a strptime format; else a PmpmInputError naming `key` (a
+    mapping's date_formats typed by hand: '%,m', a stray '%', an empty one)."""
+    out = tuple(formats)
+    for fmt in out:
+        problem = "it is empty" if not fmt.strip() else ""
+        try:
+            datetime.strptime("", fmt)
+        except ValueError as exc:
+            said = str(exc)
+            if "does not match format" not in said and "unconverted data" not in said:
+                problem = said
+        except re.error:  # strptime's pattern names each code once: '%Y%m/%d/%Y'
+            problem = "a code appears twice in it"
+        if problem:
+            raise PmpmInputError(
+                f"{key} '{fmt}' is not a date format ({problem}).",
+                file=source,
+                fix="Write strftime codes, e.g. %Y-%m-%d or %m/%d/%Y.",
+            )
+    return out
 
 
 def parse_dates_in_formats(values: pd.Series, formats: Iterable[str]) -> pd.Series:

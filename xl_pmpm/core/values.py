@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.plain import squash as squash
+
+def squash(text: object) -> str:
+    """Text compared loosely (headers, labels): BOMs, runs of whitespace and case aside."""
+    if text is None:
+        return ""
+    return " ".join(str(text).replace("\ufeff", " ").split()).casefold()
 
 
 def squash_values(values: pd.Series) -> pd.Series:

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,8 @@ from xl_pmpm.io.memory import release_unused
 ARCHIVE_NAME = "archive_{stamp}_{action}.csv"
 
 
-bundled = sniff.bundled
+def bundled(name: str) -> Path:
+    return Path(str(resources.files("xl_pmpm") / "data" / name))
 
 
 STDIN = sniff.STDIN

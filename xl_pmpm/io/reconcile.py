@@ -30,11 +30,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xl_pmpm.core.cells import fail_at_first, parse_dates_in_formats, unreadable_csv
+from xl_pmpm.core.cells import (
+    check_date_formats,
+    fail_at_first,
+    parse_dates_in_formats,
+    unreadable_csv,
+)
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import ValidationReport, combine, finding_rows
 from xl_pmpm.core.layout import Layout
-from xl_pmpm.core.plain import check_date_formats
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.shape import check_shape, either
 from xl_pmpm.core.validation import validate_table

@@ -21,8 +21,9 @@ import sys
 import tomllib
 import zipfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+
+import numpy as np
 
 from xl_pmpm.core.errors import PmpmInputError
 
@@ -187,8 +188,6 @@ def identify(data: bytes) -> Kind | None:
 
 def longest_line(data: bytes) -> tuple[int, int]:
     """(line number, length in bytes) of the longest line; lines end at LF, CR or CRLF."""
-    import numpy as np  # here: a settings file is read before numpy is needed (see too_long_line)
-
     if not data:
         return 1, 0
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -210,8 +209,6 @@ def too_long_line(data: bytes, what: str, source: str) -> PmpmInputError | None:
     UTF-16 text is measured in bytes, two a character: its limit is doubled.
     """
     limit = MAX_LINE_CHARS * (2 if data.startswith((b"\xff\xfe", b"\xfe\xff")) else 1)
-    if len(data) <= limit:  # no line of it can be longer (a settings file, a file's head)
-        return None
     line, length = longest_line(data)
     if length <= limit:
         return None
@@ -228,11 +225,6 @@ def too_long_line(data: bytes, what: str, source: str) -> PmpmInputError | None:
 
 def refuse(kind: Kind, what: str, source: str, expected: str = "a CSV file") -> PmpmInputError:
     return PmpmInputError(f"{what} is {kind.what}, not {expected}.", file=source, fix=kind.fix)
-
-
-def bundled(name: str) -> Path:
-    """A data file that comes with the package (`xl_pmpm/data/NAME`)."""
-    return Path(str(resources.files("xl_pmpm") / "data" / name))
 
 
 STDIN = "-"  # the file name that means standard input (`xl-pmpm validate - < report.csv`)

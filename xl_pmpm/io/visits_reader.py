@@ -1,5 +1,4 @@
-"""Visit-level data in: the visits CSV, read as text (the column mapping file and a large
-file's DuckDB query: :mod:`xl_pmpm.io.visits_engine`).
+"""Visit-level data in: the column mapping file and the visits CSV, read as text.
 
 The rules (normalizing, aggregating to a tier report) are :mod:`xl_pmpm.core.visits`.
 """
@@ -7,6 +6,7 @@ The rules (normalizing, aggregating to a tier report) are :mod:`xl_pmpm.core.vis
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,17 +21,25 @@ from xl_pmpm.core.cells import unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.visits import (
     ENGINE_GROUP_COLUMNS,
+    ENGINE_READS,
+    VisitsMapping,
     combine_visit_sums,
     engine_sums,
     normalize_visits,
+    parse_mapping,
+    visit_headers,
     visit_sums,
 )
-from xl_pmpm.core.visits_mapping import ENGINE_READS, VisitsMapping
-from xl_pmpm.io import sniff, visits_engine
+from xl_pmpm.io import files, sniff
 from xl_pmpm.io.csv_reader import decode_text
 from xl_pmpm.io.memory import release_unused
-from xl_pmpm.io.visits_engine import header_names as _header_names
-from xl_pmpm.io.visits_engine import load_mapping as load_mapping
+
+
+def load_mapping(path: str | Path | None = None) -> VisitsMapping:
+    """The visits column mapping from a TOML file (the bundled one when `path` is None)."""
+    p = Path(path) if path else files.bundled("visits_columns.toml")
+    raw = sniff.load_toml(p, "The mapping file", "Compare it with the bundled visits_columns.toml.")
+    return parse_mapping(raw, source=str(p))
 
 
 def _read_slow(data: bytes, source: str) -> pd.DataFrame:
@@ -49,6 +57,16 @@ def _read_slow(data: bytes, source: str) -> pd.DataFrame:
 # --- the fast reader: Arrow's CSV parser, every column dictionary-encoded text -------------
 
 _TEXT = pa.dictionary(pa.int32(), pa.string())
+
+
+def _header_names(data: bytes) -> list[str] | None:
+    """The header's cells (as Arrow will name the columns); None when unsure."""
+    line = data[: data.find(b"\n") if b"\n" in data else len(data)]
+    try:
+        names = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    return names if len(set(names)) == len(names) else None  # repeated names: pandas' way
 
 
 def _arrow_options(names: list[str], block_size: int | None = None) -> dict:
@@ -250,11 +268,10 @@ def iter_visits(
 def read_visit_sums(path: str | Path, mapping: VisitsMapping, month: str) -> pd.DataFrame:
     """`core.visits.visit_sums` of a visits file.
 
-    A file above `visits_engine.ENGINE_ABOVE` bytes is summed by DuckDB (`_engine_sums`)
-    where the file is plain UTF-8 CSV, DuckDB is installed and every cell reads as the
-    core's rules read it; otherwise (and for every bad cell, so the message names it) a
-    chunk at a time (`iter_visits`): memory holds one chunk and the sums, never the whole
-    file's visits."""
+    A file above ENGINE_ABOVE bytes is summed by DuckDB (`_engine_sums`) where the file
+    is plain UTF-8 CSV, DuckDB is installed and every cell reads as the core's rules read
+    it; otherwise (and for every bad cell, so the message names it) a chunk at a time
+    (`iter_visits`): memory holds one chunk and the sums, never the whole file's visits."""
     if not sniff.is_stdin(path):
         sums = _engine_sums(Path(path), mapping, month)
         if sums is not None:
@@ -290,21 +307,112 @@ def _read_chunks_slow(
         raise unreadable_csv(exc, "The visits file", source, fix) from None
 
 
+# --- large files, summed by DuckDB -----------------------------------------------------------
+
+# Files above this size are summed by DuckDB (when installed); smaller ones by pandas, whose
+# start is quicker than DuckDB's import.
+ENGINE_ABOVE = 16_000_000
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _engine_query(
+    names: list[str], header: dict[str, str], mapping: VisitsMapping, month: str
+) -> str:
+    """DuckDB's SQL for `core.visits.engine_sums`: one pass over the file (`$path`), every
+    column text; the date forms, the billed status words and the month are the mapping's
+    and the command's. What it reads in each distinct cell is checked by the core."""
+    col = {f: f"c{names.index(h)}" for f, h in header.items()}
+    period = pd.Period(month, freq="M")
+    start, end = period.start_time.date(), (period + 1).start_time.date()
+    forms = "[" + ", ".join(_sql_text(f) for f in mapping.date_formats) + "]"
+    billed = ", ".join(_sql_text(w) for w, s in mapping.statuses.items() if s == "billed")
+    hours = "TRY_CAST(trim({}) AS DOUBLE)"
+    reads = {
+        "visit_date": f"CAST(try_strptime(trim({col['visit_date']}), {forms}) AS DATE)",
+        "hours": hours.format(col["hours"]),
+        "status": f"lower(trim({col['status']})) IN ({billed})",
+    }
+    if "authorized_hours" in col:
+        reads["authorized_hours"] = hours.format(col["authorized_hours"])
+    typed = ", ".join(f"{sql} AS r_{f}" for f, sql in reads.items())
+    blank = " AND ".join(f"coalesce(c{i}, '') = ''" for i in range(len(names)))
+    inside = f"r_visit_date >= DATE '{start}' AND r_visit_date < DATE '{end}'"
+    month_hours = "sum(r_hours) FILTER (WHERE inside AND {}r_status)"
+    authorized = (
+        "max(r_authorized_hours) FILTER (WHERE inside)" if "authorized_hours" in col else "NULL"
+    )
+    # One group per contract, patient number and the member's name and IDs as written:
+    # a member whose name or IDs change within the month has two groups (the core then
+    # leaves the file to the reader that keeps the file's order).
+    texts = [f for f in ("patient_name", "agency_id", "office_id") if f in col]
+    keys = [col[f] for f in ("contract", "patient_number", *texts)]
+    named = ", ".join(
+        f"{col[f]} AS {f}" if f in col else f"NULL AS {f}"
+        for f in ("contract", "patient_number", "patient_name", "agency_id", "office_id")
+    )
+    # And every distinct cell of the fields read, with what the SQL read in it: the
+    # dates, hours and statuses as one set (a few thousand combinations), the authorized
+    # hours (one a member, often) apart.
+    together = [col[f] for f in reads if f != "authorized_hours"]
+    sets = [keys, together] + ([[col["authorized_hours"]]] if "authorized_hours" in col else [])
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    distinct = ", ".join(
+        f"GROUPING({col[f]}) AS g_{f}, {col[f]} AS d_{f}, any_value(r_{f}) AS v_{f}" for f in reads
+    )
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names)))
+    return f"""
+        WITH v AS (
+            SELECT *, {typed}
+            FROM read_csv($path, columns = {{{columns}}}, header = true, auto_detect = false,
+                          delim = ',', quote = '"', escape = '"', strict_mode = true)
+            WHERE NOT ({blank})
+        ), m AS (SELECT *, coalesce({inside}, false) AS inside FROM v)
+        SELECT GROUPING({", ".join(keys)}) AS g, {named},
+            coalesce({month_hours.format("")}, 0) AS billed,
+            coalesce({month_hours.format("NOT ")}, 0) AS unbilled,
+            {authorized} AS authorized,
+            count(*) AS visits, count(*) FILTER (WHERE inside) AS in_month, {distinct}
+        FROM m
+        GROUP BY GROUPING SETS ({grouping})
+    """
+
+
 def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame | None:
     """`visit_sums` of the file by DuckDB (see read_visit_sums), or None."""
-    plan = visits_engine.engine_plan(path, mapping, month)
-    if plan is None:
-        return None
-    query, present = plan
     try:
+        if path.stat().st_size <= ENGINE_ABOVE or not path.is_file():
+            return None
         import duckdb
-    except ImportError:
+    except (OSError, ImportError):
         return None
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if sniff.identify(head) is not None or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    if sniff.too_long_line(head[: head.rfind(b"\n") + 1], "The visits file", str(path)):
+        return None
+    names = _header_names(head)
+    if not names:
+        return None
+    names = [n.strip().lstrip("\ufeff") for n in names]
     try:
-        found = visits_engine.run_query(path, query)
+        header = visit_headers(names, mapping)
+    except PmpmInputError:
+        return None
+    typed = {header[f] for f in ENGINE_READS if f in header}
+    if typed & {header[f] for f in header if f not in ENGINE_READS}:
+        return None  # a column both read and grouped by: the sets could not be told apart
+    query = _engine_query(names, header, mapping, month)
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET enable_progress_bar = false")
+            found = con.sql(query, params={"path": str(path)}).to_arrow_table()
     except duckdb.Error:
         return None  # not UTF-8, a ragged row, ...: the chunked reader says what is wrong
-    return engine_sums(*_engine_parts(found), mapping, present)
+    return engine_sums(*_engine_parts(found), mapping, set(header))
 
 
 def _engine_parts(found: pa.Table) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
