@@ -27,6 +27,7 @@ from xl_pmpm.core.visits import (
     engine_sums,
     normalize_visits,
     parse_mapping,
+    read_values,
     visit_headers,
     visit_sums,
 )
@@ -309,9 +310,12 @@ def _read_chunks_slow(
 
 # --- large files, summed by DuckDB -----------------------------------------------------------
 
-# Files above this size are summed by DuckDB (when installed); smaller ones by pandas, whose
-# start is quicker than DuckDB's import.
+# Files above this size are summed from their distinct cells' codes (`_engine_sums`), up to
+# ARROW_UP_TO bytes by Arrow and numpy (the file's codes in memory: about 40 bytes a visit),
+# larger ones by DuckDB (when installed, a pass over the file); smaller ones by the reader
+# above (pandas), whose start is quicker.
 ENGINE_ABOVE = 16_000_000
+ARROW_UP_TO = 1_000_000_000
 
 
 def _sql_text(text: str) -> str:
@@ -381,12 +385,13 @@ def _engine_query(
 
 
 def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame | None:
-    """`visit_sums` of the file by DuckDB (see read_visit_sums), or None."""
+    """`visit_sums` of the file by Arrow and numpy (up to ARROW_UP_TO bytes) or DuckDB (see
+    read_visit_sums), or None."""
     try:
-        if path.stat().st_size <= ENGINE_ABOVE or not path.is_file():
+        size = path.stat().st_size
+        if size <= ENGINE_ABOVE or not path.is_file():
             return None
-        import duckdb
-    except (OSError, ImportError):
+    except OSError:
         return None
     with path.open("rb") as fh:
         head = fh.read(65536)
@@ -405,6 +410,12 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
     typed = {header[f] for f in ENGINE_READS if f in header}
     if typed & {header[f] for f in header if f not in ENGINE_READS}:
         return None  # a column both read and grouped by: the sets could not be told apart
+    if size <= ARROW_UP_TO:
+        return _arrow_sums(path, names, header, mapping, month)
+    try:
+        import duckdb
+    except ImportError:
+        return None
     query = _engine_query(names, header, mapping, month)
     try:
         with duckdb.connect() as con:
@@ -428,3 +439,136 @@ def _engine_parts(found: pa.Table) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
             frame = one.rename_columns(["raw", read]).to_pandas()
             distinct[f] = frame.drop_duplicates("raw").reset_index(drop=True)
     return groups, distinct
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
+    """(codes, values) of a column of dictionary chunks: every cell is `values[codes]` (-1
+    where null), one code a distinct value over the whole column."""
+    chunks = column.chunks
+    values = pc.unique(pa.chunked_array([c.dictionary for c in chunks], pa.string()))
+    codes = np.empty(len(column), dtype=np.int32)
+    at = 0
+    for chunk in chunks:
+        local = pc.index_in(chunk.dictionary, value_set=values).to_numpy(zero_copy_only=False)
+        local = local.astype(np.int32)
+        if chunk.null_count:
+            index = chunk.indices.fill_null(-1).to_numpy()
+            codes[at : at + len(chunk)] = np.where(index < 0, -1, local[index])
+        else:
+            codes[at : at + len(chunk)] = local[chunk.indices.to_numpy()]
+        at += len(chunk)
+    return codes, pd.Series(values.to_pandas(), dtype="str")
+
+
+def _group_ids(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One id (0, 1, ...) a distinct combination of the code columns `parts` ((codes, how many
+    values))."""
+    key = np.zeros(len(parts[0][0]), dtype=np.int64)
+    width = 1
+    for codes, values in parts:
+        if width * max(values, 1) >= 2**62:  # renumber first: the key must stay in 64 bits
+            key = pd.factorize(key)[0].astype(np.int64)
+            width = int(key.max(initial=0)) + 1
+        key = key * max(values, 1) + codes
+        width *= max(values, 1)
+    if width <= 4 * len(key) + 1024:  # numbered through a table of every key (no hashing)
+        seen = np.zeros(width, dtype=bool)
+        seen[key] = True
+        return (np.cumsum(seen) - 1)[key]
+    return pd.factorize(key)[0]
+
+
+def _arrow_sums(
+    path: Path, names: list[str], header: dict[str, str], mapping: VisitsMapping, month: str
+) -> pd.DataFrame | None:
+    """The groups and distinct cells `engine_sums` takes (as DuckDB's query gives them) from
+    the file read by Arrow, every column dictionary-encoded: each field's distinct cells
+    read by the core's rules (`read_values`), the visits summed by numpy over the codes.
+    None where the file is not for it (a bad cell, a ragged row, a quoted line break, not
+    UTF-8): the chunked reader then names what is wrong."""
+    options = _arrow_options(names)
+    # One thread, large blocks: the least CPU and memory (threads parse blocks side by side).
+    options["read_options"] = pacsv.ReadOptions(block_size=2 * _BLOCK, use_threads=False)
+    # A line break inside quotes is part of its cell (no line numbers are needed here).
+    options["parse_options"] = pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True)
+    try:
+        table = pacsv.read_csv(path, **options)
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    cells = []
+    while table.num_columns:  # each column's chunks let go once its codes are copied out
+        cells.append(_codes(table.column(0)))
+        table = table.remove_column(0)
+    del table
+    blank = np.ones(len(cells[0][0]) if cells else 0, dtype=bool)
+    for codes, values in cells:  # a blank line, Excel's trailing ',,,': every cell empty
+        empty = np.flatnonzero(values.to_numpy() == "")
+        blank &= (codes < 0) | (codes == (empty[0] if len(empty) else -1))
+    keep = np.flatnonzero(~blank) if blank.any() else None
+    field = {f: cells[names.index(h)] for f, h in header.items()}
+    if keep is not None:
+        field = {f: (codes[keep], values) for f, (codes, values) in field.items()}
+    if any((codes < 0).any() for codes, _ in field.values()):
+        return None  # a row short of a cell
+    period = pd.Period(month, freq="M")
+    rows: dict[str, np.ndarray] = {}
+    distinct = {}
+    for f, read in ENGINE_READS.items():
+        if f not in field:
+            continue
+        codes, values = field[f]
+        used = np.bincount(codes, minlength=len(values)) > 0
+        typed, bad = read_values(f, values, mapping)
+        if (bad.to_numpy(dtype=bool) & used).any():
+            return None
+        if f == "visit_date":
+            day = typed.to_numpy()
+            reading = typed
+            inside = (day >= period.start_time.to_datetime64()) & (
+                day < (period + 1).start_time.to_datetime64()
+            )
+            rows["inside"] = inside[codes]
+        elif f == "status":
+            reading = typed == "billed"
+            rows["billed"] = reading.to_numpy(dtype=bool)[codes]
+        else:
+            reading = typed.astype("float64")
+            rows[f] = reading.to_numpy()[codes]
+        distinct[f] = pd.DataFrame({"raw": values[used], read: reading[used]}).reset_index(
+            drop=True
+        )
+    texts = [f for f in ("contract", "patient_number", *_NAMED) if f in field]
+    ids = _group_ids([(field[f][0], len(field[f][1])) for f in texts[:2]])
+    count = int(ids.max(initial=-1)) + 1
+    for f in texts[2:]:  # a member's name and IDs as written: one a member, or groups by them
+        codes = field[f][0]
+        one = np.zeros(count, dtype=np.int32)
+        one[ids] = codes
+        if not np.array_equal(one[ids], codes):
+            ids = _group_ids([(field[f][0], len(field[f][1])) for f in texts])
+            count = int(ids.max(initial=-1)) + 1
+            break
+    groups: dict[str, object] = dict.fromkeys(("contract", "patient_number", *_NAMED))
+    for f in texts:  # every row of a group holds its texts' codes
+        codes, values = field.pop(f)
+        at = np.zeros(count, dtype=np.int32)
+        at[ids] = codes
+        groups[f] = values.to_numpy()[at]
+    inside = rows.pop("inside")
+    hours = np.where(inside, rows.pop("hours"), 0.0)
+    billed = rows.pop("billed")
+    groups["billed"] = np.bincount(ids, np.where(billed, hours, 0.0), count)
+    groups["unbilled"] = np.bincount(ids, np.where(billed, 0.0, hours), count)
+    del hours, billed
+    if "authorized_hours" in rows:
+        authorized = pd.Series(np.where(inside, rows["authorized_hours"], np.nan))
+        groups["authorized"] = authorized.groupby(ids).max().to_numpy()
+    else:
+        groups["authorized"] = np.full(count, np.nan)
+    groups["visits"] = np.bincount(ids, minlength=count)
+    groups["in_month"] = np.bincount(ids, inside, count).astype(np.int64)
+    frame = pd.DataFrame({c: groups[c] for c in ENGINE_GROUP_COLUMNS})
+    return engine_sums(frame, distinct, mapping, set(header))
+
+
+_NAMED = ("patient_name", "agency_id", "office_id")
