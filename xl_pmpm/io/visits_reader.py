@@ -471,12 +471,15 @@ def _group_ids(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
         if width * max(values, 1) >= 2**62:  # renumber first: the key must stay in 64 bits
             key = pd.factorize(key)[0].astype(np.int64)
             width = int(key.max(initial=0)) + 1
-        key = key * max(values, 1) + codes
+        key *= max(values, 1)
+        key += codes
         width *= max(values, 1)
     if width <= 4 * len(key) + 1024:  # numbered through a table of every key (no hashing)
         seen = np.zeros(width, dtype=bool)
         seen[key] = True
-        return (np.cumsum(seen) - 1)[key]
+        number = np.cumsum(seen, dtype=np.int32)
+        number -= 1
+        return number[key]
     return pd.factorize(key)[0]
 
 
@@ -502,12 +505,14 @@ def _arrow_sums(
         cells.append(_codes(table.column(0)))
         table = table.remove_column(0)
     del table
+    release_unused()  # the parser's blocks and the table, back before the sums are made
     blank = np.ones(len(cells[0][0]) if cells else 0, dtype=bool)
     for codes, values in cells:  # a blank line, Excel's trailing ',,,': every cell empty
         empty = np.flatnonzero(values.to_numpy() == "")
         blank &= (codes < 0) | (codes == (empty[0] if len(empty) else -1))
     keep = np.flatnonzero(~blank) if blank.any() else None
     field = {f: cells[names.index(h)] for f, h in header.items()}
+    del cells
     if keep is not None:
         field = {f: (codes[keep], values) for f, (codes, values) in field.items()}
     if any((codes < 0).any() for codes, _ in field.values()):
@@ -557,10 +562,12 @@ def _arrow_sums(
         at[ids] = codes
         groups[f] = values.to_numpy()[at]
     inside = rows.pop("inside")
-    hours = np.where(inside, rows.pop("hours"), 0.0)
+    hours = rows.pop("hours")  # each row's own array: zeroed in place, not copied
+    hours[~inside] = 0.0
     billed = rows.pop("billed")
-    groups["billed"] = np.bincount(ids, np.where(billed, hours, 0.0), count)
-    groups["unbilled"] = np.bincount(ids, np.where(billed, 0.0, hours), count)
+    groups["billed"] = np.bincount(ids, hours * billed, count)
+    hours[billed] = 0.0
+    groups["unbilled"] = np.bincount(ids, hours, count)
     del hours, billed
     if "authorized_hours" in rows:
         authorized = pd.Series(np.where(inside, rows["authorized_hours"], np.nan))
