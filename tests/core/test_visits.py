@@ -325,6 +325,17 @@ def test_engine_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     assert (used is None) == ("Mo Chen-Li" in str(rows))
 
 
+def test_engine_sums_read_a_header_with_spaces_and_a_byte_order_mark(engine, tmp_path):
+    header = [f"  {h} " for h in VISIT_HEADER]
+    path = tmp_path / "spaced.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + csv_text(header, VISITS).encode("utf-8"))
+    plain = tmp_path / "plain.csv"
+    plain.write_text(csv_text(VISIT_HEADER, VISITS), encoding="utf-8")
+    used = engine._engine_sums(path, MAPPING, MONTH)
+    assert used is not None
+    pd.testing.assert_frame_equal(used, engine._engine_sums(plain, MAPPING, MONTH))
+
+
 @pytest.mark.parametrize(
     ("line", "column", "cell"),
     [(3, "Visit Date", "2025-13-01"), (4, "Hours", "1e3"), (5, "Hours", "-2"), (6, "Status", "x")],

@@ -401,10 +401,10 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
         return None
     if sniff.too_long_line(head[: head.rfind(b"\n") + 1], "The visits file", str(path)):
         return None
-    names = _header_names(head)
-    if not names:
+    written = _header_names(head)
+    if not written:
         return None
-    names = [n.strip().lstrip("\ufeff") for n in names]
+    names = [n.strip().lstrip("\ufeff") for n in written]
     try:
         header = visit_headers(names, mapping)
     except PmpmInputError:
@@ -413,7 +413,7 @@ def _engine_sums(path: Path, mapping: VisitsMapping, month: str) -> pd.DataFrame
     if typed & {header[f] for f in header if f not in ENGINE_READS}:
         return None  # a column both read and grouped by: the sets could not be told apart
     if size <= ARROW_UP_TO:
-        return _arrow_sums(path, names, header, mapping, month)
+        return _arrow_sums(path, written, names, header, mapping, month)
     try:
         import duckdb
     except ImportError:
@@ -484,14 +484,20 @@ def _group_ids(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
 
 
 def _arrow_sums(
-    path: Path, names: list[str], header: dict[str, str], mapping: VisitsMapping, month: str
+    path: Path,
+    written: list[str],
+    names: list[str],
+    header: dict[str, str],
+    mapping: VisitsMapping,
+    month: str,
 ) -> pd.DataFrame | None:
     """The groups and distinct cells `engine_sums` takes (as DuckDB's query gives them) from
-    the file read by Arrow, every column dictionary-encoded: each field's distinct cells
+    the file read by Arrow (`written`: its header's cells; `names`: stripped, as `header`
+    names them), every column dictionary-encoded: each field's distinct cells
     read by the core's rules (`read_values`), the visits summed by numpy over the codes.
-    None where the file is not for it (a bad cell, a ragged row, a quoted line break, not
-    UTF-8): the chunked reader then names what is wrong."""
-    options = _arrow_options(names)
+    None where the file is not for it (a bad cell, a ragged row, not UTF-8): the chunked
+    reader then names what is wrong."""
+    options = _arrow_options(written)  # the header's cells as written: Arrow's names
     # One thread, large blocks: the least CPU and memory (threads parse blocks side by side).
     options["read_options"] = pacsv.ReadOptions(block_size=2 * _BLOCK, use_threads=False)
     # A line break inside quotes is part of its cell (no line numbers are needed here).
@@ -500,6 +506,8 @@ def _arrow_sums(
         table = pacsv.read_csv(path, **options)
     except (pa.ArrowInvalid, ValueError):
         return None
+    if not all(pa.types.is_dictionary(c.type) for c in table.columns):
+        return None  # a header cell Arrow names otherwise: every column must be codes
     cells = []
     while table.num_columns:  # each column's chunks let go once its codes are copied out
         cells.append(_codes(table.column(0)))
