@@ -261,7 +261,7 @@ def test_visits_command_bad_input_exits_2(tmp_path, capsys):
     assert _run(["visits", str(path), "--month", "March", "--out", str(tmp_path / "o")]) == 2
 
 
-# --- large files: DuckDB sums, the core's rules checked on every distinct cell ----------------
+# --- large files: an engine's sums (Arrow, DuckDB), the core's rules on every distinct cell ---
 
 # Cells the engine must read as the core does: spaces around IDs and words, a name that
 # changes within the month (the first one is kept), a comma and a quote in a name.
@@ -273,12 +273,16 @@ ODD = [
 ]
 
 
-@pytest.fixture
-def engine(monkeypatch):
-    pytest.importorskip("duckdb")
+@pytest.fixture(params=["arrow", "duckdb"])
+def engine(request, monkeypatch):
+    """The reader with every file summed by an engine: Arrow and numpy, or DuckDB (a file
+    above ARROW_UP_TO bytes)."""
+    if request.param == "duckdb":
+        pytest.importorskip("duckdb")
     from xl_pmpm.io import visits_reader
 
     monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
+    monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15 if request.param == "arrow" else -1)
     return visits_reader
 
 
@@ -288,12 +292,24 @@ def engine(monkeypatch):
 RENAMED_OUTSIDE = [visit("0000000001", LINKED, "2025-04-02", "3", "Billed", "Ana Smith-Lee")]
 
 
+# Blank lines and Excel's trailing ',,,' rows amid the visits (left out), and a name whose
+# quoted cell holds a line break (one cell, not two lines).
+BLANK_AND_BROKEN = [
+    [""] * 9,
+    *VISITS[:3],
+    [""] * 9,
+    visit("0000000008", SHP, "2025-03-12", "4.5", "Billed", "Lee\r\nJo"),
+    *VISITS[3:],
+    [""] * 9,
+]
+
+
 @pytest.mark.parametrize(
     "rows",
-    [VISITS, VISITS + ODD, VISITS + RENAMED_OUTSIDE],
-    ids=["plain", "odd cells", "renamed outside the month"],
+    [VISITS, VISITS + ODD, VISITS + RENAMED_OUTSIDE, BLANK_AND_BROKEN],
+    ids=["plain", "odd cells", "renamed outside the month", "blank rows, a quoted line break"],
 )
-def test_duckdb_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch, rows):
+def test_engine_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch, rows):
     path = tmp_path / "visits.csv"
     path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
     written = []
@@ -309,11 +325,22 @@ def test_duckdb_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     assert (used is None) == ("Mo Chen-Li" in str(rows))
 
 
+def test_engine_sums_read_a_header_with_spaces_and_a_byte_order_mark(engine, tmp_path):
+    header = [f"  {h} " for h in VISIT_HEADER]
+    path = tmp_path / "spaced.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + csv_text(header, VISITS).encode("utf-8"))
+    plain = tmp_path / "plain.csv"
+    plain.write_text(csv_text(VISIT_HEADER, VISITS), encoding="utf-8")
+    used = engine._engine_sums(path, MAPPING, MONTH)
+    assert used is not None
+    pd.testing.assert_frame_equal(used, engine._engine_sums(plain, MAPPING, MONTH))
+
+
 @pytest.mark.parametrize(
     ("line", "column", "cell"),
     [(3, "Visit Date", "2025-13-01"), (4, "Hours", "1e3"), (5, "Hours", "-2"), (6, "Status", "x")],
 )
-def test_duckdb_path_names_the_bad_cell(engine, tmp_path, line, column, cell):
+def test_engine_path_names_the_bad_cell(engine, tmp_path, line, column, cell):
     rows = [list(r) for r in VISITS[:6]]
     rows[line - 2][VISIT_HEADER.index(column)] = cell
     path = tmp_path / "bad.csv"
@@ -324,7 +351,7 @@ def test_duckdb_path_names_the_bad_cell(engine, tmp_path, line, column, cell):
     assert (err.value.row, err.value.column) == (line, column)
 
 
-def test_duckdb_path_leaves_other_encodings_and_ragged_rows_to_the_pandas_reader(engine, tmp_path):
+def test_engine_path_leaves_other_encodings_and_ragged_rows_to_the_pandas_reader(engine, tmp_path):
     rows = [list(r) for r in VISITS]
     rows[0][VISIT_HEADER.index("Patient Name")] = "José Peña"
     path = tmp_path / "cp1252.csv"

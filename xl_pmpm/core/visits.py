@@ -480,13 +480,18 @@ def engine_sums(
         text = out[f].fillna("").astype(str).str.strip()
         out[short] = text.where(text != "", None)
     keys = ["contract", "patient_number"]
-    if out.duplicated(keys).any():  # a name or ID that changes, or only by spaces around it
+    agg = _sorted_by(out[[*keys, *_SUMS]], keys)
+    # Sorted, a member with two groups has them side by side.
+    twice = np.ones(max(len(agg) - 1, 0), dtype=bool)
+    for k in keys:
+        text = agg[k].to_numpy(dtype=object)
+        twice &= text[1:] == text[:-1]
+    if twice.any():  # a name or ID that changes, or only by spaces around it
         texts = out.groupby(keys)[list(_ENGINE_TEXT)].nunique(dropna=False)
         if (texts > 1).to_numpy().any():
             return None
         agg = out.groupby(keys, sort=True).agg(_SUMS).reset_index()
     else:  # one row a member: its sums are its own values (a lone NaN sums to 0)
-        agg = _sorted_by(out[[*keys, *_SUMS]], keys)
         summed = [f for f, how in _SUMS.items() if how == "sum"]
         agg[summed] = agg[summed].fillna(0.0)
     agg.attrs["visits"] = {"visits": visits, "in_month": in_month}
