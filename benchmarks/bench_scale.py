@@ -31,14 +31,15 @@ same size in the same run.
 
 ``--startup`` measures start-up instead: the CPU time (user + system, the child's own
 from ``wait4``) of ``xl-pmpm validate`` of a 1-row file (the bundled sample's header
-and first row) against ``python -c "import pandas"``, interleaved, the minimum of
-``--repeat`` runs of each.
+and first row) against ``python -c "import pandas"``: the median of ``--repeat``
+alternated pairs, with the load average at each.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import functools
 import json
 import os
 import statistics
@@ -49,6 +50,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.rounds import alternate  # noqa: E402
 from benchmarks.sample import REAL_SHAPE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +123,8 @@ def run(
 
 
 def measure_startup(code: Path, repeat: int, work: Path) -> dict:
-    """Least CPU seconds of `xl-pmpm validate` of a 1-row file vs `import pandas`.
+    """CPU seconds of `xl-pmpm validate` of a 1-row file vs `import pandas`: the median of
+    `repeat` alternated pairs (`benchmarks/rounds.py`), with the load at each.
 
     The package's bytecode is compiled first, as `pip install` does: a checkout run with
     PYTHONDONTWRITEBYTECODE would otherwise compile every module it imports, each run.
@@ -135,16 +138,19 @@ def measure_startup(code: Path, repeat: int, work: Path) -> dict:
         "import_pandas": [sys.executable, "-c", "import pandas"],
         "validate": [sys.executable, "-m", "xl_pmpm.cli", "validate", str(src)],
     }
-    best: dict[str, float] = {}
-    for _ in range(repeat):
-        for side, cmd in sides.items():
-            seconds, _ = run(cmd, env, work, cpu=True)
-            best[side] = min(best.get(side, seconds), seconds)
+    rounds = alternate(
+        {
+            side: functools.partial(lambda cmd: {"seconds": run(cmd, env, work, cpu=True)[0]}, cmd)
+            for side, cmd in sides.items()
+        },
+        repeat,
+    )
     return {
-        "import_pandas_cpu_s": round(best["import_pandas"], 3),
-        "validate_cpu_s": round(best["validate"], 3),
-        "ratio": round(best["validate"] / best["import_pandas"], 2),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "import_pandas_cpu_s": round(rounds.median("import_pandas"), 3),
+        "validate_cpu_s": round(rounds.median("validate"), 3),
+        "ratio": round(rounds.ratio("validate", "import_pandas"), 2),
+        "pairs": repeat,
+        "load_average": rounds.loads,
     }
 
 
