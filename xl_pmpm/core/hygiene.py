@@ -171,7 +171,7 @@ def tier_not_a_label(
     book: RateBook,
     live: pd.Series,
     coded: Mapping[str, Distinct] | None = None,
-):
+) -> list[pd.DataFrame]:
     """A Tier that is not exactly one of the rate book's labels ('01', 'Tier 1', '1.0'),
     each distinct value tested once (`coded`: validation's factorized columns)."""
     col = layout.column("tier")

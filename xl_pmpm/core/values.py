@@ -28,7 +28,9 @@ def squash_values(values: pd.Series) -> pd.Series:
     return text.str.replace(r"\s+", " ", regex=True).str.strip().str.casefold()
 
 
-def per_value(series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.Series]):
+def per_value(
+    series: pd.Series, check: Callable[[pd.Series], pd.DataFrame | pd.Series]
+) -> pd.DataFrame | pd.Series:
     """Run `check` on the distinct values of `series` only, and spread the answer back.
 
     Most columns of a tier report hold a handful of distinct values (IDs, dates,
@@ -42,7 +44,7 @@ def column_values(
     name: str,
     check: Callable[[pd.Series], pd.DataFrame | pd.Series],
     coded: Mapping[str, Distinct] | None = None,
-):
+) -> pd.DataFrame | pd.Series:
     """`per_value` of `table[name]`, from its factorizing in `coded` where a caller (validation)
     already made it."""
     column = coded.get(name) if coded else None
