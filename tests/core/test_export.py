@@ -10,6 +10,7 @@ import os
 import stat
 from datetime import datetime
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pyarrow as pa
@@ -43,6 +44,7 @@ from hypothesis import strategies as st
 
 from benchmarks import sample
 from xl_pmpm.core import export as export_module
+from xl_pmpm.core import values
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.export import csv_lines, import_frame, import_parts
 from xl_pmpm.core.review import delete_rows
@@ -378,11 +380,13 @@ CSV_CHARS = list("ab ,\"\r\né0\t;'-") + ["ë", "Ó", "\u2028", "\x85"]
     ),
     st.sampled_from(["utf-8", "cp1252"]),
     st.sampled_from(["\r\n", "\n"]),
+    st.sampled_from([0, 10**12]),
 )
-def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator):
+def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator, side_by_side_rows):
     """Arrow writes every line, quoting only the values that need it: the bytes are pandas'
     own to_csv (QUOTE_MINIMAL) in every column (quotes, commas, line breaks, accents, empty
-    values, one-column rows)."""
+    values, one-column rows), whether the columns are quoted side by side (as a large
+    table's are) or one after another."""
     layout = dataclasses.replace(LAYOUT, encoding=encoding, line_terminator=terminator)
     width = len(rows[0]) if rows else 3
     frame = pd.DataFrame(rows, columns=[f"c{k}" for k in range(width)], dtype="str")
@@ -390,15 +394,20 @@ def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator):
         frame = frame.map(lambda v: v.encode("cp1252", "replace").decode("cp1252"))
     expected = frame.to_csv(index=False, header=False, lineterminator=terminator)
     encoder = codecs.getincrementalencoder(encoding)()
-    assert csv_lines(frame, layout, encoder) == expected.encode(encoding)
+    with mock.patch.object(values, "COLUMNS_SIDE_BY_SIDE_ROWS", side_by_side_rows):
+        assert csv_lines(frame, layout, encoder) == expected.encode(encoding)
 
 
 @pytest.mark.parametrize("by_contract", [False, True])  # reordered once / already in order
-def test_real_shaped_export_is_each_contracts_rows_in_order(monkeypatch, by_contract) -> None:
+@pytest.mark.parametrize("side_by_side", [False, True], ids=["columns-in-turn", "side-by-side"])
+def test_real_shaped_export_is_each_contracts_rows_in_order(
+    monkeypatch, by_contract, side_by_side
+) -> None:
     """A real-shaped extract (many contracts, every name "Family, Given", its text in several
-    Arrow chunks), its lines made in pieces and cut into small slices: each contract's files
-    hold exactly its rows, in the report's order, quoted as pandas quotes them, each row
-    with its ledger fingerprint."""
+    Arrow chunks), its lines made in pieces and cut into small slices, its columns made side
+    by side as a large table's are or in turn: each contract's files hold exactly its rows,
+    in the report's order, quoted as pandas quotes them, each row with its ledger
+    fingerprint."""
     monkeypatch.setattr(export_module, "_ENCODE_ROWS", 97)  # slices across chunk edges
     monkeypatch.setattr(export_module, "_LINE_PIECE_ROWS", 250)  # and across pieces of lines
     frame = sample.generate_extract(
@@ -411,7 +420,9 @@ def test_real_shaped_export_is_each_contracts_rows_in_order(monkeypatch, by_cont
     table.index = frame.index
     assert table[NAME].array.__arrow_array__().num_chunks > 1
     layout = dataclasses.replace(LAYOUT, max_upload_bytes=40_000)  # several files a contract
+    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 0 if side_by_side else 10**12)
     parts = parts_of(table, layout)
+    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 10**12)
     want = import_frame(table, layout)
     contract = LAYOUT.name_of("contract")
     assert {p.contract for p in parts} == set(want[contract])

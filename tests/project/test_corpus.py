@@ -137,3 +137,21 @@ def test_a_50_mb_file_is_read_and_reported_too_large(fifty_mb: Path) -> None:
     assert report.table.index[0] == 2
     assert pd.api.types.is_string_dtype(report.table["Patient Number"])
     assert digest(fifty_mb) == before
+
+
+READABLE = sorted(n for n, c in CASES.items() if "error" not in c)
+
+
+@pytest.mark.parametrize("name", READABLE)
+def test_columns_side_by_side_give_the_same_findings(name: str, monkeypatch) -> None:
+    """Validation factorizes a large table's columns on several threads (`each_column`): on
+    every corpus file, with that forced on, the findings are those of one column at a time."""
+    from xl_pmpm.core import values
+
+    report = files.read_tier_report(CORPUS / "files" / name, LAYOUT)
+    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 10**12)
+    one_by_one, _ = validate_report(report, LAYOUT, BOOK, as_of=AS_OF)
+    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 0)
+    side_by_side, _ = validate_report(report, LAYOUT, BOOK, as_of=AS_OF)
+    pd.testing.assert_frame_equal(side_by_side.findings, one_by_one.findings)
+    assert side_by_side.month == one_by_one.month

@@ -28,7 +28,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.row_checks import blank_rows
 from xl_pmpm.core.value_checks import parse_datetimes
-from xl_pmpm.core.values import per_value, text_chunks
+from xl_pmpm.core.values import each_column, per_value, text_chunks
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}
@@ -131,7 +131,8 @@ def export_columns(table: pd.DataFrame, layout: Layout) -> tuple[list[str], list
             f"The table lacks the column(s) {', '.join(missing)}.",
             fix="Restore the missing columns before exporting.",
         )
-    return [c.name for c in cols], [_export_array(_arrow_text(table[c.name]), c) for c in cols]
+    texts = [(_arrow_text(table[c.name]), c) for c in cols]
+    return [c.name for c in cols], each_column(lambda tc: _export_array(*tc), texts, len(table))
 
 
 def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
@@ -251,9 +252,9 @@ def csv_line_array(
     value as "" (so its line is not blank)."""
     quoted = _quoted_by_csv(delimiter, terminator)
     special = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoted) + "]"
-    cells = []
     quote, empty = _text('"'), _text("")
-    for values in columns:
+
+    def quoted_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         if quoted.isascii():
             need = _rows_holding(values, quoted.encode("ascii"))
         else:
@@ -266,7 +267,9 @@ def csv_line_array(
             values = pc.if_else(
                 need, pc.binary_join_element_wise(quote, doubled, quote, empty), values
             )
-        cells.append(values)
+        return values
+
+    cells = each_column(quoted_cells, columns, len(columns[0]) if columns else 0)
     cells[-1] = pc.binary_join_element_wise(cells[-1], _text(terminator), empty)
     if len(cells) == 1:
         return cells[0]

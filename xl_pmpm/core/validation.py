@@ -8,8 +8,10 @@ file_checks (the file as a whole) and hygiene (cells a biller cannot see).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from xl_pmpm.core.errors import PmpmInputError
@@ -35,7 +37,7 @@ from xl_pmpm.core.row_checks import (
 )
 from xl_pmpm.core.tier_checks import tier_findings
 from xl_pmpm.core.value_checks import cell_checks, column_findings, parse_datetimes
-from xl_pmpm.core.values import distinct_values, per_value_columns
+from xl_pmpm.core.values import Distinct, distinct_values, each_column, per_value_columns
 
 # The roles the tier flags and the tier checks read, kept factorized for them.
 _TIER_ROLES = (
@@ -51,16 +53,31 @@ _TIER_ROLES = (
 )
 
 
-def billing_month(table: pd.DataFrame, layout: Layout) -> tuple[pd.Period | None, int]:
-    """The month most schedule start dates fall in, and how many months appear."""
+def billing_month(
+    table: pd.DataFrame,
+    layout: Layout,
+    rows: np.ndarray | None = None,
+    coded: Mapping[str, Distinct] | None = None,
+) -> tuple[pd.Period | None, int]:
+    """The month most schedule start dates fall in (of the `rows` true, where given), and
+    how many months appear. Each distinct date is read once (`coded`: the column's
+    factorizing where the caller made it), counted as often as rows hold it."""
     col = layout.column("schedule_start")
     if col is None or col.name not in table.columns:
         return None, 0
-    stamps = parse_datetimes(table[col.name].fillna("").str.strip(), col).dropna()
-    if stamps.empty:
+    column = coded.get(col.name) if coded else None
+    if column is None:
+        column = distinct_values(table[col.name])
+    codes = column.codes if rows is None else column.codes[rows]
+    counts = np.bincount(codes, minlength=len(column.uniques))
+    stamps = parse_datetimes(column.uniques.str.strip(), col)
+    read = stamps.notna().to_numpy() & (counts > 0)
+    if not read.any():
         return None, 0
-    months = stamps.dt.to_period("M")
-    return months.mode().iloc[0], months.nunique()
+    months = pd.Series(counts[read], index=stamps[read].dt.to_period("M").array)
+    per_month = months.groupby(level=0).sum()
+    most = per_month[per_month == per_month.max()]
+    return most.index.min(), len(per_month)  # ties: the earliest month, as Series.mode
 
 
 def validate_table(
@@ -81,7 +98,13 @@ def validate_table(
         parts.append(file_finding("no-rows", "The file holds a header but no member rows."))
     # Each column factorized once for the row checks and the cell checks.
     coded = (
-        {name: distinct_values(table[name]) for name in table.columns}
+        dict(
+            zip(
+                table.columns,
+                each_column(distinct_values, (table[n] for n in table.columns), len(table)),
+                strict=True,
+            )
+        )
         if table.columns.is_unique
         else {}
     )
@@ -127,6 +150,8 @@ def validate_table(
     # The member key from the IDs factorized above; then the factorized columns go (their
     # codes and distinct values are a large table's biggest scratch).
     duplicates = duplicate_members(table, layout, live, coded)
+    if month is None:  # each distinct date read once, before the factorized columns go
+        found, count = billing_month(table, layout, None if live.all() else live, coded)
     # The tier rules' columns stay factorized (a few distinct values each).
     kept = {c.name: coded[c.name] for c in map(layout.column, _TIER_ROLES) if c and c.name in coded}
     del coded, distinct, every_check, raws
@@ -135,7 +160,6 @@ def validate_table(
         parts.extend(skipped_checks(table, layout))
 
     if month is None:
-        found, count = billing_month(table if live.all() else table[live], layout)
         if found is None:
             if live.any():
                 parts.append(file_finding("no-month", "No schedule start date could be read."))

@@ -27,6 +27,7 @@ from xl_pmpm.core.row_checks import blank_rows
 from xl_pmpm.core.validation import validate_report, validate_table
 from xl_pmpm.io import files
 from xl_pmpm.io import ledger as ledger_room
+from xl_pmpm.io.behind import write_behind
 from xl_pmpm.io.ledger import LOCK_TIMEOUT, exists
 from xl_pmpm.io.memory import release_unused
 
@@ -249,18 +250,16 @@ def kept(parts: Iterable[ExportPart], into: list[ExportPart]) -> Iterator[Export
 def write_all_or_none(out_dir: str | Path, parts: Iterable[ExportPart]) -> list[Path]:
     """Write every part (each atomically), or none: on a failure (a full disk, a folder that
     cannot be written, a part that cannot be built) the parts already written are removed
-    again, so that an export is never uploaded in part. Each part's `data` is emptied once
-    written (the file holds it): parts built one at a time are never all held."""
-    written: list[Path] = []
-    try:
-        for p in parts:
-            written.append(files.write_new_file(out_dir, p.name, p.data))
-            p.data = b""
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return written
+    again, so that an export is never uploaded in part. Each part is written while the next
+    is built (`write_behind`), and its `data` emptied once written (the file holds it):
+    parts built one at a time are never all held."""
+
+    def write(p: ExportPart) -> Path:
+        path = files.write_new_file(out_dir, p.name, p.data)
+        p.data = b""
+        return path
+
+    return write_behind(parts, write, undo=lambda path: path.unlink(missing_ok=True))
 
 
 def claimed(flags: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from xl_pmpm.core.export import ExportPart
 from xl_pmpm.core.findings import empty_findings, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.io.atomic import is_reservation, numbered_names, publish, write_synced
+from xl_pmpm.io.behind import write_behind
 from xl_pmpm.io.ledger._address import exists
 from xl_pmpm.io.ledger._backup import backup_ledger
 from xl_pmpm.io.ledger._checks import blocked_rows, ledger_findings
@@ -348,22 +349,29 @@ def write_and_record(
     say("writing the import files")
     taken: set[str] = set()
     temps: list[Path] = []
-    shas: list[str] = []
     hashes: list[np.ndarray] = []
     made: list[ExportPart] = []
+
+    def named(parts: Iterable[ExportPart]) -> Iterator[ExportPart]:
+        for p in parts:  # built one at a time: written, then its bytes let go
+            p.name = _free_name(directory, p.name, taken | known)
+            taken.add(p.name)
+            temps.append(_temp_path(directory, p.name))
+            if len(p.hashes) == len(p.lines):  # a million Python ints, as one array
+                hashes.append(np.asarray(p.hashes, dtype=np.uint64))
+                p.hashes = []
+            made.append(p)
+            yield p
+
+    def write(p: ExportPart) -> str:  # by the writer thread, while the next part is built
+        write_synced(_temp_path(directory, p.name), p.data)
+        sha = sha256_hex(p.data)
+        p.data = b""  # the temp file holds it: a million rows' files are never all held
+        return sha
+
     try:
         with folder_errors(directory):  # a full disk, a folder not writable: exit 2
-            for p in parts:  # built one at a time: written, then its bytes let go
-                p.name = _free_name(directory, p.name, taken | known)
-                taken.add(p.name)
-                temps.append(_temp_path(directory, p.name))
-                write_synced(temps[-1], p.data)
-                shas.append(sha256_hex(p.data))
-                p.data = b""  # the temp file holds it: a million rows' files are never all held
-                if len(p.hashes) == len(p.lines):  # a million Python ints, as one array
-                    hashes.append(np.asarray(p.hashes, dtype=np.uint64))
-                    p.hashes = []
-                made.append(p)
+            shas = write_behind(named(parts), write)
             _fsync_dir(directory)
     except BaseException:
         for temp in temps:
