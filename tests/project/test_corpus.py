@@ -144,7 +144,7 @@ READABLE = sorted(n for n, c in CASES.items() if "error" not in c)
 
 @pytest.mark.parametrize("name", READABLE)
 def test_columns_side_by_side_give_the_same_findings(name: str, monkeypatch) -> None:
-    """Validation factorizes a large table's columns on several threads (`each_column`): on
+    """Validation factorizes a large table's columns on several threads (`side_by_side`): on
     every corpus file, with that forced on, the findings are those of one column at a time."""
     from xl_pmpm.core import values
 

@@ -28,7 +28,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.row_checks import blank_rows
 from xl_pmpm.core.value_checks import parse_datetimes
-from xl_pmpm.core.values import each_column, per_value, text_chunks
+from xl_pmpm.core.values import per_value, side_by_side, text_chunks
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}
@@ -132,7 +132,7 @@ def export_columns(table: pd.DataFrame, layout: Layout) -> tuple[list[str], list
             fix="Restore the missing columns before exporting.",
         )
     texts = [(_arrow_text(table[c.name]), c) for c in cols]
-    return [c.name for c in cols], each_column(lambda tc: _export_array(*tc), texts, len(table))
+    return [c.name for c in cols], side_by_side(lambda tc: _export_array(*tc), texts, len(table))
 
 
 def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
@@ -269,7 +269,7 @@ def csv_line_array(
             )
         return values
 
-    cells = each_column(quoted_cells, columns, len(columns[0]) if columns else 0)
+    cells = side_by_side(quoted_cells, columns, len(columns[0]) if columns else 0)
     cells[-1] = pc.binary_join_element_wise(cells[-1], _text(terminator), empty)
     if len(cells) == 1:
         return cells[0]
@@ -404,12 +404,15 @@ def _line_pieces(
         while edge - starts[-1] > _LINE_PIECE_ROWS:
             starts.append(starts[-1] + _LINE_PIECE_ROWS)
         starts.append(edge)
-    pieces = []
-    for first, stop in zip(starts[:-1], starts[1:], strict=True):
+
+    def piece(span: tuple[int, int]) -> pa.LargeStringArray:
+        first, stop = span
         lines = csv_line_array([c.slice(first, stop - first) for c in columns], terminator)
         if isinstance(lines, pa.ChunkedArray):
             lines = lines.chunk(0) if lines.num_chunks == 1 else lines.combine_chunks()
-        pieces.append(lines)
+        return lines
+
+    pieces = side_by_side(piece, zip(starts[:-1], starts[1:], strict=True), size)
     return pieces, np.array(starts if size else [0], dtype=np.int64)
 
 

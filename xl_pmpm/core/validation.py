@@ -37,7 +37,7 @@ from xl_pmpm.core.row_checks import (
 )
 from xl_pmpm.core.tier_checks import tier_findings
 from xl_pmpm.core.value_checks import cell_checks, column_findings, parse_datetimes
-from xl_pmpm.core.values import Distinct, distinct_values, each_column, per_value_columns
+from xl_pmpm.core.values import Distinct, distinct_values, per_value_columns, side_by_side
 
 # The roles the tier flags and the tier checks read, kept factorized for them.
 _TIER_ROLES = (
@@ -101,7 +101,7 @@ def validate_table(
         dict(
             zip(
                 table.columns,
-                each_column(distinct_values, (table[n] for n in table.columns), len(table)),
+                side_by_side(distinct_values, (table[n] for n in table.columns), len(table)),
                 strict=True,
             )
         )

@@ -101,21 +101,22 @@ class Distinct:
     index: pd.Index
 
 
-# Per-column work on a table of at least this many rows runs on the machine's cores (up to
-# four): Arrow's and numpy's loops let go of the interpreter's lock, so columns factorize,
-# strip and quote side by side. Below it a thread costs more than it saves.
+# Work over a large table's columns (or pieces of its rows) runs on the machine's cores (up
+# to four) from this many rows on: Arrow's and numpy's loops let go of the interpreter's
+# lock, so columns factorize, strip and quote, and pieces of lines join, side by side. Below
+# it a thread costs more than it saves.
 COLUMNS_SIDE_BY_SIDE_ROWS = 100_000
 
 
-def each_column(work: Callable[[Item], Result], items: Iterable[Item], rows: int) -> list[Result]:
-    """`work` of each item (one a column), in order: side by side on a large table
-    (`COLUMNS_SIDE_BY_SIDE_ROWS`), one after another on a small one. The first error is
-    raised, after every item's work has ended."""
+def side_by_side(work: Callable[[Item], Result], items: Iterable[Item], rows: int) -> list[Result]:
+    """`work` of each item (a column, a piece of rows), in order: side by side on a table of
+    `rows` rows when large (`COLUMNS_SIDE_BY_SIDE_ROWS`), one after another when small. The
+    first error is raised once every item's work has ended."""
     items = list(items)
     cores = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
     if rows < COLUMNS_SIDE_BY_SIDE_ROWS or cores < 2 or len(items) < 2:
         return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xl-pmpm-column") as pool:
+    with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xl-pmpm-side") as pool:
         return list(pool.map(work, items))
 
 

@@ -444,9 +444,12 @@ def _engine_parts(found: pa.Table) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
-    """(codes, values) of a column of dictionary chunks: every cell is `values[codes]` (-1
-    where null), one code a distinct value over the whole column (Arrow's
-    `unify_dictionaries`: the values in the order the chunks first hold them)."""
+    """(codes, values) of a column of text or of dictionary chunks: every cell is
+    `values[codes]` (-1 where null), one code a distinct value over the whole column, the
+    values in the order the rows first hold them (text encoded whole; dictionary chunks by
+    Arrow's `unify_dictionaries`)."""
+    if not pa.types.is_dictionary(column.type):
+        column = pa.chunked_array([pc.dictionary_encode(column.combine_chunks())])
     chunks = column.unify_dictionaries().chunks
     if not chunks:
         return np.empty(0, dtype=np.int32), pd.Series([], dtype="str")
@@ -495,18 +498,26 @@ def _arrow_sums(
     read by the core's rules (`read_values`), the visits summed by numpy over the codes.
     None where the file is not for it (a bad cell, a ragged row, not UTF-8): the chunked
     reader then names what is wrong."""
-    options = _arrow_options(written)  # the header's cells as written: Arrow's names
-    # Parsed on every core, in blocks of 1 MB: larger blocks side by side take more memory
-    # (2,000,000 visits, 194 MB: 4 MB blocks peak 130 MiB higher, for no less time).
-    options["read_options"] = pacsv.ReadOptions(block_size=_BLOCK // 8, use_threads=True)
-    # A line break inside quotes is part of its cell (no line numbers are needed here).
-    options["parse_options"] = pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True)
+    # A member's number and name are read as text and encoded once, whole: tens of thousands
+    # of distinct values, which a dictionary per block would hash again in every block. The
+    # types are keyed by the header's cells as written: Arrow's names.
+    whole = {header[f] for f in ("patient_number", "patient_name") if f in header}
+    types = {w: pa.string() if n in whole else _TEXT for w, n in zip(written, names, strict=True)}
     try:
-        table = pacsv.read_csv(path, **options)
+        table = pacsv.read_csv(
+            path,
+            # Parsed on every core, in blocks of 1 MB: larger blocks side by side take more
+            # memory (2,000,000 visits, 194 MB: 4 MB blocks peak 130 MiB higher, no faster).
+            read_options=pacsv.ReadOptions(block_size=_BLOCK // 8, use_threads=True),
+            # A blank line stays a row (Excel's ',,,' too); a line break inside quotes is
+            # part of its cell (no line numbers are needed here).
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
+        )
     except (pa.ArrowInvalid, ValueError):
         return None
-    if not all(pa.types.is_dictionary(c.type) for c in table.columns):
-        return None  # a header cell Arrow names otherwise: every column must be codes
+    if table.schema.types != [types[w] for w in written]:
+        return None  # a header cell Arrow names otherwise: every column must be as asked
     cells = []
     while table.num_columns:  # each column's chunks let go once its codes are copied out
         cells.append(_codes(table.column(0)))
