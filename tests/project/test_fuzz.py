@@ -18,12 +18,14 @@ examples by N for a long local run (e.g. `XL_PMPM_FUZZ_SCALE=40 pytest tests/pro
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 from core_helpers import (
@@ -44,13 +46,14 @@ from core_helpers import (
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from xl_pmpm.core import values
 from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import import_frame
 from xl_pmpm.core.hygiene import is_excel_error
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.validation import validate_report
 from xl_pmpm.core.value_checks import FORMULA_PREFIXES
-from xl_pmpm.io import files, workflow
+from xl_pmpm.io import csv_reader, files, workflow
 from xl_pmpm.io.csv_reader import parse_tier_report
 
 SCALE = max(1, int(os.environ.get("XL_PMPM_FUZZ_SCALE", "1") or 1))
@@ -214,11 +217,20 @@ ROW_PIECES = st.sampled_from(
     top=st.sampled_from(["", "sep=,\n", "PMPM Tier Report\n", "Title,,\n\n"]),
     body=st.lists(ROW_PIECES, max_size=80).map("".join),
     end=st.sampled_from(["", "\n", "\r\n", "\n\n"]),
+    slices=st.sampled_from([None, 16]),
 )
-def test_the_byte_reader_and_the_csv_module_read_the_same(top: str, body: str, end: str) -> None:
-    """UTF-8 goes through pyarrow when it can; UTF-16 always through the csv module."""
+def test_the_byte_reader_and_the_csv_module_read_the_same(
+    top: str, body: str, end: str, slices: int | None
+) -> None:
+    """UTF-8 goes through pyarrow when it can; UTF-16 always through the csv module. With
+    `slices`, the byte reader scans the file in slices of that many bytes, side by side
+    (as a large file's are)."""
     text = top + ",".join(HEADER) + "\r\n" + body + end
-    fast = parse_tier_report(text.encode("utf-8"), LAYOUT)
+    with contextlib.ExitStack() as scan:
+        if slices:
+            scan.enter_context(mock.patch.object(csv_reader, "_SCAN_BYTES", slices))
+            scan.enter_context(mock.patch.object(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 0))
+        fast = parse_tier_report(text.encode("utf-8"), LAYOUT)
     exact = parse_tier_report(text.encode("utf-16"), LAYOUT)
     pd.testing.assert_frame_equal(fast.table, exact.table, check_index_type=False)
     found = exact.findings[exact.findings["code"] != "encoding"].reset_index(drop=True)

@@ -11,7 +11,13 @@ import pandas as pd
 from xl_pmpm.core.hours_basis import HOUR_KINDS, basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.values import Distinct, distinct_values, per_value, per_value_columns
+from xl_pmpm.core.values import (
+    Distinct,
+    distinct_values,
+    per_value,
+    per_value_columns,
+    side_by_side,
+)
 
 
 def numeric(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:
@@ -138,10 +144,19 @@ def flag_tier_risk(
         "unbilled_hours": unbilled,
         "basis_hours": now_hours,
     }
-    for f in ("tier", "rate_code", "rate", "service_code", "skilled_service_code"):
-        out[f] = field(f, now)
-    out["tier_if_billed"] = field("tier", after)
-    out["rate_if_billed"] = field("rate", after)
+    # Each field one take, side by side on a large table (Arrow's and numpy's takes let go of
+    # the interpreter's lock).
+    taken = ("tier", "rate_code", "rate", "service_code", "skilled_service_code")
+    for f, values in zip(
+        [*taken, "tier_if_billed", "rate_if_billed"],
+        side_by_side(
+            lambda job: field(*job),
+            [*((f, now) for f in taken), ("tier", after), ("rate", after)],
+            len(table),
+        ),
+        strict=True,
+    ):
+        out[f] = values
     changes = out["tier_if_billed"].fillna(0) != out["tier"].fillna(0)
     out["at_risk"] = (changes & out["tier_if_billed"].notna()).astype(bool)
     effect = out["rate_if_billed"].fillna(0.0) - out["rate"].fillna(0.0)
@@ -164,8 +179,11 @@ def flag_tier_risk(
     ).astype(bool)
     out["tier_raised"] = raised
     claim = np.where(raised.to_numpy(), after, now)  # the row's claim: its raised tier's
-    for f in ("tier", "rate", "service_code", "skilled_service_code"):
-        out[f"claim_{f}"] = field(f, claim)
+    claimed = ("tier", "rate", "service_code", "skilled_service_code")
+    for f, values in zip(
+        claimed, side_by_side(lambda f: field(f, claim), claimed, len(table)), strict=True
+    ):
+        out[f"claim_{f}"] = values
     out["tier_ok"] = (out["tier_reported"] == out["tier"]).fillna(False).astype(bool)
     out["service_code_ok"] = _service_code_ok(table, layout, coded, tiers, claim, out)
     return pd.DataFrame(out, index=table.index, copy=False)  # the columns as made: no copy

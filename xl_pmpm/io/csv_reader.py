@@ -23,6 +23,7 @@ from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
+from xl_pmpm.core.values import side_by_side
 from xl_pmpm.io import sniff
 from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify
 
@@ -232,14 +233,13 @@ def _line_ends(buf: np.ndarray, start: int, sep: int) -> np.ndarray | None:
     """Positions of the line ends from `start`, or None where a quote is not at a field's edge.
 
     A quote inside a value (5'10", O"Brien) is read differently by CSV readers:
-    such a file goes the exact way (the csv module). Scanned in slices, so scratch
-    memory stays bounded whatever the file's size.
+    such a file goes the exact way (the csv module). Scanned in slices (side by side on a
+    large file), so scratch memory stays bounded whatever the file's size.
     """
-    ends: list[np.ndarray] = []
     n = len(buf)
-    for a in range(start, n, _SCAN_BYTES):
+
+    def scan(a: int) -> np.ndarray | None:
         chunk = buf[a : a + _SCAN_BYTES]
-        ends.append(np.flatnonzero(chunk == _NL) + a)
         quotes = np.flatnonzero(chunk == _QUOTE) + a
         if len(quotes):
             edge = (quotes == start) | (quotes == n - 1)
@@ -248,6 +248,13 @@ def _line_ends(buf: np.ndarray, start: int, sep: int) -> np.ndarray | None:
             edge |= np.isin(prev, (_NL, _QUOTE, sep)) | np.isin(nxt, (_NL, _CR, _QUOTE, sep))
             if not edge.all():
                 return None
+        return np.flatnonzero(chunk == _NL) + a
+
+    # A tier report's line is about 200 bytes: the rows `side_by_side` weighs are counted so.
+    scanned = side_by_side(scan, range(start, n, _SCAN_BYTES), (n - start) // 200)
+    ends = [e for e in scanned if e is not None]
+    if len(ends) < len(scanned):
+        return None
     out = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
     if n > start and buf[-1] != _NL:
         out = np.append(out, n)  # a last line without a line end
