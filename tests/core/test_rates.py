@@ -106,6 +106,33 @@ def test_vectorized_assignment_equals_reference_on_100k_values() -> None:
     assert out["rate_code"].fillna("").tolist() == [codes.get(t, "") for t in got]
 
 
+def test_mixed_payers_with_tables_of_other_sizes_equal_a_row_by_row_lookup() -> None:
+    """Each row's tier is its own payer's: the row of that payer's table whose bounds hold
+    its hours (min <= hours < max), none outside every row, none without a payer."""
+    extra = (
+        "Short Plan,1,1,100,2443,SP-T1,SP-T1 Skilled,0189,100.00,2024-08-01,,test\n"
+        "Short Plan,2,100,300,2444,SP-T2,SP-T2 Skilled,0189,300.00,2024-08-01,,test\n"
+    )
+    book = files.parse_rate_book(RATES_TEXT + extra, PAYERS_TEXT)
+    rng = np.random.default_rng(11)
+    names = ["*", "Sample Health Plan", "Short Plan", None]
+    payers = pd.Series(rng.choice(np.array(names, dtype=object), 20_000))
+    hours = np.round(rng.uniform(-5, 700, len(payers)), 2)
+    hours[:10] = [0, 1, 99.99, 100, 159.99, 160, 299.99, 300, 480, np.nan]
+    out = book.assign(pd.Series(hours), payers, MONTH)
+
+    def lookup(payer, h):
+        if not isinstance(payer, str) or np.isnan(h):  # no payer (missing), no hours
+            return None
+        table = book.tier_table(payer, pd.Timestamp(MONTH))
+        inside = table[(table["min_hours"] <= h) & (h < table["max_hours"])]
+        return int(inside["tier"].iloc[0]) if len(inside) else None
+
+    got = [None if pd.isna(t) else int(t) for t in out["tier"]]
+    assert got == [lookup(p, h) for p, h in zip(payers, hours, strict=True)]
+    assert {t for t, p in zip(got, payers, strict=True) if p == "Short Plan"} >= {1, 2, None}
+
+
 def test_hours_as_text_are_read_as_numbers() -> None:
     out = BOOK.assign(pd.Series(["159.99", "160.00", " 480 "]), "*", MONTH)
     assert out["tier"].tolist() == [1, 2, 3]

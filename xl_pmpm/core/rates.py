@@ -256,20 +256,29 @@ class RateBook:
         """
         month = pd.Timestamp(month) if month is not None else pd.Timestamp.today()
         values = np.asarray(hours, dtype="float64")
-        tables = []
-        chosen = np.full(len(values), -1, dtype=np.int64)  # row of the stacked tables, -1 = none
+        tables = [self.tier_table(payer, month) for payer in payers]
+        # Each payer's tier bounds as one row of a small grid (NaN past its last tier; no
+        # payer's row all NaN), so every row is placed by a few whole-column compares:
+        # its tier is the last whose lower bound its hours reach (the tables are sorted by
+        # it), if they stay under that tier's upper bound.
+        width = max((len(t) for t in tables), default=0)
+        lows = np.full((len(payers), width), np.nan)
+        highs = np.full((len(payers), width), np.nan)
+        offsets = np.zeros(len(payers), dtype=np.int64)
         offset = 0
-        for k, payer in enumerate(payers):
-            table = self.tier_table(payer, month)
-            mask = payer_codes == k if payer == payer else np.zeros(len(values), dtype=bool)
-            lows = table["min_hours"].to_numpy()
-            highs = table["max_hours"].to_numpy()
-            pos = np.searchsorted(lows, values[mask], side="right") - 1
-            safe = np.clip(pos, 0, len(table) - 1)
-            inside = (pos >= 0) & (values[mask] < highs[safe])
-            chosen[mask] = np.where(inside, safe + offset, -1)
-            tables.append(table)
+        for k, (payer, table) in enumerate(zip(payers, tables, strict=True)):
+            if payer == payer:  # (no payer: NaN, its row stays empty)
+                lows[k, : len(table)] = table["min_hours"].to_numpy(dtype="float64")
+                highs[k, : len(table)] = table["max_hours"].to_numpy(dtype="float64")
+            offsets[k] = offset
             offset += len(table)
+        row = np.asarray(payer_codes, dtype=np.int64)
+        reached = np.zeros(len(values), dtype=np.int64)
+        for j in range(width):
+            reached += lows[row, j] <= values  # NaN bounds and NaN hours reach nothing
+        pos = np.maximum(reached - 1, 0)
+        inside = (reached > 0) & (values < highs[row, pos])
+        chosen = np.where(inside, offsets[row] + pos, -1)  # row of the stacked tables, -1 = none
         stacked = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TIER_FIELDS)
         )

@@ -276,10 +276,14 @@ def _has_lone_cr(data: bytes) -> bool:
 
 def _lone_cr_after(buf: np.ndarray, start: int, ends: np.ndarray) -> bool:
     """Whether a CR not followed by an LF is in `buf` from `start` on, `ends` its line ends
-    (`_line_ends`): CRs counted, against the line ends with a CR before them."""
+    (`_line_ends`): CRs counted (in slices, side by side as `_line_ends` scans), against the
+    line ends with a CR before them."""
     crs = sum(
-        int(np.count_nonzero(buf[a : a + _SCAN_BYTES] == _CR))
-        for a in range(start, len(buf), _SCAN_BYTES)
+        side_by_side(
+            lambda a: int(np.count_nonzero(buf[a : a + _SCAN_BYTES] == _CR)),
+            range(start, len(buf), _SCAN_BYTES),
+            (len(buf) - start) // 200,  # rows as `_line_ends` counts them
+        )
     )
     newlines = ends[(ends > start) & (ends < len(buf))]  # (the last end may be the file's end)
     return crs != int(np.count_nonzero(buf[newlines - 1] == _CR))
