@@ -37,7 +37,13 @@ from xl_pmpm.core.row_checks import (
 )
 from xl_pmpm.core.tier_checks import tier_findings
 from xl_pmpm.core.value_checks import cell_checks, column_findings, parse_datetimes
-from xl_pmpm.core.values import Distinct, distinct_values, per_value_columns, side_by_side
+from xl_pmpm.core.values import (
+    Distinct,
+    by_row_slices,
+    distinct_values,
+    per_value_columns,
+    side_by_side,
+)
 
 # The roles the tier flags and the tier checks read, kept factorized for them.
 _TIER_ROLES = (
@@ -140,7 +146,9 @@ def validate_table(
     raws = [table[col.name].fillna("").astype(str) for col in cols]
     distinct = [coded.get(col.name, raw) for col, raw in zip(cols, raws, strict=True)]
     every_check = per_value_columns(
-        distinct, lambda u, owner: cell_checks(u, cols, owner), lazy=True
+        distinct,
+        lambda u, owner: by_row_slices(lambda s: cell_checks(u.iloc[s], cols, owner[s]), len(u)),
+        lazy=True,
     )
     parts.extend(  # a generator: its loop names go with it (none when no column is known)
         found

@@ -113,11 +113,28 @@ def side_by_side(work: Callable[[Item], Result], items: Iterable[Item], rows: in
     `rows` rows when large (`COLUMNS_SIDE_BY_SIDE_ROWS`), one after another when small. The
     first error is raised once every item's work has ended."""
     items = list(items)
-    cores = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
+    cores = _cores()
     if rows < COLUMNS_SIDE_BY_SIDE_ROWS or cores < 2 or len(items) < 2:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xl-pmpm-side") as pool:
         return list(pool.map(work, items))
+
+
+def by_row_slices(check: Callable[[slice], pd.DataFrame], rows: int) -> pd.DataFrame:
+    """`check` of a frame's `rows` rows a slice at a time, one slice per core side by side on
+    a large frame (`side_by_side`), of every row at once on a small one. For a check whose
+    answer for a row depends on that row alone: the slices' answers are stacked in order."""
+    cores = _cores()
+    if rows < max(COLUMNS_SIDE_BY_SIDE_ROWS, 2) or cores < 2:
+        return check(slice(0, rows))
+    cuts = np.linspace(0, rows, cores + 1).astype(int)
+    spans = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return pd.concat(side_by_side(check, spans, rows))
+
+
+def _cores() -> int:
+    """The cores this process may run on (up to four: beyond, the memory bus is the limit)."""
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
 
 
 def distinct_values(column: pd.Series) -> Distinct:
