@@ -28,7 +28,7 @@ from xl_pmpm.core.layout import Column, Layout
 from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.row_checks import blank_rows
 from xl_pmpm.core.value_checks import parse_datetimes
-from xl_pmpm.core.values import per_value, side_by_side, text_chunks
+from xl_pmpm.core.values import made_ahead, per_value, side_by_side, text_chunks
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}
@@ -371,14 +371,17 @@ def _refuse_line_breaks(columns: list[pa.ChunkedArray], terminator: str) -> None
     """PmpmInputError when a value holds the line terminator (its rows would break the file).
     Only the values holding the terminator's last character are searched for it."""
     last = terminator[-1:]
-    for values in columns:
+
+    def holds_one(values: pa.ChunkedArray) -> bool:
         if last.isascii():
             near = _rows_holding(values, last.encode("ascii"))
             if near is None:
-                continue
+                return False
             values = pc.filter(values, near)
-        if pc.any(pc.match_substring(values, terminator)).as_py():
-            raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
+        return bool(pc.any(pc.match_substring(values, terminator)).as_py())
+
+    if any(side_by_side(holds_one, columns, len(columns[0]) if columns else 0)):
+        raise PmpmInputError("A cell holds a line break.", fix="Validate and fix it first.")
 
 
 # Rows whose CSV lines are made, and held, as one array: the lines of a large table are
@@ -472,14 +475,23 @@ def _contract_parts(
         pieces, lines_in, hashes_in, size = [], [], [], 0
         return part
 
-    for first in range(0, len(lines_of), _ENCODE_ROWS):
-        index = lines_of[first : first + _ENCODE_ROWS]
+    def taken(first: int) -> tuple[np.ndarray, memoryview, np.ndarray]:
+        """The rows of the slice from `first` on, and their lines' bytes and line ends."""
+        count = min(_ENCODE_ROWS, len(lines_of) - first)
         if picked is None:
-            rows = np.arange(start + first, start + first + len(index))
+            rows = np.arange(start + first, start + first + count)
         else:
-            rows = picked[first : first + len(index)]
+            rows = picked[first : first + count]
+        return rows, *_line_bytes(_lines_of(lines, starts, rows))
+
+    # Each slice's lines taken (Arrow, the interpreter's lock let go) while the one before is
+    # cut into files.
+    slices = range(0, len(lines_of), _ENCODE_ROWS)
+    for first, (rows, data, ends) in zip(
+        slices, made_ahead(taken, slices, len(lines_of)), strict=True
+    ):
+        index = lines_of[first : first + _ENCODE_ROWS]
         found = None if hashes is None else hashes[rows]
-        data, ends = _line_bytes(_lines_of(lines, starts, rows))
         if not utf8:
             data = memoryview(encoder.encode(str(data, "utf-8")))
             ends = _line_ends(data, term)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import unicodedata
@@ -118,6 +119,25 @@ def side_by_side(work: Callable[[Item], Result], items: Iterable[Item], rows: in
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xl-pmpm-side") as pool:
         return list(pool.map(work, items))
+
+
+def made_ahead(
+    make: Callable[[Item], Result], items: Iterable[Item], rows: int
+) -> Iterator[Result]:
+    """`make` of each item, in order, each next one made by a background thread while the
+    caller works on the one before (one made ahead), on a large table (`side_by_side`'s
+    `rows`); one after another on a small one. Closing the iterator early waits for the one
+    being made."""
+    items = iter(items)
+    if rows < COLUMNS_SIDE_BY_SIDE_ROWS or _cores() < 2:
+        yield from map(make, items)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-pmpm-ahead") as pool:
+        making = [pool.submit(make, item) for item in itertools.islice(items, 1)]
+        while making:
+            made = making.pop().result()
+            making = [pool.submit(make, item) for item in itertools.islice(items, 1)]
+            yield made
 
 
 def by_row_slices(check: Callable[[slice], pd.DataFrame], rows: int) -> pd.DataFrame:
