@@ -95,3 +95,19 @@ def test_made_ahead_closed_early_waits_for_the_one_being_made(monkeypatch):
     assert finished == [0, 1]  # nothing left running, nothing made after
     time.sleep(0.05)
     assert finished == [0, 1]
+
+
+def test_the_cores_are_counted_where_there_is_no_affinity(monkeypatch):
+    """Windows and macOS have no `sched_getaffinity`: the machine's cores are counted, and a
+    large table's work still runs side by side there (one core: one after another)."""
+    monkeypatch.delattr(values.os, "sched_getaffinity", raising=False)
+
+    def threads_used() -> set[int]:
+        seen: set[int] = set()
+        side_by_side(lambda k: seen.add(threading.get_ident()), range(6), LARGE)
+        return seen
+
+    monkeypatch.setattr(values.os, "cpu_count", lambda: 8)
+    assert threading.get_ident() not in threads_used()
+    monkeypatch.setattr(values.os, "cpu_count", lambda: None)
+    assert threads_used() == {threading.get_ident()}

@@ -153,8 +153,11 @@ def by_row_slices(check: Callable[[slice], pd.DataFrame], rows: int) -> pd.DataF
 
 
 def _cores() -> int:
-    """The cores this process may run on (up to four: beyond, the memory bus is the limit)."""
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
+    """The cores this process may run on (Linux: its affinity; Windows and macOS: the
+    machine's), up to four: beyond, the memory bus is the limit."""
+    if hasattr(os, "sched_getaffinity"):
+        return min(len(os.sched_getaffinity(0)), 4)
+    return min(os.cpu_count() or 1, 4)
 
 
 def distinct_values(column: pd.Series) -> Distinct:
