@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 
 from benchmarks import sample
 from xl_pmpm.core import export as export_module
-from xl_pmpm.core import values
+from xl_pmpm.core import parallel
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.export import csv_lines, import_frame, import_parts
 from xl_pmpm.core.review import delete_rows
@@ -394,7 +394,7 @@ def test_csv_lines_are_the_bytes_pandas_writes(rows, encoding, terminator, side_
         frame = frame.map(lambda v: v.encode("cp1252", "replace").decode("cp1252"))
     expected = frame.to_csv(index=False, header=False, lineterminator=terminator)
     encoder = codecs.getincrementalencoder(encoding)()
-    with mock.patch.object(values, "COLUMNS_SIDE_BY_SIDE_ROWS", side_by_side_rows):
+    with mock.patch.object(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", side_by_side_rows):
         assert csv_lines(frame, layout, encoder) == expected.encode(encoding)
 
 
@@ -420,9 +420,9 @@ def test_real_shaped_export_is_each_contracts_rows_in_order(
     table.index = frame.index
     assert table[NAME].array.__arrow_array__().num_chunks > 1
     layout = dataclasses.replace(LAYOUT, max_upload_bytes=40_000)  # several files a contract
-    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 0 if side_by_side else 10**12)
+    monkeypatch.setattr(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 0 if side_by_side else 10**12)
     parts = parts_of(table, layout)
-    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 10**12)
+    monkeypatch.setattr(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 10**12)
     want = import_frame(table, layout)
     contract = LAYOUT.name_of("contract")
     assert {p.contract for p in parts} == set(want[contract])

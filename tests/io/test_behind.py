@@ -83,3 +83,24 @@ def test_a_write_that_fails_undoes_the_others_and_writes_nothing_more():
 
 def test_no_items_write_nothing():
     assert write_behind([], lambda k: k) == []
+
+
+def test_where_threads_cannot_start_each_is_written_in_turn(monkeypatch):
+    """xlwings Lite (Pyodide) starts no thread: the writes run in the calling thread, all
+    or none as ever."""
+    from xl_pmpm.core import parallel
+
+    monkeypatch.setattr(parallel.sys, "platform", "emscripten")
+    threads, undone = set(), []
+
+    def write(k: int) -> int:
+        threads.add(threading.get_ident())
+        if k == 3:
+            raise OSError(28, "No space left on device")
+        return k
+
+    assert write_behind(range(3), write) == [0, 1, 2]
+    with pytest.raises(OSError, match="No space"):
+        write_behind(range(5), write, undo=undone.append)
+    assert undone == [0, 1, 2]
+    assert threads == {threading.get_ident()}

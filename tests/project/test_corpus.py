@@ -146,12 +146,12 @@ READABLE = sorted(n for n, c in CASES.items() if "error" not in c)
 def test_columns_side_by_side_give_the_same_findings(name: str, monkeypatch) -> None:
     """Validation factorizes a large table's columns on several threads (`side_by_side`): on
     every corpus file, with that forced on, the findings are those of one column at a time."""
-    from xl_pmpm.core import values
+    from xl_pmpm.core import parallel
 
     report = files.read_tier_report(CORPUS / "files" / name, LAYOUT)
-    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 10**12)
+    monkeypatch.setattr(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 10**12)
     one_by_one, _ = validate_report(report, LAYOUT, BOOK, as_of=AS_OF)
-    monkeypatch.setattr(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 0)
+    monkeypatch.setattr(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 0)
     side_by_side, _ = validate_report(report, LAYOUT, BOOK, as_of=AS_OF)
     pd.testing.assert_frame_equal(side_by_side.findings, one_by_one.findings)
     assert side_by_side.month == one_by_one.month

@@ -46,7 +46,7 @@ from core_helpers import (
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from xl_pmpm.core import values
+from xl_pmpm.core import parallel
 from xl_pmpm.core.errors import PmpmError
 from xl_pmpm.core.export import import_frame
 from xl_pmpm.core.hygiene import is_excel_error
@@ -229,7 +229,7 @@ def test_the_byte_reader_and_the_csv_module_read_the_same(
     with contextlib.ExitStack() as scan:
         if slices:
             scan.enter_context(mock.patch.object(csv_reader, "_SCAN_BYTES", slices))
-            scan.enter_context(mock.patch.object(values, "COLUMNS_SIDE_BY_SIDE_ROWS", 0))
+            scan.enter_context(mock.patch.object(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 0))
         fast = parse_tier_report(text.encode("utf-8"), LAYOUT)
     exact = parse_tier_report(text.encode("utf-16"), LAYOUT)
     pd.testing.assert_frame_equal(fast.table, exact.table, check_index_type=False)

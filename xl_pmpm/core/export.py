@@ -25,10 +25,11 @@ import pyarrow.compute as pc
 from xl_pmpm.core.errors import ExportRefused, PmpmInputError
 from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Column, Layout
+from xl_pmpm.core.parallel import made_ahead, side_by_side
 from xl_pmpm.core.report import written_headers
 from xl_pmpm.core.row_checks import blank_rows
 from xl_pmpm.core.value_checks import parse_datetimes
-from xl_pmpm.core.values import made_ahead, per_value, side_by_side, text_chunks
+from xl_pmpm.core.values import per_value, text_chunks
 
 # Findings that export itself cures, so they do not block it.
 CURED_BY_EXPORT = {"file-too-large"}

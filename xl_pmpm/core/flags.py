@@ -10,14 +10,9 @@ import pandas as pd
 
 from xl_pmpm.core.hours_basis import HOUR_KINDS, basis_hours
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.parallel import side_by_side
 from xl_pmpm.core.rates import RateBook
-from xl_pmpm.core.values import (
-    Distinct,
-    distinct_values,
-    per_value,
-    per_value_columns,
-    side_by_side,
-)
+from xl_pmpm.core.values import Distinct, distinct_values, per_value, per_value_columns
 
 
 def numeric(table: pd.DataFrame, layout: Layout, role: str) -> pd.Series:

@@ -25,6 +25,7 @@ from xl_pmpm.core.findings import ValidationReport, combine, file_finding, findi
 from xl_pmpm.core.flags import flag_tier_risk
 from xl_pmpm.core.hygiene import hours_implausible, tier_not_a_label, without_tier_noise
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.parallel import by_row_slices, side_by_side
 from xl_pmpm.core.rates import RateBook
 from xl_pmpm.core.report import TierReport
 from xl_pmpm.core.row_checks import (
@@ -37,13 +38,7 @@ from xl_pmpm.core.row_checks import (
 )
 from xl_pmpm.core.tier_checks import tier_findings
 from xl_pmpm.core.value_checks import cell_checks, column_findings, parse_datetimes
-from xl_pmpm.core.values import (
-    Distinct,
-    by_row_slices,
-    distinct_values,
-    per_value_columns,
-    side_by_side,
-)
+from xl_pmpm.core.values import Distinct, distinct_values, per_value_columns
 
 # The roles the tier flags and the tier checks read, kept factorized for them.
 _TIER_ROLES = (

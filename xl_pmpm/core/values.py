@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.arrays import ArrowStringArray
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 
 
 def squash(text: object) -> str:
@@ -100,64 +94,6 @@ class Distinct:
     codes: np.ndarray  # int32, one per row
     uniques: pd.Series
     index: pd.Index
-
-
-# Work over a large table's columns (or pieces of its rows) runs on the machine's cores (up
-# to four) from this many rows on: Arrow's and numpy's loops let go of the interpreter's
-# lock, so columns factorize, strip and quote, and pieces of lines join, side by side. Below
-# it a thread costs more than it saves.
-COLUMNS_SIDE_BY_SIDE_ROWS = 100_000
-
-
-def side_by_side(work: Callable[[Item], Result], items: Iterable[Item], rows: int) -> list[Result]:
-    """`work` of each item (a column, a piece of rows), in order: side by side on a table of
-    `rows` rows when large (`COLUMNS_SIDE_BY_SIDE_ROWS`), one after another when small. The
-    first error is raised once every item's work has ended."""
-    items = list(items)
-    cores = _cores()
-    if rows < COLUMNS_SIDE_BY_SIDE_ROWS or cores < 2 or len(items) < 2:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xl-pmpm-side") as pool:
-        return list(pool.map(work, items))
-
-
-def made_ahead(
-    make: Callable[[Item], Result], items: Iterable[Item], rows: int
-) -> Iterator[Result]:
-    """`make` of each item, in order, each next one made by a background thread while the
-    caller works on the one before (one made ahead), on a large table (`side_by_side`'s
-    `rows`); one after another on a small one. Closing the iterator early waits for the one
-    being made."""
-    items = iter(items)
-    if rows < COLUMNS_SIDE_BY_SIDE_ROWS or _cores() < 2:
-        yield from map(make, items)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-pmpm-ahead") as pool:
-        making = [pool.submit(make, item) for item in itertools.islice(items, 1)]
-        while making:
-            made = making.pop().result()
-            making = [pool.submit(make, item) for item in itertools.islice(items, 1)]
-            yield made
-
-
-def by_row_slices(check: Callable[[slice], pd.DataFrame], rows: int) -> pd.DataFrame:
-    """`check` of a frame's `rows` rows a slice at a time, one slice per core side by side on
-    a large frame (`side_by_side`), of every row at once on a small one. For a check whose
-    answer for a row depends on that row alone: the slices' answers are stacked in order."""
-    cores = _cores()
-    if rows < max(COLUMNS_SIDE_BY_SIDE_ROWS, 2) or cores < 2:
-        return check(slice(0, rows))
-    cuts = np.linspace(0, rows, cores + 1).astype(int)
-    spans = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-    return pd.concat(side_by_side(check, spans, rows))
-
-
-def _cores() -> int:
-    """The cores this process may run on (Linux: its affinity; Windows and macOS: the
-    machine's), up to four: beyond, the memory bus is the limit."""
-    if hasattr(os, "sched_getaffinity"):
-        return min(len(os.sched_getaffinity(0)), 4)
-    return min(os.cpu_count() or 1, 4)
 
 
 def distinct_values(column: pd.Series) -> Distinct:

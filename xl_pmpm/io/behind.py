@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from xl_pmpm.core.parallel import threads_start
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -28,6 +30,16 @@ def write_behind(
     write under way finishes, every written one is undone (`undo` of its result) and the
     error is raised; no write is left running after this returns or raises."""
     done: list[Result] = []
+    if not threads_start():  # xlwings Lite (Pyodide): each written in turn
+        try:
+            for item in items:
+                done.append(write(item))
+        except BaseException:
+            if undo is not None:
+                for result in done:
+                    undo(result)
+            raise
+        return done
     writing: Future[Result] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-pmpm-write") as writer:
         try:

@@ -22,8 +22,8 @@ from pyarrow import csv as pacsv
 from xl_pmpm.core.errors import PmpmInputError
 from xl_pmpm.core.findings import combine, file_finding, finding_rows
 from xl_pmpm.core.layout import Layout
+from xl_pmpm.core.parallel import side_by_side
 from xl_pmpm.core.report import TierReport, header_hits, header_need, match_header
-from xl_pmpm.core.values import side_by_side
 from xl_pmpm.io import sniff
 from xl_pmpm.io.sniff import MAX_LINE_CHARS, identify
 
