@@ -30,14 +30,18 @@ def write_behind(
     write under way finishes, every written one is undone (`undo` of its result) and the
     error is raised; no write is left running after this returns or raises."""
     done: list[Result] = []
+
+    def undo_all() -> None:
+        if undo is not None:
+            for result in done:
+                undo(result)
+
     if not threads_start():  # xlwings Lite (Pyodide): each written in turn
         try:
             for item in items:
                 done.append(write(item))
         except BaseException:
-            if undo is not None:
-                for result in done:
-                    undo(result)
+            undo_all()
             raise
         return done
     writing: Future[Result] | None = None
@@ -54,8 +58,6 @@ def write_behind(
             if writing is not None and not writing.cancel():
                 with contextlib.suppress(Exception):  # the first error is the one raised
                     done.append(writing.result())
-            if undo is not None:
-                for result in done:
-                    undo(result)
+            undo_all()
             raise
     return done
