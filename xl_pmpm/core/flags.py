@@ -140,18 +140,12 @@ def flag_tier_risk(
         "basis_hours": now_hours,
     }
     # Each field one take, side by side on a large table (Arrow's and numpy's takes let go of
-    # the interpreter's lock).
-    taken = ("tier", "rate_code", "rate", "service_code", "skilled_service_code")
-    for f, values in zip(
-        [*taken, "tier_if_billed", "rate_if_billed"],
-        side_by_side(
-            lambda job: field(*job),
-            [*((f, now) for f in taken), ("tier", after), ("rate", after)],
-            len(table),
-        ),
-        strict=True,
-    ):
-        out[f] = values
+    # the interpreter's lock): {column: (the tier tables' field, each row's tier row)}.
+    now_fields = ("tier", "rate_code", "rate", "service_code", "skilled_service_code")
+    jobs = {f: (f, now) for f in now_fields}
+    jobs |= {"tier_if_billed": ("tier", after), "rate_if_billed": ("rate", after)}
+    taken = side_by_side(lambda job: field(*job), jobs.values(), len(table))
+    out.update(zip(jobs, taken, strict=True))
     changes = out["tier_if_billed"].fillna(0) != out["tier"].fillna(0)
     out["at_risk"] = (changes & out["tier_if_billed"].notna()).astype(bool)
     effect = out["rate_if_billed"].fillna(0.0) - out["rate"].fillna(0.0)
@@ -174,11 +168,9 @@ def flag_tier_risk(
     ).astype(bool)
     out["tier_raised"] = raised
     claim = np.where(raised.to_numpy(), after, now)  # the row's claim: its raised tier's
-    claimed = ("tier", "rate", "service_code", "skilled_service_code")
-    for f, values in zip(
-        claimed, side_by_side(lambda f: field(f, claim), claimed, len(table)), strict=True
-    ):
-        out[f"claim_{f}"] = values
+    claims = {f"claim_{f}": f for f in ("tier", "rate", "service_code", "skilled_service_code")}
+    taken = side_by_side(lambda f: field(f, claim), claims.values(), len(table))
+    out.update(zip(claims, taken, strict=True))
     out["tier_ok"] = (out["tier_reported"] == out["tier"]).fillna(False).astype(bool)
     out["service_code_ok"] = _service_code_ok(table, layout, coded, tiers, claim, out)
     return pd.DataFrame(out, index=table.index, copy=False)  # the columns as made: no copy

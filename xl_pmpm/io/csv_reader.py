@@ -126,6 +126,8 @@ _SCAN_BYTES = 1 << 23
 # pyarrow's read block (its default is 1 MB): each block is a chunk of every column, and
 # every later pass over a column pays a little per chunk (a 200 MB file: 24 chunks, not 187).
 _BLOCK_BYTES = 1 << 23
+# About a tier report's line: the rows a scan of bytes is weighed as (`side_by_side`).
+_LINE_BYTES = 200
 # Lines searched for the header when the first line is a title.
 _TITLE_SCAN_LINES = 200
 # Windows-1252 leaves these bytes undefined: a file holding one is read as Latin-1.
@@ -250,8 +252,7 @@ def _line_ends(buf: np.ndarray, start: int, sep: int) -> np.ndarray | None:
                 return None
         return np.flatnonzero(chunk == _NL) + a
 
-    # A tier report's line is about 200 bytes: the rows `side_by_side` weighs are counted so.
-    scanned = side_by_side(scan, range(start, n, _SCAN_BYTES), (n - start) // 200)
+    scanned = side_by_side(scan, range(start, n, _SCAN_BYTES), (n - start) // _LINE_BYTES)
     ends = [e for e in scanned if e is not None]
     if len(ends) < len(scanned):
         return None
@@ -282,7 +283,7 @@ def _lone_cr_after(buf: np.ndarray, start: int, ends: np.ndarray) -> bool:
         side_by_side(
             lambda a: int(np.count_nonzero(buf[a : a + _SCAN_BYTES] == _CR)),
             range(start, len(buf), _SCAN_BYTES),
-            (len(buf) - start) // 200,  # rows as `_line_ends` counts them
+            (len(buf) - start) // _LINE_BYTES,
         )
     )
     newlines = ends[(ends > start) & (ends < len(buf))]  # (the last end may be the file's end)
