@@ -334,6 +334,9 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 null_values=[],
+                # The whole buffer was checked as UTF-8 (`_byte_encoding`), or is transcoded to
+                # it: each value, cut at ASCII bytes, is too, so Arrow need not check each again.
+                check_utf8=False,
             ),
         )
     except (pa.ArrowInvalid, ValueError):
