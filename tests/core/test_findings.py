@@ -46,7 +46,7 @@ from core_helpers import (
 
 from benchmarks import sample
 from xl_pmpm.core.claims import submission_window
-from xl_pmpm.core.findings import CODES, ERROR, WARNING
+from xl_pmpm.core.findings import CODES, ERROR, WARNING, ValidationReport, combine, file_finding
 from xl_pmpm.io import workflow
 
 Places = list[tuple[str, int | None, str | None]]
@@ -900,3 +900,18 @@ def test_first_month_with_a_rate_has_no_finding(tmp_path: Path) -> None:
     checked = check_rows(tmp_path, valid_rows(2, **stamps))
     assert checked.findings.empty
     assert checked.flags["rate"].tolist() == [145.0, 145.0]
+
+
+def test_report_counts_its_errors_and_warnings_as_its_records_list_them() -> None:
+    findings = combine(
+        [
+            file_finding("no-rows", "The file holds a header but no member rows."),
+            file_finding("revenue-code-missing", "No revenue code.", row=1),
+            file_finding("tier-at-risk", "At risk.", row=2),
+        ]
+    )
+    report = ValidationReport(findings, rows=3, source="x.csv")
+    out = report.to_dict()
+    assert (report.error_count, report.warning_count) == (1, 2)
+    assert (out["error_count"], out["warning_count"]) == (len(out["errors"]), len(out["warnings"]))
+    assert ValidationReport(findings.iloc[0:0], rows=0).warning_count == 0

@@ -38,7 +38,7 @@ from xl_pmpm.cli.options import (
 from xl_pmpm.cli.parser import Parser, finish, parse
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.errors import ExportRefused, PmpmError
-from xl_pmpm.core.findings import WARNING, ValidationReport
+from xl_pmpm.core.findings import ValidationReport
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.rates import RateBook, tier_for_hours, unknown_payer
 from xl_pmpm.core.report import as_written
@@ -86,7 +86,7 @@ def render_findings(report: ValidationReport, layout: Layout, limit: int = 50) -
     """A biller-readable text report. Member IDs and names are never printed."""
     hidden = _sensitive(layout)
     head = (
-        f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
+        f"{report.source}: {report.error_count} error(s), {report.warning_count} warning(s) "
         f"in {report.rows} row(s)"
     )
     if report.month:
@@ -213,9 +213,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"file(s) confirmed, {len(r.dropped)} dropped."
         )
     text = "\n".join(lines)
-    warnings = int((done.validation.findings["severity"] == WARNING).sum())
-    if warnings:
-        text += f"\n({warnings} warning(s): run validate to see them.)"
+    if done.validation.warning_count:
+        text += f"\n({done.validation.warning_count} warning(s): run validate to see them.)"
     emit(args, exported, text)
     return 0
 

@@ -63,7 +63,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ledger=demo_ledger,
     )
     print(
-        f"\n4. Export: {done.rows} row(s), {len(done.validation.warnings)} warning(s), "
+        f"\n4. Export: {done.rows} row(s), {done.validation.warning_count} warning(s), "
         f"{len(done.files)} file(s):"
     )
     for p in done.files:

@@ -332,6 +332,16 @@ class ValidationReport:
     def valid(self) -> bool:
         return self.errors.empty
 
+    @property
+    def error_count(self) -> int:
+        """How many errors: counted, not selected (a large report's findings are not copied)."""
+        return int((self.findings["severity"] == ERROR).sum())
+
+    @property
+    def warning_count(self) -> int:
+        """How many warnings, counted as `error_count` is."""
+        return int((self.findings["severity"] == WARNING).sum())
+
     def summary(self) -> dict[str, int]:
         return {
             str(k): int(v) for k, v in self.findings["code"].value_counts().sort_index().items()
@@ -360,8 +370,8 @@ class ValidationReport:
             "rows": self.rows,
             "errors": records(self.errors),
             "warnings": records(self.warnings),
-            "error_count": len(self.errors),
-            "warning_count": len(self.warnings),
+            "error_count": self.error_count,
+            "warning_count": self.warning_count,
             "summary": self.summary(),
             "truncated": limit is not None and len(self.findings) > limit,
         }

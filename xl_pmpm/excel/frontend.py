@@ -369,7 +369,7 @@ def _validate_steps(book: xw.Book, step: Callable[[str], None]) -> None:
         count = counts.reindex(table.index).fillna(0).astype("int64")
         column = [[int(n) if n > 0 else None] for n in count]
         put(named_sheet(book, ALL), column, row=2, column=2 + table.shape[1] + len(FLAG_COLUMNS))
-    errors, warnings = len(report.errors), len(report.warnings)
+    errors, warnings = report.error_count, report.warning_count
     alert(book, f"{errors} errors, {warnings} warnings: see the Validation sheet", "Validate")
 
 
