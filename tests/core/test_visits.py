@@ -325,6 +325,34 @@ def test_engine_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     assert (used is None) == ("Mo Chen-Li" in str(rows))
 
 
+@pytest.mark.parametrize("block", [96, 160, 400, 1 << 20])
+def test_arrow_sums_of_quoted_line_breaks_at_any_block_cut(tmp_path, monkeypatch, block):
+    """Arrow's blocks are cut at line ends without looking at quotes: a name's line break,
+    wherever a cut falls, still sums as pandas' reader sums it (Arrow's own, or stopped and
+    left to the chunked reader)."""
+    from xl_pmpm.io import visits_reader
+
+    rows = [
+        visit(f"{i % 9:010d}", SHP, f"2025-03-{1 + i % 28:02d}", "2.5", "Billed", "Lee\r\nJo")
+        if i % 3 == 0
+        else visit(f"{i % 9:010d}", LINKED, "2025-03-02", "1.25", "Confirmed", "Mo, Chen")
+        for i in range(90)
+    ]
+    path = tmp_path / "visits.csv"
+    path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
+    monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15)
+    monkeypatch.setattr(visits_reader, "_BLOCK", block * 8)  # Arrow's blocks: _BLOCK // 8
+    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
+    summed = visits_reader.read_visit_sums(path, MAPPING, MONTH)
+    # Small blocks: a cut falls inside a name's quotes and stops Arrow; one block: Arrow's.
+    arrows = visits_reader._engine_sums(path, MAPPING, MONTH)
+    assert (arrows is None) == (block < 1000)
+    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 10**15)
+    by_pandas = visits_reader.read_visit_sums(path, MAPPING, MONTH)
+    pd.testing.assert_frame_equal(summed, by_pandas, check_dtype=False, check_categorical=False)
+    assert "Lee\r\nJo" in set(summed["name"])
+
+
 def test_engine_sums_read_a_header_with_spaces_and_a_byte_order_mark(engine, tmp_path):
     header = [f"  {h} " for h in VISIT_HEADER]
     path = tmp_path / "spaced.csv"

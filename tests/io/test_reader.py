@@ -28,7 +28,7 @@ from core_helpers import (
 )
 
 from xl_pmpm.core.errors import PmpmInputError
-from xl_pmpm.io import files, workflow
+from xl_pmpm.io import csv_reader, files, workflow
 from xl_pmpm.io.csv_reader import decode_text, parse_tier_report
 
 
@@ -225,6 +225,41 @@ def test_a_quote_never_closed_in_a_big_file_is_a_finding(tmp_path: Path) -> None
     data = csv_bytes(HEADER, rows).replace(b"PLACEHOLDER", b'"Nana' + b"x" * 200_000)
     checked = check_bytes(tmp_path, data)
     assert "line-break" in checked.codes() or "ragged-row" in checked.codes()
+
+
+@pytest.mark.parametrize("block", [64, 97, 256, 1000])
+def test_quoted_line_breaks_at_any_block_cut_read_as_the_csv_module_reads_them(
+    block: int, monkeypatch
+) -> None:
+    """Arrow cuts its blocks at line ends without looking at quotes: a line break inside a
+    quoted name, wherever the cut falls, still reads as one cell on the record's first line."""
+    rows = valid_rows(60)
+    for i in range(0, 60, 7):
+        rows[i][NAME] = f"Rossi,\nZoë {i}"
+    text = csv_text(HEADER, rows)
+    monkeypatch.setattr(csv_reader, "_BLOCK_BYTES", block)
+    fast = parse_tier_report(text.encode("utf-8"), LAYOUT)
+    exact = parse_tier_report(text.encode("utf-16"), LAYOUT)
+    pd.testing.assert_frame_equal(fast.table, exact.table)
+    assert fast.table[NAME].iloc[0] == "Rossi,\nZoë 0"
+    assert list(fast.table.index[:3]) == [2, 4, 5]  # the record after a break: its own line
+
+
+def test_a_file_without_line_breaks_in_values_is_read_by_arrow_whatever_its_blocks(
+    monkeypatch,
+) -> None:
+    rows = valid_rows(60)
+    for i in range(0, 60, 7):
+        rows[i][NAME] = f"Rossi, Zoë {i}"
+    data = csv_text(HEADER, rows).encode("utf-8")
+    monkeypatch.setattr(csv_reader, "_BLOCK_BYTES", 1000)  # a dozen blocks
+    read = []
+    real = csv_reader._records_with_lines
+    monkeypatch.setattr(csv_reader, "_records_with_lines", lambda *a: read.append(1) or real(*a))
+    fast = parse_tier_report(data, LAYOUT)
+    assert not read  # not the csv module's way
+    assert fast.table[NAME].iloc[7] == "Rossi, Zoë 7"
+    assert len(fast.table) == 60
 
 
 def test_a_nul_byte_anywhere_makes_it_a_binary_file(tmp_path: Path) -> None:

@@ -224,12 +224,14 @@ def test_the_byte_reader_and_the_csv_module_read_the_same(
 ) -> None:
     """UTF-8 goes through pyarrow when it can; UTF-16 always through the csv module. With
     `slices`, the byte reader scans the file in slices of that many bytes, side by side
-    (as a large file's are)."""
+    (as a large file's are), and Arrow parses it in blocks of 300 bytes (cut at any line
+    end, inside quotes or not)."""
     text = top + ",".join(HEADER) + "\r\n" + body + end
     with contextlib.ExitStack() as scan:
         if slices:
             scan.enter_context(mock.patch.object(csv_reader, "_SCAN_BYTES", slices))
             scan.enter_context(mock.patch.object(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 0))
+            scan.enter_context(mock.patch.object(csv_reader, "_BLOCK_BYTES", 300))
         fast = parse_tier_report(text.encode("utf-8"), LAYOUT)
     exact = parse_tier_report(text.encode("utf-16"), LAYOUT)
     pd.testing.assert_frame_equal(fast.table, exact.table, check_index_type=False)

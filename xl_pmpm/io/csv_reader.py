@@ -326,7 +326,11 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
                 delimiter=plan.sep,
                 quote_char='"' if quoted else False,
                 double_quote=True,
-                newlines_in_values=quoted,
+                # Blocks cut at any line end, quotes or not (0.2 s of CPU less at 1M rows): a
+                # line break inside quotes either parses whole within its block or stops
+                # Arrow (the parser and the block cut disagree), and in both cases the
+                # records are fewer than the lines, so the csv module reads the file.
+                newlines_in_values=False,
                 ignore_empty_lines=True,
             ),
             convert_options=pacsv.ConvertOptions(

@@ -509,9 +509,11 @@ def _arrow_sums(
             # Parsed on every core, in blocks of 1 MB: larger blocks side by side take more
             # memory (2,000,000 visits, 194 MB: 4 MB blocks peak 130 MiB higher, no faster).
             read_options=pacsv.ReadOptions(block_size=_BLOCK // 8, use_threads=True),
-            # A blank line stays a row (Excel's ',,,' too); a line break inside quotes is
-            # part of its cell (no line numbers are needed here).
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True),
+            # A blank line stays a row (Excel's ',,,' too). Blocks are cut at any line end
+            # (0.15 s less at 2,000,000 visits): a line break inside quotes is part of its
+            # cell where its block holds it whole, and stops Arrow where a cut falls inside
+            # the quotes (the chunked reader then reads the file).
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, ValueError):
