@@ -213,6 +213,15 @@ def test_excel_sep_hint_line_is_skipped_and_reported(tmp_path: Path) -> None:
     assert list(checked.report.table.index) == [2, 3]  # as Excel numbers the rows
 
 
+@pytest.mark.parametrize("data", [b"sep=;\r,", b"sep=;\r" + ";".join(HEADER).encode()])
+def test_a_sep_line_ended_by_a_lone_cr_is_read_as_the_csv_module_reads_it(data: bytes) -> None:
+    fast = parse_tier_report(data, LAYOUT)
+    exact = parse_tier_report(data.decode("utf-8").encode("utf-16"), LAYOUT)
+    pd.testing.assert_frame_equal(fast.table, exact.table, check_index_type=False)
+    found = exact.findings[exact.findings["code"] != "encoding"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fast.findings, found)
+
+
 def test_a_utf16_bom_on_damaged_bytes_is_read_not_a_crash(tmp_path: Path) -> None:
     checked = check_bytes(tmp_path, b"\xff\xfe,")
     assert "encoding" in checked.codes()

@@ -300,7 +300,10 @@ def _parse_bytes(data: bytes, encoding: str, plan: _Plan) -> pd.DataFrame | None
     """
     start = 3 if encoding == "utf-8-sig" else 0
     for _ in range(plan.skip):
-        start = data.index(b"\n", start) + 1
+        end = data.find(b"\n", start)
+        if end < 0:
+            return None  # the lines skipped end in a lone CR: the csv module's way
+        start = end + 1
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = _line_ends(buf, start, ord(plan.sep))
     if ends is None or not len(ends):
