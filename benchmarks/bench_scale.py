@@ -2,9 +2,10 @@
 
 For each row count (default 10k, 100k, 250k and 1,048,575, Excel's sheet limit
 less the header) one extract is generated, then each of these runs as a fresh
-process, `--repeat` rounds, each round running every side once in turn (alternated
-pairs); the figure is the median wall time and the largest peak RSS, with the load
-average at the start of each round:
+process, `--repeat` rounds, each round running every side once, the order reversed every
+other round (`rounds.alternate`); a side's figure is its median wall time and largest peak
+RSS, a ratio the median of the rounds' ratios (the two runs of a round share its load),
+with the load average at the start of each round:
 
 - floor: ``python -c "pandas.read_csv(src, dtype=str).to_csv(out, index=False)"``,
   the plainest way to read and write the same file with pandas;
@@ -40,13 +41,14 @@ from __future__ import annotations
 import argparse
 import compileall
 import functools
+import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -154,6 +156,28 @@ def measure_startup(code: Path, repeat: int, work: Path) -> dict:
     }
 
 
+def command_side(
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    work: Path,
+    ok: tuple[int, ...] = (0,),
+    cpu: bool = False,
+    leaves: Path | None = None,
+) -> Callable[[], dict]:
+    """A side for `alternate`: `command(n)` (n = 0, 1, ... its runs) run once, a fresh process
+    in `work`: {"seconds", "peak_mib"} (`run`). `leaves`: a file the run writes, removed
+    after it (a copy of the whole extract: its pages are not left for the next side)."""
+    made = itertools.count()
+
+    def once() -> dict:
+        seconds, peak = run(command(next(made)), env, work, ok=ok, cpu=cpu)
+        if leaves is not None:
+            leaves.unlink(missing_ok=True)
+        return {"seconds": seconds, "peak_mib": peak}
+
+    return once
+
+
 def measure(
     rows: int,
     src: Path,
@@ -164,74 +188,77 @@ def measure(
     baseline: Path | None = None,
     cpu: bool = False,
 ) -> dict:
-    """Each side once per round, the rounds alternated (floor, arrow, xl-pmpm sides, and
-    with `baseline` that checkout's export right before this one's); the medians."""
+    """Each side once per round, the rounds alternated (`rounds.alternate`: floor, arrow,
+    xl-pmpm sides, and with `baseline` that checkout's export beside this one's); a side's
+    seconds the median of its runs, a ratio the median of the rounds' ratios."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("XL_PMPM_LEDGER", None)  # the ledger is the new one in the export's folder
     cli = [sys.executable, "-m", "xl_pmpm.cli"]
-    runs: dict[str, list[tuple[float, float]]] = {}
-    loads = []
-    for k in range(repeat):
-        # Interleaved, so a burst of load on the shared machine hits every side alike.
-        sides = {
-            "floor": [sys.executable, "-c", FLOOR, str(src), str(work / f"floor_{k}.csv")],
-            "arrow": [sys.executable, "-c", ARROW, str(src), str(work / f"floor_{k}.csv")],
-            "validate": [*cli, "validate", str(src), "--month", MONTH, "--as-of", AS_OF],
-            "export": [
-                *cli,
-                "export",
-                str(src),
-                "--out",
-                str(work / f"export_{rows}_{k}"),
-                "--no-ledger",
-                "--month",
-                MONTH,
-                "--as-of",
-                AS_OF,
-            ],
-        }
-        if ledger:
-            month = ["--month", MONTH, "--as-of", AS_OF]
-            out = str(work / f"ledger_{rows}_{k}")
-            book = str(work / f"ledger_{rows}_{k}.sqlite3")  # a new ledger (never the agency's)
-            sides["export_ledger"] = [*cli, "export", str(src), "--out", out, "--ledger", book]
-            sides["export_ledger"] += month
-        if baseline is not None:
-            base = [a.replace(f"export_{rows}_{k}", f"base_{rows}_{k}") for a in sides["export"]]
-            sides = {
-                **{s: c for s, c in sides.items() if s != "export"},
-                "export_baseline": base,
-                "export": sides["export"],
-            }
-        loads.append(round(os.getloadavg()[0], 2))
-        for side, cmd in sides.items():
-            # validate exits 1 above 10 MB (file-too-large: an error the export cures)
-            side_env = env
-            if side == "export_baseline":
-                side_env = {**env, "PYTHONPATH": str(baseline)}
-            ok = (0, 1) if side == "validate" else (0,)
-            wall, rss = run(cmd, side_env, work, ok=ok, cpu=cpu)
-            runs.setdefault(side, []).append((wall, rss))
-            (work / f"floor_{k}.csv").unlink(missing_ok=True)
-    best = {
-        side: [statistics.median(w for w, _ in r), max(m for _, m in r)] for side, r in runs.items()
+    month = ["--month", MONTH, "--as-of", AS_OF]
+
+    copy = work / "copy.csv"  # the floor's and the limit's
+
+    def export(folder: str) -> Callable[[int], list[str]]:
+        out = work / folder
+        return lambda n: (
+            [*cli, "export", str(src), "--out", f"{out}_{rows}_{n}", "--no-ledger"] + month
+        )
+
+    def export_ledger(n: int) -> list[str]:
+        # a new ledger each run (never the agency's)
+        book = work / f"ledger_{rows}_{n}.sqlite3"
+        return [
+            *cli,
+            "export",
+            str(src),
+            "--out",
+            str(work / f"ledger_{rows}_{n}"),
+            "--ledger",
+            str(book),
+            *month,
+        ]
+
+    sides = {
+        "floor": command_side(
+            lambda n: [sys.executable, "-c", FLOOR, str(src), str(copy)],
+            env,
+            work,
+            cpu=cpu,
+            leaves=copy,
+        ),
+        "arrow": command_side(
+            lambda n: [sys.executable, "-c", ARROW, str(src), str(copy)],
+            env,
+            work,
+            cpu=cpu,
+            leaves=copy,
+        ),
+        # validate exits 1 above 10 MB (file-too-large: an error the export cures)
+        "validate": command_side(
+            lambda n: [*cli, "validate", str(src), *month], env, work, ok=(0, 1), cpu=cpu
+        ),
     }
-    floor_s, floor_mib = best["floor"]
+    if ledger:
+        sides["export_ledger"] = command_side(export_ledger, env, work, cpu=cpu)
+    if baseline is not None:
+        old = {**env, "PYTHONPATH": str(baseline)}
+        sides["export_baseline"] = command_side(export("base"), old, work, cpu=cpu)
+    sides["export"] = command_side(export("export"), env, work, cpu=cpu)
+    rounds = alternate(sides, repeat)
     out = {
         "rows": rows,
         "file_mb": round(src.stat().st_size / 1e6, 1),
         "rounds": repeat,
-        "load_average_1min": loads,
+        "load_average_1min": rounds.loads,
     }
-    for side in best:
-        wall, mib = best[side]
-        out[f"{side}_s"] = round(wall, 2)
-        out[f"{side}_peak_mib"] = round(mib)
+    for side in sides:
+        out[f"{side}_s"] = round(rounds.median(side), 2)
+        out[f"{side}_peak_mib"] = round(rounds.peak(side))
         if side != "floor":
-            out[f"{side}_ratio"] = round(wall / floor_s, 2)
-    if "export_baseline" in best:
-        out["export_vs_baseline"] = round(best["export"][0] / best["export_baseline"][0], 2)
-    out["export_vs_arrow"] = round(best["export"][0] / best["arrow"][0], 2)
+            out[f"{side}_ratio"] = round(rounds.ratio(side, "floor"), 2)
+    if baseline is not None:
+        out["export_vs_baseline"] = round(rounds.ratio("export", "export_baseline"), 2)
+    out["export_vs_arrow"] = round(rounds.ratio("export", "arrow"), 2)
     return out
 
 

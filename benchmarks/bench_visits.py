@@ -10,11 +10,12 @@ the month), writes it to a CSV, then runs in alternated rounds, each side a fres
   written to a CSV by ``COPY``, in ``python -c`` (only duckdb imported);
 - arrow: pyarrow ``read_csv`` + ``write_csv`` of the visits file, the physical limit.
 
-The figure is the median of the rounds (and the largest peak), with the load average at
-the start of each round; ``--cpu`` gives CPU seconds (user + system of each process)
-instead of wall time. The package's bytecode is compiled first, as ``pip install`` does (a
-checkout run with PYTHONDONTWRITEBYTECODE would otherwise compile every module it imports,
-each run).
+Each round runs every side once, the order reversed every other round
+(`rounds.alternate`): a side's figure is the median of its rounds (and its largest peak), a
+ratio the median of the rounds' ratios, with the load average at the start of each round;
+``--cpu`` gives CPU seconds (user + system of each process) instead of wall time. The
+package's bytecode is compiled first, as ``pip install`` does (a checkout run with
+PYTHONDONTWRITEBYTECODE would otherwise compile every module it imports, each run).
 
     python benchmarks/bench_visits.py [--visits 2000000] [--repeat 3] [--data DIR] [--cpu]
         [--code PATH]  # another checkout's xl_pmpm
@@ -27,7 +28,6 @@ import argparse
 import compileall
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_scale import ARROW, run  # noqa: E402 (this folder)
+from bench_scale import ARROW, command_side  # noqa: E402 (this folder)
 
+from benchmarks.rounds import alternate
 from benchmarks.sample import (
     AGENCY_ID,
     OFFICE_ID,
@@ -157,35 +158,34 @@ def main() -> None:
             )
             part.rename(src)
         query = duckdb_query(mapping)
-        runs: dict[str, list[tuple[float, float]]] = {}
-        loads = []
-        for k in range(args.repeat):
-            sides = {
-                side: [
+        sides = {
+            side: command_side(
+                lambda n, side=side: [
                     *[sys.executable, "-m", "xl_pmpm.cli", "visits", str(src)],
-                    *["--month", MONTH, "--out", str(work / f"out_{side}_{k}")],
-                ]
-                for side in codes
-            }
-            sides["duckdb"] = [sys.executable, "-c", DUCKDB, str(src), str(work / "d.csv"), query]
-            sides["arrow"] = [sys.executable, "-c", ARROW, str(src), str(work / "a.csv")]
-            loads.append(round(os.getloadavg()[0], 2))
-            for side, cmd in sides.items():
-                env = envs.get(side, envs["visits"])
-                # exit 1: the report has errors to review
-                seconds, rss = run(cmd, env, work, ok=(0, 1), cpu=args.cpu)
-                runs.setdefault(side, []).append((seconds, rss))
+                    *["--month", MONTH, "--out", str(work / f"out_{side}_{n}")],
+                ],
+                envs[side],
+                work,
+                ok=(0, 1),  # exit 1: the report has errors to review
+                cpu=args.cpu,
+            )
+            for side in codes
+        }
+        duck = [sys.executable, "-c", DUCKDB, str(src), str(work / "d.csv"), query]
+        sides["duckdb"] = command_side(lambda n: duck, envs["visits"], work, cpu=args.cpu)
+        limit = [sys.executable, "-c", ARROW, str(src), str(work / "a.csv")]
+        sides["arrow"] = command_side(lambda n: limit, envs["visits"], work, cpu=args.cpu)
+        rounds = alternate(sides, args.repeat)
         rows_duck = (work / "d.csv").read_bytes().count(b"\n") - 1
         written = {
             side: {
                 p.read_bytes()
-                for k in range(args.repeat)
-                for p in (work / f"out_{side}_{k}").iterdir()
+                for n in range(args.repeat)
+                for p in (work / f"out_{side}_{n}").iterdir()
             }
             for side in codes
         }
-        med = {s: statistics.median(w for w, _ in r) for s, r in runs.items()}
-        peak = {s: max(m for _, m in r) for s, r in runs.items()}
+        peak = {s: rounds.peak(s) for s in sides}
         print(
             json.dumps(
                 {
@@ -193,15 +193,20 @@ def main() -> None:
                     "measure": "cpu" if args.cpu else "wall",
                     "file_mb": round(src.stat().st_size / 1e6, 1),
                     "rounds": args.repeat,
-                    "load_average_1min": loads,
-                    **{f"{s}_s": round(v, 2) for s, v in med.items()},
+                    "load_average_1min": rounds.loads,
+                    **{f"{s}_s": round(rounds.median(s), 2) for s in sides},
                     **{f"{s}_peak_mib": round(v) for s, v in peak.items()},
-                    "ratio_to_duckdb": round(med["visits"] / med["duckdb"], 2),
+                    "ratio_to_duckdb": round(rounds.ratio("visits", "duckdb"), 2),
                     "peak_ratio_to_duckdb": round(peak["visits"] / peak["duckdb"], 2),
-                    "ratio_to_arrow": round(med["visits"] / med["arrow"], 2),
+                    "ratio_to_arrow": round(rounds.ratio("visits", "arrow"), 2),
                     **(
-                        {"baseline_ratio_to_duckdb": round(med["baseline"] / med["duckdb"], 2)}
-                        if "baseline" in med
+                        {
+                            "baseline_ratio_to_duckdb": round(
+                                rounds.ratio("baseline", "duckdb"), 2
+                            ),
+                            "ratio_to_baseline": round(rounds.ratio("visits", "baseline"), 2),
+                        }
+                        if "baseline" in codes
                         else {}
                     ),
                     "duckdb_groups": rows_duck,
