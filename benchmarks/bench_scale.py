@@ -196,7 +196,7 @@ def measure(
     cli = [sys.executable, "-m", "xl_pmpm.cli"]
     month = ["--month", MONTH, "--as-of", AS_OF]
 
-    copy = work / "copy.csv"  # the floor's and the limit's
+    copy = work / "copy.csv"
 
     def export(folder: str) -> Callable[[int], list[str]]:
         out = work / folder
@@ -218,26 +218,20 @@ def measure(
             *month,
         ]
 
-    sides = {
-        "floor": command_side(
-            lambda n: [sys.executable, "-c", FLOOR, str(src), str(copy)],
+    sides = {  # the floor and the limit: each a copy of the extract, removed after each run
+        name: command_side(
+            lambda n, script=script: [sys.executable, "-c", script, str(src), str(copy)],
             env,
             work,
             cpu=cpu,
             leaves=copy,
-        ),
-        "arrow": command_side(
-            lambda n: [sys.executable, "-c", ARROW, str(src), str(copy)],
-            env,
-            work,
-            cpu=cpu,
-            leaves=copy,
-        ),
-        # validate exits 1 above 10 MB (file-too-large: an error the export cures)
-        "validate": command_side(
-            lambda n: [*cli, "validate", str(src), *month], env, work, ok=(0, 1), cpu=cpu
-        ),
+        )
+        for name, script in (("floor", FLOOR), ("arrow", ARROW))
     }
+    # validate exits 1 above 10 MB (file-too-large: an error the export cures)
+    sides["validate"] = command_side(
+        lambda n: [*cli, "validate", str(src), *month], env, work, ok=(0, 1), cpu=cpu
+    )
     if ledger:
         sides["export_ledger"] = command_side(export_ledger, env, work, cpu=cpu)
     if baseline is not None:
