@@ -111,7 +111,7 @@ def cmd_visits(args: argparse.Namespace) -> int:
         )
     if not report.valid:
         text += (
-            f"\n{len(report.errors)} error(s) to review "
+            f"\n{report.error_count} error(s) to review "
             f"({', '.join(f'{k}: {v}' for k, v in report.summary().items())}): "
             f"run `xl-pmpm validate {path}`."
         )
@@ -133,10 +133,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
         archive = outstanding_records(files.read_archive(args.archive), settled_by=(RESTORE,))
     summary = visit_summary(report.table, flags, archive, layout=layout)
     payload = {"file": report.source, "month": validation.month, **summary_payload(summary)}
-    payload["errors"] = len(validation.errors)
+    payload["errors"] = validation.error_count
     text = f"{report.source}, {validation.month}\n" + summary_text(summary)
     if not validation.valid:
-        text += f"\n{len(validation.errors)} error(s): run `xl-pmpm validate` before exporting."
+        text += f"\n{validation.error_count} error(s): run `xl-pmpm validate` before exporting."
     emit(args, payload, text)
     return 0 if validation.valid and not summary["at_risk_members"] else 1
 

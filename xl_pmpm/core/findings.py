@@ -330,7 +330,7 @@ class ValidationReport:
 
     @property
     def valid(self) -> bool:
-        return self.errors.empty
+        return self.error_count == 0
 
     @property
     def error_count(self) -> int:
