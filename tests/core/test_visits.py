@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from core_helpers import BOOK, HEADER, LAYOUT, MONTH, csv_text
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from xl_pmpm.cli.commands_month import add_commands
 from xl_pmpm.cli.parser import Parser
@@ -393,3 +395,121 @@ def test_engine_path_leaves_other_encodings_and_ragged_rows_to_the_pandas_reader
     with pytest.raises(PmpmInputError) as err:
         engine.read_visit_sums(ragged, MAPPING, MONTH)
     assert err.value.row == len(VISITS) + 2
+
+
+# Visits as an extract or a biller's hand writes them: members (a number, a name, the
+# agency's and office's IDs) whose numbers and names need quoting or trimming, the mapping's
+# date forms and months either side, hours and status words with spaces and in any case.
+MEMBERS = [
+    ["48213", "702", "0000000001", "Ana Smith"],
+    ["48213", "0702", "0000000002", "Smith, Ana"],
+    ["48214", "702", "0000000003", 'Lee, "Jo"'],
+    [" 48213", "", "00000000004", "Lee\r\nJo"],
+    ["48213", "702", "5", "Ana\nSmith"],
+    ["48213", "702", " 0000000006 ", " Zoë"],
+]
+GOOD = {
+    "Contract": [LINKED, " " + LINKED, SHP, AUTH],
+    "Visit Date": ["2025-03-01", "03/31/2025", " 2025-03-05 ", "2025-03-09 10:30"]
+    + ["03/09/2025 10:30", "2025-04-01", "2025-02-28"],
+    "Hours": ["8", " 7.25 ", "53.33", ".5", "8.0 ", "0", "160"],
+    "Status": ["Billed", "billed", " BILLED ", "Confirmed", "Confirmed - Unbilled", "Scheduled"]
+    + ["Partially Confirmed", "Unconfirmed"],
+    "Authorized Hours": ["", "200", " 10 ", "0"],
+}
+# And one cell of a row wrong, or changed: a member's name or IDs written otherwise, dates
+# in forms the mapping does not list, hours that are not a number, unknown status words.
+ODD = {
+    "Agency ID": ["", "48299"],
+    "Patient Number": ["", "0000000001\u00a0", "x"],
+    "Patient Name": ["", "Ana  Smith", "\u00a0Ana", "Ana\tSmith", "\ufeffAna", "="],
+    "Contract": [LINKED.lower(), "Unknown Plan", ""],
+    "Visit Date": ["2025-03-31T23:00", "2025-03-01 00:00:00", "3/1/2025", "2025-3-1"]
+    + ["2025/03/01", "20250301", "Mar 1, 2025", "2025-03-01\u00a0", "2025-02-30", "31/03/2025", ""],
+    "Hours": ["+3", "-0", "1e3", "-2", "abc", "1,5", "NaN", "inf", "1e400", "1_000", "0x10", ""]
+    + ["\uff18"],
+    "Status": ["bILLED", "Billed\t", "\u00a0Billed", "Billed.", "Weird", ""],
+    "Authorized Hours": ["-5", "abc", "nan", "1e3"],
+}
+GOOD_ROW = st.builds(
+    lambda member, rest: [*member, *rest],
+    st.sampled_from(MEMBERS),
+    st.tuples(*(st.sampled_from(GOOD[h]) for h in VISIT_HEADER[4:])),
+)
+
+
+@st.composite
+def _odd_row(draw) -> list[str]:
+    """A row of good cells but one, drawn from its column's odd cells."""
+    row = draw(GOOD_ROW)
+    column = draw(st.sampled_from(list(ODD)))
+    row[VISIT_HEADER.index(column)] = draw(st.sampled_from(ODD[column]))
+    return row
+
+
+@st.composite
+def _visit_rows(draw) -> list[list[str]]:
+    """Good rows, a few blank ones amid them (Excel's ',,,' too), and at most one odd row
+    or one short of cells."""
+    rows = draw(st.lists(GOOD_ROW, min_size=1, max_size=25))
+    blank = st.sampled_from([[""] * 9, [""] * 9, [""] * 3])
+    kind = draw(st.sampled_from(["none", "none", "odd", "odd", "short"]))
+    odd = {"odd": [draw(_odd_row())], "short": [["48213", "702", "0000000001"]]}.get(kind, [])
+    for row in draw(st.lists(blank, max_size=3)) + odd:
+        rows.insert(draw(st.integers(0, len(rows))), row)
+    return rows
+
+
+def _sums_or_error(reader, path: Path) -> pd.DataFrame | str:
+    try:
+        return reader.read_visit_sums(path, MAPPING, MONTH)
+    except PmpmInputError as exc:
+        return str(exc)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=_visit_rows(),
+    eol=st.sampled_from(["\r\n", "\n"]),
+    tail=st.sampled_from([b""] * 4 + [b"\r\n\r\n", b",,,,,,,,\n", b'"', b"\xe9\n", b"\x00"]),
+)
+# A member whose name is written otherwise on a later visit (the first is the report's), and
+# one billed on both sides of the month.
+@example(
+    rows=[
+        visit("1", LINKED, "2025-03-01", "8", "Billed", "Ana"),
+        visit("1", LINKED, "2025-03-02", "8", "Billed", "Ana Lee"),
+    ],
+    eol="\r\n",
+    tail=b"",
+)
+@example(
+    rows=[
+        visit("1", LINKED, "2025-02-28", "8", "Billed", "Ana"),
+        visit("1", LINKED, "2025-03-02", "8", "Billed", "Ana"),
+    ],
+    eol="\n",
+    tail=b"",
+)
+def test_engine_sums_are_the_chunked_readers_for_any_file(engine, tmp_path, rows, eol, tail):
+    """Whatever the cells, a file summed by an engine (or left by it to the chunked reader)
+    gives the chunked reader's sums, or its error. Not drawn: a row with one cell more than
+    the header, even an empty one. DuckDB reads a last empty cell as a trailing delimiter (the
+    row then has its header's cells) where Arrow and pandas refuse the row; DuckDB sums only
+    files above ARROW_UP_TO bytes."""
+    path = tmp_path / "visits.csv"
+    path.write_bytes(csv_text(VISIT_HEADER, rows, eol=eol).encode() + tail)
+    by_engine = _sums_or_error(engine, path)
+    engine.ENGINE_ABOVE = 10**15  # the fixture's monkeypatch puts the constant back after
+    chunked = _sums_or_error(engine, path)
+    engine.ENGINE_ABOVE = 0
+    if isinstance(by_engine, str) or isinstance(chunked, str):
+        assert by_engine == chunked
+    else:
+        pd.testing.assert_frame_equal(
+            by_engine, chunked, check_dtype=False, check_categorical=False
+        )
