@@ -18,7 +18,7 @@ from xl_pmpm.core.summary import visit_summary
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.core.visits import aggregate_visits, parse_mapping
 from xl_pmpm.io import files
-from xl_pmpm.io.visits_reader import load_mapping, read_visits, read_visits_bytes
+from xl_pmpm.io.visits_reader import iter_visits, load_mapping, read_visits, read_visits_bytes
 
 MAPPING = load_mapping()
 VISIT_HEADER = [
@@ -419,6 +419,8 @@ GOOD = {
 }
 # And one cell of a row wrong, or changed: a member's name or IDs written otherwise, dates
 # in forms the mapping does not list, hours that are not a number, unknown status words.
+# A chunk's text columns are categoricals of their own: compared as text.
+TEXT_FIELDS = ("patient_number", "contract", "patient_name", "agency_id", "office_id")
 ODD = {
     "Agency ID": ["", "48299"],
     "Patient Number": ["", "0000000001\u00a0", "x"],
@@ -513,3 +515,37 @@ def test_engine_sums_are_the_chunked_readers_for_any_file(engine, tmp_path, rows
         pd.testing.assert_frame_equal(
             by_engine, chunked, check_dtype=False, check_categorical=False
         )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=_visit_rows(),
+    eol=st.sampled_from(["\r\n", "\n"]),
+    chunk_rows=st.integers(1, 7),
+    ahead=st.sampled_from([0, 500]),
+)
+def test_visits_read_a_few_rows_at_a_time_are_the_whole_files(
+    tmp_path_factory, rows, eol, chunk_rows, ahead
+):
+    """`iter_visits` (Arrow's batches, then pandas' chunks from the first row Arrow cannot
+    read) gives the visits `read_visits` gives for the whole file, or its error. `ahead`
+    good rows first: Arrow's batches (16 KB at least) read them before the rows drawn, so a
+    row Arrow cannot read hands the rest of the file to pandas."""
+    path = tmp_path_factory.mktemp("streamed") / "visits.csv"
+    first = [visit("0000000009", SHP, "2025-03-02", "1.5", "Billed", "Mo, Chen")] * ahead
+    path.write_bytes(csv_text(VISIT_HEADER, first + rows, eol=eol).encode())
+
+    def visits_or_error(read):
+        try:
+            return pd.concat(list(read())).astype(dict.fromkeys(TEXT_FIELDS, str))
+        except PmpmInputError as exc:
+            return (exc.row, exc.column, str(exc))
+
+    whole = visits_or_error(lambda: [read_visits(path, MAPPING)])
+    streamed = visits_or_error(
+        lambda: iter_visits(path, MAPPING, chunk_rows=chunk_rows, stream_above=0)
+    )
+    if isinstance(whole, tuple) or isinstance(streamed, tuple):
+        assert streamed == whole
+    else:  # the index's name aside: "row" where a quoted line break makes rows not lines
+        pd.testing.assert_frame_equal(streamed, whole, check_index_type=False, check_names=False)
