@@ -52,7 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.rounds import alternate  # noqa: E402
+from benchmarks.rounds import alternate, quiet  # noqa: E402
 from benchmarks.sample import REAL_SHAPE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,13 +137,15 @@ def measure_startup(code: Path, repeat: int, work: Path) -> dict:
     src.write_bytes(b"".join(sample.splitlines(keepends=True)[:2]))
     env = {**os.environ, "PYTHONPATH": str(code)}
     sides = {
-        "import_pandas": [sys.executable, "-c", "import pandas"],
-        "validate": [sys.executable, "-m", "xl_pmpm.cli", "validate", str(src)],
+        "import_pandas": ([sys.executable, "-c", "import pandas"], quiet(env)),
+        "validate": ([sys.executable, "-m", "xl_pmpm.cli", "validate", str(src)], env),
     }
     rounds = alternate(
         {
-            side: functools.partial(lambda cmd: {"seconds": run(cmd, env, work, cpu=True)[0]}, cmd)
-            for side, cmd in sides.items()
+            side: functools.partial(
+                lambda cmd, env: {"seconds": run(cmd, env, work, cpu=True)[0]}, *how
+            )
+            for side, how in sides.items()
         },
         repeat,
     )
@@ -221,7 +223,7 @@ def measure(
     sides = {  # the floor and the limit: each a copy of the extract, removed after each run
         name: command_side(
             lambda n, script=script: [sys.executable, "-c", script, str(src), str(copy)],
-            env,
+            quiet(env),
             work,
             cpu=cpu,
             leaves=copy,

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from bench_scale import ARROW, command_side  # noqa: E402 (this folder)
 
-from benchmarks.rounds import alternate
+from benchmarks.rounds import alternate, quiet
 from benchmarks.sample import (
     AGENCY_ID,
     OFFICE_ID,
@@ -172,9 +172,9 @@ def main() -> None:
             for side in codes
         }
         duck = [sys.executable, "-c", DUCKDB, str(src), str(work / "d.csv"), query]
-        sides["duckdb"] = command_side(lambda n: duck, envs["visits"], work, cpu=args.cpu)
+        sides["duckdb"] = command_side(lambda n: duck, quiet(envs["visits"]), work, cpu=args.cpu)
         limit = [sys.executable, "-c", ARROW, str(src), str(work / "a.csv")]
-        sides["arrow"] = command_side(lambda n: limit, envs["visits"], work, cpu=args.cpu)
+        sides["arrow"] = command_side(lambda n: limit, quiet(envs["visits"]), work, cpu=args.cpu)
         rounds = alternate(sides, args.repeat)
         rows_duck = (work / "d.csv").read_bytes().count(b"\n") - 1
         written = {

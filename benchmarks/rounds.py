@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xl_pmpm.cli import QUIET_LIBRARIES
+
 Side = Callable[[], dict]
 
 # The physical limit of reading and writing CSV bytes: Arrow's reader and writer, no
@@ -31,6 +33,13 @@ ARROW_LIMIT = (
     "for i, src in enumerate(sys.argv[2:]):\n"
     "    c.write_csv(c.read_csv(src), f'{sys.argv[1]}.{i}.csv')\n"
 )
+
+
+def quiet(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a baseline's process, with the library settings `xl-pmpm` gives its own
+    (`xl_pmpm.cli.QUIET_LIBRARIES`: no idle BLAS threads spinning at numpy's import), where
+    `env` sets none: a baseline is not slowed by a cost the program avoids."""
+    return {**QUIET_LIBRARIES, **env}
 
 
 @dataclass
@@ -88,6 +97,7 @@ def arrow_limit(out: Path, *sources: Path) -> dict:
         capture_output=True,
         text=True,
         check=True,
+        env=quiet(os.environ),
     )
     seconds = time.perf_counter() - t
     return {"seconds": seconds, "peak_mib": float(done.stdout.split()[-1])}

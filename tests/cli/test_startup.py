@@ -106,3 +106,65 @@ def test_the_program_ends_with_its_whole_output_and_its_exit_code(extract, tmp_p
     )
     assert missing.returncode == 2
     assert missing.stderr.startswith("error: ") and "not found" in missing.stderr
+
+
+THREADS = """
+import atexit, json, os, sys
+import psutil
+def said():
+    blas = os.environ.get("OPENBLAS_NUM_THREADS")
+    threads = psutil.Process().num_threads()
+    print(json.dumps({"blas": blas, "threads": threads}), file=sys.stderr)
+atexit.register(said)
+sys.argv[0] = "xl-pmpm"
+from xl_pmpm.cli import program
+program()
+"""
+
+
+def threads_of(args: list[str], cwd: Path, **env: str) -> tuple[int, dict]:
+    """Exit code of `program` on ARGS in a fresh process, and at its exit the process's
+    OPENBLAS_NUM_THREADS and its number of threads."""
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("XL_PMPM_LEDGER", "OPENBLAS_NUM_THREADS")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS, *args],
+        cwd=cwd,
+        env=environ | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def numpy_blas() -> str:
+    import numpy as np
+
+    return str(np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"])
+
+
+def test_a_command_starts_no_blas_threads_unless_the_user_asks(extract, tmp_path):
+    """numpy's OpenBLAS would start a spinning thread per core at import, for matrix
+    arithmetic no command does: the program keeps it to one thread; a setting of the
+    user's own is kept, and importing the package alone changes nothing."""
+    args = ["validate", str(extract), "--as-of", "2026-11-05"]
+    code, quiet = threads_of(args, tmp_path)
+    assert code == 0 and quiet["blas"] == "1"
+    code, asked = threads_of(args, tmp_path, OPENBLAS_NUM_THREADS="2")
+    assert code == 0 and asked["blas"] == "2"
+    if "openblas" in numpy_blas().lower() and (os.cpu_count() or 1) > 1:
+        assert asked["threads"] > quiet["threads"], (asked, quiet)
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, xl_pmpm.cli; print(os.environ.get('OPENBLAS_NUM_THREADS'))",
+        ],
+        env={k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.stdout.strip() == "None"
