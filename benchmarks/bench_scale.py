@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import functools
+import hashlib
 import itertools
 import json
 import os
@@ -84,7 +85,10 @@ def make_extract(rows: int, folder: Path, shape: str = "real") -> Path:
 
     Made in a child process: this one stays small, so no child inherits its pages.
     """
-    path = folder / f"extract_{shape}_{rows}.csv"
+    # The shape's settings in the name: a file kept from another version of a shape is not
+    # taken for this one.
+    tag = hashlib.sha256(repr(sorted(SHAPES[shape].items())).encode()).hexdigest()[:8]
+    path = folder / f"extract_{shape}-{tag}_{rows}.csv"
     if not path.exists():
         make = (
             "import sys; from pathlib import Path; "

@@ -50,6 +50,9 @@ from xl_pmpm.io.visits_reader import load_mapping
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
 STATUS_WORDS = np.array(["Billed", "Confirmed", "Unconfirmed", "Scheduled"])
+# In the kept file's name: a folder of visits made before the names were a member's own
+# (`member_names(distinct=True)`) is not taken for this shape.
+SHAPE = "named"
 
 
 def generate_visits(
@@ -66,7 +69,7 @@ def generate_visits(
     members = max(1, n // per_member)
     ids = np.char.zfill(rng.choice(10**9, size=members, replace=False).astype(str), 10)
     contract = rng.choice(contracts, size=members, p=contract_shares(contracts, rng))
-    names = member_names(rng, members, comma_names)
+    names = member_names(rng, members, comma_names, distinct=True)
     who = rng.integers(0, members, n)
     start = pd.Period(month, freq="M").start_time
     days = rng.integers(0, 31, n) - np.where(rng.random(n) < 0.02, 40, 0)  # 2 % outside
@@ -140,7 +143,7 @@ def main() -> None:
         work = Path(tmp)
         data = args.data or work
         data.mkdir(parents=True, exist_ok=True)
-        src = data / f"visits_{args.visits}.csv"
+        src = data / f"visits_{SHAPE}_{args.visits}.csv"
         if not src.exists():
             # Made in a child process: this one stays small, so no child inherits its pages
             # (Linux keeps a process's peak RSS across fork and exec: every side's peak

@@ -15,7 +15,7 @@ from pandas.arrays import ArrowStringArray
 from xl_pmpm.core.findings import WARNING, finding_rows
 from xl_pmpm.core.hygiene import cell_findings, has_invisible, is_excel_error
 from xl_pmpm.core.layout import Column
-from xl_pmpm.core.values import Spread, letters_and_digits, non_ascii_digits, strip_invisible
+from xl_pmpm.core.values import Spread, non_ascii_digits, plain_text, strip_invisible
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 # A sign before a plain number or a plain name (-1000, -Smith, +O'Neil-Day) is no formula:
@@ -89,9 +89,9 @@ def cell_checks(raw: pd.Series, cols: list[Column], owner: np.ndarray) -> pd.Dat
     is_id, is_number = of(lambda c: c.id), of(lambda c: c.type == "number")
     is_datetime = of(lambda c: c.type == "datetime")
     values = raw.str.strip()
-    # A value of ASCII letters and digits only holds no space, line break, formula sign,
-    # "#", invisible or non-ASCII character: the tests for those look only at the others.
-    odd = ~letters_and_digits(raw)
+    # Plain text (a name, a code, an ID) holds no line break, formula sign, "#", invisible
+    # character or foreign digit: the tests for those look only at the other values.
+    odd = ~plain_text(raw)
     out: dict[str, np.ndarray | pd.Series] = {}
     out["blank"] = blank = (values == "").to_numpy(bool)
     out["line_break"] = _only(raw, odd, lambda v: v.str.contains(r"[\r\n]", regex=True))

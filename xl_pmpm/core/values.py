@@ -288,6 +288,24 @@ def letters_and_digits(values: pd.Series) -> np.ndarray:
     return values.str.fullmatch(r"[0-9A-Za-z]+").fillna(False).to_numpy(bool)
 
 
+# Plain text, for the value checks' quick path (`plain_text`): a letter (Latin, Greek or
+# Cyrillic script: no invisible or combining character, no digit other than 0-9 is one) or
+# a digit 0-9 first, then those, spaces and the punctuation of names (", . ' ’ -").
+_PLAIN_LETTER = r"\p{Latin}\p{Greek}\p{Cyrillic}0-9"
+_PLAIN_TEXT = rf"^[{_PLAIN_LETTER}][{_PLAIN_LETTER} ,.'’-]*$"
+
+
+def plain_text(values: pd.Series) -> np.ndarray:
+    """Where a value is plain text (`_PLAIN_TEXT`: "Nguyễn, Zoë M.", "O'Neil-Day", "0123"):
+    it holds no line break, formula sign, "#", invisible character or digit other than
+    0-9, so the value checks for those have nothing to find in it. One pass in Arrow (RE2
+    knows scripts); other text by `letters_and_digits` (Python's re does not)."""
+    if isinstance(values.array, ArrowStringArray):
+        found = pc.match_substring_regex(values.array.__arrow_array__(), _PLAIN_TEXT)
+        return np.asarray(pc.fill_null(found, False), dtype=bool)
+    return letters_and_digits(values)
+
+
 def member_keys(values: pd.Series) -> pd.Series:
     """`member_key` of text values that are already distinct (no factorizing)."""
     out = values.str.strip()
