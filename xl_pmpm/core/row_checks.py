@@ -18,7 +18,7 @@ from xl_pmpm.core.values import (
     Distinct,
     column_values,
     distinct_values,
-    first_bytes,
+    leading_bytes,
     letters_and_digits,
     member_key,
     member_keys,
@@ -39,14 +39,17 @@ def _is_text(values: pd.Series, wants: np.ndarray, owner: np.ndarray) -> np.ndar
     out = np.zeros(len(values), dtype=bool)
     maybe = np.zeros(len(values), dtype=bool)
     rest = np.ones(len(values), dtype=bool)
-    head = first_bytes(values)
+    head = leading_bytes(values, 2)
     if head is not None:
         # A first byte of printable ASCII other than a space is the value's first letter
-        # (nothing to strip before it), casefolded as ASCII lowercases: told from the bytes.
-        plain = (head > 0x20) & (head < 0x7F)
+        # (nothing to strip before it), casefolded as ASCII lowercases: told from the bytes;
+        # and so is a second such byte its second (no spaces to squash between them).
+        printable = (head > 0x20) & (head < 0x7F)
         lower = np.where((head >= 0x41) & (head <= 0x5A), head + 32, head)
-        letter = np.array([ord(w[0]) if w[:1].isascii() and w else -1 for w in wants])
-        maybe[plain] = lower[plain] == letter[owner[plain]]
+        plain, two = printable[:, 0], printable[:, 0] & printable[:, 1]
+        letter = np.array([[ord(c) if c.isascii() else -1 for c in (w + "  ")[:2]] for w in wants])
+        maybe[plain] = lower[plain, 0] == letter[owner[plain], 0]
+        maybe[two] &= lower[two, 1] == letter[owner[two], 1]
         rest = ~plain
     if rest.any():
         maybe[rest] = _starts_as(values[rest], wants, owner[rest])

@@ -73,18 +73,19 @@ def text_chunks(values: pa.Array | pa.ChunkedArray) -> Iterator[tuple[np.ndarray
         yield offsets - start, data
 
 
-def first_bytes(values: pd.Series) -> np.ndarray | None:
-    """Each value's first byte (0 for an empty value) where `values` is Arrow text, from its
-    buffers (no copy); None for other text."""
+def leading_bytes(values: pd.Series, count: int) -> np.ndarray | None:
+    """Each value's first `count` bytes (a row per value; 0 past its end) where `values` is
+    Arrow text, from its buffers (no copy of the text); None for other text."""
     if not isinstance(values.array, ArrowStringArray):
         return None
     out = []
     for offsets, data in text_chunks(values.array.__arrow_array__()):
-        first = np.zeros(len(offsets) - 1, dtype=np.uint8)
-        some = np.diff(offsets) > 0
-        first[some] = data[offsets[:-1][some]]
-        out.append(first)
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.uint8)
+        head = np.zeros((len(offsets) - 1, count), dtype=np.uint8)
+        for k in range(count):
+            some = np.diff(offsets) > k
+            head[some, k] = data[offsets[:-1][some] + k]
+        out.append(head)
+    return np.concatenate(out) if out else np.zeros((0, count), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
-"""The value checks' quick path: plain text (a name, a code, an ID: `plain_text`) is not
-searched for line breaks, formula signs, Excel's error values, invisible characters or
-digits other than 0-9. Skipping those searches must change no finding."""
+"""The checks' quick paths change no answer.
+
+The value checks do not search plain text (a name, a code, an ID: `plain_text`) for line
+breaks, formula signs, Excel's error values, invisible characters or digits other than 0-9;
+the repeated-header check tells most values from their first two bytes that they are no
+column's name (`leading_bytes`). Each is compared with the same check done the long way."""
 
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ from core_helpers import (
     SCHED_START,
     valid_table,
 )
-from hypothesis import example, given, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
-from xl_pmpm.core import value_checks
+from xl_pmpm.core import row_checks, value_checks
 from xl_pmpm.core.validation import validate_table
 from xl_pmpm.core.values import plain_text
 from xl_pmpm.io import files
@@ -95,3 +98,38 @@ def test_plain_text_is_letters_digits_and_the_punctuation_of_names(value: str, p
     assert plain_text(pd.Series([value], dtype=object)).tolist() == [
         value.isascii() and value.isalnum()
     ]
+
+
+# A header cell as a pasted second export or a hand edit may write it, or a value near one.
+def header_like(name: str) -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda text, upper, before, between: (
+            before + (text.upper() if upper else text).replace(" ", between)
+        ),
+        st.sampled_from([name, name, name[:2], "Park, Ana", "Pa", "P", "X"]),
+        st.booleans(),
+        st.sampled_from(["", " ", "\ufeff", "\t", "\u00a0"]),
+        st.sampled_from([" ", "  ", "\t", "", "\u3000"]),
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), lines=st.integers(1, 4))
+def test_telling_headers_by_two_bytes_changes_no_answer(data: st.DataObject, lines: int) -> None:
+    """Each line holds its columns' names in one column fewer than a repeated header needs
+    (half the columns), and a drawn value in one more: the line is a header exactly when
+    that value is its column's name."""
+    table = valid_table(lines + 1)
+    columns = list(table.columns)
+    short = max(3, (len(columns) + 1) // 2) - 1
+    for line in table.index[:lines]:
+        drawn = data.draw(st.sampled_from(columns))
+        others = [c for c in columns if c != drawn]
+        for k, column in enumerate(others):
+            table.at[line, column] = column if k < short else "x"
+        table.at[line, drawn] = data.draw(header_like(drawn))
+    quick = row_checks.repeated_header_rows(table)
+    with mock.patch.object(row_checks, "leading_bytes", lambda values, count: None):
+        slow = row_checks.repeated_header_rows(table)
+    pd.testing.assert_series_equal(quick, slow)
+    note(f"header rows: {int(quick.sum())} of {lines}")
