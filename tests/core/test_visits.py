@@ -230,6 +230,37 @@ def test_missing_column_and_custom_mapping():
     assert list(table.columns) == LAYOUT.names and set(HEADER) <= set(table.columns)
 
 
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("%m/%dY", "no year"),  # a % lost: a day, no year
+        ("%m/%d", "no year"),
+        ("%%Y-%m-%d", "no year"),  # a literal "%Y"
+        ("", "empty"),
+        ("%Y-%m-%d %", "stray"),
+    ],
+)
+def test_a_date_format_without_a_year_or_with_a_typo_is_a_clear_error(written, problem):
+    raw = {
+        "columns": {
+            "patient_number": "member",
+            "contract": "plan",
+            "visit_date": "date",
+            "hours": "hrs",
+            "status": "state",
+        },
+        "statuses": {"billed": ["done"]},
+        "format": {"date_formats": ["%Y-%m-%d", written]},
+    }
+    with pytest.raises(PmpmInputError) as refused:
+        parse_mapping(raw, source="mine.toml")
+    said = str(refused.value)
+    assert f"[format] date_formats '{written}' is not a date format" in said
+    assert problem in said and refused.value.file == "mine.toml"
+    raw["format"]["date_formats"] = ["%d.%m.%y", "%Y%m%d", "%m/%d/%Y %H:%M"]
+    assert parse_mapping(raw).date_formats == ("%d.%m.%y", "%Y%m%d", "%m/%d/%Y %H:%M")
+
+
 def _run(argv: list[str]) -> int:
     parser = Parser()  # the commands are declared for xl-pmpm's parser (example=, group=)
     add_commands(parser.add_subparsers(dest="command", required=True))

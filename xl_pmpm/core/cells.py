@@ -73,14 +73,22 @@ def unreadable_csv(exc: Exception, what: str, file: str, fix: str) -> PmpmInputE
     )
 
 
+# A year's code in a strptime format (not a literal "%%Y").
+_YEAR_CODE = re.compile(r"(?<!%)(?:%%)*%[YyG]")
+
+
 def check_date_formats(formats: Iterable[str], source: str, key: str) -> tuple[str, ...]:
-    """`formats` if each is a strptime format; else a PmpmInputError naming `key` (a
-    mapping's date_formats typed by hand: '%,m', a stray '%', an empty one)."""
+    """`formats` if each is a strptime format with a year; else a PmpmInputError naming
+    `key` (a mapping's date_formats typed by hand: '%,m', a stray '%', an empty one, one
+    without a year, whose dates no billing month could hold: 1900's)."""
     out = tuple(formats)
     for fmt in out:
         problem = "it is empty" if not fmt.strip() else ""
+        if not problem and not _YEAR_CODE.search(fmt):
+            problem = "it has no year: %Y or %y"
         try:
-            datetime.strptime("", fmt)
+            if not problem:
+                datetime.strptime("", fmt)
         except ValueError as exc:
             said = str(exc)
             if "does not match format" not in said and "unconverted data" not in said:
