@@ -197,6 +197,19 @@ def test_blank_lines_keep_line_numbers():
     assert err.value.row == 6  # header 1, rows 2-3, blank 4, blank 5, bad row 6
 
 
+# A mapping of a file with other headers and status words than the bundled one's.
+OTHER_MAPPING = {
+    "columns": {
+        "patient_number": "member",
+        "contract": "plan",
+        "visit_date": "date",
+        "hours": "hrs",
+        "status": "state",
+    },
+    "statuses": {"billed": ["done"]},
+}
+
+
 def test_missing_column_and_custom_mapping():
     raw = pd.DataFrame(
         {
@@ -210,17 +223,7 @@ def test_missing_column_and_custom_mapping():
     with pytest.raises(PmpmInputError, match="no column 'Patient Number'"):
         aggregate_visits(raw, LAYOUT, BOOK, MONTH, mapping=MAPPING)
     custom = parse_mapping(
-        {
-            "columns": {
-                "patient_number": "member",
-                "contract": "plan",
-                "visit_date": "date",
-                "hours": "hrs",
-                "status": "state",
-            },
-            "statuses": {"billed": ["done"]},
-            "defaults": {"agency_id": "48213", "office_id": "702"},
-        }
+        {**OTHER_MAPPING, "defaults": {"agency_id": "48213", "office_id": "702"}}
     )
     raw.index = pd.RangeIndex(2, 3)
     table = aggregate_visits(raw, LAYOUT, BOOK, MONTH, mapping=custom)
@@ -241,17 +244,7 @@ def test_missing_column_and_custom_mapping():
     ],
 )
 def test_a_date_format_without_a_year_or_with_a_typo_is_a_clear_error(written, problem):
-    raw = {
-        "columns": {
-            "patient_number": "member",
-            "contract": "plan",
-            "visit_date": "date",
-            "hours": "hrs",
-            "status": "state",
-        },
-        "statuses": {"billed": ["done"]},
-        "format": {"date_formats": ["%Y-%m-%d", written]},
-    }
+    raw = {**OTHER_MAPPING, "format": {"date_formats": ["%Y-%m-%d", written]}}
     with pytest.raises(PmpmInputError) as refused:
         parse_mapping(raw, source="mine.toml")
     said = str(refused.value)
