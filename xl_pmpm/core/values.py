@@ -80,10 +80,11 @@ def leading_bytes(values: pd.Series, count: int) -> np.ndarray | None:
         return None
     out = []
     for offsets, data in text_chunks(values.array.__arrow_array__()):
-        head = np.zeros((len(offsets) - 1, count), dtype=np.uint8)
+        sizes, starts = np.diff(offsets), offsets[:-1]
+        head = np.zeros((len(sizes), count), dtype=np.uint8)
         for k in range(count):
-            some = np.diff(offsets) > k
-            head[some, k] = data[offsets[:-1][some] + k]
+            some = sizes > k
+            head[some, k] = data[starts[some] + k]
         out.append(head)
     return np.concatenate(out) if out else np.zeros((0, count), dtype=np.uint8)
 
