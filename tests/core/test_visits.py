@@ -379,6 +379,37 @@ def test_arrow_sums_of_quoted_line_breaks_at_any_block_cut(tmp_path, monkeypatch
     assert "Lee\r\nJo" in set(summed["name"])
 
 
+@pytest.mark.parametrize("block", [400, 2000, 1 << 20])
+def test_arrow_sums_of_many_blocks_are_pandas_sums(tmp_path, monkeypatch, block):
+    """A file Arrow reads in many blocks (each its own chunk: a member's number and name
+    encoded over all of them, the other columns' dictionaries one per block) sums as one
+    block does, and as pandas' reader does."""
+    from xl_pmpm.io import visits_reader
+
+    rows = [
+        visit(
+            f"{(i * 7) % 23:010d}",
+            SHP if i % 5 else LINKED,
+            f"2025-{3 + i % 2:02d}-{1 + i % 28:02d}",
+            f"{1 + i % 8}.25",
+            ("Billed", "Confirmed", " billed ")[i % 3],
+            f"Lee, Jo{(i * 7) % 23}",
+        )
+        for i in range(300)
+    ]
+    path = tmp_path / "visits.csv"
+    path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
+    monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15)
+    monkeypatch.setattr(visits_reader, "_BLOCK", block * 8)  # Arrow's blocks: _BLOCK // 8
+    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
+    assert visits_reader._engine_sums(path, MAPPING, MONTH) is not None  # Arrow's, whole
+    summed = visits_reader.read_visit_sums(path, MAPPING, MONTH)
+    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 10**15)
+    by_pandas = visits_reader.read_visit_sums(path, MAPPING, MONTH)
+    pd.testing.assert_frame_equal(summed, by_pandas, check_dtype=False, check_categorical=False)
+    assert len(summed) == len({(r[2], r[4]) for r in rows if r[5].startswith(MONTH)})
+
+
 def test_engine_sums_read_a_header_with_spaces_and_a_byte_order_mark(engine, tmp_path):
     header = [f"  {h} " for h in VISIT_HEADER]
     path = tmp_path / "spaced.csv"

@@ -446,11 +446,13 @@ def _engine_parts(found: pa.Table) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
     """(codes, values) of a column of text or of dictionary chunks: every cell is
     `values[codes]` (-1 where null), one code a distinct value over the whole column, the
-    values in the order the rows first hold them (text encoded whole; dictionary chunks by
-    Arrow's `unify_dictionaries`)."""
+    values in the order the rows first hold them (text encoded by Arrow in one pass over its
+    chunks, no copy of them first; dictionary chunks by Arrow's `unify_dictionaries`)."""
     if not pa.types.is_dictionary(column.type):
-        column = pa.chunked_array([pc.dictionary_encode(column.combine_chunks())])
-    chunks = column.unify_dictionaries().chunks
+        column = pc.dictionary_encode(column)
+    chunks = column.chunks
+    if not _one_dictionary(chunks):  # Arrow's reader: a dictionary per block
+        chunks = column.unify_dictionaries().chunks
     if not chunks:
         return np.empty(0, dtype=np.int32), pd.Series([], dtype="str")
     codes = np.concatenate(
@@ -460,6 +462,18 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
         ]
     ).astype(np.int32, copy=False)
     return codes, pd.Series(chunks[0].dictionary.to_pandas(), dtype="str")
+
+
+def _one_dictionary(chunks: list[pa.DictionaryArray]) -> bool:
+    """Whether every chunk holds the very same dictionary (its buffers, offset and length), as
+    `dictionary_encode` of a chunked column gives them: then there is nothing to unify
+    (`unify_dictionaries` would hash every value again)."""
+
+    def held(d: pa.Array) -> tuple:
+        return d.offset, len(d), *(b.address if b is not None else None for b in d.buffers())
+
+    first = held(chunks[0].dictionary) if chunks else None
+    return all(held(c.dictionary) == first for c in chunks[1:])
 
 
 def _group_ids(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
