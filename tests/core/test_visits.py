@@ -351,30 +351,37 @@ def test_engine_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     assert (used is None) == ("Mo Chen-Li" in str(rows))
 
 
-@pytest.mark.parametrize("block", [96, 160, 400, 1 << 20])
-def test_arrow_sums_of_quoted_line_breaks_at_any_block_cut(tmp_path, monkeypatch, block):
-    """Arrow's blocks are cut at line ends without looking at quotes: a name's line break,
-    wherever a cut falls, still sums as pandas' reader sums it (Arrow's own, or stopped and
-    left to the chunked reader)."""
+def sums_in_blocks(tmp_path, monkeypatch, rows, block):
+    """The member-months of `rows` in a file Arrow reads in blocks of `block` bytes: as
+    `read_visit_sums` gives them, as Arrow's engine alone gives them (None where Arrow
+    stops), and as pandas' chunked reader gives them."""
     from xl_pmpm.io import visits_reader
 
-    rows = [
-        visit(f"{i % 9:010d}", SHP, f"2025-03-{1 + i % 28:02d}", "2.5", "Billed", "Lee\r\nJo")
-        if i % 3 == 0
-        else visit(f"{i % 9:010d}", LINKED, "2025-03-02", "1.25", "Confirmed", "Mo, Chen")
-        for i in range(90)
-    ]
     path = tmp_path / "visits.csv"
     path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
     monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15)
     monkeypatch.setattr(visits_reader, "_BLOCK", block * 8)  # Arrow's blocks: _BLOCK // 8
     monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
     summed = visits_reader.read_visit_sums(path, MAPPING, MONTH)
-    # Small blocks: a cut falls inside a name's quotes and stops Arrow; one block: Arrow's.
     arrows = visits_reader._engine_sums(path, MAPPING, MONTH)
-    assert (arrows is None) == (block < 1000)
     monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 10**15)
-    by_pandas = visits_reader.read_visit_sums(path, MAPPING, MONTH)
+    return summed, arrows, visits_reader.read_visit_sums(path, MAPPING, MONTH)
+
+
+@pytest.mark.parametrize("block", [96, 160, 400, 1 << 20])
+def test_arrow_sums_of_quoted_line_breaks_at_any_block_cut(tmp_path, monkeypatch, block):
+    """Arrow's blocks are cut at line ends without looking at quotes: a name's line break,
+    wherever a cut falls, still sums as pandas' reader sums it (Arrow's own, or stopped and
+    left to the chunked reader)."""
+    rows = [
+        visit(f"{i % 9:010d}", SHP, f"2025-03-{1 + i % 28:02d}", "2.5", "Billed", "Lee\r\nJo")
+        if i % 3 == 0
+        else visit(f"{i % 9:010d}", LINKED, "2025-03-02", "1.25", "Confirmed", "Mo, Chen")
+        for i in range(90)
+    ]
+    summed, arrows, by_pandas = sums_in_blocks(tmp_path, monkeypatch, rows, block)
+    # Small blocks: a cut falls inside a name's quotes and stops Arrow; one block: Arrow's.
+    assert (arrows is None) == (block < 1000)
     pd.testing.assert_frame_equal(summed, by_pandas, check_dtype=False, check_categorical=False)
     assert "Lee\r\nJo" in set(summed["name"])
 
@@ -384,8 +391,6 @@ def test_arrow_sums_of_many_blocks_are_pandas_sums(tmp_path, monkeypatch, block)
     """A file Arrow reads in many blocks (each its own chunk: a member's number and name
     encoded over all of them, the other columns' dictionaries one per block) sums as one
     block does, and as pandas' reader does."""
-    from xl_pmpm.io import visits_reader
-
     rows = [
         visit(
             f"{(i * 7) % 23:010d}",
@@ -397,15 +402,8 @@ def test_arrow_sums_of_many_blocks_are_pandas_sums(tmp_path, monkeypatch, block)
         )
         for i in range(300)
     ]
-    path = tmp_path / "visits.csv"
-    path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
-    monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15)
-    monkeypatch.setattr(visits_reader, "_BLOCK", block * 8)  # Arrow's blocks: _BLOCK // 8
-    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
-    assert visits_reader._engine_sums(path, MAPPING, MONTH) is not None  # Arrow's, whole
-    summed = visits_reader.read_visit_sums(path, MAPPING, MONTH)
-    monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 10**15)
-    by_pandas = visits_reader.read_visit_sums(path, MAPPING, MONTH)
+    summed, arrows, by_pandas = sums_in_blocks(tmp_path, monkeypatch, rows, block)
+    assert arrows is not None  # Arrow's, whole
     pd.testing.assert_frame_equal(summed, by_pandas, check_dtype=False, check_categorical=False)
     assert len(summed) == len({(r[2], r[4]) for r in rows if r[5].startswith(MONTH)})
 
