@@ -299,16 +299,21 @@ ODD = [
 ]
 
 
-@pytest.fixture(params=["arrow", "duckdb"])
+@pytest.fixture(params=["arrow", "arrow side by side", "duckdb"])
 def engine(request, monkeypatch):
-    """The reader with every file summed by an engine: Arrow and numpy, or DuckDB (a file
-    above ARROW_UP_TO bytes)."""
+    """The reader with every file summed by an engine: Arrow and numpy (its columns encoded
+    one after another, as a small file's are, or side by side on threads, as a large
+    file's are), or DuckDB (a file above ARROW_UP_TO bytes)."""
     if request.param == "duckdb":
         pytest.importorskip("duckdb")
+    from xl_pmpm.core import parallel
     from xl_pmpm.io import visits_reader
 
     monkeypatch.setattr(visits_reader, "ENGINE_ABOVE", 0)
-    monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15 if request.param == "arrow" else -1)
+    arrow = request.param.startswith("arrow")
+    monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15 if arrow else -1)
+    side_by_side = request.param == "arrow side by side"
+    monkeypatch.setattr(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 0 if side_by_side else 10**12)
     return visits_reader
 
 
@@ -351,12 +356,15 @@ def test_engine_sums_write_the_same_bytes(engine, tmp_path, capsys, monkeypatch,
     assert (used is None) == ("Mo Chen-Li" in str(rows))
 
 
-def sums_in_blocks(tmp_path, monkeypatch, rows, block):
-    """The member-months of `rows` in a file Arrow reads in blocks of `block` bytes: as
+def sums_in_blocks(tmp_path, monkeypatch, rows, block, side_by_side=False):
+    """The member-months of `rows` in a file Arrow reads in blocks of `block` bytes (its
+    columns encoded side by side on threads, as a large file's are, with `side_by_side`): as
     `read_visit_sums` gives them, as Arrow's engine alone gives them (None where Arrow
     stops), and as pandas' chunked reader gives them."""
+    from xl_pmpm.core import parallel
     from xl_pmpm.io import visits_reader
 
+    monkeypatch.setattr(parallel, "COLUMNS_SIDE_BY_SIDE_ROWS", 0 if side_by_side else 10**12)
     path = tmp_path / "visits.csv"
     path.write_text(csv_text(VISIT_HEADER, rows), encoding="utf-8")
     monkeypatch.setattr(visits_reader, "ARROW_UP_TO", 10**15)
@@ -386,8 +394,9 @@ def test_arrow_sums_of_quoted_line_breaks_at_any_block_cut(tmp_path, monkeypatch
     assert "Lee\r\nJo" in set(summed["name"])
 
 
+@pytest.mark.parametrize("side_by_side", [False, True])
 @pytest.mark.parametrize("block", [400, 2000, 1 << 20])
-def test_arrow_sums_of_many_blocks_are_pandas_sums(tmp_path, monkeypatch, block):
+def test_arrow_sums_of_many_blocks_are_pandas_sums(tmp_path, monkeypatch, block, side_by_side):
     """A file Arrow reads in many blocks (each its own chunk: a member's number and name
     encoded over all of them, the other columns' dictionaries one per block) sums as one
     block does, and as pandas' reader does."""
@@ -402,7 +411,7 @@ def test_arrow_sums_of_many_blocks_are_pandas_sums(tmp_path, monkeypatch, block)
         )
         for i in range(300)
     ]
-    summed, arrows, by_pandas = sums_in_blocks(tmp_path, monkeypatch, rows, block)
+    summed, arrows, by_pandas = sums_in_blocks(tmp_path, monkeypatch, rows, block, side_by_side)
     assert arrows is not None  # Arrow's, whole
     pd.testing.assert_frame_equal(summed, by_pandas, check_dtype=False, check_categorical=False)
     assert len(summed) == len({(r[2], r[4]) for r in rows if r[5].startswith(MONTH)})
