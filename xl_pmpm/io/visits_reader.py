@@ -446,9 +446,10 @@ def _engine_parts(found: pa.Table) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Series]:
     """(codes, values) of a column of text or of dictionary chunks: every cell is
-    `values[codes]` (-1 where null), one code a distinct value over the whole column, the
-    values in the order the rows first hold them (text encoded by Arrow in one pass over its
-    chunks, no copy of them first; dictionary chunks by Arrow's `unify_dictionaries`)."""
+    `values[codes]` (-1 where null), one code a distinct value over the whole column, every
+    value some row's, in the order the rows first hold them (text encoded by Arrow in one
+    pass over its chunks, no copy of them first; dictionary chunks by Arrow's
+    `unify_dictionaries`, a block's dictionary holding only the block's values)."""
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     chunks = column.chunks
@@ -557,6 +558,8 @@ def _arrow_sums(
     for codes, values in cells:  # a blank line, Excel's trailing ',,,': every cell empty
         empty = np.flatnonzero(values.to_numpy() == "")
         blank &= (codes < 0) | (codes == (empty[0] if len(empty) else -1))
+        if not blank.any():
+            break
     keep = np.flatnonzero(~blank) if blank.any() else None
     field = {f: cells[names.index(h)] for f, h in header.items()}
     del cells
@@ -571,8 +574,11 @@ def _arrow_sums(
         if f not in field:
             continue
         codes, values = field[f]
-        used = np.zeros(len(values), dtype=bool)
-        used[codes] = True
+        # Every value is some row's (`_codes`), unless blank rows were left out.
+        used = np.ones(len(values), dtype=bool)
+        if keep is not None:
+            used[:] = False
+            used[codes] = True
         typed, bad = read_values(f, values, mapping)
         if (bad.to_numpy(dtype=bool) & used).any():
             return None
