@@ -153,17 +153,72 @@ def member_month_hours(visits: pd.DataFrame, months: list[str] | None = None) ->
     return _sum_hours(frame)
 
 
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(codes, values) of a column: each cell is values[code], -1 where missing."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    codes, values = pd.factorize(column)
+    return codes, pd.Index(values)
+
+
+def _first_rows(ids: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """The first of `rows` of each group (0 to `count` - 1) of their `ids`; -1 where none."""
+    first = ~pd.Series(ids).duplicated().to_numpy()
+    out = np.full(count, -1, dtype=np.intp)
+    out[ids[first]] = rows[first]
+    return out
+
+
 def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
-    # Grouped on the visits' Categorical codes where they have them; the sums (one row
-    # per member-month) hold plain text, so the parts of several files concatenate.
-    sums = (
-        frame.groupby(["key", "contract", "patient_number"], sort=False, observed=True)
-        .agg(billed=("billed", "sum"), authorized=("authorized", "max"), name=("name", "first"))
-        .reset_index()[HOURS_COLUMNS]
+    # Grouped on one integer per row, made of the key columns' codes (the visits'
+    # Categorical codes where they have them): pandas grouping on Categoricals re-codes
+    # them and sorts out their combinations again in every chunk. The groups come in the
+    # order of their first row, rows with a missing key left out, as
+    # `groupby(sort=False, observed=True)` gives them; the sums (one row per
+    # member-month) hold plain text, so the parts of several files concatenate.
+    keys = [_codes(frame[c]) for c in ("key", "contract", "patient_number")]
+    whole = np.zeros(len(frame), dtype=np.int64)
+    width = 1
+    for codes, values in keys:
+        if width * (len(values) + 1) >= 2**62:  # renumbered first: the key stays in 64 bits
+            whole = pd.factorize(whole)[0].astype(np.int64)
+            width = int(whole.max(initial=0)) + 1
+        whole = whole * (len(values) + 1) + (codes + 1)
+        width *= len(values) + 1
+    valid = np.ones(len(frame), dtype=bool)
+    for codes, _ in keys:
+        valid &= codes >= 0
+    rows = np.flatnonzero(valid) if not valid.all() else np.arange(len(frame))
+    ids, _ = pd.factorize(whole[rows])
+    count = int(ids.max(initial=-1)) + 1
+    first = _first_rows(ids, rows, count)
+    sums = pd.DataFrame(
+        {
+            c: pd.Series(values.take(codes[first]))
+            for c, (codes, values) in zip(("key", "contract", "patient_number"), keys, strict=True)
+        }
     )
+    summed = pd.DataFrame(
+        {
+            "billed": frame["billed"].to_numpy()[rows],
+            "authorized": frame["authorized"].to_numpy()[rows],
+        }
+    ).groupby(ids, sort=True)
+    sums["billed"] = summed["billed"].sum().to_numpy()
+    sums["authorized"] = summed["authorized"].max().to_numpy()
+    # A group's name: its first row's that has one.
+    name = frame["name"]
+    has = name.notna().to_numpy()[rows]
+    name_row = _first_rows(ids[has], rows[has], count)
+    if isinstance(name.dtype, pd.CategoricalDtype):  # taken from the categories: no re-coding
+        codes = np.where(name_row >= 0, name.cat.codes.to_numpy()[name_row], -1)
+        named = name.cat.categories.take(codes, allow_fill=True, fill_value=np.nan)
+    else:
+        named = name.array.take(name_row, allow_fill=True)
+    sums["name"] = pd.Series(named)
     for c in ("contract", "patient_number", "name"):
         sums[c] = sums[c].astype("str")  # Arrow text (NaN where no name): no Python objects
-    return sums
+    return sums[HOURS_COLUMNS]
 
 
 def combine_member_month_hours(parts: list[pd.DataFrame]) -> pd.DataFrame:
