@@ -419,6 +419,12 @@ def dollars(rows: pd.DataFrame) -> float:
     return cents(rows["rate"].sum()) if len(rows) else 0.0
 
 
+def earned_months(earned: pd.DataFrame) -> list[str]:
+    """The months (YYYY-MM, in order) of `earned_member_months`' rows."""
+    # Their few distinct values first: a set of every row's would make a str of each.
+    return sorted(str(m) for m in pd.unique(earned["month"]))
+
+
 def _windows(rows: pd.DataFrame, book: RateBook) -> pd.DataFrame:
     """submit_from / submit_until (dates) per row, by month and the payer's days."""
     days = book.submission_days(rows["payer"])
@@ -454,7 +460,7 @@ def find_unbilled(
     the lost ones, both in UNBILLED_COLUMNS, sorted by days left, month, contract and
     member. See the module doc for the reasons and the window.
     """
-    months = sorted(set(earned["month"]))
+    months = earned_months(earned)
     outcomes = ledger_outcomes(entries)
     rows = earned.merge(outcomes, on=["patient_number", "month"], how="left")
     aside = set_aside if set_aside is not None else set_aside_member_months(None, None)
