@@ -625,6 +625,7 @@ def test_entry_columns_read_by_the_driver_are_pandas_own(backend, tmp_path, monk
     from xl_pmpm.io.ledger import _records
 
     monkeypatch.setattr(_records, "_by_scan", lambda conn, months: scan)
+    monkeypatch.setattr(_records, "_BATCH", 3)  # batches, the last one short
     columns = ("patient_number", "month", "status", "placeholder", "line", "rate", "replaces")
     ledger.init(backend)
     empty = _entry_columns_by_pandas(backend, columns, [MONTH])
@@ -653,3 +654,9 @@ def test_entry_columns_read_by_the_driver_are_pandas_own(backend, tmp_path, monk
     for months in (["2026-09"], None):
         ours = ledger.entry_columns(old, columns, months)
         pd.testing.assert_frame_equal(ours, _entry_columns_by_pandas(old, columns, months))
+    with sqlite3.connect(old) as conn:  # SQLite keeps text in an INTEGER column: pandas reads it
+        conn.execute("UPDATE exports SET line = 'two' WHERE id = 17")
+    conn.close()
+    ours = ledger.entry_columns(old, columns, None)
+    pd.testing.assert_frame_equal(ours, _entry_columns_by_pandas(old, columns, None))
+    assert ours["line"].iloc[16] == "two"

@@ -379,29 +379,36 @@ def _arrow_type(column: sa.ColumnElement) -> pa.DataType | None:
         return None
 
 
-def _series(values: pa.Array) -> pd.Series:
+def _series(values: pa.ChunkedArray) -> pd.Series:
     if values.null_count == len(values):  # pandas makes nothing but NULL a column of None
         return pd.Series([None] * len(values), dtype=object)
     return values.to_pandas()
 
 
+_BATCH = 50_000  # rows fetched at a time: a batch's Python objects, never the whole result's
+
+
 def _frame(conn: Connection, query: sa.Select) -> pd.DataFrame:
     """The rows of `query` as `pd.read_sql_query` gives them, taken from the driver's own
-    cursor (SQLite's or psycopg's: no SQLAlchemy row per entry) and typed by Arrow in one
-    pass (no Python list per column); by pandas where a column's type is not known or a
-    value is not of it (SQLite keeps what it was given)."""
+    cursor (SQLite's or psycopg's: no SQLAlchemy row per entry) and typed by Arrow a batch
+    at a time (no Python list per column); by pandas itself where a column's type is not
+    known, a value is not of it (SQLite keeps what it was given) or there is no row."""
     names = [c.name for c in query.selected_columns]
     types = [_arrow_type(c) for c in query.selected_columns]
-    result = conn.execute(query)
-    try:
-        rows = result.cursor.fetchall()
-    finally:
-        result.close()
-    if rows and all(t is not None for t in types):
+    parts: list[pa.StructArray] | None = None
+    if all(t is not None for t in types):
+        struct = pa.struct(list(zip(names, types, strict=True)))
+        result = conn.execute(query)
         try:
-            table = pa.array(rows, type=pa.struct(list(zip(names, types, strict=True))))
+            parts = []
+            while batch := result.cursor.fetchmany(_BATCH):
+                parts.append(pa.array(batch, type=struct))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            pass
-        else:
-            return pd.DataFrame({n: _series(table.field(i)) for i, n in enumerate(names)})
-    return pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+            parts = None
+        finally:
+            result.close()
+    if not parts:
+        return pd.read_sql_query(query, conn)
+    return pd.DataFrame(
+        {n: _series(pa.chunked_array([p.field(i) for p in parts])) for i, n in enumerate(names)}
+    )
