@@ -162,10 +162,12 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 
 def _first_rows(ids: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
-    """The first of `rows` of each group (0 to `count` - 1) of their `ids`; -1 where none."""
-    first = ~pd.Series(ids).duplicated().to_numpy()
-    out = np.full(count, -1, dtype=np.intp)
-    out[ids[first]] = rows[first]
+    """The first of `rows` (ascending) of each group (0 to `count` - 1) of their `ids`; -1
+    where none."""
+    none = np.iinfo(np.intp).max
+    out = np.full(count, none, dtype=np.intp)
+    np.minimum.at(out, ids, rows)
+    out[out == none] = -1
     return out
 
 
@@ -176,39 +178,38 @@ def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
     # order of their first row, rows with a missing key left out, as
     # `groupby(sort=False, observed=True)` gives them; the sums (one row per
     # member-month) hold plain text, so the parts of several files concatenate.
-    keys = [_codes(frame[c]) for c in ("key", "contract", "patient_number")]
+    by = ("key", "contract", "patient_number")
+    keys = [_codes(frame[c]) for c in by]
+    valid = np.logical_and.reduce([codes >= 0 for codes, _ in keys])
+    if not valid.all():
+        frame = frame[valid]
+        keys = [_codes(frame[c]) for c in by]
     whole = np.zeros(len(frame), dtype=np.int64)
     width = 1
     for codes, values in keys:
-        if width * (len(values) + 1) >= 2**62:  # renumbered first: the key stays in 64 bits
+        if width * max(len(values), 1) >= 2**62:  # renumbered first: the key stays in 64 bits
             whole = pd.factorize(whole)[0].astype(np.int64)
             width = int(whole.max(initial=0)) + 1
-        whole = whole * (len(values) + 1) + (codes + 1)
-        width *= len(values) + 1
-    valid = np.ones(len(frame), dtype=bool)
-    for codes, _ in keys:
-        valid &= codes >= 0
-    rows = np.flatnonzero(valid) if not valid.all() else np.arange(len(frame))
-    ids, _ = pd.factorize(whole[rows])
+        whole *= max(len(values), 1)
+        whole += codes
+        width *= max(len(values), 1)
+    ids, _ = pd.factorize(whole)
+    del whole
     count = int(ids.max(initial=-1)) + 1
+    rows = np.arange(len(frame), dtype=np.intp)
     first = _first_rows(ids, rows, count)
     sums = pd.DataFrame(
         {
             c: pd.Series(values.take(codes[first]))
-            for c, (codes, values) in zip(("key", "contract", "patient_number"), keys, strict=True)
+            for c, (codes, values) in zip(by, keys, strict=True)
         }
     )
-    summed = pd.DataFrame(
-        {
-            "billed": frame["billed"].to_numpy()[rows],
-            "authorized": frame["authorized"].to_numpy()[rows],
-        }
-    ).groupby(ids, sort=True)
+    summed = frame[["billed", "authorized"]].groupby(ids, sort=True)
     sums["billed"] = summed["billed"].sum().to_numpy()
     sums["authorized"] = summed["authorized"].max().to_numpy()
     # A group's name: its first row's that has one.
     name = frame["name"]
-    has = name.notna().to_numpy()[rows]
+    has = name.notna().to_numpy()
     name_row = _first_rows(ids[has], rows[has], count)
     if isinstance(name.dtype, pd.CategoricalDtype):  # taken from the categories: no re-coding
         codes = np.where(name_row >= 0, name.cat.codes.to_numpy()[name_row], -1)
