@@ -204,7 +204,10 @@ def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
             for c, (codes, values) in zip(by, keys, strict=True)
         }
     )
-    summed = frame[["billed", "authorized"]].groupby(ids, sort=True)
+    # The group numbers as the codes of a Categorical of 0 ... count - 1: pandas groups on
+    # them as they are (on plain integers it would number them again, by a hash).
+    group = pd.Categorical.from_codes(ids, categories=pd.RangeIndex(count))
+    summed = frame[["billed", "authorized"]].groupby(group, sort=True, observed=False)
     sums["billed"] = summed["billed"].sum().to_numpy()
     sums["authorized"] = summed["authorized"].max().to_numpy()
     # A group's name: its first row's that has one.
