@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xl_pmpm.cli.options import Rows, write_json
+from xl_pmpm.cli.options import Rows, _records_json, write_json
 
 SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
@@ -68,3 +68,29 @@ def test_rows_read_as_json_dumps_of_their_records_at_any_depth_and_chunk(
         Rows.CHUNK = saved
     want = {"a": [{"rows": records}, 1]}
     assert text == json.dumps(want, indent=2, ensure_ascii=ascii_only, default=str)
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=6),
+            SCALARS
+            | st.floats()
+            | st.dates()
+            | st.sampled_from(["},\n    {", "}", "{", "\n"])
+            | st.lists(SCALARS, max_size=2),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_a_chunk_of_records_is_json_dumps_text_of_them(
+    records: list[dict], ascii_only: bool
+) -> None:
+    """The C encoder's records laid out as json.dumps(indent=2) lays them out (a value that
+    looks like the separators included; a list in a cell, a record without a column: by
+    json.dumps itself)."""
+    want = json.dumps(records, indent=2, ensure_ascii=ascii_only, default=str)
+    assert _records_json(records, ascii_only) == want

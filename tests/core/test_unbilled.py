@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from visits_files import (
@@ -32,8 +33,10 @@ from xl_pmpm.core.unbilled import (
     PLACEHOLDER,
     REASONS,
     REJECTED_REASON,
+    combine_member_month_hours,
     earned_member_months,
     find_unbilled,
+    member_month_hours,
 )
 from xl_pmpm.core.visits import normalize_visits
 from xl_pmpm.io import files, ledger
@@ -481,6 +484,59 @@ def test_nothing_earned_lists_nothing() -> None:
 
 
 # --- large visits files are read chunk by chunk ----------------------------------------------
+
+
+def _hours_by_pandas(visits: pd.DataFrame) -> pd.DataFrame:
+    """`member_month_hours` as pandas' own grouping gives it (what the codes must match)."""
+    billed = (visits["status"] == "billed").to_numpy()
+    frame = pd.DataFrame(
+        {
+            "key": (visits["visit_date"].dt.year * 12 + visits["visit_date"].dt.month - 1)
+            .to_numpy()
+            .astype("int64"),
+            "contract": visits["contract"].astype(str).to_numpy(),
+            "patient_number": visits["patient_number"].astype(str).to_numpy(),
+            "billed": np.where(billed, visits["hours"].to_numpy(), 0.0),
+            "authorized": visits["authorized_hours"].to_numpy(),
+            "name": visits["patient_name"].astype(str).where(visits["patient_name"] != "", None),
+        }
+    )
+    sums = (
+        frame.groupby(["key", "contract", "patient_number"], sort=False)
+        .agg(billed=("billed", "sum"), authorized=("authorized", "max"), name=("name", "first"))
+        .reset_index()
+    )
+    return sums.astype({c: "str" for c in ("contract", "patient_number", "name")})
+
+
+def test_member_month_hours_grouped_on_codes_equal_pandas_grouping() -> None:
+    # A member under two contracts, names missing in some rows (the first row of a group
+    # too) or in all, hours that add up to floating-point noise, several months, the
+    # parts of a file combined: every sum, name and order as pandas' grouping gives them.
+    rows = (
+        visits_rows(A, SEPT, 3, 0.1)
+        + visits_rows(A, SEPT, 4, 0.7, OTHER)
+        + visits_rows(B, OCT, 5, 1.3)
+        + visits_rows(A, OCT, 2, 2.2)
+        + visits_rows(C, SEPT, 3, 0.35, OTHER)
+        + visits_rows(B, SEPT, 2, 4)
+    )
+    for i in (0, 3, 7, 8, 9, 14, 15, 16):
+        rows[i][3] = ""  # no name: A's first SEPT row, B's OCT rows up to the 3rd, all of C's
+    rows[4][7] = "Scheduled"  # not billed: no hours, still a member-month
+    visits = normalized(rows)
+    visits["authorized_hours"] = [np.nan if i % 4 else float(i) for i in range(len(visits))]
+    expected = _hours_by_pandas(visits)
+    pd.testing.assert_frame_equal(member_month_hours(visits), expected)
+    parts = [member_month_hours(visits.iloc[a:b]) for a, b in ((0, 5), (5, 16), (16, 19))]
+    pd.testing.assert_frame_equal(combine_member_month_hours(parts), expected)
+    only_sept = member_month_hours(visits, months=[SEPT])
+    pd.testing.assert_frame_equal(
+        only_sept, expected[expected["key"] == 2026 * 12 + 8].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(
+        member_month_hours(visits.iloc[:0]), expected.iloc[:0], check_index_type=False
+    )
 
 
 def test_streamed_visits_equal_the_whole_file(tmp_path: Path) -> None:

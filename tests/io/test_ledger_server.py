@@ -600,3 +600,63 @@ def test_a_mapped_drive_windows_reports_remote_is_a_network_path():  # pragma: n
 def test_pg_env_is_documented_in_the_ci_script():
     script = (Path(__file__).resolve().parents[2] / ".ci" / "postgres.sh").read_text()
     assert f"export {PG_ENV}=" in script and "initdb" in script and "127.0.0.1" in script
+
+
+def _entry_columns_by_pandas(where, columns: tuple, months: list[str] | None) -> pd.DataFrame:
+    """`ledger.entry_columns` as pandas' read_sql_query reads the same query."""
+    from xl_pmpm.io.ledger import _records
+
+    with ledger_db.opened(where, read_only=True) as db, db.connect() as conn:
+        query = (
+            sa.select(*_records._columns(conn, columns))
+            .select_from(_records._entries_from(conn))
+            .order_by(_records.exports.c.id)
+        )
+        if months is not None:
+            query = query.where(_records.exports.c.month.in_(months))
+        return pd.read_sql_query(query, conn)
+
+
+@pytest.mark.parametrize("scan", [True, False], ids=["whole-table", "month-index"])
+def test_entry_columns_read_by_the_driver_are_pandas_own(backend, tmp_path, monkeypatch, scan):
+    # The driver's cursor and Arrow give the frame pandas gives (values, order, dtypes), on
+    # both backends, by the table or the index, for no month, a month without entries, an
+    # old ledger missing columns (read as their default), an empty ledger.
+    from xl_pmpm.io.ledger import _records
+
+    monkeypatch.setattr(_records, "_by_scan", lambda conn, months: scan)
+    monkeypatch.setattr(_records, "_BATCH", 3)  # batches, the last one short
+    columns = ("patient_number", "month", "status", "placeholder", "line", "rate", "replaces")
+    ledger.init(backend)
+    empty = _entry_columns_by_pandas(backend, columns, [MONTH])
+    pd.testing.assert_frame_equal(ledger.entry_columns(backend, columns, [MONTH]), empty)
+    table = valid_table(4)
+    table.loc[[4, 5], LAYOUT.name_of("contract")] = "UPR - Hudson Valley MLTC"
+    workflow.export_import_file(
+        table, tmp_path / "out", LAYOUT, BOOK, month=MONTH, as_of=AS_OF, at=datetime(2025, 4, 15),
+        ledger=backend,
+    )  # fmt: skip
+    rejected = pd.DataFrame(
+        {
+            "patient_number": [str(table.at[3, LAYOUT.name_of("patient_number")])],
+            "contract": [str(table.at[3, LAYOUT.name_of("contract")])],
+            "month": [MONTH],
+            "reason": ["Invalid Service Code"],
+        }
+    )
+    ledger.mark_rejected(backend, rejected, at=datetime(2025, 4, 20))
+    for months in ([MONTH], ["2024-12", MONTH], ["2024-12"], None):
+        ours = ledger.entry_columns(backend, columns, months)
+        pd.testing.assert_frame_equal(ours, _entry_columns_by_pandas(backend, columns, months))
+    assert set(ours["status"]) == {"exported", "rejected"} and len(ours) == 4
+    old = tmp_path / "old" / "ledger.sqlite3"
+    _old_ledger(old, OLD_V1, 20)
+    for months in (["2026-09"], None):
+        ours = ledger.entry_columns(old, columns, months)
+        pd.testing.assert_frame_equal(ours, _entry_columns_by_pandas(old, columns, months))
+    with sqlite3.connect(old) as conn:  # SQLite keeps text in an INTEGER column: pandas reads it
+        conn.execute("UPDATE exports SET line = 'two' WHERE id = 17")
+    conn.close()
+    ours = ledger.entry_columns(old, columns, None)
+    pd.testing.assert_frame_equal(ours, _entry_columns_by_pandas(old, columns, None))
+    assert ours["line"].iloc[16] == "two"

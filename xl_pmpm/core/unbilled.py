@@ -153,17 +153,76 @@ def member_month_hours(visits: pd.DataFrame, months: list[str] | None = None) ->
     return _sum_hours(frame)
 
 
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(codes, values) of a column: each cell is values[code], -1 where missing."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    codes, values = pd.factorize(column)
+    return codes, pd.Index(values)
+
+
+def _first_rows(ids: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """The first of `rows` (ascending) of each group (0 to `count` - 1) of their `ids`; -1
+    where none."""
+    none = np.iinfo(np.intp).max
+    out = np.full(count, none, dtype=np.intp)
+    np.minimum.at(out, ids, rows)
+    out[out == none] = -1
+    return out
+
+
 def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
-    # Grouped on the visits' Categorical codes where they have them; the sums (one row
-    # per member-month) hold plain text, so the parts of several files concatenate.
-    sums = (
-        frame.groupby(["key", "contract", "patient_number"], sort=False, observed=True)
-        .agg(billed=("billed", "sum"), authorized=("authorized", "max"), name=("name", "first"))
-        .reset_index()[HOURS_COLUMNS]
+    # Grouped on one integer per row, made of the key columns' codes (the visits'
+    # Categorical codes where they have them): pandas grouping on Categoricals re-codes
+    # them and sorts out their combinations again in every chunk. The groups come in the
+    # order of their first row, rows with a missing key left out, as
+    # `groupby(sort=False, observed=True)` gives them; the sums (one row per
+    # member-month) hold plain text, so the parts of several files concatenate.
+    by = ("key", "contract", "patient_number")
+    keys = [_codes(frame[c]) for c in by]
+    valid = np.logical_and.reduce([codes >= 0 for codes, _ in keys])
+    if not valid.all():
+        frame = frame[valid]
+        keys = [_codes(frame[c]) for c in by]
+    whole = np.zeros(len(frame), dtype=np.int64)
+    width = 1
+    for codes, values in keys:
+        if width * max(len(values), 1) >= 2**62:  # renumbered first: the key stays in 64 bits
+            whole = pd.factorize(whole)[0].astype(np.int64)
+            width = int(whole.max(initial=0)) + 1
+        whole *= max(len(values), 1)
+        whole += codes
+        width *= max(len(values), 1)
+    ids, _ = pd.factorize(whole)
+    del whole
+    count = int(ids.max(initial=-1)) + 1
+    rows = np.arange(len(frame), dtype=np.intp)
+    first = _first_rows(ids, rows, count)
+    sums = pd.DataFrame(
+        {
+            c: pd.Series(values.take(codes[first]))
+            for c, (codes, values) in zip(by, keys, strict=True)
+        }
     )
+    # The group numbers as the codes of a Categorical of 0 ... count - 1: pandas groups on
+    # them as they are (on plain integers it would number them again, by a hash).
+    group = pd.Categorical.from_codes(ids, categories=pd.RangeIndex(count))
+    summed = frame[["billed", "authorized"]].groupby(group, sort=True, observed=False)
+    sums["billed"] = summed["billed"].sum().to_numpy()
+    sums["authorized"] = summed["authorized"].max().to_numpy()
+    # A group's name: its first row's that has one.
+    name = frame["name"]
+    has = name.notna().to_numpy()
+    name_row = _first_rows(ids[has], rows[has], count)
+    if isinstance(name.dtype, pd.CategoricalDtype):  # taken from the categories: no re-coding
+        codes = np.where(name_row >= 0, name.cat.codes.to_numpy()[name_row], -1)
+        named = name.cat.categories.take(codes, allow_fill=True, fill_value=np.nan)
+    else:
+        named = name.array.take(name_row, allow_fill=True)
+    sums["name"] = pd.Series(named)
     for c in ("contract", "patient_number", "name"):
         sums[c] = sums[c].astype("str")  # Arrow text (NaN where no name): no Python objects
-    return sums
+    return sums[HOURS_COLUMNS]
 
 
 def combine_member_month_hours(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -364,6 +423,12 @@ def dollars(rows: pd.DataFrame) -> float:
     return cents(rows["rate"].sum()) if len(rows) else 0.0
 
 
+def earned_months(earned: pd.DataFrame) -> list[str]:
+    """The months (YYYY-MM, in order) of `earned_member_months`' rows."""
+    # Their few distinct values first: a set of every row's would make a str of each.
+    return sorted(str(m) for m in pd.unique(earned["month"]))
+
+
 def _windows(rows: pd.DataFrame, book: RateBook) -> pd.DataFrame:
     """submit_from / submit_until (dates) per row, by month and the payer's days."""
     days = book.submission_days(rows["payer"])
@@ -399,7 +464,7 @@ def find_unbilled(
     the lost ones, both in UNBILLED_COLUMNS, sorted by days left, month, contract and
     member. See the module doc for the reasons and the window.
     """
-    months = sorted(set(earned["month"]))
+    months = earned_months(earned)
     outcomes = ledger_outcomes(entries)
     rows = earned.merge(outcomes, on=["patient_number", "month"], how="left")
     aside = set_aside if set_aside is not None else set_aside_member_months(None, None)

@@ -20,6 +20,7 @@ from xl_pmpm.core.unbilled import (
     Unbilled,
     combine_member_month_hours,
     earned_from_hours,
+    earned_months,
     find_unbilled,
     member_month_hours,
     set_aside_member_months,
@@ -139,7 +140,7 @@ def unbilled_from_files(
         )
     earned = earned_from_files(visits_paths, mapping, book, months)
     release_unused()  # what reading the visits freed, before the ledger is read
-    months_seen = sorted(set(earned["month"]))
+    months_seen = earned_months(earned)
     entries, used = read_entries(ledger_path, required=ledger_required, months=months_seen)
     aside = (
         set_aside_member_months(files.read_archive(archive_dir), layout)
