@@ -46,6 +46,7 @@ import pandas as pd
 from xl_pmpm.core.carryover import RESTORE, outstanding_records
 from xl_pmpm.core.claims import MIN_BILLED_HOURS, submission_window
 from xl_pmpm.core.entries import EXPORTED, PENDING, REJECTED
+from xl_pmpm.core.groups import combined_codes, first_rows
 from xl_pmpm.core.hours_basis import basis_hours
 from xl_pmpm.core.layout import Layout
 from xl_pmpm.core.member_months import one_row_per_member
@@ -161,16 +162,6 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(values)
 
 
-def _first_rows(ids: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
-    """The first of `rows` (ascending) of each group (0 to `count` - 1) of their `ids`; -1
-    where none."""
-    none = np.iinfo(np.intp).max
-    out = np.full(count, none, dtype=np.intp)
-    np.minimum.at(out, ids, rows)
-    out[out == none] = -1
-    return out
-
-
 def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
     # Grouped on one integer per row, made of the key columns' codes (the visits'
     # Categorical codes where they have them): pandas grouping on Categoricals re-codes
@@ -184,20 +175,12 @@ def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
     if not valid.all():
         frame = frame[valid]
         keys = [_codes(frame[c]) for c in by]
-    whole = np.zeros(len(frame), dtype=np.int64)
-    width = 1
-    for codes, values in keys:
-        if width * max(len(values), 1) >= 2**62:  # renumbered first: the key stays in 64 bits
-            whole = pd.factorize(whole)[0].astype(np.int64)
-            width = int(whole.max(initial=0)) + 1
-        whole *= max(len(values), 1)
-        whole += codes
-        width *= max(len(values), 1)
+    whole, _ = combined_codes([(codes, len(values)) for codes, values in keys], len(frame))
     ids, _ = pd.factorize(whole)
     del whole
     count = int(ids.max(initial=-1)) + 1
     rows = np.arange(len(frame), dtype=np.intp)
-    first = _first_rows(ids, rows, count)
+    first = first_rows(ids, rows, count)
     sums = pd.DataFrame(
         {
             c: pd.Series(values.take(codes[first]))
@@ -213,7 +196,7 @@ def _sum_hours(frame: pd.DataFrame) -> pd.DataFrame:
     # A group's name: its first row's that has one.
     name = frame["name"]
     has = name.notna().to_numpy()
-    name_row = _first_rows(ids[has], rows[has], count)
+    name_row = first_rows(ids[has], rows[has], count)
     if isinstance(name.dtype, pd.CategoricalDtype):  # taken from the categories: no re-coding
         codes = np.where(name_row >= 0, name.cat.codes.to_numpy()[name_row], -1)
         named = name.cat.categories.take(codes, allow_fill=True, fill_value=np.nan)

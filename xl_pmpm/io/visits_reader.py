@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 
 from xl_pmpm.core.cells import unreadable_csv
 from xl_pmpm.core.errors import PmpmInputError
+from xl_pmpm.core.groups import a_row_of_each, combined_codes
 from xl_pmpm.core.parallel import side_by_side
 from xl_pmpm.core.visits import (
     ENGINE_GROUP_COLUMNS,
@@ -481,15 +482,7 @@ def _one_dictionary(chunks: list[pa.DictionaryArray]) -> bool:
 def _group_ids(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
     """One id (0, 1, ...) a distinct combination of the code columns `parts` ((codes, how many
     values))."""
-    key = np.zeros(len(parts[0][0]), dtype=np.int64)
-    width = 1
-    for codes, values in parts:
-        if width * max(values, 1) >= 2**62:  # renumber first: the key must stay in 64 bits
-            key = pd.factorize(key)[0].astype(np.int64)
-            width = int(key.max(initial=0)) + 1
-        key *= max(values, 1)
-        key += codes
-        width *= max(values, 1)
+    key, width = combined_codes(parts, len(parts[0][0]))
     if width <= 4 * len(key) + 1024:  # numbered through a table of every key (no hashing)
         seen = np.zeros(width, dtype=bool)
         seen[key] = True
@@ -498,14 +491,6 @@ def _group_ids(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
         number[present] = np.arange(len(present), dtype=np.int32)
         return number[key]
     return pd.factorize(key)[0]
-
-
-def _a_row_of_each(ids: np.ndarray, count: int) -> np.ndarray:
-    """A row of each group (0 to `count` - 1) of the rows' group `ids` (its last): a
-    group's value of a column is that column's at its row."""
-    row = np.zeros(count, dtype=np.intp)
-    row[ids] = np.arange(len(ids), dtype=np.intp)
-    return row
 
 
 def _arrow_sums(
@@ -601,13 +586,13 @@ def _arrow_sums(
     texts = [f for f in ("contract", "patient_number", *_NAMED) if f in field]
     ids = _group_ids([(field[f][0], len(field[f][1])) for f in texts[:2]])
     count = int(ids.max(initial=-1)) + 1
-    row = _a_row_of_each(ids, count)
+    row = a_row_of_each(ids, count)
     for f in texts[2:]:  # a member's name and IDs as written: one a member, or groups by them
         codes = field[f][0]
         if not np.array_equal(codes[row][ids], codes):
             ids = _group_ids([(field[f][0], len(field[f][1])) for f in texts])
             count = int(ids.max(initial=-1)) + 1
-            row = _a_row_of_each(ids, count)
+            row = a_row_of_each(ids, count)
             break
     groups: dict[str, object] = dict.fromkeys(("contract", "patient_number", *_NAMED))
     for f in texts:  # every row of a group holds its texts' codes
