@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xl_pmpm.cli.options import Rows, _records_json, write_json
+from xl_pmpm.cli.options import Rows, write_json
 
 SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
@@ -70,27 +70,39 @@ def test_rows_read_as_json_dumps_of_their_records_at_any_depth_and_chunk(
     assert text == json.dumps(want, indent=2, ensure_ascii=ascii_only, default=str)
 
 
+# Cells as a payload's tables hold them, and text that looks like the layout's separators.
+CELLS = (
+    SCALARS
+    | st.floats(allow_nan=False)
+    | st.dates()
+    | st.sampled_from(["},\n    {", "}", "{", "\n", '": "'])
+    | st.lists(SCALARS, max_size=2)
+)
+
+
 @given(
-    st.lists(
-        st.dictionaries(
-            st.text(max_size=6),
-            SCALARS
-            | st.floats()
-            | st.dates()
-            | st.sampled_from(["},\n    {", "}", "{", "\n"])
-            | st.lists(SCALARS, max_size=2),
-            max_size=5,
-        ),
-        min_size=1,
-        max_size=5,
+    st.lists(st.text(max_size=6), unique=True, max_size=4).flatmap(
+        lambda columns: st.tuples(
+            st.just(columns),
+            st.lists(st.lists(CELLS, min_size=len(columns), max_size=len(columns)), max_size=5),
+        )
     ),
+    st.integers(min_value=1, max_value=3),
     st.booleans(),
 )
-def test_a_chunk_of_records_is_json_dumps_text_of_them(
-    records: list[dict], ascii_only: bool
+def test_rows_of_any_cells_read_as_json_dumps_of_their_records(
+    drawn: tuple[list[str], list[list]], chunk: int, ascii_only: bool
 ) -> None:
-    """The C encoder's records laid out as json.dumps(indent=2) lays them out (a value that
-    looks like the separators included; a list in a cell, a record without a column: by
-    json.dumps itself)."""
-    want = json.dumps(records, indent=2, ensure_ascii=ascii_only, default=str)
-    assert _records_json(records, ascii_only) == want
+    """Whatever the cells (text like the separators, dates, a list in a cell) and however
+    many columns (none too), a chunk of records is json.dumps's text of them, whichever
+    encoder writes it."""
+    columns, rows = drawn
+    frame = pd.DataFrame(rows, columns=columns, index=range(len(rows)), dtype=object)
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    Rows.CHUNK, saved = chunk, Rows.CHUNK
+    try:
+        text = _written({"rows": Rows(frame)}, ascii_only=ascii_only)
+    finally:
+        Rows.CHUNK = saved
+    want = {"rows": records}
+    assert text == json.dumps(want, indent=2, ensure_ascii=ascii_only, default=str)
